@@ -1,0 +1,132 @@
+# ffpool -- build, test and benchmark.
+#
+#   make            build everything into build/
+#   make test       unit + end-to-end tests against real Redis, libav and nng
+#   make asan       the same tests under AddressSanitizer + UBSan (+ LSan), in build/asan
+#   make demo       bring a local pool up, transcode, kill a worker, show the takeover
+#   make bench      benchmarks against the ffmpeg CLI (results go to BENCHMARKS.md)
+#   make fmt / lint clang-format / cppcheck
+#
+# Layout: proto/ is a static library (contract: job spec, wire, Redis keys and
+# queue, config, logging) that every program links; worker/, scheduler/ and
+# shim/ each hold one program's own files. Every file named main.c (or ctl.c)
+# is a program's entry point; everything else is linked into the tests too.
+
+VERSION := 0.1.0
+BUILD ?= build
+CC ?= cc
+
+LIBAV_PKGS := libavformat libavcodec libavfilter libswscale libswresample libavutil
+PKG_CFLAGS := $(shell pkg-config --cflags $(LIBAV_PKGS) hiredis yaml-0.1 libprotobuf-c 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(LIBAV_PKGS) hiredis yaml-0.1 libprotobuf-c 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation \
+          -Wno-format-zero-length -pthread \
+          -DFFPOOL_VERSION='"$(VERSION)"' -Iproto -I$(BUILD)/gen -Iworker -Ishim -Ischeduler \
+          $(PKG_CFLAGS)
+LDLIBS += $(PKG_LIBS) -lnng -lpthread -lm
+
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+GEN := $(BUILD)/gen/ffpool.pb-c.c
+PROTO_SRC := $(wildcard proto/*.c) $(GEN)
+WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
+SCHED_SRC := $(filter-out scheduler/main.c scheduler/ctl.c,$(wildcard scheduler/*.c))
+SHIM_SRC := $(filter-out shim/main.c,$(wildcard shim/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(patsubst $(BUILD)/%,%,$(1)))
+
+LIB := $(BUILD)/libffpool.a
+LIB_OBJ := $(call obj,$(PROTO_SRC))
+WORKER_OBJ := $(call obj,$(WORKER_SRC))
+SCHED_OBJ := $(call obj,$(SCHED_SRC))
+SHIM_OBJ := $(call obj,$(SHIM_SRC))
+
+BINS := $(BUILD)/bin/ffpool-worker $(BUILD)/bin/ffpool-scheduler $(BUILD)/bin/ffpool-shim \
+        $(BUILD)/bin/ffpoolctl
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+
+.PHONY: all test asan demo bench fmt lint clean tests
+all: $(BINS) $(BUILD)/jellyfin/ffmpeg $(BUILD)/jellyfin/ffprobe
+
+$(BUILD)/gen/ffpool.pb-c.c $(BUILD)/gen/ffpool.pb-c.h: proto/ffpool.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=proto --c_out=$(BUILD)/gen proto/ffpool.proto
+
+# Every object depends on the generated header so that it exists first.
+$(BUILD)/obj/%.o: %.c $(BUILD)/gen/ffpool.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/ffpool-worker: $(call obj,worker/main.c) $(WORKER_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bin/ffpool-scheduler: $(call obj,scheduler/main.c) $(SCHED_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bin/ffpoolctl: $(call obj,scheduler/ctl.c) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bin/ffpool-shim: $(call obj,shim/main.c) $(SHIM_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Jellyfin finds ffprobe by replacing the file name of its ffmpeg path, so
+# both names must sit in one folder; the shim tells them apart by argv[0].
+$(BUILD)/jellyfin/ffmpeg $(BUILD)/jellyfin/ffprobe: $(BUILD)/bin/ffpool-shim
+	@mkdir -p $(dir $@)
+	ln -sf ../bin/ffpool-shim $@
+
+$(BUILD)/tests/%: tests/%.c $(WORKER_OBJ) $(SCHED_OBJ) $(SHIM_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
+
+tests: $(TESTS)
+
+# The README's test command. scripts/test.sh installs what is missing, starts
+# its own redis-server and runs every test binary plus the end-to-end tests.
+test:
+	scripts/deps.sh
+	$(MAKE) all tests
+	BUILD=$(BUILD) scripts/test.sh
+
+asan:
+	$(MAKE) BUILD=build/asan SAN=1 test
+
+demo:
+	scripts/deps.sh
+	$(MAKE) all
+	scripts/demo.sh
+
+bench:
+	scripts/deps.sh
+	$(MAKE) all
+	scripts/bench.sh
+
+fmt:
+	clang-format -i proto/*.[ch] worker/*.[ch] scheduler/*.[ch] shim/*.[ch] tests/*.[ch]
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --suppress=missingIncludeSystem --inline-suppr -Iproto -Iworker -Ishim -Ischeduler \
+	  proto worker scheduler shim
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,299 @@
+/* config.c -- the settings table, the YAML loader (libyaml) and the
+ * environment overrides. See config.h for precedence. This is the only file
+ * that knows key names; everything else reads struct ffpool_config. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+enum config_type { CONFIG_STRING, CONFIG_INT };
+
+struct config_key {
+    const char *name;         /* YAML "section.key" */
+    enum config_type type;
+    size_t offset;
+    const char *default_value;
+    const char *help;
+};
+
+#define KEY_STRING(name, field, def, help)                                                     \
+    {                                                                                          \
+        name, CONFIG_STRING, offsetof(struct ffpool_config, field), def, help                 \
+    }
+#define KEY_INT(name, field, def, help)                                                        \
+    {                                                                                          \
+        name, CONFIG_INT, offsetof(struct ffpool_config, field), def, help                    \
+    }
+
+static const struct config_key config_keys[] = {
+    KEY_STRING("redis.host", redis_host, "127.0.0.1", "Redis server holding all job state"),
+    KEY_INT("redis.port", redis_port, "6379", "Redis port"),
+    KEY_STRING("redis.password", redis_password, "", "Redis AUTH password (empty: none)"),
+    KEY_INT("redis.db", redis_db, "0", "Redis database number"),
+    KEY_INT("redis.timeout_ms", redis_timeout_ms, "2000", "Redis connect and command time-out"),
+    KEY_INT("lease.ttl_ms", lease_ttl_ms, "3000",
+            "job lease length; a dead worker's job is taken over after this"),
+    KEY_INT("lease.safety_margin_ms", lease_safety_margin_ms, "500",
+            "a worker stops writing a job it could not renew this long before the lease ends"),
+    KEY_INT("lease.max_attempts", lease_max_attempts, "3",
+            "failures or lost leases before a job ends failed"),
+    KEY_INT("lease.heartbeat_ttl_ms", lease_heartbeat_ttl_ms, "15000",
+            "a job whose client (shim) stopped polling this long is cancelled"),
+    KEY_INT("job.retention_ms", job_retention_ms, "86400000",
+            "how long finished job records stay in Redis"),
+    KEY_STRING("scheduler.listen", scheduler_listen, "tcp://127.0.0.1:7070",
+               "address the scheduler serves the job API on (tcp:// or tls+tcp://)"),
+    KEY_STRING("scheduler.url", scheduler_url, "tcp://127.0.0.1:7070",
+               "scheduler address(es) clients dial, comma-separated for fail-over"),
+    KEY_INT("scheduler.contexts", scheduler_contexts, "16",
+            "requests the scheduler serves concurrently"),
+    KEY_INT("scheduler.recv_max_bytes", scheduler_recv_max_bytes, "1048576",
+            "largest request accepted"),
+    KEY_INT("scheduler.timeout_ms", scheduler_timeout_ms, "5000",
+            "send/receive time-out of API calls"),
+    KEY_STRING("api.token", api_token, "", "shared secret every API request must carry"),
+    KEY_STRING("api.token_file", api_token_file, "", "file holding api.token (Kubernetes Secret)"),
+    KEY_STRING("worker.id", worker_id, "", "worker name (empty: hostname-pid)"),
+    KEY_INT("worker.slots", worker_slots, "1", "jobs a worker runs at once"),
+    KEY_INT("worker.scan_interval_ms", worker_scan_interval_ms, "500",
+            "longest wait between looks for expired leases"),
+    KEY_STRING("shim.fallback_ffmpeg", shim_fallback_ffmpeg, "/usr/bin/ffmpeg",
+               "local ffmpeg for invocations the pool does not serve (empty: refuse them)"),
+    KEY_STRING("shim.fallback_ffprobe", shim_fallback_ffprobe, "/usr/bin/ffprobe",
+               "local ffprobe that serves ffprobe invocations"),
+    KEY_INT("shim.progress_interval_ms", shim_progress_interval_ms, "500",
+            "how often the shim polls job status and prints a progress line"),
+    KEY_STRING("paths.map", paths_map, "",
+               "path prefix pairs jellyfin=worker, separated by ';' (empty: same paths)"),
+    KEY_STRING("log.level", log_level, "info", "debug, info, warn or error"),
+};
+
+#define N_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+static const struct config_key *config_key_find(const char *name)
+{
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++)
+        if (strcmp(config_keys[i].name, name) == 0)
+            return &config_keys[i];
+    return NULL;
+}
+
+/* Parses a decimal integer that must be the whole of text. */
+static int parse_int64(const char *text, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0')
+        return -1;
+    *out = value;
+    return 0;
+}
+
+static int config_key_set(struct ffpool_config *config, const struct config_key *key,
+                          const char *value, char *err, size_t errlen)
+{
+    char *slot = (char *)config + key->offset;
+    if (key->type == CONFIG_STRING) {
+        if (strlen(value) >= CONFIG_STRING_MAX) {
+            snprintf(err, errlen, "%s: value longer than %d bytes", key->name,
+                     CONFIG_STRING_MAX - 1);
+            return -1;
+        }
+        memcpy(slot, value, strlen(value) + 1);
+        return 0;
+    }
+    int64_t number;
+    if (parse_int64(value, &number) != 0) {
+        snprintf(err, errlen, "%s: %s is not an integer", key->name, value);
+        return -1;
+    }
+    memcpy(slot, &number, sizeof(number));
+    return 0;
+}
+
+int config_set(struct ffpool_config *config, const char *name, const char *value, char *err,
+               size_t errlen)
+{
+    const struct config_key *key = config_key_find(name);
+    if (key == NULL) {
+        snprintf(err, errlen, "unknown configuration key %s", name);
+        return -1;
+    }
+    return config_key_set(config, key, value, err, errlen);
+}
+
+void config_defaults(struct ffpool_config *config)
+{
+    char ignored[64];
+    memset(config, 0, sizeof(*config));
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++)
+        config_key_set(config, &config_keys[i], config_keys[i].default_value, ignored,
+                       sizeof(ignored));
+}
+
+/* "redis.port" -> "FFPOOL_REDIS_PORT". */
+static void config_env_name(const char *key, char *out, size_t outlen)
+{
+    size_t n = (size_t)snprintf(out, outlen, "FFPOOL_");
+    for (const char *p = key; *p && n + 1 < outlen; p++)
+        out[n++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+    out[n] = '\0';
+}
+
+int config_load_env(struct ffpool_config *config, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
+        char name[128];
+        config_env_name(config_keys[i].name, name, sizeof(name));
+        const char *value = getenv(name);
+        if (value == NULL)
+            continue;
+        if (config_key_set(config, &config_keys[i], value, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int config_load_file(struct ffpool_config *config, const char *path, char *err, size_t errlen)
+{
+    int result = -1;
+    yaml_parser_t parser;
+    yaml_event_t event;
+    int have_event = 0;
+    /* Depth 1 is the top mapping, depth 2 a section's mapping. */
+    int depth = 0;
+    char section[128] = "";
+    char key[128] = "";
+    int expecting_value = 0;
+
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        snprintf(err, errlen, "config %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        snprintf(err, errlen, "config %s: cannot initialise the YAML parser", path);
+        fclose(file);
+        return -1;
+    }
+    yaml_parser_set_input_file(&parser, file);
+
+    for (;;) {
+        if (!yaml_parser_parse(&parser, &event)) {
+            snprintf(err, errlen, "config %s:%zu: %s", path, parser.problem_mark.line + 1,
+                     parser.problem ? parser.problem : "YAML syntax error");
+            goto cleanup;
+        }
+        have_event = 1;
+        size_t line = event.start_mark.line + 1;
+        switch (event.type) {
+        case YAML_STREAM_END_EVENT:
+            result = 0;
+            goto cleanup;
+        case YAML_MAPPING_START_EVENT:
+            if (depth == 1 && expecting_value) {
+                snprintf(section, sizeof(section), "%s", key);
+                expecting_value = 0;
+            } else if (depth != 0) {
+                snprintf(err, errlen, "config %s:%zu: nesting deeper than section.key", path,
+                         line);
+                goto cleanup;
+            }
+            depth++;
+            break;
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            section[0] = '\0';
+            break;
+        case YAML_SCALAR_EVENT: {
+            const char *text = (const char *)event.data.scalar.value;
+            if (!expecting_value) {
+                snprintf(key, sizeof(key), "%s", text);
+                expecting_value = 1;
+                break;
+            }
+            expecting_value = 0;
+            if (depth != 2) {
+                snprintf(err, errlen, "config %s:%zu: %s must be a section (e.g. redis:)", path,
+                         line, key);
+                goto cleanup;
+            }
+            char full[300];
+            snprintf(full, sizeof(full), "%s.%s", section, key);
+            char set_err[256];
+            if (config_set(config, full, text, set_err, sizeof(set_err)) != 0) {
+                snprintf(err, errlen, "config %s:%zu: %s", path, line, set_err);
+                goto cleanup;
+            }
+            break;
+        }
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_ALIAS_EVENT:
+            snprintf(err, errlen, "config %s:%zu: lists and aliases are not supported", path,
+                     line);
+            goto cleanup;
+        default:
+            break;
+        }
+        yaml_event_delete(&event);
+        have_event = 0;
+    }
+
+cleanup:
+    if (have_event)
+        yaml_event_delete(&event);
+    yaml_parser_delete(&parser);
+    fclose(file);
+    return result;
+}
+
+/* Reads the first line of the token file into api_token. */
+static int config_load_token_file(struct ffpool_config *config, char *err, size_t errlen)
+{
+    if (config->api_token_file[0] == '\0')
+        return 0;
+    FILE *file = fopen(config->api_token_file, "r");
+    if (file == NULL) {
+        snprintf(err, errlen, "api.token_file %s: %s", config->api_token_file, strerror(errno));
+        return -1;
+    }
+    char line[CONFIG_STRING_MAX];
+    if (fgets(line, sizeof(line), file) == NULL)
+        line[0] = '\0';
+    fclose(file);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (line[0] == '\0') {
+        snprintf(err, errlen, "api.token_file %s is empty", config->api_token_file);
+        return -1;
+    }
+    memcpy(config->api_token, line, strlen(line) + 1);
+    return 0;
+}
+
+int config_load(struct ffpool_config *config, const char *path, char *err, size_t errlen)
+{
+    config_defaults(config);
+    if (path == NULL)
+        path = getenv("FFPOOL_CONFIG");
+    if (path != NULL && path[0] != '\0' && config_load_file(config, path, err, errlen) != 0)
+        return -1;
+    if (config_load_env(config, err, errlen) != 0)
+        return -1;
+    return config_load_token_file(config, err, errlen);
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "Configuration (YAML key, environment variable, default):\n");
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
+        char env[128];
+        config_env_name(config_keys[i].name, env, sizeof(env));
+        fprintf(out, "  %-26s %-34s %s\n      %s\n", config_keys[i].name, env,
+                config_keys[i].default_value[0] ? config_keys[i].default_value : "\"\"",
+                config_keys[i].help);
+    }
+}

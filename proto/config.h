@@ -1,0 +1,89 @@
+/* config.h -- every ffpool setting, its default, its YAML key and its
+ * environment variable.
+ *
+ * One table (config.c) lists each key once; the YAML loader, the FFPOOL_*
+ * environment overrides, `--help` and the README's configuration table are
+ * all derived from it. Precedence, lowest first: built-in default, the YAML
+ * file, the environment. The YAML file is nested one level:
+ *
+ *   redis:
+ *     host: 127.0.0.1
+ *   lease:
+ *     ttl_ms: 3000
+ *
+ * and key `redis.host` is overridden by FFPOOL_REDIS_HOST. */
+#ifndef FFPOOL_CONFIG_H
+#define FFPOOL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_STRING_MAX 1024
+
+struct ffpool_config {
+    /* Redis, the only state. */
+    char redis_host[CONFIG_STRING_MAX];
+    int64_t redis_port;
+    char redis_password[CONFIG_STRING_MAX];
+    int64_t redis_db;
+    int64_t redis_timeout_ms;
+
+    /* Leases. */
+    int64_t lease_ttl_ms;
+    int64_t lease_safety_margin_ms;
+    int64_t lease_max_attempts;
+    int64_t lease_heartbeat_ttl_ms;
+    int64_t job_retention_ms;
+
+    /* Scheduler API. */
+    char scheduler_listen[CONFIG_STRING_MAX];
+    char scheduler_url[CONFIG_STRING_MAX]; /* comma-separated: clients fail over */
+    int64_t scheduler_contexts;
+    int64_t scheduler_recv_max_bytes;
+    int64_t scheduler_timeout_ms;
+    char api_token[CONFIG_STRING_MAX];
+    char api_token_file[CONFIG_STRING_MAX];
+
+    /* Worker. */
+    char worker_id[CONFIG_STRING_MAX];
+    int64_t worker_slots;
+    int64_t worker_scan_interval_ms;
+
+    /* Shim. */
+    char shim_fallback_ffmpeg[CONFIG_STRING_MAX];
+    char shim_fallback_ffprobe[CONFIG_STRING_MAX];
+    int64_t shim_progress_interval_ms;
+    char paths_map[CONFIG_STRING_MAX]; /* "jellyfin_prefix=worker_prefix;..." */
+
+    char log_level[CONFIG_STRING_MAX];
+};
+
+/* Fills config with the built-in defaults. */
+void config_defaults(struct ffpool_config *config);
+
+/* Loads the YAML file at path over the current values. Returns 0, or -1
+ * with a sentence (file, line, key) in err. Unknown keys are errors: a typo
+ * in an operator's file must not be ignored silently. */
+int config_load_file(struct ffpool_config *config, const char *path, char *err, size_t errlen);
+
+/* Applies FFPOOL_* environment variables. Returns 0, or -1 with a sentence
+ * in err when a value does not parse. */
+int config_load_env(struct ffpool_config *config, char *err, size_t errlen);
+
+/* The usual sequence for a program: defaults, then the file (path, or
+ * $FFPOOL_CONFIG when path is NULL; a missing $FFPOOL_CONFIG file is an
+ * error, no file at all is fine), then the environment, then the token file.
+ * Returns 0 or -1 with err. */
+int config_load(struct ffpool_config *config, const char *path, char *err, size_t errlen);
+
+/* Sets one key by its YAML name ("redis.port"). Returns 0, -1 if unknown or
+ * unparsable (err says which). */
+int config_set(struct ffpool_config *config, const char *key, const char *value, char *err,
+               size_t errlen);
+
+/* Prints every key with its environment variable, default and meaning, for
+ * --help. */
+void config_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,285 @@
+/* job_spec.c -- defaults, validation and protobuf form of struct job_spec.
+ *
+ * The only place that converts between the C struct every program uses and
+ * the ffpool.JobSpec message stored in Redis and sent over nng. Unpacking
+ * refuses (never truncates) a string that does not fit its field, because a
+ * truncated path would write segments somewhere nobody asked for. */
+#include "job_spec.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ffpool.pb-c.h"
+
+void job_spec_init(struct job_spec *spec)
+{
+    memset(spec, 0, sizeof(*spec));
+    spec->analyzeduration_us = JOB_SPEC_UNSET;
+    spec->probesize = JOB_SPEC_UNSET;
+    spec->seek_us = JOB_SPEC_UNSET;
+    spec->accurate_seek = 1;
+    spec->autorotate = 1;
+    spec->video_stream = -2;
+    spec->audio_stream = -2;
+    spec->crf = JOB_SPEC_UNSET;
+    spec->video_bitrate = JOB_SPEC_UNSET;
+    spec->maxrate = JOB_SPEC_UNSET;
+    spec->bufsize = JOB_SPEC_UNSET;
+    spec->gop = JOB_SPEC_UNSET;
+    spec->keyint_min = JOB_SPEC_UNSET;
+    spec->audio_bitrate = JOB_SPEC_UNSET;
+    spec->audio_channels = JOB_SPEC_UNSET;
+    spec->audio_sample_rate = JOB_SPEC_UNSET;
+    spec->max_delay_us = JOB_SPEC_UNSET;
+}
+
+/* Finds the single integer conversion of a segment pattern. Returns its
+ * offset and length (e.g. "%05d" -> 4), or -1 if there is not exactly one. */
+static int pattern_find_conversion(const char *pattern, size_t *offset, size_t *length)
+{
+    int found = 0;
+    for (size_t i = 0; pattern[i] != '\0'; i++) {
+        if (pattern[i] != '%')
+            continue;
+        if (pattern[i + 1] == '%') {
+            i++;
+            continue;
+        }
+        size_t j = i + 1;
+        while (pattern[j] >= '0' && pattern[j] <= '9' && j - i < 4)
+            j++;
+        if (pattern[j] != 'd' || found)
+            return -1;
+        found = 1;
+        *offset = i;
+        *length = j - i + 1;
+        i = j;
+    }
+    return found ? 0 : -1;
+}
+
+int job_spec_segment_path(const struct job_spec *spec, int index, char *out, size_t outlen)
+{
+    size_t offset, length;
+    if (pattern_find_conversion(spec->segment_filename, &offset, &length) != 0)
+        return -1;
+    char conversion[8];
+    memcpy(conversion, spec->segment_filename + offset, length);
+    conversion[length] = '\0';
+    char number[32];
+    snprintf(number, sizeof(number), conversion, index);
+
+    /* Copy the pattern around the conversion, turning "%%" into "%". */
+    size_t n = 0;
+    for (size_t i = 0; spec->segment_filename[i] != '\0';) {
+        const char *piece;
+        size_t piece_len;
+        if (i == offset) {
+            piece = number;
+            piece_len = strlen(number);
+            i += length;
+        } else if (spec->segment_filename[i] == '%' && spec->segment_filename[i + 1] == '%') {
+            piece = "%";
+            piece_len = 1;
+            i += 2;
+        } else {
+            piece = &spec->segment_filename[i];
+            piece_len = 1;
+            i++;
+        }
+        if (n + piece_len + 1 > outlen)
+            return -1;
+        memcpy(out + n, piece, piece_len);
+        n += piece_len;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+static int known_codec(const char *name, const char *const *list)
+{
+    for (; *list != NULL; list++)
+        if (strcmp(name, *list) == 0)
+            return 1;
+    return 0;
+}
+
+int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
+{
+    static const char *const video_codecs[] = {"", "libx264", "copy", NULL};
+    static const char *const audio_codecs[] = {"", "aac", "libfdk_aac", "libmp3lame", "ac3", "copy",
+                                               NULL};
+    size_t offset, length;
+
+    if (spec->input[0] == '\0') {
+        snprintf(err, errlen, "job has no input");
+        return -1;
+    }
+    if (spec->output[0] == '\0') {
+        snprintf(err, errlen, "job has no output");
+        return -1;
+    }
+    if (!known_codec(spec->video_codec, video_codecs)) {
+        snprintf(err, errlen, "video codec %s is not supported by the worker", spec->video_codec);
+        return -1;
+    }
+    if (!known_codec(spec->audio_codec, audio_codecs)) {
+        snprintf(err, errlen, "audio codec %s is not supported by the worker", spec->audio_codec);
+        return -1;
+    }
+    if (spec->video_codec[0] == '\0' && spec->audio_codec[0] == '\0') {
+        snprintf(err, errlen, "job has neither video nor audio output");
+        return -1;
+    }
+    if (spec->output_kind == JOB_OUTPUT_HLS) {
+        if (spec->hls_time_us <= 0) {
+            snprintf(err, errlen, "hls_time must be positive");
+            return -1;
+        }
+        if (pattern_find_conversion(spec->segment_filename, &offset, &length) != 0) {
+            snprintf(err, errlen, "hls_segment_filename must contain exactly one %%d: %s",
+                     spec->segment_filename);
+            return -1;
+        }
+        if (spec->start_number < 0) {
+            snprintf(err, errlen, "start_number must not be negative");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Protobuf form. The tables below map each string field of the C struct to
+ * the message's field so that pack and unpack cannot drift apart.
+ * ------------------------------------------------------------------------- */
+
+struct string_field {
+    const char *name;
+    size_t spec_offset;
+    size_t spec_size;
+    size_t message_offset;
+};
+
+#define STRING_FIELD(name)                                                                     \
+    {                                                                                          \
+        #name, offsetof(struct job_spec, name), sizeof(((struct job_spec *)0)->name),                 \
+            offsetof(Ffpool__JobSpec, name)                                                    \
+    }
+
+static const struct string_field string_fields[] = {
+    STRING_FIELD(input),          STRING_FIELD(input_format),     STRING_FIELD(video_codec),
+    STRING_FIELD(preset),         STRING_FIELD(profile),          STRING_FIELD(level),
+    STRING_FIELD(x264opts),       STRING_FIELD(pix_fmt),          STRING_FIELD(video_filter),
+    STRING_FIELD(video_bsf),      STRING_FIELD(video_tag),        STRING_FIELD(audio_codec),
+    STRING_FIELD(audio_filter),   STRING_FIELD(output_format),    STRING_FIELD(output),
+    STRING_FIELD(movflags),       STRING_FIELD(segment_filename), STRING_FIELD(init_filename),
+    STRING_FIELD(segment_options), STRING_FIELD(base_url),
+};
+
+#define N_STRING_FIELDS (sizeof(string_fields) / sizeof(string_fields[0]))
+
+uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len)
+{
+    Ffpool__JobSpec message = FFPOOL__JOB_SPEC__INIT;
+
+    for (size_t i = 0; i < N_STRING_FIELDS; i++) {
+        char **slot = (char **)((char *)&message + string_fields[i].message_offset);
+        *slot = (char *)spec + string_fields[i].spec_offset;
+    }
+    message.analyzeduration_us = spec->analyzeduration_us;
+    message.probesize = spec->probesize;
+    message.genpts = spec->genpts;
+    message.seek_us = spec->seek_us;
+    message.accurate_seek = spec->accurate_seek;
+    message.autorotate = spec->autorotate;
+    message.threads = spec->threads;
+    message.video_stream = spec->video_stream;
+    message.audio_stream = spec->audio_stream;
+    message.crf = spec->crf;
+    message.video_bitrate = spec->video_bitrate;
+    message.maxrate = spec->maxrate;
+    message.bufsize = spec->bufsize;
+    message.gop = spec->gop;
+    message.keyint_min = spec->keyint_min;
+    message.audio_bitrate = spec->audio_bitrate;
+    message.audio_channels = spec->audio_channels;
+    message.audio_sample_rate = spec->audio_sample_rate;
+    message.output_kind = (Ffpool__OutputKind)spec->output_kind;
+    message.hls_time_us = spec->hls_time_us;
+    message.segment_type = (Ffpool__SegmentType)spec->segment_type;
+    message.start_number = spec->start_number;
+    message.playlist_type = (Ffpool__PlaylistType)spec->playlist_type;
+    message.max_delay_us = spec->max_delay_us;
+    message.copyts = spec->copyts;
+    message.start_at_zero = spec->start_at_zero;
+
+    *len = ffpool__job_spec__get_packed_size(&message);
+    uint8_t *buffer = malloc(*len > 0 ? *len : 1);
+    if (buffer == NULL)
+        return NULL;
+    ffpool__job_spec__pack(&message, buffer);
+    return buffer;
+}
+
+int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char *err,
+                    size_t errlen)
+{
+    int result = -1;
+    Ffpool__JobSpec *message = ffpool__job_spec__unpack(NULL, len, data);
+    if (message == NULL) {
+        snprintf(err, errlen, "job spec is not a valid ffpool.JobSpec message");
+        return -1;
+    }
+    job_spec_init(spec);
+    for (size_t i = 0; i < N_STRING_FIELDS; i++) {
+        const char *value = *(char **)((char *)message + string_fields[i].message_offset);
+        char *slot = (char *)spec + string_fields[i].spec_offset;
+        if (value == NULL)
+            continue;
+        if (strlen(value) >= string_fields[i].spec_size) {
+            snprintf(err, errlen, "job spec field %s is too long (%zu bytes, limit %zu)",
+                     string_fields[i].name,
+                     strlen(value), string_fields[i].spec_size - 1);
+            goto cleanup;
+        }
+        memcpy(slot, value, strlen(value) + 1);
+    }
+    spec->analyzeduration_us = message->analyzeduration_us;
+    spec->probesize = message->probesize;
+    spec->genpts = message->genpts;
+    spec->seek_us = message->seek_us;
+    spec->accurate_seek = message->accurate_seek;
+    spec->autorotate = message->autorotate;
+    spec->threads = message->threads;
+    spec->video_stream = message->video_stream;
+    spec->audio_stream = message->audio_stream;
+    spec->crf = message->crf;
+    spec->video_bitrate = message->video_bitrate;
+    spec->maxrate = message->maxrate;
+    spec->bufsize = message->bufsize;
+    spec->gop = message->gop;
+    spec->keyint_min = message->keyint_min;
+    spec->audio_bitrate = message->audio_bitrate;
+    spec->audio_channels = message->audio_channels;
+    spec->audio_sample_rate = message->audio_sample_rate;
+    spec->output_kind = message->output_kind == FFPOOL__OUTPUT_KIND__PROGRESSIVE
+                            ? JOB_OUTPUT_PROGRESSIVE
+                            : JOB_OUTPUT_HLS;
+    spec->hls_time_us = message->hls_time_us;
+    spec->segment_type =
+        message->segment_type == FFPOOL__SEGMENT_TYPE__FMP4 ? JOB_SEGMENT_FMP4 : JOB_SEGMENT_MPEGTS;
+    spec->start_number = message->start_number;
+    spec->playlist_type = message->playlist_type == FFPOOL__PLAYLIST_TYPE__EVENT
+                              ? JOB_PLAYLIST_EVENT
+                              : JOB_PLAYLIST_VOD;
+    spec->max_delay_us = message->max_delay_us;
+    spec->copyts = message->copyts;
+    spec->start_at_zero = message->start_at_zero;
+    result = 0;
+cleanup:
+    ffpool__job_spec__free_unpacked(message, NULL);
+    return result;
+}

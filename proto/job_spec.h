@@ -1,0 +1,121 @@
+/* job_spec.h -- what a transcode job is, independent of how it travels.
+ *
+ * The shim turns a Jellyfin command line into a struct job_spec; the
+ * scheduler stores it in Redis as the protobuf message ffpool.JobSpec
+ * (proto/ffpool.proto); a worker reads it back and hands it to its libav
+ * pipeline. This header is the one C view of a job shared by all three.
+ *
+ * Strings are fixed-size, NUL-terminated arrays so that a spec can be copied
+ * by value and never owns heap memory: a spec that does not fit is refused
+ * by job_spec_from_proto(), it is never truncated silently.
+ *
+ * Times are integer microseconds; a value of JOB_SPEC_UNSET (or an empty
+ * string) means "the option was not given, use the libav default". */
+#ifndef FFPOOL_JOB_SPEC_H
+#define FFPOOL_JOB_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JOB_SPEC_UNSET (-1)
+#define JOB_SPEC_PATH_MAX 4096
+#define JOB_SPEC_FILTER_MAX 8192
+#define JOB_SPEC_SHORT_MAX 256
+
+enum job_output_kind {
+    JOB_OUTPUT_HLS = 0,         /* -f hls: numbered segments plus a playlist */
+    JOB_OUTPUT_PROGRESSIVE = 1, /* one growing file (-f mp4/matroska/mp3...) */
+};
+
+enum job_segment_type {
+    JOB_SEGMENT_MPEGTS = 0,
+    JOB_SEGMENT_FMP4 = 1,
+};
+
+enum job_playlist_type {
+    JOB_PLAYLIST_VOD = 0,
+    JOB_PLAYLIST_EVENT = 1,
+};
+
+struct job_spec {
+    /* Input. */
+    char input[JOB_SPEC_PATH_MAX];              /* worker-side path, no "file:" prefix */
+    char input_format[JOB_SPEC_SHORT_MAX];      /* -f before -i, "" = probe */
+    int64_t analyzeduration_us;                 /* -analyzeduration, JOB_SPEC_UNSET = default */
+    int64_t probesize;                          /* -probesize bytes, JOB_SPEC_UNSET = default */
+    int genpts;                                 /* -fflags +genpts */
+    int64_t seek_us;                            /* input -ss, JOB_SPEC_UNSET = none */
+    int accurate_seek;                          /* 0 with -noaccurate_seek */
+    int autorotate;                             /* 0 with -noautorotate / -autorotate 0 */
+    int threads;                                /* -threads, 0 = auto */
+
+    /* Stream selection: input stream indexes, -1 = none, -2 = first of kind. */
+    int video_stream;
+    int audio_stream;
+
+    /* Video. */
+    char video_codec[JOB_SPEC_SHORT_MAX];       /* "libx264", "copy", "" = no video */
+    char preset[JOB_SPEC_SHORT_MAX];
+    int crf;                                    /* JOB_SPEC_UNSET = none */
+    int64_t video_bitrate;                      /* -b:v, bits/s */
+    int64_t maxrate;
+    int64_t bufsize;
+    char profile[JOB_SPEC_SHORT_MAX];
+    char level[JOB_SPEC_SHORT_MAX];
+    char x264opts[JOB_SPEC_FILTER_MAX];         /* "k=v:k=v", as -x264opts takes it */
+    char pix_fmt[JOB_SPEC_SHORT_MAX];
+    int gop;                                    /* -g, JOB_SPEC_UNSET = none */
+    int keyint_min;
+    char video_filter[JOB_SPEC_FILTER_MAX];     /* -vf, as written */
+    char video_bsf[JOB_SPEC_SHORT_MAX];         /* -bsf:v for copy */
+    char video_tag[16];                         /* -tag:v, e.g. "hvc1" */
+
+    /* Audio. */
+    char audio_codec[JOB_SPEC_SHORT_MAX];       /* "aac", "libmp3lame", "ac3", "copy", "" = none */
+    int64_t audio_bitrate;                      /* -ab / -b:a */
+    int audio_channels;                         /* -ac, JOB_SPEC_UNSET = keep */
+    int audio_sample_rate;                      /* -ar, JOB_SPEC_UNSET = keep */
+    char audio_filter[JOB_SPEC_FILTER_MAX];     /* -af, as written */
+
+    /* Output. */
+    enum job_output_kind output_kind;
+    char output_format[JOB_SPEC_SHORT_MAX];     /* progressive: "mp4", "matroska", "mp3"... */
+    char output[JOB_SPEC_PATH_MAX];             /* playlist (HLS) or file (progressive) */
+    char movflags[JOB_SPEC_SHORT_MAX];
+
+    /* HLS. */
+    int64_t hls_time_us;                        /* segment length T */
+    enum job_segment_type segment_type;
+    char segment_filename[JOB_SPEC_PATH_MAX];   /* printf pattern with one %d */
+    char init_filename[JOB_SPEC_PATH_MAX];      /* fMP4 init segment, relative to the playlist */
+    char segment_options[JOB_SPEC_SHORT_MAX];   /* -hls_segment_options */
+    char base_url[JOB_SPEC_PATH_MAX];           /* -hls_base_url */
+    int start_number;
+    enum job_playlist_type playlist_type;
+    int64_t max_delay_us;
+    int copyts;
+    int start_at_zero;
+};
+
+/* Fills spec with every field at its "not given" value. */
+void job_spec_init(struct job_spec *spec);
+
+/* Writes the path of segment `index` into out. Returns 0, or -1 if the
+ * pattern is not a single %d (or %0Nd) conversion or the path does not fit. */
+int job_spec_segment_path(const struct job_spec *spec, int index, char *out, size_t outlen);
+
+/* Checks the invariants every consumer relies on (paths set, T > 0, pattern
+ * valid, known codecs). Returns 0, or -1 with a sentence in err. */
+int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen);
+
+/* Serialises to the ffpool.JobSpec protobuf message. Returns a malloc'd
+ * buffer (caller frees) and its length in *len, or NULL on allocation
+ * failure. */
+uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len);
+
+/* Parses an ffpool.JobSpec message. Returns 0, or -1 with a sentence in err
+ * when the bytes are not a message or a field does not fit. */
+int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char *err,
+                    size_t errlen);
+
+#endif

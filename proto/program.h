@@ -1,0 +1,22 @@
+/* program.h -- what every ffpool program does first: --help, --version,
+ * --config FILE, FFPOOL_* overrides, and logging set up from log.level. */
+#ifndef FFPOOL_PROGRAM_H
+#define FFPOOL_PROGRAM_H
+
+#include "config.h"
+#include "queue.h"
+
+/* Handles the common options at the front of argv and loads the
+ * configuration. Prints and exits for --help and --version (status 0) and for
+ * a configuration error (status 2). Returns the index of the first argument
+ * it did not consume. usage is printed first by --help. */
+int program_start(int argc, char **argv, const char *name, const char *usage,
+                  struct ffpool_config *config);
+
+/* Fills the Redis queue settings from the configuration. */
+void program_queue_config(const struct ffpool_config *config, struct queue_config *queue_config);
+
+/* Milliseconds of CLOCK_MONOTONIC: for deadlines and intervals. */
+long long program_monotonic_ms(void);
+
+#endif

@@ -1,0 +1,144 @@
+/* queue.h -- the job queue and lease protocol, kept in Redis.
+ *
+ * queue.c is the only file in ffpool that talks to Redis: every state change
+ * is one Lua script run atomically on the server, with the server's clock
+ * (TIME) as the only clock. Key names come from keys.h.
+ *
+ * A job moves QUEUED -> RUNNING -> DONE | FAILED | CANCELLED. A RUNNING job
+ * has an owner (a worker id), an epoch (incremented by every claim: the
+ * fencing token) and a lease that expires unless renewed. Every call a
+ * worker makes on a job it claimed names the owner and epoch it claimed
+ * with; if either no longer matches, the call changes nothing and answers
+ * QUEUE_FENCED, and the worker must stop writing for that job at once.
+ *
+ * A struct queue is one connection plus reconnection state. It is not
+ * thread-safe: use one per thread. After any Redis error the connection is
+ * dropped and the next call reconnects (hiredis contexts that returned an
+ * error are never reused). */
+#ifndef FFPOOL_QUEUE_H
+#define FFPOOL_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define QUEUE_ID_MAX 64
+#define QUEUE_OWNER_MAX 128
+#define QUEUE_ERROR_MAX 512
+
+enum queue_status {
+    QUEUE_OK = 0,
+    QUEUE_FENCED = 1,     /* owner/epoch no longer hold the job: stop writing */
+    QUEUE_CANCELLED = 2,  /* the job was cancelled (or its client vanished) */
+    QUEUE_NOT_FOUND = 3,  /* no such job */
+    QUEUE_EMPTY = 4,      /* claim: nothing to claim */
+    QUEUE_ERROR = -1,     /* Redis unreachable or replied with an error */
+};
+
+enum queue_job_state {
+    QUEUE_JOB_QUEUED = 0,
+    QUEUE_JOB_RUNNING = 1,
+    QUEUE_JOB_DONE = 2,
+    QUEUE_JOB_FAILED = 3,
+    QUEUE_JOB_CANCELLED = 4,
+};
+
+struct queue_config {
+    char host[256];
+    int port;
+    char password[256];       /* "" = no AUTH */
+    int db;
+    int timeout_ms;           /* connect and command time-out */
+    int64_t lease_ttl_ms;     /* lease length granted by claim and renew */
+    int max_attempts;         /* failures (or lost leases) before a job ends FAILED */
+    int64_t heartbeat_ttl_ms; /* client heartbeat; a lapsed one cancels the job. 0 = off */
+    int64_t retention_ms;     /* how long finished job records are kept */
+};
+
+/* What a client may read about a job. */
+struct queue_job {
+    char id[QUEUE_ID_MAX];
+    enum queue_job_state state;
+    int64_t epoch;
+    char owner[QUEUE_OWNER_MAX];
+    int checkpoint;           /* last published segment index, start_number-1 if none */
+    int start_number;
+    int attempts;
+    int takeovers;            /* claims of a job whose previous lease had expired */
+    char error[QUEUE_ERROR_MAX];
+    int64_t frames;
+    int64_t out_time_us;
+    int64_t bytes;
+    double speed;
+    int64_t progress_version; /* moves on every checkpoint and progress report */
+    int paused;
+};
+
+/* A job handed to a worker by queue_claim(). */
+struct queue_claim {
+    char id[QUEUE_ID_MAX];
+    int64_t epoch;
+    int checkpoint;           /* resume at checkpoint + 1 */
+    int takeover;             /* 1 if the previous owner's lease had expired */
+    uint8_t *spec;            /* packed ffpool.JobSpec, malloc'd: queue_claim_clear() frees */
+    size_t spec_len;
+};
+
+struct queue_progress {
+    int64_t frames;
+    int64_t out_time_us;
+    int64_t bytes;
+    double speed;
+};
+
+struct queue;
+
+/* Connects (lazily: a missing Redis is not an error here). Returns NULL only
+ * on allocation failure. */
+struct queue *queue_open(const struct queue_config *config);
+void queue_close(struct queue *queue);
+
+/* The last error, as a sentence. Valid until the next call. */
+const char *queue_last_error(const struct queue *queue);
+
+/* Creates a job unless a non-finished job with the same job_key exists, in
+ * which case that job is returned (idempotent submit, attach). *created says
+ * which happened. */
+int queue_submit(struct queue *queue, const char *job_key, const uint8_t *spec, size_t spec_len,
+                 int start_number, char id[QUEUE_ID_MAX], int *created);
+int queue_get(struct queue *queue, const char *id, struct queue_job *job);
+int queue_cancel(struct queue *queue, const char *id);
+/* A client is still waiting for the job: extends its heartbeat. */
+int queue_heartbeat(struct queue *queue, const char *id);
+int queue_set_paused(struct queue *queue, const char *id, int paused);
+
+/* Claims the most urgent job: an expired lease first, then the oldest new
+ * job. QUEUE_EMPTY when there is none. */
+int queue_claim(struct queue *queue, const char *owner, struct queue_claim *claim);
+void queue_claim_clear(struct queue_claim *claim);
+/* Extends the lease. QUEUE_OK, QUEUE_FENCED or QUEUE_CANCELLED. *paused set
+ * when the client asked to pause. */
+int queue_renew(struct queue *queue, const char *id, const char *owner, int64_t epoch, int *paused);
+/* Records segment `index` as published, with its duration, and renews. Never
+ * moves the checkpoint backwards. */
+int queue_checkpoint(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                     int index, int64_t duration_us);
+/* Durations of published segments, for rebuilding the playlist after a
+ * takeover: durations_us[i] is segment start_number+i, 0 if unknown. */
+int queue_segment_durations(struct queue *queue, const char *id, int64_t *durations_us, int count);
+int queue_report_progress(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                          const struct queue_progress *progress);
+/* Hands the job back for another worker to resume at once. */
+int queue_release(struct queue *queue, const char *id, const char *owner, int64_t epoch);
+int queue_complete(struct queue *queue, const char *id, const char *owner, int64_t epoch);
+/* Counts an attempt; the job is requeued, or ends FAILED with `error` once
+ * max_attempts is reached. */
+int queue_fail(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+               const char *error);
+
+/* Blocks up to timeout_ms for a wake-up (a submit or a release). Returns
+ * QUEUE_OK on a wake-up or time-out, QUEUE_ERROR if Redis is unreachable. */
+int queue_wait(struct queue *queue, int timeout_ms);
+
+const char *queue_job_state_name(enum queue_job_state state);
+
+#endif

@@ -1,0 +1,76 @@
+/* main.c -- ffpool-scheduler: serves the job API over nng until SIGTERM.
+ *
+ * Stateless by design: it holds only connections. Run as many as you like
+ * against one Redis (a Kubernetes Deployment behind a Service). */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "program.h"
+#include "service.h"
+#include "wire.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int signo)
+{
+    (void)signo;
+    stop_requested = 1;
+}
+
+static const char usage[] =
+    "Usage: ffpool-scheduler [--config FILE]\n\n"
+    "Serves ffpool's job API (Submit, Status, Cancel, Pause, Resume) over nng on\n"
+    "scheduler.listen, storing every job in Redis. Keeps no state of its own.\n";
+
+static int is_loopback_url(const char *url)
+{
+    return strstr(url, "://127.") != NULL || strstr(url, "://localhost") != NULL ||
+           strstr(url, "://[::1]") != NULL || strncmp(url, "ipc://", 6) == 0 ||
+           strncmp(url, "inproc://", 9) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct ffpool_config config;
+    program_start(argc, argv, "ffpool-scheduler", usage, &config);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (config.api_token[0] == '\0' && !is_loopback_url(config.scheduler_listen))
+        log_warn("insecure", "listen=%s msg=%s", log_quote(config.scheduler_listen),
+                 log_quote("listening beyond loopback without api.token: anyone who can reach "
+                           "this port can submit and cancel jobs"));
+
+    struct wire_server_config wire_config = {
+        .listen_url = config.scheduler_listen,
+        .contexts = (int)config.scheduler_contexts,
+        .recv_max_bytes = (size_t)config.scheduler_recv_max_bytes,
+        .timeout_ms = (int)config.scheduler_timeout_ms,
+        .token = config.api_token,
+    };
+    char err[512];
+    struct wire_server *server = wire_server_start(&wire_config, service_thread_init,
+                                                   service_thread_free, service_handle, &config,
+                                                   err, sizeof(err));
+    if (server == NULL) {
+        log_error("start_failed", "error=%s", log_quote(err));
+        return 1;
+    }
+    log_info("listening", "url=%s redis=%s:%lld contexts=%lld", config.scheduler_listen,
+             config.redis_host, (long long)config.redis_port, (long long)config.scheduler_contexts);
+    /* sleep() rather than pause(): a signal landing between the test and
+     * the call would otherwise be missed until the next one. */
+    while (!stop_requested)
+        sleep(1);
+    log_info("stopping", "");
+    wire_server_stop(server);
+    return 0;
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# test.sh -- runs every test: the criterion unit tests (build/tests/test_*)
+# against a redis-server this script starts on a free loopback port in a
+# temporary folder, then the end-to-end tests (tests/e2e_*.sh), each of which
+# brings up and tears down its own pool. Called by `make test`, which builds
+# first. Ends with one line "N passed, N failed".
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+export BUILD=${BUILD:-build}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-test.XXXXXX")
+redis_pid=""
+cleanup() {
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+redis-server --port "$port" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly no \
+  --daemonize no --maxmemory-policy noeviction >"$tmp/redis.log" 2>&1 &
+redis_pid=$!
+for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+export FFPOOL_TEST_REDIS_PORT=$port
+export FFPOOL_ARGV_CORPUS=${FFPOOL_ARGV_CORPUS:-$here/../shared/jellyfin-argv}
+# LeakSanitizer needs ptrace-free operation under criterion's forked workers.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+passed=0
+failed=0
+failed_names=()
+run() { # run NAME COMMAND...
+  local name=$1; shift
+  echo "== $name" >&2
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=("$name"); fi
+}
+
+for t in "$BUILD"/tests/test_*; do
+  [ -x "$t" ] || continue
+  run "$(basename "$t")" "$t" --jobs 2
+done
+for t in tests/e2e_*.sh; do
+  [ -x "$t" ] || continue
+  run "$(basename "$t" .sh)" "$t"
+done
+
+echo
+[ ${#failed_names[@]} -eq 0 ] || echo "failed: ${failed_names[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

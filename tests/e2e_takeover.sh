@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# e2e_takeover.sh -- the whole promise, end to end: a real Jellyfin HLS
+# command line through the shim, a local pool (redis-server, scheduler, two
+# workers), a SIGKILL of the worker holding the job halfway through, and the
+# other worker finishing the stream from the next segment.
+#
+#   tests/e2e_takeover.sh [--duration S] [--size WxH] [--corpus FILE] [--dir DIR]
+#                         [--kill-at-segment N] [--summary] [--keep]
+#
+# Exits 0 only if every check passes:
+#   - the shim exits 0, having waited across the takeover;
+#   - segment count = ceil(duration / hls_time), indexes contiguous from
+#     start_number, no temporary files left;
+#   - every segment decodes on its own, and the playlist decodes end to end
+#     with `-v error` printing nothing;
+#   - every video frame of the clip is in the output once, and the output
+#     duration is within one frame of the clip's;
+#   - each segment index was published by exactly one owner, the killed
+#     worker's and the survivor's segments meet without a gap;
+#   - the job's Redis record ends `done` with one takeover.
+# Prints `takeover_gap_s=X` (kill to the next new segment on disk).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${BUILD:-build}
+case $build in /*) ;; *) build=$here/$build ;; esac
+duration=24
+size=1280x720
+rate=25
+corpus=$(ls "$here"/../shared/jellyfin-argv/003-*.txt 2>/dev/null | head -n 1)
+dir=""
+kill_at=2
+summary=0
+keep=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --duration) duration=$2; shift 2 ;;
+    --size) size=$2; shift 2 ;;
+    --corpus) corpus=$2; shift 2 ;;
+    --dir) dir=$2; shift 2 ;;
+    --kill-at-segment) kill_at=$2; shift 2 ;;
+    --summary) summary=1; shift ;;
+    --keep) keep=1; shift ;;
+    *) echo "e2e_takeover: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ -n "$corpus" ] && [ -f "$corpus" ] || { echo "e2e_takeover: corpus line not found (../shared/jellyfin-argv/003-*.txt)" >&2; exit 2; }
+[ -n "$dir" ] || dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-e2e.XXXXXX")
+mkdir -p "$dir/transcodes"
+dir=$(cd "$dir" && pwd)
+pool=$dir/pool
+failures=0
+shim_pid=""
+
+say() { echo "e2e: $*" >&2; }
+check() { # check DESCRIPTION COMMAND...: records a failed check without stopping
+  local what=$1; shift
+  if "$@"; then say "ok   $what"; else say "FAIL $what"; failures=$((failures + 1)); fi
+}
+cleanup() {
+  [ -n "$shim_pid" ] && kill -KILL "$shim_pid" 2>/dev/null || true
+  FFPOOL_BIN=$build/bin "$here/scripts/pool" down --dir "$pool" >/dev/null 2>&1 || true
+  exec 3>&- 2>/dev/null || true
+  if [ "$keep" = 0 ] && [ "$failures" = 0 ]; then rm -rf "$dir"; else say "kept $dir"; fi
+}
+trap cleanup EXIT
+
+# ---- a clip shaped like Jellyfin's input: mkv, video stream 0, audio 1 ----
+clip=$dir/clip.mkv
+ffmpeg -v error -f lavfi -i "testsrc2=size=$size:rate=$rate" \
+  -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$duration" \
+  -c:v libx264 -preset veryfast -g $((rate * 2)) -pix_fmt yuv420p -c:a aac -b:a 128k "$clip"
+clip_frames=$(ffprobe -v error -count_packets -select_streams v:0 \
+  -show_entries stream=nb_read_packets -of csv=p=0 "$clip")
+
+# ---- the pool ----
+FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 2 --dir "$pool" >/dev/null
+# shellcheck disable=SC1091
+. "$pool/env"
+
+# ---- the shim, exactly as Jellyfin runs it (stdin kept open for `q`) ----
+mapfile -d '' args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" --input "$clip" \
+  --outdir "$dir/transcodes")
+hls_time=3; start_number=0; pattern=""; playlist=""
+for ((i = 0; i < ${#args[@]} - 1; i++)); do
+  case ${args[i]} in
+    -hls_time) hls_time=${args[i+1]} ;;
+    -start_number) start_number=${args[i+1]} ;;
+    -hls_segment_filename) pattern=${args[i+1]} ;;
+  esac
+done
+playlist=${args[${#args[@]}-1]}
+segment_path() { printf "${pattern//%d/%s}" "$1"; }
+expected=$(( (duration + hls_time - 1) / hls_time ))
+
+mkfifo "$dir/stdin"
+exec 3<>"$dir/stdin"
+started=$(date +%s.%N)
+"$build/jellyfin/ffmpeg" "${args[@]}" <"$dir/stdin" 2>"$dir/shim.log" &
+shim_pid=$!
+
+wait_for_file() { # wait_for_file PATH SECONDS
+  local n=$(( $2 * 20 ))
+  for ((k = 0; k < n; k++)); do [ -e "$1" ] && return 0; sleep 0.05; done
+  return 1
+}
+
+# Jellyfin's readiness rule: segment N is served once N+1 exists.
+if ! wait_for_file "$(segment_path $((start_number + kill_at + 1)))" 120; then
+  say "FAIL segment $((start_number + kill_at + 1)) never appeared"; failures=1
+  tail -n 20 "$dir/shim.log" "$pool"/worker-*.log >&2 || true
+  exit 1
+fi
+job_id=$(sed -n 's/^ffpool: job \([^ ]*\) for .*/\1/p' "$dir/shim.log" | head -n 1)
+owner=$(redis-cli -p "$FFPOOL_REDIS_PORT" --raw HGET "ffpool:job:$job_id" owner)
+victim_pid=$(cat "$pool/$owner.pid")
+last_before=$(ls "$dir/transcodes" | grep -c '\.ts$' || true)
+kill -KILL "$victim_pid"
+killed=$(date +%s.%N)
+say "SIGKILLed $owner (pid $victim_pid) holding $job_id after $last_before segments"
+
+# ---- the shim must carry on through the takeover and succeed ----
+shim_rc=0
+for ((k = 0; k < 2400; k++)); do kill -0 "$shim_pid" 2>/dev/null || break; sleep 0.05; done
+if kill -0 "$shim_pid" 2>/dev/null; then
+  say "FAIL shim still running 120 s after the kill"; failures=$((failures + 1))
+  kill -KILL "$shim_pid"; shim_rc=124
+fi
+wait "$shim_pid" || shim_rc=$?
+shim_pid=""
+finished=$(date +%s.%N)
+
+# ---- checks ----
+check "shim exited 0 (rc=$shim_rc)" [ "$shim_rc" = 0 ]
+count=$(ls "$dir/transcodes" | grep -c '\.ts$' || true)
+check "segment count $count = ceil($duration/$hls_time) = $expected" [ "$count" = "$expected" ]
+missing=0
+for ((n = start_number; n < start_number + expected; n++)); do
+  [ -e "$(segment_path $n)" ] || missing=$((missing + 1))
+done
+check "no segment index missing" [ "$missing" = 0 ]
+check "no temporary files left" [ -z "$(ls "$dir/transcodes" | grep '\.tmp$' || true)" ]
+
+bad=0
+for ((n = start_number; n < start_number + expected; n++)); do
+  out=$(ffmpeg -v error -i "$(segment_path $n)" -f null - 2>&1 || echo "exit $?")
+  [ -z "$out" ] || { bad=$((bad + 1)); say "segment $n: $out"; }
+done
+check "every segment decodes without errors" [ "$bad" = 0 ]
+out=$(ffmpeg -v error -i "$playlist" -f null - 2>&1 || echo "exit $?")
+check "playlist decodes end to end with -v error printing nothing" [ -z "$out" ]
+
+read -r out_frames first_pts last_pts < <(ffprobe -v error -select_streams v:0 \
+  -show_entries packet=pts_time -of csv=p=0 "$playlist" |
+  awk -F, 'NF { n++; t=$1+0; if (n==1 || t<min) min=t; if (n==1 || t>max) max=t }
+           END { printf "%d %.6f %.6f\n", n, min, max }')
+check "output has every frame of the clip ($out_frames of $clip_frames)" [ "$out_frames" = "$clip_frames" ]
+span_ok=$(awk -v a="$first_pts" -v b="$last_pts" -v r="$rate" -v d="$duration" \
+  'BEGIN { s = b - a + 1/r; print (s - d < 1/r + 1e-6 && d - s < 1/r + 1e-6) ? 1 : 0 }')
+check "output duration within one frame of ${duration}s (first pts $first_pts, last $last_pts)" [ "$span_ok" = 1 ]
+
+# Who published what: the workers log one `event=segment` line per segment.
+grep -h "event=segment job=$job_id " "$pool"/worker-*.log |
+  sed -n 's/.* segment=\([0-9]*\) epoch=\([0-9]*\) worker=\([^ ]*\) .*/\1 \2 \3/p' | sort -n >"$dir/owners"
+dups=$(cut -d' ' -f1 "$dir/owners" | uniq -d | wc -l)
+check "each segment index published exactly once" [ "$dups" = 0 ]
+check "every segment's publication was logged" [ "$(wc -l <"$dir/owners")" = "$expected" ]
+owners=$(cut -d' ' -f3 "$dir/owners" | uniq | tr '\n' ' ')
+check "killed worker then survivor wrote the stream, each a contiguous run ($owners)" \
+  [ "$(cut -d' ' -f3 "$dir/owners" | uniq | wc -l)" = 2 ]
+state=$(redis-cli -p "$FFPOOL_REDIS_PORT" --raw HGET "ffpool:job:$job_id" state)
+takeovers=$(redis-cli -p "$FFPOOL_REDIS_PORT" --raw HGET "ffpool:job:$job_id" takeovers)
+check "job record ends done (state=$state) with one takeover (takeovers=$takeovers)" \
+  [ "$state:$takeovers" = done:1 ]
+
+# Gap: from the kill to the first segment the survivor put on disk.
+first_new=$(awk -v w="$owner" '$3 != w { print $1; exit }' "$dir/owners")
+gap=nan
+if [ -n "$first_new" ]; then
+  mtime=$(stat -c %.9Y "$(segment_path "$first_new")")
+  gap=$(awk -v a="$killed" -v b="$mtime" 'BEGIN { printf "%.3f", b - a }')
+fi
+echo "takeover_gap_s=$gap"
+
+if [ "$summary" = 1 ]; then
+  echo
+  echo "segment  worker     epoch  written_at_s  bytes"
+  while read -r n epoch who; do
+    p=$(segment_path "$n")
+    printf '%-8s %-10s %-6s %-13s %s\n' "$n" "$who" "$epoch" \
+      "$(awk -v a="$started" -v b="$(stat -c %.9Y "$p")" 'BEGIN { printf "%.2f", b - a }')" \
+      "$(stat -c %s "$p")"
+  done <"$dir/owners"
+  echo
+  echo "killed $owner at $(awk -v a="$started" -v b="$killed" 'BEGIN { printf "%.2f", b - a }') s;" \
+    "the survivor's first new segment ($first_new) appeared $gap s later" \
+    "(lease TTL ${FFPOOL_LEASE_TTL_MS} ms)."
+  echo "total $(awk -v a="$started" -v b="$finished" 'BEGIN { printf "%.2f", b - a }') s for a ${duration} s clip;" \
+    "$count segments; output $out_frames/$clip_frames frames, pts $first_pts..$last_pts."
+fi
+
+if [ "$failures" != 0 ]; then
+  say "$failures check(s) failed; logs:"
+  tail -n 15 "$dir/shim.log" "$pool"/*.log >&2 || true
+  exit 1
+fi
+say "all checks passed"

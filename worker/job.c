@@ -1,0 +1,317 @@
+/* job.c -- runs one claimed job: lease renewal, the pipeline, publishing
+ * each segment, the playlist, and the final complete/fail/release. See
+ * job.h for the self-fencing invariant. */
+#include "job.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pipeline.h"
+#include "playlist.h"
+#include "program.h"
+
+/* State of one pipeline run, seen by its callbacks. */
+struct job_run {
+    struct job *job;
+    struct queue *queue;
+    int64_t *durations_us;  /* index i = segment start_number + i */
+    int durations_cap;
+    int segments_published;
+    long long last_progress_ms;
+};
+
+static void job_set_deadline_from(struct job *job, long long renew_started_ms)
+{
+    atomic_store(&job->lease_deadline_ms, renew_started_ms + job->config->lease_ttl_ms -
+                                              job->config->lease_safety_margin_ms);
+}
+
+static int job_lease_valid(struct job *job)
+{
+    return program_monotonic_ms() < atomic_load(&job->lease_deadline_ms);
+}
+
+void job_request_stop(struct job *job, enum job_stop_reason reason)
+{
+    int expected = JOB_RUNNING;
+    atomic_compare_exchange_strong(&job->stop_reason, &expected, (int)reason);
+    pthread_mutex_lock(&job->lock);
+    pthread_cond_broadcast(&job->wake);
+    pthread_mutex_unlock(&job->lock);
+}
+
+/* ---- lease renewal ------------------------------------------------------ */
+
+static void *job_renew_main(void *arg)
+{
+    struct job *job = arg;
+    struct queue *queue = queue_open(&job->queue_config);
+    long long interval = job->config->lease_ttl_ms / 3;
+
+    while (queue != NULL && !atomic_load(&job->finished)) {
+        pthread_mutex_lock(&job->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += interval / 1000;
+        until.tv_nsec += (interval % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (!atomic_load(&job->finished))
+            pthread_cond_timedwait(&job->wake, &job->lock, &until);
+        pthread_mutex_unlock(&job->lock);
+        if (atomic_load(&job->finished) || atomic_load(&job->stop_reason) != JOB_RUNNING)
+            break;
+
+        /* The deadline counts from before the call: the lease the server
+         * grants runs from its own clock, at some moment after this. */
+        long long started = program_monotonic_ms();
+        int paused = 0;
+        int status = queue_renew(queue, job->id, job->owner, job->epoch, &paused);
+        if (status == QUEUE_OK) {
+            job_set_deadline_from(job, started);
+            atomic_store(&job->paused, paused);
+        } else if (status == QUEUE_FENCED || status == QUEUE_NOT_FOUND) {
+            log_warn("fenced", "job=%s epoch=%lld msg=%s", job->id, (long long)job->epoch,
+                     log_quote("another worker owns the job now"));
+            job_request_stop(job, JOB_STOP_FENCED);
+        } else if (status == QUEUE_CANCELLED) {
+            log_info("cancelled", "job=%s", job->id);
+            job_request_stop(job, JOB_STOP_CANCELLED);
+        } else {
+            log_warn("renew_failed", "job=%s error=%s", job->id,
+                     log_quote(queue_last_error(queue)));
+            if (!job_lease_valid(job)) {
+                log_warn("self_fenced", "job=%s msg=%s", job->id,
+                         log_quote("lease could not be renewed in time; stopped writing"));
+                job_request_stop(job, JOB_STOP_LEASE);
+            }
+        }
+    }
+    queue_close(queue);
+    return NULL;
+}
+
+/* ---- pipeline callbacks ------------------------------------------------- */
+
+static int job_should_stop(void *opaque)
+{
+    struct job_run *run = opaque;
+    struct job *job = run->job;
+    /* Paused by the client (Jellyfin's throttling): hold the pipeline, but
+     * keep checking the lease and the stop flag. */
+    while (atomic_load(&job->paused) && atomic_load(&job->stop_reason) == JOB_RUNNING &&
+           job_lease_valid(job))
+        usleep(50 * 1000);
+    if (!job_lease_valid(job))
+        job_request_stop(job, JOB_STOP_LEASE);
+    return atomic_load(&job->stop_reason) != JOB_RUNNING;
+}
+
+static int job_record_duration(struct job_run *run, int index, int64_t duration_us)
+{
+    int slot = index - run->job->spec.start_number;
+    if (slot < 0)
+        return -1;
+    if (slot >= run->durations_cap) {
+        int cap = run->durations_cap ? run->durations_cap * 2 : 64;
+        while (cap <= slot)
+            cap *= 2;
+        int64_t *grown = realloc(run->durations_us, (size_t)cap * sizeof(*grown));
+        if (grown == NULL)
+            return -1;
+        memset(grown + run->durations_cap, 0, (size_t)(cap - run->durations_cap) * sizeof(*grown));
+        run->durations_us = grown;
+        run->durations_cap = cap;
+    }
+    run->durations_us[slot] = duration_us;
+    return 0;
+}
+
+static int job_segment_done(void *opaque, const struct pipeline_segment *segment)
+{
+    struct job_run *run = opaque;
+    struct job *job = run->job;
+    char err[512];
+
+    /* The commit point: never make a segment visible unless the lease is
+     * still ours by our own clock. */
+    if (atomic_load(&job->stop_reason) != JOB_RUNNING || !job_lease_valid(job)) {
+        unlink(segment->temp_path);
+        if (!job_lease_valid(job))
+            job_request_stop(job, JOB_STOP_LEASE);
+        return 1;
+    }
+    if (rename(segment->temp_path, segment->final_path) != 0) {
+        log_error("publish_failed", "job=%s segment=%d error=%s", job->id, segment->index,
+                  log_quote(strerror(errno)));
+        unlink(segment->temp_path);
+        return 1;
+    }
+    int status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
+                                  segment->duration_us);
+    if (status == QUEUE_FENCED || status == QUEUE_CANCELLED || status == QUEUE_NOT_FOUND) {
+        job_request_stop(job, status == QUEUE_CANCELLED ? JOB_STOP_CANCELLED : JOB_STOP_FENCED);
+        return 1;
+    }
+    if (status != QUEUE_OK)
+        log_warn("checkpoint_failed", "job=%s segment=%d error=%s", job->id, segment->index,
+                 log_quote(queue_last_error(run->queue)));
+    run->segments_published++;
+    log_info("segment", "job=%s segment=%d epoch=%lld worker=%s duration_us=%lld", job->id,
+             segment->index, (long long)job->epoch, job->owner, (long long)segment->duration_us);
+
+    if (job_record_duration(run, segment->index, segment->duration_us) == 0) {
+        int count = segment->index - job->spec.start_number + 1;
+        if (playlist_write(&job->spec, run->durations_us, count, segment->last, err,
+                           sizeof(err)) != 0)
+            log_warn("playlist_failed", "job=%s error=%s", job->id, log_quote(err));
+    }
+    return 0;
+}
+
+static void job_progress(void *opaque, const struct pipeline_progress *progress)
+{
+    struct job_run *run = opaque;
+    struct job *job = run->job;
+    struct queue_progress report = {
+        .frames = progress->frames,
+        .out_time_us = progress->out_time_us,
+        .bytes = progress->bytes,
+        .speed = progress->speed,
+    };
+    int status = queue_report_progress(run->queue, job->id, job->owner, job->epoch, &report);
+    if (status == QUEUE_FENCED)
+        job_request_stop(job, JOB_STOP_FENCED);
+    else if (status == QUEUE_CANCELLED)
+        job_request_stop(job, JOB_STOP_CANCELLED);
+}
+
+/* ---- the job thread ----------------------------------------------------- */
+
+/* Loads the durations of segments published by earlier owners, so that the
+ * rebuilt playlist lists them too. */
+static void job_load_durations(struct job_run *run)
+{
+    struct job *job = run->job;
+    int count = job->first_index - job->spec.start_number;
+    if (count <= 0 || job_record_duration(run, job->first_index - 1, 0) != 0)
+        return;
+    if (queue_segment_durations(run->queue, job->id, run->durations_us, count) != QUEUE_OK)
+        log_warn("durations_unavailable", "job=%s error=%s", job->id,
+                 log_quote(queue_last_error(run->queue)));
+    for (int i = 0; i < count; i++)
+        if (run->durations_us[i] <= 0)
+            run->durations_us[i] = job->spec.hls_time_us;
+}
+
+static void *job_main(void *arg)
+{
+    struct job *job = arg;
+    struct job_run run = {.job = job};
+    char err[1024] = "";
+    long long started = program_monotonic_ms();
+
+    run.queue = queue_open(&job->queue_config);
+    if (run.queue == NULL) {
+        log_error("job_failed", "job=%s error=%s", job->id, "out of memory");
+        goto done;
+    }
+    job_load_durations(&run);
+    log_info("job_start", "job=%s epoch=%lld first_segment=%d takeover=%d input=%s", job->id,
+             (long long)job->epoch, job->first_index, job->takeover, log_quote(job->spec.input));
+
+    struct pipeline_callbacks callbacks = {
+        .opaque = &run,
+        .segment_done = job_segment_done,
+        .should_stop = job_should_stop,
+        .progress = job_progress,
+    };
+    int result = pipeline_run(&job->spec, job->first_index, &callbacks, err, sizeof(err));
+    int reason = atomic_load(&job->stop_reason);
+    double seconds = (double)(program_monotonic_ms() - started) / 1000.0;
+
+    if (result == PIPELINE_OK && reason == JOB_RUNNING) {
+        int status = queue_complete(run.queue, job->id, job->owner, job->epoch);
+        log_info("job_done", "job=%s epoch=%lld segments=%d seconds=%.2f status=%d", job->id,
+                 (long long)job->epoch, run.segments_published, seconds, status);
+    } else if (result == PIPELINE_ERROR && reason == JOB_RUNNING) {
+        log_error("job_failed", "job=%s epoch=%lld error=%s", job->id, (long long)job->epoch,
+                  log_quote(err));
+        queue_fail(run.queue, job->id, job->owner, job->epoch, err);
+    } else if (reason == JOB_STOP_DRAIN) {
+        int status = queue_release(run.queue, job->id, job->owner, job->epoch);
+        log_info("job_released", "job=%s epoch=%lld segments=%d status=%d", job->id,
+                 (long long)job->epoch, run.segments_published, status);
+    } else {
+        log_info("job_stopped", "job=%s epoch=%lld reason=%d segments=%d", job->id,
+                 (long long)job->epoch, reason, run.segments_published);
+    }
+
+done:
+    free(run.durations_us);
+    queue_close(run.queue);
+    atomic_store(&job->finished, 1);
+    pthread_mutex_lock(&job->lock);
+    pthread_cond_broadcast(&job->wake);
+    pthread_mutex_unlock(&job->lock);
+    return NULL;
+}
+
+struct job *job_create(const struct ffpool_config *config, const struct queue_config *queue_config,
+                       const char *owner, const struct queue_claim *claim, char *err,
+                       size_t errlen)
+{
+    struct job *job = calloc(1, sizeof(*job));
+    if (job == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (job_spec_unpack(claim->spec, claim->spec_len, &job->spec, err, errlen) != 0) {
+        free(job);
+        return NULL;
+    }
+    snprintf(job->id, sizeof(job->id), "%s", claim->id);
+    snprintf(job->owner, sizeof(job->owner), "%s", owner);
+    job->epoch = claim->epoch;
+    job->takeover = claim->takeover;
+    job->first_index = claim->checkpoint + 1;
+    if (job->first_index < job->spec.start_number)
+        job->first_index = job->spec.start_number;
+    job->config = config;
+    job->queue_config = *queue_config;
+    pthread_mutex_init(&job->lock, NULL);
+    pthread_cond_init(&job->wake, NULL);
+    return job;
+}
+
+int job_start(struct job *job, long long claim_started_ms)
+{
+    job_set_deadline_from(job, claim_started_ms);
+    if (pthread_create(&job->renew_thread, NULL, job_renew_main, job) != 0)
+        return -1;
+    if (pthread_create(&job->thread, NULL, job_main, job) != 0) {
+        atomic_store(&job->finished, 1);
+        job_request_stop(job, JOB_STOP_DRAIN);
+        pthread_join(job->renew_thread, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void job_destroy(struct job *job)
+{
+    if (job == NULL)
+        return;
+    pthread_join(job->thread, NULL);
+    pthread_join(job->renew_thread, NULL);
+    pthread_mutex_destroy(&job->lock);
+    pthread_cond_destroy(&job->wake);
+    free(job);
+}

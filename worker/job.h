@@ -1,0 +1,66 @@
+/* job.h -- one claimed job on a worker: its lease, its pipeline run, its
+ * segments' publication.
+ *
+ * A job runs in its own thread with a second thread renewing its lease
+ * every TTL/3. The invariant that makes takeover safe: a segment is only
+ * published (renamed to the name Jellyfin serves) while this worker's lease
+ * is certainly still valid by its own monotonic clock, i.e. before
+ * last successful renew + TTL - safety margin. Past that, the job stops
+ * writing by itself, before any other worker can have claimed it. */
+#ifndef FFPOOL_WORKER_JOB_H
+#define FFPOOL_WORKER_JOB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "config.h"
+#include "job_spec.h"
+#include "queue.h"
+
+enum job_stop_reason {
+    JOB_RUNNING = 0,
+    JOB_STOP_FENCED,    /* another owner holds the job: write nothing more */
+    JOB_STOP_CANCELLED, /* the client cancelled or vanished */
+    JOB_STOP_LEASE,     /* could not renew in time: self-fenced */
+    JOB_STOP_DRAIN,     /* worker shutting down: hand the job back */
+};
+
+struct job {
+    char id[QUEUE_ID_MAX];
+    char owner[QUEUE_OWNER_MAX];
+    int64_t epoch;
+    int first_index;             /* segment this run starts at */
+    int takeover;
+    struct job_spec spec;
+    const struct ffpool_config *config;
+    struct queue_config queue_config;
+
+    atomic_int stop_reason;      /* enum job_stop_reason, first one wins */
+    atomic_int paused;
+    atomic_llong lease_deadline_ms; /* monotonic; no publishing after it */
+    atomic_int finished;         /* set when the job thread is done */
+
+    pthread_t thread;
+    pthread_t renew_thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;         /* wakes the renew thread early to exit */
+};
+
+/* Builds a job from a claim. Returns NULL with err if the stored spec cannot
+ * be read (the caller fails the job with err). */
+struct job *job_create(const struct ffpool_config *config, const struct queue_config *queue_config,
+                       const char *owner, const struct queue_claim *claim, char *err,
+                       size_t errlen);
+
+/* Starts the job and renew threads. claim_started_ms is the monotonic time
+ * just before the claim was sent: the lease is counted from then. Returns 0,
+ * or -1 (nothing started). */
+int job_start(struct job *job, long long claim_started_ms);
+
+/* Asks a running job to stop for `reason` (only the first reason sticks). */
+void job_request_stop(struct job *job, enum job_stop_reason reason);
+
+/* Joins both threads and frees the job. */
+void job_destroy(struct job *job);
+
+#endif

@@ -1,0 +1,147 @@
+/* main.c -- ffpool-worker: claims jobs from Redis and runs them.
+ *
+ * The main thread only claims: while a slot is free it asks for the most
+ * urgent job (an expired lease first), and otherwise blocks on the wake-up
+ * list for at most worker.scan_interval_ms, so that expired leases are found
+ * even when nobody wakes it. SIGTERM (a Kubernetes scale-down) stops
+ * claiming and hands every running job back at once. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "job.h"
+#include "log.h"
+#include "program.h"
+#include "queue.h"
+
+static volatile sig_atomic_t drain_requested;
+
+static void on_signal(int signo)
+{
+    (void)signo;
+    drain_requested = 1;
+}
+
+static const char usage[] =
+    "Usage: ffpool-worker [--config FILE]\n\n"
+    "Claims transcode jobs from Redis under a lease and writes their HLS\n"
+    "segments with libav, checkpointing each one, so that another worker can\n"
+    "take a job over from the next segment if this one dies. SIGTERM hands\n"
+    "running jobs back and exits.\n";
+
+/* Frees the slots of finished jobs. Returns how many are still running. */
+static int reap_jobs(struct job **slots, int n_slots)
+{
+    int running = 0;
+    for (int i = 0; i < n_slots; i++) {
+        if (slots[i] == NULL)
+            continue;
+        if (atomic_load(&slots[i]->finished)) {
+            job_destroy(slots[i]);
+            slots[i] = NULL;
+        } else {
+            running++;
+        }
+    }
+    return running;
+}
+
+static void worker_id_default(char *out, size_t outlen)
+{
+    char host[256] = "worker";
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, outlen, "%s-%d", host, (int)getpid());
+}
+
+int main(int argc, char **argv)
+{
+    struct ffpool_config config;
+    program_start(argc, argv, "ffpool-worker", usage, &config);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char owner[QUEUE_OWNER_MAX];
+    if (config.worker_id[0] != '\0')
+        snprintf(owner, sizeof(owner), "%s", config.worker_id);
+    else
+        worker_id_default(owner, sizeof(owner));
+
+    int n_slots = config.worker_slots > 0 ? (int)config.worker_slots : 1;
+    struct job **slots = calloc((size_t)n_slots, sizeof(*slots));
+    struct queue_config queue_config;
+    program_queue_config(&config, &queue_config);
+    struct queue *queue = queue_open(&queue_config);
+    if (slots == NULL || queue == NULL) {
+        log_error("start_failed", "error=%s", "out of memory");
+        return 1;
+    }
+    log_info("started", "worker=%s slots=%d redis=%s:%lld lease_ttl_ms=%lld", owner, n_slots,
+             config.redis_host, (long long)config.redis_port, (long long)config.lease_ttl_ms);
+
+    int redis_down_logged = 0;
+    while (!drain_requested) {
+        int running = reap_jobs(slots, n_slots);
+        if (running >= n_slots) {
+            usleep(50 * 1000);
+            continue;
+        }
+        struct queue_claim claim;
+        memset(&claim, 0, sizeof(claim));
+        long long claim_started = program_monotonic_ms();
+        int status = queue_claim(queue, owner, &claim);
+        if (status == QUEUE_EMPTY) {
+            queue_wait(queue, (int)config.worker_scan_interval_ms);
+            continue;
+        }
+        if (status != QUEUE_OK) {
+            if (!redis_down_logged)
+                log_warn("redis_unavailable", "error=%s", log_quote(queue_last_error(queue)));
+            redis_down_logged = 1;
+            usleep(500 * 1000);
+            continue;
+        }
+        if (redis_down_logged)
+            log_info("redis_available", "");
+        redis_down_logged = 0;
+
+        char err[512];
+        struct job *job = job_create(&config, &queue_config, owner, &claim, err, sizeof(err));
+        if (job == NULL) {
+            log_error("job_unreadable", "job=%s error=%s", claim.id, log_quote(err));
+            queue_fail(queue, claim.id, owner, claim.epoch, err);
+        } else if (job_start(job, claim_started) != 0) {
+            log_error("job_start_failed", "job=%s", claim.id);
+            queue_release(queue, claim.id, owner, claim.epoch);
+            job_destroy(job);
+        } else {
+            log_info("claimed", "job=%s epoch=%lld checkpoint=%d takeover=%d", claim.id,
+                     (long long)claim.epoch, claim.checkpoint, claim.takeover);
+            for (int i = 0; i < n_slots; i++) {
+                if (slots[i] == NULL) {
+                    slots[i] = job;
+                    break;
+                }
+            }
+        }
+        queue_claim_clear(&claim);
+    }
+
+    log_info("draining", "worker=%s", owner);
+    for (int i = 0; i < n_slots; i++)
+        if (slots[i] != NULL)
+            job_request_stop(slots[i], JOB_STOP_DRAIN);
+    for (int i = 0; i < n_slots; i++)
+        job_destroy(slots[i]);
+    free(slots);
+    queue_close(queue);
+    log_info("stopped", "worker=%s", owner);
+    return 0;
+}

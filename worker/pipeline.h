@@ -1,0 +1,76 @@
+/* pipeline.h -- the worker's libav transcode pipeline.
+ *
+ * This is the only part of ffpool that calls libavformat, libavcodec,
+ * libavfilter, libswscale and libswresample. It turns a struct job_spec into
+ * HLS segments on disk, starting at any segment index, and knows nothing of
+ * Redis, leases or nng: the caller learns about each finished segment through
+ * callbacks and decides whether it may be published.
+ *
+ * Segment timing contract (what makes takeover invisible to a player):
+ *  - Segment k covers stream time [k*T, (k+1)*T) where stream time 0 is the
+ *    input's start time and T = spec->hls_time_us. Its first video frame is
+ *    the first frame with pts >= k*T, encoded as an IDR.
+ *  - Output timestamps are a pure function of the input timestamps, the same
+ *    on every worker and every run, so a run started at segment k produces
+ *    segments k.. that continue the timeline of a run started earlier.
+ *  - The first segment of a job (first_index == spec->start_number) starts
+ *    at spec->seek_us when an input -ss was given, else at start_number*T;
+ *    a resumed run (first_index > start_number) starts at first_index*T.
+ *    Boundaries after the first are always at absolute multiples of T.
+ *  - The audio frame grid is anchored to stream time 0, not to the start of
+ *    the run.
+ *  - A segment is written to a temporary file beside its final path; the
+ *    pipeline never creates the final file itself. The caller publishes it
+ *    (rename) from the segment callback, so a killed worker never leaves a
+ *    half-written segment under a name Jellyfin would serve. */
+#ifndef FFPOOL_WORKER_PIPELINE_H
+#define FFPOOL_WORKER_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job_spec.h"
+
+struct pipeline_segment {
+    int index;               /* absolute segment number, as in the file name */
+    const char *temp_path;   /* complete segment, written and closed */
+    const char *final_path;  /* where the caller should publish it */
+    int64_t start_us;        /* stream time of its first frame */
+    int64_t duration_us;     /* its length, for #EXTINF */
+    int last;                /* 1 for the final segment of the input */
+};
+
+struct pipeline_progress {
+    int64_t frames;          /* video frames encoded in this run */
+    int64_t out_time_us;     /* stream time reached */
+    int64_t bytes;           /* bytes written in this run */
+    double speed;            /* out_time advance / wall time, this run */
+};
+
+struct pipeline_callbacks {
+    void *opaque;
+    /* A segment is complete in temp_path. Return 0 to go on (the callback
+     * has published or discarded it), non-zero to stop the run at once
+     * (lease lost, job cancelled, worker draining). */
+    int (*segment_done)(void *opaque, const struct pipeline_segment *segment);
+    /* Polled at least once per decoded frame. Non-zero stops the run. */
+    int (*should_stop)(void *opaque);
+    /* Optional; called about once per second of wall time. */
+    void (*progress)(void *opaque, const struct pipeline_progress *progress);
+};
+
+enum pipeline_result {
+    PIPELINE_OK = 0,        /* every segment to the end of input was delivered */
+    PIPELINE_STOPPED = 1,   /* a callback asked to stop */
+    PIPELINE_ERROR = -1,    /* err says why (bad input, codec, disk...) */
+};
+
+/* Transcodes spec from segment first_index (>= spec->start_number) to the end
+ * of the input, calling cb->segment_done once per segment in index order.
+ * Returns a pipeline_result; on PIPELINE_ERROR err holds one sentence naming
+ * the failing step and libav's reason. Frees everything it allocated on
+ * every path. */
+int pipeline_run(const struct job_spec *spec, int first_index, const struct pipeline_callbacks *cb,
+                 char *err, size_t errlen);
+
+#endif

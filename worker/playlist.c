@@ -1,0 +1,59 @@
+/* playlist.c -- writes HLS playlists; see playlist.h. */
+#include "playlist.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *path_basename(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+int playlist_write(const struct job_spec *spec, const int64_t *durations_us, int count, int ended,
+                   char *err, size_t errlen)
+{
+    char temp[JOB_SPEC_PATH_MAX + 16];
+    snprintf(temp, sizeof(temp), "%s.tmp", spec->output);
+    FILE *file = fopen(temp, "w");
+    if (file == NULL) {
+        snprintf(err, errlen, "write playlist %s: %s", temp, strerror(errno));
+        return -1;
+    }
+    int64_t longest = spec->hls_time_us;
+    for (int i = 0; i < count; i++)
+        if (durations_us[i] > longest)
+            longest = durations_us[i];
+
+    int fmp4 = spec->segment_type == JOB_SEGMENT_FMP4;
+    fprintf(file, "#EXTM3U\n#EXT-X-VERSION:%d\n", fmp4 ? 7 : 3);
+    fprintf(file, "#EXT-X-TARGETDURATION:%d\n", (int)ceil((double)longest / 1e6));
+    fprintf(file, "#EXT-X-MEDIA-SEQUENCE:%d\n", spec->start_number);
+    fprintf(file, "#EXT-X-PLAYLIST-TYPE:%s\n",
+            spec->playlist_type == JOB_PLAYLIST_EVENT ? "EVENT" : "VOD");
+    if (fmp4 && spec->init_filename[0] != '\0')
+        fprintf(file, "#EXT-X-MAP:URI=\"%s%s\"\n", spec->base_url,
+                path_basename(spec->init_filename));
+    for (int i = 0; i < count; i++) {
+        char segment[JOB_SPEC_PATH_MAX];
+        if (job_spec_segment_path(spec, spec->start_number + i, segment, sizeof(segment)) != 0) {
+            snprintf(err, errlen, "segment pattern %s is invalid", spec->segment_filename);
+            fclose(file);
+            unlink(temp);
+            return -1;
+        }
+        fprintf(file, "#EXTINF:%.6f,\n%s%s\n", (double)durations_us[i] / 1e6, spec->base_url,
+                path_basename(segment));
+    }
+    if (ended)
+        fprintf(file, "#EXT-X-ENDLIST\n");
+    if (fclose(file) != 0 || rename(temp, spec->output) != 0) {
+        snprintf(err, errlen, "write playlist %s: %s", spec->output, strerror(errno));
+        unlink(temp);
+        return -1;
+    }
+    return 0;
+}

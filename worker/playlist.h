@@ -1,0 +1,22 @@
+/* playlist.h -- the HLS playlist a worker writes beside its segments.
+ *
+ * The worker writes the .m3u8 itself (never libavformat's hls muxer): after
+ * a takeover the new owner rebuilds the whole list from the segment
+ * durations recorded in Redis, with no #EXT-X-DISCONTINUITY, because the
+ * stream did not break. The file is replaced atomically (write + rename), so
+ * a reader never sees half a playlist. */
+#ifndef FFPOOL_WORKER_PLAYLIST_H
+#define FFPOOL_WORKER_PLAYLIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job_spec.h"
+
+/* Writes spec->output listing segments start_number .. start_number+count-1
+ * with durations_us[i] for segment start_number+i; ended adds
+ * #EXT-X-ENDLIST. Returns 0, or -1 with err. */
+int playlist_write(const struct job_spec *spec, const int64_t *durations_us, int count, int ended,
+                   char *err, size_t errlen);
+
+#endif
