@@ -68,6 +68,8 @@ static const struct config_key config_keys[] = {
             "how often the shim polls job status and prints a progress line"),
     KEY_STRING("paths.map", paths_map, "",
                "path prefix pairs jellyfin=worker, separated by ';' (empty: same paths)"),
+    KEY_STRING("metrics.listen", metrics_listen, "",
+               "HTTP address for /metrics, /healthz, /readyz, e.g. http://0.0.0.0:9090 (empty: off)"),
     KEY_STRING("log.level", log_level, "info", "debug, info, warn or error"),
 };
 

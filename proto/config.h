@@ -56,6 +56,9 @@ struct ffpool_config {
     int64_t shim_progress_interval_ms;
     char paths_map[CONFIG_STRING_MAX]; /* "jellyfin_prefix=worker_prefix;..." */
 
+    /* Observability. */
+    char metrics_listen[CONFIG_STRING_MAX]; /* "http://0.0.0.0:9090", "" = off */
+
     char log_level[CONFIG_STRING_MAX];
 };
 
