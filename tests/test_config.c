@@ -1,0 +1,92 @@
+/* test_config.c -- defaults, YAML file, FFPOOL_* environment, precedence,
+ * and clear errors for an operator's mistakes. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char *write_temp(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/ffpool-config-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+Test(config, defaults_are_the_documented_ones)
+{
+    struct ffpool_config c;
+    config_defaults(&c);
+    cr_assert_str_eq(c.redis_host, "127.0.0.1");
+    cr_assert_eq(c.redis_port, 6379);
+    cr_assert_eq(c.lease_ttl_ms, 3000);
+    cr_assert_eq(c.worker_slots, 1);
+    cr_assert_str_eq(c.scheduler_url, "tcp://127.0.0.1:7070");
+}
+
+Test(config, yaml_sections_set_keys_and_environment_wins)
+{
+    char *path = write_temp("redis:\n  host: redis.svc\n  port: 6380\nlease:\n  ttl_ms: 5000\n");
+    setenv("FFPOOL_REDIS_PORT", "7000", 1);
+    struct ffpool_config c;
+    char err[256];
+    cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+    unsetenv("FFPOOL_REDIS_PORT");
+    unlink(path);
+    cr_assert_str_eq(c.redis_host, "redis.svc");
+    cr_assert_eq(c.redis_port, 7000, "environment overrides the file");
+    cr_assert_eq(c.lease_ttl_ms, 5000);
+}
+
+Test(config, unknown_key_is_an_error_naming_file_line_and_key)
+{
+    char *path = write_temp("redis:\n  hots: x\n");
+    struct ffpool_config c;
+    char err[256];
+    cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+    unlink(path);
+    cr_assert(strstr(err, ":2:") != NULL && strstr(err, "redis.hots") != NULL, "%s", err);
+}
+
+Test(config, non_integer_value_is_an_error)
+{
+    struct ffpool_config c;
+    char err[256];
+    config_defaults(&c);
+    cr_assert_eq(config_set(&c, "redis.port", "63x9", err, sizeof(err)), -1);
+    cr_assert(strstr(err, "redis.port") != NULL, "%s", err);
+    setenv("FFPOOL_LEASE_TTL_MS", "soon", 1);
+    cr_assert_eq(config_load(&c, NULL, err, sizeof(err)), -1);
+    unsetenv("FFPOOL_LEASE_TTL_MS");
+}
+
+Test(config, malformed_yaml_and_missing_file_are_errors)
+{
+    char *path = write_temp("redis: [1, 2\n");
+    struct ffpool_config c;
+    char err[256];
+    cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+    unlink(path);
+    cr_assert_eq(config_load(&c, "/nonexistent/ffpool.yaml", err, sizeof(err)), -1);
+    cr_assert(strstr(err, "/nonexistent/ffpool.yaml") != NULL, "%s", err);
+}
+
+Test(config, token_file_is_read_first_line_only)
+{
+    char *path = write_temp("tok-123\nignored\n");
+    char copy[64];
+    snprintf(copy, sizeof(copy), "%s", path);
+    setenv("FFPOOL_API_TOKEN_FILE", copy, 1);
+    struct ffpool_config c;
+    char err[256];
+    cr_assert_eq(config_load(&c, NULL, err, sizeof(err)), 0, "%s", err);
+    unsetenv("FFPOOL_API_TOKEN_FILE");
+    unlink(copy);
+    cr_assert_str_eq(c.api_token, "tok-123");
+}

@@ -1,0 +1,100 @@
+/* test_job_spec.c -- the job spec's protobuf round trip, segment paths and
+ * validation: what the scheduler refuses before a worker ever sees it. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job_spec.h"
+
+static void hls_spec(struct job_spec *s)
+{
+    job_spec_init(s);
+    strcpy(s->input, "/media/a b.mkv");
+    strcpy(s->video_codec, "libx264");
+    strcpy(s->audio_codec, "copy");
+    strcpy(s->video_filter, "scale=trunc(min(max(iw\\,ih*a)\\,min(1280\\,720*a))/2)*2:-2");
+    strcpy(s->output, "/t/abc.m3u8");
+    strcpy(s->segment_filename, "/t/abc%d.ts");
+    s->hls_time_us = 3000000;
+    s->start_number = 82;
+    s->seek_us = 494598000;
+    s->crf = 23;
+}
+
+Test(job_spec, pack_unpack_round_trip_keeps_every_field)
+{
+    struct job_spec a, b;
+    hls_spec(&a);
+    a.playlist_type = JOB_PLAYLIST_EVENT;
+    a.segment_type = JOB_SEGMENT_FMP4;
+    a.audio_channels = 2;
+    size_t len;
+    uint8_t *bytes = job_spec_pack(&a, &len);
+    cr_assert_not_null(bytes);
+    char err[256];
+    cr_assert_eq(job_spec_unpack(bytes, len, &b, err, sizeof(err)), 0, "%s", err);
+    free(bytes);
+    cr_assert_eq(memcmp(&a, &b, sizeof(a)), 0, "round trip changed the spec");
+}
+
+Test(job_spec, segment_path_formats_the_index)
+{
+    struct job_spec s;
+    hls_spec(&s);
+    char out[JOB_SPEC_PATH_MAX];
+    cr_assert_eq(job_spec_segment_path(&s, 7, out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "/t/abc7.ts");
+    strcpy(s.segment_filename, "/t/100%%/seg%05d.ts");
+    cr_assert_eq(job_spec_segment_path(&s, 42, out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "/t/100%/seg00042.ts");
+}
+
+Test(job_spec, bad_patterns_are_refused)
+{
+    struct job_spec s;
+    hls_spec(&s);
+    char out[64], err[256];
+    const char *bad[] = {"/t/x.ts", "/t/%d%d.ts", "/t/%s.ts", "/t/%n.ts", "/t/%99999d.ts"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        strcpy(s.segment_filename, bad[i]);
+        cr_assert_eq(job_spec_segment_path(&s, 1, out, sizeof(out)), -1, "%s", bad[i]);
+        cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1, "%s", bad[i]);
+    }
+    strcpy(s.segment_filename, "/t/a-very-long-name-%d.ts");
+    cr_assert_eq(job_spec_segment_path(&s, 1, out, 8), -1, "output too small");
+}
+
+Test(job_spec, validation_names_the_problem)
+{
+    struct job_spec s;
+    char err[256];
+    hls_spec(&s);
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), 0, "%s", err);
+    strcpy(s.video_codec, "h264_vaapi");
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "h264_vaapi") != NULL, "%s", err);
+    hls_spec(&s);
+    s.hls_time_us = 0;
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1);
+    hls_spec(&s);
+    s.input[0] = '\0';
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1);
+}
+
+Test(job_spec, garbage_and_oversized_fields_are_refused)
+{
+    struct job_spec s;
+    char err[256];
+    const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff};
+    cr_assert_eq(job_spec_unpack(garbage, sizeof(garbage), &s, err, sizeof(err)), -1);
+    /* field 1 (input), length 5000: longer than JOB_SPEC_PATH_MAX */
+    size_t n = 5000;
+    uint8_t *big = malloc(n + 3);
+    big[0] = 0x0a;
+    big[1] = (uint8_t)(0x80 | (n & 0x7f));
+    big[2] = (uint8_t)(n >> 7);
+    memset(big + 3, 'a', n);
+    cr_assert_eq(job_spec_unpack(big, n + 3, &s, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "input") != NULL, "%s", err);
+    free(big);
+}
