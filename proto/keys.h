@@ -2,23 +2,34 @@
  *
  * Every key ffpool uses starts with FFPOOL_KEY_PREFIX so that one Redis can
  * be shared with other software and an operator can find (or delete) all of
- * ffpool's state with one SCAN pattern. Only queue.c builds keys from these.
+ * ffpool's state with one SCAN pattern. Only queue.c (and the Lua scripts in
+ * queue_scripts.h, which paste these names in) builds keys from these. The
+ * scripts compute job key names at run time, so all keys must live on one
+ * Redis node (no Redis Cluster).
  *
- *   ffpool:job:<id>          HASH  one job: spec (packed JobSpec), state,
+ *   ffpool:job:<id>          HASH  one job: spec (packed JobSpec), state
+ *                                  (queued|running|done|failed|cancelled),
  *                                  epoch, owner, lease_until_ms, checkpoint,
  *                                  start_number, attempts, takeovers, error,
  *                                  job_key, created_ms, updated_ms, frames,
  *                                  out_time_us, bytes, speed, progress_version,
- *                                  heartbeat_until_ms, paused
+ *                                  heartbeat_until_ms (0 = no heartbeat),
+ *                                  heartbeat_ttl_ms, paused (0|1)
  *   ffpool:job:<id>:segments HASH  segment index -> duration in microseconds
  *   ffpool:jobkey:<key>      STRING job_key -> id of the job it created
  *   ffpool:queue             LIST  ids of new jobs, oldest at the head
  *   ffpool:leases            ZSET  ids of RUNNING jobs scored by lease expiry
- *                                  (server ms); released jobs score 0
- *   ffpool:wake              LIST  wake-up tokens for blocked workers
- *   ffpool:seq               STRING counter for job ids
+ *                                  (server ms), and of QUEUED jobs handed back
+ *                                  by release or a retryable fail at score 0;
+ *                                  claim takes due entries before the list
+ *   ffpool:wake              LIST  wake-up tokens for blocked workers (kept to
+ *                                  16 entries)
+ *   ffpool:seq               STRING counter for job ids ("j<n>")
  *   ffpool:worker:<id>       HASH  a worker's advertisement (capabilities,
- *                                  load), with a TTL it refreshes */
+ *                                  load), with a TTL it refreshes
+ *
+ * Finished jobs (done, failed, cancelled) keep their job, segments and
+ * jobkey keys for retention_ms, then Redis expires them. */
 #ifndef FFPOOL_KEYS_H
 #define FFPOOL_KEYS_H
 

@@ -1,0 +1,957 @@
+/* queue.c -- the job queue and lease protocol on Redis. See queue.h.
+ *
+ * This is the only file in ffpool that talks to Redis. Every state change is
+ * one Lua script (queue_scripts.h) run with EVALSHA, so a claim, a renew or
+ * a checkpoint costs one round trip; queue_get is a plain HMGET and
+ * queue_wait a BLPOP on the wake list.
+ *
+ * Connection handling: the hiredis context is opened on first use. After any
+ * failure (no reply, an error reply, a reply of an unexpected shape) the
+ * context is freed and the next call reconnects; consecutive failures space
+ * the reconnect attempts out (immediately, then 50 ms doubling up to 1 s),
+ * and calls made before the next attempt is due fail at once with
+ * QUEUE_ERROR instead of touching the network. queue_wait sleeps through
+ * that pause, so a worker loop of claim + wait never spins on a dead Redis.
+ *
+ * Zero config values mean defaults: host 127.0.0.1, port 6379, time-out
+ * 2000 ms, lease 30000 ms, max_attempts 3, retention 24 h.
+ *
+ * SIGPIPE: hiredis writes with write(2), which raises SIGPIPE on a socket
+ * the server has closed. Every Redis call blocks SIGPIPE in the calling
+ * thread and discards one raised meanwhile (as libpq does), so a library
+ * call never kills the process whatever the program's signal setup. */
+#include "queue.h"
+
+#include "keys.h"
+#include "queue_scripts.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define QUEUE_DEFAULT_PORT 6379
+#define QUEUE_DEFAULT_TIMEOUT_MS 2000
+#define QUEUE_DEFAULT_LEASE_TTL_MS 30000
+#define QUEUE_DEFAULT_MAX_ATTEMPTS 3
+#define QUEUE_DEFAULT_RETENTION_MS (24 * 3600 * 1000LL)
+#define QUEUE_BACKOFF_FIRST_MS 50
+#define QUEUE_BACKOFF_MAX_MS 1000
+#define QUEUE_CLAIM_ROUNDS 8 /* claim scripts that may answer AGAIN in a row */
+#define QUEUE_ARGS_MAX 16
+#define QUEUE_SHA_SIZE 41
+
+struct queue {
+    struct queue_config config;
+    redisContext *redis;                                 /* NULL while disconnected */
+    int failures;                                        /* consecutive failed calls */
+    int64_t next_connect_ms;                             /* monotonic: no connect attempt before */
+    char failure[QUEUE_ERROR_MAX];                       /* why the last failed call failed */
+    char script_sha[QUEUE_SCRIPT_COUNT][QUEUE_SHA_SIZE]; /* "" until loaded */
+    char error[QUEUE_ERROR_MAX + 128];
+};
+
+/* Arguments of one command; slots 0-2 are left for EVALSHA, sha and "0". */
+struct queue_args {
+    int count;
+    int overflow;
+    const char *value[QUEUE_ARGS_MAX];
+    size_t length[QUEUE_ARGS_MAX];
+    char number[QUEUE_ARGS_MAX][32];
+};
+
+static const char *const queue_state_names[] = {
+    [QUEUE_JOB_QUEUED] = "queued", [QUEUE_JOB_RUNNING] = "running",     [QUEUE_JOB_DONE] = "done",
+    [QUEUE_JOB_FAILED] = "failed", [QUEUE_JOB_CANCELLED] = "cancelled",
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    int64_t deadline = monotonic_ms() + ms;
+    for (int64_t left = ms; left > 0; left = deadline - monotonic_ms()) {
+        struct timespec pause = {.tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000};
+        if (nanosleep(&pause, NULL) == 0)
+            break;
+    }
+}
+
+static struct timeval timeval_from_ms(int64_t ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    return tv;
+}
+
+static void queue_set_error(struct queue *queue, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void queue_set_error(struct queue *queue, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(queue->error, sizeof(queue->error), fmt, ap);
+    va_end(ap);
+}
+
+/* Copies at most size-1 bytes and always terminates. */
+static void copy_text(char *out, size_t size, const char *text, size_t length)
+{
+    if (length >= size)
+        length = size - 1;
+    memcpy(out, text, length);
+    out[length] = '\0';
+}
+
+/* Blocks SIGPIPE in this thread for the duration of a Redis call. */
+struct sigpipe_guard {
+    sigset_t saved_mask;
+    int was_pending;
+};
+
+static void sigpipe_guard_begin(struct sigpipe_guard *guard)
+{
+    sigset_t block, pending;
+    sigemptyset(&block);
+    sigaddset(&block, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &block, &guard->saved_mask);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    guard->was_pending = sigismember(&pending, SIGPIPE) == 1;
+}
+
+/* Discards a SIGPIPE raised during the call, then restores the mask. */
+static void sigpipe_guard_end(struct sigpipe_guard *guard)
+{
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    if (!guard->was_pending && sigismember(&pending, SIGPIPE) == 1) {
+        sigset_t pipe_only;
+        struct timespec no_wait = {0, 0};
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        while (sigtimedwait(&pipe_only, NULL, &no_wait) == -1 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &guard->saved_mask, NULL);
+}
+
+/* ------------------------------------------------------------- arguments */
+
+static void queue_args_init(struct queue_args *args)
+{
+    memset(args, 0, sizeof(*args));
+    args->count = 3;
+}
+
+static void queue_args_bytes(struct queue_args *args, const void *data, size_t length)
+{
+    if (args->count >= QUEUE_ARGS_MAX) {
+        args->overflow = 1;
+        return;
+    }
+    args->value[args->count] = length > 0 ? data : "";
+    args->length[args->count] = length;
+    args->count++;
+}
+
+static void queue_args_text(struct queue_args *args, const char *text)
+{
+    queue_args_bytes(args, text, strlen(text));
+}
+
+static void queue_args_int(struct queue_args *args, int64_t n)
+{
+    if (args->count >= QUEUE_ARGS_MAX) {
+        args->overflow = 1;
+        return;
+    }
+    char *slot = args->number[args->count];
+    snprintf(slot, sizeof(args->number[0]), "%lld", (long long)n);
+    queue_args_text(args, slot);
+}
+
+static void queue_args_double(struct queue_args *args, double d)
+{
+    if (args->count >= QUEUE_ARGS_MAX) {
+        args->overflow = 1;
+        return;
+    }
+    char *slot = args->number[args->count];
+    snprintf(slot, sizeof(args->number[0]), "%.17g", d);
+    queue_args_text(args, slot);
+}
+
+/* ------------------------------------------------------------ connection */
+
+static void queue_disconnect(struct queue *queue)
+{
+    if (queue->redis != NULL)
+        redisFree(queue->redis);
+    queue->redis = NULL;
+}
+
+/* Records a failed call: drops the connection (a hiredis context that
+ * returned an error is never reused) and schedules the next connect. The
+ * first failure reconnects at once (a restart or a failover is over fast);
+ * later ones wait 50 ms, 100 ms, ... up to QUEUE_BACKOFF_MAX_MS. */
+static void queue_note_failure(struct queue *queue)
+{
+    queue_disconnect(queue);
+    int64_t delay = 0;
+    if (queue->failures > 0) {
+        delay = QUEUE_BACKOFF_FIRST_MS;
+        for (int i = 1; i < queue->failures && delay < QUEUE_BACKOFF_MAX_MS; i++)
+            delay *= 2;
+        if (delay > QUEUE_BACKOFF_MAX_MS)
+            delay = QUEUE_BACKOFF_MAX_MS;
+    }
+    if (queue->failures < 1000)
+        queue->failures++;
+    queue->next_connect_ms = monotonic_ms() + delay;
+    copy_text(queue->failure, sizeof(queue->failure), queue->error, strlen(queue->error));
+}
+
+/* Sends AUTH or SELECT during connect. Returns 0 or -1 with the error set. */
+static int queue_connect_command(struct queue *queue, redisContext *redis, const char *what,
+                                 int argc, const char **argv)
+{
+    const struct queue_config *config = &queue->config;
+    redisReply *reply = redisCommandArgv(redis, argc, argv, NULL);
+    int result = -1;
+    if (reply == NULL)
+        queue_set_error(queue, "Redis at %s:%d dropped the connection during %s: %s", config->host,
+                        config->port, what, redis->errstr);
+    else if (reply->type == REDIS_REPLY_ERROR)
+        queue_set_error(queue, "Redis at %s:%d refused %s: %s", config->host, config->port, what,
+                        reply->str);
+    else
+        result = 0;
+    if (reply != NULL)
+        freeReplyObject(reply);
+    return result;
+}
+
+/* Makes sure queue->redis is usable. Returns 0 or -1 with the error set. */
+static int queue_connect(struct queue *queue)
+{
+    const struct queue_config *config = &queue->config;
+    if (queue->redis != NULL)
+        return 0;
+    int64_t wait = queue->next_connect_ms - monotonic_ms();
+    if (wait > 0) {
+        queue_set_error(queue, "%s (next connection attempt in %lld ms)", queue->failure,
+                        (long long)wait);
+        return -1;
+    }
+
+    struct sigpipe_guard guard;
+    sigpipe_guard_begin(&guard);
+    struct timeval timeout = timeval_from_ms(config->timeout_ms);
+    redisContext *redis = redisConnectWithTimeout(config->host, config->port, timeout);
+    int result = -1;
+    if (redis == NULL) {
+        queue_set_error(queue, "cannot allocate a Redis connection");
+        goto done;
+    }
+    if (redis->err) {
+        queue_set_error(queue, "cannot connect to Redis at %s:%d: %s", config->host, config->port,
+                        redis->errstr);
+        goto done;
+    }
+    if (redisSetTimeout(redis, timeout) != REDIS_OK) {
+        queue_set_error(queue, "cannot set the Redis time-out: %s", redis->errstr);
+        goto done;
+    }
+    if (config->password[0] != '\0') {
+        const char *auth[] = {"AUTH", config->password};
+        if (queue_connect_command(queue, redis, "AUTH", 2, auth) != 0)
+            goto done;
+    }
+    if (config->db != 0) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", config->db);
+        const char *select[] = {"SELECT", db};
+        if (queue_connect_command(queue, redis, "SELECT", 2, select) != 0)
+            goto done;
+    }
+    queue->redis = redis;
+    redis = NULL;
+    result = 0;
+done:
+    sigpipe_guard_end(&guard);
+    if (redis != NULL)
+        redisFree(redis);
+    if (result != 0)
+        queue_note_failure(queue);
+    return result;
+}
+
+/* Runs one command. Returns the reply (any type, the caller frees it) or
+ * NULL with the error set and the connection dropped. */
+static redisReply *queue_command(struct queue *queue, const char *what, int argc, const char **argv,
+                                 const size_t *length)
+{
+    if (queue_connect(queue) != 0)
+        return NULL;
+    struct sigpipe_guard guard;
+    sigpipe_guard_begin(&guard);
+    redisReply *reply = redisCommandArgv(queue->redis, argc, argv, length);
+    sigpipe_guard_end(&guard);
+    if (reply == NULL) {
+        queue_set_error(queue, "Redis at %s:%d did not answer %s: %s", queue->config.host,
+                        queue->config.port, what,
+                        queue->redis->errstr[0] ? queue->redis->errstr : "connection lost");
+        queue_note_failure(queue);
+    }
+    return reply;
+}
+
+/* Drops a reply that cannot be used, with the error already set. */
+static void queue_reject_reply(struct queue *queue, redisReply *reply)
+{
+    freeReplyObject(reply);
+    queue_note_failure(queue);
+}
+
+/* Loads a script into the server's cache and remembers its SHA1. */
+static int queue_script_load(struct queue *queue, enum queue_script script)
+{
+    const char *argv[] = {"SCRIPT", "LOAD", queue_scripts[script].text};
+    redisReply *reply = queue_command(queue, "SCRIPT LOAD", 3, argv, NULL);
+    if (reply == NULL)
+        return -1;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        queue_set_error(queue, "Redis refused to load the %s script: %s",
+                        queue_scripts[script].name, reply->str);
+        queue_reject_reply(queue, reply);
+        return -1;
+    }
+    if (reply->type != REDIS_REPLY_STRING || reply->len != QUEUE_SHA_SIZE - 1) {
+        queue_set_error(queue, "unexpected reply (type %d) to SCRIPT LOAD", reply->type);
+        queue_reject_reply(queue, reply);
+        return -1;
+    }
+    memcpy(queue->script_sha[script], reply->str, QUEUE_SHA_SIZE - 1);
+    queue->script_sha[script][QUEUE_SHA_SIZE - 1] = '\0';
+    freeReplyObject(reply);
+    return 0;
+}
+
+/* Runs a script with EVALSHA (EVAL if the server lost it). Returns an array
+ * reply whose first element is the status word, or NULL with the error set. */
+static redisReply *queue_script_run(struct queue *queue, enum queue_script script,
+                                    struct queue_args *args)
+{
+    const char *name = queue_scripts[script].name;
+    if (args->overflow) {
+        queue_set_error(queue, "too many arguments for the %s script", name);
+        return NULL;
+    }
+    if (queue_connect(queue) != 0)
+        return NULL;
+    if (queue->script_sha[script][0] == '\0' && queue_script_load(queue, script) != 0)
+        return NULL;
+
+    args->value[0] = "EVALSHA";
+    args->length[0] = 7;
+    args->value[1] = queue->script_sha[script];
+    args->length[1] = QUEUE_SHA_SIZE - 1;
+    args->value[2] = "0";
+    args->length[2] = 1;
+    redisReply *reply = queue_command(queue, name, args->count, args->value, args->length);
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(reply);
+        args->value[0] = "EVAL";
+        args->length[0] = 4;
+        args->value[1] = queue_scripts[script].text;
+        args->length[1] = strlen(queue_scripts[script].text);
+        reply = queue_command(queue, name, args->count, args->value, args->length);
+    }
+    if (reply == NULL)
+        return NULL;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        queue_set_error(queue, "Redis refused %s: %s", name, reply->str);
+        queue_reject_reply(queue, reply);
+        return NULL;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+        reply->element[0]->type != REDIS_REPLY_STRING) {
+        queue_set_error(queue, "unexpected reply (type %d) from the %s script", reply->type, name);
+        queue_reject_reply(queue, reply);
+        return NULL;
+    }
+    return reply;
+}
+
+/* --------------------------------------------------------------- replies */
+
+/* Reads an integer from an integer or a decimal string element. */
+static int reply_int64(const redisReply *reply, int64_t *out)
+{
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        *out = reply->integer;
+        return 0;
+    }
+    if (reply->type == REDIS_REPLY_NIL) {
+        *out = 0;
+        return 0;
+    }
+    if (reply->type != REDIS_REPLY_STRING || reply->len == 0 || reply->len > 30)
+        return -1;
+    char text[32], *end;
+    copy_text(text, sizeof(text), reply->str, reply->len);
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = value;
+    return 0;
+}
+
+static int reply_int(const redisReply *reply, int *out)
+{
+    int64_t value;
+    if (reply_int64(reply, &value) != 0 || value < -2147483647LL || value > 2147483647LL)
+        return -1;
+    *out = (int)value;
+    return 0;
+}
+
+static int reply_text(const redisReply *reply, char *out, size_t size)
+{
+    if (reply->type == REDIS_REPLY_NIL) {
+        out[0] = '\0';
+        return 0;
+    }
+    if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS)
+        return -1;
+    copy_text(out, size, reply->str, reply->len);
+    return 0;
+}
+
+static int reply_state(const redisReply *reply, enum queue_job_state *state)
+{
+    if (reply->type != REDIS_REPLY_STRING)
+        return -1;
+    for (int i = 0; i < (int)(sizeof(queue_state_names) / sizeof(queue_state_names[0])); i++) {
+        if (strlen(queue_state_names[i]) == reply->len &&
+            memcmp(queue_state_names[i], reply->str, reply->len) == 0) {
+            *state = (enum queue_job_state)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Maps a script's status word to a queue_status; AGAIN maps to 100. */
+#define QUEUE_AGAIN 100
+static int queue_script_status(struct queue *queue, redisReply *reply, enum queue_script script)
+{
+    static const struct {
+        const char *word;
+        int status;
+    } words[] = {
+        {"OK", QUEUE_OK},
+        {"FENCED", QUEUE_FENCED},
+        {"CANCELLED", QUEUE_CANCELLED},
+        {"NOT_FOUND", QUEUE_NOT_FOUND},
+        {"EMPTY", QUEUE_EMPTY},
+        {"AGAIN", QUEUE_AGAIN},
+    };
+    const redisReply *word = reply->element[0];
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strlen(words[i].word) == word->len &&
+            memcmp(words[i].word, word->str, word->len) == 0) {
+            if (words[i].status != QUEUE_OK)
+                queue_set_error(queue, "%s: %s", queue_scripts[script].name, words[i].word);
+            return words[i].status;
+        }
+    }
+    queue_set_error(queue, "unexpected status from the %s script", queue_scripts[script].name);
+    return QUEUE_ERROR;
+}
+
+/* Runs a script whose only answer is its status word (and for renew, an
+ * optional flag in element 1, stored in *flag when flag is not NULL). */
+static int queue_script_simple(struct queue *queue, enum queue_script script,
+                               struct queue_args *args, int *flag)
+{
+    redisReply *reply = queue_script_run(queue, script, args);
+    if (reply == NULL)
+        return QUEUE_ERROR;
+    int status = queue_script_status(queue, reply, script);
+    if (status == QUEUE_OK && flag != NULL) {
+        int64_t value = 0;
+        if (reply->elements < 2 || reply_int64(reply->element[1], &value) != 0) {
+            queue_set_error(queue, "malformed answer from the %s script",
+                            queue_scripts[script].name);
+            queue_reject_reply(queue, reply);
+            return QUEUE_ERROR;
+        }
+        *flag = value != 0;
+    }
+    if (status == QUEUE_OK || status == QUEUE_FENCED || status == QUEUE_CANCELLED ||
+        status == QUEUE_NOT_FOUND || status == QUEUE_EMPTY)
+        queue->failures = 0;
+    freeReplyObject(reply);
+    return status;
+}
+
+static int check_id(struct queue *queue, const char *id)
+{
+    if (id == NULL || id[0] == '\0' || strlen(id) >= QUEUE_ID_MAX) {
+        queue_set_error(queue, "invalid job id");
+        return -1;
+    }
+    return 0;
+}
+
+/* Fills the five arguments every owner call starts with. */
+static int queue_args_owner(struct queue *queue, struct queue_args *args, const char *id,
+                            const char *owner, int64_t epoch)
+{
+    if (check_id(queue, id) != 0)
+        return -1;
+    if (owner == NULL || owner[0] == '\0' || strlen(owner) >= QUEUE_OWNER_MAX) {
+        queue_set_error(queue, "invalid owner");
+        return -1;
+    }
+    queue_args_init(args);
+    queue_args_text(args, id);
+    queue_args_text(args, owner);
+    queue_args_int(args, epoch);
+    queue_args_int(args, queue->config.lease_ttl_ms);
+    queue_args_int(args, queue->config.retention_ms);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ API */
+
+struct queue *queue_open(const struct queue_config *config)
+{
+    struct queue *queue = calloc(1, sizeof(*queue));
+    if (queue == NULL)
+        return NULL;
+    if (config != NULL)
+        queue->config = *config;
+    struct queue_config *c = &queue->config;
+    c->host[sizeof(c->host) - 1] = '\0';
+    c->password[sizeof(c->password) - 1] = '\0';
+    if (c->host[0] == '\0')
+        snprintf(c->host, sizeof(c->host), "127.0.0.1");
+    if (c->port <= 0)
+        c->port = QUEUE_DEFAULT_PORT;
+    if (c->timeout_ms <= 0)
+        c->timeout_ms = QUEUE_DEFAULT_TIMEOUT_MS;
+    if (c->lease_ttl_ms <= 0)
+        c->lease_ttl_ms = QUEUE_DEFAULT_LEASE_TTL_MS;
+    if (c->max_attempts <= 0)
+        c->max_attempts = QUEUE_DEFAULT_MAX_ATTEMPTS;
+    if (c->heartbeat_ttl_ms < 0)
+        c->heartbeat_ttl_ms = 0;
+    if (c->retention_ms <= 0)
+        c->retention_ms = QUEUE_DEFAULT_RETENTION_MS;
+    return queue;
+}
+
+void queue_close(struct queue *queue)
+{
+    if (queue == NULL)
+        return;
+    queue_disconnect(queue);
+    free(queue);
+}
+
+const char *queue_last_error(const struct queue *queue)
+{
+    return queue != NULL ? queue->error : "no queue";
+}
+
+const char *queue_job_state_name(enum queue_job_state state)
+{
+    if ((int)state < 0 ||
+        (int)state >= (int)(sizeof(queue_state_names) / sizeof(queue_state_names[0])))
+        return "unknown";
+    return queue_state_names[state];
+}
+
+int queue_submit(struct queue *queue, const char *job_key, const uint8_t *spec, size_t spec_len,
+                 int start_number, char id[QUEUE_ID_MAX], int *created)
+{
+    if (spec == NULL && spec_len > 0) {
+        queue_set_error(queue, "submit: spec is NULL");
+        return QUEUE_ERROR;
+    }
+    struct queue_args args;
+    queue_args_init(&args);
+    queue_args_text(&args, job_key != NULL ? job_key : "");
+    queue_args_bytes(&args, spec, spec_len);
+    queue_args_int(&args, start_number);
+    queue_args_int(&args, queue->config.heartbeat_ttl_ms);
+    queue_args_int(&args, queue->config.retention_ms);
+    redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_SUBMIT, &args);
+    if (reply == NULL)
+        return QUEUE_ERROR;
+    int status = queue_script_status(queue, reply, QUEUE_SCRIPT_SUBMIT);
+    int64_t was_created = 0;
+    if (status == QUEUE_OK &&
+        (reply->elements < 3 || reply->element[1]->type != REDIS_REPLY_STRING ||
+         reply->element[1]->len >= QUEUE_ID_MAX ||
+         reply_int64(reply->element[2], &was_created) != 0)) {
+        queue_set_error(queue, "malformed answer from the submit script");
+        queue_reject_reply(queue, reply);
+        return QUEUE_ERROR;
+    }
+    if (status == QUEUE_OK) {
+        copy_text(id, QUEUE_ID_MAX, reply->element[1]->str, reply->element[1]->len);
+        if (created != NULL)
+            *created = was_created != 0;
+        queue->failures = 0;
+    }
+    freeReplyObject(reply);
+    return status;
+}
+
+int queue_get(struct queue *queue, const char *id, struct queue_job *job)
+{
+    static const char *const fields[] = {
+        "state",
+        "epoch",
+        "owner",
+        "checkpoint",
+        "start_number",
+        "attempts",
+        "takeovers",
+        "error",
+        "frames",
+        "out_time_us",
+        "bytes",
+        "speed",
+        "progress_version",
+        "paused",
+    };
+    enum { FIELD_COUNT = sizeof(fields) / sizeof(fields[0]) };
+    if (check_id(queue, id) != 0)
+        return QUEUE_ERROR;
+    char key[sizeof(FFPOOL_KEY_JOB) + QUEUE_ID_MAX];
+    snprintf(key, sizeof(key), FFPOOL_KEY_JOB "%s", id);
+    const char *argv[2 + FIELD_COUNT] = {"HMGET", key};
+    for (int i = 0; i < FIELD_COUNT; i++)
+        argv[2 + i] = fields[i];
+
+    redisReply *reply = queue_command(queue, "get", 2 + FIELD_COUNT, argv, NULL);
+    if (reply == NULL)
+        return QUEUE_ERROR;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != FIELD_COUNT) {
+        queue_set_error(queue, "unexpected reply (type %d) to HMGET of job %s", reply->type, id);
+        queue_reject_reply(queue, reply);
+        return QUEUE_ERROR;
+    }
+    queue->failures = 0;
+    redisReply **f = reply->element;
+    if (f[0]->type == REDIS_REPLY_NIL) {
+        queue_set_error(queue, "get: no job %s", id);
+        freeReplyObject(reply);
+        return QUEUE_NOT_FOUND;
+    }
+    memset(job, 0, sizeof(*job));
+    copy_text(job->id, sizeof(job->id), id, strlen(id));
+    char speed[64];
+    int64_t paused = 0;
+    if (reply_state(f[0], &job->state) != 0 || reply_int64(f[1], &job->epoch) != 0 ||
+        reply_text(f[2], job->owner, sizeof(job->owner)) != 0 ||
+        reply_int(f[3], &job->checkpoint) != 0 || reply_int(f[4], &job->start_number) != 0 ||
+        reply_int(f[5], &job->attempts) != 0 || reply_int(f[6], &job->takeovers) != 0 ||
+        reply_text(f[7], job->error, sizeof(job->error)) != 0 ||
+        reply_int64(f[8], &job->frames) != 0 || reply_int64(f[9], &job->out_time_us) != 0 ||
+        reply_int64(f[10], &job->bytes) != 0 || reply_text(f[11], speed, sizeof(speed)) != 0 ||
+        reply_int64(f[12], &job->progress_version) != 0 || reply_int64(f[13], &paused) != 0) {
+        queue_set_error(queue, "job %s has a malformed record in Redis", id);
+        freeReplyObject(reply);
+        return QUEUE_ERROR;
+    }
+    job->speed = strtod(speed, NULL);
+    job->paused = paused != 0;
+    freeReplyObject(reply);
+    return QUEUE_OK;
+}
+
+int queue_cancel(struct queue *queue, const char *id)
+{
+    if (check_id(queue, id) != 0)
+        return QUEUE_ERROR;
+    struct queue_args args;
+    queue_args_init(&args);
+    queue_args_text(&args, id);
+    queue_args_int(&args, queue->config.retention_ms);
+    return queue_script_simple(queue, QUEUE_SCRIPT_CANCEL, &args, NULL);
+}
+
+int queue_heartbeat(struct queue *queue, const char *id)
+{
+    if (check_id(queue, id) != 0)
+        return QUEUE_ERROR;
+    struct queue_args args;
+    queue_args_init(&args);
+    queue_args_text(&args, id);
+    queue_args_int(&args, queue->config.heartbeat_ttl_ms);
+    queue_args_int(&args, queue->config.retention_ms);
+    return queue_script_simple(queue, QUEUE_SCRIPT_HEARTBEAT, &args, NULL);
+}
+
+int queue_set_paused(struct queue *queue, const char *id, int paused)
+{
+    if (check_id(queue, id) != 0)
+        return QUEUE_ERROR;
+    struct queue_args args;
+    queue_args_init(&args);
+    queue_args_text(&args, id);
+    queue_args_int(&args, paused ? 1 : 0);
+    return queue_script_simple(queue, QUEUE_SCRIPT_SET_PAUSED, &args, NULL);
+}
+
+/* Fills *claim from an OK answer of the claim script. */
+static int queue_claim_parse(struct queue *queue, const redisReply *reply,
+                             struct queue_claim *claim)
+{
+    if (reply->elements < 6 || reply->element[1]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->len >= QUEUE_ID_MAX || reply->element[5]->type != REDIS_REPLY_STRING)
+        goto malformed;
+    int64_t takeover = 0;
+    if (reply_int64(reply->element[2], &claim->epoch) != 0 ||
+        reply_int(reply->element[3], &claim->checkpoint) != 0 ||
+        reply_int64(reply->element[4], &takeover) != 0)
+        goto malformed;
+    const redisReply *spec = reply->element[5];
+    claim->spec = malloc(spec->len + 1);
+    if (claim->spec == NULL) {
+        queue_set_error(queue, "out of memory for a %zu-byte job spec", spec->len);
+        return QUEUE_ERROR;
+    }
+    memcpy(claim->spec, spec->str, spec->len);
+    claim->spec[spec->len] = '\0';
+    claim->spec_len = spec->len;
+    copy_text(claim->id, sizeof(claim->id), reply->element[1]->str, reply->element[1]->len);
+    claim->takeover = takeover != 0;
+    return QUEUE_OK;
+malformed:
+    queue_set_error(queue, "malformed answer from the claim script");
+    return QUEUE_ERROR;
+}
+
+int queue_claim(struct queue *queue, const char *owner, struct queue_claim *claim)
+{
+    memset(claim, 0, sizeof(*claim));
+    if (owner == NULL || owner[0] == '\0' || strlen(owner) >= QUEUE_OWNER_MAX) {
+        queue_set_error(queue, "invalid owner");
+        return QUEUE_ERROR;
+    }
+    for (int round = 0; round < QUEUE_CLAIM_ROUNDS; round++) {
+        struct queue_args args;
+        queue_args_init(&args);
+        queue_args_text(&args, owner);
+        queue_args_int(&args, queue->config.lease_ttl_ms);
+        queue_args_int(&args, queue->config.retention_ms);
+        queue_args_int(&args, queue->config.max_attempts);
+        redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_CLAIM, &args);
+        if (reply == NULL)
+            return QUEUE_ERROR;
+        int status = queue_script_status(queue, reply, QUEUE_SCRIPT_CLAIM);
+        if (status == QUEUE_OK)
+            status = queue_claim_parse(queue, reply, claim);
+        freeReplyObject(reply);
+        if (status == QUEUE_OK || status == QUEUE_EMPTY)
+            queue->failures = 0;
+        if (status != QUEUE_AGAIN)
+            return status;
+    }
+    queue_set_error(queue, "claim: still cleaning up dead queue entries; try again");
+    return QUEUE_EMPTY;
+}
+
+void queue_claim_clear(struct queue_claim *claim)
+{
+    if (claim == NULL)
+        return;
+    free(claim->spec);
+    memset(claim, 0, sizeof(*claim));
+}
+
+int queue_renew(struct queue *queue, const char *id, const char *owner, int64_t epoch, int *paused)
+{
+    struct queue_args args;
+    if (queue_args_owner(queue, &args, id, owner, epoch) != 0)
+        return QUEUE_ERROR;
+    int flag = 0;
+    int status = queue_script_simple(queue, QUEUE_SCRIPT_RENEW, &args, &flag);
+    if (status == QUEUE_OK && paused != NULL)
+        *paused = flag;
+    return status;
+}
+
+int queue_checkpoint(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                     int index, int64_t duration_us)
+{
+    struct queue_args args;
+    if (queue_args_owner(queue, &args, id, owner, epoch) != 0)
+        return QUEUE_ERROR;
+    queue_args_int(&args, index);
+    queue_args_int(&args, duration_us);
+    return queue_script_simple(queue, QUEUE_SCRIPT_CHECKPOINT, &args, NULL);
+}
+
+int queue_segment_durations(struct queue *queue, const char *id, int64_t *durations_us, int count)
+{
+    if (check_id(queue, id) != 0)
+        return QUEUE_ERROR;
+    if (count < 0 || (count > 0 && durations_us == NULL)) {
+        queue_set_error(queue, "segment_durations: invalid array");
+        return QUEUE_ERROR;
+    }
+    struct queue_args args;
+    queue_args_init(&args);
+    queue_args_text(&args, id);
+    redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_SEGMENTS, &args);
+    if (reply == NULL)
+        return QUEUE_ERROR;
+    int status = queue_script_status(queue, reply, QUEUE_SCRIPT_SEGMENTS);
+    if (status != QUEUE_OK) {
+        if (status == QUEUE_NOT_FOUND)
+            queue->failures = 0;
+        freeReplyObject(reply);
+        return status;
+    }
+    int64_t start = 0;
+    if (reply->elements < 3 || reply_int64(reply->element[1], &start) != 0 ||
+        reply->element[2]->type != REDIS_REPLY_ARRAY || reply->element[2]->elements % 2 != 0) {
+        queue_set_error(queue, "malformed answer from the segment_durations script");
+        queue_reject_reply(queue, reply);
+        return QUEUE_ERROR;
+    }
+    queue->failures = 0;
+    for (int i = 0; i < count; i++)
+        durations_us[i] = 0;
+    const redisReply *pairs = reply->element[2];
+    for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
+        int64_t index, duration;
+        if (reply_int64(pairs->element[i], &index) != 0 ||
+            reply_int64(pairs->element[i + 1], &duration) != 0)
+            continue; /* a foreign field in the hash is not ours to judge */
+        if (index >= start && index - start < count)
+            durations_us[index - start] = duration;
+    }
+    freeReplyObject(reply);
+    return QUEUE_OK;
+}
+
+int queue_report_progress(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                          const struct queue_progress *progress)
+{
+    struct queue_args args;
+    if (progress == NULL) {
+        queue_set_error(queue, "report_progress: progress is NULL");
+        return QUEUE_ERROR;
+    }
+    if (queue_args_owner(queue, &args, id, owner, epoch) != 0)
+        return QUEUE_ERROR;
+    queue_args_int(&args, progress->frames);
+    queue_args_int(&args, progress->out_time_us);
+    queue_args_int(&args, progress->bytes);
+    queue_args_double(&args, progress->speed);
+    return queue_script_simple(queue, QUEUE_SCRIPT_PROGRESS, &args, NULL);
+}
+
+int queue_release(struct queue *queue, const char *id, const char *owner, int64_t epoch)
+{
+    struct queue_args args;
+    if (queue_args_owner(queue, &args, id, owner, epoch) != 0)
+        return QUEUE_ERROR;
+    return queue_script_simple(queue, QUEUE_SCRIPT_RELEASE, &args, NULL);
+}
+
+int queue_complete(struct queue *queue, const char *id, const char *owner, int64_t epoch)
+{
+    struct queue_args args;
+    if (queue_args_owner(queue, &args, id, owner, epoch) != 0)
+        return QUEUE_ERROR;
+    return queue_script_simple(queue, QUEUE_SCRIPT_COMPLETE, &args, NULL);
+}
+
+int queue_fail(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+               const char *error)
+{
+    struct queue_args args;
+    if (queue_args_owner(queue, &args, id, owner, epoch) != 0)
+        return QUEUE_ERROR;
+    queue_args_int(&args, queue->config.max_attempts);
+    char text[QUEUE_ERROR_MAX];
+    copy_text(text, sizeof(text), error != NULL ? error : "", error != NULL ? strlen(error) : 0);
+    queue_args_text(&args, text);
+    int ended = 0;
+    return queue_script_simple(queue, QUEUE_SCRIPT_FAIL, &args, &ended);
+}
+
+int queue_wait(struct queue *queue, int timeout_ms)
+{
+    if (timeout_ms < 1)
+        timeout_ms = 1;
+    int64_t deadline = monotonic_ms() + timeout_ms;
+    if (queue_connect(queue) != 0)
+        goto unreachable;
+
+    /* The socket time-out must outlast the block, or hiredis gives up first. */
+    struct timeval block = timeval_from_ms(timeout_ms + queue->config.timeout_ms);
+    if (redisSetTimeout(queue->redis, block) != REDIS_OK) {
+        queue_set_error(queue, "cannot set the Redis time-out: %s", queue->redis->errstr);
+        queue_note_failure(queue);
+        goto unreachable;
+    }
+    char seconds[32];
+    snprintf(seconds, sizeof(seconds), "%d.%03d", timeout_ms / 1000, timeout_ms % 1000);
+    const char *argv[] = {"BLPOP", FFPOOL_KEY_WAKE, seconds};
+    redisReply *reply = queue_command(queue, "wait", 3, argv, NULL);
+    if (reply == NULL)
+        goto unreachable;
+    if (reply->type != REDIS_REPLY_NIL && reply->type != REDIS_REPLY_ARRAY) {
+        if (reply->type == REDIS_REPLY_ERROR)
+            queue_set_error(queue, "Redis refused wait: %s", reply->str);
+        else
+            queue_set_error(queue, "unexpected reply (type %d) to BLPOP", reply->type);
+        queue_reject_reply(queue, reply);
+        goto unreachable;
+    }
+    freeReplyObject(reply);
+    if (redisSetTimeout(queue->redis, timeval_from_ms(queue->config.timeout_ms)) != REDIS_OK) {
+        queue_set_error(queue, "cannot set the Redis time-out: %s", queue->redis->errstr);
+        queue_note_failure(queue);
+        return QUEUE_ERROR;
+    }
+    queue->failures = 0;
+    return QUEUE_OK;
+
+unreachable:
+    /* Wait as asked (at most until the next connection attempt is due) so
+     * that a claim + wait loop does not spin while Redis is away. */
+    {
+        int64_t now = monotonic_ms();
+        int64_t until = queue->next_connect_ms < deadline ? queue->next_connect_ms : deadline;
+        if (until > now)
+            sleep_ms(until - now);
+    }
+    return QUEUE_ERROR;
+}
