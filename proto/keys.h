@@ -25,8 +25,14 @@
  *   ffpool:wake              LIST  wake-up tokens for blocked workers (kept to
  *                                  16 entries)
  *   ffpool:seq               STRING counter for job ids ("j<n>")
- *   ffpool:worker:<id>       HASH  a worker's advertisement (capabilities,
- *                                  load), with a TTL it refreshes
+ *   ffpool:worker:<id>       HASH  a worker's advertisement: caps (packed
+ *                                  Capabilities), slots, running, draining,
+ *                                  updated_ms; expires unless refreshed
+ *   ffpool:workers           ZSET  live worker ids scored by the expiry of
+ *                                  their advertisement (server ms)
+ *   ffpool:jobs              ZSET  job ids scored by creation time, for
+ *                                  listing; ids of expired jobs are pruned
+ *                                  when listed
  *
  * Finished jobs (done, failed, cancelled) keep their job, segments and
  * jobkey keys for retention_ms, then Redis expires them. */
@@ -42,5 +48,7 @@
 #define FFPOOL_KEY_WAKE FFPOOL_KEY_PREFIX "wake"
 #define FFPOOL_KEY_SEQ FFPOOL_KEY_PREFIX "seq"
 #define FFPOOL_KEY_WORKER FFPOOL_KEY_PREFIX "worker:"
+#define FFPOOL_KEY_WORKERS FFPOOL_KEY_PREFIX "workers"
+#define FFPOOL_KEY_JOBS FFPOOL_KEY_PREFIX "jobs"
 
 #endif

@@ -955,3 +955,113 @@ unreachable:
     }
     return QUEUE_ERROR;
 }
+
+/* ------------------------------------------------------ workers, listings */
+
+int queue_worker_announce(struct queue *queue, const char *worker_id, int64_t ttl_ms, int slots,
+                          int running, int draining, const uint8_t *caps, size_t caps_len,
+                          int *need_caps)
+{
+    if (worker_id == NULL || worker_id[0] == '\0' || strlen(worker_id) >= QUEUE_OWNER_MAX) {
+        queue_set_error(queue, "invalid worker id");
+        return QUEUE_ERROR;
+    }
+    struct queue_args args;
+    queue_args_init(&args);
+    queue_args_text(&args, worker_id);
+    queue_args_int(&args, ttl_ms);
+    queue_args_int(&args, slots);
+    queue_args_int(&args, running);
+    queue_args_int(&args, draining);
+    queue_args_bytes(&args, caps != NULL ? caps : (const uint8_t *)"", caps != NULL ? caps_len : 0);
+    int has_caps = 1;
+    int status = queue_script_simple(queue, QUEUE_SCRIPT_WORKER_ANNOUNCE, &args, &has_caps);
+    if (need_caps != NULL)
+        *need_caps = status == QUEUE_OK ? !has_caps : 1;
+    return status;
+}
+
+void queue_worker_list_free(struct queue_worker *workers, int count)
+{
+    for (int i = 0; workers != NULL && i < count; i++)
+        free(workers[i].caps);
+    free(workers);
+}
+
+int queue_worker_list(struct queue *queue, int with_caps, struct queue_worker **workers,
+                      int *count)
+{
+    *workers = NULL;
+    *count = 0;
+    struct queue_args args;
+    queue_args_init(&args);
+    queue_args_int(&args, with_caps ? 1 : 0);
+    redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_WORKER_LIST, &args);
+    if (reply == NULL)
+        return QUEUE_ERROR;
+    int status = queue_script_status(queue, reply, QUEUE_SCRIPT_WORKER_LIST);
+    if (status != QUEUE_OK) {
+        freeReplyObject(reply);
+        return status;
+    }
+    const redisReply *list = reply->elements >= 2 ? reply->element[1] : NULL;
+    if (list == NULL || list->type != REDIS_REPLY_ARRAY) {
+        queue_set_error(queue, "malformed answer from the worker_list script");
+        queue_reject_reply(queue, reply);
+        return QUEUE_ERROR;
+    }
+    struct queue_worker *out = calloc(list->elements + 1, sizeof(*out));
+    if (out == NULL) {
+        freeReplyObject(reply);
+        queue_set_error(queue, "out of memory");
+        return QUEUE_ERROR;
+    }
+    int n = 0;
+    for (size_t i = 0; i < list->elements; i++) {
+        const redisReply *w = list->element[i];
+        if (w->type != REDIS_REPLY_ARRAY || w->elements != 6 ||
+            reply_text(w->element[0], out[n].id, sizeof(out[n].id)) != 0 ||
+            reply_int(w->element[1], &out[n].slots) != 0 ||
+            reply_int(w->element[2], &out[n].running) != 0 ||
+            reply_int(w->element[3], &out[n].draining) != 0 ||
+            reply_int64(w->element[4], &out[n].updated_ms) != 0)
+            continue; /* a half-written advertisement: skip it */
+        const redisReply *caps = w->element[5];
+        if (caps->type == REDIS_REPLY_STRING && caps->len > 0) {
+            out[n].caps = malloc(caps->len);
+            if (out[n].caps != NULL) {
+                memcpy(out[n].caps, caps->str, caps->len);
+                out[n].caps_len = caps->len;
+            }
+        }
+        n++;
+    }
+    queue->failures = 0;
+    freeReplyObject(reply);
+    *workers = out;
+    *count = n;
+    return QUEUE_OK;
+}
+
+int queue_job_list(struct queue *queue, int limit, char (*ids)[QUEUE_ID_MAX], int *count)
+{
+    *count = 0;
+    struct queue_args args;
+    queue_args_init(&args);
+    queue_args_int(&args, limit > 0 ? limit : 1);
+    redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_JOB_LIST, &args);
+    if (reply == NULL)
+        return QUEUE_ERROR;
+    int status = queue_script_status(queue, reply, QUEUE_SCRIPT_JOB_LIST);
+    if (status == QUEUE_OK) {
+        const redisReply *list = reply->elements >= 2 ? reply->element[1] : NULL;
+        for (size_t i = 0; list != NULL && list->type == REDIS_REPLY_ARRAY &&
+                           i < list->elements && *count < limit;
+             i++)
+            if (reply_text(list->element[i], ids[*count], QUEUE_ID_MAX) == 0)
+                (*count)++;
+        queue->failures = 0;
+    }
+    freeReplyObject(reply);
+    return status;
+}

@@ -139,6 +139,31 @@ int queue_fail(struct queue *queue, const char *id, const char *owner, int64_t e
  * QUEUE_OK on a wake-up or time-out, QUEUE_ERROR if Redis is unreachable. */
 int queue_wait(struct queue *queue, int timeout_ms);
 
+/* ---- workers and listings ------------------------------------------- */
+
+struct queue_worker {
+    char id[QUEUE_OWNER_MAX];
+    int slots;
+    int running;
+    int draining;
+    int64_t updated_ms;   /* server time of its last announcement */
+    uint8_t *caps;        /* packed ffpool.Capabilities, malloc'd, may be NULL */
+    size_t caps_len;
+};
+
+/* Announces a live worker for ttl_ms. caps may be NULL to keep the stored
+ * ones; *need_caps is set when the server has none (send them next time). */
+int queue_worker_announce(struct queue *queue, const char *worker_id, int64_t ttl_ms, int slots,
+                          int running, int draining, const uint8_t *caps, size_t caps_len,
+                          int *need_caps);
+/* Lists live workers (with their capabilities if with_caps). *workers is
+ * malloc'd; free with queue_worker_list_free. */
+int queue_worker_list(struct queue *queue, int with_caps, struct queue_worker **workers,
+                      int *count);
+void queue_worker_list_free(struct queue_worker *workers, int count);
+/* Up to `limit` job ids, newest first, into ids (QUEUE_ID_MAX each). */
+int queue_job_list(struct queue *queue, int limit, char (*ids)[QUEUE_ID_MAX], int *count);
+
 const char *queue_job_state_name(enum queue_job_state state);
 
 #endif

@@ -46,6 +46,9 @@
     "local LEASES = '" FFPOOL_KEY_LEASES "'\n"                                                     \
     "local WAKE = '" FFPOOL_KEY_WAKE "'\n"                                                         \
     "local SEQ = '" FFPOOL_KEY_SEQ "'\n"                                                           \
+    "local JOBS = '" FFPOOL_KEY_JOBS "'\n"                                                          \
+    "local WORKER = '" FFPOOL_KEY_WORKER "'\n"                                                      \
+    "local WORKERS = '" FFPOOL_KEY_WORKERS "'\n"                                                    \
     "local WAKE_KEEP = 16\n"                                                                       \
     "local LAPSED = 'the client stopped sending heartbeats'\n"                                     \
     "local function now_ms()\n"                                                                    \
@@ -142,6 +145,7 @@ static const char queue_script_submit[] = QUEUE_LUA_PRELUDE
     "  'heartbeat_until_ms', str(heartbeat_until), 'heartbeat_ttl_ms', str(heartbeat_ttl),\n"
     "  'paused', '0')\n"
     "redis.call('RPUSH', QUEUE, id)\n"
+    "redis.call('ZADD', JOBS, now, id)\n"
     "if job_key ~= '' then redis.call('SET', JOBKEY .. job_key, id) end\n"
     "wake()\n"
     "return {'OK', id, 1}\n";
@@ -316,6 +320,51 @@ static const char queue_script_segments[] = QUEUE_LUA_PRELUDE
     "if not start then return {'NOT_FOUND'} end\n"
     "return {'OK', tonumber(start), redis.call('HGETALL', JOB .. id .. SEGMENTS)}\n";
 
+/* ARGV: worker id, ttl_ms, slots, running, draining, caps ('' = unchanged).
+ * Returns {'OK', has_caps}: has_caps 0 asks the worker to send its
+ * capabilities (first announcement, or Redis lost them). */
+static const char queue_script_worker_announce[] = QUEUE_LUA_PRELUDE
+    "local id, ttl = ARGV[1], tonumber(ARGV[2])\n"
+    "local now = now_ms()\n"
+    "local key = WORKER .. id\n"
+    "redis.call('HSET', key, 'slots', ARGV[3], 'running', ARGV[4], 'draining', ARGV[5],\n"
+    "  'updated_ms', str(now))\n"
+    "if ARGV[6] ~= '' then redis.call('HSET', key, 'caps', ARGV[6]) end\n"
+    "redis.call('PEXPIRE', key, ttl)\n"
+    "redis.call('ZADD', WORKERS, now + ttl, id)\n"
+    "redis.call('ZREMRANGEBYSCORE', WORKERS, '-inf', now)\n"
+    "return {'OK', redis.call('HEXISTS', key, 'caps')}\n";
+
+/* ARGV: with_caps (0 or 1). Returns {'OK', {id, slots, running, draining,
+ * updated_ms, caps}...} for every live worker. Read-only. */
+static const char queue_script_worker_list[] = QUEUE_LUA_PRELUDE
+    "local now = now_ms()\n"
+    "local out = {}\n"
+    "for _, id in ipairs(redis.call('ZRANGEBYSCORE', WORKERS, now, '+inf')) do\n"
+    "  local f = redis.call('HMGET', WORKER .. id, 'slots', 'running', 'draining',\n"
+    "                       'updated_ms', 'caps')\n"
+    "  if f[1] then\n"
+    "    local caps = ''\n"
+    "    if ARGV[1] == '1' and f[5] then caps = f[5] end\n"
+    "    table.insert(out, {id, f[1], f[2], f[3], f[4], caps})\n"
+    "  end\n"
+    "end\n"
+    "return {'OK', out}\n";
+
+/* ARGV: limit. Returns {'OK', {id...}}, newest first, after pruning ids
+ * whose job record has expired. */
+static const char queue_script_job_list[] = QUEUE_LUA_PRELUDE
+    "local limit = tonumber(ARGV[1])\n"
+    "local out = {}\n"
+    "for _, id in ipairs(redis.call('ZREVRANGE', JOBS, 0, limit * 2)) do\n"
+    "  if redis.call('EXISTS', JOB .. id) == 1 then\n"
+    "    if #out < limit then table.insert(out, id) end\n"
+    "  else\n"
+    "    redis.call('ZREM', JOBS, id)\n"
+    "  end\n"
+    "end\n"
+    "return {'OK', out}\n";
+
 // clang-format on
 
 enum queue_script {
@@ -331,6 +380,9 @@ enum queue_script {
     QUEUE_SCRIPT_HEARTBEAT,
     QUEUE_SCRIPT_SET_PAUSED,
     QUEUE_SCRIPT_SEGMENTS,
+    QUEUE_SCRIPT_WORKER_ANNOUNCE,
+    QUEUE_SCRIPT_WORKER_LIST,
+    QUEUE_SCRIPT_JOB_LIST,
     QUEUE_SCRIPT_COUNT
 };
 
@@ -350,6 +402,9 @@ static const struct queue_script_source {
     [QUEUE_SCRIPT_HEARTBEAT] = {"heartbeat", queue_script_heartbeat},
     [QUEUE_SCRIPT_SET_PAUSED] = {"set_paused", queue_script_set_paused},
     [QUEUE_SCRIPT_SEGMENTS] = {"segment_durations", queue_script_segments},
+    [QUEUE_SCRIPT_WORKER_ANNOUNCE] = {"worker_announce", queue_script_worker_announce},
+    [QUEUE_SCRIPT_WORKER_LIST] = {"worker_list", queue_script_worker_list},
+    [QUEUE_SCRIPT_JOB_LIST] = {"job_list", queue_script_job_list},
 };
 
 #endif

@@ -27,11 +27,35 @@ void *service_thread_init(void *opaque)
     return thread;
 }
 
+/* Frees what the previous reply pointed into. */
+static void service_lists_free(struct service_thread *thread)
+{
+    for (int i = 0; thread->worker_caps != NULL && i < thread->n_workers; i++)
+        if (thread->worker_caps[i] != NULL)
+            ffpool__capabilities__free_unpacked(thread->worker_caps[i], NULL);
+    queue_worker_list_free(thread->workers, thread->n_workers);
+    free(thread->worker_caps);
+    free(thread->worker_info);
+    free(thread->worker_ptrs);
+    free(thread->list_jobs);
+    free(thread->list_status);
+    free(thread->list_status_ptrs);
+    thread->workers = NULL;
+    thread->n_workers = 0;
+    thread->worker_caps = NULL;
+    thread->worker_info = NULL;
+    thread->worker_ptrs = NULL;
+    thread->list_jobs = NULL;
+    thread->list_status = NULL;
+    thread->list_status_ptrs = NULL;
+}
+
 void service_thread_free(void *opaque)
 {
     struct service_thread *thread = opaque;
     if (thread == NULL)
         return;
+    service_lists_free(thread);
     queue_close(thread->queue);
     free(thread);
 }
@@ -53,13 +77,9 @@ static int reply_from_queue(struct service_thread *thread, int status, Ffpool__R
     }
 }
 
-/* Reads the job back from Redis into the thread's reply buffers. */
-static void reply_job(struct service_thread *thread, const char *id, Ffpool__Reply *reply)
+/* Points a JobStatus at the fields of a queue_job (which must outlive it). */
+static void job_status_fill(Ffpool__JobStatus *s, struct queue_job *job)
 {
-    if (reply_from_queue(thread, queue_get(thread->queue, id, &thread->job), reply))
-        return;
-    struct queue_job *job = &thread->job;
-    Ffpool__JobStatus *s = &thread->status;
     ffpool__job_status__init(s);
     s->job_id = job->id;
     s->state = (Ffpool__JobState)job->state;
@@ -76,7 +96,84 @@ static void reply_job(struct service_thread *thread, const char *id, Ffpool__Rep
     s->speed = job->speed;
     s->progress_version = job->progress_version;
     s->paused = job->paused;
-    reply->job = s;
+}
+
+/* Reads the job back from Redis into the thread's reply buffers. */
+static void reply_job(struct service_thread *thread, const char *id, Ffpool__Reply *reply)
+{
+    if (reply_from_queue(thread, queue_get(thread->queue, id, &thread->job), reply))
+        return;
+    job_status_fill(&thread->status, &thread->job);
+    reply->job = &thread->status;
+}
+
+static void handle_list_jobs(struct service_thread *thread, const Ffpool__ListJobsRequest *request,
+                             Ffpool__Reply *reply)
+{
+    int limit = request != NULL && request->limit > 0 && request->limit <= 1000 ? request->limit
+                                                                                 : 100;
+    char(*ids)[QUEUE_ID_MAX] = calloc((size_t)limit, QUEUE_ID_MAX);
+    thread->list_jobs = calloc((size_t)limit, sizeof(*thread->list_jobs));
+    thread->list_status = calloc((size_t)limit, sizeof(*thread->list_status));
+    thread->list_status_ptrs = calloc((size_t)limit, sizeof(*thread->list_status_ptrs));
+    int count = 0;
+    if (ids == NULL || thread->list_jobs == NULL || thread->list_status == NULL ||
+        thread->list_status_ptrs == NULL) {
+        reply->code = FFPOOL__ERROR_CODE__ERROR_INTERNAL;
+        reply->message = "out of memory";
+    } else if (!reply_from_queue(thread, queue_job_list(thread->queue, limit, ids, &count),
+                                 reply)) {
+        size_t n = 0;
+        for (int i = 0; i < count; i++) {
+            int status = queue_get(thread->queue, ids[i], &thread->list_jobs[n]);
+            if (status == QUEUE_NOT_FOUND)
+                continue; /* expired between the listing and now */
+            if (reply_from_queue(thread, status, reply))
+                break;
+            job_status_fill(&thread->list_status[n], &thread->list_jobs[n]);
+            thread->list_status_ptrs[n] = &thread->list_status[n];
+            n++;
+        }
+        reply->jobs = thread->list_status_ptrs;
+        reply->n_jobs = n;
+    }
+    free(ids);
+}
+
+static void handle_list_workers(struct service_thread *thread, int with_caps, Ffpool__Reply *reply)
+{
+    int status = queue_worker_list(thread->queue, with_caps, &thread->workers, &thread->n_workers);
+    if (reply_from_queue(thread, status, reply))
+        return;
+    int n = thread->n_workers;
+    thread->worker_info = calloc((size_t)n + 1, sizeof(*thread->worker_info));
+    thread->worker_ptrs = calloc((size_t)n + 1, sizeof(*thread->worker_ptrs));
+    thread->worker_caps = calloc((size_t)n + 1, sizeof(*thread->worker_caps));
+    if (thread->worker_info == NULL || thread->worker_ptrs == NULL || thread->worker_caps == NULL) {
+        reply->code = FFPOOL__ERROR_CODE__ERROR_INTERNAL;
+        reply->message = "out of memory";
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        struct queue_worker *w = &thread->workers[i];
+        Ffpool__WorkerInfo *info = &thread->worker_info[i];
+        ffpool__worker_info__init(info);
+        info->id = w->id;
+        info->slots = w->slots;
+        info->running = w->running;
+        info->draining = w->draining;
+        info->updated_ms = w->updated_ms;
+        if (w->caps != NULL)
+            thread->worker_caps[i] = ffpool__capabilities__unpack(NULL, w->caps_len, w->caps);
+        info->capabilities = thread->worker_caps[i];
+        thread->worker_ptrs[i] = info;
+    }
+    reply->workers = thread->worker_ptrs;
+    reply->n_workers = (size_t)n;
+    if (with_caps && n == 0) {
+        reply->code = FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE;
+        reply->message = "no worker has registered with the pool";
+    }
 }
 
 static void handle_submit(struct service_thread *thread, const Ffpool__SubmitRequest *submit,
@@ -137,8 +234,18 @@ void service_handle(void *opaque, const Ffpool__Request *request, Ffpool__Reply 
         reply->message = "scheduler thread has no Redis connection";
         return;
     }
+    service_lists_free(thread);
     const char *id = NULL;
     switch (request->body_case) {
+    case FFPOOL__REQUEST__BODY_LIST_JOBS:
+        handle_list_jobs(thread, request->list_jobs, reply);
+        return;
+    case FFPOOL__REQUEST__BODY_LIST_WORKERS:
+        handle_list_workers(thread, 0, reply);
+        return;
+    case FFPOOL__REQUEST__BODY_CAPABILITIES:
+        handle_list_workers(thread, 1, reply);
+        return;
     case FFPOOL__REQUEST__BODY_SUBMIT:
         handle_submit(thread, request->submit, reply);
         return;

@@ -17,6 +17,15 @@ struct service_thread {
     struct queue *queue;
     Ffpool__JobStatus status;
     struct queue_job job;
+    /* Listings: freed at the start of the next request. */
+    struct queue_job *list_jobs;
+    Ffpool__JobStatus *list_status;
+    Ffpool__JobStatus **list_status_ptrs;
+    struct queue_worker *workers;
+    int n_workers;
+    Ffpool__WorkerInfo *worker_info;
+    Ffpool__WorkerInfo **worker_ptrs;
+    Ffpool__Capabilities **worker_caps;
 };
 
 /* For wire_server_start(): opaque is the struct ffpool_config. */

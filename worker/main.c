@@ -12,11 +12,38 @@
 #include <unistd.h>
 
 #include "job.h"
+#include "pipeline_caps.h"
 #include "log.h"
 #include "program.h"
 #include "queue.h"
 
+/* How often a worker announces itself, and how long an announcement lasts:
+ * a worker that stops announcing drops out of the pool's capabilities. */
+#define ANNOUNCE_INTERVAL_MS 2000
+#define ANNOUNCE_TTL_MS 10000
+
 static volatile sig_atomic_t drain_requested;
+
+/* Publishes this worker (load, and its capabilities when Redis lacks them). */
+struct announcer {
+    uint8_t *caps;
+    size_t caps_len;
+    int need_caps;
+    long long last_ms;
+};
+
+static void announce(struct queue *queue, struct announcer *a, const char *owner, int slots,
+                     int running, int draining, int force)
+{
+    long long now = program_monotonic_ms();
+    if (!force && a->last_ms != 0 && now - a->last_ms < ANNOUNCE_INTERVAL_MS)
+        return;
+    a->last_ms = now;
+    int status = queue_worker_announce(queue, owner, ANNOUNCE_TTL_MS, slots, running, draining,
+                                       a->need_caps ? a->caps : NULL, a->caps_len, &a->need_caps);
+    if (status != QUEUE_OK)
+        a->need_caps = 1;
+}
 
 static void on_signal(int signo)
 {
@@ -86,9 +113,13 @@ int main(int argc, char **argv)
     log_info("started", "worker=%s slots=%d redis=%s:%lld lease_ttl_ms=%lld", owner, n_slots,
              config.redis_host, (long long)config.redis_port, (long long)config.lease_ttl_ms);
 
+    struct announcer announcer = {.need_caps = 1};
+    announcer.caps = pipeline_capabilities_pack(&announcer.caps_len);
+
     int redis_down_logged = 0;
     while (!drain_requested) {
         int running = reap_jobs(slots, n_slots);
+        announce(queue, &announcer, owner, n_slots, running, 0, 0);
         if (running >= n_slots) {
             usleep(50 * 1000);
             continue;
@@ -135,12 +166,14 @@ int main(int argc, char **argv)
     }
 
     log_info("draining", "worker=%s", owner);
+    announce(queue, &announcer, owner, n_slots, reap_jobs(slots, n_slots), 1, 1);
     for (int i = 0; i < n_slots; i++)
         if (slots[i] != NULL)
             job_request_stop(slots[i], JOB_STOP_DRAIN);
     for (int i = 0; i < n_slots; i++)
         job_destroy(slots[i]);
     free(slots);
+    free(announcer.caps);
     queue_close(queue);
     log_info("stopped", "worker=%s", owner);
     return 0;

@@ -1,0 +1,13 @@
+/* pipeline_caps.h -- this worker's libav capabilities, for the pool's
+ * answer to Jellyfin's probes. See pipeline_caps.c. */
+#ifndef FFPOOL_WORKER_PIPELINE_CAPS_H
+#define FFPOOL_WORKER_PIPELINE_CAPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Returns a malloc'd packed ffpool.Capabilities message and its length, or
+ * NULL on allocation failure. */
+uint8_t *pipeline_capabilities_pack(size_t *len);
+
+#endif
