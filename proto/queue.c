@@ -644,6 +644,7 @@ int queue_get(struct queue *queue, const char *id, struct queue_job *job)
         "speed",
         "progress_version",
         "paused",
+        "duration_us",
     };
     enum { FIELD_COUNT = sizeof(fields) / sizeof(fields[0]) };
     if (check_id(queue, id) != 0)
@@ -680,7 +681,8 @@ int queue_get(struct queue *queue, const char *id, struct queue_job *job)
         reply_text(f[7], job->error, sizeof(job->error)) != 0 ||
         reply_int64(f[8], &job->frames) != 0 || reply_int64(f[9], &job->out_time_us) != 0 ||
         reply_int64(f[10], &job->bytes) != 0 || reply_text(f[11], speed, sizeof(speed)) != 0 ||
-        reply_int64(f[12], &job->progress_version) != 0 || reply_int64(f[13], &paused) != 0) {
+        reply_int64(f[12], &job->progress_version) != 0 || reply_int64(f[13], &paused) != 0 ||
+        reply_int64(f[14], &job->duration_us) != 0) {
         queue_set_error(queue, "job %s has a malformed record in Redis", id);
         freeReplyObject(reply);
         return QUEUE_ERROR;
@@ -873,6 +875,7 @@ int queue_report_progress(struct queue *queue, const char *id, const char *owner
     queue_args_int(&args, progress->out_time_us);
     queue_args_int(&args, progress->bytes);
     queue_args_double(&args, progress->speed);
+    queue_args_int(&args, progress->duration_us);
     return queue_script_simple(queue, QUEUE_SCRIPT_PROGRESS, &args, NULL);
 }
 

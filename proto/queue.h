@@ -71,6 +71,7 @@ struct queue_job {
     double speed;
     int64_t progress_version; /* moves on every checkpoint and progress report */
     int paused;
+    int64_t duration_us;      /* input duration, once a worker has opened it; 0 = unknown */
 };
 
 /* A job handed to a worker by queue_claim(). */
@@ -88,6 +89,7 @@ struct queue_progress {
     int64_t out_time_us;
     int64_t bytes;
     double speed;
+    int64_t duration_us;      /* input duration, 0 = unknown */
 };
 
 struct queue;

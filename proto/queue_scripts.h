@@ -229,7 +229,7 @@ static const char queue_script_progress[] = QUEUE_LUA_PRELUDE QUEUE_LUA_OWNER_AR
     "local bad = owned(id, owner, epoch, now, retention)\n"
     "if bad then return {bad} end\n"
     "redis.call('HSET', JOB .. id, 'frames', ARGV[6], 'out_time_us', ARGV[7], 'bytes', ARGV[8],\n"
-    "           'speed', ARGV[9])\n"
+    "           'speed', ARGV[9], 'duration_us', ARGV[10])\n"
     "redis.call('HINCRBY', JOB .. id, 'progress_version', 1)\n"
     "extend_lease(id, now, ttl)\n"
     "return {'OK'}\n";

@@ -4,17 +4,21 @@
  * it never reads Redis itself. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "program.h"
 #include "wire.h"
 
 static const char usage[] =
-    "Usage: ffpoolctl [--config FILE] [--json] COMMAND [ARGS]\n\n"
+    "Usage: ffpoolctl [--config FILE] [--json] [--watch] COMMAND [ARGS]\n\n"
     "Commands:\n"
+    "  jobs         the newest jobs: state, owner, epoch, last segment, progress\n"
+    "  workers      live workers: slots, running jobs, draining, libav\n"
     "  job ID       show one job (state, owner, epoch, last segment, progress)\n"
     "  cancel ID    cancel a job\n"
     "  pause ID     pause a job\n"
-    "  resume ID    resume a paused job\n";
+    "  resume ID    resume a paused job\n\n"
+    "--watch refreshes the output every second until interrupted.\n";
 
 static const char *const state_names[] = {"queued", "running", "done", "failed", "cancelled"};
 
@@ -33,9 +37,11 @@ static void print_json_string(const char *s)
     putchar('"');
 }
 
+static const char *job_state_name(Ffpool__JobState state);
+
 static void print_job(const Ffpool__JobStatus *job, int json)
 {
-    const char *state = (unsigned)job->state < 5 ? state_names[job->state] : "unknown";
+    const char *state = job_state_name(job->state);
     if (json) {
         printf("{\"id\":\"%s\",\"state\":\"%s\",\"owner\":\"%s\",\"epoch\":%lld,"
                "\"checkpoint\":%d,\"start_number\":%d,\"attempts\":%d,\"takeovers\":%d,"
@@ -46,7 +52,7 @@ static void print_job(const Ffpool__JobStatus *job, int json)
                (long long)job->out_time_us, (long long)job->bytes, job->speed,
                job->paused ? "true" : "false");
         print_json_string(job->error);
-        printf("}\n");
+        printf(",\"duration_us\":%lld}", (long long)job->duration_us);
         return;
     }
     printf("job         %s\nstate       %s%s\nowner       %s\nepoch       %lld\n"
@@ -60,28 +66,119 @@ static void print_job(const Ffpool__JobStatus *job, int json)
         printf("error       %s\n", job->error);
 }
 
+static const char *job_state_name(Ffpool__JobState state)
+{
+    return (unsigned)state < 5 ? state_names[state] : "unknown";
+}
+
+/* A 20-character bar of out_time over duration, or spaces if unknown. */
+static void progress_bar(const Ffpool__JobStatus *job, char out[32])
+{
+    double fraction = job->state == FFPOOL__JOB_STATE__DONE ? 1.0
+                      : job->duration_us > 0 ? (double)job->out_time_us / (double)job->duration_us
+                                             : -1.0;
+    if (fraction < 0) {
+        snprintf(out, 32, "[%20s]   ?%%", "");
+        return;
+    }
+    if (fraction > 1)
+        fraction = 1;
+    int filled = (int)(fraction * 20 + 0.5);
+    char bar[21];
+    for (int i = 0; i < 20; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[20] = '\0';
+    snprintf(out, 32, "[%s] %3d%%", bar, (int)(fraction * 100 + 0.5));
+}
+
+static void print_jobs(const Ffpool__Reply *reply, int json)
+{
+    if (json) {
+        printf("[");
+        for (size_t i = 0; i < reply->n_jobs; i++) {
+            if (i)
+                printf(",");
+            print_job(reply->jobs[i], 1);
+        }
+        printf("]\n");
+        return;
+    }
+    printf("%-10s %-9s %-16s %5s %6s %-27s %6s\n", "JOB", "STATE", "OWNER", "EPOCH", "LAST",
+           "PROGRESS", "SPEED");
+    for (size_t i = 0; i < reply->n_jobs; i++) {
+        const Ffpool__JobStatus *job = reply->jobs[i];
+        char bar[32];
+        progress_bar(job, bar);
+        printf("%-10s %-9s %-16s %5lld %6d %-27s %5.2fx%s\n", job->job_id,
+               job_state_name(job->state), job->owner[0] ? job->owner : "-",
+               (long long)job->epoch, job->checkpoint, bar, job->speed,
+               job->paused ? " paused" : "");
+    }
+}
+
+static void print_workers(const Ffpool__Reply *reply, int json)
+{
+    if (!json)
+        printf("%-24s %5s %7s %8s %s\n", "WORKER", "SLOTS", "RUNNING", "DRAINING", "LIBAV");
+    else
+        printf("[");
+    for (size_t i = 0; i < reply->n_workers; i++) {
+        const Ffpool__WorkerInfo *w = reply->workers[i];
+        const char *libav = w->capabilities ? w->capabilities->av_version : "";
+        if (json)
+            printf("%s{\"id\":\"%s\",\"slots\":%d,\"running\":%d,\"draining\":%s,"
+                   "\"updated_ms\":%lld}",
+                   i ? "," : "", w->id, w->slots, w->running, w->draining ? "true" : "false",
+                   (long long)w->updated_ms);
+        else
+            printf("%-24s %5d %7d %8s %s\n", w->id, w->slots, w->running,
+                   w->draining ? "yes" : "no", libav);
+    }
+    if (json)
+        printf("]\n");
+}
+
 int main(int argc, char **argv)
 {
     struct ffpool_config config;
     int i = program_start(argc, argv, "ffpoolctl", usage, &config);
-    int json = 0;
-    if (i < argc && strcmp(argv[i], "--json") == 0) {
-        json = 1;
-        i++;
+    int json = 0, watch = 0;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--watch") == 0) {
+            watch = 1;
+        } else {
+            fprintf(stderr, "ffpoolctl: unknown option %s\n%s", argv[i], usage);
+            return 2;
+        }
     }
-    if (argc - i != 2) {
+    if (i >= argc) {
         fprintf(stderr, "%s", usage);
         return 2;
     }
     const char *command = argv[i];
-    const char *id = argv[i + 1];
+    int listing = strcmp(command, "jobs") == 0 || strcmp(command, "workers") == 0;
+    if (argc - i != (listing ? 1 : 2)) {
+        fprintf(stderr, "%s", usage);
+        return 2;
+    }
+    const char *id = listing ? "" : argv[i + 1];
 
     Ffpool__Request request = FFPOOL__REQUEST__INIT;
     Ffpool__JobRef ref = FFPOOL__JOB_REF__INIT;
     Ffpool__StatusRequest status = FFPOOL__STATUS_REQUEST__INIT;
+    Ffpool__ListJobsRequest list_jobs = FFPOOL__LIST_JOBS_REQUEST__INIT;
+    Ffpool__Empty empty = FFPOOL__EMPTY__INIT;
     ref.job_id = (char *)id;
     status.job_id = (char *)id;
-    if (strcmp(command, "job") == 0) {
+    if (strcmp(command, "jobs") == 0) {
+        request.body_case = FFPOOL__REQUEST__BODY_LIST_JOBS;
+        request.list_jobs = &list_jobs;
+    } else if (strcmp(command, "workers") == 0) {
+        request.body_case = FFPOOL__REQUEST__BODY_LIST_WORKERS;
+        request.list_workers = &empty;
+    } else if (strcmp(command, "job") == 0) {
         request.body_case = FFPOOL__REQUEST__BODY_STATUS;
         request.status = &status;
     } else if (strcmp(command, "cancel") == 0) {
@@ -106,18 +203,33 @@ int main(int argc, char **argv)
         fprintf(stderr, "ffpoolctl: %s\n", err);
         return 1;
     }
-    Ffpool__Reply *reply = NULL;
-    int result = 1;
-    if (wire_client_call(client, &request, &reply, err, sizeof(err)) != 0) {
-        fprintf(stderr, "ffpoolctl: %s\n", err);
-    } else if (reply->code != FFPOOL__ERROR_CODE__OK || reply->job == NULL) {
-        fprintf(stderr, "ffpoolctl: %s: %s\n", wire_error_name(reply->code), reply->message);
-    } else {
-        print_job(reply->job, json);
-        result = 0;
-    }
-    if (reply != NULL)
-        ffpool__reply__free_unpacked(reply, NULL);
+    int result;
+    do {
+        Ffpool__Reply *reply = NULL;
+        result = 1;
+        if (wire_client_call(client, &request, &reply, err, sizeof(err)) != 0) {
+            fprintf(stderr, "ffpoolctl: %s\n", err);
+        } else if (reply->code != FFPOOL__ERROR_CODE__OK || (!listing && reply->job == NULL)) {
+            fprintf(stderr, "ffpoolctl: %s: %s\n", wire_error_name(reply->code), reply->message);
+        } else {
+            if (watch && !json)
+                printf("\033[H\033[2J"); /* clear the terminal between refreshes */
+            if (strcmp(command, "jobs") == 0)
+                print_jobs(reply, json);
+            else if (strcmp(command, "workers") == 0)
+                print_workers(reply, json);
+            else
+                print_job(reply->job, json);
+            if (json && !listing)
+                printf("\n");
+            fflush(stdout);
+            result = 0;
+        }
+        if (reply != NULL)
+            ffpool__reply__free_unpacked(reply, NULL);
+        if (watch)
+            sleep(1);
+    } while (watch);
     wire_client_close(client);
     return result;
 }

@@ -96,6 +96,7 @@ static void job_status_fill(Ffpool__JobStatus *s, struct queue_job *job)
     s->speed = job->speed;
     s->progress_version = job->progress_version;
     s->paused = job->paused;
+    s->duration_us = job->duration_us;
 }
 
 /* Reads the job back from Redis into the thread's reply buffers. */
@@ -241,7 +242,12 @@ void service_handle(void *opaque, const Ffpool__Request *request, Ffpool__Reply 
         handle_list_jobs(thread, request->list_jobs, reply);
         return;
     case FFPOOL__REQUEST__BODY_LIST_WORKERS:
-        handle_list_workers(thread, 0, reply);
+        handle_list_workers(thread, 1, reply);
+        if (reply->code == FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE && reply->n_workers == 0 &&
+            thread->workers != NULL) {
+            reply->code = FFPOOL__ERROR_CODE__OK; /* an empty pool is an answer here */
+            reply->message = "";
+        }
         return;
     case FFPOOL__REQUEST__BODY_CAPABILITIES:
         handle_list_workers(thread, 1, reply);
