@@ -2,10 +2,11 @@
  *
  * Owns the text exposition format (escaping, number formatting, family
  * layout) and the only HTTP listener of a process; wire.c stays the only
- * file that speaks nng's messaging protocols. It must never block an
- * updating thread behind a scrape for longer than copying one histogram or
- * one vec, never decide anything from Redis (health is the caller's own
- * callback), and never print: errors go back to the caller as sentences.
+ * file that speaks nng's messaging protocols. It must never make an
+ * updating thread wait on a scrape for longer than one histogram's copy or
+ * one vec's few lines, never decide anything from Redis (health is the
+ * caller's own callback), and never print: errors go back to the caller as
+ * sentences.
  *
  * Locks, outermost first: the registry lock (family list, taken by
  * registration and rendering), then one histogram's or one vec's lock.
@@ -17,7 +18,6 @@
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -289,9 +289,8 @@ void metrics_destroy(struct metrics *metrics)
 }
 
 /* Registers a counter or gauge family (their payload is one atomic). */
-static struct metrics_family *registry_add_scalar(struct metrics *metrics,
-                                                  enum metrics_type type, const char *name,
-                                                  const char *help)
+static struct metrics_family *registry_add_scalar(struct metrics *metrics, enum metrics_type type,
+                                                  const char *name, const char *help)
 {
     if (metrics == NULL || !name_valid(name, 1))
         return NULL;
@@ -301,8 +300,7 @@ static struct metrics_family *registry_add_scalar(struct metrics *metrics,
     if (family == NULL)
         return NULL;
     /* calloc's zero bits are 0.0; the store makes the atomic's start explicit. */
-    atomic_double_store(type == METRICS_COUNTER ? &family->u.counter.value
-                                                : &family->u.gauge.value,
+    atomic_double_store(type == METRICS_COUNTER ? &family->u.counter.value : &family->u.gauge.value,
                         0.0);
     if (registry_add(metrics, family) != 0) {
         family_free(family);
@@ -311,8 +309,7 @@ static struct metrics_family *registry_add_scalar(struct metrics *metrics,
     return family;
 }
 
-struct metrics_counter *metrics_counter(struct metrics *metrics, const char *name,
-                                        const char *help)
+struct metrics_counter *metrics_counter(struct metrics *metrics, const char *name, const char *help)
 {
     struct metrics_family *family = registry_add_scalar(metrics, METRICS_COUNTER, name, help);
     return family != NULL ? &family->u.counter : NULL;
@@ -325,8 +322,7 @@ struct metrics_gauge *metrics_gauge(struct metrics *metrics, const char *name, c
 }
 
 struct metrics_histogram *metrics_histogram(struct metrics *metrics, const char *name,
-                                            const char *help, const double *buckets,
-                                            int n_buckets)
+                                            const char *help, const double *buckets, int n_buckets)
 {
     if (metrics == NULL || !name_valid(name, 1))
         return NULL;
@@ -352,13 +348,17 @@ struct metrics_histogram *metrics_histogram(struct metrics *metrics, const char 
     histogram->n_bounds = n_buckets;
     histogram->bounds = malloc(sizeof(double) * (size_t)(n_buckets > 0 ? n_buckets : 1));
     histogram->counts = calloc((size_t)n_buckets + 1, sizeof(uint64_t));
-    if (histogram->bounds == NULL || histogram->counts == NULL ||
-        registry_add(metrics, family) != 0) {
+    if (histogram->bounds == NULL || histogram->counts == NULL) {
         family_free(family);
         return NULL;
     }
     if (n_buckets > 0)
         memcpy(histogram->bounds, buckets, sizeof(double) * (size_t)n_buckets);
+    /* Published last: a scrape may render it as soon as it is listed. */
+    if (registry_add(metrics, family) != 0) {
+        family_free(family);
+        return NULL;
+    }
     return histogram;
 }
 
@@ -580,7 +580,7 @@ static void render_sample(struct text *t, const char *name, const char *suffix,
 {
     text_append_string(t, name);
     text_append_string(t, suffix);
-    if (label_name != NULL) {
+    if (label_name != NULL && label_value != NULL) {
         text_append_string(t, "{");
         text_append_string(t, label_name);
         text_append_string(t, "=\"");
@@ -928,8 +928,8 @@ struct metrics_server *metrics_server_start(struct metrics *metrics, const char 
      * NNG_EADDRINUSE below, as a second process would at listen time. */
     if ((rv = nng_http_server_hold(&server->http, parsed)) != 0) {
         server->http = NULL;
-        snprintf(err, errlen, "cannot serve metrics on \"%s\": %s (unknown host or bad port?)",
-                 url, nng_strerror(rv));
+        snprintf(err, errlen, "cannot serve metrics on \"%s\": %s (unknown host or bad port?)", url,
+                 nng_strerror(rv));
         goto fail;
     }
     for (int i = 0; i < ENDPOINT_COUNT; i++) {

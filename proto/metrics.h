@@ -56,8 +56,7 @@ struct metrics_gauge *metrics_gauge(struct metrics *metrics, const char *name, c
  * means Prometheus's defaults (0.005 s to 10 s, n_buckets is ignored).
  * Renders name_bucket{le="..."} (cumulative), name_sum and name_count. */
 struct metrics_histogram *metrics_histogram(struct metrics *metrics, const char *name,
-                                            const char *help, const double *buckets,
-                                            int n_buckets);
+                                            const char *help, const double *buckets, int n_buckets);
 /* Registers a gauge family with one label. label_name matches
  * [a-zA-Z_][a-zA-Z0-9_]* and does not start with "__" (reserved). */
 struct metrics_gauge_vec *metrics_gauge_vec(struct metrics *metrics, const char *name,
