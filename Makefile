@@ -92,9 +92,12 @@ $(BUILD)/jellyfin/ffmpeg $(BUILD)/jellyfin/ffprobe: $(BUILD)/bin/ffpool-shim
 	@mkdir -p $(dir $@)
 	ln -sf ../bin/ffpool-shim $@
 
+# criterion talks to its workers through libnanomsg's nn_* functions, and
+# libnng exports a compatibility layer under the same names: libnanomsg must
+# come first so that criterion gets the library it was built against.
 $(BUILD)/tests/%: tests/%.c $(WORKER_OBJ) $(SCHED_OBJ) $(SHIM_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -lcriterion -lnanomsg $(LDLIBS) -o $@
 
 tests: $(TESTS)
 

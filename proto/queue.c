@@ -1068,3 +1068,37 @@ int queue_job_list(struct queue *queue, int limit, char (*ids)[QUEUE_ID_MAX], in
     freeReplyObject(reply);
     return status;
 }
+
+int queue_ping(struct queue *queue)
+{
+    const char *argv[] = {"PING"};
+    redisReply *reply = queue_command(queue, "PING", 1, argv, NULL);
+    if (reply == NULL)
+        return QUEUE_ERROR;
+    int ok = reply->type == REDIS_REPLY_STATUS;
+    if (!ok) {
+        queue_set_error(queue, "unexpected reply (type %d) to PING", reply->type);
+        queue_reject_reply(queue, reply);
+        return QUEUE_ERROR;
+    }
+    queue->failures = 0;
+    freeReplyObject(reply);
+    return QUEUE_OK;
+}
+
+int queue_depth(struct queue *queue, int64_t *depth)
+{
+    const char *argv[] = {"LLEN", FFPOOL_KEY_QUEUE};
+    redisReply *reply = queue_command(queue, "LLEN", 2, argv, NULL);
+    if (reply == NULL)
+        return QUEUE_ERROR;
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        queue_set_error(queue, "unexpected reply (type %d) to LLEN", reply->type);
+        queue_reject_reply(queue, reply);
+        return QUEUE_ERROR;
+    }
+    *depth = reply->integer;
+    queue->failures = 0;
+    freeReplyObject(reply);
+    return QUEUE_OK;
+}

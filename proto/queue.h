@@ -166,6 +166,11 @@ void queue_worker_list_free(struct queue_worker *workers, int count);
 /* Up to `limit` job ids, newest first, into ids (QUEUE_ID_MAX each). */
 int queue_job_list(struct queue *queue, int limit, char (*ids)[QUEUE_ID_MAX], int *count);
 
+/* QUEUE_OK if Redis answers PING. */
+int queue_ping(struct queue *queue);
+/* New jobs waiting for a worker (the list KEDA scales on). */
+int queue_depth(struct queue *queue, int64_t *depth);
+
 const char *queue_job_state_name(enum queue_job_state state);
 
 #endif

@@ -1,5 +1,5 @@
-/* wire.c -- protobuf over nng REQ/REP; see wire.h. The only file that calls
- * nng. Server threads block on their own context with an aio each, so a
+/* wire.c -- protobuf over nng REQ/REP; see wire.h. The only file that uses
+ * nng's messaging protocols. Server threads block on their own context with an aio each, so a
  * handler may take its time (a Redis round trip) without holding up the
  * others. */
 #include "wire.h"

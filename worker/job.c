@@ -78,6 +78,7 @@ static void *job_renew_main(void *arg)
             job_set_deadline_from(job, started);
             atomic_store(&job->paused, paused);
         } else if (status == QUEUE_FENCED || status == QUEUE_NOT_FOUND) {
+            metrics_counter_add(job->metrics->leases_lost, 1);
             log_warn("fenced", "job=%s epoch=%lld msg=%s", job->id, (long long)job->epoch,
                      log_quote("another worker owns the job now"));
             job_request_stop(job, JOB_STOP_FENCED);
@@ -85,9 +86,11 @@ static void *job_renew_main(void *arg)
             log_info("cancelled", "job=%s", job->id);
             job_request_stop(job, JOB_STOP_CANCELLED);
         } else {
+            metrics_counter_add(job->metrics->redis_errors, 1);
             log_warn("renew_failed", "job=%s error=%s", job->id,
                      log_quote(queue_last_error(queue)));
             if (!job_lease_valid(job)) {
+                metrics_counter_add(job->metrics->leases_lost, 1);
                 log_warn("self_fenced", "job=%s msg=%s", job->id,
                          log_quote("lease could not be renewed in time; stopped writing"));
                 job_request_stop(job, JOB_STOP_LEASE);
@@ -143,6 +146,10 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
     /* The commit point: never make a segment visible unless the lease is
      * still ours by our own clock. */
     if (atomic_load(&job->stop_reason) != JOB_RUNNING || !job_lease_valid(job)) {
+        metrics_counter_add(job->metrics->fenced_writes, 1);
+        log_warn("segment_refused", "job=%s segment=%d epoch=%lld msg=%s", job->id,
+                 segment->index, (long long)job->epoch,
+                 log_quote("lease no longer certainly ours; segment not published"));
         unlink(segment->temp_path);
         if (!job_lease_valid(job))
             job_request_stop(job, JOB_STOP_LEASE);
@@ -157,13 +164,19 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
     int status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
                                   segment->duration_us);
     if (status == QUEUE_FENCED || status == QUEUE_CANCELLED || status == QUEUE_NOT_FOUND) {
+        if (status != QUEUE_CANCELLED)
+            metrics_counter_add(job->metrics->leases_lost, 1);
         job_request_stop(job, status == QUEUE_CANCELLED ? JOB_STOP_CANCELLED : JOB_STOP_FENCED);
         return 1;
     }
     if (status != QUEUE_OK)
+        metrics_counter_add(job->metrics->redis_errors, 1);
+    if (status != QUEUE_OK)
         log_warn("checkpoint_failed", "job=%s segment=%d error=%s", job->id, segment->index,
                  log_quote(queue_last_error(run->queue)));
     run->segments_published++;
+    metrics_counter_add(job->metrics->segments, 1);
+    worker_metrics_tick(job->metrics);
     log_info("segment", "job=%s segment=%d epoch=%lld worker=%s duration_us=%lld", job->id,
              segment->index, (long long)job->epoch, job->owner, (long long)segment->duration_us);
 
@@ -186,6 +199,7 @@ static void job_progress(void *opaque, const struct pipeline_progress *progress)
         .bytes = progress->bytes,
         .speed = progress->speed,
     };
+    metrics_gauge_vec_set(job->metrics->encode_speed, job->id, progress->speed);
     int status = queue_report_progress(run->queue, job->id, job->owner, job->epoch, &report);
     if (status == QUEUE_FENCED)
         job_request_stop(job, JOB_STOP_FENCED);
@@ -224,6 +238,9 @@ static void *job_main(void *arg)
         goto done;
     }
     job_load_durations(&run);
+    metrics_gauge_add(job->metrics->jobs_in_progress, 1);
+    if (job->takeover)
+        metrics_counter_add(job->metrics->takeovers, 1);
     log_info("job_start", "job=%s epoch=%lld first_segment=%d takeover=%d input=%s", job->id,
              (long long)job->epoch, job->first_index, job->takeover, log_quote(job->spec.input));
 
@@ -242,6 +259,7 @@ static void *job_main(void *arg)
         log_info("job_done", "job=%s epoch=%lld segments=%d seconds=%.2f status=%d", job->id,
                  (long long)job->epoch, run.segments_published, seconds, status);
     } else if (result == PIPELINE_ERROR && reason == JOB_RUNNING) {
+        metrics_counter_add(job->metrics->jobs_failed, 1);
         log_error("job_failed", "job=%s epoch=%lld error=%s", job->id, (long long)job->epoch,
                   log_quote(err));
         queue_fail(run.queue, job->id, job->owner, job->epoch, err);
@@ -254,6 +272,10 @@ static void *job_main(void *arg)
                  (long long)job->epoch, reason, run.segments_published);
     }
 
+    metrics_histogram_observe(job->metrics->job_duration, seconds);
+    metrics_gauge_add(job->metrics->jobs_in_progress, -1);
+    metrics_gauge_vec_remove(job->metrics->encode_speed, job->id);
+
 done:
     free(run.durations_us);
     queue_close(run.queue);
@@ -265,8 +287,8 @@ done:
 }
 
 struct job *job_create(const struct ffpool_config *config, const struct queue_config *queue_config,
-                       const char *owner, const struct queue_claim *claim, char *err,
-                       size_t errlen)
+                       struct worker_metrics *metrics, const char *owner,
+                       const struct queue_claim *claim, char *err, size_t errlen)
 {
     struct job *job = calloc(1, sizeof(*job));
     if (job == NULL) {
@@ -286,6 +308,7 @@ struct job *job_create(const struct ffpool_config *config, const struct queue_co
         job->first_index = job->spec.start_number;
     job->config = config;
     job->queue_config = *queue_config;
+    job->metrics = metrics;
     pthread_mutex_init(&job->lock, NULL);
     pthread_cond_init(&job->wake, NULL);
     return job;

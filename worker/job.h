@@ -16,6 +16,7 @@
 #include "config.h"
 #include "job_spec.h"
 #include "queue.h"
+#include "worker_metrics.h"
 
 enum job_stop_reason {
     JOB_RUNNING = 0,
@@ -34,6 +35,7 @@ struct job {
     struct job_spec spec;
     const struct ffpool_config *config;
     struct queue_config queue_config;
+    struct worker_metrics *metrics;
 
     atomic_int stop_reason;      /* enum job_stop_reason, first one wins */
     atomic_int paused;
@@ -49,8 +51,8 @@ struct job {
 /* Builds a job from a claim. Returns NULL with err if the stored spec cannot
  * be read (the caller fails the job with err). */
 struct job *job_create(const struct ffpool_config *config, const struct queue_config *queue_config,
-                       const char *owner, const struct queue_claim *claim, char *err,
-                       size_t errlen);
+                       struct worker_metrics *metrics, const char *owner,
+                       const struct queue_claim *claim, char *err, size_t errlen);
 
 /* Starts the job and renew threads. claim_started_ms is the monotonic time
  * just before the claim was sent: the lease is counted from then. Returns 0,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "job.h"
+#include "metrics.h"
 #include "pipeline_caps.h"
 #include "log.h"
 #include "program.h"
@@ -49,6 +50,28 @@ static void on_signal(int signo)
 {
     (void)signo;
     drain_requested = 1;
+}
+
+/* Liveness: the worker's own claim loop passes at least every second or
+ * so, whatever Redis does; a minute without a pass means it is stuck. */
+#define LIVENESS_STALL_MS 60000
+
+struct worker_health {
+    struct worker_metrics *metrics;
+    atomic_int redis_ok;
+    atomic_int draining;
+};
+
+static int worker_alive(void *opaque)
+{
+    struct worker_health *h = opaque;
+    return program_monotonic_ms() - atomic_load(&h->metrics->last_tick_ms) < LIVENESS_STALL_MS;
+}
+
+static int worker_ready(void *opaque)
+{
+    struct worker_health *h = opaque;
+    return atomic_load(&h->redis_ok) && !atomic_load(&h->draining);
 }
 
 static const char usage[] =
@@ -113,12 +136,29 @@ int main(int argc, char **argv)
     log_info("started", "worker=%s slots=%d redis=%s:%lld lease_ttl_ms=%lld", owner, n_slots,
              config.redis_host, (long long)config.redis_port, (long long)config.lease_ttl_ms);
 
+    struct worker_metrics metrics;
+    struct metrics *registry = config.metrics_listen[0] ? metrics_create() : NULL;
+    worker_metrics_init(&metrics, registry);
+    struct worker_health health = {.metrics = &metrics};
+    struct metrics_server *metrics_server = NULL;
+    if (registry != NULL) {
+        char err[256];
+        metrics_server = metrics_server_start(registry, config.metrics_listen, worker_alive,
+                                              worker_ready, &health, err, sizeof(err));
+        if (metrics_server == NULL) {
+            log_error("start_failed", "error=%s", log_quote(err));
+            return 1;
+        }
+        log_info("metrics", "url=%s", config.metrics_listen);
+    }
+
     struct announcer announcer = {.need_caps = 1};
     announcer.caps = pipeline_capabilities_pack(&announcer.caps_len);
 
     int redis_down_logged = 0;
     while (!drain_requested) {
         int running = reap_jobs(slots, n_slots);
+        worker_metrics_tick(&metrics);
         announce(queue, &announcer, owner, n_slots, running, 0, 0);
         if (running >= n_slots) {
             usleep(50 * 1000);
@@ -128,11 +168,13 @@ int main(int argc, char **argv)
         memset(&claim, 0, sizeof(claim));
         long long claim_started = program_monotonic_ms();
         int status = queue_claim(queue, owner, &claim);
+        atomic_store(&health.redis_ok, status != QUEUE_ERROR);
         if (status == QUEUE_EMPTY) {
             queue_wait(queue, (int)config.worker_scan_interval_ms);
             continue;
         }
         if (status != QUEUE_OK) {
+            metrics_counter_add(metrics.redis_errors, 1);
             if (!redis_down_logged)
                 log_warn("redis_unavailable", "error=%s", log_quote(queue_last_error(queue)));
             redis_down_logged = 1;
@@ -144,7 +186,8 @@ int main(int argc, char **argv)
         redis_down_logged = 0;
 
         char err[512];
-        struct job *job = job_create(&config, &queue_config, owner, &claim, err, sizeof(err));
+        struct job *job =
+            job_create(&config, &queue_config, &metrics, owner, &claim, err, sizeof(err));
         if (job == NULL) {
             log_error("job_unreadable", "job=%s error=%s", claim.id, log_quote(err));
             queue_fail(queue, claim.id, owner, claim.epoch, err);
@@ -165,6 +208,7 @@ int main(int argc, char **argv)
         queue_claim_clear(&claim);
     }
 
+    atomic_store(&health.draining, 1);
     log_info("draining", "worker=%s", owner);
     announce(queue, &announcer, owner, n_slots, reap_jobs(slots, n_slots), 1, 1);
     for (int i = 0; i < n_slots; i++)
@@ -175,6 +219,8 @@ int main(int argc, char **argv)
     free(slots);
     free(announcer.caps);
     queue_close(queue);
+    metrics_server_stop(metrics_server);
+    metrics_destroy(registry);
     log_info("stopped", "worker=%s", owner);
     return 0;
 }

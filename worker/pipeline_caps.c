@@ -133,9 +133,9 @@ static void filter_io(const AVFilter *filter, char *out, size_t outlen)
 
 static void version_text(char *out, size_t outlen)
 {
-    unsigned v[6] = {avutil_version(),     avcodec_version(),    avformat_version(),
-                     avfilter_version(),   swscale_version(),    swresample_version()};
-    static const char *const names[6] = {"libavutil",  "libavcodec", "libavformat",
+    unsigned v[6] = {avutil_version(),   avcodec_version(), avformat_version(),
+                     avfilter_version(), swscale_version(), swresample_version()};
+    static const char *const names[6] = {"libavutil",   "libavcodec", "libavformat",
                                          "libavfilter", "libswscale", "libswresample"};
     int n = snprintf(out, outlen,
                      "ffmpeg version %s Copyright (c) 2000-2026 the FFmpeg developers\n"
@@ -144,8 +144,8 @@ static void version_text(char *out, size_t outlen)
                      av_version_info(), avcodec_configuration());
     for (int i = 0; i < 6 && n > 0 && (size_t)n < outlen; i++)
         n += snprintf(out + n, outlen - (size_t)n, "%-15s%2u.%3u.%3u / %2u.%3u.%3u\n", names[i],
-                      v[i] >> 16, (v[i] >> 8) & 0xff, v[i] & 0xff, v[i] >> 16,
-                      (v[i] >> 8) & 0xff, v[i] & 0xff);
+                      v[i] >> 16, (v[i] >> 8) & 0xff, v[i] & 0xff, v[i] >> 16, (v[i] >> 8) & 0xff,
+                      v[i] & 0xff);
 }
 
 uint8_t *pipeline_capabilities_pack(size_t *len)
@@ -174,7 +174,8 @@ uint8_t *pipeline_capabilities_pack(size_t *len)
     Ffpool__CodecInfo **encoders = caps_keep(&pool, calloc(n_codecs + 1, sizeof(*encoders)));
     Ffpool__CodecInfo **decoders = caps_keep(&pool, calloc(n_codecs + 1, sizeof(*decoders)));
     Ffpool__FilterInfo *filters = caps_keep(&pool, calloc(n_filters + 1, sizeof(*filters)));
-    Ffpool__FilterInfo **filter_ptrs = caps_keep(&pool, calloc(n_filters + 1, sizeof(*filter_ptrs)));
+    Ffpool__FilterInfo **filter_ptrs =
+        caps_keep(&pool, calloc(n_filters + 1, sizeof(*filter_ptrs)));
     Ffpool__BsfInfo *bsfs = caps_keep(&pool, calloc(n_bsfs + 1, sizeof(*bsfs)));
     Ffpool__BsfInfo **bsf_ptrs = caps_keep(&pool, calloc(n_bsfs + 1, sizeof(*bsf_ptrs)));
     char **hwaccels = caps_keep(&pool, calloc(n_hw + 1, sizeof(*hwaccels)));

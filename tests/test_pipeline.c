@@ -1,0 +1,704 @@
+/* test_pipeline.c -- what the worker's libav pipeline promises (worker/pipeline.h).
+ *
+ * Real libav on real files: short clips are made once per test run with the
+ * ffmpeg CLI (testsrc2 + a sine tone) in a mkdtemp folder, every test writes
+ * its segments into a folder of its own, and the segments are checked with
+ * ffprobe/ffmpeg, independent of the code under test. Times compared are
+ * relative where the absolute value is the muxer's business (the mpegts
+ * muxer offsets everything by 2 x max_delay).
+ *
+ * The clips: 10 s, 640x360 at 25 fps, 48 kHz AAC; GOPs of 90 (Matroska) and
+ * 100 (MPEG-TS, MP4) frames, so that no segment boundary falls on a source
+ * keyframe and a resumed run must decode from an earlier one. */
+#include <criterion/criterion.h>
+#include <criterion/hooks.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <glob.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "job_spec.h"
+#include "pipeline.h"
+
+#define FRAME_S 0.04                   /* 25 fps */
+#define AUDIO_FRAME_S (1024.0 / 48000) /* one AAC frame */
+#define CLIP_S 10.0
+#define MAX_SEGMENTS 64
+
+/* ---- fixtures --------------------------------------------------------------- */
+
+static const char *fixture_dir(void)
+{
+    const char *dir = getenv("FFPOOL_PIPELINE_FIXTURES");
+    cr_assert_not_null(dir, "fixtures were not generated");
+    return dir;
+}
+
+static void fixture_path(char *out, size_t len, const char *name)
+{
+    snprintf(out, len, "%s/%s", fixture_dir(), name);
+}
+
+static int run_quiet(const char *command)
+{
+    int status = system(command);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* Made once, before the tests run; their processes find them via the environment. */
+ReportHook(PRE_ALL)(struct criterion_test_set *tests)
+{
+    (void)tests;
+    static char dir[] = "/tmp/ffpool-pipeline-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return;
+    }
+    static const struct {
+        const char *name;
+        const char *args;
+    } clips[] = {
+        {"clip.mkv", "-c:v libx264 -preset veryfast -g 90 -c:a aac"},
+        {"clip.ts", "-c:v libx264 -preset veryfast -g 100 -c:a aac"},
+        {"clip.mp4", "-c:v libx264 -preset veryfast -g 100 -c:a aac"},
+    };
+    char command[1024];
+    for (size_t i = 0; i < sizeof(clips) / sizeof(clips[0]); i++) {
+        snprintf(command, sizeof(command),
+                 "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=640x360:rate=25 "
+                 "-f lavfi -i sine=frequency=440:sample_rate=48000 -t %g %s %s/%s",
+                 CLIP_S, clips[i].args, dir, clips[i].name);
+        if (run_quiet(command) != 0)
+            fprintf(stderr, "fixture %s failed\n", clips[i].name);
+    }
+    snprintf(command, sizeof(command),
+             "ffmpeg -nostdin -v error -y -f lavfi -i sine=frequency=440:sample_rate=48000 "
+             "-t 5 -c:a aac %s/tone.m4a",
+             dir);
+    if (run_quiet(command) != 0)
+        fprintf(stderr, "fixture tone.m4a failed\n");
+
+    char path[512];
+    snprintf(path, sizeof(path), "%s/empty.mkv", dir);
+    FILE *f = fopen(path, "w");
+    if (f != NULL)
+        fclose(f);
+    snprintf(path, sizeof(path), "%s/noise.mkv", dir);
+    f = fopen(path, "w");
+    if (f != NULL) {
+        srand(1);
+        for (int i = 0; i < 65536; i++)
+            fputc(rand() & 0xff, f);
+        fclose(f);
+    }
+    setenv("FFPOOL_PIPELINE_FIXTURES", dir, 1);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+    (void)stats;
+    const char *dir = getenv("FFPOOL_PIPELINE_FIXTURES");
+    if (dir != NULL && strncmp(dir, "/tmp/ffpool-pipeline-", 21) == 0)
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh output folder for one test, inside the fixture folder. */
+static void output_dir(char *out, size_t len, const char *name)
+{
+    snprintf(out, len, "%s/%s-XXXXXX", fixture_dir(), name);
+    cr_assert_not_null(mkdtemp(out), "mkdtemp: %s", strerror(errno));
+}
+
+/* ---- specs -------------------------------------------------------------------- */
+
+/* The shape of Jellyfin's HLS transcode lines (jellyfin-argv/002 and 003),
+ * with AAC audio instead of copy. */
+static void spec_jellyfin_hls(struct job_spec *spec, const char *input, const char *dir,
+                              int64_t segment_us)
+{
+    job_spec_init(spec);
+    snprintf(spec->input, sizeof(spec->input), "%s", input);
+    spec->analyzeduration_us = 200000000;
+    snprintf(spec->video_codec, sizeof(spec->video_codec), "libx264");
+    snprintf(spec->preset, sizeof(spec->preset), "veryfast");
+    spec->crf = 23;
+    spec->maxrate = 4875352;
+    spec->bufsize = 9750704;
+    snprintf(spec->profile, sizeof(spec->profile), "high");
+    snprintf(spec->level, sizeof(spec->level), "31");
+    snprintf(spec->x264opts, sizeof(spec->x264opts),
+             "subme=0:me_range=4:rc_lookahead=10:me=dia:no_chroma_me:8x8dct=0:partitions=none");
+    snprintf(spec->video_filter, sizeof(spec->video_filter), "%s",
+             "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709,"
+             "scale=trunc(min(max(iw\\,ih*a)\\,min(1280\\,720*a))/2)*2:"
+             "trunc(min(max(iw/a\\,ih)\\,min(1280/a\\,720))/2)*2,format=yuv420p");
+    snprintf(spec->audio_codec, sizeof(spec->audio_codec), "aac");
+    spec->audio_channels = 2;
+    spec->audio_bitrate = 128000;
+    spec->output_kind = JOB_OUTPUT_HLS;
+    snprintf(spec->output, sizeof(spec->output), "%s/main.m3u8", dir);
+    spec->hls_time_us = segment_us;
+    spec->segment_type = JOB_SEGMENT_MPEGTS;
+    snprintf(spec->segment_filename, sizeof(spec->segment_filename), "%s/seg%%d.ts", dir);
+    spec->start_number = 0;
+    spec->playlist_type = JOB_PLAYLIST_VOD;
+    spec->max_delay_us = 5000000;
+    spec->copyts = 1;
+}
+
+/* ---- callbacks ------------------------------------------------------------------ */
+
+struct collected {
+    int count;
+    struct pipeline_segment segments[MAX_SEGMENTS];
+    int stop_after; /* segment_done returns 1 on this many-th segment (0: never) */
+    int stop_polls; /* should_stop says stop on this many-th poll (0: never) */
+    int polls;
+    const char *dir;   /* where segments go, to look for temp files */
+    int temps_at_stop; /* temp files in dir when should_stop said stop */
+    int temp_ok;       /* every temp file existed, ended in .tmp, and its final did not */
+};
+
+static int collect_segment(void *opaque, const struct pipeline_segment *segment)
+{
+    struct collected *c = opaque;
+    struct stat st;
+    size_t n = strlen(segment->temp_path);
+    if (n < 4 || strcmp(segment->temp_path + n - 4, ".tmp") != 0 ||
+        stat(segment->temp_path, &st) != 0 || st.st_size == 0 ||
+        stat(segment->final_path, &st) == 0)
+        c->temp_ok = 0;
+    if (c->count < MAX_SEGMENTS) {
+        c->segments[c->count] = *segment;
+        c->segments[c->count].temp_path = NULL;
+        c->segments[c->count].final_path = NULL;
+    }
+    c->count++;
+    if (c->stop_after > 0 && c->count >= c->stop_after) {
+        unlink(segment->temp_path); /* discarded, as a fenced worker would */
+        return 1;
+    }
+    return rename(segment->temp_path, segment->final_path) == 0 ? 0 : 1;
+}
+
+/* Files in dir matching a shell pattern such as "*.tmp". */
+static int count_files(const char *dir, const char *pattern)
+{
+    char path[700];
+    glob_t found;
+    snprintf(path, sizeof(path), "%s/%s", dir, pattern);
+    if (glob(path, 0, NULL, &found) != 0)
+        return 0;
+    int n = (int)found.gl_pathc;
+    globfree(&found);
+    return n;
+}
+
+static int count_temp_files(const char *dir)
+{
+    return count_files(dir, "*.tmp");
+}
+
+static int collect_should_stop(void *opaque)
+{
+    struct collected *c = opaque;
+    c->polls++;
+    if (c->stop_polls <= 0 || c->polls < c->stop_polls)
+        return 0;
+    if (c->polls == c->stop_polls && c->dir != NULL)
+        c->temps_at_stop = count_temp_files(c->dir);
+    return 1;
+}
+
+static int run_pipeline(const struct job_spec *spec, int first_index, struct collected *c,
+                        char *err, size_t errlen)
+{
+    c->temp_ok = 1;
+    struct pipeline_callbacks cb = {
+        .opaque = c,
+        .segment_done = collect_segment,
+        .should_stop = collect_should_stop,
+        .progress = NULL,
+    };
+    return pipeline_run(spec, first_index, &cb, err, errlen);
+}
+
+/* ---- checking segments with ffprobe --------------------------------------------- */
+
+struct probe {
+    int video_packets;
+    int audio_packets;
+    int first_video_is_key; /* in file (decode) order */
+    double video_first;     /* smallest video pts, seconds */
+    double video_last;      /* largest video pts */
+    double audio_first;
+    double audio_end; /* last audio pts + its duration */
+};
+
+static void probe_segment(const char *path, struct probe *p)
+{
+    char command[1024];
+    char errors[600];
+    snprintf(errors, sizeof(errors), "%s.probe-errors", path);
+    snprintf(command, sizeof(command),
+             "ffprobe -v error -show_entries packet=codec_type,pts_time,duration_time,flags "
+             "-of csv=p=0 '%s' 2>'%s'",
+             path, errors);
+    FILE *out = popen(command, "r");
+    cr_assert_not_null(out, "popen ffprobe");
+    memset(p, 0, sizeof(*p));
+    p->video_first = p->audio_first = INFINITY;
+    p->video_last = p->audio_end = -INFINITY;
+    char line[512];
+    while (fgets(line, sizeof(line), out) != NULL) {
+        char *save = NULL;
+        char *type = strtok_r(line, ",\n", &save);
+        char *pts = strtok_r(NULL, ",\n", &save);
+        char *duration = strtok_r(NULL, ",\n", &save);
+        char *flags = strtok_r(NULL, ",\n", &save);
+        if (type == NULL || pts == NULL || duration == NULL || flags == NULL)
+            continue;
+        double t = atof(pts);
+        if (strcmp(type, "video") == 0) {
+            if (p->video_packets++ == 0)
+                p->first_video_is_key = flags[0] == 'K';
+            p->video_first = fmin(p->video_first, t);
+            p->video_last = fmax(p->video_last, t);
+        } else if (strcmp(type, "audio") == 0) {
+            p->audio_packets++;
+            p->audio_first = fmin(p->audio_first, t);
+            p->audio_end = fmax(p->audio_end, t + atof(duration));
+        }
+    }
+    cr_assert_eq(pclose(out), 0, "ffprobe %s failed", path);
+    struct stat st;
+    cr_assert_eq(stat(errors, &st), 0);
+    cr_expect_eq(st.st_size, 0, "ffprobe reported errors on %s", path);
+    unlink(errors);
+}
+
+/* The segment decodes from its first byte with no decoder error. */
+static void expect_decodes_cleanly(const char *path)
+{
+    char command[1024];
+    snprintf(command, sizeof(command),
+             "test -z \"$(ffmpeg -nostdin -v error -i '%s' -f null - 2>&1)\"", path);
+    cr_expect_eq(run_quiet(command), 0, "%s does not decode cleanly", path);
+}
+
+static void segment_file(char *out, size_t len, const char *dir, int index)
+{
+    snprintf(out, len, "%s/seg%d.ts", dir, index);
+}
+
+/* Runs spec from first_index into its folder and checks the delivery order. */
+static void run_ok(const struct job_spec *spec, int first_index, struct collected *c)
+{
+    char err[512];
+    int result = run_pipeline(spec, first_index, c, err, sizeof(err));
+    cr_assert_eq(result, PIPELINE_OK, "pipeline_run: %d (%s)", result, err);
+    cr_assert_gt(c->count, 0);
+    cr_expect(c->temp_ok, "a segment was not handed over as a complete .tmp file");
+    for (int i = 0; i < c->count; i++) {
+        cr_expect_eq(c->segments[i].index, first_index + i, "segments out of order");
+        cr_expect_eq(c->segments[i].last, i == c->count - 1, "last flag on segment %d",
+                     c->segments[i].index);
+    }
+}
+
+/* Segments from `from` on, of a run from the start (dir_a) and of a resumed
+ * run (dir_b), carry the same frames at the same times. */
+static void expect_same_timing(const char *dir_a, const char *dir_b, int from, int to)
+{
+    for (int k = from; k <= to; k++) {
+        char a_path[600], b_path[600];
+        struct probe a, b;
+        segment_file(a_path, sizeof(a_path), dir_a, k);
+        segment_file(b_path, sizeof(b_path), dir_b, k);
+        probe_segment(a_path, &a);
+        probe_segment(b_path, &b);
+        expect_decodes_cleanly(b_path);
+        cr_expect(b.first_video_is_key, "resumed segment %d does not start with a keyframe", k);
+        cr_expect_eq(a.video_packets, b.video_packets, "segment %d: %d frames, resumed %d", k,
+                     a.video_packets, b.video_packets);
+        cr_expect_leq(fabs(a.video_first - b.video_first), FRAME_S + 1e-6,
+                      "segment %d starts at %.6f, resumed at %.6f", k, a.video_first,
+                      b.video_first);
+        cr_expect_leq(fabs((a.video_last - a.video_first) - (b.video_last - b.video_first)),
+                      FRAME_S + 1e-6, "segment %d: duration differs", k);
+        cr_expect_leq(fabs(a.audio_first - b.audio_first), AUDIO_FRAME_S + 1e-6,
+                      "segment %d audio starts at %.6f, resumed at %.6f", k, a.audio_first,
+                      b.audio_first);
+    }
+}
+
+static void check_resume_matches(const char *fixture, int first_index)
+{
+    char input[512], dir_a[600], dir_b[600];
+    fixture_path(input, sizeof(input), fixture);
+    output_dir(dir_a, sizeof(dir_a), "from-start");
+    output_dir(dir_b, sizeof(dir_b), "resumed");
+    struct job_spec spec_a, spec_b;
+    spec_jellyfin_hls(&spec_a, input, dir_a, 2000000);
+    spec_jellyfin_hls(&spec_b, input, dir_b, 2000000);
+    struct collected a = {0}, b = {0};
+    run_ok(&spec_a, 0, &a);
+    run_ok(&spec_b, first_index, &b);
+
+    cr_assert_eq(b.count, a.count - first_index, "resumed run made %d segments, expected %d",
+                 b.count, a.count - first_index);
+    for (int i = 0; i < b.count; i++) {
+        const struct pipeline_segment *sa = &a.segments[first_index + i];
+        const struct pipeline_segment *sb = &b.segments[i];
+        cr_expect_eq(sa->index, sb->index);
+        cr_expect_eq(sa->start_us, sb->start_us, "segment %d: start %lld vs %lld", sb->index,
+                     (long long)sa->start_us, (long long)sb->start_us);
+        cr_expect_eq(sa->duration_us, sb->duration_us, "segment %d: duration %lld vs %lld",
+                     sb->index, (long long)sa->duration_us, (long long)sb->duration_us);
+    }
+    expect_same_timing(dir_a, dir_b, first_index, a.count - 1);
+
+    /* The join: the resumed run's first audio follows the original's last
+     * audio of the previous segment with no gap or overlap beyond a frame. */
+    char path[600];
+    struct probe before, after;
+    segment_file(path, sizeof(path), dir_a, first_index - 1);
+    probe_segment(path, &before);
+    segment_file(path, sizeof(path), dir_b, first_index);
+    probe_segment(path, &after);
+    cr_expect_leq(fabs(after.audio_first - before.audio_end), AUDIO_FRAME_S + 1e-6,
+                  "audio join: previous segment ends %.6f, resumed starts %.6f", before.audio_end,
+                  after.audio_first);
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+TestSuite(pipeline, .timeout = 120);
+
+Test(pipeline, hls_segments_are_exactly_T_seconds)
+{
+    char input[512], dir[600], path[600];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "exact");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    struct collected c = {0};
+    run_ok(&spec, 0, &c);
+
+    cr_assert_eq(c.count, 5, "%d segments for 10 s at T=2", c.count);
+    struct probe first;
+    segment_file(path, sizeof(path), dir, 0);
+    probe_segment(path, &first);
+    int total_frames = 0;
+    for (int k = 0; k < c.count; k++) {
+        struct probe p;
+        segment_file(path, sizeof(path), dir, k);
+        probe_segment(path, &p);
+        expect_decodes_cleanly(path);
+        total_frames += p.video_packets;
+        cr_expect(p.first_video_is_key, "segment %d does not start with a keyframe", k);
+        cr_expect_leq(fabs(p.video_first - first.video_first - 2.0 * k), FRAME_S + 1e-6,
+                      "segment %d starts %.6f s after segment 0", k,
+                      p.video_first - first.video_first);
+        double span = p.video_last + FRAME_S - p.video_first;
+        if (k < c.count - 1)
+            cr_expect_leq(fabs(span - 2.0), FRAME_S + 1e-6, "segment %d lasts %.6f s", k, span);
+        cr_expect_gt(p.audio_packets, 0, "segment %d has no audio", k);
+
+        /* What the callback said matches the file. */
+        const struct pipeline_segment *s = &c.segments[k];
+        cr_expect_leq(llabs(s->start_us - 2000000LL * k), 40000, "segment %d start_us %lld", k,
+                      (long long)s->start_us);
+        if (k < c.count - 1)
+            cr_expect_leq(llabs(s->duration_us - 2000000), 40000, "segment %d duration_us %lld", k,
+                          (long long)s->duration_us);
+    }
+    cr_expect_eq(total_frames, 250, "%d frames in all segments", total_frames);
+    cr_expect_eq(count_temp_files(dir), 0);
+}
+
+Test(pipeline, first_segment_timestamps_match_the_ffmpeg_cli)
+{
+    char input[512], dir[600], cli_dir[600], command[4096], path[600];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "ours");
+    output_dir(cli_dir, sizeof(cli_dir), "cli");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    struct collected c = {0};
+    run_ok(&spec, 0, &c);
+
+    snprintf(command, sizeof(command),
+             "ffmpeg -nostdin -v error -analyzeduration 200M -f matroska,webm -autorotate 0 "
+             "-i 'file:%s' -map_metadata -1 -map_chapters -1 -threads 0 -map 0:0 -map 0:1 "
+             "-codec:v:0 libx264 -preset veryfast -crf 23 -maxrate 4875352 -bufsize 9750704 "
+             "-profile:v:0 high -level 31 "
+             "-x264opts:0 %s -force_key_frames:0 'expr:gte(t,0+n_forced*2)' "
+             "-sc_threshold:v:0 0 -vf '%s' -codec:a:0 aac -ac 2 -ab 128000 -copyts "
+             "-avoid_negative_ts disabled -max_muxing_queue_size 2048 -f hls -max_delay 5000000 "
+             "-hls_time 2 -hls_segment_type mpegts -start_number 0 "
+             "-hls_segment_filename '%s/seg%%d.ts' -hls_playlist_type vod -hls_list_size 0 "
+             "-y '%s/main.m3u8'",
+             input, spec.x264opts, spec.video_filter, cli_dir, cli_dir);
+    cr_assert_eq(run_quiet(command), 0, "the ffmpeg CLI failed");
+
+    struct probe ours, cli;
+    segment_file(path, sizeof(path), dir, 0);
+    probe_segment(path, &ours);
+    segment_file(path, sizeof(path), cli_dir, 0);
+    probe_segment(path, &cli);
+    cr_expect_leq(fabs(ours.video_first - cli.video_first), FRAME_S / 2,
+                  "first video pts %.6f, CLI %.6f", ours.video_first, cli.video_first);
+    cr_expect_leq(fabs(ours.audio_first - cli.audio_first), AUDIO_FRAME_S + 1e-6,
+                  "first audio pts %.6f, CLI %.6f", ours.audio_first, cli.audio_first);
+}
+
+Test(pipeline, resume_at_segment_3_matches_original_timing)
+{
+    check_resume_matches("clip.mkv", 3);
+}
+
+Test(pipeline, resume_on_mpegts_input_starts_from_a_keyframe_before_the_segment)
+{
+    /* MPEG-TS seeks land on non-keyframes; segment 3 (6 s) lies 2 s into a 4 s GOP. */
+    check_resume_matches("clip.ts", 3);
+}
+
+Test(pipeline, resume_on_mp4_input_matches_original_timing)
+{
+    check_resume_matches("clip.mp4", 2);
+}
+
+Test(pipeline, start_number_with_seek_begins_at_the_seek_time)
+{
+    char input[512], dir_a[600], dir_b[600];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir_a, sizeof(dir_a), "from-start");
+    output_dir(dir_b, sizeof(dir_b), "seek");
+    struct job_spec spec_a, spec_b;
+    spec_jellyfin_hls(&spec_a, input, dir_a, 2000000);
+    spec_jellyfin_hls(&spec_b, input, dir_b, 2000000);
+    /* Jellyfin's restart after a seek: -ss 4 -start_number 2. */
+    spec_b.start_number = 2;
+    spec_b.seek_us = 4000000;
+    struct collected a = {0}, b = {0};
+    run_ok(&spec_a, 0, &a);
+    run_ok(&spec_b, 2, &b);
+
+    cr_assert_eq(b.count, 3, "%d segments from 4 s at T=2", b.count);
+    cr_expect_leq(llabs(b.segments[0].start_us - 4000000), 40000);
+    expect_same_timing(dir_a, dir_b, 2, 4);
+}
+
+Test(pipeline, resume_of_a_job_with_start_number_continues_its_numbering)
+{
+    char input[512], dir_a[600], dir_b[600];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir_a, sizeof(dir_a), "seek");
+    output_dir(dir_b, sizeof(dir_b), "takeover");
+    struct job_spec spec_a, spec_b;
+    spec_jellyfin_hls(&spec_a, input, dir_a, 2000000);
+    spec_a.start_number = 2;
+    spec_a.seek_us = 4000000;
+    spec_b = spec_a;
+    snprintf(spec_b.segment_filename, sizeof(spec_b.segment_filename), "%s/seg%%d.ts", dir_b);
+    struct collected a = {0}, b = {0};
+    run_ok(&spec_a, 2, &a);
+    run_ok(&spec_b, 4, &b);
+    cr_assert_eq(b.count, 1);
+    cr_expect_eq(b.segments[0].index, 4);
+    expect_same_timing(dir_a, dir_b, 4, 4);
+}
+
+Test(pipeline, audio_copy_keeps_every_packet_once)
+{
+    char input[512], dir[600], path[600], command[1024];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "acopy");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    snprintf(spec.audio_codec, sizeof(spec.audio_codec), "copy");
+    struct collected c = {0};
+    run_ok(&spec, 0, &c);
+    cr_assert_eq(c.count, 5);
+
+    int audio = 0;
+    for (int k = 0; k < c.count; k++) {
+        struct probe p;
+        segment_file(path, sizeof(path), dir, k);
+        probe_segment(path, &p);
+        audio += p.audio_packets;
+    }
+    snprintf(command, sizeof(command),
+             "ffprobe -v error -select_streams a -count_packets -show_entries "
+             "stream=nb_read_packets -of csv=p=0 '%s'",
+             input);
+    FILE *out = popen(command, "r");
+    cr_assert_not_null(out);
+    int expected = -1;
+    cr_expect_eq(fscanf(out, "%d", &expected), 1);
+    pclose(out);
+    cr_expect_eq(audio, expected, "%d audio packets muxed, the input has %d", audio, expected);
+}
+
+Test(pipeline, video_only_job_makes_segments_without_audio)
+{
+    char input[512], dir[600], path[600];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "vonly");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    spec.audio_codec[0] = '\0';
+    struct collected c = {0};
+    run_ok(&spec, 0, &c);
+    cr_assert_eq(c.count, 5);
+    struct probe p;
+    segment_file(path, sizeof(path), dir, 4);
+    probe_segment(path, &p);
+    cr_expect_eq(p.audio_packets, 0);
+    cr_expect_gt(p.video_packets, 0);
+}
+
+Test(pipeline, audio_only_job_cuts_on_audio_timestamps)
+{
+    char input[512], dir_a[600], dir_b[600], path[600];
+    fixture_path(input, sizeof(input), "tone.m4a");
+    output_dir(dir_a, sizeof(dir_a), "aonly");
+    output_dir(dir_b, sizeof(dir_b), "aonly-resumed");
+    struct job_spec spec_a, spec_b;
+    spec_jellyfin_hls(&spec_a, input, dir_a, 2000000);
+    spec_a.video_codec[0] = '\0';
+    spec_a.video_filter[0] = '\0';
+    spec_b = spec_a;
+    snprintf(spec_b.segment_filename, sizeof(spec_b.segment_filename), "%s/seg%%d.ts", dir_b);
+    struct collected a = {0}, b = {0};
+    run_ok(&spec_a, 0, &a);
+    run_ok(&spec_b, 1, &b);
+    cr_assert_eq(a.count, 3, "%d segments for 5 s at T=2", a.count);
+    cr_assert_eq(b.count, 2);
+    for (int k = 1; k < 3; k++) {
+        struct probe pa, pb;
+        segment_file(path, sizeof(path), dir_a, k);
+        probe_segment(path, &pa);
+        segment_file(path, sizeof(path), dir_b, k);
+        probe_segment(path, &pb);
+        cr_expect_leq(fabs(pa.audio_first - pb.audio_first), AUDIO_FRAME_S + 1e-6,
+                      "segment %d audio starts %.6f, resumed %.6f", k, pa.audio_first,
+                      pb.audio_first);
+        cr_expect_eq(pa.audio_packets, pb.audio_packets);
+    }
+}
+
+/* ---- failures ----------------------------------------------------------------------- */
+
+static void expect_error(const char *input, const char *reason)
+{
+    char dir[600], err[512];
+    output_dir(dir, sizeof(dir), "bad");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    struct collected c = {0};
+    int result = run_pipeline(&spec, 0, &c, err, sizeof(err));
+    cr_expect_eq(result, PIPELINE_ERROR, "result %d for %s", result, input);
+    cr_expect_neq(err[0], '\0', "no error text for %s", input);
+    if (reason != NULL)
+        cr_expect_not_null(strstr(err, reason), "error \"%s\" does not mention \"%s\"", err,
+                           reason);
+    cr_expect_eq(c.count, 0);
+    cr_expect_eq(count_temp_files(dir), 0);
+}
+
+Test(pipeline, missing_input_is_an_error_naming_the_file)
+{
+    expect_error("/nonexistent/film.mkv", "open input /nonexistent/film.mkv: No such file");
+}
+
+Test(pipeline, zero_length_input_is_an_error)
+{
+    char input[512];
+    fixture_path(input, sizeof(input), "empty.mkv");
+    expect_error(input, "empty.mkv");
+}
+
+Test(pipeline, random_bytes_input_is_an_error)
+{
+    char input[512];
+    fixture_path(input, sizeof(input), "noise.mkv");
+    expect_error(input, NULL);
+}
+
+Test(pipeline, input_without_the_requested_video_stream_is_an_error)
+{
+    char input[512];
+    fixture_path(input, sizeof(input), "tone.m4a");
+    expect_error(input, "video stream");
+}
+
+Test(pipeline, unsupported_shapes_are_refused_with_a_reason)
+{
+    char input[512], dir[600], err[512];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "shapes");
+    struct job_spec spec;
+    struct collected c = {0};
+
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    spec.segment_type = JOB_SEGMENT_FMP4;
+    cr_expect_eq(run_pipeline(&spec, 0, &c, err, sizeof(err)), PIPELINE_ERROR);
+    cr_expect_not_null(strstr(err, "fmp4"), "%s", err);
+
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    snprintf(spec.video_codec, sizeof(spec.video_codec), "copy");
+    cr_expect_eq(run_pipeline(&spec, 0, &c, err, sizeof(err)), PIPELINE_ERROR);
+    cr_expect_not_null(strstr(err, "video copy"), "%s", err);
+
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    snprintf(spec.video_filter, sizeof(spec.video_filter), "nosuchfilter=1");
+    cr_expect_eq(run_pipeline(&spec, 0, &c, err, sizeof(err)), PIPELINE_ERROR);
+    cr_expect_not_null(strstr(err, "video filter"), "%s", err);
+    cr_expect_eq(c.count, 0);
+    cr_expect_eq(count_temp_files(dir), 0);
+}
+
+Test(pipeline, segment_done_returning_nonzero_stops_at_once)
+{
+    char input[512], dir[600], err[512];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "fenced");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    struct collected c = {.stop_after = 2};
+    int result = run_pipeline(&spec, 0, &c, err, sizeof(err));
+    cr_expect_eq(result, PIPELINE_STOPPED, "result %d (%s)", result, err);
+    cr_expect_eq(c.count, 2, "%d segments delivered after the stop", c.count);
+    cr_expect_eq(count_temp_files(dir), 0, "temp files left behind");
+    cr_expect_eq(count_files(dir, "*.ts"), 1, "only segment 0 was published");
+}
+
+Test(pipeline, should_stop_mid_segment_leaves_no_temp_file)
+{
+    char input[512], dir[600], err[512];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "stopped");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    /* Well past the first segment's start, well before the end. */
+    struct collected c = {.stop_polls = 300, .dir = dir};
+    int result = run_pipeline(&spec, 0, &c, err, sizeof(err));
+    cr_expect_eq(result, PIPELINE_STOPPED, "result %d (%s)", result, err);
+    cr_expect_lt(c.count, 5);
+    cr_expect_eq(c.temps_at_stop, 1, "no segment was being written when the run stopped");
+    cr_expect_eq(count_temp_files(dir), 0, "temp files left behind");
+}

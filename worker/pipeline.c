@@ -1,0 +1,481 @@
+/* pipeline.c -- one run of the worker's libav pipeline (see pipeline.h).
+ *
+ * Owns the input: opens it, picks the streams, places the run on the stream
+ * timeline (origin, start, first segment), seeks to the run's start, then
+ * reads packets and hands each to its stream's stage (pipeline_video.c,
+ * pipeline_audio.c), which pass encoded packets to the segment writer
+ * (pipeline_segment.c). At end of input it drains the stages in order and
+ * lets the writer deliver the last segment. It also polls should_stop and
+ * reports progress.
+ *
+ * This file and its pipeline_*.c siblings are the only code in ffpool that
+ * calls libav. They never log: failures come back as one sentence in err,
+ * naming the step and libav's reason. */
+#include "pipeline.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libavutil/log.h>
+#include <libavutil/mathematics.h>
+#include <libavutil/time.h>
+
+#include "pipeline_internal.h"
+
+/* How far before its start a mid-stream run begins decoding, so the audio
+ * decoder and encoder have a frame or two of history (Opus needs 80 ms). */
+#define PIPELINE_SEEK_PREROLL_US 250000
+/* Packets read after a seek while looking for the first video keyframe. */
+#define PIPELINE_KEYFRAME_SCAN_PACKETS 50000
+/* First step back when a seek lands past the target (doubles each time). */
+#define PIPELINE_SEEK_BACKOFF_US 1000000
+
+/* ---- helpers shared by the stages ------------------------------------------ */
+
+int pipeline_fail(struct pipeline_run *run, int averr, const char *fmt, ...)
+{
+    if (run->failed || run->errlen == 0)
+        return PIPELINE_ERROR;
+    run->failed = 1;
+    va_list args;
+    va_start(args, fmt);
+    int n = vsnprintf(run->err, run->errlen, fmt, args);
+    va_end(args);
+    if (averr != 0 && n >= 0 && (size_t)n < run->errlen) {
+        char reason[AV_ERROR_MAX_STRING_SIZE];
+        av_strerror(averr, reason, sizeof(reason));
+        snprintf(run->err + n, run->errlen - (size_t)n, ": %s", reason);
+    }
+    return PIPELINE_ERROR;
+}
+
+int pipeline_poll_stop(const struct pipeline_run *run)
+{
+    const struct pipeline_callbacks *cb = run->cb;
+    if (cb != NULL && cb->should_stop != NULL && cb->should_stop(cb->opaque))
+        return PIPELINE_STOPPED;
+    return PIPELINE_OK;
+}
+
+int64_t pipeline_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+int64_t pipeline_stream_ts(const struct pipeline_run *run, int64_t stream_us, AVRational tb)
+{
+    return av_rescale_q_rnd(run->origin_us + stream_us, AV_TIME_BASE_Q, tb,
+                            AV_ROUND_UP | AV_ROUND_PASS_MINMAX);
+}
+
+int64_t pipeline_boundary_ts(const struct pipeline_run *run, int64_t k, AVRational tb)
+{
+    return pipeline_stream_ts(run, k * run->hls_time_us, tb);
+}
+
+int64_t pipeline_boundary_index(const struct pipeline_run *run, int64_t ts, AVRational tb)
+{
+    int64_t k = pipeline_floor_div(pipeline_stream_time_us(run, ts, tb), run->hls_time_us);
+    /* The rounding to microseconds can be off by one near a boundary; settle
+     * it with exact comparisons in tb. */
+    while (pipeline_boundary_ts(run, k + 1, tb) <= ts)
+        k++;
+    while (pipeline_boundary_ts(run, k, tb) > ts)
+        k--;
+    return k;
+}
+
+int64_t pipeline_stream_time_us(const struct pipeline_run *run, int64_t ts, AVRational tb)
+{
+    return av_rescale_q(ts, tb, AV_TIME_BASE_Q) - run->origin_us;
+}
+
+/* ---- input ----------------------------------------------------------------- */
+
+static pthread_once_t pipeline_log_once = PTHREAD_ONCE_INIT;
+
+/* libav prints warnings (and progress chatter) to stderr by default; the
+ * worker's log is its own, so only libav's errors get through. */
+static void pipeline_quiet_libav(void)
+{
+    av_log_set_level(AV_LOG_ERROR);
+}
+
+/* Refuses what this version cannot do, before touching the input. */
+static int pipeline_check_spec(struct pipeline_run *run, int first_index)
+{
+    const struct job_spec *spec = run->spec;
+    if (spec->output_kind != JOB_OUTPUT_HLS)
+        return pipeline_fail(run, 0, "progressive output is not supported yet");
+    if (spec->segment_type == JOB_SEGMENT_FMP4)
+        return pipeline_fail(run, 0, "fmp4 segments are not supported yet");
+    if (spec->hls_time_us <= 0)
+        return pipeline_fail(run, 0, "segment length (hls_time) must be positive");
+    if (first_index < spec->start_number)
+        return pipeline_fail(run, 0, "first segment %d is before start number %d", first_index,
+                             spec->start_number);
+    if (strcmp(spec->video_codec, "copy") == 0)
+        return pipeline_fail(run, 0, "video copy is not supported yet");
+    /* Better now than after decoding a whole segment. */
+    char path[JOB_SPEC_PATH_MAX];
+    if (job_spec_segment_path(spec, first_index, path, sizeof(path)) != 0)
+        return pipeline_fail(run, 0, "build the path of segment %d from \"%s\"", first_index,
+                             spec->segment_filename);
+    return PIPELINE_OK;
+}
+
+/* Opens and probes spec->input. */
+static int pipeline_open_input(struct pipeline_run *run, AVFormatContext **out)
+{
+    const struct job_spec *spec = run->spec;
+    const AVInputFormat *format = NULL;
+    AVDictionary *options = NULL;
+    char url[JOB_SPEC_PATH_MAX + 8];
+    int ret = PIPELINE_OK;
+    int averr;
+
+    if (spec->input_format[0] != '\0') {
+        /* "-f matroska,webm" names a demuxer by its first name. */
+        char name[JOB_SPEC_SHORT_MAX];
+        snprintf(name, sizeof(name), "%s", spec->input_format);
+        name[strcspn(name, ",")] = '\0';
+        format = av_find_input_format(name);
+        if (format == NULL)
+            return pipeline_fail(run, AVERROR_DEMUXER_NOT_FOUND, "find input format %s",
+                                 spec->input_format);
+    }
+    /* A plain path goes through the file protocol, so a ':' in a file name
+     * is never taken for a protocol; URLs are left alone. */
+    snprintf(url, sizeof(url), "%s%s", strstr(spec->input, "://") ? "" : "file:", spec->input);
+
+    AVFormatContext *input = avformat_alloc_context();
+    if (input == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "open input %s", spec->input);
+    if (spec->genpts)
+        input->flags |= AVFMT_FLAG_GENPTS;
+    averr = 0;
+    if (spec->analyzeduration_us >= 0)
+        averr = av_dict_set_int(&options, "analyzeduration", spec->analyzeduration_us, 0);
+    if (averr >= 0 && spec->probesize >= 0)
+        averr = av_dict_set_int(&options, "probesize", spec->probesize, 0);
+    if (averr < 0) {
+        avformat_free_context(input);
+        input = NULL;
+        ret = pipeline_fail(run, averr, "open input %s", spec->input);
+        goto end;
+    }
+    averr = avformat_open_input(&input, url, format, &options);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "open input %s", spec->input); /* input was freed */
+        goto end;
+    }
+    averr = avformat_find_stream_info(input, NULL);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "read the streams of %s", spec->input);
+        avformat_close_input(&input);
+    }
+end:
+    av_dict_free(&options);
+    *out = input;
+    return ret;
+}
+
+/* Resolves a stream choice (-1 none, -2 best of its kind, else an index).
+ * Sets *index to -1 when there is none and none is required. */
+static int pipeline_select_stream(struct pipeline_run *run, AVFormatContext *input,
+                                  enum AVMediaType type, int wanted, int required, int *index)
+{
+    const char *kind = av_get_media_type_string(type);
+    *index = -1;
+    if (wanted == -1)
+        return PIPELINE_OK;
+    if (wanted >= 0) {
+        if ((unsigned)wanted >= input->nb_streams ||
+            input->streams[wanted]->codecpar->codec_type != type)
+            return pipeline_fail(run, 0, "select %s stream %d: %s has no such %s stream", kind,
+                                 wanted, run->spec->input, kind);
+        *index = wanted;
+        return PIPELINE_OK;
+    }
+    int found = av_find_best_stream(input, type, -1, -1, NULL, 0);
+    if (found >= 0)
+        *index = found;
+    else if (required)
+        return pipeline_fail(run, found, "find a %s stream in %s", kind, run->spec->input);
+    return PIPELINE_OK;
+}
+
+/* Packets read while checking a seek, handed to the stages before any new
+ * packet is read. */
+struct pipeline_replay {
+    AVFifo *packets; /* of AVPacket * */
+};
+
+static void pipeline_replay_clear(struct pipeline_replay *replay)
+{
+    AVPacket *held;
+    while (replay->packets != NULL && av_fifo_read(replay->packets, &held, 1) >= 0)
+        av_packet_free(&held);
+}
+
+static void pipeline_replay_free(struct pipeline_replay *replay)
+{
+    pipeline_replay_clear(replay);
+    av_fifo_freep2(&replay->packets);
+}
+
+/* Moves pkt's reference to the end of the replay queue. */
+static int pipeline_replay_push(struct pipeline_run *run, struct pipeline_replay *replay,
+                                AVPacket *pkt)
+{
+    AVPacket *held = av_packet_alloc();
+    if (held == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "hold a packet read after the seek");
+    av_packet_move_ref(held, pkt);
+    int averr = av_fifo_write(replay->packets, &held, 1);
+    if (averr < 0) {
+        av_packet_free(&held);
+        return pipeline_fail(run, averr, "hold a packet read after the seek");
+    }
+    return PIPELINE_OK;
+}
+
+/* The next packet: a held one first, else a new one from the input. Returns
+ * an AVERROR code like av_read_frame. */
+static int pipeline_next_packet(AVFormatContext *input, struct pipeline_replay *replay,
+                                AVPacket *pkt)
+{
+    AVPacket *held;
+    if (replay->packets != NULL && av_fifo_read(replay->packets, &held, 1) >= 0) {
+        av_packet_move_ref(pkt, held);
+        av_packet_free(&held);
+        return 0;
+    }
+    return av_read_frame(input, pkt);
+}
+
+/* Reads packets after a seek up to the first video keyframe and returns its
+ * pts (AV_NOPTS_VALUE when none turned up). Audio packets and the keyframe
+ * are held for the main loop; video before the keyframe is useless and
+ * dropped. */
+static int pipeline_scan_to_keyframe(struct pipeline_run *run, AVFormatContext *input,
+                                     int video_index, int audio_index,
+                                     struct pipeline_replay *replay, AVPacket *pkt,
+                                     int64_t *keyframe_ts)
+{
+    *keyframe_ts = AV_NOPTS_VALUE;
+    for (int n = 0; n < PIPELINE_KEYFRAME_SCAN_PACKETS; n++) {
+        int averr = av_read_frame(input, pkt);
+        if (averr == AVERROR_EOF)
+            return PIPELINE_OK;
+        if (averr < 0)
+            return pipeline_fail(run, averr, "read %s", run->spec->input);
+        int keyframe = pkt->stream_index == video_index && (pkt->flags & AV_PKT_FLAG_KEY);
+        int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+        if (keyframe || pkt->stream_index == audio_index) {
+            int ret = pipeline_replay_push(run, replay, pkt);
+            if (ret != PIPELINE_OK)
+                return ret;
+        }
+        av_packet_unref(pkt);
+        if (keyframe) {
+            /* A keyframe without a timestamp cannot be checked: accept it. */
+            *keyframe_ts = ts != AV_NOPTS_VALUE ? ts : INT64_MIN;
+            return PIPELINE_OK;
+        }
+    }
+    return PIPELINE_OK;
+}
+
+/* Positions the input so that decoding reaches the run's start with history:
+ * from a video keyframe at or before start - preroll. MP4 and Matroska seeks
+ * land on such a keyframe; an MPEG-TS seek can land on any frame, so the
+ * first keyframe after it is checked and the seek repeated further back
+ * until it is early enough. The packets read while checking are held in
+ * replay for the main loop (seeking again to the same time is not
+ * guaranteed to land at the same place on MPEG-TS). */
+static int pipeline_seek(struct pipeline_run *run, AVFormatContext *input, int video_index,
+                         int audio_index, struct pipeline_replay *replay, AVPacket *pkt)
+{
+    int seek_index = video_index >= 0 ? video_index : audio_index;
+    AVRational tb = input->streams[seek_index]->time_base;
+    int64_t target_us = run->start_us - PIPELINE_SEEK_PREROLL_US;
+    int64_t backoff_us = PIPELINE_SEEK_BACKOFF_US;
+
+    /* Close to the start: read from the beginning, which probing kept. */
+    if (target_us <= 0)
+        return PIPELINE_OK;
+    int64_t limit_ts = av_rescale_q_rnd(run->origin_us + target_us, AV_TIME_BASE_Q, tb,
+                                        AV_ROUND_DOWN | AV_ROUND_PASS_MINMAX);
+    replay->packets = av_fifo_alloc2(64, sizeof(AVPacket *), AV_FIFO_FLAG_AUTO_GROW);
+    if (replay->packets == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the seek queue");
+    for (;;) {
+        int averr;
+        if (target_us < 0)
+            target_us = 0;
+        if (target_us == 0 && (input->iformat->flags & AVFMT_TS_DISCONT)) {
+            /* Index-less stream formats (MPEG-TS, PS): a timestamp seek to the
+             * start can still skip the first keyframe; byte 0 cannot. */
+            averr = avformat_seek_file(input, -1, INT64_MIN, 0, 0, AVSEEK_FLAG_BYTE);
+        } else {
+            int64_t ts = av_rescale_q_rnd(run->origin_us + target_us, AV_TIME_BASE_Q, tb,
+                                          AV_ROUND_DOWN | AV_ROUND_PASS_MINMAX);
+            averr = avformat_seek_file(input, seek_index, INT64_MIN, ts, ts, 0);
+        }
+        if (averr < 0)
+            return pipeline_fail(run, averr, "seek %s to %.3f s", run->spec->input,
+                                 (double)target_us / 1e6);
+        if (video_index < 0)
+            return PIPELINE_OK;
+
+        int64_t keyframe_ts;
+        int ret = pipeline_scan_to_keyframe(run, input, video_index, audio_index, replay, pkt,
+                                            &keyframe_ts);
+        if (ret != PIPELINE_OK)
+            return ret;
+        /* At the very start there is nothing earlier to try. */
+        if ((keyframe_ts != AV_NOPTS_VALUE && keyframe_ts <= limit_ts) || target_us == 0)
+            return PIPELINE_OK;
+        pipeline_replay_clear(replay);
+        target_us -= backoff_us;
+        backoff_us *= 2;
+    }
+}
+
+/* ---- the run ----------------------------------------------------------------- */
+
+static void pipeline_report_progress(struct pipeline_run *run, int64_t started,
+                                     int64_t *last_report)
+{
+    const struct pipeline_callbacks *cb = run->cb;
+    if (cb == NULL || cb->progress == NULL)
+        return;
+    int64_t now = av_gettime_relative();
+    if (now - *last_report < 1000000)
+        return;
+    *last_report = now;
+    int64_t advanced = run->out_time_us - run->start_us;
+    struct pipeline_progress progress = {
+        .frames = run->frames,
+        .out_time_us = run->out_time_us,
+        .bytes = run->bytes,
+        .speed = now > started && advanced > 0 ? (double)advanced / (double)(now - started) : 0.0,
+    };
+    cb->progress(cb->opaque, &progress);
+}
+
+int pipeline_run(const struct job_spec *spec, int first_index, const struct pipeline_callbacks *cb,
+                 char *err, size_t errlen)
+{
+    struct pipeline_run run = {
+        .spec = spec,
+        .cb = cb,
+        .err = err,
+        .errlen = errlen,
+        .first_index = first_index,
+    };
+    struct segment_writer writer = {0};
+    struct pipeline_video video = {0};
+    struct pipeline_audio audio = {0};
+    struct pipeline_replay replay = {0};
+    AVFormatContext *input = NULL;
+    AVPacket *packet = NULL;
+    int video_index = -1;
+    int audio_index = -1;
+    int ret;
+
+    if (errlen > 0)
+        err[0] = '\0';
+    pthread_once(&pipeline_log_once, pipeline_quiet_libav);
+    if ((ret = pipeline_check_spec(&run, first_index)) != PIPELINE_OK)
+        goto end;
+    if ((ret = pipeline_open_input(&run, &input)) != PIPELINE_OK)
+        goto end;
+
+    int want_video = spec->video_codec[0] != '\0';
+    int want_audio = spec->audio_codec[0] != '\0';
+    if (want_video && (ret = pipeline_select_stream(&run, input, AVMEDIA_TYPE_VIDEO,
+                                                    spec->video_stream, 1, &video_index)))
+        goto end;
+    /* A film without sound is still a film: "best audio" may find none. */
+    if (want_audio &&
+        (ret = pipeline_select_stream(&run, input, AVMEDIA_TYPE_AUDIO, spec->audio_stream,
+                                      spec->audio_stream >= 0, &audio_index)))
+        goto end;
+    if (video_index < 0 && audio_index < 0) {
+        ret =
+            pipeline_fail(&run, 0, "transcode %s: no video or audio stream selected", spec->input);
+        goto end;
+    }
+
+    /* Place the run on the timeline (see pipeline.h). */
+    run.origin_us = input->start_time != AV_NOPTS_VALUE ? input->start_time : 0;
+    run.hls_time_us = spec->hls_time_us;
+    if (first_index > spec->start_number)
+        run.start_us = first_index * spec->hls_time_us;
+    else if (spec->seek_us != JOB_SPEC_UNSET)
+        run.start_us = spec->seek_us;
+    else
+        run.start_us = spec->start_number * spec->hls_time_us;
+    run.trim = run.start_us > 0;
+    run.first_boundary = pipeline_floor_div(run.start_us, run.hls_time_us);
+
+    if ((ret = segment_writer_init(&writer, &run, video_index >= 0, audio_index >= 0)))
+        goto end;
+    if (video_index >= 0 &&
+        (ret = pipeline_video_open(&video, &run, &writer, input, input->streams[video_index])))
+        goto end;
+    if (audio_index >= 0 &&
+        (ret = pipeline_audio_open(&audio, &run, &writer, input->streams[audio_index])))
+        goto end;
+
+    packet = av_packet_alloc();
+    if (packet == NULL) {
+        ret = pipeline_fail(&run, AVERROR(ENOMEM), "allocate a packet");
+        goto end;
+    }
+    if (run.trim && (ret = pipeline_seek(&run, input, video_index, audio_index, &replay, packet)))
+        goto end;
+
+    int64_t started = av_gettime_relative();
+    int64_t last_report = started;
+    for (;;) {
+        if ((ret = pipeline_poll_stop(&run)) != PIPELINE_OK)
+            goto end;
+        int averr = pipeline_next_packet(input, &replay, packet);
+        if (averr == AVERROR_EOF)
+            break;
+        if (averr < 0) {
+            ret = pipeline_fail(&run, averr, "read %s", spec->input);
+            goto end;
+        }
+        if (packet->stream_index == video_index)
+            ret = pipeline_video_packet(&video, packet);
+        else if (packet->stream_index == audio_index)
+            ret = pipeline_audio_packet(&audio, packet);
+        av_packet_unref(packet);
+        if (ret != PIPELINE_OK)
+            goto end;
+        pipeline_report_progress(&run, started, &last_report);
+    }
+
+    /* End of input: drain each stage in order, then deliver the last segment. */
+    if (video_index >= 0 && (ret = pipeline_video_packet(&video, NULL)))
+        goto end;
+    if (audio_index >= 0 && (ret = pipeline_audio_packet(&audio, NULL)))
+        goto end;
+    ret = segment_writer_finish(&writer);
+
+end:
+    pipeline_video_close(&video);
+    pipeline_audio_close(&audio);
+    segment_writer_free(&writer);
+    pipeline_replay_free(&replay);
+    av_packet_free(&packet);
+    avformat_close_input(&input);
+    return ret;
+}

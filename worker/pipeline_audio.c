@@ -1,0 +1,465 @@
+/* pipeline_audio.c -- the audio stream: decode, resample, encode (or copy).
+ *
+ * Owns the audio decoder, the swresample context, a sample fifo and the
+ * encoder ("aac" for aac and libfdk_aac, else the named encoder); with
+ * audio_codec "copy" it passes packets through untouched. Encoded or copied
+ * packets go to the segment writer, which drops or places them.
+ *
+ * The frame grid: output sample n (counted at the encoder's rate from stream
+ * time 0) always lands in encoder frame floor(n / frame_size), so a run that
+ * starts at segment k cuts its frames exactly where a run from the start
+ * did. Positions come from the decoded frames' timestamps; within a run the
+ * samples are taken as contiguous unless the timestamps jump by more than
+ * AUDIO_RESYNC_SECONDS (then silence is inserted or samples dropped, like
+ * aresample's hard compensation). A run that starts mid-stream feeds the
+ * encoder from one frame before its start, so the first packet the writer
+ * keeps is a real one and not the encoder's priming. */
+#include <string.h>
+
+#include <libavutil/audio_fifo.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/samplefmt.h>
+#include <libswresample/swresample.h>
+
+#include "pipeline_internal.h"
+
+/* Timestamp jumps up to this are treated as jitter, larger ones as gaps. */
+#define AUDIO_RESYNC_SECONDS 0.1
+/* Channel planes we can address at once (the AAC encoder takes at most 8). */
+#define AUDIO_MAX_CHANNELS 64
+
+/* Picks the encoder's rate nearest the wanted one. */
+static int audio_choose_rate(const AVCodec *codec, int wanted)
+{
+    if (codec->supported_samplerates == NULL)
+        return wanted;
+    int best = codec->supported_samplerates[0];
+    for (const int *rate = codec->supported_samplerates; *rate != 0; rate++) {
+        if (*rate == wanted)
+            return wanted;
+        if (abs(*rate - wanted) < abs(best - wanted))
+            best = *rate;
+    }
+    return best;
+}
+
+/* Picks the encoder's layout with `wanted` channels, else the largest it has
+ * below that, else its first. Returns an AVERROR code. */
+static int audio_choose_layout(const AVCodec *codec, int wanted, AVChannelLayout *out)
+{
+    if (codec->ch_layouts == NULL) {
+        av_channel_layout_default(out, wanted);
+        return 0;
+    }
+    const AVChannelLayout *best = &codec->ch_layouts[0];
+    for (const AVChannelLayout *l = codec->ch_layouts; l->nb_channels != 0; l++) {
+        if (l->nb_channels == wanted)
+            return av_channel_layout_copy(out, l);
+        if (l->nb_channels < wanted &&
+            (best->nb_channels > wanted || l->nb_channels > best->nb_channels))
+            best = l;
+    }
+    return av_channel_layout_copy(out, best);
+}
+
+/* Opens the encoder and declares its stream to the writer. */
+static int audio_open_encoder(struct pipeline_audio *a)
+{
+    struct pipeline_run *run = a->run;
+    const struct job_spec *spec = run->spec;
+    AVCodecParameters *par = NULL;
+    int ret = PIPELINE_OK;
+
+    const char *name = spec->audio_codec;
+    if (strcmp(name, "libfdk_aac") == 0)
+        name = "aac"; /* not in Debian's libav; the native encoder stands in */
+    const AVCodec *codec = avcodec_find_encoder_by_name(name);
+    if (codec == NULL)
+        return pipeline_fail(run, AVERROR_ENCODER_NOT_FOUND, "find audio encoder %s", name);
+    AVCodecContext *enc = a->encoder = avcodec_alloc_context3(codec);
+    if (enc == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the audio encoder");
+
+    int rate = spec->audio_sample_rate > 0 ? spec->audio_sample_rate : a->decoder->sample_rate;
+    if (rate <= 0)
+        return pipeline_fail(run, 0, "open audio encoder %s: the input has no sample rate", name);
+    enc->sample_rate = audio_choose_rate(codec, rate);
+    int channels =
+        spec->audio_channels > 0 ? spec->audio_channels : a->decoder->ch_layout.nb_channels;
+    if (channels <= 0)
+        channels = 2;
+    int averr = audio_choose_layout(codec, channels, &enc->ch_layout);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "choose the audio channel layout");
+    if (enc->ch_layout.nb_channels > AUDIO_MAX_CHANNELS)
+        return pipeline_fail(run, 0, "open audio encoder %s: %d channels is too many", name,
+                             enc->ch_layout.nb_channels);
+    enc->sample_fmt = codec->sample_fmts != NULL ? codec->sample_fmts[0] : AV_SAMPLE_FMT_FLTP;
+    enc->time_base = (AVRational){1, enc->sample_rate};
+    if (spec->audio_bitrate > 0)
+        enc->bit_rate = spec->audio_bitrate;
+    averr = avcodec_open2(enc, codec, NULL);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "open audio encoder %s", name);
+
+    a->frame_size = enc->frame_size;
+    if (a->frame_size <= 0 || (codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE))
+        a->frame_size = 1024;
+    a->fifo = av_audio_fifo_alloc(enc->sample_fmt, enc->ch_layout.nb_channels, 2 * a->frame_size);
+    a->samples = av_frame_alloc();
+    if (a->fifo == NULL || a->samples == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the audio fifo");
+
+    /* Positions on the grid, at the encoder's rate. */
+    a->origin_samples = av_rescale(run->origin_us, enc->sample_rate, AV_TIME_BASE);
+    a->next_position = INT64_MIN;
+    a->fifo_position = INT64_MIN;
+    a->feed_start = INT64_MIN;
+    if (run->trim) {
+        int64_t start = av_rescale(run->start_us, enc->sample_rate, AV_TIME_BASE);
+        a->feed_start = (pipeline_floor_div(start, a->frame_size) - 1) * a->frame_size;
+    }
+
+    /* A run from the start of the input would mux its first packet at the
+     * stream's first grid frame minus the encoder's priming. */
+    int64_t first = 0;
+    if (a->stream->start_time != AV_NOPTS_VALUE)
+        first = av_rescale_q(a->stream->start_time, a->stream->time_base, enc->time_base) -
+                a->origin_samples;
+    first = pipeline_floor_div(first, a->frame_size) * a->frame_size;
+    int64_t first_us = av_rescale_q(a->origin_samples + first - enc->initial_padding,
+                                    enc->time_base, AV_TIME_BASE_Q);
+
+    par = avcodec_parameters_alloc();
+    if (par == NULL) {
+        ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate audio stream parameters");
+        goto end;
+    }
+    averr = avcodec_parameters_from_context(par, enc);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "read audio encoder parameters");
+        goto end;
+    }
+    ret = segment_writer_add_stream(a->writer, SEGMENT_AUDIO, par, enc->time_base, first_us);
+end:
+    avcodec_parameters_free(&par);
+    return ret;
+}
+
+int pipeline_audio_open(struct pipeline_audio *a, struct pipeline_run *run,
+                        struct segment_writer *writer, AVStream *stream)
+{
+    const struct job_spec *spec = run->spec;
+    memset(a, 0, sizeof(*a));
+    a->run = run;
+    a->writer = writer;
+    a->stream = stream;
+    a->copy = strcmp(spec->audio_codec, "copy") == 0;
+    a->packet = av_packet_alloc();
+    if (a->packet == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the audio stage");
+
+    if (a->copy) {
+        int64_t first_us = run->origin_us;
+        if (stream->start_time != AV_NOPTS_VALUE)
+            first_us = av_rescale_q(stream->start_time, stream->time_base, AV_TIME_BASE_Q);
+        return segment_writer_add_stream(writer, SEGMENT_AUDIO, stream->codecpar, stream->time_base,
+                                         first_us);
+    }
+
+    const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
+    if (codec == NULL)
+        return pipeline_fail(run, AVERROR_DECODER_NOT_FOUND,
+                             "find a decoder for audio stream %d (%s)", stream->index,
+                             avcodec_get_name(stream->codecpar->codec_id));
+    a->decoder = avcodec_alloc_context3(codec);
+    a->frame = av_frame_alloc();
+    if (a->decoder == NULL || a->frame == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the audio stage");
+    int averr = avcodec_parameters_to_context(a->decoder, stream->codecpar);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "set up the audio decoder");
+    a->decoder->pkt_timebase = stream->time_base;
+    averr = avcodec_open2(a->decoder, codec, NULL);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "open audio decoder %s", codec->name);
+    return audio_open_encoder(a);
+}
+
+/* ---- samples in ------------------------------------------------------------ */
+
+/* (Re)creates the resampler when the decoded frames' format changes. */
+static int audio_setup_resampler(struct pipeline_audio *a, const AVFrame *frame)
+{
+    AVChannelLayout in = {0};
+    int averr;
+    if (frame->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || frame->ch_layout.nb_channels == 0)
+        av_channel_layout_default(&in, frame->ch_layout.nb_channels);
+    else if ((averr = av_channel_layout_copy(&in, &frame->ch_layout)) < 0)
+        return pipeline_fail(a->run, averr, "read the audio channel layout");
+
+    if (a->resampler != NULL && a->resampler_in_format == frame->format &&
+        a->resampler_in_rate == frame->sample_rate &&
+        av_channel_layout_compare(&a->resampler_in_layout, &in) == 0) {
+        av_channel_layout_uninit(&in);
+        return PIPELINE_OK;
+    }
+    swr_free(&a->resampler);
+    av_channel_layout_uninit(&a->resampler_in_layout);
+    a->resampler_in_layout = in; /* takes ownership */
+    a->resampler_in_format = frame->format;
+    a->resampler_in_rate = frame->sample_rate;
+
+    AVCodecContext *enc = a->encoder;
+    averr =
+        swr_alloc_set_opts2(&a->resampler, &enc->ch_layout, enc->sample_fmt, enc->sample_rate,
+                            &a->resampler_in_layout, frame->format, frame->sample_rate, 0, NULL);
+    if (averr >= 0)
+        averr = swr_init(a->resampler);
+    if (averr < 0)
+        return pipeline_fail(a->run, averr, "set up the audio resampler");
+    return PIPELINE_OK;
+}
+
+/* Writes `count` samples from data (silence when data is NULL), starting
+ * `offset` samples in, to the fifo. */
+static int audio_write_fifo(struct pipeline_audio *a, uint8_t **data, int offset, int count)
+{
+    AVCodecContext *enc = a->encoder;
+    int channels = enc->ch_layout.nb_channels;
+    int ret = PIPELINE_OK;
+    if (count <= 0)
+        return PIPELINE_OK;
+
+    if (data == NULL) {
+        uint8_t **silence = NULL;
+        int chunk = count < 4096 ? count : 4096;
+        int averr =
+            av_samples_alloc_array_and_samples(&silence, NULL, channels, chunk, enc->sample_fmt, 0);
+        if (averr < 0)
+            return pipeline_fail(a->run, averr, "allocate audio silence");
+        av_samples_set_silence(silence, 0, chunk, channels, enc->sample_fmt);
+        for (int left = count; left > 0 && ret == PIPELINE_OK; left -= chunk) {
+            int n = left < chunk ? left : chunk;
+            if (av_audio_fifo_write(a->fifo, (void **)silence, n) < n)
+                ret = pipeline_fail(a->run, AVERROR(ENOMEM), "queue audio samples");
+        }
+        av_freep(&silence[0]);
+        av_freep(&silence);
+        return ret;
+    }
+
+    int planar = av_sample_fmt_is_planar(enc->sample_fmt);
+    int planes = planar ? channels : 1;
+    size_t step = (size_t)av_get_bytes_per_sample(enc->sample_fmt) * (planar ? 1 : channels);
+    uint8_t *pointers[AUDIO_MAX_CHANNELS];
+    for (int i = 0; i < planes; i++)
+        pointers[i] = data[i] + (size_t)offset * step;
+    if (av_audio_fifo_write(a->fifo, (void **)pointers, count) < count)
+        return pipeline_fail(a->run, AVERROR(ENOMEM), "queue audio samples");
+    return PIPELINE_OK;
+}
+
+/* Appends `count` samples (silence when data is NULL) that belong at grid
+ * position next_position. The first samples a run keeps start on a grid
+ * point: none before feed_start, and silence back to the frame boundary
+ * before the first sample otherwise. */
+static int audio_append(struct pipeline_audio *a, uint8_t **data, int offset, int count)
+{
+    int64_t position = a->next_position;
+    a->next_position += count;
+    if (a->fifo_position != INT64_MIN)
+        return audio_write_fifo(a, data, offset, count);
+
+    int64_t start = pipeline_floor_div(position, a->frame_size) * a->frame_size;
+    if (start < a->feed_start)
+        start = a->feed_start;
+    if (position + count <= start)
+        return PIPELINE_OK;
+    if (position < start) {
+        offset += (int)(start - position);
+        count -= (int)(start - position);
+        position = start;
+    }
+    a->fifo_position = start;
+    int ret = audio_write_fifo(a, NULL, 0, (int)(position - start));
+    if (ret != PIPELINE_OK)
+        return ret;
+    return audio_write_fifo(a, data, offset, count);
+}
+
+/* Resamples one decoded frame (NULL: what the resampler still holds) into
+ * the fifo, placing it on the grid by its timestamp. */
+static int audio_resample(struct pipeline_audio *a, const AVFrame *frame)
+{
+    AVCodecContext *enc = a->encoder;
+    int ret;
+    if (frame != NULL && (ret = audio_setup_resampler(a, frame)) != PIPELINE_OK)
+        return ret;
+    if (a->resampler == NULL)
+        return PIPELINE_OK;
+
+    int in_count = frame != NULL ? frame->nb_samples : 0;
+    int capacity = swr_get_out_samples(a->resampler, in_count);
+    if (capacity <= 0)
+        return PIPELINE_OK;
+    if (capacity > a->converted_capacity) {
+        if (a->converted != NULL)
+            av_freep(&a->converted[0]);
+        av_freep(&a->converted);
+        a->converted_capacity = 0;
+        int averr = av_samples_alloc_array_and_samples(
+            &a->converted, NULL, enc->ch_layout.nb_channels, capacity, enc->sample_fmt, 0);
+        if (averr < 0)
+            return pipeline_fail(a->run, averr, "allocate the resampled audio buffer");
+        a->converted_capacity = capacity;
+    }
+
+    int drop = 0;
+    if (frame != NULL) {
+        int64_t ts = frame->best_effort_timestamp;
+        int64_t expected = 0;
+        if (ts != AV_NOPTS_VALUE)
+            expected = av_rescale_q(ts, a->stream->time_base, enc->time_base) - a->origin_samples;
+        if (a->next_position == INT64_MIN) {
+            a->next_position = expected;
+        } else if (ts != AV_NOPTS_VALUE) {
+            int64_t drift =
+                expected - (a->next_position + swr_get_delay(a->resampler, enc->sample_rate));
+            int64_t limit = (int64_t)(AUDIO_RESYNC_SECONDS * enc->sample_rate);
+            if (drift > limit && drift < INT32_MAX) {
+                if ((ret = audio_append(a, NULL, 0, (int)drift)) != PIPELINE_OK)
+                    return ret;
+            } else if (drift < -limit) {
+                drop = drift < -INT32_MAX ? INT32_MAX : (int)-drift;
+            }
+        }
+    }
+
+    int count =
+        swr_convert(a->resampler, a->converted, capacity,
+                    frame != NULL ? (const uint8_t **)frame->extended_data : NULL, in_count);
+    if (count < 0)
+        return pipeline_fail(a->run, count, "resample audio");
+    if (drop >= count)
+        return PIPELINE_OK;
+    return audio_append(a, a->converted, drop, count - drop);
+}
+
+/* ---- samples out ----------------------------------------------------------- */
+
+static int audio_receive_packets(struct pipeline_audio *a)
+{
+    for (;;) {
+        int averr = avcodec_receive_packet(a->encoder, a->packet);
+        if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
+            return PIPELINE_OK;
+        if (averr < 0)
+            return pipeline_fail(a->run, averr, "encode audio");
+        int ret = segment_writer_audio(a->writer, a->packet);
+        if (ret != PIPELINE_OK)
+            return ret;
+    }
+}
+
+/* Encodes every whole frame in the fifo; at end of input also the shorter
+ * last one, then drains the encoder. */
+static int audio_encode(struct pipeline_audio *a, int last)
+{
+    AVCodecContext *enc = a->encoder;
+    int ret;
+    for (;;) {
+        int available = av_audio_fifo_size(a->fifo);
+        if (available <= 0 || (available < a->frame_size && !last))
+            break;
+        int count = available < a->frame_size ? available : a->frame_size;
+
+        AVFrame *samples = a->samples;
+        av_frame_unref(samples);
+        samples->nb_samples = count;
+        samples->format = enc->sample_fmt;
+        samples->sample_rate = enc->sample_rate;
+        int averr = av_channel_layout_copy(&samples->ch_layout, &enc->ch_layout);
+        if (averr >= 0)
+            averr = av_frame_get_buffer(samples, 0);
+        if (averr < 0)
+            return pipeline_fail(a->run, averr, "allocate an audio frame");
+        if (av_audio_fifo_read(a->fifo, (void **)samples->extended_data, count) < count)
+            return pipeline_fail(a->run, AVERROR_BUG, "read the audio fifo");
+        samples->pts = a->origin_samples + a->fifo_position;
+        a->fifo_position += count;
+
+        averr = avcodec_send_frame(enc, samples);
+        av_frame_unref(samples);
+        if (averr < 0)
+            return pipeline_fail(a->run, averr, "encode audio");
+        if ((ret = audio_receive_packets(a)) != PIPELINE_OK)
+            return ret;
+    }
+    if (!last)
+        return PIPELINE_OK;
+    int averr = avcodec_send_frame(enc, NULL);
+    if (averr < 0 && averr != AVERROR_EOF)
+        return pipeline_fail(a->run, averr, "encode audio");
+    return audio_receive_packets(a);
+}
+
+int pipeline_audio_packet(struct pipeline_audio *a, const AVPacket *pkt)
+{
+    struct pipeline_run *run = a->run;
+    int ret;
+
+    if (a->copy) {
+        if (pkt == NULL)
+            return PIPELINE_OK;
+        int averr = av_packet_ref(a->packet, pkt);
+        if (averr < 0)
+            return pipeline_fail(run, averr, "copy an audio packet");
+        return segment_writer_audio(a->writer, a->packet);
+    }
+
+    int averr = avcodec_send_packet(a->decoder, pkt);
+    if (averr == AVERROR_INVALIDDATA)
+        return PIPELINE_OK; /* a damaged packet: skip it, as the CLI does */
+    if (averr < 0 && averr != AVERROR_EOF)
+        return pipeline_fail(run, averr, "decode audio");
+    for (;;) {
+        averr = avcodec_receive_frame(a->decoder, a->frame);
+        if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
+            break;
+        if (averr == AVERROR_INVALIDDATA)
+            continue;
+        if (averr < 0)
+            return pipeline_fail(run, averr, "decode audio");
+        ret = pipeline_poll_stop(run);
+        if (ret == PIPELINE_OK)
+            ret = audio_resample(a, a->frame);
+        av_frame_unref(a->frame);
+        if (ret == PIPELINE_OK)
+            ret = audio_encode(a, 0);
+        if (ret != PIPELINE_OK)
+            return ret;
+    }
+    if (pkt != NULL)
+        return PIPELINE_OK;
+    if ((ret = audio_resample(a, NULL)) != PIPELINE_OK)
+        return ret;
+    return audio_encode(a, 1);
+}
+
+void pipeline_audio_close(struct pipeline_audio *a)
+{
+    avcodec_free_context(&a->decoder);
+    avcodec_free_context(&a->encoder);
+    swr_free(&a->resampler);
+    av_channel_layout_uninit(&a->resampler_in_layout);
+    if (a->fifo != NULL)
+        av_audio_fifo_free(a->fifo);
+    a->fifo = NULL;
+    if (a->converted != NULL)
+        av_freep(&a->converted[0]);
+    av_freep(&a->converted);
+    av_frame_free(&a->frame);
+    av_frame_free(&a->samples);
+    av_packet_free(&a->packet);
+}

@@ -1,0 +1,239 @@
+/* pipeline_internal.h -- how the pieces of the worker's libav pipeline meet.
+ *
+ * pipeline.c drives one run: it opens the input, seeks to the run's first
+ * segment, reads packets and hands each one to its stream's stage. Each stage
+ * owns one stream's contexts, as in FFmpeg's doc/examples/transcode.c:
+ * pipeline_video.c decodes, filters and encodes with libx264;
+ * pipeline_audio.c decodes, resamples, cuts fixed-size frames on a grid
+ * anchored to stream time 0 and encodes (or copies packets). Both hand
+ * encoded packets to pipeline_segment.c, the only file that muxes: it cuts
+ * the segments, writes each to a temp file and calls segment_done.
+ *
+ * Nothing here is visible outside worker/pipeline*.c. Every function that can
+ * fail returns a pipeline_result (PIPELINE_OK, PIPELINE_STOPPED when a
+ * callback asked to stop, PIPELINE_ERROR with one sentence in run->err), so
+ * a result can be passed up unchanged. */
+#ifndef FFPOOL_WORKER_PIPELINE_INTERNAL_H
+#define FFPOOL_WORKER_PIPELINE_INTERNAL_H
+
+#include <stdint.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavfilter/avfilter.h>
+#include <libavformat/avformat.h>
+#include <libavutil/fifo.h>
+
+#include "job_spec.h"
+#include "pipeline.h"
+
+/* ---- one run's shared state ---------------------------------------------- */
+
+/* What every stage of one pipeline_run() call reads: the job, the callbacks,
+ * the error buffer and the run's place on the stream timeline. */
+struct pipeline_run {
+    const struct job_spec *spec;
+    const struct pipeline_callbacks *cb;
+    char *err;
+    size_t errlen;
+    int failed; /* an error is in err; later ones do not overwrite it */
+
+    /* Timeline. "Stream time" is input time minus origin_us. */
+    int64_t origin_us;      /* input start time, absolute: stream time 0 */
+    int64_t hls_time_us;    /* T: segment k covers stream time [k*T, (k+1)*T) */
+    int64_t start_us;       /* stream time where this run's first segment begins */
+    int first_index;        /* file number of this run's first segment */
+    int64_t first_boundary; /* boundary number k of start_us; the first segment's k is
+                               never below it (AAC priming can precede stream time 0) */
+    int trim;               /* 1 when start_us > 0: frames and samples before it are dropped */
+
+    /* Progress, updated by the stages and reported by pipeline.c. */
+    int64_t frames;      /* video frames sent to the encoder */
+    int64_t out_time_us; /* stream time of the latest packet muxed */
+    int64_t bytes;       /* bytes written to segment files */
+};
+
+/* Writes "<step>: <libav reason>" (or just the step when averr is 0) into
+ * run->err unless an earlier error is already there. Returns PIPELINE_ERROR. */
+int pipeline_fail(struct pipeline_run *run, int averr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Returns PIPELINE_STOPPED if the caller's should_stop says so, else PIPELINE_OK. */
+int pipeline_poll_stop(const struct pipeline_run *run);
+
+/* The smallest timestamp in tb that lies at or after stream time stream_us. */
+int64_t pipeline_stream_ts(const struct pipeline_run *run, int64_t stream_us, AVRational tb);
+
+/* The smallest timestamp in tb that lies at or after stream time k*T. */
+int64_t pipeline_boundary_ts(const struct pipeline_run *run, int64_t k, AVRational tb);
+
+/* The boundary number k such that ts lies in stream time [k*T, (k+1)*T). */
+int64_t pipeline_boundary_index(const struct pipeline_run *run, int64_t ts, AVRational tb);
+
+/* Stream time of ts, in microseconds. */
+int64_t pipeline_stream_time_us(const struct pipeline_run *run, int64_t ts, AVRational tb);
+
+/* Rounds a / b towards minus infinity (b > 0). */
+int64_t pipeline_floor_div(int64_t a, int64_t b);
+
+/* ---- segment writer (pipeline_segment.c) --------------------------------- */
+
+enum segment_stream {
+    SEGMENT_VIDEO = 0,
+    SEGMENT_AUDIO = 1,
+    SEGMENT_STREAMS = 2,
+};
+
+/* Where a new segment begins: attached by the video stage to the packet of
+ * the frame it forced to be an IDR. */
+struct segment_cut {
+    int index;        /* file number */
+    int64_t boundary; /* k: its first frame lies in stream time [k*T, (k+1)*T) */
+    int64_t pts;      /* that frame's pts, in the video encoder's time base */
+    int64_t start_us; /* that frame's stream time */
+};
+
+struct segment_output_stream {
+    int expected; /* the run has this stream */
+    int ready;    /* add_stream was called */
+    AVCodecParameters *par;
+    AVRational time_base; /* of the packets handed in */
+    int64_t first_dts_us; /* absolute input time of the first dts a run from the
+                             start of the input would mux; see segment_writer_add_stream */
+    int mux_index;        /* index in the current muxer */
+};
+
+/* Cuts the encoded packets into HLS MPEG-TS segments, one muxer per segment. */
+struct segment_writer {
+    struct pipeline_run *run;
+    struct segment_output_stream streams[SEGMENT_STREAMS];
+    int64_t shift_us; /* added to every output timestamp; fixed at the first open */
+    int shift_known;
+
+    AVFormatContext *mux; /* the open segment, NULL between segments */
+    char temp_path[JOB_SPEC_PATH_MAX + 8];
+    char final_path[JOB_SPEC_PATH_MAX];
+    int opened;           /* number of segments opened in this run */
+    int index;            /* file number of the open (or last) segment */
+    int64_t boundary;     /* its boundary number */
+    int64_t start_us;     /* stream time of its first frame */
+    int64_t end_us;       /* stream time where its last packet ends */
+    int64_t bytes_before; /* bytes of the segments already closed */
+
+    /* Audio packets at or past end_ts wait here until the video cut that ends
+     * the open segment is known; audio before floor_ts is dropped. */
+    AVFifo *audio_queue; /* of AVPacket * */
+    int64_t end_ts;      /* in the video time base (or audio when audio-only) */
+    int64_t floor_ts;    /* in the video time base */
+    int has_floor;
+};
+
+/* Prepares an empty writer. Returns a pipeline_result. */
+int segment_writer_init(struct segment_writer *w, struct pipeline_run *run, int has_video,
+                        int has_audio);
+
+/* Declares an output stream before its first packet. first_dts_us is the
+ * absolute input time of the first dts that a run from the very start of the
+ * input would produce for this stream (e.g. start time minus the B-frame
+ * delay). Every run derives the same output shift from these, so timestamps
+ * never depend on where a run started. Returns a pipeline_result. */
+int segment_writer_add_stream(struct segment_writer *w, enum segment_stream kind,
+                              const AVCodecParameters *par, AVRational time_base,
+                              int64_t first_dts_us);
+
+/* Muxes one video packet; cut is non-NULL on the first packet of a segment.
+ * Takes the packet's reference. Returns a pipeline_result. */
+int segment_writer_video(struct segment_writer *w, AVPacket *pkt, const struct segment_cut *cut);
+
+/* Muxes (or holds back, or drops) one audio packet. Takes the packet's
+ * reference. Returns a pipeline_result. */
+int segment_writer_audio(struct segment_writer *w, AVPacket *pkt);
+
+/* End of input: delivers the open segment as the last one. Returns a
+ * pipeline_result. */
+int segment_writer_finish(struct segment_writer *w);
+
+/* Frees everything; removes the temp file of a segment still open. */
+void segment_writer_free(struct segment_writer *w);
+
+/* ---- video stage (pipeline_video.c) -------------------------------------- */
+
+struct pipeline_video {
+    struct pipeline_run *run;
+    struct segment_writer *writer;
+    AVStream *stream;
+    AVRational frame_rate; /* guessed from the input, for the filter graph and x264 */
+    AVCodecContext *decoder;
+    const AVCodec *encoder_codec;
+    AVFilterGraph *graph;
+    AVFilterContext *source;
+    AVFilterContext *sink;
+    AVCodecContext *encoder;
+    AVFrame *frame; /* decoded */
+    AVFrame *filtered;
+    AVPacket *packet; /* encoded */
+
+    int wait_keyframe;      /* drop input packets until a keyframe (after a seek) */
+    int64_t start_ts;       /* in the stream time base: earlier frames are dropped */
+    int started;            /* the first segment's frame has been sent */
+    int next_index;         /* file number of the next segment */
+    int64_t next_cut_ts;    /* in the encoder time base: frames at or past it start a segment */
+    int64_t last_pts;       /* of the latest frame sent to the encoder */
+    int64_t frame_duration; /* in the encoder time base */
+    AVFifo *cuts;           /* of struct segment_cut, forced but not yet out of the encoder */
+};
+
+/* Opens the decoder of input stream `stream`; the filter graph and the
+ * encoder follow the first decoded frame. Returns a pipeline_result. */
+int pipeline_video_open(struct pipeline_video *v, struct pipeline_run *run,
+                        struct segment_writer *writer, AVFormatContext *input, AVStream *stream);
+
+/* Feeds one input packet; NULL drains every stage at end of input. Returns a
+ * pipeline_result. */
+int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt);
+
+void pipeline_video_close(struct pipeline_video *v);
+
+/* ---- audio stage (pipeline_audio.c) -------------------------------------- */
+
+struct SwrContext;
+struct AVAudioFifo;
+
+struct pipeline_audio {
+    struct pipeline_run *run;
+    struct segment_writer *writer;
+    AVStream *stream;
+    int copy; /* packets go to the muxer as they are */
+    AVCodecContext *decoder;
+    struct SwrContext *resampler;
+    AVChannelLayout resampler_in_layout; /* what the resampler was set up for */
+    int resampler_in_format;
+    int resampler_in_rate;
+    struct AVAudioFifo *fifo; /* resampled samples waiting to fill an encoder frame */
+    AVCodecContext *encoder;
+    AVFrame *frame;         /* decoded */
+    AVFrame *samples;       /* one encoder frame */
+    AVPacket *packet;       /* encoded, or copied */
+    uint8_t **converted;    /* resampler output buffer */
+    int converted_capacity; /* in samples */
+    int frame_size;         /* samples per encoder frame: the grid step */
+
+    /* Sample positions are in the encoder's rate, counted from stream time 0. */
+    int64_t origin_samples; /* origin_us in 1/sample_rate */
+    int64_t feed_start;     /* first position fed to the encoder, INT64_MIN: all */
+    int64_t next_position;  /* of the next sample out of the resampler, INT64_MIN: none yet */
+    int64_t fifo_position;  /* of the fifo's first sample, INT64_MIN: not started */
+};
+
+/* Opens the decoder, resampler and encoder (or the copy path) of input stream
+ * `stream` and declares the output stream to the writer. Returns a
+ * pipeline_result. */
+int pipeline_audio_open(struct pipeline_audio *a, struct pipeline_run *run,
+                        struct segment_writer *writer, AVStream *stream);
+
+/* Feeds one input packet; NULL drains every stage at end of input. Returns a
+ * pipeline_result. */
+int pipeline_audio_packet(struct pipeline_audio *a, const AVPacket *pkt);
+
+void pipeline_audio_close(struct pipeline_audio *a);
+
+#endif

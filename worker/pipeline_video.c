@@ -1,0 +1,446 @@
+/* pipeline_video.c -- the video stream: decode, filter, encode with libx264.
+ *
+ * Owns the video decoder, the libavfilter graph built from the job's -vf
+ * string, and the libx264 encoder; hands every encoded packet to the segment
+ * writer. The filter graph is built from the first decoded frame and the
+ * encoder from the first filtered frame, as the ffmpeg CLI does, so both see
+ * the real frame properties (size, format, colour signalling set by
+ * setparams).
+ *
+ * What makes segments line up on every worker: the first frame at or past
+ * each boundary k*T is forced to an IDR (forced-idr, no scene-cut keyframes,
+ * pict_type cleared on every other frame), frames keep their input
+ * timestamps (no frame-rate conversion), and a run that starts mid-stream
+ * drops every frame before its start, so its first frame is the same frame a
+ * run from the start put first in that segment. */
+#include <stdio.h>
+#include <string.h>
+
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+
+#include "pipeline_internal.h"
+
+int pipeline_video_open(struct pipeline_video *v, struct pipeline_run *run,
+                        struct segment_writer *writer, AVFormatContext *input, AVStream *stream)
+{
+    const struct job_spec *spec = run->spec;
+    memset(v, 0, sizeof(*v));
+    v->run = run;
+    v->writer = writer;
+    v->stream = stream;
+    v->last_pts = AV_NOPTS_VALUE;
+    /* After a seek the demuxer may start on a frame that needs earlier ones. */
+    v->wait_keyframe = 1;
+    v->start_ts = run->trim ? pipeline_stream_ts(run, run->start_us, stream->time_base) : INT64_MIN;
+
+    if (strcmp(spec->video_codec, "libx264") != 0)
+        return pipeline_fail(run, 0, "video codec %s is not supported yet", spec->video_codec);
+    v->encoder_codec = avcodec_find_encoder_by_name(spec->video_codec);
+    if (v->encoder_codec == NULL)
+        return pipeline_fail(run, AVERROR_ENCODER_NOT_FOUND, "find video encoder %s",
+                             spec->video_codec);
+
+    const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
+    if (codec == NULL)
+        return pipeline_fail(run, AVERROR_DECODER_NOT_FOUND,
+                             "find a decoder for video stream %d (%s)", stream->index,
+                             avcodec_get_name(stream->codecpar->codec_id));
+    v->decoder = avcodec_alloc_context3(codec);
+    v->frame = av_frame_alloc();
+    v->filtered = av_frame_alloc();
+    v->packet = av_packet_alloc();
+    v->cuts = av_fifo_alloc2(8, sizeof(struct segment_cut), AV_FIFO_FLAG_AUTO_GROW);
+    if (v->decoder == NULL || v->frame == NULL || v->filtered == NULL || v->packet == NULL ||
+        v->cuts == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the video stage");
+
+    int averr = avcodec_parameters_to_context(v->decoder, stream->codecpar);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "set up the video decoder");
+    v->decoder->pkt_timebase = stream->time_base;
+    v->frame_rate = av_guess_frame_rate(input, stream, NULL);
+    v->decoder->framerate = v->frame_rate;
+    v->decoder->thread_count = spec->threads;
+    averr = avcodec_open2(v->decoder, codec, NULL);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "open video decoder %s", codec->name);
+    return PIPELINE_OK;
+}
+
+/* ---- filter graph ---------------------------------------------------------- */
+
+/* Builds buffer -> (the job's -vf) -> buffersink for frames like `frame`. */
+static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
+{
+    struct pipeline_run *run = v->run;
+    const struct job_spec *spec = run->spec;
+    AVFilterInOut *outputs = NULL;
+    AVFilterInOut *inputs = NULL;
+    char description[JOB_SPEC_FILTER_MAX + JOB_SPEC_SHORT_MAX + 16];
+    char args[512];
+    int ret = PIPELINE_OK;
+    int averr;
+
+    /* Without a -vf the encoder still needs one of its formats: -pix_fmt,
+     * else yuv420p (what every HLS player decodes). */
+    if (spec->video_filter[0] == '\0')
+        snprintf(description, sizeof(description), "format=%s",
+                 spec->pix_fmt[0] ? spec->pix_fmt : "yuv420p");
+    else if (spec->pix_fmt[0] != '\0')
+        snprintf(description, sizeof(description), "%s,format=%s", spec->video_filter,
+                 spec->pix_fmt);
+    else
+        snprintf(description, sizeof(description), "%s", spec->video_filter);
+
+    AVRational sar = frame->sample_aspect_ratio;
+    if (sar.num <= 0 || sar.den <= 0)
+        sar = (AVRational){0, 1};
+    AVRational tb = v->stream->time_base;
+    int n = snprintf(args, sizeof(args),
+                     "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=%d/%d", frame->width,
+                     frame->height, frame->format, tb.num, tb.den, sar.num, sar.den);
+    if (v->frame_rate.num > 0 && v->frame_rate.den > 0)
+        snprintf(args + n, sizeof(args) - (size_t)n, ":frame_rate=%d/%d", v->frame_rate.num,
+                 v->frame_rate.den);
+
+    v->graph = avfilter_graph_alloc();
+    outputs = avfilter_inout_alloc();
+    inputs = avfilter_inout_alloc();
+    if (v->graph == NULL || outputs == NULL || inputs == NULL) {
+        ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate the video filter graph");
+        goto end;
+    }
+    averr = avfilter_graph_create_filter(&v->source, avfilter_get_by_name("buffer"), "in", args,
+                                         NULL, v->graph);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "create the video filter source");
+        goto end;
+    }
+    v->sink = avfilter_graph_alloc_filter(v->graph, avfilter_get_by_name("buffersink"), "out");
+    if (v->sink == NULL) {
+        ret = pipeline_fail(run, AVERROR(ENOMEM), "create the video filter sink");
+        goto end;
+    }
+    /* Let the graph convert to a format the encoder takes, as the CLI does. */
+    if (v->encoder_codec->pix_fmts != NULL) {
+        averr = av_opt_set_int_list(v->sink, "pix_fmts", v->encoder_codec->pix_fmts,
+                                    AV_PIX_FMT_NONE, AV_OPT_SEARCH_CHILDREN);
+        if (averr < 0) {
+            ret = pipeline_fail(run, averr, "set the video filter sink formats");
+            goto end;
+        }
+    }
+    averr = avfilter_init_str(v->sink, NULL);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "create the video filter sink");
+        goto end;
+    }
+
+    outputs->name = av_strdup("in");
+    outputs->filter_ctx = v->source;
+    inputs->name = av_strdup("out");
+    inputs->filter_ctx = v->sink;
+    if (outputs->name == NULL || inputs->name == NULL) {
+        ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate the video filter graph");
+        goto end;
+    }
+    /* The string goes in as written: "\," escapes are libavfilter syntax. */
+    averr = avfilter_graph_parse_ptr(v->graph, description, &inputs, &outputs, NULL);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "parse video filter \"%s\"", description);
+        goto end;
+    }
+    averr = avfilter_graph_config(v->graph, NULL);
+    if (averr < 0)
+        ret = pipeline_fail(run, averr, "configure video filter \"%s\"", description);
+end:
+    avfilter_inout_free(&inputs);
+    avfilter_inout_free(&outputs);
+    return ret;
+}
+
+/* ---- encoder --------------------------------------------------------------- */
+
+static int video_set_option(struct pipeline_run *run, AVDictionary **options, const char *key,
+                            const char *value)
+{
+    int averr = av_dict_set(options, key, value, 0);
+    return averr < 0 ? pipeline_fail(run, averr, "set video encoder option %s", key) : PIPELINE_OK;
+}
+
+/* Opens libx264 for frames like `frame` (the first out of the filter graph)
+ * and declares the video stream to the writer. */
+static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame)
+{
+    struct pipeline_run *run = v->run;
+    const struct job_spec *spec = run->spec;
+    AVDictionary *options = NULL;
+    AVCodecParameters *par = NULL;
+    char number[32];
+    int ret = PIPELINE_OK;
+    int averr;
+
+    AVCodecContext *enc = v->encoder = avcodec_alloc_context3(v->encoder_codec);
+    if (enc == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the video encoder");
+    enc->width = av_buffersink_get_w(v->sink);
+    enc->height = av_buffersink_get_h(v->sink);
+    enc->pix_fmt = av_buffersink_get_format(v->sink);
+    enc->sample_aspect_ratio = av_buffersink_get_sample_aspect_ratio(v->sink);
+    /* Encoding in the filter's time base keeps every input timestamp exact. */
+    enc->time_base = av_buffersink_get_time_base(v->sink);
+    AVRational rate = av_buffersink_get_frame_rate(v->sink);
+    if (rate.num <= 0 || rate.den <= 0)
+        rate = v->frame_rate;
+    if (rate.num <= 0 || rate.den <= 0)
+        rate = (AVRational){25, 1};
+    /* x264's rate control needs the real frame rate, not 1/time_base. */
+    enc->framerate = rate;
+    enc->color_range = frame->color_range;
+    enc->color_primaries = frame->color_primaries;
+    enc->color_trc = frame->color_trc;
+    enc->colorspace = frame->colorspace;
+    enc->chroma_sample_location = frame->chroma_location;
+    enc->thread_count = spec->threads;
+    if (spec->gop > 0)
+        enc->gop_size = spec->gop;
+    if (spec->keyint_min > 0)
+        enc->keyint_min = spec->keyint_min;
+    if (spec->video_bitrate > 0)
+        enc->bit_rate = spec->video_bitrate;
+    if (spec->maxrate > 0)
+        enc->rc_max_rate = spec->maxrate;
+    if (spec->bufsize > 0)
+        enc->rc_buffer_size = (int)spec->bufsize;
+
+    if (spec->preset[0] && (ret = video_set_option(run, &options, "preset", spec->preset)))
+        goto end;
+    if (spec->crf >= 0) {
+        snprintf(number, sizeof(number), "%d", spec->crf);
+        if ((ret = video_set_option(run, &options, "crf", number)))
+            goto end;
+    }
+    if (spec->profile[0] && (ret = video_set_option(run, &options, "profile", spec->profile)))
+        goto end;
+    if (spec->level[0] && (ret = video_set_option(run, &options, "level", spec->level)))
+        goto end;
+    if (spec->x264opts[0] && (ret = video_set_option(run, &options, "x264opts", spec->x264opts)))
+        goto end;
+    /* Segment boundaries: forced frames become IDRs (closed GOP), and x264
+     * adds no keyframes of its own at scene cuts. */
+    if ((ret = video_set_option(run, &options, "forced-idr", "1")) ||
+        (ret = video_set_option(run, &options, "sc_threshold", "0")))
+        goto end;
+
+    averr = avcodec_open2(enc, v->encoder_codec, &options);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "open video encoder %s", v->encoder_codec->name);
+        goto end;
+    }
+    const AVDictionaryEntry *unused = av_dict_get(options, "", NULL, AV_DICT_IGNORE_SUFFIX);
+    if (unused != NULL) {
+        ret = pipeline_fail(run, 0, "open video encoder %s: option %s is not recognised",
+                            v->encoder_codec->name, unused->key);
+        goto end;
+    }
+
+    v->frame_duration = av_rescale_q(1, av_inv_q(rate), enc->time_base);
+    if (v->frame_duration <= 0)
+        v->frame_duration = 1;
+
+    /* A run from the start of the input would mux its first dts one
+     * reorder delay before the stream's first frame. */
+    int64_t first_us = run->origin_us;
+    if (v->stream->start_time != AV_NOPTS_VALUE)
+        first_us = av_rescale_q(v->stream->start_time, v->stream->time_base, AV_TIME_BASE_Q);
+    int64_t delay_us = av_rescale_q(enc->has_b_frames, av_inv_q(rate), AV_TIME_BASE_Q);
+
+    par = avcodec_parameters_alloc();
+    if (par == NULL) {
+        ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate video stream parameters");
+        goto end;
+    }
+    averr = avcodec_parameters_from_context(par, enc);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "read video encoder parameters");
+        goto end;
+    }
+    ret = segment_writer_add_stream(v->writer, SEGMENT_VIDEO, par, enc->time_base,
+                                    first_us - delay_us);
+end:
+    avcodec_parameters_free(&par);
+    av_dict_free(&options);
+    return ret;
+}
+
+/* Hands every packet the encoder has ready to the writer, with the cut that
+ * starts a segment attached to its first packet. */
+static int video_receive_packets(struct pipeline_video *v)
+{
+    for (;;) {
+        int averr = avcodec_receive_packet(v->encoder, v->packet);
+        if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
+            return PIPELINE_OK;
+        if (averr < 0)
+            return pipeline_fail(v->run, averr, "encode video");
+        if (v->packet->duration <= 0)
+            v->packet->duration = v->frame_duration;
+
+        struct segment_cut cut;
+        const struct segment_cut *starts = NULL;
+        if (av_fifo_peek(v->cuts, &cut, 1, 0) >= 0 && v->packet->pts == cut.pts) {
+            av_fifo_drain2(v->cuts, 1);
+            starts = &cut;
+        }
+        int ret = segment_writer_video(v->writer, v->packet, starts);
+        if (ret != PIPELINE_OK)
+            return ret;
+    }
+}
+
+/* Sends one filtered frame (NULL: drain) to the encoder, forcing an IDR on
+ * the first frame of every segment. */
+static int video_encode(struct pipeline_video *v, AVFrame *frame)
+{
+    struct pipeline_run *run = v->run;
+    int ret;
+
+    if (frame != NULL) {
+        if (v->encoder == NULL && (ret = video_open_encoder(v, frame)) != PIPELINE_OK)
+            return ret;
+        AVRational tb = v->encoder->time_base;
+        int64_t pts = frame->pts;
+        /* x264 refuses equal or backward timestamps; nudge them forward. */
+        if (pts == AV_NOPTS_VALUE)
+            pts = v->last_pts == AV_NOPTS_VALUE ? 0 : v->last_pts + v->frame_duration;
+        else if (v->last_pts != AV_NOPTS_VALUE && pts <= v->last_pts)
+            pts = v->last_pts + 1;
+        frame->pts = pts;
+        v->last_pts = pts;
+
+        if (!v->started || pts >= v->next_cut_ts) {
+            struct segment_cut cut = {
+                .index = v->started ? v->next_index : run->first_index,
+                .boundary = pipeline_boundary_index(run, pts, tb),
+                .pts = pts,
+                .start_us = pipeline_stream_time_us(run, pts, tb),
+            };
+            if (!v->started && cut.boundary < run->first_boundary)
+                cut.boundary = run->first_boundary;
+            int averr = av_fifo_write(v->cuts, &cut, 1);
+            if (averr < 0)
+                return pipeline_fail(run, averr, "queue a segment cut");
+            v->started = 1;
+            v->next_index = cut.index + 1;
+            v->next_cut_ts = pipeline_boundary_ts(run, cut.boundary + 1, tb);
+            frame->pict_type = AV_PICTURE_TYPE_I;
+        } else {
+            /* The decoder's picture type must not leak into the encoder. */
+            frame->pict_type = AV_PICTURE_TYPE_NONE;
+        }
+        run->frames++;
+    } else if (v->encoder == NULL) {
+        return PIPELINE_OK;
+    }
+
+    int averr = avcodec_send_frame(v->encoder, frame);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "encode video");
+    return video_receive_packets(v);
+}
+
+/* Encodes every frame the filter graph has ready. */
+static int video_pull_filtered(struct pipeline_video *v)
+{
+    for (;;) {
+        int averr = av_buffersink_get_frame(v->sink, v->filtered);
+        if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
+            return PIPELINE_OK;
+        if (averr < 0)
+            return pipeline_fail(v->run, averr, "filter video");
+        int ret = video_encode(v, v->filtered);
+        av_frame_unref(v->filtered);
+        if (ret != PIPELINE_OK)
+            return ret;
+    }
+}
+
+/* Filters and encodes every frame the decoder has ready. */
+static int video_receive_frames(struct pipeline_video *v)
+{
+    struct pipeline_run *run = v->run;
+    for (;;) {
+        int averr = avcodec_receive_frame(v->decoder, v->frame);
+        if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
+            return PIPELINE_OK;
+        if (averr == AVERROR_INVALIDDATA)
+            continue; /* a damaged frame: the CLI skips it too */
+        if (averr < 0)
+            return pipeline_fail(run, averr, "decode video");
+
+        int ret = pipeline_poll_stop(run);
+        int64_t ts = v->frame->best_effort_timestamp;
+        if (ret != PIPELINE_OK || (ts != AV_NOPTS_VALUE && ts < v->start_ts)) {
+            av_frame_unref(v->frame);
+            if (ret != PIPELINE_OK)
+                return ret;
+            continue;
+        }
+        v->frame->pts = ts;
+        if (v->graph == NULL && (ret = video_build_graph(v, v->frame)) != PIPELINE_OK) {
+            av_frame_unref(v->frame);
+            return ret;
+        }
+        averr = av_buffersrc_add_frame_flags(v->source, v->frame, 0);
+        av_frame_unref(v->frame);
+        if (averr < 0)
+            return pipeline_fail(run, averr, "feed the video filter graph");
+        if ((ret = video_pull_filtered(v)) != PIPELINE_OK)
+            return ret;
+    }
+}
+
+int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt)
+{
+    struct pipeline_run *run = v->run;
+    int ret;
+
+    if (pkt != NULL) {
+        if (v->wait_keyframe && !(pkt->flags & AV_PKT_FLAG_KEY))
+            return PIPELINE_OK;
+        v->wait_keyframe = 0;
+    }
+    int averr = avcodec_send_packet(v->decoder, pkt);
+    if (averr == AVERROR_INVALIDDATA)
+        return PIPELINE_OK; /* a damaged packet: skip it, as the CLI does */
+    if (averr < 0 && averr != AVERROR_EOF)
+        return pipeline_fail(run, averr, "decode video");
+    if ((ret = video_receive_frames(v)) != PIPELINE_OK)
+        return ret;
+    if (pkt != NULL)
+        return PIPELINE_OK;
+
+    /* End of input: drain the filter graph, then the encoder. */
+    if (v->graph != NULL) {
+        averr = av_buffersrc_add_frame_flags(v->source, NULL, 0);
+        if (averr < 0)
+            return pipeline_fail(run, averr, "drain the video filter graph");
+        if ((ret = video_pull_filtered(v)) != PIPELINE_OK)
+            return ret;
+    }
+    return video_encode(v, NULL);
+}
+
+void pipeline_video_close(struct pipeline_video *v)
+{
+    avcodec_free_context(&v->decoder);
+    avcodec_free_context(&v->encoder);
+    avfilter_graph_free(&v->graph);
+    av_frame_free(&v->frame);
+    av_frame_free(&v->filtered);
+    av_packet_free(&v->packet);
+    av_fifo_freep2(&v->cuts);
+}
