@@ -28,6 +28,8 @@ struct ffpool_config {
     char redis_password[CONFIG_STRING_MAX];
     int64_t redis_db;
     int64_t redis_timeout_ms;
+    char redis_sentinels[CONFIG_STRING_MAX]; /* "host:port,host:port", "" = direct */
+    char redis_master_name[CONFIG_STRING_MAX];
 
     /* Leases. */
     int64_t lease_ttl_ms;
@@ -44,17 +46,26 @@ struct ffpool_config {
     int64_t scheduler_timeout_ms;
     char api_token[CONFIG_STRING_MAX];
     char api_token_file[CONFIG_STRING_MAX];
+    char api_tls_cert[CONFIG_STRING_MAX];
+    char api_tls_key[CONFIG_STRING_MAX];
+    char api_tls_ca[CONFIG_STRING_MAX];
+    int64_t job_capability_wait_ms;
 
     /* Worker. */
     char worker_id[CONFIG_STRING_MAX];
     int64_t worker_slots;
     int64_t worker_scan_interval_ms;
+    int64_t worker_watchdog_ms;
+    int64_t worker_memory_limit_mb;
 
     /* Shim. */
     char shim_fallback_ffmpeg[CONFIG_STRING_MAX];
     char shim_fallback_ffprobe[CONFIG_STRING_MAX];
     int64_t shim_progress_interval_ms;
+    char shim_no_pool_policy[CONFIG_STRING_MAX]; /* "fallback" or "fail" */
     char paths_map[CONFIG_STRING_MAX]; /* "jellyfin_prefix=worker_prefix;..." */
+    char paths_media_roots[CONFIG_STRING_MAX];  /* comma-separated, "" = no confinement */
+    char paths_transcode_root[CONFIG_STRING_MAX];
 
     /* Observability. */
     char metrics_listen[CONFIG_STRING_MAX]; /* "http://0.0.0.0:9090", "" = off */

@@ -3,11 +3,14 @@
  * Stateless by design: it holds only connections. Run as many as you like
  * against one Redis (a Kubernetes Deployment behind a Service). */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "queue.h"
 #include "program.h"
 #include "service.h"
 #include "wire.h"
@@ -24,6 +27,16 @@ static const char usage[] =
     "Usage: ffpool-scheduler [--config FILE]\n\n"
     "Serves ffpool's job API (Submit, Status, Cancel, Pause, Resume) over nng on\n"
     "scheduler.listen, storing every job in Redis. Keeps no state of its own.\n";
+
+/* Ready while Redis answered the last periodic check: a scheduler without
+ * Redis can only answer errors, so the Service should route around it. */
+static atomic_int redis_ok;
+
+static int scheduler_ready(void *opaque)
+{
+    (void)opaque;
+    return atomic_load(&redis_ok);
+}
 
 static int is_loopback_url(const char *url)
 {
@@ -66,10 +79,48 @@ int main(int argc, char **argv)
     }
     log_info("listening", "url=%s redis=%s:%lld contexts=%lld", config.scheduler_listen,
              config.redis_host, (long long)config.redis_port, (long long)config.scheduler_contexts);
-    /* sleep() rather than pause(): a signal landing between the test and
-     * the call would otherwise be missed until the next one. */
-    while (!stop_requested)
+
+    struct metrics *registry = config.metrics_listen[0] ? metrics_create() : NULL;
+    struct metrics_gauge *depth_gauge =
+        metrics_gauge(registry, "ffpool_queue_depth", "New jobs waiting for a worker.");
+    struct metrics_counter *redis_errors =
+        metrics_counter(registry, "ffpool_redis_errors_total", "Failed Redis health checks.");
+    struct metrics_server *metrics_server = NULL;
+    if (registry != NULL) {
+        metrics_server = metrics_server_start(registry, config.metrics_listen, NULL,
+                                              scheduler_ready, NULL, err, sizeof(err));
+        if (metrics_server == NULL) {
+            log_error("start_failed", "error=%s", log_quote(err));
+            wire_server_stop(server);
+            metrics_destroy(registry);
+            return 1;
+        }
+    }
+
+    /* Once a second: is Redis there, and how deep is the queue. sleep()
+     * rather than pause(): a signal landing between the test and the call
+     * would otherwise be missed until the next one. */
+    struct queue_config queue_config;
+    program_queue_config(&config, &queue_config);
+    struct queue *queue = queue_open(&queue_config);
+    int was_ok = 1;
+    while (!stop_requested) {
+        int64_t depth = 0;
+        int ok = queue != NULL && queue_depth(queue, &depth) == QUEUE_OK;
+        atomic_store(&redis_ok, ok);
+        if (ok)
+            metrics_gauge_set(depth_gauge, (double)depth);
+        else
+            metrics_counter_add(redis_errors, 1);
+        if (ok != was_ok)
+            log_event(ok ? LOG_INFO : LOG_WARN, ok ? "redis_available" : "redis_unavailable",
+                      "error=%s", log_quote(ok ? "" : queue_last_error(queue)));
+        was_ok = ok;
         sleep(1);
+    }
+    queue_close(queue);
+    metrics_server_stop(metrics_server);
+    metrics_destroy(registry);
     log_info("stopping", "");
     wire_server_stop(server);
     return 0;
