@@ -4,6 +4,7 @@
 #include "job.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,7 @@ static void job_progress(void *opaque, const struct pipeline_progress *progress)
         .out_time_us = progress->out_time_us,
         .bytes = progress->bytes,
         .speed = progress->speed,
+        .duration_us = progress->duration_us,
     };
     metrics_gauge_vec_set(job->metrics->encode_speed, job->id, progress->speed);
     int status = queue_report_progress(run->queue, job->id, job->owner, job->epoch, &report);
@@ -225,6 +227,33 @@ static void job_load_durations(struct job_run *run)
             run->durations_us[i] = job->spec.hls_time_us;
 }
 
+/* A worker killed mid-segment leaves its temporary file (named for its
+ * owner and epoch) beside the segment this run is about to write, or the one
+ * after if it died between publishing and checkpointing. Removes those;
+ * a stalled owner still writing one only loses an unlinked file. */
+static void job_remove_stale_temps(struct job *job, const char *own_suffix)
+{
+    for (int index = job->first_index; index <= job->first_index + 1; index++) {
+        char final_path[JOB_SPEC_PATH_MAX];
+        if (job_spec_segment_path(&job->spec, index, final_path, sizeof(final_path)) != 0)
+            return;
+        char pattern[JOB_SPEC_PATH_MAX + 16];
+        snprintf(pattern, sizeof(pattern), "%s.*.tmp", final_path);
+        glob_t found;
+        if (glob(pattern, GLOB_NOSORT | GLOB_NOESCAPE, NULL, &found) != 0)
+            continue;
+        for (size_t i = 0; i < found.gl_pathc; i++) {
+            size_t len = strlen(found.gl_pathv[i]), suffix_len = strlen(own_suffix);
+            if (len >= suffix_len && strcmp(found.gl_pathv[i] + len - suffix_len, own_suffix) == 0)
+                continue;
+            if (unlink(found.gl_pathv[i]) == 0)
+                log_info("stale_temp_removed", "job=%s path=%s", job->id,
+                         log_quote(found.gl_pathv[i]));
+        }
+        globfree(&found);
+    }
+}
+
 static void *job_main(void *arg)
 {
     struct job *job = arg;
@@ -244,11 +273,18 @@ static void *job_main(void *arg)
     log_info("job_start", "job=%s epoch=%lld first_segment=%d takeover=%d input=%s", job->id,
              (long long)job->epoch, job->first_index, job->takeover, log_quote(job->spec.input));
 
+    /* Temporary segment files carry the owner and epoch: a former owner
+     * that wakes up after a stall writes into its own file, never into the
+     * one this run publishes. */
+    char temp_suffix[QUEUE_OWNER_MAX + 48];
+    snprintf(temp_suffix, sizeof(temp_suffix), ".%s.e%lld.tmp", job->owner, (long long)job->epoch);
+    job_remove_stale_temps(job, temp_suffix);
     struct pipeline_callbacks callbacks = {
         .opaque = &run,
         .segment_done = job_segment_done,
         .should_stop = job_should_stop,
         .progress = job_progress,
+        .temp_suffix = temp_suffix,
     };
     int result = pipeline_run(&job->spec, job->first_index, &callbacks, err, sizeof(err));
     int reason = atomic_load(&job->stop_reason);

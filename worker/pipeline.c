@@ -176,6 +176,8 @@ static int pipeline_open_input(struct pipeline_run *run, AVFormatContext **out)
     if (averr < 0) {
         ret = pipeline_fail(run, averr, "read the streams of %s", spec->input);
         avformat_close_input(&input);
+    } else if (input->duration > 0) {
+        run->duration_us = input->duration;
     }
 end:
     av_dict_free(&options);
@@ -348,14 +350,15 @@ static int pipeline_seek(struct pipeline_run *run, AVFormatContext *input, int v
 
 /* ---- the run ----------------------------------------------------------------- */
 
+/* Reports progress once a second of wall time, or now when forced. */
 static void pipeline_report_progress(struct pipeline_run *run, int64_t started,
-                                     int64_t *last_report)
+                                     int64_t *last_report, int force)
 {
     const struct pipeline_callbacks *cb = run->cb;
     if (cb == NULL || cb->progress == NULL)
         return;
     int64_t now = av_gettime_relative();
-    if (now - *last_report < 1000000)
+    if (!force && now - *last_report < 1000000)
         return;
     *last_report = now;
     int64_t advanced = run->out_time_us - run->start_us;
@@ -364,6 +367,7 @@ static void pipeline_report_progress(struct pipeline_run *run, int64_t started,
         .out_time_us = run->out_time_us,
         .bytes = run->bytes,
         .speed = now > started && advanced > 0 ? (double)advanced / (double)(now - started) : 0.0,
+        .duration_us = run->duration_us,
     };
     cb->progress(cb->opaque, &progress);
 }
@@ -460,7 +464,7 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         av_packet_unref(packet);
         if (ret != PIPELINE_OK)
             goto end;
-        pipeline_report_progress(&run, started, &last_report);
+        pipeline_report_progress(&run, started, &last_report, 0);
     }
 
     /* End of input: drain each stage in order, then deliver the last segment. */
@@ -468,6 +472,7 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         goto end;
     if (audio_index >= 0 && (ret = pipeline_audio_packet(&audio, NULL)))
         goto end;
+    pipeline_report_progress(&run, started, &last_report, 1);
     ret = segment_writer_finish(&writer);
 
 end:

@@ -45,6 +45,7 @@ struct pipeline_progress {
     int64_t out_time_us;     /* stream time reached */
     int64_t bytes;           /* bytes written in this run */
     double speed;            /* out_time advance / wall time, this run */
+    int64_t duration_us;     /* the input's duration, 0 if unknown */
 };
 
 struct pipeline_callbacks {
@@ -55,8 +56,13 @@ struct pipeline_callbacks {
     int (*segment_done)(void *opaque, const struct pipeline_segment *segment);
     /* Polled at least once per decoded frame. Non-zero stops the run. */
     int (*should_stop)(void *opaque);
-    /* Optional; called about once per second of wall time. */
+    /* Optional; called about once per second of wall time, and once more
+     * just before the last segment is delivered. */
     void (*progress)(void *opaque, const struct pipeline_progress *progress);
+    /* Appended to a segment's final path to name its temporary file (NULL:
+     * ".tmp"). Must be unique to the run: a stalled former owner that wakes
+     * up must never write into the file a new owner is about to publish. */
+    const char *temp_suffix;
 };
 
 enum pipeline_result {

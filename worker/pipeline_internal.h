@@ -50,6 +50,7 @@ struct pipeline_run {
     int64_t frames;      /* video frames sent to the encoder */
     int64_t out_time_us; /* stream time of the latest packet muxed */
     int64_t bytes;       /* bytes written to segment files */
+    int64_t duration_us; /* the input's duration, 0 if unknown */
 };
 
 /* Writes "<step>: <libav reason>" (or just the step when averr is 0) into
@@ -110,7 +111,7 @@ struct segment_writer {
     int shift_known;
 
     AVFormatContext *mux; /* the open segment, NULL between segments */
-    char temp_path[JOB_SPEC_PATH_MAX + 8];
+    char temp_path[JOB_SPEC_PATH_MAX + 64];
     char final_path[JOB_SPEC_PATH_MAX];
     int opened;           /* number of segments opened in this run */
     int index;            /* file number of the open (or last) segment */

@@ -110,7 +110,9 @@ static int segment_open(struct segment_writer *w, int index, int64_t boundary, i
     if (job_spec_segment_path(spec, index, w->final_path, sizeof(w->final_path)) != 0)
         return pipeline_fail(run, 0, "build the path of segment %d from \"%s\"", index,
                              spec->segment_filename);
-    snprintf(w->temp_path, sizeof(w->temp_path), "%s.tmp", w->final_path);
+    const char *suffix = run->cb != NULL && run->cb->temp_suffix != NULL ? run->cb->temp_suffix
+                                                                          : ".tmp";
+    snprintf(w->temp_path, sizeof(w->temp_path), "%s%s", w->final_path, suffix);
 
     int averr = avformat_alloc_output_context2(&mux, NULL, "mpegts", w->temp_path);
     if (averr < 0) {
