@@ -50,7 +50,7 @@ BINS := $(BUILD)/bin/ffpool-worker $(BUILD)/bin/ffpool-scheduler $(BUILD)/bin/ff
         $(BUILD)/bin/ffpoolctl
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all test asan demo bench fmt lint clean tests
+.PHONY: all test asan demo bench fmt lint clean tests fuzz fuzz-smoke
 all: $(BINS) $(BUILD)/jellyfin/ffmpeg $(BUILD)/jellyfin/ffprobe
 
 $(BUILD)/gen/ffpool.pb-c.c $(BUILD)/gen/ffpool.pb-c.h: proto/ffpool.proto
@@ -100,6 +100,28 @@ $(BUILD)/tests/%: tests/%.c $(WORKER_OBJ) $(SCHED_OBJ) $(SHIM_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -lcriterion -lnanomsg $(LDLIBS) -o $@
 
 tests: $(TESTS)
+
+# Benchmarks: tests/bench_NAME.c -> $(BUILD)/bench/NAME, driven by scripts/bench/*.sh.
+$(BUILD)/bench/%: tests/bench_%.c $(WORKER_OBJ) $(SCHED_OBJ) $(SHIM_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Fuzz targets: tests/fuzz/fuzz_NAME.c -> build/fuzz/NAME, libFuzzer + ASan/UBSan,
+# built with clang in their own tree (their objects differ from the others).
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -pthread \
+              -DFFPOOL_VERSION='"$(VERSION)"' -Iproto -Ibuild/gen -Iworker -Ishim -Ischeduler \
+              $(PKG_CFLAGS)
+build/fuzz/%: tests/fuzz/fuzz_%.c $(GEN) $(filter-out $(GEN),$(PROTO_SRC)) $(SHIM_SRC) $(SCHED_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) $< $(filter-out $<,$(filter %.c,$^)) $(PKG_LIBS) -lnng -lpthread -lm -o $@
+fuzz: $(FUZZ_BINS)
+# A short run of every fuzz target over its committed corpus (CI).
+fuzz-smoke: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+	  echo "fuzz $$n"; $$f -max_total_time=$${FUZZ_SECONDS:-20} -print_final_stats=0 \
+	  build/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
 
 # The README's test command. scripts/test.sh installs what is missing, starts
 # its own redis-server and runs every test binary plus the end-to-end tests.
