@@ -4,9 +4,11 @@
  * others. */
 #include "wire.h"
 
+#include <errno.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +20,13 @@
 #define WIRE_RESEND_MS 1000
 #define WIRE_RECONNECT_MIN_MS 50
 #define WIRE_RECONNECT_MAX_MS 1000
+/* Certificates and keys are a few kilobytes; refuse anything absurd. */
+#define WIRE_PEM_MAX (256 * 1024)
+/* nng does not report a failed TLS handshake to the caller, only that no
+ * scheduler answered: say what to check. */
+#define WIRE_TLS_HINT                                                                              \
+    " (tls+tcp://: check that api.tls_ca is the CA that signed the scheduler's certificate and "   \
+    "that the certificate names the URL's host)"
 
 const char *wire_error_name(Ffpool__ErrorCode code)
 {
@@ -86,37 +95,61 @@ static void reply_set_error(Ffpool__Reply *reply, Ffpool__ErrorCode code, const 
     reply->message = (char *)message;
 }
 
-/* Decodes, checks and dispatches one request; returns the packed reply. */
-static nng_msg *server_handle(struct wire_server *server, void *thread_state, nng_msg *in)
+int wire_message_handle(const char *token, const uint8_t *in, size_t in_len,
+                        wire_handler_fn handler, void *thread_state, uint8_t **out, size_t *out_len)
 {
     Ffpool__Reply reply = FFPOOL__REPLY__INIT;
     reply.version = WIRE_API_VERSION;
     reply.message = "";
+    *out = NULL;
+    *out_len = 0;
 
-    Ffpool__Request *request =
-        ffpool__request__unpack(NULL, nng_msg_len(in), (const uint8_t *)nng_msg_body(in));
+    Ffpool__Request *request = ffpool__request__unpack(NULL, in_len, in);
     if (request == NULL) {
         reply_set_error(&reply, FFPOOL__ERROR_CODE__ERROR_BAD_REQUEST,
                         "request is not a valid ffpool.Request message");
     } else if (request->version > WIRE_API_VERSION) {
         reply_set_error(&reply, FFPOOL__ERROR_CODE__ERROR_VERSION,
-                        "request uses a newer API version than this scheduler serves");
-    } else if (server->token[0] != '\0' && !token_equal(server->token, request->token)) {
+                        "request uses a newer API version than this scheduler serves; "
+                        "use a client of the same ffpool release");
+    } else if (token != NULL && token[0] != '\0' && !token_equal(token, request->token)) {
         reply_set_error(&reply, FFPOOL__ERROR_CODE__ERROR_UNAUTHORIZED,
-                        "missing or wrong API token (api.token)");
+                        "missing or wrong API token: set api.token (FFPOOL_API_TOKEN) or "
+                        "api.token_file to the scheduler's token");
     } else if (request->body_case == FFPOOL__REQUEST__BODY__NOT_SET) {
-        reply_set_error(&reply, FFPOOL__ERROR_CODE__ERROR_BAD_REQUEST, "request has no body");
+        reply_set_error(&reply, FFPOOL__ERROR_CODE__ERROR_BAD_REQUEST,
+                        "request has no body (or a request type this scheduler does not know)");
     } else {
-        server->handler(thread_state, request, &reply);
+        handler(thread_state, request, &reply);
     }
+    if (reply.message == NULL)
+        reply.message = "";
 
     /* The handler's strings and job live until we have packed them. */
-    nng_msg *out = NULL;
+    int result = -1;
     size_t len = ffpool__reply__get_packed_size(&reply);
-    if (nng_msg_alloc(&out, len) == 0)
-        ffpool__reply__pack(&reply, (uint8_t *)nng_msg_body(out));
+    *out = malloc(len > 0 ? len : 1);
+    if (*out != NULL) {
+        *out_len = ffpool__reply__pack(&reply, *out);
+        result = 0;
+    }
     if (request != NULL)
         ffpool__request__free_unpacked(request, NULL);
+    return result;
+}
+
+/* Serves one request message; returns the reply message or NULL. */
+static nng_msg *server_handle(struct wire_server *server, void *thread_state, nng_msg *in)
+{
+    uint8_t *packed = NULL;
+    size_t len = 0;
+    nng_msg *out = NULL;
+    if (wire_message_handle(server->token, (const uint8_t *)nng_msg_body(in), nng_msg_len(in),
+                            server->handler, thread_state, &packed, &len) != 0)
+        return NULL;
+    if (nng_msg_alloc(&out, len) == 0)
+        memcpy(nng_msg_body(out), packed, len);
+    free(packed);
     return out;
 }
 
@@ -154,6 +187,123 @@ static void *server_thread_main(void *arg)
     return NULL;
 }
 
+/* ======================================================================
+ * TLS
+ * ==================================================================== */
+
+static int url_is_tls(const char *url)
+{
+    return strncmp(url, "tls+", 4) == 0;
+}
+
+/* Reads a whole (small) PEM file, NUL-terminated. Returns NULL with err. */
+static char *pem_file_read(const char *path, const char *what, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror(errno));
+        return NULL;
+    }
+    char *text = malloc(WIRE_PEM_MAX + 1);
+    size_t n = text != NULL ? fread(text, 1, WIRE_PEM_MAX + 1, f) : 0;
+    fclose(f);
+    if (text == NULL || n == 0 || n > WIRE_PEM_MAX) {
+        snprintf(err, errlen, "%s %s is empty or larger than %d bytes", what, path, WIRE_PEM_MAX);
+        free(text);
+        return NULL;
+    }
+    text[n] = '\0';
+    return text;
+}
+
+/* The server's TLS configuration: its certificate and key. */
+static nng_tls_config *tls_server_config(const char *cert_path, const char *key_path, char *err,
+                                         size_t errlen)
+{
+    nng_tls_config *tls = NULL;
+    char *cert = NULL, *key = NULL;
+    int rv;
+    if (cert_path == NULL || cert_path[0] == '\0' || key_path == NULL || key_path[0] == '\0') {
+        snprintf(err, errlen, "a tls+tcp:// listen URL needs api.tls_cert and api.tls_key");
+        return NULL;
+    }
+    if ((cert = pem_file_read(cert_path, "certificate (api.tls_cert)", err, errlen)) == NULL ||
+        (key = pem_file_read(key_path, "private key (api.tls_key)", err, errlen)) == NULL)
+        goto fail;
+    if ((rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_SERVER)) != 0) {
+        snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
+        goto fail;
+    }
+    if ((rv = nng_tls_config_own_cert(tls, cert, key, NULL)) != 0) {
+        snprintf(err, errlen, "TLS certificate %s with key %s: %s", cert_path, key_path,
+                 nng_strerror(rv));
+        goto fail;
+    }
+    free(cert);
+    free(key);
+    return tls;
+fail:
+    if (tls != NULL)
+        nng_tls_config_free(tls);
+    free(cert);
+    free(key);
+    return NULL;
+}
+
+/* Writes the host of a URL ("tls+tcp://host:port", "[::1]") into out. */
+static void url_host(const char *url, char *out, size_t outlen)
+{
+    const char *start = strstr(url, "://");
+    start = start != NULL ? start + 3 : url;
+    const char *end;
+    if (*start == '[') {
+        start++;
+        end = strchr(start, ']');
+    } else {
+        end = strrchr(start, ':');
+    }
+    size_t len = end != NULL ? (size_t)(end - start) : strlen(start);
+    snprintf(out, outlen, "%.*s", (int)len, start);
+}
+
+/* A client's TLS configuration for one URL: the CA that must have signed
+ * the server's certificate, and the name that certificate must carry (nng
+ * 1.5 does not check the name unless told). */
+static nng_tls_config *tls_client_config(const char *ca_path, const char *url, char *err,
+                                         size_t errlen)
+{
+    nng_tls_config *tls = NULL;
+    int rv;
+    if (ca_path == NULL || ca_path[0] == '\0') {
+        snprintf(err, errlen,
+                 "a tls+tcp:// scheduler URL needs api.tls_ca (FFPOOL_API_TLS_CA): the CA "
+                 "certificate that signed the scheduler's certificate");
+        return NULL;
+    }
+    if ((rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_CLIENT)) != 0) {
+        snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
+        return NULL;
+    }
+    if ((rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_REQUIRED)) != 0 ||
+        (rv = nng_tls_config_ca_file(tls, ca_path)) != 0) {
+        snprintf(err, errlen, "TLS CA file %s (api.tls_ca): %s", ca_path, nng_strerror(rv));
+        nng_tls_config_free(tls);
+        return NULL;
+    }
+    char host[256];
+    url_host(url, host, sizeof(host));
+    if ((rv = nng_tls_config_server_name(tls, host)) != 0) {
+        snprintf(err, errlen, "TLS server name %s: %s", host, nng_strerror(rv));
+        nng_tls_config_free(tls);
+        return NULL;
+    }
+    return tls;
+}
+
+/* ======================================================================
+ * Server start and stop
+ * ==================================================================== */
+
 struct wire_server *wire_server_start(const struct wire_server_config *config,
                                       wire_thread_init_fn thread_init,
                                       wire_thread_free_fn thread_free, wire_handler_fn handler,
@@ -185,7 +335,24 @@ struct wire_server *wire_server_start(const struct wire_server_config *config,
         snprintf(err, errlen, "set receive limit: %s", nng_strerror(rv));
         goto fail;
     }
-    if ((rv = nng_listen(server->socket, config->listen_url, NULL, 0)) != 0) {
+    nng_listener listener;
+    if ((rv = nng_listener_create(&listener, server->socket, config->listen_url)) != 0) {
+        snprintf(err, errlen, "listen on %s: %s", config->listen_url, nng_strerror(rv));
+        goto fail;
+    }
+    if (url_is_tls(config->listen_url)) {
+        nng_tls_config *tls = tls_server_config(config->tls_cert, config->tls_key, err, errlen);
+        if (tls == NULL)
+            goto fail;
+        /* The listener holds its own reference. */
+        rv = nng_listener_set_ptr(listener, NNG_OPT_TLS_CONFIG, tls);
+        nng_tls_config_free(tls);
+        if (rv != 0) {
+            snprintf(err, errlen, "TLS on %s: %s", config->listen_url, nng_strerror(rv));
+            goto fail;
+        }
+    }
+    if ((rv = nng_listener_start(listener, 0)) != 0) {
         snprintf(err, errlen, "listen on %s: %s", config->listen_url, nng_strerror(rv));
         goto fail;
     }
@@ -241,20 +408,24 @@ struct wire_client {
     nng_socket socket;
     char token[1024];
     int timeout_ms;
+    int tls;        /* some URL is tls+tcp://: failures may be certificate problems */
+    char urls[512]; /* for error messages */
 };
 
-struct wire_client *wire_client_open(const char *urls, const char *token, int timeout_ms,
-                                     char *err, size_t errlen)
+struct wire_client *wire_client_open_options(const struct wire_client_options *options, char *err,
+                                             size_t errlen)
 {
     int rv;
     int dialed = 0;
+    const char *urls = options->urls != NULL ? options->urls : "";
     struct wire_client *client = calloc(1, sizeof(*client));
     if (client == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    snprintf(client->token, sizeof(client->token), "%s", token ? token : "");
-    client->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
+    snprintf(client->token, sizeof(client->token), "%s", options->token ? options->token : "");
+    client->timeout_ms = options->timeout_ms > 0 ? options->timeout_ms : 5000;
+    snprintf(client->urls, sizeof(client->urls), "%s", urls);
     if ((rv = nng_req0_open(&client->socket)) != 0) {
         snprintf(err, errlen, "open req socket: %s", nng_strerror(rv));
         free(client);
@@ -266,25 +437,55 @@ struct wire_client *wire_client_open(const char *urls, const char *token, int ti
     nng_socket_set_size(client->socket, NNG_OPT_RECVMAXSZ, 4u << 20);
 
     char list[4096];
-    snprintf(list, sizeof(list), "%s", urls ? urls : "");
+    snprintf(list, sizeof(list), "%s", urls);
     char *save = NULL;
     for (char *url = strtok_r(list, ", ", &save); url != NULL; url = strtok_r(NULL, ", ", &save)) {
+        nng_dialer dialer;
+        if ((rv = nng_dialer_create(&dialer, client->socket, url)) != 0) {
+            snprintf(err, errlen, "dial %s: %s", url, nng_strerror(rv));
+            continue;
+        }
+        if (url_is_tls(url)) {
+            nng_tls_config *tls = tls_client_config(options->tls_ca, url, err, errlen);
+            if (tls == NULL)
+                goto fail; /* a TLS URL we cannot verify is a configuration error */
+            rv = nng_dialer_set_ptr(dialer, NNG_OPT_TLS_CONFIG, tls);
+            nng_tls_config_free(tls); /* the dialer holds its own reference */
+            if (rv != 0) {
+                snprintf(err, errlen, "TLS for %s: %s", url, nng_strerror(rv));
+                nng_dialer_close(dialer);
+                continue;
+            }
+        }
         /* Non-blocking: a scheduler that is down now is dialled again in
          * the background until it answers. */
-        rv = nng_dial(client->socket, url, NULL, NNG_FLAG_NONBLOCK);
-        if (rv == 0)
+        if ((rv = nng_dialer_start(dialer, NNG_FLAG_NONBLOCK)) == 0) {
             dialed++;
-        else
+            if (url_is_tls(url))
+                client->tls = 1;
+        } else {
             snprintf(err, errlen, "dial %s: %s", url, nng_strerror(rv));
+        }
     }
     if (dialed == 0) {
-        if (urls == NULL || urls[0] == '\0')
+        if (urls[0] == '\0')
             snprintf(err, errlen, "no scheduler URL configured (scheduler.url)");
-        nng_close(client->socket);
-        free(client);
-        return NULL;
+        goto fail;
     }
     return client;
+
+fail:
+    nng_close(client->socket);
+    free(client);
+    return NULL;
+}
+
+struct wire_client *wire_client_open(const char *urls, const char *token, int timeout_ms, char *err,
+                                     size_t errlen)
+{
+    struct wire_client_options options = {
+        .urls = urls, .token = token, .timeout_ms = timeout_ms, .tls_ca = NULL};
+    return wire_client_open_options(&options, err, errlen);
 }
 
 void wire_client_close(struct wire_client *client)
@@ -295,8 +496,11 @@ void wire_client_close(struct wire_client *client)
     free(client);
 }
 
-int wire_client_call(struct wire_client *client, Ffpool__Request *request, Ffpool__Reply **reply,
-                     char *err, size_t errlen)
+/* One exchange on its own context: recv_timeout_ms for the reply, resends
+ * after resend_ms (nng's fail-over to another scheduler). */
+static int client_exchange(struct wire_client *client, Ffpool__Request *request,
+                           int recv_timeout_ms, int resend_ms, Ffpool__Reply **reply, char *err,
+                           size_t errlen)
 {
     int result = -1;
     int rv;
@@ -314,6 +518,7 @@ int wire_client_call(struct wire_client *client, Ffpool__Request *request, Ffpoo
         goto cleanup;
     }
     ctx_open = 1;
+    nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, resend_ms);
     if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
         snprintf(err, errlen, "allocate aio: %s", nng_strerror(rv));
         goto cleanup;
@@ -331,16 +536,18 @@ int wire_client_call(struct wire_client *client, Ffpool__Request *request, Ffpoo
     nng_aio_wait(aio);
     if ((rv = nng_aio_result(aio)) != 0) {
         /* On failure the message still belongs to us. */
-        snprintf(err, errlen, "send to scheduler: %s", nng_strerror(rv));
+        snprintf(err, errlen, "no scheduler reachable at %s: %s%s", client->urls, nng_strerror(rv),
+                 client->tls ? WIRE_TLS_HINT : "");
         goto cleanup;
     }
     msg = NULL;
 
-    nng_aio_set_timeout(aio, client->timeout_ms);
+    nng_aio_set_timeout(aio, recv_timeout_ms);
     nng_ctx_recv(ctx, aio);
     nng_aio_wait(aio);
     if ((rv = nng_aio_result(aio)) != 0) {
-        snprintf(err, errlen, "no reply from scheduler: %s", nng_strerror(rv));
+        snprintf(err, errlen, "no reply from a scheduler at %s: %s%s", client->urls,
+                 nng_strerror(rv), client->tls ? WIRE_TLS_HINT : "");
         goto cleanup;
     }
     msg = nng_aio_get_msg(aio);
@@ -360,4 +567,19 @@ cleanup:
         nng_ctx_close(ctx);
     request->token = NULL;
     return result;
+}
+
+int wire_client_call(struct wire_client *client, Ffpool__Request *request, Ffpool__Reply **reply,
+                     char *err, size_t errlen)
+{
+    return client_exchange(client, request, client->timeout_ms, WIRE_RESEND_MS, reply, err, errlen);
+}
+
+int wire_client_call_long(struct wire_client *client, Ffpool__Request *request, int wait_ms,
+                          Ffpool__Reply **reply, char *err, size_t errlen)
+{
+    if (wait_ms < 0)
+        wait_ms = 0;
+    int total = client->timeout_ms + wait_ms;
+    return client_exchange(client, request, total, wait_ms + WIRE_RESEND_MS, reply, err, errlen);
 }

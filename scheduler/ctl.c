@@ -17,8 +17,12 @@ static const char usage[] =
     "  job ID       show one job (state, owner, epoch, last segment, progress)\n"
     "  cancel ID    cancel a job\n"
     "  pause ID     pause a job\n"
-    "  resume ID    resume a paused job\n\n"
-    "--watch refreshes the output every second until interrupted.\n";
+    "  resume ID    resume a paused job\n"
+    "  attach ID    show an existing job (never creates one)\n"
+    "  follow ID    print the job each time its progress moves (Watch long poll),\n"
+    "               until it ends; exits 0 if it is done, 1 otherwise\n\n"
+    "--watch refreshes the output every second until interrupted.\n"
+    "A tls+tcp:// scheduler.url needs api.tls_ca.\n";
 
 static const char *const state_names[] = {"queued", "running", "done", "failed", "cancelled"};
 
@@ -59,9 +63,9 @@ static void print_job(const Ffpool__JobStatus *job, int json)
            "last segment %d (first %d)\nattempts    %d\ntakeovers   %d\n"
            "progress    %lld frames, %.2f s, %lld bytes, %.2fx\n",
            job->job_id, state, job->paused ? " (paused)" : "", job->owner[0] ? job->owner : "-",
-           (long long)job->epoch, job->checkpoint, job->start_number, job->attempts,
-           job->takeovers, (long long)job->frames, (double)job->out_time_us / 1e6,
-           (long long)job->bytes, job->speed);
+           (long long)job->epoch, job->checkpoint, job->start_number, job->attempts, job->takeovers,
+           (long long)job->frames, (double)job->out_time_us / 1e6, (long long)job->bytes,
+           job->speed);
     if (job->error[0] != '\0')
         printf("error       %s\n", job->error);
 }
@@ -110,9 +114,8 @@ static void print_jobs(const Ffpool__Reply *reply, int json)
         char bar[32];
         progress_bar(job, bar);
         printf("%-10s %-9s %-16s %5lld %6d %-27s %5.2fx%s\n", job->job_id,
-               job_state_name(job->state), job->owner[0] ? job->owner : "-",
-               (long long)job->epoch, job->checkpoint, bar, job->speed,
-               job->paused ? " paused" : "");
+               job_state_name(job->state), job->owner[0] ? job->owner : "-", (long long)job->epoch,
+               job->checkpoint, bar, job->speed, job->paused ? " paused" : "");
     }
 }
 
@@ -136,6 +139,68 @@ static void print_workers(const Ffpool__Reply *reply, int json)
     }
     if (json)
         printf("]\n");
+}
+
+/* `follow ID`: long polls until the job ends, carrying on through another
+ * scheduler when one goes away (the client fails over; we retry errors for
+ * as long as the client heartbeat would keep the job alive). */
+static int ctl_follow(struct wire_client *client, const char *id, int json,
+                      const struct ffpool_config *config)
+{
+    Ffpool__Request request = FFPOOL__REQUEST__INIT;
+    Ffpool__WatchRequest watch = FFPOOL__WATCH_REQUEST__INIT;
+    watch.job_id = (char *)id;
+    watch.progress_version = -1;
+    watch.timeout_ms = 10000;
+    request.body_case = FFPOOL__REQUEST__BODY_WATCH;
+    request.watch = &watch;
+    long long patience =
+        config->lease_heartbeat_ttl_ms > 0 ? config->lease_heartbeat_ttl_ms : 30000;
+    long long last_contact = program_monotonic_ms();
+    int last_state = -1;
+    for (;;) {
+        char err[512];
+        Ffpool__Reply *reply = NULL;
+        if (wire_client_call_long(client, &request, watch.timeout_ms, &reply, err, sizeof(err)) !=
+                0 ||
+            reply->code == FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE) {
+            fprintf(stderr, "ffpoolctl: %s (retrying)\n", reply ? reply->message : err);
+            if (reply != NULL)
+                ffpool__reply__free_unpacked(reply, NULL);
+            if (program_monotonic_ms() - last_contact > patience) {
+                fprintf(stderr, "ffpoolctl: no scheduler answered for %lld ms\n", patience);
+                return 1;
+            }
+            usleep(200000);
+            continue;
+        }
+        last_contact = program_monotonic_ms();
+        if (reply->code != FFPOOL__ERROR_CODE__OK || reply->job == NULL) {
+            fprintf(stderr, "ffpoolctl: %s: %s\n", wire_error_name(reply->code), reply->message);
+            ffpool__reply__free_unpacked(reply, NULL);
+            return 1;
+        }
+        const Ffpool__JobStatus *job = reply->job;
+        if (job->progress_version != watch.progress_version || (int)job->state != last_state) {
+            if (json) {
+                print_job(job, 1);
+                printf("\n");
+            } else {
+                printf("%s %s segment %d, %lld frames, %.2f s, %.2fx\n", job->job_id,
+                       job_state_name(job->state), job->checkpoint, (long long)job->frames,
+                       (double)job->out_time_us / 1e6, job->speed);
+            }
+            fflush(stdout);
+        }
+        watch.progress_version = job->progress_version;
+        int state = job->state;
+        last_state = state;
+        ffpool__reply__free_unpacked(reply, NULL);
+        if (state == FFPOOL__JOB_STATE__DONE)
+            return 0;
+        if (state == FFPOOL__JOB_STATE__FAILED || state == FFPOOL__JOB_STATE__CANCELLED)
+            return 1;
+    }
 }
 
 int main(int argc, char **argv)
@@ -170,6 +235,8 @@ int main(int argc, char **argv)
     Ffpool__StatusRequest status = FFPOOL__STATUS_REQUEST__INIT;
     Ffpool__ListJobsRequest list_jobs = FFPOOL__LIST_JOBS_REQUEST__INIT;
     Ffpool__Empty empty = FFPOOL__EMPTY__INIT;
+    Ffpool__AttachRequest attach = FFPOOL__ATTACH_REQUEST__INIT;
+    attach.job_id = (char *)id;
     ref.job_id = (char *)id;
     status.job_id = (char *)id;
     if (strcmp(command, "jobs") == 0) {
@@ -190,18 +257,30 @@ int main(int argc, char **argv)
     } else if (strcmp(command, "resume") == 0) {
         request.body_case = FFPOOL__REQUEST__BODY_RESUME;
         request.resume = &ref;
+    } else if (strcmp(command, "attach") == 0) {
+        request.body_case = FFPOOL__REQUEST__BODY_ATTACH;
+        request.attach = &attach;
+    } else if (strcmp(command, "follow") == 0) {
+        request.body_case = FFPOOL__REQUEST__BODY_WATCH; /* built by ctl_follow */
     } else {
         fprintf(stderr, "ffpoolctl: unknown command %s\n%s", command, usage);
         return 2;
     }
 
     char err[512];
-    struct wire_client *client = wire_client_open(config.scheduler_url, config.api_token,
-                                                  (int)config.scheduler_timeout_ms, err,
-                                                  sizeof(err));
+    struct wire_client_options options = {.urls = config.scheduler_url,
+                                          .token = config.api_token,
+                                          .timeout_ms = (int)config.scheduler_timeout_ms,
+                                          .tls_ca = config.api_tls_ca};
+    struct wire_client *client = wire_client_open_options(&options, err, sizeof(err));
     if (client == NULL) {
         fprintf(stderr, "ffpoolctl: %s\n", err);
         return 1;
+    }
+    if (request.body_case == FFPOOL__REQUEST__BODY_WATCH) {
+        int status = ctl_follow(client, id, json, &config);
+        wire_client_close(client);
+        return status;
     }
     int result;
     do {

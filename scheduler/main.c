@@ -10,8 +10,8 @@
 
 #include "log.h"
 #include "metrics.h"
-#include "queue.h"
 #include "program.h"
+#include "queue.h"
 #include "service.h"
 #include "wire.h"
 
@@ -25,7 +25,8 @@ static void on_signal(int signo)
 
 static const char usage[] =
     "Usage: ffpool-scheduler [--config FILE]\n\n"
-    "Serves ffpool's job API (Submit, Status, Cancel, Pause, Resume) over nng on\n"
+    "Serves ffpool's job API (Submit, Attach, Status, Watch, Cancel, Pause, Resume,\n"
+    "ListJobs, ListWorkers, Capabilities) over nng (tcp:// or tls+tcp://) on\n"
     "scheduler.listen, storing every job in Redis. Keeps no state of its own.\n";
 
 /* Ready while Redis answered the last periodic check: a scheduler without
@@ -62,17 +63,31 @@ int main(int argc, char **argv)
                  log_quote("listening beyond loopback without api.token: anyone who can reach "
                            "this port can submit and cancel jobs"));
 
+    if (config.api_token[0] != '\0' && !is_loopback_url(config.scheduler_listen) &&
+        strncmp(config.scheduler_listen, "tls+", 4) != 0)
+        log_warn("insecure", "listen=%s msg=%s", log_quote(config.scheduler_listen),
+                 log_quote("the API token crosses the network in clear text: use a tls+tcp:// "
+                           "listen URL with api.tls_cert and api.tls_key"));
+
     struct wire_server_config wire_config = {
         .listen_url = config.scheduler_listen,
         .contexts = (int)config.scheduler_contexts,
         .recv_max_bytes = (size_t)config.scheduler_recv_max_bytes,
         .timeout_ms = (int)config.scheduler_timeout_ms,
         .token = config.api_token,
+        .tls_cert = config.api_tls_cert,
+        .tls_key = config.api_tls_key,
     };
+    struct service service = {.config = &config};
+    if (config.paths_media_roots[0] == '\0' || config.paths_transcode_root[0] == '\0')
+        log_info("confinement", "media_roots=%s transcode_root=%s msg=%s",
+                 log_quote(config.paths_media_roots), log_quote(config.paths_transcode_root),
+                 log_quote("an empty root turns its confinement off: jobs may then read or "
+                           "write any path the workers can reach"));
     char err[512];
-    struct wire_server *server = wire_server_start(&wire_config, service_thread_init,
-                                                   service_thread_free, service_handle, &config,
-                                                   err, sizeof(err));
+    struct wire_server *server =
+        wire_server_start(&wire_config, service_thread_init, service_thread_free, service_handle,
+                          &service, err, sizeof(err));
     if (server == NULL) {
         log_error("start_failed", "error=%s", log_quote(err));
         return 1;
@@ -122,6 +137,7 @@ int main(int argc, char **argv)
     metrics_server_stop(metrics_server);
     metrics_destroy(registry);
     log_info("stopping", "");
+    service_stop_begin(&service);
     wire_server_stop(server);
     return 0;
 }

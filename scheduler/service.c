@@ -6,19 +6,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "confine.h"
 #include "job_spec.h"
 #include "log.h"
 #include "program.h"
 
+void service_stop_begin(struct service *service)
+{
+    atomic_store(&service->stopping, 1);
+}
+
 void *service_thread_init(void *opaque)
 {
-    const struct ffpool_config *config = opaque;
+    struct service *service = opaque;
     struct service_thread *thread = calloc(1, sizeof(*thread));
     if (thread == NULL)
         return NULL;
+    thread->service = service;
     struct queue_config queue_config;
-    program_queue_config(config, &queue_config);
+    program_queue_config(service->config, &queue_config);
     thread->queue = queue_open(&queue_config);
     if (thread->queue == NULL) {
         free(thread);
@@ -111,8 +119,8 @@ static void reply_job(struct service_thread *thread, const char *id, Ffpool__Rep
 static void handle_list_jobs(struct service_thread *thread, const Ffpool__ListJobsRequest *request,
                              Ffpool__Reply *reply)
 {
-    int limit = request != NULL && request->limit > 0 && request->limit <= 1000 ? request->limit
-                                                                                 : 100;
+    int limit =
+        request != NULL && request->limit > 0 && request->limit <= 1000 ? request->limit : 100;
     char(*ids)[QUEUE_ID_MAX] = calloc((size_t)limit, QUEUE_ID_MAX);
     thread->list_jobs = calloc((size_t)limit, sizeof(*thread->list_jobs));
     thread->list_status = calloc((size_t)limit, sizeof(*thread->list_status));
@@ -177,36 +185,59 @@ static void handle_list_workers(struct service_thread *thread, int with_caps, Ff
     }
 }
 
+Ffpool__ErrorCode service_submit_check(const struct ffpool_config *config,
+                                       const Ffpool__SubmitRequest *submit, struct job_spec *spec,
+                                       uint8_t **packed, size_t *packed_len, char *message,
+                                       size_t message_len)
+{
+    char err[1024];
+    *packed = NULL;
+    *packed_len = 0;
+    if (submit == NULL || submit->spec == NULL || submit->job_key == NULL ||
+        submit->job_key[0] == '\0' || strlen(submit->job_key) > 128) {
+        snprintf(message, message_len, "submit needs a job_key (1-128 bytes) and a spec");
+        return FFPOOL__ERROR_CODE__ERROR_BAD_REQUEST;
+    }
+    size_t len = ffpool__job_spec__get_packed_size(submit->spec);
+    *packed = malloc(len > 0 ? len : 1);
+    if (*packed == NULL) {
+        snprintf(message, message_len, "out of memory");
+        return FFPOOL__ERROR_CODE__ERROR_INTERNAL;
+    }
+    *packed_len = ffpool__job_spec__pack(submit->spec, *packed);
+    if (job_spec_unpack(*packed, *packed_len, spec, err, sizeof(err)) != 0 ||
+        job_spec_validate(spec, err, sizeof(err)) != 0 ||
+        confine_job_check(spec, config->paths_media_roots, config->paths_transcode_root, err,
+                          sizeof(err)) != 0) {
+        snprintf(message, message_len, "job refused: %s", err);
+        free(*packed);
+        *packed = NULL;
+        *packed_len = 0;
+        return FFPOOL__ERROR_CODE__ERROR_INVALID_JOB;
+    }
+    return FFPOOL__ERROR_CODE__OK;
+}
+
 static void handle_submit(struct service_thread *thread, const Ffpool__SubmitRequest *submit,
                           Ffpool__Reply *reply)
 {
-    static _Thread_local char message[600];
-    struct job_spec *spec = NULL;
+    static _Thread_local char message[1200];
     uint8_t *packed = NULL;
-    size_t packed_len;
-
-    if (submit->spec == NULL || submit->job_key == NULL || submit->job_key[0] == '\0' ||
-        strlen(submit->job_key) > 128) {
-        reply->code = FFPOOL__ERROR_CODE__ERROR_BAD_REQUEST;
-        reply->message = "submit needs a job_key (1-128 bytes) and a spec";
-        return;
-    }
-    packed_len = ffpool__job_spec__get_packed_size(submit->spec);
-    packed = malloc(packed_len > 0 ? packed_len : 1);
-    spec = malloc(sizeof(*spec));
-    if (packed == NULL || spec == NULL) {
+    size_t packed_len = 0;
+    struct job_spec *spec = malloc(sizeof(*spec));
+    if (spec == NULL) {
         reply->code = FFPOOL__ERROR_CODE__ERROR_INTERNAL;
         reply->message = "out of memory";
-        goto cleanup;
+        return;
     }
-    ffpool__job_spec__pack(submit->spec, packed);
-
-    char err[512];
-    if (job_spec_unpack(packed, packed_len, spec, err, sizeof(err)) != 0 ||
-        job_spec_validate(spec, err, sizeof(err)) != 0) {
-        snprintf(message, sizeof(message), "job refused: %s", err);
-        reply->code = FFPOOL__ERROR_CODE__ERROR_INVALID_JOB;
+    Ffpool__ErrorCode code = service_submit_check(thread->service->config, submit, spec, &packed,
+                                                  &packed_len, message, sizeof(message));
+    if (code != FFPOOL__ERROR_CODE__OK) {
+        reply->code = code;
         reply->message = message;
+        if (code == FFPOOL__ERROR_CODE__ERROR_INVALID_JOB)
+            log_warn("submit_refused", "job_key=%s reason=%s", log_quote(submit->job_key),
+                     log_quote(message));
         goto cleanup;
     }
     char id[QUEUE_ID_MAX];
@@ -216,8 +247,8 @@ static void handle_submit(struct service_thread *thread, const Ffpool__SubmitReq
     if (reply_from_queue(thread, status, reply))
         goto cleanup;
     if (created)
-        log_info("submit", "job=%s input=%s output=%s start_number=%d", id,
-                 log_quote(spec->input), log_quote(spec->output), spec->start_number);
+        log_info("submit", "job=%s input=%s output=%s start_number=%d", id, log_quote(spec->input),
+                 log_quote(spec->output), spec->start_number);
     reply_job(thread, id, reply);
     if (reply->job != NULL)
         reply->job->created = created;
@@ -225,6 +256,74 @@ static void handle_submit(struct service_thread *thread, const Ffpool__SubmitReq
 cleanup:
     free(packed);
     free(spec);
+}
+
+static int job_state_finished(enum queue_job_state state)
+{
+    return state == QUEUE_JOB_DONE || state == QUEUE_JOB_FAILED || state == QUEUE_JOB_CANCELLED;
+}
+
+/* Long poll: reads the job every SERVICE_WATCH_POLL_MS until its progress
+ * moves past the caller's version, it finishes, the time-out passes or the
+ * scheduler stops. A Watch holds this thread (one context) throughout. */
+static void handle_watch(struct service_thread *thread, const Ffpool__WatchRequest *watch,
+                         Ffpool__Reply *reply)
+{
+    int wait_ms = watch->timeout_ms > 0 && watch->timeout_ms < SERVICE_WATCH_MAX_MS
+                      ? watch->timeout_ms
+                      : SERVICE_WATCH_MAX_MS;
+    int limit = (int)(thread->service->config->scheduler_contexts / 2);
+    if (limit < 1)
+        limit = 1;
+    if (atomic_fetch_add(&thread->service->watches, 1) >= limit) {
+        atomic_fetch_sub(&thread->service->watches, 1);
+        reply->code = FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE;
+        reply->message = "this scheduler already holds as many Watch requests as it allows (half "
+                         "of scheduler.contexts); retry in a moment or raise scheduler.contexts";
+        return;
+    }
+    long long deadline = program_monotonic_ms() + wait_ms;
+    long long next_heartbeat = 0;
+    for (;;) {
+        long long now = program_monotonic_ms();
+        if (watch->heartbeat && now >= next_heartbeat) {
+            int status = queue_heartbeat(thread->queue, watch->job_id);
+            if (status != QUEUE_OK && status != QUEUE_CANCELLED &&
+                reply_from_queue(thread, status, reply))
+                goto done;
+            next_heartbeat = now + 1000;
+        }
+        int status = queue_get(thread->queue, watch->job_id, &thread->job);
+        if (reply_from_queue(thread, status, reply))
+            goto done;
+        if (thread->job.progress_version > watch->progress_version ||
+            job_state_finished(thread->job.state) || now >= deadline ||
+            atomic_load(&thread->service->stopping))
+            break;
+        long long pause =
+            deadline - now < SERVICE_WATCH_POLL_MS ? deadline - now : SERVICE_WATCH_POLL_MS;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = pause * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    job_status_fill(&thread->status, &thread->job);
+    reply->job = &thread->status;
+done:
+    atomic_fetch_sub(&thread->service->watches, 1);
+}
+
+static void handle_attach(struct service_thread *thread, const Ffpool__AttachRequest *attach,
+                          Ffpool__Reply *reply)
+{
+    if (attach->job_id != NULL && attach->job_id[0] != '\0') {
+        reply_job(thread, attach->job_id, reply);
+        return;
+    }
+    reply->code = FFPOOL__ERROR_CODE__ERROR_BAD_REQUEST;
+    reply->message = attach->job_key != NULL && attach->job_key[0] != '\0'
+                         ? "attach by job_key is not served by this scheduler yet: attach by "
+                           "job_id, or resend the Submit with the same job_key (it returns the "
+                           "existing job)"
+                         : "attach needs a job_id";
 }
 
 void service_handle(void *opaque, const Ffpool__Request *request, Ffpool__Reply *reply)
@@ -255,6 +354,14 @@ void service_handle(void *opaque, const Ffpool__Request *request, Ffpool__Reply 
     case FFPOOL__REQUEST__BODY_SUBMIT:
         handle_submit(thread, request->submit, reply);
         return;
+    case FFPOOL__REQUEST__BODY_WATCH:
+        if (request->watch->job_id == NULL || request->watch->job_id[0] == '\0')
+            break;
+        handle_watch(thread, request->watch, reply);
+        return;
+    case FFPOOL__REQUEST__BODY_ATTACH:
+        handle_attach(thread, request->attach, reply);
+        return;
     case FFPOOL__REQUEST__BODY_STATUS:
         id = request->status->job_id;
         if (id == NULL || id[0] == '\0')
@@ -270,11 +377,10 @@ void service_handle(void *opaque, const Ffpool__Request *request, Ffpool__Reply 
     case FFPOOL__REQUEST__BODY_CANCEL:
     case FFPOOL__REQUEST__BODY_PAUSE:
     case FFPOOL__REQUEST__BODY_RESUME: {
-        const Ffpool__JobRef *ref = request->body_case == FFPOOL__REQUEST__BODY_CANCEL
-                                        ? request->cancel
-                                        : request->body_case == FFPOOL__REQUEST__BODY_PAUSE
-                                              ? request->pause
-                                              : request->resume;
+        const Ffpool__JobRef *ref =
+            request->body_case == FFPOOL__REQUEST__BODY_CANCEL  ? request->cancel
+            : request->body_case == FFPOOL__REQUEST__BODY_PAUSE ? request->pause
+                                                                : request->resume;
         id = ref->job_id;
         if (id == NULL || id[0] == '\0')
             break;
