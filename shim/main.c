@@ -6,7 +6,14 @@
  * the exit status says whether the output is complete. It keeps waiting
  * across a worker takeover: the job lives in Redis, not in any one worker.
  * Everything else is handed to a local ffmpeg/ffprobe (exec, same argv), so
- * Jellyfin cannot tell the difference. */
+ * Jellyfin cannot tell the difference.
+ *
+ * Jellyfin's start-up probes (-version, -encoders, -filters, -h filter=...)
+ * are answered from the pool's workers (probe.c) through the scheduler's
+ * Capabilities request, within a short time-out; without a pool the shim
+ * follows shim.no_pool_policy (a local ffmpeg answers, or a clear error).
+ * Paths go through paths.map (pathmap.c) before they reach the pool or the
+ * local ffprobe. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -15,13 +22,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "argv.h"
+#include "config.h"
 #include "job_spec.h"
 #include "log.h"
+#include "pathmap.h"
+#include "probe.h"
 #include "program.h"
 #include "wire.h"
+
+/* Start-up probes must never hang Jellyfin: the pool gets this long at most
+ * (or scheduler.timeout_ms if shorter) before shim.no_pool_policy applies. */
+#define SHIM_PROBE_TIMEOUT_MS 2000
+/* Jellyfin writes '?' and closes stdin at once; a caller that never closes
+ * it still gets an answer in this time. */
+#define SHIM_PAUSE_PROBE_TIMEOUT_MS 10000
+/* Pause between submit attempts while no scheduler or Redis answers. */
+#define SHIM_SUBMIT_RETRY_MS 250
+/* Status poll interval until the first segment is published. */
+#define SHIM_FIRST_SEGMENT_POLL_MS 40
 
 static volatile sig_atomic_t signal_received;
 
@@ -84,7 +106,10 @@ static void format_time(int64_t us, char *out, size_t outlen)
              (long long)(centis % 100));
 }
 
-/* One progress line in ffmpeg's own shape, which Jellyfin parses. */
+/* One progress line in ffmpeg's own shape, which Jellyfin parses. Jellyfin
+ * splits it on single spaces and reads "size=", "bitrate=" and "fps=" from
+ * their own tokens, so unlike ffmpeg's padded columns ("size=     256kB",
+ * which it cannot read) every value is glued to its key. */
 static void print_progress(const Ffpool__JobStatus *job, long long elapsed_ms, char end)
 {
     char time_text[32];
@@ -93,8 +118,7 @@ static void print_progress(const Ffpool__JobStatus *job, long long elapsed_ms, c
     double fps = elapsed_ms > 0 ? (double)job->frames * 1000.0 / (double)elapsed_ms : 0.0;
     double kbits = seconds > 0 ? (double)job->bytes * 8.0 / seconds / 1000.0 : 0.0;
     fprintf(stderr,
-            "frame=%6lld fps=%5.1f q=-1.0 size=%8lldkB time=%s bitrate=%7.1fkbits/s "
-            "speed=%5.3gx    %c",
+            "frame=%lld fps=%.1f q=-1.0 size=%lldkB time=%s bitrate=%.1fkbits/s speed=%.3gx %c",
             (long long)job->frames, fps, (long long)(job->bytes / 1024), time_text, kbits,
             job->speed, end);
     fflush(stderr);
@@ -104,6 +128,10 @@ struct shim_session {
     struct wire_client *client;
     char job_id[64];
     int stdin_open;
+    const struct job_spec *jellyfin_spec; /* segment paths as Jellyfin sees them */
+    int *placeholders;                    /* indexes of the empty files we created */
+    int n_placeholders, placeholders_cap;
+    int next_placeholder; /* lowest index not yet considered */
 };
 
 /* Sends one request about our job; returns the reply or NULL (err set). */
@@ -140,7 +168,8 @@ static Ffpool__Reply *shim_job_request(struct shim_session *session, Ffpool__Req
 static void shim_cancel(struct shim_session *session)
 {
     char err[256];
-    Ffpool__Reply *reply = shim_job_request(session, FFPOOL__REQUEST__BODY_CANCEL, err, sizeof(err));
+    Ffpool__Reply *reply =
+        shim_job_request(session, FFPOOL__REQUEST__BODY_CANCEL, err, sizeof(err));
     if (reply == NULL)
         log_warn("cancel_failed", "job=%s error=%s", session->job_id, log_quote(err));
     else
@@ -170,9 +199,7 @@ static int shim_read_keys(struct shim_session *session)
             else if (keys[i] == 'u' || keys[i] == '\n')
                 kind = FFPOOL__REQUEST__BODY_RESUME;
             else if (keys[i] == '?')
-                fprintf(stderr, "key    function\n?      show this help\n"
-                                "p      pause transcoding\nu      unpause transcoding\n"
-                                "q      quit\n");
+                fputs(probe_key_help, stderr);
             if (kind != FFPOOL__REQUEST__BODY__NOT_SET) {
                 char err[256];
                 Ffpool__Reply *reply = shim_job_request(session, kind, err, sizeof(err));
@@ -184,6 +211,10 @@ static int shim_read_keys(struct shim_session *session)
     return 0;
 }
 
+/* Submits (or attaches to) the job. Returns 0, -1 when the scheduler
+ * refused it, or SHIM_RETRY when no scheduler or no Redis answered (a
+ * submit is idempotent through job_key, so it may simply be sent again). */
+#define SHIM_RETRY (-2)
 static int shim_submit(struct shim_session *session, const struct job_spec *spec,
                        const char *job_key, char **argv, int argc, char *err, size_t errlen)
 {
@@ -192,8 +223,7 @@ static int shim_submit(struct shim_session *session, const struct job_spec *spec
     uint8_t *packed = job_spec_pack(spec, &packed_len);
     Ffpool__JobSpec *message = NULL;
     Ffpool__Reply *reply = NULL;
-    if (packed == NULL ||
-        (message = ffpool__job_spec__unpack(NULL, packed_len, packed)) == NULL) {
+    if (packed == NULL || (message = ffpool__job_spec__unpack(NULL, packed_len, packed)) == NULL) {
         snprintf(err, errlen, "cannot encode the job");
         goto cleanup;
     }
@@ -212,11 +242,15 @@ static int shim_submit(struct shim_session *session, const struct job_spec *spec
     reply = shim_call(session, &request, err, errlen);
     message->argv = saved_argv;
     message->n_argv = saved_n;
-    if (reply == NULL)
+    if (reply == NULL) {
+        result = SHIM_RETRY;
         goto cleanup;
+    }
     if (reply->code != FFPOOL__ERROR_CODE__OK || reply->job == NULL) {
         snprintf(err, errlen, "%s: %s", wire_error_name(reply->code),
                  reply->message ? reply->message : "");
+        if (reply->code == FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE)
+            result = SHIM_RETRY;
         goto cleanup;
     }
     snprintf(session->job_id, sizeof(session->job_id), "%s", reply->job->job_id);
@@ -231,13 +265,85 @@ cleanup:
     return result;
 }
 
+/* ---------------------------------------------------------------------------
+ * Segment readiness
+ *
+ * Jellyfin serves segment N once file N exists AND file N+1 exists (or the
+ * process exited): with ffmpeg, N+1 appears the moment N is finished. A
+ * worker publishes each segment atomically (rename when complete), so N+1
+ * would appear only a whole segment later. As soon as the job's checkpoint
+ * says N is published, the shim creates an empty N+1 at its final name
+ * (O_EXCL: never over a real one); the worker's rename replaces it. Jellyfin
+ * never serves it early, because that needs N+2 (created only once N+1 is
+ * real) or the process gone, and the shim removes its placeholders that are
+ * still empty before it exits, whatever the outcome.
+ * ------------------------------------------------------------------------- */
+
+static void shim_placeholder_create(struct shim_session *session, int index)
+{
+    char path[JOB_SPEC_PATH_MAX + 32];
+    if (job_spec_segment_path(session->jellyfin_spec, index, path, sizeof(path)) != 0)
+        return;
+    if (session->n_placeholders == session->placeholders_cap) {
+        int cap = session->placeholders_cap ? session->placeholders_cap * 2 : 16;
+        int *grown = realloc(session->placeholders, (size_t)cap * sizeof(*grown));
+        if (grown == NULL)
+            return;
+        session->placeholders = grown;
+        session->placeholders_cap = cap;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return; /* the real segment is there already, or the folder is not ours */
+    close(fd);
+    session->placeholders[session->n_placeholders++] = index;
+}
+
+/* After the job says segment `checkpoint` is published: an empty file for
+ * the next one, unless the input ends before it. */
+static void shim_placeholders_update(struct shim_session *session, const Ffpool__JobStatus *job)
+{
+    const struct job_spec *spec = session->jellyfin_spec;
+    if (spec == NULL || spec->segment_filename[0] == '\0' || spec->hls_time_us <= 0)
+        return;
+    if (session->next_placeholder < spec->start_number + 1)
+        session->next_placeholder = spec->start_number + 1;
+    int next = job->checkpoint + 1;
+    if (job->checkpoint < spec->start_number || next < session->next_placeholder)
+        return;
+    session->next_placeholder = next + 1;
+    if (job->duration_us > 0 && (int64_t)next * spec->hls_time_us >= job->duration_us)
+        return;
+    shim_placeholder_create(session, next);
+}
+
+/* Removes the placeholders that are still empty (never replaced). */
+static void shim_placeholders_remove(struct shim_session *session)
+{
+    for (int i = 0; i < session->n_placeholders; i++) {
+        char path[JOB_SPEC_PATH_MAX + 32];
+        struct stat st;
+        if (job_spec_segment_path(session->jellyfin_spec, session->placeholders[i], path,
+                                  sizeof(path)) == 0 &&
+            stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+            unlink(path);
+    }
+    free(session->placeholders);
+    session->placeholders = NULL;
+    session->n_placeholders = session->placeholders_cap = 0;
+}
+
 /* Waits for the job to finish, printing progress. Returns the exit status. */
 static int shim_wait(struct shim_session *session, const struct ffpool_config *config)
 {
     long long started = program_monotonic_ms();
     long long last_contact = started;
-    long long interval = config->shim_progress_interval_ms > 0 ? config->shim_progress_interval_ms
-                                                               : 500;
+    long long last_print = 0;
+    long long interval =
+        config->shim_progress_interval_ms > 0 ? config->shim_progress_interval_ms : 500;
+    /* Until the first segment is ready (also the latency of every seek),
+     * the job is polled faster than progress is printed. */
+    int first_ready = 0;
     for (;;) {
         if (signal_received) {
             shim_cancel(session);
@@ -281,7 +387,13 @@ static int shim_wait(struct shim_session *session, const struct ffpool_config *c
                 fprintf(stderr, "\nError: the job was cancelled\n");
                 exit_status = 1;
             } else {
-                print_progress(job, now - started, '\r');
+                shim_placeholders_update(session, job);
+                if (now - last_print >= interval) {
+                    print_progress(job, now - started, '\r');
+                    last_print = now;
+                }
+                first_ready = session->jellyfin_spec == NULL ||
+                              job->checkpoint >= session->jellyfin_spec->start_number;
             }
             if (exit_status >= 0) {
                 log_info("finished", "job=%s state=%d takeovers=%d", session->job_id,
@@ -293,8 +405,124 @@ static int shim_wait(struct shim_session *session, const struct ffpool_config *c
         if (reply != NULL)
             ffpool__reply__free_unpacked(reply, NULL);
         struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
-        poll(&pfd, session->stdin_open ? 1 : 0, (int)interval);
+        poll(&pfd, session->stdin_open ? 1 : 0,
+             first_ready ? (int)interval : SHIM_FIRST_SEGMENT_POLL_MS);
     }
+}
+
+/* ---------------------------------------------------------------------------
+ * Start-up probes and ffprobe
+ * ------------------------------------------------------------------------- */
+
+/* What to do when the pool cannot answer a probe: exec the local ffmpeg
+ * ("fallback", the default) or fail with a clear error ("fail"). */
+static int shim_no_pool(const struct ffpool_config *config, const struct probe_request *request,
+                        int argc, char **argv, const char *why)
+{
+    if (strcmp(config->shim_no_pool_policy, "fail") == 0) {
+        fprintf(stderr, "ffpool: the worker pool cannot answer %s: %s (shim.no_pool_policy=fail)\n",
+                probe_kind_name(request->kind), why);
+        log_warn("probe_failed", "probe=%s reason=%s", log_quote(probe_kind_name(request->kind)),
+                 log_quote(why));
+        return 1;
+    }
+    char reason[600];
+    snprintf(reason, sizeof(reason), "no pool to answer the probe (%s)", why);
+    return shim_passthrough(config->shim_fallback_ffmpeg, argc, argv, reason);
+}
+
+/* Answers a probe from the capabilities of the live workers. */
+static int shim_probe(const struct ffpool_config *config, const struct probe_request *request,
+                      int argc, char **argv)
+{
+    if (request->kind == PROBE_PAUSE_KEYS)
+        return probe_pause_keys(STDIN_FILENO, stderr, SHIM_PAUSE_PROBE_TIMEOUT_MS);
+
+    int timeout = (int)config->scheduler_timeout_ms;
+    if (timeout <= 0 || timeout > SHIM_PROBE_TIMEOUT_MS)
+        timeout = SHIM_PROBE_TIMEOUT_MS;
+    char err[600];
+    Ffpool__Reply *reply = NULL;
+    struct probe_caps *caps = NULL;
+    int status;
+    struct wire_client *client =
+        wire_client_open(config->scheduler_url, config->api_token, timeout, err, sizeof(err));
+    if (client == NULL)
+        return shim_no_pool(config, request, argc, argv, err);
+    Ffpool__Request message = FFPOOL__REQUEST__INIT;
+    Ffpool__Empty empty = FFPOOL__EMPTY__INIT;
+    message.body_case = FFPOOL__REQUEST__BODY_CAPABILITIES;
+    message.capabilities = &empty;
+    if (wire_client_call(client, &message, &reply, err, sizeof(err)) != 0) {
+        wire_client_close(client);
+        return shim_no_pool(config, request, argc, argv, err);
+    }
+    wire_client_close(client);
+    if (reply->code != FFPOOL__ERROR_CODE__OK) {
+        snprintf(err, sizeof(err), "%s: %s", wire_error_name(reply->code),
+                 reply->message ? reply->message : "");
+        ffpool__reply__free_unpacked(reply, NULL);
+        return shim_no_pool(config, request, argc, argv, err);
+    }
+    caps = probe_caps_build(reply->workers, reply->n_workers);
+    if (caps == NULL) {
+        ffpool__reply__free_unpacked(reply, NULL);
+        return shim_no_pool(config, request, argc, argv, "no worker published its capabilities");
+    }
+    log_info("probe", "probe=%s workers=%zu", log_quote(probe_kind_name(request->kind)),
+             reply->n_workers);
+    status = probe_answer(request, caps, stdout, stderr);
+    fflush(stdout);
+    probe_caps_free(caps);
+    ffpool__reply__free_unpacked(reply, NULL);
+    return status;
+}
+
+/* ffprobe runs locally, on the worker-side paths of the same files. */
+static int shim_ffprobe(const struct ffpool_config *config, const struct pathmap *map, int argc,
+                        char **argv)
+{
+    char **owned = calloc((size_t)argc + 1, sizeof(*owned));
+    if (owned == NULL)
+        return 1;
+    int changed = pathmap_apply_argv(map, argc, argv, owned);
+    if (changed < 0) {
+        fprintf(stderr, "ffpool: cannot map the paths of this ffprobe command line\n");
+        pathmap_argv_free(argc, owned);
+        free(owned);
+        return 1;
+    }
+    if (changed > 0)
+        log_info("paths_mapped", "count=%d", changed);
+    int status = shim_passthrough(config->shim_fallback_ffprobe, argc, argv, "ffprobe invocation");
+    pathmap_argv_free(argc, owned);
+    free(owned);
+    return status;
+}
+
+/* Loads the configuration. Under its own name the shim is a program of
+ * ours (--help, --version, --config); under Jellyfin's names every option
+ * but a leading --config belongs to ffmpeg (`-h filter=X`, `--version`).
+ * Returns the index of the first argument that is not ours. */
+static int shim_configure(int argc, char **argv, int as_ffmpeg, int is_probe,
+                          struct ffpool_config *config)
+{
+    if (!as_ffmpeg)
+        return program_start(argc, argv, is_probe ? "ffprobe" : "ffmpeg", usage, config);
+    const char *config_path = NULL;
+    int i = 1;
+    if (i + 1 < argc && strcmp(argv[i], "--config") == 0) {
+        config_path = argv[i + 1];
+        i += 2;
+    }
+    char err[512];
+    if (config_load(config, config_path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ffpool: %s\n", err);
+        exit(2);
+    }
+    int level = log_level_parse(config->log_level);
+    log_init(is_probe ? "ffprobe" : "ffmpeg", level < 0 ? LOG_INFO : (enum log_level)level);
+    return i;
 }
 
 int main(int argc, char **argv)
@@ -304,27 +532,36 @@ int main(int argc, char **argv)
     char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];
     int is_probe = strncmp(base, "ffprobe", 7) == 0;
+    int as_ffmpeg = is_probe || strncmp(base, "ffmpeg", 6) == 0;
 
-    /* Only our own long options are consumed; ffmpeg's are single-dash. */
-    int first = program_start(argc, argv, is_probe ? "ffprobe" : "ffmpeg", usage, &config);
+    int first = shim_configure(argc, argv, as_ffmpeg, is_probe, &config);
     if (first > 1) {
         argv[first - 1] = argv[0];
         argv += first - 1;
         argc -= first - 1;
     }
+    struct pathmap map;
+    char err[600];
+    if (pathmap_parse(&map, config.paths_map, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ffpool: %s\n", err);
+        return 1;
+    }
     if (is_probe)
-        return shim_passthrough(config.shim_fallback_ffprobe, argc, argv, "ffprobe invocation");
+        return shim_ffprobe(&config, &map, argc, argv);
+
+    struct probe_request probe;
+    if (probe_classify(argc, argv, &probe) != PROBE_NONE) {
+        log_info("decision", "decision=probe probe=%s", log_quote(probe_kind_name(probe.kind)));
+        return shim_probe(&config, &probe, argc, argv);
+    }
 
     struct job_spec *spec = malloc(sizeof(*spec));
+    struct job_spec *jellyfin_spec = NULL;
     if (spec == NULL)
         return 1;
     char reason[512];
     enum argv_decision decision = argv_parse_job(argc, argv, spec, reason, sizeof(reason));
-    log_info("decision", "decision=%s reason=%s",
-             decision == ARGV_NATIVE ? "native"
-             : decision == ARGV_PASSTHROUGH ? "passthrough"
-                                            : "refuse",
-             log_quote(reason));
+    log_info("decision", "decision=%s reason=%s", argv_decision_name(decision), log_quote(reason));
     if (decision == ARGV_PASSTHROUGH) {
         free(spec);
         return shim_passthrough(config.shim_fallback_ffmpeg, argc, argv, reason);
@@ -334,6 +571,22 @@ int main(int argc, char **argv)
         free(spec);
         return 1;
     }
+    jellyfin_spec = malloc(sizeof(*jellyfin_spec));
+    if (jellyfin_spec == NULL) {
+        free(spec);
+        return 1;
+    }
+    memcpy(jellyfin_spec, spec, sizeof(*spec));
+    int mapped = pathmap_apply_spec(&map, spec, err, sizeof(err));
+    if (mapped < 0) {
+        fprintf(stderr, "ffpool: cannot serve this command line: %s\n", err);
+        free(spec);
+        free(jellyfin_spec);
+        return 1;
+    }
+    if (mapped > 0)
+        log_info("paths_mapped", "count=%d input=%s output=%s", mapped, log_quote(spec->input),
+                 log_quote(spec->output));
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -343,9 +596,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int status = 1;
-    char err[600];
     char job_key[33];
-    struct shim_session session = {.stdin_open = 1};
+    struct shim_session session = {.stdin_open = 1, .jellyfin_spec = jellyfin_spec};
     argv_job_key(argc, argv, job_key);
     session.client = wire_client_open(config.scheduler_url, config.api_token,
                                       (int)config.scheduler_timeout_ms, err, sizeof(err));
@@ -353,14 +605,34 @@ int main(int argc, char **argv)
         fprintf(stderr, "Error: cannot reach the ffpool scheduler: %s\n", err);
         goto cleanup;
     }
-    if (shim_submit(&session, spec, job_key, argv, argc, err, sizeof(err)) != 0) {
-        fprintf(stderr, "Error: the ffpool scheduler refused the job: %s\n", err);
+    /* A scheduler restarting or Redis failing over is waited out for as
+     * long as a job's heartbeat would last; q or a signal stops waiting. */
+    long long give_up = program_monotonic_ms() + config.lease_heartbeat_ttl_ms;
+    int submitted;
+    while ((submitted = shim_submit(&session, spec, job_key, argv, argc, err, sizeof(err))) ==
+               SHIM_RETRY &&
+           program_monotonic_ms() < give_up && !signal_received) {
+        log_warn("submit_retry", "error=%s", log_quote(err));
+        struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+        if (poll(&pfd, session.stdin_open ? 1 : 0, SHIM_SUBMIT_RETRY_MS) > 0) {
+            char key = 0;
+            ssize_t n = read(STDIN_FILENO, &key, 1);
+            if (n <= 0)
+                session.stdin_open = 0; /* closed: sleep plainly from now on */
+            else if (key == 'q')
+                goto cleanup; /* stopped before the job existed */
+        }
+    }
+    if (submitted != 0) {
+        fprintf(stderr, "Error: cannot submit the job to the ffpool pool: %s\n", err);
         goto cleanup;
     }
     fprintf(stderr, "ffpool: job %s for %s\n", session.job_id, spec->output);
     status = shim_wait(&session, &config);
 cleanup:
+    shim_placeholders_remove(&session);
     wire_client_close(session.client);
     free(spec);
+    free(jellyfin_spec);
     return status;
 }

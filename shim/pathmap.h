@@ -1,0 +1,66 @@
+/* pathmap.h -- Jellyfin-side paths to worker-side paths and back.
+ *
+ * Jellyfin and the workers need not mount the media, the transcode folder
+ * or the subtitle folders at the same place: `paths.map` lists prefix pairs
+ * "jellyfin_prefix=worker_prefix;..." and every path the shim hands to the
+ * pool is translated with them. A prefix matches only at a path component
+ * boundary ("/media" matches "/media" and "/media/a.mkv", never
+ * "/media2/a.mkv"), and the longest matching prefix wins. A "file:" scheme
+ * prefix is kept as it is. Paths no prefix matches are left unchanged.
+ *
+ * This module only rewrites strings: it never touches the file system. */
+#ifndef FFPOOL_SHIM_PATHMAP_H
+#define FFPOOL_SHIM_PATHMAP_H
+
+#include <stddef.h>
+
+#include "job_spec.h"
+
+#define PATHMAP_PAIRS_MAX 32
+#define PATHMAP_PREFIX_MAX 1024
+
+enum pathmap_direction {
+    PATHMAP_TO_WORKER,   /* Jellyfin side -> worker side */
+    PATHMAP_TO_JELLYFIN, /* worker side -> Jellyfin side */
+};
+
+struct pathmap_pair {
+    char jellyfin[PATHMAP_PREFIX_MAX];
+    char worker[PATHMAP_PREFIX_MAX];
+};
+
+struct pathmap {
+    struct pathmap_pair pairs[PATHMAP_PAIRS_MAX];
+    int count;
+};
+
+/* Reads "a=b;c=d" (spaces around entries ignored, trailing slashes dropped,
+ * empty entries skipped) into map. Returns 0, or -1 with a sentence in err
+ * (an entry without '=', a relative or empty prefix, too many pairs, a
+ * prefix too long). An empty text is an empty map. */
+int pathmap_parse(struct pathmap *map, const char *text, char *err, size_t errlen);
+
+/* Writes path translated in the given direction to out. Returns 1 when a
+ * prefix matched, 0 when path was copied unchanged, -1 when out is too
+ * small (out then holds "" ). */
+int pathmap_translate(const struct pathmap *map, enum pathmap_direction direction, const char *path,
+                      char *out, size_t outlen);
+
+/* Translates in place every path field of a job spec: input, output,
+ * segment_filename, init_filename when absolute, and the file name of a
+ * subtitles=filename='...' (or subtitles='...') in video_filter. Returns the
+ * number of fields changed, or -1 (err set) when a translated path does not
+ * fit its field; spec is then partly translated and must not be used. */
+int pathmap_apply_spec(const struct pathmap *map, struct job_spec *spec, char *err, size_t errlen);
+
+/* Translates every argument of an ffprobe/ffmpeg argv that is a path a
+ * prefix matches (plain or "file:"), replacing argv[i] with a malloc'd
+ * string recorded in owned[] (owned must have argc entries, zeroed; free
+ * them with pathmap_argv_free). Returns the number of arguments changed, or
+ * -1 on allocation failure or overflow. */
+int pathmap_apply_argv(const struct pathmap *map, int argc, char **argv, char **owned);
+
+/* Frees what pathmap_apply_argv allocated. */
+void pathmap_argv_free(int argc, char **owned);
+
+#endif

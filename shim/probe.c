@@ -1,0 +1,484 @@
+/* probe.c -- Jellyfin's start-up probes answered in ffmpeg's text formats
+ * (see probe.h).
+ *
+ * The layouts copy FFmpeg's fftools (opt_common.c / cmdutils.c of 5.1):
+ * the same header lines and the same printf widths, so that a diff against
+ * the local ffmpeg CLI shows only real differences in what is available.
+ * The union keeps the first worker's order (ffmpeg's own listing order) and
+ * appends what other workers add; lists are a few hundred entries, so a
+ * linear de-duplication is cheap next to one round trip to the scheduler. */
+#include "probe.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char probe_key_help[] = "key    function\n"
+                              "?      show this help\n"
+                              "c      Send command to first matching filter supporting it\n"
+                              "p      pause transcoding\n"
+                              "u      unpause transcoding\n"
+                              "q      quit\n";
+
+/* ---------------------------------------------------------------------------
+ * Recognising a probe
+ * ------------------------------------------------------------------------- */
+
+/* "--version" is "-version" to ffmpeg's option parser. */
+static const char *option_name(const char *arg)
+{
+    if (arg[0] == '-' && arg[1] == '-' && arg[2] != '\0')
+        return arg + 1;
+    return arg;
+}
+
+static enum probe_kind listing_kind(const char *opt)
+{
+    if (strcmp(opt, "-version") == 0)
+        return PROBE_VERSION;
+    if (strcmp(opt, "-encoders") == 0)
+        return PROBE_ENCODERS;
+    if (strcmp(opt, "-decoders") == 0)
+        return PROBE_DECODERS;
+    if (strcmp(opt, "-filters") == 0)
+        return PROBE_FILTERS;
+    if (strcmp(opt, "-hwaccels") == 0)
+        return PROBE_HWACCELS;
+    return PROBE_NONE;
+}
+
+enum probe_kind probe_classify(int argc, char *const argv[], struct probe_request *request)
+{
+    memset(request, 0, sizeof(*request));
+    const char *format = NULL, *input = NULL, *flags = NULL;
+    int null_output = 0, other_options = 0;
+    for (int i = 1; i < argc && argv[i] != NULL; i++) {
+        const char *opt = option_name(argv[i]);
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        enum probe_kind kind = listing_kind(opt);
+        if (kind != PROBE_NONE) {
+            request->kind = kind;
+            return kind;
+        }
+        if (strcmp(opt, "-hide_banner") == 0) {
+            request->hide_banner = 1;
+        } else if (strcmp(opt, "-h") == 0 || strcmp(opt, "-help") == 0 || strcmp(opt, "-?") == 0) {
+            /* ffmpeg answers help and exits, whatever follows. */
+            if (value != NULL && strncmp(value, "filter=", 7) == 0)
+                request->kind = PROBE_HELP_FILTER;
+            else if (value != NULL && strncmp(value, "bsf=", 4) == 0)
+                request->kind = PROBE_HELP_BSF;
+            if (request->kind != PROBE_NONE)
+                snprintf(request->name, sizeof(request->name), "%s", strchr(value, '=') + 1);
+            return request->kind;
+        } else if (value != NULL && strcmp(opt, "-f") == 0) {
+            if (input == NULL)
+                format = value;
+            else if (strcmp(value, "null") == 0 && i + 2 < argc && argv[i + 2] != NULL &&
+                     strcmp(argv[i + 2], "-") == 0 && i + 3 == argc)
+                null_output = 1;
+            i++;
+        } else if (value != NULL && strcmp(opt, "-i") == 0) {
+            if (input != NULL)
+                other_options = 1; /* a second input: not one of Jellyfin's checks */
+            input = value;
+            i++;
+        } else if (value != NULL && strcmp(opt, "-hwaccel_flags") == 0) {
+            flags = value;
+            i++;
+        } else if (value != NULL && (strcmp(opt, "-loglevel") == 0 || strcmp(opt, "-v") == 0)) {
+            i++;
+        } else if (strcmp(argv[i], "-") != 0 && strcmp(opt, "-y") != 0) {
+            other_options = 1;
+        }
+    }
+    /* Only Jellyfin's exact checks: a lavfi nullsrc into the null muxer
+     * with nothing else (device checks and the like go to a local ffmpeg). */
+    if (other_options || !null_output || format == NULL || strcmp(format, "lavfi") != 0 ||
+        input == NULL || strncmp(input, "nullsrc", 7) != 0)
+        return PROBE_NONE;
+    if (flags != NULL) {
+        request->kind = PROBE_HWACCEL_FLAGS;
+        snprintf(request->name, sizeof(request->name), "%s", flags);
+    } else {
+        request->kind = PROBE_PAUSE_KEYS;
+    }
+    return request->kind;
+}
+
+const char *probe_kind_name(enum probe_kind kind)
+{
+    switch (kind) {
+    case PROBE_VERSION:
+        return "-version";
+    case PROBE_ENCODERS:
+        return "-encoders";
+    case PROBE_DECODERS:
+        return "-decoders";
+    case PROBE_FILTERS:
+        return "-filters";
+    case PROBE_HWACCELS:
+        return "-hwaccels";
+    case PROBE_HELP_FILTER:
+        return "-h filter=";
+    case PROBE_HELP_BSF:
+        return "-h bsf=";
+    case PROBE_PAUSE_KEYS:
+        return "pause-key check";
+    case PROBE_HWACCEL_FLAGS:
+        return "hwaccel-flag check";
+    default:
+        return "none";
+    }
+}
+
+int probe_needs_pool(enum probe_kind kind)
+{
+    return kind != PROBE_NONE && kind != PROBE_PAUSE_KEYS;
+}
+
+/* ---------------------------------------------------------------------------
+ * The pool's union
+ * ------------------------------------------------------------------------- */
+
+struct probe_list {
+    const void **items;
+    const char **names;
+    size_t count, cap;
+};
+
+struct probe_caps {
+    const Ffpool__Capabilities *oldest; /* version text source */
+    struct probe_list encoders, decoders, filters, bsfs, hwaccels;
+};
+
+/* Adds item under name unless the name is there. Returns 0 or -1 (memory). */
+static int list_add(struct probe_list *list, const char *name, const void *item)
+{
+    if (name == NULL)
+        return 0;
+    for (size_t i = 0; i < list->count; i++)
+        if (strcmp(list->names[i], name) == 0)
+            return 0;
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 128;
+        const void **items = realloc(list->items, cap * sizeof(*items));
+        if (items == NULL)
+            return -1;
+        list->items = items;
+        const char **names = realloc(list->names, cap * sizeof(*names));
+        if (names == NULL)
+            return -1;
+        list->names = names;
+        list->cap = cap;
+    }
+    list->items[list->count] = item;
+    list->names[list->count] = name;
+    list->count++;
+    return 0;
+}
+
+static void list_free(struct probe_list *list)
+{
+    free(list->items);
+    free(list->names);
+}
+
+/* Compares the leading dotted numbers of two version strings ("5.1.9-0"
+ * vs "6.0"); a string without digits sorts last. */
+static int version_compare(const char *a, const char *b)
+{
+    a = a ? a : "";
+    b = b ? b : "";
+    while (*a == 'n')
+        a++;
+    while (*b == 'n')
+        b++;
+    int a_digits = *a >= '0' && *a <= '9', b_digits = *b >= '0' && *b <= '9';
+    if (!a_digits || !b_digits)
+        return b_digits - a_digits;
+    for (;;) {
+        char *a_end, *b_end;
+        long x = strtol(a, &a_end, 10), y = strtol(b, &b_end, 10);
+        if (x != y)
+            return x < y ? -1 : 1;
+        int a_more = *a_end == '.' && a_end[1] >= '0' && a_end[1] <= '9';
+        int b_more = *b_end == '.' && b_end[1] >= '0' && b_end[1] <= '9';
+        if (!a_more || !b_more)
+            return a_more - b_more;
+        a = a_end + 1;
+        b = b_end + 1;
+    }
+}
+
+struct probe_caps *probe_caps_build(Ffpool__WorkerInfo *const *workers, size_t n)
+{
+    struct probe_caps *caps = calloc(1, sizeof(*caps));
+    if (caps == NULL)
+        return NULL;
+    int failed = 0;
+    for (size_t w = 0; w < n && !failed; w++) {
+        const Ffpool__Capabilities *c = workers[w] ? workers[w]->capabilities : NULL;
+        if (c == NULL)
+            continue;
+        if (caps->oldest == NULL || version_compare(c->av_version, caps->oldest->av_version) < 0)
+            caps->oldest = c;
+        for (size_t i = 0; i < c->n_encoders && !failed; i++)
+            failed = list_add(&caps->encoders, c->encoders[i]->name, c->encoders[i]);
+        for (size_t i = 0; i < c->n_decoders && !failed; i++)
+            failed = list_add(&caps->decoders, c->decoders[i]->name, c->decoders[i]);
+        for (size_t i = 0; i < c->n_filters && !failed; i++)
+            failed = list_add(&caps->filters, c->filters[i]->name, c->filters[i]);
+        for (size_t i = 0; i < c->n_bsfs && !failed; i++)
+            failed = list_add(&caps->bsfs, c->bsfs[i]->name, c->bsfs[i]);
+        for (size_t i = 0; i < c->n_hwaccels && !failed; i++)
+            failed = list_add(&caps->hwaccels, c->hwaccels[i], c->hwaccels[i]);
+    }
+    if (failed || caps->oldest == NULL) {
+        probe_caps_free(caps);
+        return NULL;
+    }
+    return caps;
+}
+
+void probe_caps_free(struct probe_caps *caps)
+{
+    if (caps == NULL)
+        return;
+    list_free(&caps->encoders);
+    list_free(&caps->decoders);
+    list_free(&caps->filters);
+    list_free(&caps->bsfs);
+    list_free(&caps->hwaccels);
+    free(caps);
+}
+
+static const void *list_find(const struct probe_list *list, const char *name)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (strcmp(list->names[i], name) == 0)
+            return list->items[i];
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Answers
+ * ------------------------------------------------------------------------- */
+
+static const char *text_or_empty(const char *text)
+{
+    return text ? text : "";
+}
+
+static void print_codecs(const struct probe_list *list, int encoders, FILE *out)
+{
+    fprintf(out,
+            "%s:\n"
+            " V..... = Video\n"
+            " A..... = Audio\n"
+            " S..... = Subtitle\n"
+            " .F.... = Frame-level multithreading\n"
+            " ..S... = Slice-level multithreading\n"
+            " ...X.. = Codec is experimental\n"
+            " ....B. = Supports draw_horiz_band\n"
+            " .....D = Supports direct rendering method 1\n"
+            " ------\n",
+            encoders ? "Encoders" : "Decoders");
+    for (size_t i = 0; i < list->count; i++) {
+        const Ffpool__CodecInfo *codec = list->items[i];
+        fprintf(out, " %s %-20s %s\n", text_or_empty(codec->flags), text_or_empty(codec->name),
+                text_or_empty(codec->description));
+    }
+}
+
+static void print_filters(const struct probe_list *list, FILE *out)
+{
+    fprintf(out, "Filters:\n"
+                 "  T.. = Timeline support\n"
+                 "  .S. = Slice threading\n"
+                 "  ..C = Command support\n"
+                 "  A = Audio input/output\n"
+                 "  V = Video input/output\n"
+                 "  N = Dynamic number and/or type of input/output\n"
+                 "  | = Source or sink filter\n");
+    for (size_t i = 0; i < list->count; i++) {
+        const Ffpool__FilterInfo *f = list->items[i];
+        fprintf(out, " %s %-17s %-10s %s\n", text_or_empty(f->flags), text_or_empty(f->name),
+                text_or_empty(f->io), text_or_empty(f->description));
+    }
+}
+
+/* One side of a filter's "V->A" as the pad lines of `-h filter=`. */
+static void print_pads(const char *io, size_t n, int inputs, FILE *out)
+{
+    fprintf(out, "    %s:\n", inputs ? "Inputs" : "Outputs");
+    int pad = 0;
+    for (size_t i = 0; i < n; i++) {
+        switch (io[i]) {
+        case 'V':
+            fprintf(out, "       #%d: default (video)\n", pad++);
+            break;
+        case 'A':
+            fprintf(out, "       #%d: default (audio)\n", pad++);
+            break;
+        case 'N':
+            fprintf(out, "        dynamic (depending on the options)\n");
+            break;
+        case '|':
+            fprintf(out, "        none (%s filter)\n", inputs ? "source" : "sink");
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static int print_help_filter(const struct probe_caps *caps, const char *name, FILE *out, FILE *err)
+{
+    const Ffpool__FilterInfo *f = list_find(&caps->filters, name);
+    if (f == NULL) {
+        fprintf(err, "Unknown filter '%s'.\n", name);
+        return 0;
+    }
+    fprintf(out, "Filter %s\n", f->name);
+    if (f->description != NULL && f->description[0] != '\0')
+        fprintf(out, "  %s\n", f->description);
+    const char *io = text_or_empty(f->io);
+    const char *arrow = strstr(io, "->");
+    size_t n_in = arrow ? (size_t)(arrow - io) : strlen(io);
+    print_pads(io, n_in, 1, out);
+    if (arrow != NULL)
+        print_pads(arrow + 2, strlen(arrow + 2), 0, out);
+    if (f->n_options > 0) {
+        fprintf(out, "%s AVOptions:\n", f->name);
+        for (size_t i = 0; i < f->n_options; i++)
+            fprintf(out, "   %s\n", f->options[i]);
+    }
+    return 0;
+}
+
+static int print_help_bsf(const struct probe_caps *caps, const char *name, FILE *out, FILE *err)
+{
+    const Ffpool__BsfInfo *b = list_find(&caps->bsfs, name);
+    if (b == NULL) {
+        fprintf(err, "Unknown bit stream filter '%s'.\n", name);
+        return 0;
+    }
+    fprintf(out, "Bit stream filter %s\n", b->name);
+    if (b->n_options > 0) {
+        fprintf(out, "%s_bsf AVOptions:\n", b->name);
+        for (size_t i = 0; i < b->n_options; i++)
+            fprintf(out, "  -%s\n", b->options[i]);
+    }
+    return 0;
+}
+
+/* libavcodec's major version from a `-version` text, 0 if absent. */
+static int libavcodec_major(const char *version_text)
+{
+    const char *line = version_text ? strstr(version_text, "\nlibavcodec") : NULL;
+    if (line == NULL)
+        return 0;
+    line += strlen("\nlibavcodec");
+    return (int)strtol(line, NULL, 10);
+}
+
+/* Whether every flag in "+a+b" (or "a") is one libavcodec's hwaccel_flags
+ * knows. low_priority is a jellyfin-ffmpeg addition no upstream libav has;
+ * unsafe_output arrived with libavcodec 60 (FFmpeg 6.0). */
+static int hwaccel_flags_known(const char *flags, int lavc_major)
+{
+    char copy[256];
+    snprintf(copy, sizeof(copy), "%s", flags);
+    int any = 0;
+    char *save = NULL;
+    for (char *flag = strtok_r(copy, "+-", &save); flag != NULL;
+         flag = strtok_r(NULL, "+-", &save)) {
+        any = 1;
+        if (strcmp(flag, "ignore_level") != 0 && strcmp(flag, "allow_high_depth") != 0 &&
+            strcmp(flag, "allow_profile_mismatch") != 0 &&
+            !(strcmp(flag, "unsafe_output") == 0 && lavc_major >= 60))
+            return 0;
+    }
+    return any;
+}
+
+int probe_answer(const struct probe_request *request, const struct probe_caps *caps, FILE *out,
+                 FILE *err)
+{
+    const char *version = text_or_empty(caps->oldest->version_text);
+    if (request->kind == PROBE_VERSION) {
+        fputs(version, out);
+        return 0;
+    }
+    if (request->kind == PROBE_HWACCEL_FLAGS)
+        return hwaccel_flags_known(request->name, libavcodec_major(version)) ? 0 : 1;
+    if (!request->hide_banner)
+        fputs(version, err);
+    switch (request->kind) {
+    case PROBE_ENCODERS:
+        print_codecs(&caps->encoders, 1, out);
+        return 0;
+    case PROBE_DECODERS:
+        print_codecs(&caps->decoders, 0, out);
+        return 0;
+    case PROBE_FILTERS:
+        print_filters(&caps->filters, out);
+        return 0;
+    case PROBE_HWACCELS:
+        fprintf(out, "Hardware acceleration methods:\n");
+        for (size_t i = 0; i < caps->hwaccels.count; i++)
+            fprintf(out, "%s\n", caps->hwaccels.names[i]);
+        fprintf(out, "\n");
+        return 0;
+    case PROBE_HELP_FILTER:
+        return print_help_filter(caps, request->name, out, err);
+    case PROBE_HELP_BSF:
+        return print_help_bsf(caps, request->name, out, err);
+    default:
+        fprintf(err, "ffpool: not a probe the pool answers\n");
+        return 1;
+    }
+}
+
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int probe_pause_keys(int fd, FILE *err, int timeout_ms)
+{
+    fprintf(err, "Press [q] to stop, [?] for help\n");
+    fflush(err);
+    long long deadline = monotonic_ms() + timeout_ms;
+    for (;;) {
+        long long left = deadline - monotonic_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int ready = poll(&pfd, 1, (int)left);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            return 0;
+        char keys[64];
+        ssize_t n = read(fd, keys, sizeof(keys));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        for (ssize_t i = 0; i < n; i++) {
+            if (keys[i] == 'q')
+                return 0;
+            if (keys[i] == '?') {
+                fputs(probe_key_help, err);
+                fflush(err);
+            }
+        }
+    }
+}
