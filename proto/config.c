@@ -297,6 +297,23 @@ static int config_load_token_file(struct ffpool_config *config, char *err, size_
     return 0;
 }
 
+/* Checks the keys whose values come from a fixed set. */
+static int config_check_choices(const struct ffpool_config *config, char *err, size_t errlen)
+{
+    if (strcmp(config->shim_no_pool_policy, "fallback") != 0 &&
+        strcmp(config->shim_no_pool_policy, "fail") != 0) {
+        snprintf(err, errlen, "shim.no_pool_policy: %s is neither fallback nor fail",
+                 config->shim_no_pool_policy);
+        return -1;
+    }
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    for (size_t i = 0; i < 4; i++)
+        if (strcmp(config->log_level, levels[i]) == 0)
+            return 0;
+    snprintf(err, errlen, "log.level: %s is not one of debug, info, warn, error", config->log_level);
+    return -1;
+}
+
 int config_load(struct ffpool_config *config, const char *path, char *err, size_t errlen)
 {
     config_defaults(config);
@@ -305,6 +322,8 @@ int config_load(struct ffpool_config *config, const char *path, char *err, size_
     if (path != NULL && path[0] != '\0' && config_load_file(config, path, err, errlen) != 0)
         return -1;
     if (config_load_env(config, err, errlen) != 0)
+        return -1;
+    if (config_check_choices(config, err, errlen) != 0)
         return -1;
     return config_load_token_file(config, err, errlen);
 }

@@ -90,3 +90,17 @@ Test(config, token_file_is_read_first_line_only)
     unlink(copy);
     cr_assert_str_eq(c.api_token, "tok-123");
 }
+
+Test(config, choice_keys_refuse_unknown_values)
+{
+    struct ffpool_config c;
+    char err[256];
+    setenv("FFPOOL_SHIM_NO_POOL_POLICY", "maybe", 1);
+    cr_assert_eq(config_load(&c, NULL, err, sizeof(err)), -1);
+    unsetenv("FFPOOL_SHIM_NO_POOL_POLICY");
+    cr_assert(strstr(err, "shim.no_pool_policy") != NULL, "%s", err);
+    setenv("FFPOOL_LOG_LEVEL", "loud", 1);
+    cr_assert_eq(config_load(&c, NULL, err, sizeof(err)), -1);
+    unsetenv("FFPOOL_LOG_LEVEL");
+    cr_assert(strstr(err, "log.level") != NULL, "%s", err);
+}
