@@ -61,3 +61,15 @@ void program_queue_config(const struct ffpool_config *config, struct queue_confi
     q->heartbeat_ttl_ms = config->lease_heartbeat_ttl_ms;
     q->retention_ms = config->job_retention_ms;
 }
+
+struct wire_client *program_client_open(const struct ffpool_config *config, int timeout_ms,
+                                       char *err, size_t errlen)
+{
+    struct wire_client_options options = {
+        .urls = config->scheduler_url,
+        .token = config->api_token,
+        .timeout_ms = timeout_ms > 0 ? timeout_ms : (int)config->scheduler_timeout_ms,
+        .tls_ca = config->api_tls_ca,
+    };
+    return wire_client_open_options(&options, err, errlen);
+}

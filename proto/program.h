@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "queue.h"
+#include "wire.h"
 
 /* Handles the common options at the front of argv and loads the
  * configuration. Prints and exits for --help and --version (status 0) and for
@@ -15,6 +16,12 @@ int program_start(int argc, char **argv, const char *name, const char *usage,
 
 /* Fills the Redis queue settings from the configuration. */
 void program_queue_config(const struct ffpool_config *config, struct queue_config *queue_config);
+
+/* Opens an API client on scheduler.url with the token and TLS CA of the
+ * configuration; timeout_ms <= 0 uses scheduler.timeout_ms. NULL with err
+ * on failure. */
+struct wire_client *program_client_open(const struct ffpool_config *config, int timeout_ms,
+                                       char *err, size_t errlen);
 
 /* Milliseconds of CLOCK_MONOTONIC: for deadlines and intervals. */
 long long program_monotonic_ms(void);

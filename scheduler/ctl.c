@@ -268,11 +268,7 @@ int main(int argc, char **argv)
     }
 
     char err[512];
-    struct wire_client_options options = {.urls = config.scheduler_url,
-                                          .token = config.api_token,
-                                          .timeout_ms = (int)config.scheduler_timeout_ms,
-                                          .tls_ca = config.api_tls_ca};
-    struct wire_client *client = wire_client_open_options(&options, err, sizeof(err));
+    struct wire_client *client = program_client_open(&config, 0, err, sizeof(err));
     if (client == NULL) {
         fprintf(stderr, "ffpoolctl: %s\n", err);
         return 1;

@@ -445,8 +445,7 @@ static int shim_probe(const struct ffpool_config *config, const struct probe_req
     Ffpool__Reply *reply = NULL;
     struct probe_caps *caps = NULL;
     int status;
-    struct wire_client *client =
-        wire_client_open(config->scheduler_url, config->api_token, timeout, err, sizeof(err));
+    struct wire_client *client = program_client_open(config, timeout, err, sizeof(err));
     if (client == NULL)
         return shim_no_pool(config, request, argc, argv, err);
     Ffpool__Request message = FFPOOL__REQUEST__INIT;
@@ -599,8 +598,7 @@ int main(int argc, char **argv)
     char job_key[33];
     struct shim_session session = {.stdin_open = 1, .jellyfin_spec = jellyfin_spec};
     argv_job_key(argc, argv, job_key);
-    session.client = wire_client_open(config.scheduler_url, config.api_token,
-                                      (int)config.scheduler_timeout_ms, err, sizeof(err));
+    session.client = program_client_open(&config, 0, err, sizeof(err));
     if (session.client == NULL) {
         fprintf(stderr, "Error: cannot reach the ffpool scheduler: %s\n", err);
         goto cleanup;
