@@ -526,6 +526,21 @@ static int name_is_progressive_muxer(const char *format)
     return name_in_list(format, muxers);
 }
 
+/* The audio codecs the worker's pipeline encodes (libfdk_aac runs as the
+ * native aac encoder), or copy. */
+static int name_is_native_audio_codec(const char *codec)
+{
+    static const char *const codecs[] = {"aac", "libfdk_aac", "libmp3lame", "ac3", "copy", NULL};
+    return name_in_list(codec, codecs);
+}
+
+/* The progressive muxers the worker's pipeline writes (one growing file). */
+static int name_is_native_progressive_muxer(const char *format)
+{
+    static const char *const muxers[] = {"mp4", "matroska", "mp3", "adts", "mpegts", NULL};
+    return name_in_list(format, muxers);
+}
+
 /* Guesses the muxer ffmpeg would pick from the output file's extension, as
  * av_guess_format does when -f is absent. Returns NULL if there is none
  * (ffmpeg then fails with "Unable to find a suitable output format"). */
@@ -1060,6 +1075,15 @@ static void on_disable(struct argv_parse *p, const char *opt, char kind, const c
         p->audio_disabled = 1;
 }
 
+/* mp3 tags: the worker's mp3 muxer writes what Jellyfin asks for
+ * (-id3v2_version 3 -write_id3v1 1), so only those values are native. */
+static void on_id3_tags(struct argv_parse *p, const char *opt, char kind, const char *value)
+{
+    const char *native = strcmp(opt, "-id3v2_version") == 0 ? "3" : "1";
+    if (strcmp(value, native) != 0)
+        parse_block(p, RANK_FEATURE, "%.64s %.32s not native", opt, value);
+}
+
 static void on_copyts(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
     p->spec->copyts = 1;
@@ -1245,8 +1269,12 @@ static const struct option_def option_table[] = {
     {"accurate_seek", OPT_INPUT, STREAMS_NONE, on_accurate_seek},
     {"autorotate", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_autorotate},
     {"noautorotate", OPT_INPUT, STREAMS_NONE, on_autorotate},
+    /* A read-speed cap (backdrops): a worker reads as fast as it can. */
+    {"readrate", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_ignore},
 
     /* Stream selection and metadata. */
+    {"id3v2_version", OPT_OUTPUT | OPT_VALUE, STREAMS_NONE, on_id3_tags},
+    {"write_id3v1", OPT_OUTPUT | OPT_VALUE, STREAMS_NONE, on_id3_tags},
     {"map", OPT_OUTPUT | OPT_VALUE, STREAMS_NONE, on_map},
     {"map_metadata", OPT_OUTPUT | OPT_VALUE, STREAMS_NONE, on_map_minus_one},
     {"map_chapters", OPT_OUTPUT | OPT_VALUE, STREAMS_NONE, on_map_minus_one},
@@ -1511,8 +1539,10 @@ static void finish_output_kind(struct argv_parse *p)
     if (strcmp(format, "segment") == 0 || strcmp(format, "ssegment") == 0 ||
         strcmp(format, "stream_segment") == 0)
         parse_block(p, RANK_FEATURE, "segment muxer not native");
+    else if (name_is_native_progressive_muxer(format))
+        return;
     else if (name_is_progressive_muxer(format))
-        parse_block(p, RANK_FEATURE, "progressive output not native yet");
+        parse_block(p, RANK_FEATURE, "progressive output format %.32s not native", format);
     else
         parse_block(p, RANK_FEATURE, "output format %.32s not native", format);
 }
@@ -1612,23 +1642,19 @@ static void finish(struct argv_parse *p)
             parse_refuse(p, "-hls_segment_filename must contain exactly one %%d");
             return;
         }
-        if (spec->segment_type == JOB_SEGMENT_FMP4)
-            parse_block(p, RANK_FEATURE, "fmp4 segments not native yet");
     }
 
     if (p->video_disabled)
-        parse_block(p, RANK_FEATURE, "audio-only output not native yet");
+        ; /* audio only: the pipeline cuts on the audio timestamps */
     else if (!p->video_codec_given)
         parse_block(p, RANK_FEATURE, "no video codec given");
-    else if (strcmp(spec->video_codec, "copy") == 0)
-        parse_block(p, RANK_FEATURE, "video copy not native yet");
-    else if (strcmp(spec->video_codec, "libx264") != 0)
+    else if (strcmp(spec->video_codec, "libx264") != 0 && strcmp(spec->video_codec, "copy") != 0)
         parse_block(p, RANK_FEATURE, "video codec %.32s not native", spec->video_codec);
 
     if (!p->audio_disabled) {
         if (!p->audio_codec_given)
             parse_block(p, RANK_FEATURE, "no audio codec given");
-        else if (strcmp(spec->audio_codec, "aac") != 0 && strcmp(spec->audio_codec, "copy") != 0)
+        else if (!name_is_native_audio_codec(spec->audio_codec))
             parse_block(p, RANK_FEATURE, "audio codec %.32s not native", spec->audio_codec);
     }
 

@@ -541,8 +541,7 @@ Test(argv_corpus, video_copy_after_seek_records_seek_and_start_number)
 {
     static struct job_spec s;
     char reason[256];
-    cr_assert_eq(corpus_parse("018-", &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
-    cr_assert_str_eq(reason, "passthrough: video copy not native yet");
+    cr_assert_eq(corpus_parse("018-", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
     cr_assert_eq(s.seek_us, 494598000); /* 00:08:14.598 */
     cr_assert_eq(s.start_number, 82);
     cr_assert_eq(s.genpts, 1);
@@ -556,8 +555,7 @@ Test(argv_corpus, hevc_copy_with_noaccurate_seek_and_strict)
 {
     static struct job_spec s;
     char reason[256];
-    cr_assert_eq(corpus_parse("042-", &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
-    cr_assert_str_eq(reason, "passthrough: video copy not native yet");
+    cr_assert_eq(corpus_parse("042-", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
     cr_assert_eq(s.seek_us, 408000000);
     cr_assert_eq(s.accurate_seek, 0);
     cr_assert_eq(s.start_number, 68);
@@ -565,12 +563,11 @@ Test(argv_corpus, hevc_copy_with_noaccurate_seek_and_strict)
     cr_assert_str_eq(s.video_bsf, "hevc_mp4toannexb");
 }
 
-Test(argv_corpus, fmp4_is_parsed_but_not_native_yet)
+Test(argv_corpus, hevc_copy_to_fmp4_is_native)
 {
     static struct job_spec s;
     char reason[256];
-    cr_assert_eq(corpus_parse("044-", &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
-    cr_assert_str_eq(reason, "passthrough: fmp4 segments not native yet");
+    cr_assert_eq(corpus_parse("044-", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
     cr_assert_eq(s.segment_type, JOB_SEGMENT_FMP4);
     cr_assert_str_eq(s.init_filename, "6efcfd6be6945029dc7b3e690a6788ee-1.mp4");
     cr_assert_eq(s.probesize, 1000000000);
@@ -730,8 +727,7 @@ Test(argv_rules, a_single_map_under_vn_is_the_audio_stream)
     char reason[256];
     cr_assert_eq(
         parse_args("-i /m/a.mkv -map 0:3 -vn -c:a aac " LINE_HLS, &s, reason, sizeof(reason)),
-        ARGV_PASSTHROUGH);
-    cr_assert_str_eq(reason, "passthrough: audio-only output not native yet");
+        ARGV_NATIVE, "%s", reason);
     cr_assert_eq(s.video_stream, -1);
     cr_assert_eq(s.audio_stream, 3);
     cr_assert_eq(
@@ -789,7 +785,7 @@ Test(argv_rules, keyframe_interval_must_match_hls_time)
                  ARGV_PASSTHROUGH);
 }
 
-Test(argv_rules, fmp4_copy_and_progressive_are_not_native_yet)
+Test(argv_rules, fmp4_copy_and_progressive_are_native)
 {
     static struct job_spec s;
     char reason[256];
@@ -798,28 +794,44 @@ Test(argv_rules, fmp4_copy_and_progressive_are_not_native_yet)
                             "-hls_segment_filename /t/a%d.mp4 -hls_playlist_type vod "
                             "-hls_list_size 0 /t/a.m3u8",
                             &s, reason, sizeof(reason)),
-                 ARGV_PASSTHROUGH);
-    cr_assert_str_eq(reason, "passthrough: fmp4 segments not native yet");
+                 ARGV_NATIVE, "%s", reason);
     cr_assert_str_eq(s.init_filename, "init.mp4");
 
     cr_assert_eq(parse_args("-i /m/a.mkv -c copy " LINE_HLS, &s, reason, sizeof(reason)),
-                 ARGV_PASSTHROUGH);
-    cr_assert_str_eq(reason, "passthrough: video copy not native yet");
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(s.video_codec, "copy");
     cr_assert_str_eq(s.audio_codec, "copy");
 
     cr_assert_eq(parse_args("-i /m/a.mkv -c:v libx264 -c:a aac -movflags "
                             "frag_keyframe+empty_moov+delay_moov -f mp4 /t/a.mp4",
                             &s, reason, sizeof(reason)),
-                 ARGV_PASSTHROUGH);
-    cr_assert_str_eq(reason, "passthrough: progressive output not native yet");
+                 ARGV_NATIVE, "%s", reason);
     cr_assert_eq(s.output_kind, JOB_OUTPUT_PROGRESSIVE);
     cr_assert_str_eq(s.output_format, "mp4");
     cr_assert_str_eq(s.movflags, "frag_keyframe+empty_moov+delay_moov");
 
     cr_assert_eq(
         parse_args("-i /m/a.flac -vn -c:a libmp3lame /t/a.mp3", &s, reason, sizeof(reason)),
-        ARGV_PASSTHROUGH);
+        ARGV_NATIVE, "%s", reason);
     cr_assert_str_eq(s.output_format, "mp3", "guessed from the extension");
+
+    /* Jellyfin's mp3 tags are what the worker writes; others are not. */
+    cr_assert_eq(parse_args("-i /m/a.flac -vn -c:a libmp3lame -id3v2_version 3 -write_id3v1 1 "
+                            "/t/a.mp3",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(parse_args("-i /m/a.flac -vn -c:a libmp3lame -id3v2_version 4 /t/a.mp3", &s,
+                            reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+
+    /* What the pipeline cannot write stays with a local ffmpeg. */
+    cr_assert_eq(parse_args("-i /m/a.mkv -c:v libx264 -c:a aac -f webm /t/a.webm", &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: progressive output format webm not native");
+    cr_assert_eq(
+        parse_args("-i /m/a.mkv -c:v libx264 -c:a opus " LINE_HLS, &s, reason, sizeof(reason)),
+        ARGV_PASSTHROUGH);
 }
 
 Test(argv_rules, unknown_options_hardware_and_urls_are_passthrough)

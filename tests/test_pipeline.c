@@ -31,6 +31,9 @@
 #define CLIP_S 10.0
 #define MAX_SEGMENTS 64
 
+/* One audio frame of the test at hand (tests run in their own processes). */
+static double audio_frame_s = AUDIO_FRAME_S;
+
 /* ---- fixtures --------------------------------------------------------------- */
 
 static const char *fixture_dir(void)
@@ -95,6 +98,13 @@ ReportHook(PRE_ALL)(struct criterion_test_set *tests)
     FILE *f = fopen(path, "w");
     if (f != NULL)
         fclose(f);
+    /* The first 40% of clip.mkv: a header that promises 10 s. */
+    snprintf(command, sizeof(command),
+             "head -c $(( $(stat -c %%s %s/clip.mkv) * 2 / 5 )) "
+             "%s/clip.mkv >%s/truncated.mkv",
+             dir, dir, dir);
+    if (run_quiet(command) != 0)
+        fprintf(stderr, "fixture truncated.mkv failed\n");
     snprintf(path, sizeof(path), "%s/noise.mkv", dir);
     f = fopen(path, "w");
     if (f != NULL) {
@@ -338,13 +348,26 @@ static void expect_same_timing(const char *dir_a, const char *dir_b, int from, i
                       b.video_first);
         cr_expect_leq(fabs((a.video_last - a.video_first) - (b.video_last - b.video_first)),
                       FRAME_S + 1e-6, "segment %d: duration differs", k);
-        cr_expect_leq(fabs(a.audio_first - b.audio_first), AUDIO_FRAME_S + 1e-6,
+        cr_expect_leq(fabs(a.audio_first - b.audio_first), audio_frame_s + 1e-6,
                       "segment %d audio starts at %.6f, resumed at %.6f", k, a.audio_first,
                       b.audio_first);
     }
 }
 
-static void check_resume_matches(const char *fixture, int first_index)
+typedef void (*spec_tweak)(struct job_spec *spec);
+
+/* Jellyfin's video copy line (jellyfin-argv/018, without the seek): copy
+ * with the annexb filter and -start_at_zero, audio copied. */
+static void tweak_copy(struct job_spec *spec)
+{
+    snprintf(spec->video_codec, sizeof(spec->video_codec), "copy");
+    snprintf(spec->video_bsf, sizeof(spec->video_bsf), "h264_mp4toannexb");
+    spec->video_filter[0] = '\0';
+    snprintf(spec->audio_codec, sizeof(spec->audio_codec), "copy");
+    spec->start_at_zero = 1;
+}
+
+static void check_resume_matches_with(const char *fixture, int first_index, spec_tweak tweak)
 {
     char input[512], dir_a[600], dir_b[600];
     fixture_path(input, sizeof(input), fixture);
@@ -353,6 +376,10 @@ static void check_resume_matches(const char *fixture, int first_index)
     struct job_spec spec_a, spec_b;
     spec_jellyfin_hls(&spec_a, input, dir_a, 2000000);
     spec_jellyfin_hls(&spec_b, input, dir_b, 2000000);
+    if (tweak != NULL) {
+        tweak(&spec_a);
+        tweak(&spec_b);
+    }
     struct collected a = {0}, b = {0};
     run_ok(&spec_a, 0, &a);
     run_ok(&spec_b, first_index, &b);
@@ -378,9 +405,14 @@ static void check_resume_matches(const char *fixture, int first_index)
     probe_segment(path, &before);
     segment_file(path, sizeof(path), dir_b, first_index);
     probe_segment(path, &after);
-    cr_expect_leq(fabs(after.audio_first - before.audio_end), AUDIO_FRAME_S + 1e-6,
+    cr_expect_leq(fabs(after.audio_first - before.audio_end), audio_frame_s + 1e-6,
                   "audio join: previous segment ends %.6f, resumed starts %.6f", before.audio_end,
                   after.audio_first);
+}
+
+static void check_resume_matches(const char *fixture, int first_index)
+{
+    check_resume_matches_with(fixture, first_index, NULL);
 }
 
 /* ---- tests ------------------------------------------------------------------------ */
@@ -639,6 +671,21 @@ Test(pipeline, random_bytes_input_is_an_error)
     expect_error(input, NULL);
 }
 
+Test(pipeline, truncated_input_is_an_error_saying_so)
+{
+    char input[512];
+    fixture_path(input, sizeof(input), "truncated.mkv");
+    char dir[600], err[512];
+    output_dir(dir, sizeof(dir), "truncated");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    struct collected c = {0};
+    int result = run_pipeline(&spec, 0, &c, err, sizeof(err));
+    cr_expect_eq(result, PIPELINE_ERROR, "result %d", result);
+    cr_expect_not_null(strstr(err, "truncated"), "%s", err);
+    cr_expect_eq(count_temp_files(dir), 0);
+}
+
 Test(pipeline, input_without_the_requested_video_stream_is_an_error)
 {
     char input[512];
@@ -654,20 +701,30 @@ Test(pipeline, unsupported_shapes_are_refused_with_a_reason)
     struct job_spec spec;
     struct collected c = {0};
 
+    /* Jellyfin's HDR line names a filter Debian's libavfilter lacks. */
     spec_jellyfin_hls(&spec, input, dir, 2000000);
-    spec.segment_type = JOB_SEGMENT_FMP4;
+    snprintf(spec.video_filter, sizeof(spec.video_filter),
+             "setparams=color_primaries=bt2020,tonemapx=tonemap=bt2390:desat=0:peak=100,"
+             "format=yuv420p");
     cr_expect_eq(run_pipeline(&spec, 0, &c, err, sizeof(err)), PIPELINE_ERROR);
-    cr_expect_not_null(strstr(err, "fmp4"), "%s", err);
+    cr_expect_not_null(strstr(err, "no filter named tonemapx"), "%s", err);
 
     spec_jellyfin_hls(&spec, input, dir, 2000000);
-    snprintf(spec.video_codec, sizeof(spec.video_codec), "copy");
+    snprintf(spec.audio_filter, sizeof(spec.audio_filter), "volume=2,nosuchfilter=1");
     cr_expect_eq(run_pipeline(&spec, 0, &c, err, sizeof(err)), PIPELINE_ERROR);
-    cr_expect_not_null(strstr(err, "video copy"), "%s", err);
+    cr_expect_not_null(strstr(err, "audio filter"), "%s", err);
+    cr_expect_not_null(strstr(err, "nosuchfilter"), "%s", err);
 
     spec_jellyfin_hls(&spec, input, dir, 2000000);
-    snprintf(spec.video_filter, sizeof(spec.video_filter), "nosuchfilter=1");
+    tweak_copy(&spec);
+    snprintf(spec.video_bsf, sizeof(spec.video_bsf), "nosuch_bsf");
     cr_expect_eq(run_pipeline(&spec, 0, &c, err, sizeof(err)), PIPELINE_ERROR);
-    cr_expect_not_null(strstr(err, "video filter"), "%s", err);
+    cr_expect_not_null(strstr(err, "nosuch_bsf"), "%s", err);
+
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    snprintf(spec.audio_codec, sizeof(spec.audio_codec), "libnosuchaudio");
+    cr_expect_eq(run_pipeline(&spec, 0, &c, err, sizeof(err)), PIPELINE_ERROR);
+    cr_expect_not_null(strstr(err, "libnosuchaudio"), "%s", err);
     cr_expect_eq(c.count, 0);
     cr_expect_eq(count_temp_files(dir), 0);
 }
@@ -701,4 +758,368 @@ Test(pipeline, should_stop_mid_segment_leaves_no_temp_file)
     cr_expect_lt(c.count, 5);
     cr_expect_eq(c.temps_at_stop, 1, "no segment was being written when the run stopped");
     cr_expect_eq(count_temp_files(dir), 0, "temp files left behind");
+}
+
+/* ---- video copy ------------------------------------------------------------------- */
+
+/* Segments of a copy run start where the ffmpeg CLI's hls muxer cuts the
+ * same argv: at the first keyframe at or after each boundary. The Matroska
+ * clip has keyframes every 3.6 s and T is 2, so boundaries 2 and 4 share a
+ * keyframe and the numbering must follow the CLI's, not k*T. */
+Test(pipeline, copy_segments_cut_where_the_ffmpeg_cli_cuts)
+{
+    char input[512], dir[600], cli_dir[600], command[4096], path[600];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "copy");
+    output_dir(cli_dir, sizeof(cli_dir), "copy-cli");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    tweak_copy(&spec);
+    struct collected c = {0};
+    run_ok(&spec, 0, &c);
+
+    snprintf(command, sizeof(command),
+             "ffmpeg -nostdin -v error -fflags +genpts -i 'file:%s' -map 0:0 -map 0:1 "
+             "-codec:v:0 copy -bsf:v h264_mp4toannexb -start_at_zero -codec:a:0 copy -copyts "
+             "-avoid_negative_ts disabled -f hls -max_delay 5000000 -hls_time 2 "
+             "-hls_segment_type mpegts -start_number 0 -hls_segment_filename '%s/seg%%d.ts' "
+             "-hls_playlist_type vod -hls_list_size 0 -y '%s/main.m3u8'",
+             input, cli_dir, cli_dir);
+    cr_assert_eq(run_quiet(command), 0, "the ffmpeg CLI failed");
+    int cli_count = count_files(cli_dir, "seg*.ts");
+    cr_expect_eq(c.count, cli_count, "%d segments, the CLI made %d", c.count, cli_count);
+    cr_expect_eq(c.count, 3, "%d segments for keyframes at 0, 3.6 and 7.2 s", c.count);
+    for (int k = 0; k < c.count && k < cli_count; k++) {
+        struct probe ours, cli;
+        segment_file(path, sizeof(path), dir, k);
+        probe_segment(path, &ours);
+        expect_decodes_cleanly(path);
+        segment_file(path, sizeof(path), cli_dir, k);
+        probe_segment(path, &cli);
+        cr_expect(ours.first_video_is_key, "segment %d does not start with a keyframe", k);
+        cr_expect_eq(ours.video_packets, cli.video_packets, "segment %d: %d frames, CLI %d", k,
+                     ours.video_packets, cli.video_packets);
+        cr_expect_leq(fabs(ours.video_first - cli.video_first), FRAME_S + 1e-6,
+                      "segment %d starts at %.6f, CLI at %.6f", k, ours.video_first,
+                      cli.video_first);
+        cr_expect_leq(fabs(ours.audio_first - cli.audio_first), AUDIO_FRAME_S + 1e-6,
+                      "segment %d audio starts at %.6f, CLI at %.6f", k, ours.audio_first,
+                      cli.audio_first);
+    }
+}
+
+/* Segment 2 starts at 7.2 s, not 2*T: the resumed run must replay the cut
+ * rule over the keyframes to find it. */
+Test(pipeline, copy_resume_at_segment_2_matches_run_from_start_mkv)
+{
+    check_resume_matches_with("clip.mkv", 2, tweak_copy);
+}
+
+Test(pipeline, copy_resume_at_segment_1_matches_run_from_start_mpegts)
+{
+    check_resume_matches_with("clip.ts", 1, tweak_copy);
+}
+
+Test(pipeline, copy_resume_at_segment_2_matches_run_from_start_mp4)
+{
+    check_resume_matches_with("clip.mp4", 2, tweak_copy);
+}
+
+/* ---- fMP4 ------------------------------------------------------------------------- */
+
+static void tweak_fmp4(struct job_spec *spec)
+{
+    spec->segment_type = JOB_SEGMENT_FMP4;
+    snprintf(spec->init_filename, sizeof(spec->init_filename), "main-1.mp4");
+    snprintf(spec->segment_options, sizeof(spec->segment_options), "movflags=+frag_discont");
+    char *dot = strrchr(spec->segment_filename, '.');
+    snprintf(dot, sizeof(spec->segment_filename) - (size_t)(dot - spec->segment_filename), ".mp4");
+}
+
+/* The init segment followed by segment k, as a player reads it. */
+static void probe_fmp4_segment(const char *dir, int k, struct probe *p)
+{
+    char command[2048], path[700];
+    snprintf(path, sizeof(path), "%s/joined-%d.mp4", dir, k);
+    snprintf(command, sizeof(command), "cat '%s/main-1.mp4' '%s/seg%d.mp4' >'%s'", dir, dir, k,
+             path);
+    cr_assert_eq(run_quiet(command), 0);
+    probe_segment(path, p);
+    unlink(path);
+}
+
+/* The whole playlist (init + every segment) decodes cleanly; returns its
+ * number of video packets. */
+static int fmp4_joined_frames(const char *dir, int count)
+{
+    char command[4096], path[700];
+    snprintf(path, sizeof(path), "%s/joined.mp4", dir);
+    int n = snprintf(command, sizeof(command), "cat '%s/main-1.mp4'", dir);
+    for (int k = 0; k < count; k++)
+        n += snprintf(command + n, sizeof(command) - (size_t)n, " '%s/seg%d.mp4'", dir, k);
+    snprintf(command + n, sizeof(command) - (size_t)n, " >'%s'", path);
+    cr_assert_eq(run_quiet(command), 0);
+    expect_decodes_cleanly(path);
+    struct probe p;
+    probe_segment(path, &p);
+    unlink(path);
+    return p.video_packets;
+}
+
+static void tweak_copy_fmp4(struct job_spec *spec)
+{
+    tweak_copy(spec);
+    tweak_fmp4(spec);
+}
+
+/* A job whose worker died after segment 2: the next owner writes 3.. into
+ * the same folder. The init segment is the first owner's, untouched, and the
+ * playlist plays through the join as the uninterrupted run does. */
+static void check_fmp4_takeover(spec_tweak tweak, int first_index)
+{
+    char input[512], dir_a[600], dir_b[600], init[700], saved[700], command[2048];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir_a, sizeof(dir_a), "fmp4");
+    output_dir(dir_b, sizeof(dir_b), "fmp4-takeover");
+    struct job_spec spec_a, spec_b;
+    spec_jellyfin_hls(&spec_a, input, dir_a, 2000000);
+    spec_jellyfin_hls(&spec_b, input, dir_b, 2000000);
+    tweak(&spec_a);
+    tweak(&spec_b);
+    struct collected a = {0}, b1 = {.stop_after = first_index + 1}, b2 = {0};
+    char err[512];
+    run_ok(&spec_a, 0, &a);
+    cr_assert_eq(run_pipeline(&spec_b, 0, &b1, err, sizeof(err)), PIPELINE_STOPPED, "%s", err);
+    snprintf(init, sizeof(init), "%s/main-1.mp4", dir_b);
+    snprintf(saved, sizeof(saved), "%s/init.saved", dir_b);
+    snprintf(command, sizeof(command), "cp '%s' '%s'", init, saved);
+    cr_assert_eq(run_quiet(command), 0, "no init segment after the first run");
+    run_ok(&spec_b, first_index, &b2);
+
+    snprintf(command, sizeof(command), "cmp -s '%s' '%s'", init, saved);
+    cr_expect_eq(run_quiet(command), 0, "the resumed run rewrote the init segment");
+    cr_assert_eq(first_index + b2.count, a.count, "%d + %d segments, the full run made %d",
+                 first_index, b2.count, a.count);
+    for (int k = first_index - 1; k < a.count; k++) {
+        struct probe pa, pb;
+        probe_fmp4_segment(dir_a, k, &pa);
+        probe_fmp4_segment(dir_b, k, &pb);
+        cr_expect(pb.first_video_is_key, "segment %d does not start with a keyframe", k);
+        cr_expect_eq(pa.video_packets, pb.video_packets, "segment %d: %d frames, resumed %d", k,
+                     pa.video_packets, pb.video_packets);
+        cr_expect_leq(fabs(pa.video_first - pb.video_first), FRAME_S + 1e-6,
+                      "segment %d starts at %.6f, resumed at %.6f", k, pa.video_first,
+                      pb.video_first);
+        cr_expect_leq(fabs(pa.audio_first - pb.audio_first), AUDIO_FRAME_S + 1e-6,
+                      "segment %d audio starts at %.6f, resumed at %.6f", k, pa.audio_first,
+                      pb.audio_first);
+    }
+    int frames_a = fmp4_joined_frames(dir_a, a.count);
+    int frames_b = fmp4_joined_frames(dir_b, a.count);
+    cr_expect_eq(frames_a, frames_b, "%d frames in the full run, %d across the takeover", frames_a,
+                 frames_b);
+}
+
+Test(pipeline, fmp4_takeover_keeps_the_init_segment_and_the_timeline)
+{
+    check_fmp4_takeover(tweak_fmp4, 3);
+}
+
+Test(pipeline, fmp4_copy_takeover_keeps_the_init_segment_and_the_timeline)
+{
+    check_fmp4_takeover(tweak_copy_fmp4, 2);
+}
+
+/* ---- audio ------------------------------------------------------------------------ */
+
+/* "codec_name,sample_rate,channels" of the first audio stream of path. */
+static void probe_audio_stream(const char *path, char *out, size_t len)
+{
+    char command[1024];
+    snprintf(command, sizeof(command),
+             "ffprobe -v error -select_streams a:0 -show_entries "
+             "stream=codec_name,sample_rate,channels -of csv=p=0 '%s'",
+             path);
+    FILE *f = popen(command, "r");
+    cr_assert_not_null(f);
+    out[0] = '\0';
+    if (fgets(out, (int)len, f) != NULL)
+        out[strcspn(out, "\n")] = '\0';
+    pclose(f);
+}
+
+Test(pipeline, audio_encoders_rates_channels_and_filters)
+{
+    static const struct {
+        const char *codec;
+        int rate, channels;
+        const char *filter;
+        const char *expect;
+    } cases[] = {
+        {"libmp3lame", 44100, 2, "volume=0.5", "mp3,44100,2"},
+        {"ac3", 48000, 6, "", "ac3,48000,6"},
+        {"aac", 48000, 1, "loudnorm=I=-16:TP=-1.5:LRA=11", "aac,48000,1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char input[512], dir[600], path[600], found[128];
+        fixture_path(input, sizeof(input), "clip.mkv");
+        output_dir(dir, sizeof(dir), "audio");
+        struct job_spec spec;
+        spec_jellyfin_hls(&spec, input, dir, 2000000);
+        snprintf(spec.audio_codec, sizeof(spec.audio_codec), "%s", cases[i].codec);
+        spec.audio_sample_rate = cases[i].rate;
+        spec.audio_channels = cases[i].channels;
+        spec.audio_bitrate = 192000;
+        snprintf(spec.audio_filter, sizeof(spec.audio_filter), "%s", cases[i].filter);
+        struct collected c = {0};
+        run_ok(&spec, 0, &c);
+        cr_expect_eq(c.count, 5, "%s: %d segments", cases[i].codec, c.count);
+        segment_file(path, sizeof(path), dir, 4);
+        probe_audio_stream(path, found, sizeof(found));
+        cr_expect_str_eq(found, cases[i].expect, "%s: %s", cases[i].codec, found);
+        expect_decodes_cleanly(path);
+        struct probe p;
+        probe_segment(path, &p);
+        cr_expect_gt(p.audio_packets, 0, "%s: no audio in the last segment", cases[i].codec);
+    }
+}
+
+static void tweak_44k_surround(struct job_spec *spec)
+{
+    spec->audio_sample_rate = 44100;
+    spec->audio_channels = 6;
+    spec->audio_bitrate = 384000;
+}
+
+Test(pipeline, resume_with_44k_surround_audio_matches_run_from_start)
+{
+    audio_frame_s = 1024.0 / 44100;
+    check_resume_matches_with("clip.mkv", 3, tweak_44k_surround);
+}
+
+/* Audio-only HLS (-vn) from a film: segments cut on the audio. */
+Test(pipeline, audio_only_hls_from_a_film)
+{
+    char input[512], dir[600], path[600], found[128];
+    fixture_path(input, sizeof(input), "clip.mp4");
+    output_dir(dir, sizeof(dir), "vn");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    spec.video_codec[0] = '\0';
+    spec.video_filter[0] = '\0';
+    spec.video_stream = -1;
+    snprintf(spec.audio_codec, sizeof(spec.audio_codec), "libmp3lame");
+    struct collected c = {0};
+    run_ok(&spec, 0, &c);
+    cr_expect_eq(c.count, 5, "%d segments", c.count);
+    segment_file(path, sizeof(path), dir, 2);
+    probe_audio_stream(path, found, sizeof(found));
+    cr_expect_str_eq(found, "mp3,48000,2");
+    struct probe p;
+    probe_segment(path, &p);
+    cr_expect_eq(p.video_packets, 0);
+}
+
+/* ---- progressive ------------------------------------------------------------------ */
+
+struct progressive_case {
+    const char *format;
+    const char *name;
+    const char *movflags;
+    int copy;
+    int audio_only;
+    const char *expect_streams; /* codec names, one per line, joined by ' ' */
+};
+
+static void check_progressive(const struct progressive_case *pc)
+{
+    char input[512], dir[600], command[1024], found[256];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "progressive");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    spec.output_kind = JOB_OUTPUT_PROGRESSIVE;
+    spec.hls_time_us = 0;
+    spec.segment_filename[0] = '\0';
+    spec.copyts = 0;
+    snprintf(spec.output_format, sizeof(spec.output_format), "%s", pc->format);
+    snprintf(spec.output, sizeof(spec.output), "%s/%s", dir, pc->name);
+    snprintf(spec.movflags, sizeof(spec.movflags), "%s", pc->movflags);
+    if (pc->copy)
+        tweak_copy(&spec);
+    if (pc->audio_only) {
+        spec.video_codec[0] = '\0';
+        spec.video_stream = -1;
+        snprintf(spec.audio_codec, sizeof(spec.audio_codec), "libmp3lame");
+    }
+    char err[512];
+    struct pipeline_callbacks cb = {.segment_done = NULL};
+    int result = pipeline_run(&spec, 0, &cb, err, sizeof(err));
+    cr_assert_eq(result, PIPELINE_OK, "%s: %s", pc->name, err);
+
+    expect_decodes_cleanly(spec.output);
+    snprintf(command, sizeof(command),
+             "ffprobe -v error -show_entries stream=codec_name -of csv=p=0 '%s' | tr '\\n' ' '",
+             spec.output);
+    FILE *f = popen(command, "r");
+    cr_assert_not_null(f);
+    found[0] = '\0';
+    if (fgets(found, sizeof(found), f) == NULL)
+        found[0] = '\0';
+    pclose(f);
+    cr_expect_str_eq(found, pc->expect_streams, "%s: streams \"%s\"", pc->name, found);
+    snprintf(command, sizeof(command),
+             "ffprobe -v error -show_entries format=duration -of csv=p=0 '%s'", spec.output);
+    f = popen(command, "r");
+    cr_assert_not_null(f);
+    double duration = 0;
+    cr_expect_eq(fscanf(f, "%lf", &duration), 1);
+    pclose(f);
+    cr_expect_leq(fabs(duration - CLIP_S), 0.1, "%s lasts %.3f s", pc->name, duration);
+}
+
+Test(pipeline, progressive_fragmented_mp4_transcode)
+{
+    struct progressive_case pc = {"mp4", "out.mp4", "frag_keyframe+empty_moov+delay_moov",
+                                  0,     0,         "h264 aac "};
+    check_progressive(&pc);
+}
+
+Test(pipeline, progressive_matroska_remux_and_mp3)
+{
+    struct progressive_case remux = {"matroska", "out.mkv", "", 1, 0, "h264 aac "};
+    check_progressive(&remux);
+    struct progressive_case mp3 = {"mp3", "out.mp3", "", 0, 1, "mp3 "};
+    check_progressive(&mp3);
+}
+
+/* A progressive output is never handed to segment_done (see pipeline.h):
+ * the file is complete when pipeline_run returns. */
+static int count_delivery(void *opaque, const struct pipeline_segment *segment)
+{
+    (void)segment;
+    (*(int *)opaque)++;
+    return 0;
+}
+
+Test(pipeline, progressive_output_is_complete_without_segment_done)
+{
+    char input[512], dir[600], err[512];
+    fixture_path(input, sizeof(input), "tone.m4a");
+    output_dir(dir, sizeof(dir), "progressive-done");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    spec.output_kind = JOB_OUTPUT_PROGRESSIVE;
+    spec.video_codec[0] = '\0';
+    spec.video_filter[0] = '\0';
+    spec.video_stream = -1;
+    spec.start_number = 4;
+    snprintf(spec.output_format, sizeof(spec.output_format), "adts");
+    snprintf(spec.output, sizeof(spec.output), "%s/out.aac", dir);
+    int calls = 0;
+    struct pipeline_callbacks cb = {.opaque = &calls, .segment_done = count_delivery};
+    cr_assert_eq(pipeline_run(&spec, 4, &cb, err, sizeof(err)), PIPELINE_OK, "%s", err);
+    cr_expect_eq(calls, 0);
+    expect_decodes_cleanly(spec.output);
+    cr_expect_eq(count_files(dir, "*"), 1, "only the output file in its folder");
 }

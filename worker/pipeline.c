@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <libavfilter/avfilter.h>
 #include <libavutil/log.h>
 #include <libavutil/mathematics.h>
 #include <libavutil/time.h>
@@ -25,12 +26,17 @@
 #include "pipeline_internal.h"
 
 /* How far before its start a mid-stream run begins decoding, so the audio
- * decoder and encoder have a frame or two of history (Opus needs 80 ms). */
-#define PIPELINE_SEEK_PREROLL_US 250000
+ * decoder and encoder have history (Opus needs 80 ms) and the audio reaches
+ * back past the first cut's dts (a reorder delay before its pts). */
+#define PIPELINE_SEEK_PREROLL_US 500000
 /* Packets read after a seek while looking for the first video keyframe. */
 #define PIPELINE_KEYFRAME_SCAN_PACKETS 50000
 /* First step back when a seek lands past the target (doubles each time). */
 #define PIPELINE_SEEK_BACKOFF_US 1000000
+/* Input ending this much before its stated duration is truncated. */
+#define PIPELINE_TRUNCATED_US 5000000
+/* A progressive output is one "segment" this long (a century). */
+#define PIPELINE_PROGRESSIVE_SPAN_US (100LL * 365 * 24 * 3600 * 1000000)
 
 /* ---- helpers shared by the stages ------------------------------------------ */
 
@@ -57,6 +63,50 @@ int pipeline_poll_stop(const struct pipeline_run *run)
     if (cb != NULL && cb->should_stop != NULL && cb->should_stop(cb->opaque))
         return PIPELINE_STOPPED;
     return PIPELINE_OK;
+}
+
+int pipeline_filter_missing(const char *description, char *out, size_t outlen)
+{
+    const char *s = description;
+    while (*s != '\0') {
+        /* Skip separators, white space and [link labels]. */
+        while (*s == ',' || *s == ';' || *s == ' ' || *s == '\t' || *s == '\n' || *s == '[') {
+            if (*s == '[') {
+                while (*s != '\0' && *s != ']')
+                    s++;
+                if (*s == '\0')
+                    return 0;
+            }
+            s++;
+        }
+        if (*s == '\0')
+            return 0;
+        size_t n = strcspn(s, "=@,;[ \t\n");
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) - 1 ? n : sizeof(name) - 1), s);
+        if (n > 0 && avfilter_get_by_name(name) == NULL) {
+            snprintf(out, outlen, "%s", name);
+            return 1;
+        }
+        s += n;
+        /* Skip "@id" and "=arguments" up to an unescaped, unquoted ',' or ';'. */
+        int quoted = 0;
+        while (*s != '\0' && (quoted || (*s != ',' && *s != ';' && *s != '['))) {
+            if (*s == '\\' && s[1] != '\0')
+                s++;
+            else if (*s == '\'')
+                quoted = !quoted;
+            s++;
+        }
+        /* Output labels after the arguments. */
+        while (*s == '[') {
+            while (*s != '\0' && *s != ']')
+                s++;
+            if (*s == ']')
+                s++;
+        }
+    }
+    return 0;
 }
 
 int64_t pipeline_floor_div(int64_t a, int64_t b)
@@ -108,17 +158,28 @@ static void pipeline_quiet_libav(void)
 static int pipeline_check_spec(struct pipeline_run *run, int first_index)
 {
     const struct job_spec *spec = run->spec;
-    if (spec->output_kind != JOB_OUTPUT_HLS)
-        return pipeline_fail(run, 0, "progressive output is not supported yet");
-    if (spec->segment_type == JOB_SEGMENT_FMP4)
-        return pipeline_fail(run, 0, "fmp4 segments are not supported yet");
+    char missing[64];
+    /* A filter the linked libavfilter lacks fails the job before any work. */
+    if (spec->video_filter[0] != '\0' && strcmp(spec->video_codec, "copy") != 0 &&
+        pipeline_filter_missing(spec->video_filter, missing, sizeof(missing)))
+        return pipeline_fail(run, AVERROR_FILTER_NOT_FOUND,
+                             "video filter \"%s\": no filter named %s in this libavfilter",
+                             spec->video_filter, missing);
+    if (spec->audio_filter[0] != '\0' && strcmp(spec->audio_codec, "copy") != 0 &&
+        pipeline_filter_missing(spec->audio_filter, missing, sizeof(missing)))
+        return pipeline_fail(run, AVERROR_FILTER_NOT_FOUND,
+                             "audio filter \"%s\": no filter named %s in this libavfilter",
+                             spec->audio_filter, missing);
+    if (spec->output_kind == JOB_OUTPUT_PROGRESSIVE) {
+        if (spec->output[0] == '\0')
+            return pipeline_fail(run, 0, "progressive output: no output file");
+        return PIPELINE_OK;
+    }
     if (spec->hls_time_us <= 0)
         return pipeline_fail(run, 0, "segment length (hls_time) must be positive");
     if (first_index < spec->start_number)
         return pipeline_fail(run, 0, "first segment %d is before start number %d", first_index,
                              spec->start_number);
-    if (strcmp(spec->video_codec, "copy") == 0)
-        return pipeline_fail(run, 0, "video copy is not supported yet");
     /* Better now than after decoding a whole segment. */
     char path[JOB_SPEC_PATH_MAX];
     if (job_spec_segment_path(spec, first_index, path, sizeof(path)) != 0)
@@ -300,19 +361,21 @@ static int pipeline_scan_to_keyframe(struct pipeline_run *run, AVFormatContext *
  * replay for the main loop (seeking again to the same time is not
  * guaranteed to land at the same place on MPEG-TS). */
 static int pipeline_seek(struct pipeline_run *run, AVFormatContext *input, int video_index,
-                         int audio_index, struct pipeline_replay *replay, AVPacket *pkt)
+                         int audio_index, struct pipeline_replay *replay, AVPacket *pkt, int force)
 {
     int seek_index = video_index >= 0 ? video_index : audio_index;
     AVRational tb = input->streams[seek_index]->time_base;
     int64_t target_us = run->start_us - PIPELINE_SEEK_PREROLL_US;
     int64_t backoff_us = PIPELINE_SEEK_BACKOFF_US;
 
-    /* Close to the start: read from the beginning, which probing kept. */
-    if (target_us <= 0)
+    /* Close to the start: read from the beginning, which probing kept
+     * (unless packets were read since: force). */
+    if (target_us <= 0 && !force)
         return PIPELINE_OK;
     int64_t limit_ts = av_rescale_q_rnd(run->origin_us + target_us, AV_TIME_BASE_Q, tb,
                                         AV_ROUND_DOWN | AV_ROUND_PASS_MINMAX);
-    replay->packets = av_fifo_alloc2(64, sizeof(AVPacket *), AV_FIFO_FLAG_AUTO_GROW);
+    if (replay->packets == NULL)
+        replay->packets = av_fifo_alloc2(64, sizeof(AVPacket *), AV_FIFO_FLAG_AUTO_GROW);
     if (replay->packets == NULL)
         return pipeline_fail(run, AVERROR(ENOMEM), "allocate the seek queue");
     for (;;) {
@@ -346,6 +409,67 @@ static int pipeline_seek(struct pipeline_run *run, AVFormatContext *input, int v
         target_us -= backoff_us;
         backoff_us *= 2;
     }
+}
+
+/* Video copy, resumed run: replays the copy cutter over the video keyframes
+ * from the job's start to find where segment run->first_index begins, so
+ * the run cuts exactly where a run from the job's start did. Reads only
+ * video packets (demuxing, no decoding) and leaves the input to be seeked
+ * again. */
+static int pipeline_copy_find_start(struct pipeline_run *run, AVFormatContext *input,
+                                    int video_index, struct pipeline_replay *replay, AVPacket *pkt)
+{
+    AVStream *video = input->streams[video_index];
+    enum AVDiscard *saved = av_calloc(input->nb_streams, sizeof(*saved));
+    struct pipeline_copy_cutter cutter;
+    int ret = PIPELINE_OK;
+    if (saved == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the keyframe scan");
+    for (unsigned i = 0; i < input->nb_streams; i++) {
+        saved[i] = input->streams[i]->discard;
+        if ((int)i != video_index)
+            input->streams[i]->discard = AVDISCARD_ALL;
+    }
+    int64_t run_start = run->start_us;
+    run->start_us = run->job_start_us;
+    ret = pipeline_seek(run, input, video_index, -1, replay, pkt, 0);
+    run->start_us = run_start;
+    if (ret != PIPELINE_OK)
+        goto end;
+
+    pipeline_copy_cutter_init(&cutter, run, video->time_base);
+    for (;;) {
+        if ((ret = pipeline_poll_stop(run)) != PIPELINE_OK)
+            goto end;
+        int averr = pipeline_next_packet(input, replay, pkt);
+        if (averr == AVERROR_EOF) {
+            ret = pipeline_fail(run, 0, "resume at segment %d: %s ends before it", run->first_index,
+                                run->spec->input);
+            goto end;
+        }
+        if (averr < 0) {
+            ret = pipeline_fail(run, averr, "read %s", run->spec->input);
+            goto end;
+        }
+        struct segment_cut cut;
+        int64_t pts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+        int step =
+            pkt->stream_index != video_index
+                ? 0
+                : pipeline_copy_cutter_step(&cutter, run, pts, pkt->flags & AV_PKT_FLAG_KEY, &cut);
+        av_packet_unref(pkt);
+        if (step > 0 && cut.index == run->first_index) {
+            run->copy_start_ts = cut.pts;
+            run->start_us = cut.start_us;
+            break;
+        }
+    }
+end:
+    pipeline_replay_clear(replay);
+    for (unsigned i = 0; i < input->nb_streams; i++)
+        input->streams[i]->discard = saved[i];
+    av_free(saved);
+    return ret;
 }
 
 /* ---- the run ----------------------------------------------------------------- */
@@ -418,13 +542,35 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
 
     /* Place the run on the timeline (see pipeline.h). */
     run.origin_us = input->start_time != AV_NOPTS_VALUE ? input->start_time : 0;
-    run.hls_time_us = spec->hls_time_us;
+    run.copy_video = video_index >= 0 && strcmp(spec->video_codec, "copy") == 0;
+    run.copy_start_ts = INT64_MIN;
+    if (spec->output_kind == JOB_OUTPUT_PROGRESSIVE) {
+        /* One file from the start (or the -ss point): a single "segment". */
+        run.first_index = first_index = spec->start_number;
+        run.hls_time_us = PIPELINE_PROGRESSIVE_SPAN_US;
+        run.job_start_us = spec->seek_us != JOB_SPEC_UNSET ? spec->seek_us : 0;
+    } else {
+        run.hls_time_us = spec->hls_time_us;
+        run.job_start_us = spec->seek_us != JOB_SPEC_UNSET ? spec->seek_us
+                                                           : spec->start_number * spec->hls_time_us;
+    }
+    run.job_boundary = pipeline_floor_div(run.job_start_us, run.hls_time_us);
     if (first_index > spec->start_number)
         run.start_us = first_index * spec->hls_time_us;
-    else if (spec->seek_us != JOB_SPEC_UNSET)
-        run.start_us = spec->seek_us;
     else
-        run.start_us = spec->start_number * spec->hls_time_us;
+        run.start_us = run.job_start_us;
+
+    packet = av_packet_alloc();
+    if (packet == NULL) {
+        ret = pipeline_fail(&run, AVERROR(ENOMEM), "allocate a packet");
+        goto end;
+    }
+    int force_seek = 0;
+    if (run.copy_video && first_index > spec->start_number) {
+        if ((ret = pipeline_copy_find_start(&run, input, video_index, &replay, packet)))
+            goto end;
+        force_seek = 1;
+    }
     run.trim = run.start_us > 0;
     run.first_boundary = pipeline_floor_div(run.start_us, run.hls_time_us);
 
@@ -437,12 +583,8 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         (ret = pipeline_audio_open(&audio, &run, &writer, input->streams[audio_index])))
         goto end;
 
-    packet = av_packet_alloc();
-    if (packet == NULL) {
-        ret = pipeline_fail(&run, AVERROR(ENOMEM), "allocate a packet");
-        goto end;
-    }
-    if (run.trim && (ret = pipeline_seek(&run, input, video_index, audio_index, &replay, packet)))
+    if ((run.trim || force_seek) &&
+        (ret = pipeline_seek(&run, input, video_index, audio_index, &replay, packet, force_seek)))
         goto end;
 
     int64_t started = av_gettime_relative();
@@ -465,6 +607,17 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         if (ret != PIPELINE_OK)
             goto end;
         pipeline_report_progress(&run, started, &last_report, 0);
+    }
+
+    /* A file that stops well short of the duration its header states was
+     * cut off (a copy still running, a broken disk): fail rather than end
+     * the stream early as if it were complete. */
+    if (input->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE && run.duration_us > 0 &&
+        run.out_time_us + PIPELINE_TRUNCATED_US < run.duration_us && run.frames + run.bytes > 0) {
+        ret = pipeline_fail(&run, 0, "read %s: the input ends at %.3f s of its %.3f s (truncated)",
+                            spec->input, (double)run.out_time_us / 1e6,
+                            (double)run.duration_us / 1e6);
+        goto end;
     }
 
     /* End of input: drain each stage in order, then deliver the last segment. */

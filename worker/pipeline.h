@@ -22,7 +22,29 @@
  *  - A segment is written to a temporary file beside its final path; the
  *    pipeline never creates the final file itself. The caller publishes it
  *    (rename) from the segment callback, so a killed worker never leaves a
- *    half-written segment under a name Jellyfin would serve. */
+ *    half-written segment under a name Jellyfin would serve.
+ *
+ * Video copy (video_codec "copy"): segments start on source keyframes, as
+ * the ffmpeg CLI's hls muxer cuts them: the job's first segment at the first
+ * keyframe at or after the job's start, segment start_number+n at the first
+ * later keyframe at or after boundary (k0+n)*T (k0 = the job start's
+ * boundary). With a keyframe at least every T that is the first keyframe at
+ * or after k*T; with sparser keyframes the numbering follows the CLI's. A
+ * resumed run replays that rule over the input's keyframes (demuxing only)
+ * to find where its first segment starts. Packets go through -bsf:v; with
+ * -copyts -start_at_zero timestamps are moved so the input starts at 0.
+ *
+ * fMP4 (segment_type fmp4): each segment file is one styp+sidx+moof+mdat
+ * fragment; the init segment (ftyp+moov) is written beside the playlist
+ * under init_filename, atomically, by the first run that finds it missing,
+ * and never overwritten by a resumed run.
+ *
+ * Progressive output (output_kind JOB_OUTPUT_PROGRESSIVE): one muxer writes
+ * spec->output directly while it grows (Jellyfin tails it); first_index is
+ * ignored (a progressive job always starts from its beginning) and
+ * segment_done is never called: the file is complete (trailer written) when
+ * pipeline_run returns PIPELINE_OK. (So a caller that writes a playlist from
+ * segment_done never writes one over a progressive output.) */
 #ifndef FFPOOL_WORKER_PIPELINE_H
 #define FFPOOL_WORKER_PIPELINE_H
 
@@ -32,20 +54,20 @@
 #include "job_spec.h"
 
 struct pipeline_segment {
-    int index;               /* absolute segment number, as in the file name */
-    const char *temp_path;   /* complete segment, written and closed */
-    const char *final_path;  /* where the caller should publish it */
-    int64_t start_us;        /* stream time of its first frame */
-    int64_t duration_us;     /* its length, for #EXTINF */
-    int last;                /* 1 for the final segment of the input */
+    int index;              /* absolute segment number, as in the file name */
+    const char *temp_path;  /* complete segment, written and closed */
+    const char *final_path; /* where the caller should publish it */
+    int64_t start_us;       /* stream time of its first frame */
+    int64_t duration_us;    /* its length, for #EXTINF */
+    int last;               /* 1 for the final segment of the input */
 };
 
 struct pipeline_progress {
-    int64_t frames;          /* video frames encoded in this run */
-    int64_t out_time_us;     /* stream time reached */
-    int64_t bytes;           /* bytes written in this run */
-    double speed;            /* out_time advance / wall time, this run */
-    int64_t duration_us;     /* the input's duration, 0 if unknown */
+    int64_t frames;      /* video frames encoded in this run */
+    int64_t out_time_us; /* stream time reached */
+    int64_t bytes;       /* bytes written in this run */
+    double speed;        /* out_time advance / wall time, this run */
+    int64_t duration_us; /* the input's duration, 0 if unknown */
 };
 
 struct pipeline_callbacks {
@@ -66,9 +88,9 @@ struct pipeline_callbacks {
 };
 
 enum pipeline_result {
-    PIPELINE_OK = 0,        /* every segment to the end of input was delivered */
-    PIPELINE_STOPPED = 1,   /* a callback asked to stop */
-    PIPELINE_ERROR = -1,    /* err says why (bad input, codec, disk...) */
+    PIPELINE_OK = 0,      /* every segment to the end of input was delivered */
+    PIPELINE_STOPPED = 1, /* a callback asked to stop */
+    PIPELINE_ERROR = -1,  /* err says why (bad input, codec, disk...) */
 };
 
 /* Transcodes spec from segment first_index (>= spec->start_number) to the end

@@ -1,7 +1,9 @@
-/* pipeline_audio.c -- the audio stream: decode, resample, encode (or copy).
+/* pipeline_audio.c -- the audio stream: decode, filter, resample, encode (or copy).
  *
- * Owns the audio decoder, the swresample context, a sample fifo and the
- * encoder ("aac" for aac and libfdk_aac, else the named encoder); with
+ * Owns the audio decoder, the job's -af graph (volume, loudnorm, ... handed
+ * to libavfilter as written), the swresample context, a sample fifo and the
+ * encoder ("aac" for aac and libfdk_aac, else the named encoder: libmp3lame,
+ * ac3, ...); with
  * audio_codec "copy" it passes packets through untouched. Encoded or copied
  * packets go to the segment writer, which drops or places them.
  *
@@ -16,6 +18,8 @@
  * keeps is a real one and not the encoder's priming. */
 #include <string.h>
 
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
 #include <libavutil/audio_fifo.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/samplefmt.h>
@@ -27,6 +31,9 @@
 #define AUDIO_RESYNC_SECONDS 0.1
 /* Channel planes we can address at once (the AAC encoder takes at most 8). */
 #define AUDIO_MAX_CHANNELS 64
+/* A mid-stream run encodes audio from this long before its start (more
+ * than any reorder delay between a cut's dts and its pts). */
+#define AUDIO_FEED_MARGIN_US 300000
 
 /* Picks the encoder's rate nearest the wanted one. */
 static int audio_choose_rate(const AVCodec *codec, int wanted)
@@ -116,7 +123,10 @@ static int audio_open_encoder(struct pipeline_audio *a)
     a->fifo_position = INT64_MIN;
     a->feed_start = INT64_MIN;
     if (run->trim) {
-        int64_t start = av_rescale(run->start_us, enc->sample_rate, AV_TIME_BASE);
+        /* From before the first cut's dts (which the writer splits the
+         * audio at), plus a frame of encoder history. */
+        int64_t start =
+            av_rescale(run->start_us - AUDIO_FEED_MARGIN_US, enc->sample_rate, AV_TIME_BASE);
         a->feed_start = (pipeline_floor_div(start, a->frame_size) - 1) * a->frame_size;
     }
 
@@ -184,6 +194,74 @@ int pipeline_audio_open(struct pipeline_audio *a, struct pipeline_run *run,
     if (averr < 0)
         return pipeline_fail(run, averr, "open audio decoder %s", codec->name);
     return audio_open_encoder(a);
+}
+
+/* ---- the -af graph --------------------------------------------------------- */
+
+/* Builds abuffer -> (the job's -af) -> abuffersink for frames like `frame`,
+ * in the input stream's time base. */
+static int audio_build_graph(struct pipeline_audio *a, const AVFrame *frame)
+{
+    struct pipeline_run *run = a->run;
+    const char *description = run->spec->audio_filter;
+    AVFilterInOut *outputs = avfilter_inout_alloc();
+    AVFilterInOut *inputs = avfilter_inout_alloc();
+    char args[512], layout[128];
+    int ret = PIPELINE_OK;
+    int averr;
+
+    a->graph = avfilter_graph_alloc();
+    a->filtered = av_frame_alloc();
+    if (a->graph == NULL || outputs == NULL || inputs == NULL || a->filtered == NULL) {
+        ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate the audio filter graph");
+        goto end;
+    }
+    if (frame->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) {
+        AVChannelLayout def = {0};
+        av_channel_layout_default(&def, frame->ch_layout.nb_channels);
+        av_channel_layout_describe(&def, layout, sizeof(layout));
+        av_channel_layout_uninit(&def);
+    } else {
+        av_channel_layout_describe(&frame->ch_layout, layout, sizeof(layout));
+    }
+    AVRational tb = a->stream->time_base;
+    snprintf(args, sizeof(args), "time_base=%d/%d:sample_rate=%d:sample_fmt=%s:channel_layout=%s",
+             tb.num, tb.den, frame->sample_rate,
+             av_get_sample_fmt_name((enum AVSampleFormat)frame->format), layout);
+    averr = avfilter_graph_create_filter(&a->source, avfilter_get_by_name("abuffer"), "in", args,
+                                         NULL, a->graph);
+    if (averr >= 0)
+        averr = avfilter_graph_create_filter(&a->sink, avfilter_get_by_name("abuffersink"), "out",
+                                             NULL, NULL, a->graph);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "create the audio filter graph");
+        goto end;
+    }
+    outputs->name = av_strdup("in");
+    outputs->filter_ctx = a->source;
+    inputs->name = av_strdup("out");
+    inputs->filter_ctx = a->sink;
+    if (outputs->name == NULL || inputs->name == NULL) {
+        ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate the audio filter graph");
+        goto end;
+    }
+    averr = avfilter_graph_parse_ptr(a->graph, description, &inputs, &outputs, NULL);
+    if (averr < 0) {
+        char missing[64];
+        if (pipeline_filter_missing(description, missing, sizeof(missing)))
+            ret = pipeline_fail(run, averr, "parse audio filter \"%s\": no filter named %s",
+                                description, missing);
+        else
+            ret = pipeline_fail(run, averr, "parse audio filter \"%s\"", description);
+        goto end;
+    }
+    averr = avfilter_graph_config(a->graph, NULL);
+    if (averr < 0)
+        ret = pipeline_fail(run, averr, "configure audio filter \"%s\"", description);
+end:
+    avfilter_inout_free(&inputs);
+    avfilter_inout_free(&outputs);
+    return ret;
 }
 
 /* ---- samples in ------------------------------------------------------------ */
@@ -404,6 +482,46 @@ static int audio_encode(struct pipeline_audio *a, int last)
     return audio_receive_packets(a);
 }
 
+/* Runs one decoded frame (NULL: end of input) through the -af graph, if
+ * any, then resamples and encodes what comes out. */
+static int audio_filter(struct pipeline_audio *a, AVFrame *frame)
+{
+    struct pipeline_run *run = a->run;
+    int ret;
+    if (run->spec->audio_filter[0] == '\0') {
+        if ((ret = audio_resample(a, frame)) != PIPELINE_OK)
+            return ret;
+        return audio_encode(a, 0);
+    }
+    if (frame != NULL) {
+        frame->pts = frame->best_effort_timestamp;
+        if (a->graph == NULL && (ret = audio_build_graph(a, frame)) != PIPELINE_OK)
+            return ret;
+    }
+    int averr = av_buffersrc_add_frame_flags(a->source, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "feed the audio filter graph");
+    AVRational sink_tb = av_buffersink_get_time_base(a->sink);
+    for (;;) {
+        averr = av_buffersink_get_frame(a->sink, a->filtered);
+        if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
+            return PIPELINE_OK;
+        if (averr < 0)
+            return pipeline_fail(run, averr, "filter audio");
+        /* The resampler places frames by their timestamp in the stream's
+         * time base. */
+        if (a->filtered->pts != AV_NOPTS_VALUE)
+            a->filtered->pts = av_rescale_q(a->filtered->pts, sink_tb, a->stream->time_base);
+        a->filtered->best_effort_timestamp = a->filtered->pts;
+        ret = audio_resample(a, a->filtered);
+        av_frame_unref(a->filtered);
+        if (ret == PIPELINE_OK)
+            ret = audio_encode(a, 0);
+        if (ret != PIPELINE_OK)
+            return ret;
+    }
+}
+
 int pipeline_audio_packet(struct pipeline_audio *a, const AVPacket *pkt)
 {
     struct pipeline_run *run = a->run;
@@ -433,15 +551,15 @@ int pipeline_audio_packet(struct pipeline_audio *a, const AVPacket *pkt)
             return pipeline_fail(run, averr, "decode audio");
         ret = pipeline_poll_stop(run);
         if (ret == PIPELINE_OK)
-            ret = audio_resample(a, a->frame);
+            ret = audio_filter(a, a->frame);
         av_frame_unref(a->frame);
-        if (ret == PIPELINE_OK)
-            ret = audio_encode(a, 0);
         if (ret != PIPELINE_OK)
             return ret;
     }
     if (pkt != NULL)
         return PIPELINE_OK;
+    if (a->graph != NULL && (ret = audio_filter(a, NULL)) != PIPELINE_OK)
+        return ret;
     if ((ret = audio_resample(a, NULL)) != PIPELINE_OK)
         return ret;
     return audio_encode(a, 1);
@@ -451,6 +569,8 @@ void pipeline_audio_close(struct pipeline_audio *a)
 {
     avcodec_free_context(&a->decoder);
     avcodec_free_context(&a->encoder);
+    avfilter_graph_free(&a->graph);
+    av_frame_free(&a->filtered);
     swr_free(&a->resampler);
     av_channel_layout_uninit(&a->resampler_in_layout);
     if (a->fifo != NULL)

@@ -3,11 +3,14 @@
  * pipeline.c drives one run: it opens the input, seeks to the run's first
  * segment, reads packets and hands each one to its stream's stage. Each stage
  * owns one stream's contexts, as in FFmpeg's doc/examples/transcode.c:
- * pipeline_video.c decodes, filters and encodes with libx264;
- * pipeline_audio.c decodes, resamples, cuts fixed-size frames on a grid
- * anchored to stream time 0 and encodes (or copies packets). Both hand
- * encoded packets to pipeline_segment.c, the only file that muxes: it cuts
- * the segments, writes each to a temp file and calls segment_done.
+ * pipeline_video.c decodes, filters and encodes with libx264, or copies
+ * packets through the -bsf:v chain and picks the source keyframes segments
+ * start on; pipeline_audio.c decodes, runs the -af graph, resamples, cuts
+ * fixed-size frames on a grid anchored to stream time 0 and encodes (or
+ * copies packets). Both hand encoded packets to pipeline_segment.c, the only
+ * file that muxes: it cuts the segments (MPEG-TS, or fMP4 fragments after
+ * one init segment), writes each to a temp file and calls segment_done; or
+ * it writes one progressive file.
  *
  * Nothing here is visible outside worker/pipeline*.c. Every function that can
  * fail returns a pipeline_result (PIPELINE_OK, PIPELINE_STOPPED when a
@@ -45,6 +48,11 @@ struct pipeline_run {
     int64_t first_boundary; /* boundary number k of start_us; the first segment's k is
                                never below it (AAC priming can precede stream time 0) */
     int trim;               /* 1 when start_us > 0: frames and samples before it are dropped */
+    int copy_video;         /* video packets are copied: segments start on source keyframes */
+    int64_t copy_start_ts;  /* copy: pts (video time base) of this run's first keyframe,
+                               INT64_MIN when the run starts at the job's start */
+    int64_t job_start_us;   /* stream time where the job's first segment begins */
+    int64_t job_boundary;   /* boundary number of job_start_us */
 
     /* Progress, updated by the stages and reported by pipeline.c. */
     int64_t frames;      /* video frames sent to the encoder */
@@ -72,6 +80,11 @@ int64_t pipeline_boundary_index(const struct pipeline_run *run, int64_t ts, AVRa
 
 /* Stream time of ts, in microseconds. */
 int64_t pipeline_stream_time_us(const struct pipeline_run *run, int64_t ts, AVRational tb);
+
+/* Finds the first filter named in a libavfilter graph description that the
+ * linked libavfilter lacks (e.g. tonemapx). Returns 1 with its name in out,
+ * 0 if every name is known. */
+int pipeline_filter_missing(const char *description, char *out, size_t outlen);
 
 /* Rounds a / b towards minus infinity (b > 0). */
 int64_t pipeline_floor_div(int64_t a, int64_t b);
@@ -103,9 +116,19 @@ struct segment_output_stream {
     int mux_index;        /* index in the current muxer */
 };
 
-/* Cuts the encoded packets into HLS MPEG-TS segments, one muxer per segment. */
+/* What the writer produces. */
+enum segment_container {
+    SEGMENT_CONTAINER_MPEGTS = 0, /* one mpegts muxer per segment file */
+    SEGMENT_CONTAINER_FMP4 = 1,   /* one mp4 muxer per run; a fragment per segment file */
+    SEGMENT_CONTAINER_FILE = 2,   /* progressive: one muxer on spec->output */
+};
+
+/* Cuts the encoded packets into HLS segments (or one progressive file). */
 struct segment_writer {
     struct pipeline_run *run;
+    enum segment_container container;
+    AVFormatContext *fmp4; /* fmp4: the run's muxer, its pb a dynamic buffer */
+    int init_written;      /* fmp4: the init segment exists (written now or by an earlier run) */
     struct segment_output_stream streams[SEGMENT_STREAMS];
     int64_t shift_us; /* added to every output timestamp; fixed at the first open */
     int shift_known;
@@ -126,6 +149,14 @@ struct segment_writer {
     int64_t end_ts;      /* in the video time base (or audio when audio-only) */
     int64_t floor_ts;    /* in the video time base */
     int has_floor;
+
+    /* A cut waits until the audio reaches its split point (the cut packet's
+     * dts: the hls muxer interleaves by dts, so audio before it belongs to
+     * the old segment); meanwhile the new segment's video waits here. */
+    int pending;
+    struct segment_cut pending_cut;
+    int64_t split_ts;    /* in the video time base */
+    AVFifo *video_queue; /* of AVPacket * */
 };
 
 /* Prepares an empty writer. Returns a pipeline_result. */
@@ -156,6 +187,31 @@ int segment_writer_finish(struct segment_writer *w);
 /* Frees everything; removes the temp file of a segment still open. */
 void segment_writer_free(struct segment_writer *w);
 
+/* ---- stream copy cuts (pipeline_video.c) ---------------------------------- */
+
+/* Where copied video is cut, the ffmpeg CLI's hls rule made absolute: the
+ * job's first segment starts at the first keyframe at or after the job's
+ * start; segment n after it starts at the first later keyframe at or after
+ * boundary (job_boundary + n) * T. A function of the source alone, so a
+ * resumed run can replay it to find where its first segment starts. */
+struct pipeline_copy_cutter {
+    int started;
+    int next_index;      /* file number of the next segment */
+    int64_t next_cut_ts; /* keyframes at or past it start a segment (video time base) */
+    int64_t start_ts;    /* earlier packets are dropped before the first segment */
+    AVRational tb;
+};
+
+/* Sets up a cutter for a run from the job's start (index start_number). */
+void pipeline_copy_cutter_init(struct pipeline_copy_cutter *c, const struct pipeline_run *run,
+                               AVRational tb);
+
+/* Whether a packet (pts in c->tb; key 1 for a keyframe) starts a segment;
+ * fills cut if so. Returns 1 (cut), 0 (goes into the open segment) or -1
+ * (before the first segment: drop it). */
+int pipeline_copy_cutter_step(struct pipeline_copy_cutter *c, const struct pipeline_run *run,
+                              int64_t pts, int key, struct segment_cut *cut);
+
 /* ---- video stage (pipeline_video.c) -------------------------------------- */
 
 struct pipeline_video {
@@ -181,6 +237,10 @@ struct pipeline_video {
     int64_t last_pts;       /* of the latest frame sent to the encoder */
     int64_t frame_duration; /* in the encoder time base */
     AVFifo *cuts;           /* of struct segment_cut, forced but not yet out of the encoder */
+
+    /* Stream copy (run->copy_video): packets go through the -bsf:v chain. */
+    struct AVBSFContext *bsf;
+    struct pipeline_copy_cutter cutter;
 };
 
 /* Opens the decoder of input stream `stream`; the filter graph and the
@@ -209,6 +269,10 @@ struct pipeline_audio {
     AVChannelLayout resampler_in_layout; /* what the resampler was set up for */
     int resampler_in_format;
     int resampler_in_rate;
+    AVFilterGraph *graph; /* the job's -af, NULL without one */
+    AVFilterContext *source;
+    AVFilterContext *sink;
+    AVFrame *filtered;
     struct AVAudioFifo *fifo; /* resampled samples waiting to fill an encoder frame */
     AVCodecContext *encoder;
     AVFrame *frame;         /* decoded */

@@ -1,9 +1,18 @@
-/* pipeline_segment.c -- cuts encoded packets into HLS MPEG-TS segments.
+/* pipeline_segment.c -- cuts encoded packets into HLS segments (MPEG-TS or
+ * fMP4) or writes them to one progressive file.
  *
- * The only part of the pipeline that muxes. Each segment is its own mpegts
- * muxer writing to "<final path>.tmp"; when the segment is complete (trailer
- * written, file closed) segment_done hands it to the caller, who publishes
- * it. The writer never creates a final path itself and removes the temp file
+ * The only part of the pipeline that muxes. An MPEG-TS segment is its own
+ * mpegts muxer writing to "<final path>.tmp"; an fMP4 run has one mp4
+ * muxer (frag_custom, as the hls muxer sets it up) writing into memory, and
+ * each segment is the fragment flushed at its end, written to its temp file.
+ * The fMP4 init segment (ftyp+moov) is written once per job: a run that
+ * finds it already there leaves it alone, because a resumed run's moov (edit
+ * list) would differ. When a segment is complete (trailer written, file
+ * closed) segment_done hands it to the caller, who publishes it.
+ *
+ * A progressive output (-f mp4/matroska/mp3...) is one muxer writing to
+ * spec->output directly, since Jellyfin tails the growing file; segment_done
+ * is never called for it. The writer never creates a final path itself and removes the temp file
  * of a segment it abandons, so a stopped run leaves nothing half-written.
  *
  * Where segments are cut: with video, at the packet the video stage marked
@@ -21,7 +30,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <errno.h>
+
+#include <libavutil/intreadwrite.h>
 #include <libavutil/mathematics.h>
+#include <sys/stat.h>
 
 #include "pipeline_internal.h"
 
@@ -31,16 +44,27 @@
 /* Audio packets held back waiting for video (about 7 minutes of AAC at
  * 48 kHz): more means the video has stalled, not that it is late. */
 #define SEGMENT_AUDIO_QUEUE_MAX 20000
+/* Video packets held while a cut waits for the audio (a minute at 60 fps). */
+#define SEGMENT_VIDEO_QUEUE_MAX 3600
+/* Held audio this close to the next boundary waits for the cut's dts. */
+#define SEGMENT_SPLIT_MARGIN_US 1000000
 
 int segment_writer_init(struct segment_writer *w, struct pipeline_run *run, int has_video,
                         int has_audio)
 {
     memset(w, 0, sizeof(*w));
     w->run = run;
+    if (run->spec->output_kind == JOB_OUTPUT_PROGRESSIVE)
+        w->container = SEGMENT_CONTAINER_FILE;
+    else if (run->spec->segment_type == JOB_SEGMENT_FMP4)
+        w->container = SEGMENT_CONTAINER_FMP4;
+    else
+        w->container = SEGMENT_CONTAINER_MPEGTS;
     w->streams[SEGMENT_VIDEO].expected = has_video;
     w->streams[SEGMENT_AUDIO].expected = has_audio;
     w->audio_queue = av_fifo_alloc2(64, sizeof(AVPacket *), AV_FIFO_FLAG_AUTO_GROW);
-    if (w->audio_queue == NULL)
+    w->video_queue = av_fifo_alloc2(16, sizeof(AVPacket *), AV_FIFO_FLAG_AUTO_GROW);
+    if (w->audio_queue == NULL || w->video_queue == NULL)
         return pipeline_fail(run, AVERROR(ENOMEM), "allocate the audio packet queue");
     return PIPELINE_OK;
 }
@@ -70,6 +94,11 @@ static enum segment_stream segment_cutting_stream(const struct segment_writer *w
     return w->streams[SEGMENT_VIDEO].expected ? SEGMENT_VIDEO : SEGMENT_AUDIO;
 }
 
+static int run_starts_at_zero(const struct pipeline_run *run)
+{
+    return run->spec->start_at_zero && run->spec->copyts;
+}
+
 /* Fixes shift_us the first time a segment opens. The ffmpeg CLI (with
  * -copyts -avoid_negative_ts disabled) muxes HLS through an mpegts muxer that
  * still shifts a run's timestamps so its first dts is not negative; a run
@@ -91,68 +120,177 @@ static int segment_fix_shift(struct segment_writer *w)
         if (s->first_dts_us < first)
             first = s->first_dts_us;
     }
-    w->shift_us = first < 0 ? -first : 0;
+    /* -start_at_zero (with -copyts): the CLI first moves the input's start
+     * to 0. */
+    int64_t base = run_starts_at_zero(w->run) ? w->run->origin_us : 0;
+    first -= base;
+    w->shift_us = -base + (first < 0 ? -first : 0);
+    if (w->container == SEGMENT_CONTAINER_FMP4)
+        w->shift_us = -base; /* the mp4 muxer keeps negative dts (edit list) */
+    if (w->container == SEGMENT_CONTAINER_FILE) {
+        /* Without -copyts the CLI starts a file at 0 (after any -ss); the
+         * muxer's own avoid_negative_ts deals with the encoders' delays. */
+        const struct job_spec *spec = w->run->spec;
+        w->shift_us = spec->copyts ? -base : -(w->run->origin_us + w->run->job_start_us);
+    }
     w->shift_known = 1;
     return PIPELINE_OK;
 }
 
-/* Opens the muxer of segment `index` on its temp file. Returns a pipeline_result. */
-static int segment_open(struct segment_writer *w, int index, int64_t boundary, int64_t start_us)
+/* Adds the writer's streams to mux. For mp4 the -tag:v (e.g. hvc1) is
+ * honoured; mpegts has no use for codec tags. */
+static int segment_add_streams(struct segment_writer *w, AVFormatContext *mux, const char *what)
 {
-    struct pipeline_run *run = w->run;
-    const struct job_spec *spec = run->spec;
-    AVFormatContext *mux = NULL;
-    int created = 0;
-    int ret = segment_fix_shift(w);
-    if (ret != PIPELINE_OK)
-        return ret;
-
-    if (job_spec_segment_path(spec, index, w->final_path, sizeof(w->final_path)) != 0)
-        return pipeline_fail(run, 0, "build the path of segment %d from \"%s\"", index,
-                             spec->segment_filename);
-    const char *suffix = run->cb != NULL && run->cb->temp_suffix != NULL ? run->cb->temp_suffix
-                                                                          : ".tmp";
-    snprintf(w->temp_path, sizeof(w->temp_path), "%s%s", w->final_path, suffix);
-
-    int averr = avformat_alloc_output_context2(&mux, NULL, "mpegts", w->temp_path);
-    if (averr < 0) {
-        ret = pipeline_fail(run, averr, "create the mpegts muxer for %s", w->temp_path);
-        goto fail;
-    }
+    const struct job_spec *spec = w->run->spec;
     for (int i = 0; i < SEGMENT_STREAMS; i++) {
         struct segment_output_stream *s = &w->streams[i];
         if (!s->expected)
             continue;
         AVStream *st = avformat_new_stream(mux, NULL);
-        if (st == NULL) {
-            ret = pipeline_fail(run, AVERROR(ENOMEM), "add a stream to segment %s", w->temp_path);
-            goto fail;
-        }
-        averr = avcodec_parameters_copy(st->codecpar, s->par);
-        if (averr < 0) {
-            ret = pipeline_fail(run, averr, "add a stream to segment %s", w->temp_path);
-            goto fail;
-        }
+        if (st == NULL)
+            return pipeline_fail(w->run, AVERROR(ENOMEM), "add a stream to %s", what);
+        int averr = avcodec_parameters_copy(st->codecpar, s->par);
+        if (averr < 0)
+            return pipeline_fail(w->run, averr, "add a stream to %s", what);
+        if (i == SEGMENT_VIDEO && strlen(spec->video_tag) == 4 &&
+            w->container != SEGMENT_CONTAINER_MPEGTS)
+            st->codecpar->codec_tag = MKTAG(spec->video_tag[0], spec->video_tag[1],
+                                            spec->video_tag[2], spec->video_tag[3]);
         st->time_base = s->time_base;
         s->mux_index = st->index;
     }
+    return PIPELINE_OK;
+}
+
+/* The fMP4 muxer options: -hls_segment_options, then what the hls muxer
+ * adds for fmp4 (a fragment only when asked, styp/sidx per fragment, moov
+ * after the first packets). */
+static int segment_fmp4_options(struct segment_writer *w, AVDictionary **options)
+{
+    const struct job_spec *spec = w->run->spec;
+    int averr = 0;
+    if (spec->segment_options[0] != '\0')
+        averr = av_dict_parse_string(options, spec->segment_options, "=", ":", 0);
+    if (averr >= 0)
+        averr = av_dict_set(options, "movflags", "+frag_custom+dash+delay_moov", AV_DICT_APPEND);
+    if (averr < 0)
+        return pipeline_fail(w->run, averr, "read -hls_segment_options \"%s\"",
+                             spec->segment_options);
+    return PIPELINE_OK;
+}
+
+/* Creates the run's fMP4 muxer, writing into memory. */
+static int segment_fmp4_create(struct segment_writer *w)
+{
+    struct pipeline_run *run = w->run;
+    AVDictionary *options = NULL;
+    AVFormatContext *mux = NULL;
+    int ret;
+    int averr = avformat_alloc_output_context2(&mux, NULL, "mp4", NULL);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "create the fmp4 muxer");
+    w->fmp4 = mux;
+    if ((ret = segment_add_streams(w, mux, "the fmp4 muxer")) != PIPELINE_OK)
+        goto end;
+    if ((ret = segment_fmp4_options(w, &options)) != PIPELINE_OK)
+        goto end;
+    mux->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+    averr = avio_open_dyn_buf(&mux->pb);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "create the fmp4 muxer");
+        goto end;
+    }
+    averr = avformat_write_header(mux, &options);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "write the fmp4 header");
+        goto end;
+    }
+    const AVDictionaryEntry *unused = av_dict_get(options, "", NULL, AV_DICT_IGNORE_SUFFIX);
+    if (unused != NULL)
+        ret =
+            pipeline_fail(run, 0, "-hls_segment_options: option %s is not recognised", unused->key);
+end:
+    av_dict_free(&options);
+    return ret;
+}
+
+/* Opens segment `index`: its own mpegts muxer on its temp file, the run's
+ * fMP4 muxer, or the progressive file. Returns a pipeline_result. */
+static int segment_open(struct segment_writer *w, int index, int64_t boundary, int64_t start_us)
+{
+    struct pipeline_run *run = w->run;
+    const struct job_spec *spec = run->spec;
+    AVFormatContext *mux = NULL;
+    AVDictionary *options = NULL;
+    int created = 0;
+    int ret = segment_fix_shift(w);
+    if (ret != PIPELINE_OK)
+        return ret;
+
+    if (w->container == SEGMENT_CONTAINER_FILE) {
+        snprintf(w->final_path, sizeof(w->final_path), "%s", spec->output);
+        snprintf(w->temp_path, sizeof(w->temp_path), "%s", spec->output);
+    } else {
+        if (job_spec_segment_path(spec, index, w->final_path, sizeof(w->final_path)) != 0)
+            return pipeline_fail(run, 0, "build the path of segment %d from \"%s\"", index,
+                                 spec->segment_filename);
+        const char *suffix =
+            run->cb != NULL && run->cb->temp_suffix != NULL ? run->cb->temp_suffix : ".tmp";
+        snprintf(w->temp_path, sizeof(w->temp_path), "%s%s", w->final_path, suffix);
+    }
+
+    if (w->container == SEGMENT_CONTAINER_FMP4) {
+        if (w->fmp4 == NULL && (ret = segment_fmp4_create(w)) != PIPELINE_OK)
+            return ret;
+        w->mux = w->fmp4;
+        goto opened;
+    }
+
+    const char *format = w->container == SEGMENT_CONTAINER_FILE ? spec->output_format : "mpegts";
+    int averr = avformat_alloc_output_context2(&mux, NULL, format[0] ? format : NULL, w->temp_path);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "create the %s muxer for %s", format[0] ? format : "output",
+                            w->temp_path);
+        goto fail;
+    }
+    if ((ret = segment_add_streams(w, mux, w->temp_path)) != PIPELINE_OK)
+        goto fail;
     /* -copyts -avoid_negative_ts disabled: timestamps go out as given. */
     mux->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
     mux->max_delay =
         spec->max_delay_us >= 0 ? (int)spec->max_delay_us : SEGMENT_DEFAULT_MAX_DELAY_US;
+    if (w->container == SEGMENT_CONTAINER_FILE) {
+        mux->avoid_negative_ts = AVFMT_AVOID_NEG_TS_AUTO;
+        /* Jellyfin's mp3 tags (see on_id3_tags in shim/argv.c). */
+        if (strcmp(mux->oformat->name, "mp3") == 0 &&
+            ((averr = av_dict_set(&options, "id3v2_version", "3", 0)) < 0 ||
+             (averr = av_dict_set(&options, "write_id3v1", "1", 0)) < 0)) {
+            ret = pipeline_fail(run, averr, "set the mp3 tag options");
+            goto fail;
+        }
+        if (spec->movflags[0] != '\0' &&
+            (averr = av_dict_set(&options, "movflags", spec->movflags, 0)) < 0) {
+            ret = pipeline_fail(run, averr, "set movflags %s", spec->movflags);
+            goto fail;
+        }
+    }
 
     averr = avio_open(&mux->pb, w->temp_path, AVIO_FLAG_WRITE);
     if (averr < 0) {
-        ret = pipeline_fail(run, averr, "open segment file %s", w->temp_path);
+        ret = pipeline_fail(run, averr, "open %s file %s",
+                            w->container == SEGMENT_CONTAINER_FILE ? "output" : "segment",
+                            w->temp_path);
         goto fail;
     }
     created = 1;
-    averr = avformat_write_header(mux, NULL);
+    averr = avformat_write_header(mux, &options);
     if (averr < 0) {
-        ret = pipeline_fail(run, averr, "write the header of segment %s", w->temp_path);
+        ret = pipeline_fail(run, averr, "write the header of %s", w->temp_path);
         goto fail;
     }
+    av_dict_free(&options);
     w->mux = mux;
+opened:
     w->index = index;
     w->boundary = boundary;
     w->start_us = start_us;
@@ -161,6 +299,7 @@ static int segment_open(struct segment_writer *w, int index, int64_t boundary, i
     return PIPELINE_OK;
 
 fail:
+    av_dict_free(&options);
     if (mux != NULL) {
         avio_closep(&mux->pb);
         avformat_free_context(mux);
@@ -170,22 +309,152 @@ fail:
     return ret;
 }
 
+/* Writes size bytes to path (created or truncated). Returns an AVERROR code. */
+static int segment_write_file(const char *path, const uint8_t *data, int size)
+{
+    AVIOContext *pb = NULL;
+    int averr = avio_open(&pb, path, AVIO_FLAG_WRITE);
+    if (averr < 0)
+        return averr;
+    avio_write(pb, data, size);
+    avio_flush(pb);
+    averr = pb->error;
+    int closeerr = avio_closep(&pb);
+    return averr < 0 ? averr : closeerr;
+}
+
+/* Writes an fMP4 segment file: the styp box the hls muxer starts every
+ * segment with, then the fragment. Returns an AVERROR code. */
+static int segment_write_segment(const char *path, const uint8_t *data, int size)
+{
+    static const uint8_t styp[24] = {0, 0, 0, 24, 's', 't', 'y', 'p', 'm', 's', 'd', 'h',
+                                     0, 0, 0, 0,  'm', 's', 'd', 'h', 'm', 's', 'i', 'x'};
+    AVIOContext *pb = NULL;
+    int averr = avio_open(&pb, path, AVIO_FLAG_WRITE);
+    if (averr < 0)
+        return averr;
+    avio_write(pb, styp, sizeof(styp));
+    avio_write(pb, data, size);
+    avio_flush(pb);
+    averr = pb->error;
+    int closeerr = avio_closep(&pb);
+    return averr < 0 ? averr : closeerr;
+}
+
+/* Where the fMP4 init segment goes: -hls_fmp4_init_filename, relative to
+ * the playlist's folder ("init.mp4" when not given, as the hls muxer). */
+static void segment_init_path(const struct job_spec *spec, char *out, size_t len)
+{
+    const char *name = spec->init_filename[0] != '\0' ? spec->init_filename : "init.mp4";
+    if (name[0] == '/') {
+        snprintf(out, len, "%s", name);
+        return;
+    }
+    const char *slash = strrchr(spec->output, '/');
+    int dir = slash != NULL ? (int)(slash - spec->output) : 0;
+    if (slash != NULL)
+        snprintf(out, len, "%.*s/%s", dir, spec->output, name);
+    else
+        snprintf(out, len, "%s", name);
+}
+
+/* Length of the leading ftyp/moov boxes of an fMP4 byte stream. */
+static int segment_init_length(const uint8_t *data, int size)
+{
+    int at = 0;
+    while (at + 8 <= size) {
+        uint32_t box = AV_RB32(data + at);
+        if (memcmp(data + at + 4, "ftyp", 4) != 0 && memcmp(data + at + 4, "moov", 4) != 0)
+            break;
+        if (box < 8 || box > (uint32_t)(size - at))
+            break;
+        at += (int)box;
+    }
+    return at;
+}
+
+/* fMP4: flushes the open segment's fragment and writes its bytes (and, the
+ * first time, the init segment if the job has none yet) to their files. */
+static int segment_fmp4_flush(struct segment_writer *w, int64_t *size)
+{
+    struct pipeline_run *run = w->run;
+    AVFormatContext *mux = w->fmp4;
+    uint8_t *data = NULL;
+    /* Packets still in libavformat's interleaving queue belong to this
+     * segment too. */
+    int averr = av_interleaved_write_frame(mux, NULL);
+    if (averr >= 0)
+        averr = av_write_frame(mux, NULL);
+    /* With delay_moov the first flush writes only the moov; the second
+     * writes the fragment. */
+    if (averr >= 0 && !w->init_written)
+        averr = av_write_frame(mux, NULL);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "flush the fragment of segment %s", w->temp_path);
+    int length = avio_close_dyn_buf(mux->pb, &data);
+    mux->pb = NULL;
+    int init = segment_init_length(data, length);
+    int ret = PIPELINE_OK;
+
+    if (init > 0 && !w->init_written) {
+        char path[JOB_SPEC_PATH_MAX + 64];
+        char temp[JOB_SPEC_PATH_MAX + 128];
+        struct stat st;
+        segment_init_path(run->spec, path, sizeof(path));
+        /* Written once per job: a resumed run's moov differs (edit list). */
+        if (stat(path, &st) != 0) {
+            const char *suffix =
+                run->cb != NULL && run->cb->temp_suffix != NULL ? run->cb->temp_suffix : ".tmp";
+            snprintf(temp, sizeof(temp), "%s%s", path, suffix);
+            averr = segment_write_file(temp, data, init);
+            if (averr >= 0 && rename(temp, path) != 0)
+                averr = AVERROR(errno);
+            if (averr < 0) {
+                unlink(temp);
+                ret = pipeline_fail(run, averr, "write the init segment %s", path);
+                goto end;
+            }
+        }
+        w->init_written = 1;
+    }
+    averr = segment_write_segment(w->temp_path, data + init, length - init);
+    if (averr < 0) {
+        unlink(w->temp_path);
+        ret = pipeline_fail(run, averr, "write segment file %s", w->temp_path);
+        goto end;
+    }
+    *size = length - init + 24;
+    averr = avio_open_dyn_buf(&mux->pb);
+    if (averr < 0)
+        ret = pipeline_fail(run, averr, "reopen the fmp4 buffer");
+end:
+    av_free(data);
+    return ret;
+}
+
 /* Closes the open segment and hands it to the caller. Returns a pipeline_result:
  * PIPELINE_STOPPED when segment_done asks to stop. */
 static int segment_close(struct segment_writer *w, int last, int64_t duration_us)
 {
     struct pipeline_run *run = w->run;
     AVFormatContext *mux = w->mux;
+    int64_t size = 0;
     w->mux = NULL;
 
-    int averr = av_write_trailer(mux);
-    int64_t size = avio_tell(mux->pb);
-    int closeerr = avio_closep(&mux->pb);
-    avformat_free_context(mux);
-    if (averr < 0 || closeerr < 0) {
-        unlink(w->temp_path);
-        return pipeline_fail(run, averr < 0 ? averr : closeerr, "finish segment file %s",
-                             w->temp_path);
+    if (w->container == SEGMENT_CONTAINER_FMP4) {
+        int ret = segment_fmp4_flush(w, &size);
+        if (ret != PIPELINE_OK)
+            return ret;
+    } else {
+        int averr = av_write_trailer(mux);
+        size = avio_tell(mux->pb);
+        int closeerr = avio_closep(&mux->pb);
+        avformat_free_context(mux);
+        if (averr < 0 || closeerr < 0) {
+            if (w->container != SEGMENT_CONTAINER_FILE)
+                unlink(w->temp_path);
+            return pipeline_fail(run, averr < 0 ? averr : closeerr, "finish %s", w->temp_path);
+        }
     }
     if (size > 0)
         w->bytes_before += size;
@@ -199,6 +468,9 @@ static int segment_close(struct segment_writer *w, int last, int64_t duration_us
         .duration_us = duration_us,
         .last = last,
     };
+    /* A progressive file is complete now; there is nothing to publish. */
+    if (w->container == SEGMENT_CONTAINER_FILE)
+        return PIPELINE_OK;
     /* From here on the temp file is the caller's: published or discarded. */
     if (run->cb == NULL || run->cb->segment_done == NULL) {
         unlink(w->temp_path);
@@ -309,39 +581,130 @@ static void audio_queue_drop_before(struct segment_writer *w, int64_t floor)
 
 /* ---- entry points --------------------------------------------------------- */
 
+/* Held audio up to this (video time base) may be written to the open
+ * segment: the next cut's split point (a dts) lies at most a reorder delay
+ * before its boundary. */
+static int64_t segment_audio_limit(const struct segment_writer *w)
+{
+    AVRational video_tb = w->streams[SEGMENT_VIDEO].time_base;
+    int64_t margin_us = w->run->hls_time_us / 2 < SEGMENT_SPLIT_MARGIN_US ? w->run->hls_time_us / 2
+                                                                          : SEGMENT_SPLIT_MARGIN_US;
+    return w->end_ts - av_rescale_q(margin_us, AV_TIME_BASE_Q, video_tb);
+}
+
+/* Closes the old segment at the pending cut and opens the new one with the
+ * video that waited. */
+static int segment_resolve_cut(struct segment_writer *w)
+{
+    struct pipeline_run *run = w->run;
+    AVRational video_tb = w->streams[SEGMENT_VIDEO].time_base;
+    struct segment_cut cut = w->pending_cut;
+    int ret;
+    w->pending = 0;
+    if ((ret = audio_queue_drain(w, w->split_ts, 0)) != PIPELINE_OK)
+        return ret;
+    if ((ret = segment_close(w, 0, cut.start_us - w->start_us)) != PIPELINE_OK)
+        return ret;
+    if ((ret = segment_open(w, cut.index, cut.boundary, cut.start_us)) != PIPELINE_OK)
+        return ret;
+    w->end_ts = pipeline_boundary_ts(run, cut.boundary + 1, video_tb);
+    AVPacket *held = NULL;
+    while (av_fifo_read(w->video_queue, &held, 1) >= 0) {
+        ret = segment_write(w, SEGMENT_VIDEO, held);
+        av_packet_free(&held);
+        if (ret != PIPELINE_OK)
+            return ret;
+    }
+    return PIPELINE_OK;
+}
+
+/* Writes the held audio that is due: before the split point of a pending
+ * cut (resolving the cut once the audio has passed it), else before the
+ * open segment's limit. */
+static int segment_flush_audio(struct segment_writer *w)
+{
+    AVRational audio_tb = w->streams[SEGMENT_AUDIO].time_base;
+    AVRational video_tb = w->streams[SEGMENT_VIDEO].time_base;
+    int64_t pts;
+    int ret;
+    if (w->mux == NULL)
+        return PIPELINE_OK;
+    if (w->pending) {
+        if ((ret = audio_queue_drain(w, w->split_ts, 0)) != PIPELINE_OK)
+            return ret;
+        if (!audio_queue_peek(w, &pts) || av_compare_ts(pts, audio_tb, w->split_ts, video_tb) < 0)
+            return PIPELINE_OK;
+        if ((ret = segment_resolve_cut(w)) != PIPELINE_OK)
+            return ret;
+    }
+    return audio_queue_drain(w, segment_audio_limit(w), 0);
+}
+
+/* Holds a video packet of a segment whose cut is pending. Takes its reference. */
+static int video_queue_push(struct segment_writer *w, AVPacket *pkt)
+{
+    AVPacket *held = av_packet_alloc();
+    if (held == NULL)
+        return pipeline_fail(w->run, AVERROR(ENOMEM), "hold back a video packet");
+    av_packet_move_ref(held, pkt);
+    int averr = av_fifo_write(w->video_queue, &held, 1);
+    if (averr < 0) {
+        av_packet_free(&held);
+        return pipeline_fail(w->run, averr, "hold back a video packet");
+    }
+    return PIPELINE_OK;
+}
+
 int segment_writer_video(struct segment_writer *w, AVPacket *pkt, const struct segment_cut *cut)
 {
     struct pipeline_run *run = w->run;
     AVRational video_tb = w->streams[SEGMENT_VIDEO].time_base;
-    int ret;
+    int has_audio = w->streams[SEGMENT_AUDIO].expected;
+    int ret = PIPELINE_OK;
 
+    if (cut != NULL && w->pending && (ret = segment_resolve_cut(w)) != PIPELINE_OK)
+        goto done;
     if (cut != NULL) {
-        if (w->mux != NULL) {
-            /* Audio before the new segment's first frame ends the old one. */
-            if ((ret = audio_queue_drain(w, cut->pts, 0)) != PIPELINE_OK)
+        int64_t split = pkt->dts != AV_NOPTS_VALUE && pkt->dts < cut->pts ? pkt->dts : cut->pts;
+        if (w->mux != NULL && has_audio) {
+            /* Audio before the cut's dts still belongs to the old segment. */
+            w->pending = 1;
+            w->pending_cut = *cut;
+            w->split_ts = split;
+            if ((ret = video_queue_push(w, pkt)) != PIPELINE_OK)
                 goto done;
+            ret = segment_flush_audio(w);
+            goto done;
+        }
+        if (w->mux != NULL) {
             if ((ret = segment_close(w, 0, cut->start_us - w->start_us)) != PIPELINE_OK)
                 goto done;
         } else if (w->opened == 0 && run->trim) {
-            /* A run that starts mid-stream begins its audio with its first
-             * frame: earlier audio went into the previous segment of the run
-             * that produced it. */
-            w->floor_ts = cut->pts;
+            /* A run that starts mid-stream begins its audio at its first
+             * cut's split point: earlier audio went into the previous
+             * segment of the run that produced it. */
+            w->floor_ts = split;
             w->has_floor = 1;
-            audio_queue_drop_before(w, cut->pts);
+            audio_queue_drop_before(w, split);
         }
         if ((ret = segment_open(w, cut->index, cut->boundary, cut->start_us)) != PIPELINE_OK)
             goto done;
         w->end_ts = pipeline_boundary_ts(run, cut->boundary + 1, video_tb);
     }
-    if (w->mux == NULL) {
-        /* Cannot happen: the first frame of a run always starts a segment. */
-        ret = PIPELINE_OK;
+    if (w->mux == NULL)
+        goto done; /* cannot happen: the first frame of a run always starts a segment */
+    if (w->pending) {
+        if ((ret = video_queue_push(w, pkt)) != PIPELINE_OK)
+            goto done;
+        /* Audio that stopped for good must not hold the video forever. */
+        if (av_fifo_can_read(w->video_queue) >= SEGMENT_VIDEO_QUEUE_MAX)
+            ret = segment_resolve_cut(w);
         goto done;
     }
     if ((ret = segment_write(w, SEGMENT_VIDEO, pkt)) != PIPELINE_OK)
         goto done;
-    ret = audio_queue_drain(w, w->end_ts, 0);
+    if (has_audio)
+        ret = segment_flush_audio(w);
 done:
     av_packet_unref(pkt);
     return ret;
@@ -401,11 +764,12 @@ int segment_writer_audio(struct segment_writer *w, AVPacket *pkt)
         av_packet_unref(pkt);
         return PIPELINE_OK;
     }
-    /* Held packets are older; keep the order. */
-    if (w->mux == NULL || av_fifo_can_read(w->audio_queue) > 0 ||
-        av_compare_ts(pkt->pts, audio_tb, w->end_ts, video_tb) >= 0)
-        return audio_queue_push(w, pkt);
-    return segment_write(w, SEGMENT_AUDIO, pkt);
+    /* Every packet goes through the queue, so the order is kept and each
+     * lands by its pts whatever the order the stages deliver in. */
+    int ret = audio_queue_push(w, pkt);
+    if (ret != PIPELINE_OK)
+        return ret;
+    return segment_flush_audio(w);
 }
 
 int segment_writer_finish(struct segment_writer *w)
@@ -415,7 +779,11 @@ int segment_writer_finish(struct segment_writer *w)
         return pipeline_fail(
             run, 0, "transcode %s: no %s frame at or after %.3f s", run->spec->input,
             w->streams[SEGMENT_VIDEO].expected ? "video" : "audio", (double)run->start_us / 1e6);
-    int ret = audio_queue_drain(w, 0, 1);
+    int ret = PIPELINE_OK;
+    if (w->pending)
+        ret = segment_resolve_cut(w);
+    if (ret == PIPELINE_OK)
+        ret = audio_queue_drain(w, 0, 1);
     if (ret != PIPELINE_OK)
         return ret;
     return segment_close(w, 1, w->end_us - w->start_us);
@@ -423,17 +791,33 @@ int segment_writer_finish(struct segment_writer *w)
 
 void segment_writer_free(struct segment_writer *w)
 {
-    if (w->mux != NULL) {
+    if (w->mux != NULL && w->container != SEGMENT_CONTAINER_FMP4) {
         avio_closep(&w->mux->pb);
         avformat_free_context(w->mux);
-        w->mux = NULL;
-        unlink(w->temp_path);
+        if (w->container != SEGMENT_CONTAINER_FILE)
+            unlink(w->temp_path);
+    }
+    w->mux = NULL;
+    if (w->fmp4 != NULL) {
+        uint8_t *data = NULL;
+        if (w->fmp4->pb != NULL)
+            avio_close_dyn_buf(w->fmp4->pb, &data);
+        av_free(data);
+        w->fmp4->pb = NULL;
+        avformat_free_context(w->fmp4);
+        w->fmp4 = NULL;
     }
     if (w->audio_queue != NULL) {
         AVPacket *held;
         while ((held = audio_queue_pop(w)) != NULL)
             av_packet_free(&held);
         av_fifo_freep2(&w->audio_queue);
+    }
+    if (w->video_queue != NULL) {
+        AVPacket *held;
+        while (av_fifo_read(w->video_queue, &held, 1) >= 0)
+            av_packet_free(&held);
+        av_fifo_freep2(&w->video_queue);
     }
     for (int i = 0; i < SEGMENT_STREAMS; i++)
         avcodec_parameters_free(&w->streams[i].par);

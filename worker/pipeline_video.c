@@ -16,12 +16,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <libavcodec/bsf.h>
 #include <libavfilter/buffersink.h>
 #include <libavfilter/buffersrc.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 
 #include "pipeline_internal.h"
+
+static int video_open_copy(struct pipeline_video *v);
 
 int pipeline_video_open(struct pipeline_video *v, struct pipeline_run *run,
                         struct segment_writer *writer, AVFormatContext *input, AVStream *stream)
@@ -35,7 +38,10 @@ int pipeline_video_open(struct pipeline_video *v, struct pipeline_run *run,
     /* After a seek the demuxer may start on a frame that needs earlier ones. */
     v->wait_keyframe = 1;
     v->start_ts = run->trim ? pipeline_stream_ts(run, run->start_us, stream->time_base) : INT64_MIN;
+    v->frame_rate = av_guess_frame_rate(input, stream, NULL);
 
+    if (run->copy_video)
+        return video_open_copy(v);
     if (strcmp(spec->video_codec, "libx264") != 0)
         return pipeline_fail(run, 0, "video codec %s is not supported yet", spec->video_codec);
     v->encoder_codec = avcodec_find_encoder_by_name(spec->video_codec);
@@ -61,13 +67,153 @@ int pipeline_video_open(struct pipeline_video *v, struct pipeline_run *run,
     if (averr < 0)
         return pipeline_fail(run, averr, "set up the video decoder");
     v->decoder->pkt_timebase = stream->time_base;
-    v->frame_rate = av_guess_frame_rate(input, stream, NULL);
     v->decoder->framerate = v->frame_rate;
     v->decoder->thread_count = spec->threads;
     averr = avcodec_open2(v->decoder, codec, NULL);
     if (averr < 0)
         return pipeline_fail(run, averr, "open video decoder %s", codec->name);
     return PIPELINE_OK;
+}
+
+/* ---- stream copy ------------------------------------------------------------- */
+
+void pipeline_copy_cutter_init(struct pipeline_copy_cutter *c, const struct pipeline_run *run,
+                               AVRational tb)
+{
+    memset(c, 0, sizeof(*c));
+    c->tb = tb;
+    c->next_index = run->spec->start_number;
+    c->start_ts =
+        run->job_start_us > 0 ? pipeline_stream_ts(run, run->job_start_us, tb) : INT64_MIN;
+}
+
+int pipeline_copy_cutter_step(struct pipeline_copy_cutter *c, const struct pipeline_run *run,
+                              int64_t pts, int key, struct segment_cut *cut)
+{
+    if (!c->started) {
+        if (!key || pts == AV_NOPTS_VALUE || pts < c->start_ts)
+            return -1;
+    } else if (!key || pts == AV_NOPTS_VALUE || pts < c->next_cut_ts) {
+        return 0;
+    }
+    int64_t boundary = run->job_boundary + (c->next_index - run->spec->start_number);
+    cut->index = c->next_index;
+    cut->boundary = boundary;
+    cut->pts = pts;
+    cut->start_us = pipeline_stream_time_us(run, pts, c->tb);
+    c->started = 1;
+    c->next_index++;
+    c->next_cut_ts = pipeline_boundary_ts(run, boundary + 1, c->tb);
+    return 1;
+}
+
+/* Sets up the -bsf:v chain (or a pass-through) and declares the copied
+ * stream to the writer. */
+static int video_open_copy(struct pipeline_video *v)
+{
+    struct pipeline_run *run = v->run;
+    const struct job_spec *spec = run->spec;
+    AVStream *stream = v->stream;
+    int averr;
+
+    v->packet = av_packet_alloc();
+    v->cuts = av_fifo_alloc2(8, sizeof(struct segment_cut), AV_FIFO_FLAG_AUTO_GROW);
+    if (v->packet == NULL || v->cuts == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the video stage");
+    if (spec->video_bsf[0] != '\0')
+        averr = av_bsf_list_parse_str(spec->video_bsf, &v->bsf);
+    else
+        averr = av_bsf_get_null_filter(&v->bsf);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "set up video bitstream filter \"%s\"", spec->video_bsf);
+    averr = avcodec_parameters_copy(v->bsf->par_in, stream->codecpar);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "set up video bitstream filter \"%s\"", spec->video_bsf);
+    v->bsf->time_base_in = stream->time_base;
+    averr = av_bsf_init(v->bsf);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "set up video bitstream filter \"%s\" for %s",
+                             spec->video_bsf, avcodec_get_name(stream->codecpar->codec_id));
+
+    AVRational rate = v->frame_rate;
+    if (rate.num <= 0 || rate.den <= 0)
+        rate = (AVRational){25, 1};
+    v->frame_duration = av_rescale_q(1, av_inv_q(rate), v->bsf->time_base_out);
+    if (v->frame_duration <= 0)
+        v->frame_duration = 1;
+    pipeline_copy_cutter_init(&v->cutter, run, stream->time_base);
+    if (run->copy_start_ts != INT64_MIN) {
+        /* A resumed run: its first segment starts at the keyframe the
+         * replay of the cutter found (pipeline.c). */
+        v->cutter.start_ts = run->copy_start_ts;
+        v->cutter.next_index = run->first_index;
+    }
+
+    /* The first dts a run from the start muxes: the first frame minus the
+     * reorder delay the parser reports (what the CLI's muxer shifts by). */
+    int64_t first_us = run->origin_us;
+    if (stream->start_time != AV_NOPTS_VALUE)
+        first_us = av_rescale_q(stream->start_time, stream->time_base, AV_TIME_BASE_Q);
+    first_us -= av_rescale_q(stream->codecpar->video_delay, av_inv_q(rate), AV_TIME_BASE_Q);
+    return segment_writer_add_stream(v->writer, SEGMENT_VIDEO, v->bsf->par_out,
+                                     v->bsf->time_base_out, first_us);
+}
+
+/* Muxes every packet the bitstream filter has ready, the queued cut on the
+ * packet that starts a segment. */
+static int video_copy_receive(struct pipeline_video *v)
+{
+    for (;;) {
+        int averr = av_bsf_receive_packet(v->bsf, v->packet);
+        if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
+            return PIPELINE_OK;
+        if (averr < 0)
+            return pipeline_fail(v->run, averr, "filter video packets (%s)",
+                                 v->run->spec->video_bsf);
+        if (v->packet->duration <= 0)
+            v->packet->duration = v->frame_duration;
+        int64_t pts = v->packet->pts != AV_NOPTS_VALUE ? v->packet->pts : v->packet->dts;
+        struct segment_cut cut;
+        const struct segment_cut *starts = NULL;
+        if (av_fifo_peek(v->cuts, &cut, 1, 0) >= 0 && pts == cut.pts) {
+            av_fifo_drain2(v->cuts, 1);
+            starts = &cut;
+        }
+        v->run->frames++;
+        int ret = segment_writer_video(v->writer, v->packet, starts);
+        if (ret != PIPELINE_OK)
+            return ret;
+    }
+}
+
+/* One packet of copied video (NULL: end of input). */
+static int video_copy_packet(struct pipeline_video *v, const AVPacket *pkt)
+{
+    struct pipeline_run *run = v->run;
+    int averr;
+    if (pkt != NULL) {
+        int ret = pipeline_poll_stop(run);
+        if (ret != PIPELINE_OK)
+            return ret;
+        int64_t pts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+        struct segment_cut cut;
+        int step =
+            pipeline_copy_cutter_step(&v->cutter, run, pts, pkt->flags & AV_PKT_FLAG_KEY, &cut);
+        if (step < 0)
+            return PIPELINE_OK;
+        if (step > 0 && (averr = av_fifo_write(v->cuts, &cut, 1)) < 0)
+            return pipeline_fail(run, averr, "queue a segment cut");
+        averr = av_packet_ref(v->packet, pkt);
+        if (averr < 0)
+            return pipeline_fail(run, averr, "copy a video packet");
+        averr = av_bsf_send_packet(v->bsf, v->packet);
+        av_packet_unref(v->packet);
+    } else {
+        averr = av_bsf_send_packet(v->bsf, NULL);
+    }
+    if (averr < 0 && averr != AVERROR_EOF)
+        return pipeline_fail(run, averr, "filter video packets (%s)", run->spec->video_bsf);
+    return video_copy_receive(v);
 }
 
 /* ---- filter graph ---------------------------------------------------------- */
@@ -150,7 +296,12 @@ static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
     /* The string goes in as written: "\," escapes are libavfilter syntax. */
     averr = avfilter_graph_parse_ptr(v->graph, description, &inputs, &outputs, NULL);
     if (averr < 0) {
-        ret = pipeline_fail(run, averr, "parse video filter \"%s\"", description);
+        char missing[64];
+        if (pipeline_filter_missing(description, missing, sizeof(missing)))
+            ret = pipeline_fail(run, averr, "parse video filter \"%s\": no filter named %s",
+                                description, missing);
+        else
+            ret = pipeline_fail(run, averr, "parse video filter \"%s\"", description);
         goto end;
     }
     averr = avfilter_graph_config(v->graph, NULL);
@@ -408,6 +559,8 @@ int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt)
     struct pipeline_run *run = v->run;
     int ret;
 
+    if (run->copy_video)
+        return video_copy_packet(v, pkt);
     if (pkt != NULL) {
         if (v->wait_keyframe && !(pkt->flags & AV_PKT_FLAG_KEY))
             return PIPELINE_OK;
@@ -443,4 +596,5 @@ void pipeline_video_close(struct pipeline_video *v)
     av_frame_free(&v->filtered);
     av_packet_free(&v->packet);
     av_fifo_freep2(&v->cuts);
+    av_bsf_free(&v->bsf);
 }
