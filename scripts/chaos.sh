@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# chaos.sh -- chaos soak of a local pool, bounded in time and count, on
+# loopback only. Keeps K streams running through the shim (a real Jellyfin
+# HLS command line each; a finished stream is replaced by a new one while
+# time remains) on a pool of N workers, and meanwhile, every 1.5-3.5 s:
+#   - SIGKILLs a worker (most often one holding a stream) and starts a fresh
+#     one in its place, so that the pool stays at N workers;
+#   - or SIGSTOPs a worker for 0.5 s to 2 lease lengths, then SIGCONTs it
+#     (long stops make it a stale owner that must not publish);
+# and restarts Redis once, half way (same port, same folder, AOF), starting
+# one more stream right after it, as a Jellyfin would.
+# When the time is up it stops the chaos, lets the streams finish and checks
+# every stream: the shim exited 0; the job ended `done`; every segment index
+# is on disk, and none was published twice (worker logs, `event=segment`);
+# every segment decodes on its own; every video frame of the clip is in the
+# output once (the segments' frame counts add up to the clip's);
+# and the timeline is continuous: segment k+1's first video pts is within one
+# frame of segment k's end. Prints a table, and exits 0 only if every check
+# passed.
+#
+#   scripts/chaos.sh [--duration S] [--streams K] [--workers N] [--clip-seconds S]
+#                    [--size WxH] [--lease-ttl-ms MS] [--seed N] [--dir DIR] [--keep]
+#
+# Defaults: 600 s, 3 streams, 4 workers, 120 s clips at 640x360, lease 2000 ms.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${BUILD:-build}
+case $build in /*) ;; *) build=$here/$build ;; esac
+bin=$build/bin
+corpus=$(ls "$here"/../shared/jellyfin-argv/003-*.txt 2>/dev/null | head -n 1)
+duration=600
+streams=3
+workers=4
+clip_seconds=120
+size=640x360
+rate=25
+lease_ttl_ms=2000
+seed=$$
+dir=""
+keep=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --duration) duration=$2; shift 2 ;;
+    --streams) streams=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;;
+    --clip-seconds) clip_seconds=$2; shift 2 ;;
+    --size) size=$2; shift 2 ;;
+    --lease-ttl-ms) lease_ttl_ms=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    --dir) dir=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "chaos: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ -n "$corpus" ] && [ -f "$corpus" ] || { echo "chaos: corpus line not found (../shared/jellyfin-argv/003-*.txt)" >&2; exit 2; }
+for b in ffpool-worker ffpool-scheduler ffpool-shim; do
+  [ -x "$bin/$b" ] || { echo "chaos: $bin/$b is missing; run make first" >&2; exit 2; }
+done
+[ -n "$dir" ] || dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-chaos.XXXXXX")
+mkdir -p "$dir/out"
+dir=$(cd "$dir" && pwd)
+# A private copy of the programs: a rebuild during the soak (make in another
+# shell) must neither break a shim start nor mix versions among the workers.
+mkdir -p "$dir/bin" "$dir/jellyfin"
+cp "$bin"/ffpool-worker "$bin"/ffpool-scheduler "$bin"/ffpool-shim "$bin"/ffpoolctl "$dir/bin/"
+ln -s ../bin/ffpool-shim "$dir/jellyfin/ffmpeg"
+bin=$dir/bin
+pool=$dir/pool
+RANDOM=$seed
+failures=0
+stopped_pid=""
+declare -A shim_pid=() shim_rc=()
+active=()
+all_streams=()
+
+say() { echo "chaos: $*" >&2; }
+check() { # check DESCRIPTION COMMAND...: records a failed check without stopping
+  local what=$1; shift
+  if "$@"; then say "ok   $what"; else say "FAIL $what"; failures=$((failures + 1)); fi
+}
+cleanup() {
+  local s
+  [ -n "$stopped_pid" ] && kill -CONT "$stopped_pid" 2>/dev/null || true
+  for s in "${active[@]}"; do kill -KILL "${shim_pid[$s]}" 2>/dev/null || true; done
+  FFPOOL_BIN=$bin "$here/scripts/pool" down --dir "$pool" >/dev/null 2>&1 || true
+  exec 3>&- 2>/dev/null || true
+  if [ "$keep" = 0 ] && [ "$failures" = 0 ]; then rm -rf "$dir"; else say "kept $dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$started" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# ---- one clip, shaped like Jellyfin's input, shared by every stream ----
+clip=$dir/clip.mkv
+ffmpeg -v error -f lavfi -i "testsrc2=size=$size:rate=$rate" \
+  -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$clip_seconds" \
+  -c:v libx264 -preset veryfast -g $((rate * 2)) -pix_fmt yuv420p -c:a aac -b:a 96k "$clip"
+clip_frames=$(ffprobe -v error -count_packets -select_streams v:0 \
+  -show_entries stream=nb_read_packets -of csv=p=0 "$clip")
+
+# ---- the pool: lost leases must not end a stream, however many ----
+export FFPOOL_LEASE_MAX_ATTEMPTS=1000
+FFPOOL_BIN=$bin "$here/scripts/pool" up --workers "$workers" --dir "$pool" \
+  --lease-ttl-ms "$lease_ttl_ms" >/dev/null
+# shellcheck disable=SC1091
+. "$pool/env"
+rcli() { redis-cli -p "$FFPOOL_REDIS_PORT" --raw "$@"; }
+# Redis rewrites its own command line, so its restart repeats scripts/pool's.
+redis_cmd=(redis-server --port "$FFPOOL_REDIS_PORT" --bind 127.0.0.1 --dir "$pool/redis"
+  --appendonly yes --appendfsync everysec --save '' --maxmemory-policy noeviction
+  --daemonize no --protected-mode yes)
+
+mkfifo "$dir/stdin"
+exec 3<>"$dir/stdin"   # held open and never written: the shims' stdin stays open
+
+# ---- streams ----
+mapfile -d '' template < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" --input "$clip" \
+  --outdir "@OUT@")
+hls_time=3
+for ((i = 0; i < ${#template[@]} - 1; i++)); do
+  [ "${template[i]}" = -hls_time ] && hls_time=${template[i+1]}
+done
+expected=$(( (clip_seconds + hls_time - 1) / hls_time ))
+stream_count=0
+
+start_stream() {
+  stream_count=$((stream_count + 1))
+  local s=s$stream_count a
+  mkdir -p "$dir/out/$s"
+  local args=()
+  for a in "${template[@]}"; do args+=("${a//@OUT@/$dir/out/$s}"); done
+  "$dir/jellyfin/ffmpeg" "${args[@]}" <"$dir/stdin" 2>"$dir/out/$s.log" &
+  shim_pid[$s]=$!
+  active+=("$s")
+  all_streams+=("$s")
+}
+
+reap_streams() {
+  local s still=() rc
+  for s in "${active[@]}"; do
+    if kill -0 "${shim_pid[$s]}" 2>/dev/null; then still+=("$s"); continue; fi
+    rc=0
+    wait "${shim_pid[$s]}" || rc=$?
+    shim_rc[$s]=$rc
+    say "$(elapsed) s: stream $s ended (shim exit $rc)"
+  done
+  active=("${still[@]}")
+}
+
+# ---- chaos ----
+kills=0
+stops=0
+redis_restarts=0
+worker_gen=0
+
+restart_worker() { # restart_worker I: a fresh worker process (new id) in slot I
+  worker_gen=$((worker_gen + 1))
+  FFPOOL_WORKER_ID=worker-$1-r$worker_gen setsid "$bin/ffpool-worker" >>"$pool/worker-$1.log" 2>&1 </dev/null &
+  echo $! >"$pool/worker-$1.pid"
+}
+
+pick_worker() { # prints a slot number, most often the owner of a running stream
+  local s job owner
+  if [ $((RANDOM % 10)) -lt 7 ] && [ ${#active[@]} -gt 0 ]; then
+    s=${active[$((RANDOM % ${#active[@]}))]}
+    job=$(sed -n 's/^ffpool: job \([^ ]*\) for .*/\1/p' "$dir/out/$s.log" | head -n 1)
+    if [ -n "$job" ]; then
+      owner=$(rcli HGET "ffpool:job:$job" owner 2>/dev/null || true)
+      case $owner in worker-*) owner=${owner#worker-}; echo "${owner%%-*}"; return ;; esac
+    fi
+  fi
+  echo $((RANDOM % workers + 1))
+}
+
+restart_redis() {
+  local pid
+  pid=$(cat "$pool/redis.pid")
+  kill -TERM "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  setsid "${redis_cmd[@]}" >>"$pool/redis.log" 2>&1 </dev/null &
+  echo $! >"$pool/redis.pid"
+  for _ in $(seq 1 100); do rcli ping >/dev/null 2>&1 && break; sleep 0.05; done
+  redis_restarts=$((redis_restarts + 1))
+}
+
+say "seed $seed: $duration s, $streams streams of ${clip_seconds} s at $size, $workers workers, lease $lease_ttl_ms ms"
+started=$(now)
+end_at=$(awk -v a="$started" -v d="$duration" 'BEGIN { printf "%.3f", a + d }')
+redis_at=$(awk -v a="$started" -v d="$duration" 'BEGIN { printf "%.3f", a + d / 2 }')
+for ((i = 0; i < streams; i++)); do start_stream; done
+sleep 2
+while awk -v t="$(now)" -v e="$end_at" 'BEGIN { exit !(t < e) }'; do
+  reap_streams
+  while [ ${#active[@]} -lt "$streams" ]; do start_stream; done
+  if [ "$redis_restarts" = 0 ] && awk -v t="$(now)" -v r="$redis_at" 'BEGIN { exit !(t >= r) }'; then
+    restart_redis
+    say "$(elapsed) s: restarted redis; starting one more stream at once"
+    # Jellyfin does not wait for Redis to settle: a transcode starting right
+    # after the restart must be served like any other.
+    start_stream
+  else
+    w=$(pick_worker)
+    pid=$(cat "$pool/worker-$w.pid")
+    if [ $((RANDOM % 2)) = 0 ]; then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      kills=$((kills + 1))
+      restart_worker "$w"
+      say "$(elapsed) s: SIGKILLed worker slot $w (pid $pid), restarted"
+    else
+      ms=$((500 + RANDOM % (2 * lease_ttl_ms - 500)))
+      kill -STOP "$pid" 2>/dev/null || true
+      stopped_pid=$pid
+      sleep "$(awk -v m="$ms" 'BEGIN { printf "%.3f", m / 1000 }')"
+      kill -CONT "$pid" 2>/dev/null || true
+      stopped_pid=""
+      stops=$((stops + 1))
+      say "$(elapsed) s: SIGSTOPped worker slot $w (pid $pid) for $ms ms"
+    fi
+  fi
+  sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", 1.5 + 2 * r / 32767 }')"
+done
+say "$(elapsed) s: chaos over; letting ${#active[@]} stream(s) finish"
+for i in $(seq 1 "$workers"); do
+  kill -0 "$(cat "$pool/worker-$i.pid")" 2>/dev/null || { say "worker slot $i was dead; restarted"; restart_worker "$i"; }
+done
+finish_by=$(awk -v t="$(now)" -v c="$clip_seconds" 'BEGIN { printf "%.3f", t + 60 + c }')
+while [ ${#active[@]} -gt 0 ] && awk -v t="$(now)" -v e="$finish_by" 'BEGIN { exit !(t < e) }'; do
+  sleep 0.2
+  reap_streams
+done
+for s in "${active[@]}"; do
+  say "FAIL stream $s still running $((60 + clip_seconds)) s after the chaos ended"
+  failures=$((failures + 1))
+  kill -KILL "${shim_pid[$s]}" 2>/dev/null || true
+  wait "${shim_pid[$s]}" 2>/dev/null || true
+  shim_rc[$s]=124
+done
+active=()
+soak_seconds=$(elapsed)
+
+# ---- checks, per stream ----
+cat "$pool"/worker-*.log >"$dir/workers.log"
+complete=0
+unlogged=0
+total_segments=0
+total_takeovers=0
+worst_pts_gap_ms=0
+worst_stall_s=0
+printf '%-6s %-6s %-5s %-8s %-9s %-9s %-15s %-13s\n' stream job rc state segments takeovers worst_pts_gap_ms worst_stall_s >"$dir/streams.txt"
+for s in "${all_streams[@]}"; do
+  job=$(sed -n 's/^ffpool: job \([^ ]*\) for .*/\1/p' "$dir/out/$s.log" | head -n 1)
+  rc=${shim_rc[$s]:-none}
+  state=$(rcli HGET "ffpool:job:$job" state 2>/dev/null || true)
+  takeovers=$(rcli HGET "ffpool:job:$job" takeovers 2>/dev/null || true)
+  takeovers=${takeovers:-0}
+  total_takeovers=$((total_takeovers + takeovers))
+  ok=1
+  [ "$rc" = 0 ] || { say "FAIL $s ($job): shim exit $rc; $(grep -m1 '^Error' "$dir/out/$s.log" || true)"; ok=0; }
+  [ "$state" = "done" ] || { say "FAIL $s ($job): job state '$state'"; ok=0; }
+  pattern=""
+  for ((i = 0; i < ${#template[@]} - 1; i++)); do
+    [ "${template[i]}" = -hls_segment_filename ] && pattern=${template[i+1]//@OUT@/$dir/out/$s}
+  done
+  count=$(ls "$dir/out/$s" | grep -c '\.ts$' || true)
+  total_segments=$((total_segments + count))
+  [ "$count" = "$expected" ] || { say "FAIL $s: $count segments, expected $expected"; ok=0; }
+  [ -z "$(ls "$dir/out/$s" | grep '\.tmp$' || true)" ] || { say "FAIL $s: temporary files left"; ok=0; }
+  { [ -n "$job" ] && grep "event=segment job=$job " "$dir/workers.log" || true; } |
+    sed -n 's/.* segment=\([0-9]*\) epoch=.*/\1/p' | sort -n >"$dir/out/$s.published"
+  dups=$(uniq -d "$dir/out/$s.published" | tr '\n' ' ')
+  [ -z "$dups" ] || { say "FAIL $s: segment index(es) published more than once: $dups"; ok=0; }
+  # A worker SIGKILLed between its checkpoint and its log line leaves a
+  # segment published but unlogged: counted, not failed (the segment itself
+  # is checked on disk below).
+  unlogged=$((unlogged + expected - $(sort -u "$dir/out/$s.published" | wc -l)))
+  # Every segment on its own: decodes cleanly (one ffprobe, two at a time,
+  # decodes every frame of every stream and prints the video frames' pts).
+  mkdir -p "$dir/out/$s.probe"
+  for ((n = 0; n < expected; n++)); do
+    p=$(printf "${pattern//%d/%s}" "$n")
+    if [ -e "$p" ]; then printf '%s\0%s\0' "$p" "$dir/out/$s.probe/$n"; else say "FAIL $s: segment $n missing"; ok=0; fi
+  done | xargs -r -0 -n 2 -P 2 sh -c 'ffprobe -v error -show_entries frame=stream_index,pts_time \
+           -of csv=p=0 "$0" >"$1.frames" 2>"$1.err" || echo "ffprobe exit $?" >>"$1.err"'
+  : >"$dir/out/$s.timeline"
+  for ((n = 0; n < expected; n++)); do
+    p=$(printf "${pattern//%d/%s}" "$n")
+    [ -e "$p" ] || { ok=0; continue; }  # reported above, in the pipeline's subshell
+    [ ! -s "$dir/out/$s.probe/$n.err" ] ||
+      { say "FAIL $s: segment $n does not decode cleanly: $(head -c 300 "$dir/out/$s.probe/$n.err")"; ok=0; }
+    awk -F, -v n="$n" -v m="$(stat -c %.3Y "$p")" '$1 == 0 && $2 != "N/A" { t = $2 + 0; if (c == 0 || t < lo) lo = t; if (c == 0 || t > hi) hi = t; c++ }
+        END { printf "%d %.6f %.6f %d %s\n", n, lo, hi, c, m }' "$dir/out/$s.probe/$n.frames" >>"$dir/out/$s.timeline"
+  done
+  read -r gap_ms stall < <(sort -n "$dir/out/$s.timeline" | awk -v r="$rate" '
+      { if (NR > 1) { g = ($2 - prev_end) * 1000; if (g < 0) g = -g; if (g > worst) worst = g;
+                      st = $5 - prev_m; if (st > stall) stall = st }
+        prev_end = $3 + 1 / r; prev_m = $5 }
+      END { printf "%.1f %.2f\n", worst, stall }')
+  awk -v g="$gap_ms" -v r="$rate" 'BEGIN { exit !(g <= 1000 / r + 0.5) }' ||
+    { say "FAIL $s: timeline gap of $gap_ms ms between segments (more than one frame)"; ok=0; }
+  frames=$(awk '{ c += $4 } END { print c + 0 }' "$dir/out/$s.timeline")
+  [ "$frames" = "$clip_frames" ] || { say "FAIL $s: $frames of $clip_frames frames in the output"; ok=0; }
+  worst_pts_gap_ms=$(awk -v a="$worst_pts_gap_ms" -v b="$gap_ms" 'BEGIN { print (b > a) ? b : a }')
+  worst_stall_s=$(awk -v a="$worst_stall_s" -v b="$stall" 'BEGIN { print (b > a) ? b : a }')
+  printf '%-6s %-6s %-5s %-8s %-9s %-9s %-15s %-13s\n' "$s" "$job" "$rc" "${state:-?}" "$count" "$takeovers" "$gap_ms" "$stall" >>"$dir/streams.txt"
+  if [ "$ok" = 1 ]; then complete=$((complete + 1)); else failures=$((failures + 1)); fi
+done
+fenced=$(grep -c 'event=segment_refused' "$dir/workers.log" || true)
+takeover_claims=$(grep -c 'event=claimed .* takeover=1' "$dir/workers.log" || true)
+for f in "$pool"/redis.pid "$pool"/scheduler.pid; do
+  kill -0 "$(cat "$f")" 2>/dev/null || { say "FAIL $(basename "$f" .pid) died"; failures=$((failures + 1)); }
+done
+leases=$(rcli ZCARD ffpool:leases)
+[ "$leases" = 0 ] || { say "FAIL $leases lease(s) left behind"; failures=$((failures + 1)); }
+# Stopped first, so that a LeakSanitizer report at exit (make asan) is in the logs too.
+FFPOOL_BIN=$bin "$here/scripts/pool" down --dir "$pool" >/dev/null 2>&1 || true
+crashes=$(grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error' "$pool"/*.log 2>/dev/null || true)
+[ -z "$crashes" ] || { say "FAIL sanitizer report in $crashes"; failures=$((failures + 1)); }
+
+echo
+cat "$dir/streams.txt"
+echo
+printf '%-8s %-9s %-9s %-9s %-6s %-6s %-14s %-22s %-16s %-13s %s\n' streams complete segments takeovers kills stops redis_restarts fenced_writes_rejected worst_pts_gap_ms worst_stall_s soak_s
+printf '%-8s %-9s %-9s %-9s %-6s %-6s %-14s %-22s %-16s %-13s %s\n' "${#all_streams[@]}" "$complete" "$total_segments" \
+  "$total_takeovers" "$kills" "$stops" "$redis_restarts" "$fenced" "$worst_pts_gap_ms" "$worst_stall_s" "$soak_seconds"
+echo "(takeover claims logged by workers: $takeover_claims; publications left unlogged by a SIGKILL: $unlogged;" \
+  "seed $seed; $workers workers; lease $lease_ttl_ms ms)"
+if [ "$failures" != 0 ]; then
+  say "$failures check(s) failed"
+  exit 1
+fi
+say "all checks passed"
