@@ -14,7 +14,14 @@
  * that pause, so a worker loop of claim + wait never spins on a dead Redis.
  *
  * Zero config values mean defaults: host 127.0.0.1, port 6379, time-out
- * 2000 ms, lease 30000 ms, max_attempts 3, retention 24 h.
+ * 2000 ms, lease 30000 ms, max_attempts 3, retention 24 h, master name
+ * "mymaster" when sentinels are given.
+ *
+ * Sentinel: with config.sentinels set, every connect asks the sentinels in
+ * turn (SENTINEL get-master-addr-by-name) and keeps the first address whose
+ * ROLE says master. A failover then shows up as an error on the old
+ * connection (READONLY from a demoted master, UNBLOCKED on a BLPOP, or a
+ * closed socket), which drops it; the reconnect asks the sentinels again.
  *
  * SIGPIPE: hiredis writes with write(2), which raises SIGPIPE on a socket
  * the server has closed. Every Redis call blocks SIGPIPE in the calling
@@ -48,10 +55,12 @@
 
 struct queue {
     struct queue_config config;
-    redisContext *redis;                                 /* NULL while disconnected */
-    int failures;                                        /* consecutive failed calls */
-    int64_t next_connect_ms;                             /* monotonic: no connect attempt before */
-    char failure[QUEUE_ERROR_MAX];                       /* why the last failed call failed */
+    redisContext *redis;           /* NULL while disconnected */
+    int failures;                  /* consecutive failed calls */
+    int64_t next_connect_ms;       /* monotonic: no connect attempt before */
+    char failure[QUEUE_ERROR_MAX]; /* why the last failed call failed */
+    char server_host[256];         /* the server connected (or tried) */
+    int server_port;
     char script_sha[QUEUE_SCRIPT_COUNT][QUEUE_SHA_SIZE]; /* "" until loaded */
     char error[QUEUE_ERROR_MAX + 128];
 };
@@ -229,15 +238,14 @@ static void queue_note_failure(struct queue *queue)
 static int queue_connect_command(struct queue *queue, redisContext *redis, const char *what,
                                  int argc, const char **argv)
 {
-    const struct queue_config *config = &queue->config;
     redisReply *reply = redisCommandArgv(redis, argc, argv, NULL);
     int result = -1;
     if (reply == NULL)
-        queue_set_error(queue, "Redis at %s:%d dropped the connection during %s: %s", config->host,
-                        config->port, what, redis->errstr);
+        queue_set_error(queue, "Redis at %s:%d dropped the connection during %s: %s",
+                        queue->server_host, queue->server_port, what, redis->errstr);
     else if (reply->type == REDIS_REPLY_ERROR)
-        queue_set_error(queue, "Redis at %s:%d refused %s: %s", config->host, config->port, what,
-                        reply->str);
+        queue_set_error(queue, "Redis at %s:%d refused %s: %s", queue->server_host,
+                        queue->server_port, what, reply->str);
     else
         result = 0;
     if (reply != NULL)
@@ -245,7 +253,130 @@ static int queue_connect_command(struct queue *queue, redisContext *redis, const
     return result;
 }
 
-/* Makes sure queue->redis is usable. Returns 0 or -1 with the error set. */
+/* Opens a context to host:port with the configured time-out. Returns it, or
+ * NULL with the error set. */
+static redisContext *queue_connect_open(struct queue *queue, const char *what, const char *host,
+                                        int port)
+{
+    struct timeval timeout = timeval_from_ms(queue->config.timeout_ms);
+    redisContext *redis = redisConnectWithTimeout(host, port, timeout);
+    if (redis == NULL) {
+        queue_set_error(queue, "cannot allocate a Redis connection");
+        return NULL;
+    }
+    if (redis->err) {
+        queue_set_error(queue, "cannot connect to %s at %s:%d: %s", what, host, port,
+                        redis->errstr);
+        redisFree(redis);
+        return NULL;
+    }
+    if (redisSetTimeout(redis, timeout) != REDIS_OK) {
+        queue_set_error(queue, "cannot set the Redis time-out: %s", redis->errstr);
+        redisFree(redis);
+        return NULL;
+    }
+    return redis;
+}
+
+/* Asks one sentinel for the master's address. Returns 0 with
+ * queue->server_host/port set, or -1 with the error set. */
+static int queue_sentinel_ask(struct queue *queue, const char *sentinel)
+{
+    char host[256];
+    const char *colon = strrchr(sentinel, ':');
+    int port = colon != NULL ? atoi(colon + 1) : 26379;
+    size_t host_len = colon != NULL ? (size_t)(colon - sentinel) : strlen(sentinel);
+    copy_text(host, sizeof(host), sentinel, host_len);
+    if (host[0] == '\0' || port <= 0 || port > 65535) {
+        queue_set_error(queue, "invalid sentinel address '%s' (want host:port)", sentinel);
+        return -1;
+    }
+    redisContext *redis = queue_connect_open(queue, "sentinel", host, port);
+    if (redis == NULL)
+        return -1;
+    const char *argv[] = {"SENTINEL", "get-master-addr-by-name", queue->config.master_name};
+    redisReply *reply = redisCommandArgv(redis, 3, argv, NULL);
+    int result = -1;
+    if (reply == NULL)
+        queue_set_error(queue, "sentinel %s:%d did not answer: %s", host, port, redis->errstr);
+    else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+             reply->element[0]->type != REDIS_REPLY_STRING ||
+             reply->element[1]->type != REDIS_REPLY_STRING)
+        queue_set_error(queue, "sentinel %s:%d knows no master named '%s'%s%s", host, port,
+                        queue->config.master_name, reply->type == REDIS_REPLY_ERROR ? ": " : "",
+                        reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+    else {
+        copy_text(queue->server_host, sizeof(queue->server_host), reply->element[0]->str,
+                  reply->element[0]->len);
+        queue->server_port = atoi(reply->element[1]->str);
+        result = 0;
+    }
+    if (reply != NULL)
+        freeReplyObject(reply);
+    redisFree(redis);
+    return result;
+}
+
+/* ROLE on a fresh connection: 0 if the server is a master, -1 (error set)
+ * if it is a replica, e.g. a demoted master the sentinels have not caught up
+ * with yet. */
+static int queue_role_check(struct queue *queue, redisContext *redis)
+{
+    const char *argv[] = {"ROLE"};
+    redisReply *reply = redisCommandArgv(redis, 1, argv, NULL);
+    int result = -1;
+    if (reply == NULL)
+        queue_set_error(queue, "Redis at %s:%d dropped the connection during ROLE: %s",
+                        queue->server_host, queue->server_port, redis->errstr);
+    else if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+             reply->element[0]->type != REDIS_REPLY_STRING)
+        queue_set_error(queue, "Redis at %s:%d gave an unexpected answer to ROLE",
+                        queue->server_host, queue->server_port);
+    else if (strcmp(reply->element[0]->str, "master") != 0)
+        queue_set_error(queue, "Redis at %s:%d named master '%s' by the sentinels is a %s",
+                        queue->server_host, queue->server_port, queue->config.master_name,
+                        reply->element[0]->str);
+    else
+        result = 0;
+    if (reply != NULL)
+        freeReplyObject(reply);
+    return result;
+}
+
+/* Connects to queue->server_host:port, authenticates and selects the
+ * database; with sentinels, also confirms the server is the master. Returns
+ * the context or NULL with the error set. */
+static redisContext *queue_connect_server(struct queue *queue)
+{
+    const struct queue_config *config = &queue->config;
+    redisContext *redis =
+        queue_connect_open(queue, "Redis", queue->server_host, queue->server_port);
+    if (redis == NULL)
+        return NULL;
+    if (config->password[0] != '\0') {
+        const char *auth[] = {"AUTH", config->password};
+        if (queue_connect_command(queue, redis, "AUTH", 2, auth) != 0)
+            goto failed;
+    }
+    if (config->db != 0) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", config->db);
+        const char *select[] = {"SELECT", db};
+        if (queue_connect_command(queue, redis, "SELECT", 2, select) != 0)
+            goto failed;
+    }
+    if (config->sentinels[0] != '\0' && queue_role_check(queue, redis) != 0)
+        goto failed;
+    return redis;
+failed:
+    redisFree(redis);
+    return NULL;
+}
+
+/* Makes sure queue->redis is usable. Without sentinels it connects to the
+ * configured host; with them it asks each sentinel in turn for the master
+ * (on every connect: a failover may have moved it) and takes the first
+ * answer that ROLE confirms. Returns 0 or -1 with the error set. */
 static int queue_connect(struct queue *queue)
 {
     const struct queue_config *config = &queue->config;
@@ -260,44 +391,27 @@ static int queue_connect(struct queue *queue)
 
     struct sigpipe_guard guard;
     sigpipe_guard_begin(&guard);
-    struct timeval timeout = timeval_from_ms(config->timeout_ms);
-    redisContext *redis = redisConnectWithTimeout(config->host, config->port, timeout);
-    int result = -1;
+    redisContext *redis = NULL;
+    if (config->sentinels[0] == '\0') {
+        copy_text(queue->server_host, sizeof(queue->server_host), config->host,
+                  strlen(config->host));
+        queue->server_port = config->port;
+        redis = queue_connect_server(queue);
+    } else {
+        char list[sizeof(config->sentinels)], *save = NULL;
+        copy_text(list, sizeof(list), config->sentinels, strlen(config->sentinels));
+        for (char *one = strtok_r(list, ", ", &save); one != NULL && redis == NULL;
+             one = strtok_r(NULL, ", ", &save))
+            if (queue_sentinel_ask(queue, one) == 0)
+                redis = queue_connect_server(queue);
+    }
+    sigpipe_guard_end(&guard);
     if (redis == NULL) {
-        queue_set_error(queue, "cannot allocate a Redis connection");
-        goto done;
-    }
-    if (redis->err) {
-        queue_set_error(queue, "cannot connect to Redis at %s:%d: %s", config->host, config->port,
-                        redis->errstr);
-        goto done;
-    }
-    if (redisSetTimeout(redis, timeout) != REDIS_OK) {
-        queue_set_error(queue, "cannot set the Redis time-out: %s", redis->errstr);
-        goto done;
-    }
-    if (config->password[0] != '\0') {
-        const char *auth[] = {"AUTH", config->password};
-        if (queue_connect_command(queue, redis, "AUTH", 2, auth) != 0)
-            goto done;
-    }
-    if (config->db != 0) {
-        char db[16];
-        snprintf(db, sizeof(db), "%d", config->db);
-        const char *select[] = {"SELECT", db};
-        if (queue_connect_command(queue, redis, "SELECT", 2, select) != 0)
-            goto done;
+        queue_note_failure(queue);
+        return -1;
     }
     queue->redis = redis;
-    redis = NULL;
-    result = 0;
-done:
-    sigpipe_guard_end(&guard);
-    if (redis != NULL)
-        redisFree(redis);
-    if (result != 0)
-        queue_note_failure(queue);
-    return result;
+    return 0;
 }
 
 /* Runs one command. Returns the reply (any type, the caller frees it) or
@@ -312,8 +426,8 @@ static redisReply *queue_command(struct queue *queue, const char *what, int argc
     redisReply *reply = redisCommandArgv(queue->redis, argc, argv, length);
     sigpipe_guard_end(&guard);
     if (reply == NULL) {
-        queue_set_error(queue, "Redis at %s:%d did not answer %s: %s", queue->config.host,
-                        queue->config.port, what,
+        queue_set_error(queue, "Redis at %s:%d did not answer %s: %s", queue->server_host,
+                        queue->server_port, what,
                         queue->redis->errstr[0] ? queue->redis->errstr : "connection lost");
         queue_note_failure(queue);
     }
@@ -566,6 +680,8 @@ struct queue *queue_open(const struct queue_config *config)
         c->heartbeat_ttl_ms = 0;
     if (c->retention_ms <= 0)
         c->retention_ms = QUEUE_DEFAULT_RETENTION_MS;
+    if (c->sentinels[0] != '\0' && c->master_name[0] == '\0')
+        snprintf(c->master_name, sizeof(c->master_name), "mymaster");
     return queue;
 }
 
@@ -776,6 +892,11 @@ int queue_claim(struct queue *queue, const char *owner, struct queue_claim *clai
         int status = queue_script_status(queue, reply, QUEUE_SCRIPT_CLAIM);
         if (status == QUEUE_OK)
             status = queue_claim_parse(queue, reply, claim);
+        if (status == QUEUE_EMPTY) {
+            claim->next_due_ms = -1;
+            if (reply->elements >= 2 && reply_int64(reply->element[1], &claim->next_due_ms) != 0)
+                claim->next_due_ms = -1;
+        }
         freeReplyObject(reply);
         if (status == QUEUE_OK || status == QUEUE_EMPTY)
             queue->failures = 0;
@@ -991,8 +1112,7 @@ void queue_worker_list_free(struct queue_worker *workers, int count)
     free(workers);
 }
 
-int queue_worker_list(struct queue *queue, int with_caps, struct queue_worker **workers,
-                      int *count)
+int queue_worker_list(struct queue *queue, int with_caps, struct queue_worker **workers, int *count)
 {
     *workers = NULL;
     *count = 0;
@@ -1058,8 +1178,8 @@ int queue_job_list(struct queue *queue, int limit, char (*ids)[QUEUE_ID_MAX], in
     int status = queue_script_status(queue, reply, QUEUE_SCRIPT_JOB_LIST);
     if (status == QUEUE_OK) {
         const redisReply *list = reply->elements >= 2 ? reply->element[1] : NULL;
-        for (size_t i = 0; list != NULL && list->type == REDIS_REPLY_ARRAY &&
-                           i < list->elements && *count < limit;
+        for (size_t i = 0; list != NULL && list->type == REDIS_REPLY_ARRAY && i < list->elements &&
+                           *count < limit;
              i++)
             if (reply_text(list->element[i], ids[*count], QUEUE_ID_MAX) == 0)
                 (*count)++;

@@ -52,6 +52,12 @@ struct queue_config {
     int max_attempts;         /* failures (or lost leases) before a job ends FAILED */
     int64_t heartbeat_ttl_ms; /* client heartbeat; a lapsed one cancels the job. 0 = off */
     int64_t retention_ms;     /* how long finished job records are kept */
+    /* Redis Sentinel: "host:port,host:port..." ("" = connect to host:port
+     * directly). On every (re)connect each sentinel in turn is asked for
+     * master_name's address, and the answer is used only if ROLE there says
+     * master; a failover is followed at the next reconnect. */
+    char sentinels[512];
+    char master_name[128];
 };
 
 /* What a client may read about a job. */
@@ -82,6 +88,11 @@ struct queue_claim {
     int takeover;             /* 1 if the previous owner's lease had expired */
     uint8_t *spec;            /* packed ffpool.JobSpec, malloc'd: queue_claim_clear() frees */
     size_t spec_len;
+    /* On QUEUE_EMPTY: server ms until the earliest lease expires (the next
+     * takeover a claim could make), -1 if no lease is held. A worker waits
+     * no longer than this, so a dead worker's job is picked up right at
+     * expiry rather than at the next periodic scan. */
+    int64_t next_due_ms;
 };
 
 struct queue_progress {

@@ -151,8 +151,8 @@ static const char queue_script_submit[] = QUEUE_LUA_PRELUDE
     "return {'OK', id, 1}\n";
 
 /* ARGV: owner, lease_ttl_ms, retention_ms, max_attempts.
- * Returns {'OK', id, epoch, checkpoint, takeover, spec}, {'EMPTY'} or
- * {'AGAIN'}. Due entries of the lease set (expired leases, and handed-back
+ * Returns {'OK', id, epoch, checkpoint, takeover, spec}, {'EMPTY', due_in_ms}
+ * (ms until the earliest lease expires, -1 if none) or {'AGAIN'}. Due entries of the lease set (expired leases, and handed-back
  * jobs at score 0) go first, lowest score first; then the queue list. A lost
  * lease counts as an attempt: the job ends FAILED once max_attempts is
  * reached instead of crash-looping the pool. Dead entries (finished, gone,
@@ -168,7 +168,11 @@ static const char queue_script_claim[] = QUEUE_LUA_PRELUDE
     "    id, from_leases = due[1], true\n"
     "  else\n"
     "    id, from_leases = redis.call('LPOP', QUEUE), false\n"
-    "    if not id then return {'EMPTY'} end\n"
+    "    if not id then\n"
+    "      local first = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')\n"
+    "      if first[2] then return {'EMPTY', tonumber(first[2]) - now} end\n"
+    "      return {'EMPTY', -1}\n"
+    "    end\n"
     "  end\n"
     "  local key = JOB .. id\n"
     "  local f = redis.call('HMGET', key, 'state', 'owner', 'heartbeat_until_ms')\n"

@@ -16,11 +16,14 @@
 #include "playlist.h"
 #include "program.h"
 
+/* Pause between checkpoint attempts while Redis is unreachable. */
+#define CHECKPOINT_RETRY_MS 50
+
 /* State of one pipeline run, seen by its callbacks. */
 struct job_run {
     struct job *job;
     struct queue *queue;
-    int64_t *durations_us;  /* index i = segment start_number + i */
+    int64_t *durations_us; /* index i = segment start_number + i */
     int durations_cap;
     int segments_published;
     long long last_progress_ms;
@@ -37,13 +40,33 @@ static int job_lease_valid(struct job *job)
     return program_monotonic_ms() < atomic_load(&job->lease_deadline_ms);
 }
 
-void job_request_stop(struct job *job, enum job_stop_reason reason)
+/* Returns 1 if this call set the reason (it was the first), else 0. */
+static int job_stop(struct job *job, enum job_stop_reason reason)
 {
     int expected = JOB_RUNNING;
-    atomic_compare_exchange_strong(&job->stop_reason, &expected, (int)reason);
+    int first = atomic_compare_exchange_strong(&job->stop_reason, &expected, (int)reason);
     pthread_mutex_lock(&job->lock);
     pthread_cond_broadcast(&job->wake);
     pthread_mutex_unlock(&job->lock);
+    return first;
+}
+
+void job_request_stop(struct job *job, enum job_stop_reason reason)
+{
+    job_stop(job, reason);
+}
+
+/* The local deadline passed (a stall, a partition, a Redis outage): stop
+ * writing, and say so once, whichever thread noticed first. */
+static void job_self_fence(struct job *job, const char *where)
+{
+    if (!job_stop(job, JOB_STOP_LEASE))
+        return;
+    metrics_counter_add(job->metrics->leases_lost, 1);
+    log_warn("self_fenced", "job=%s epoch=%lld where=%s overdue_ms=%lld msg=%s", job->id,
+             (long long)job->epoch, where,
+             program_monotonic_ms() - atomic_load(&job->lease_deadline_ms),
+             log_quote("lease could not be renewed in time; stopped writing"));
 }
 
 /* ---- lease renewal ------------------------------------------------------ */
@@ -90,12 +113,8 @@ static void *job_renew_main(void *arg)
             metrics_counter_add(job->metrics->redis_errors, 1);
             log_warn("renew_failed", "job=%s error=%s", job->id,
                      log_quote(queue_last_error(queue)));
-            if (!job_lease_valid(job)) {
-                metrics_counter_add(job->metrics->leases_lost, 1);
-                log_warn("self_fenced", "job=%s msg=%s", job->id,
-                         log_quote("lease could not be renewed in time; stopped writing"));
-                job_request_stop(job, JOB_STOP_LEASE);
-            }
+            if (!job_lease_valid(job))
+                job_self_fence(job, "renew");
         }
     }
     queue_close(queue);
@@ -114,7 +133,7 @@ static int job_should_stop(void *opaque)
            job_lease_valid(job))
         usleep(50 * 1000);
     if (!job_lease_valid(job))
-        job_request_stop(job, JOB_STOP_LEASE);
+        job_self_fence(job, "pipeline");
     return atomic_load(&job->stop_reason) != JOB_RUNNING;
 }
 
@@ -148,12 +167,12 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
      * still ours by our own clock. */
     if (atomic_load(&job->stop_reason) != JOB_RUNNING || !job_lease_valid(job)) {
         metrics_counter_add(job->metrics->fenced_writes, 1);
-        log_warn("segment_refused", "job=%s segment=%d epoch=%lld msg=%s", job->id,
-                 segment->index, (long long)job->epoch,
+        log_warn("segment_refused", "job=%s segment=%d epoch=%lld msg=%s", job->id, segment->index,
+                 (long long)job->epoch,
                  log_quote("lease no longer certainly ours; segment not published"));
         unlink(segment->temp_path);
         if (!job_lease_valid(job))
-            job_request_stop(job, JOB_STOP_LEASE);
+            job_self_fence(job, "publish");
         return 1;
     }
     if (rename(segment->temp_path, segment->final_path) != 0) {
@@ -162,19 +181,38 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
         unlink(segment->temp_path);
         return 1;
     }
+    /* The segment is on disk: record it. Redis away (a restart, a
+     * failover) is retried until the lease deadline, holding the pipeline,
+     * so that no published segment goes unrecorded; past the deadline the
+     * job stops and the next owner rewrites this segment from the last
+     * checkpoint. */
     int status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
                                   segment->duration_us);
+    for (int tries = 1; status == QUEUE_ERROR; tries++) {
+        metrics_counter_add(job->metrics->redis_errors, 1);
+        if (tries == 1)
+            log_warn("checkpoint_failed", "job=%s segment=%d error=%s msg=%s", job->id,
+                     segment->index, log_quote(queue_last_error(run->queue)),
+                     log_quote("retrying until the lease deadline"));
+        if (atomic_load(&job->stop_reason) != JOB_RUNNING)
+            return 1;
+        if (!job_lease_valid(job)) {
+            job_self_fence(job, "checkpoint");
+            return 1;
+        }
+        usleep(CHECKPOINT_RETRY_MS * 1000);
+        status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
+                                  segment->duration_us);
+        if (status == QUEUE_OK)
+            log_info("checkpoint_recovered", "job=%s segment=%d tries=%d", job->id, segment->index,
+                     tries + 1);
+    }
     if (status == QUEUE_FENCED || status == QUEUE_CANCELLED || status == QUEUE_NOT_FOUND) {
         if (status != QUEUE_CANCELLED)
             metrics_counter_add(job->metrics->leases_lost, 1);
         job_request_stop(job, status == QUEUE_CANCELLED ? JOB_STOP_CANCELLED : JOB_STOP_FENCED);
         return 1;
     }
-    if (status != QUEUE_OK)
-        metrics_counter_add(job->metrics->redis_errors, 1);
-    if (status != QUEUE_OK)
-        log_warn("checkpoint_failed", "job=%s segment=%d error=%s", job->id, segment->index,
-                 log_quote(queue_last_error(run->queue)));
     run->segments_published++;
     metrics_counter_add(job->metrics->segments, 1);
     worker_metrics_tick(job->metrics);
@@ -183,8 +221,8 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
 
     if (job_record_duration(run, segment->index, segment->duration_us) == 0) {
         int count = segment->index - job->spec.start_number + 1;
-        if (playlist_write(&job->spec, run->durations_us, count, segment->last, err,
-                           sizeof(err)) != 0)
+        if (playlist_write(&job->spec, run->durations_us, count, segment->last, err, sizeof(err)) !=
+            0)
             log_warn("playlist_failed", "job=%s error=%s", job->id, log_quote(err));
     }
     return 0;

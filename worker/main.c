@@ -2,9 +2,11 @@
  *
  * The main thread only claims: while a slot is free it asks for the most
  * urgent job (an expired lease first), and otherwise blocks on the wake-up
- * list for at most worker.scan_interval_ms, so that expired leases are found
- * even when nobody wakes it. SIGTERM (a Kubernetes scale-down) stops
- * claiming and hands every running job back at once. */
+ * list (a submit or a release pushes to it) until the earliest lease held by
+ * anyone expires, and never longer than worker.scan_interval_ms, so that an
+ * expired lease is taken over right at its expiry even when nobody wakes it.
+ * SIGTERM (a Kubernetes scale-down) stops claiming and hands every running
+ * job back at once. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +14,9 @@
 #include <unistd.h>
 
 #include "job.h"
+#include "log.h"
 #include "metrics.h"
 #include "pipeline_caps.h"
-#include "log.h"
 #include "program.h"
 #include "queue.h"
 
@@ -98,6 +100,21 @@ static int reap_jobs(struct job **slots, int n_slots)
     return running;
 }
 
+/* How long to block for a wake-up after an empty claim: the scan interval,
+ * or less when a lease expires sooner, so that a dead worker's job is
+ * claimed within a few ms of its expiry (the takeover gap is then the TTL,
+ * not TTL + scan interval). LEASE_EXPIRY_SLACK_MS covers the server's
+ * millisecond rounding. */
+#define LEASE_EXPIRY_SLACK_MS 2
+
+static int claim_wait_ms(const struct queue_claim *claim, int scan_interval_ms)
+{
+    int wait = scan_interval_ms > 0 ? scan_interval_ms : 500;
+    if (claim->next_due_ms >= 0 && claim->next_due_ms + LEASE_EXPIRY_SLACK_MS < wait)
+        wait = (int)claim->next_due_ms + LEASE_EXPIRY_SLACK_MS;
+    return wait;
+}
+
 static void worker_id_default(char *out, size_t outlen)
 {
     char host[256] = "worker";
@@ -169,11 +186,7 @@ int main(int argc, char **argv)
         long long claim_started = program_monotonic_ms();
         int status = queue_claim(queue, owner, &claim);
         atomic_store(&health.redis_ok, status != QUEUE_ERROR);
-        if (status == QUEUE_EMPTY) {
-            queue_wait(queue, (int)config.worker_scan_interval_ms);
-            continue;
-        }
-        if (status != QUEUE_OK) {
+        if (status == QUEUE_ERROR) {
             metrics_counter_add(metrics.redis_errors, 1);
             if (!redis_down_logged)
                 log_warn("redis_unavailable", "error=%s", log_quote(queue_last_error(queue)));
@@ -181,9 +194,16 @@ int main(int argc, char **argv)
             usleep(500 * 1000);
             continue;
         }
+        /* Any answer, an empty one too, means Redis is back. */
         if (redis_down_logged)
             log_info("redis_available", "");
         redis_down_logged = 0;
+        if (status == QUEUE_EMPTY) {
+            queue_wait(queue, claim_wait_ms(&claim, (int)config.worker_scan_interval_ms));
+            continue;
+        }
+        if (status != QUEUE_OK)
+            continue;
 
         char err[512];
         struct job *job =

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# e2e_lease_redis_restart.sh -- Redis restarted mid-stream (AOF on, as
+# scripts/pool runs it), twice, on one pool of two workers:
+#   1. a short outage (Redis stopped with SIGTERM, which flushes the AOF, and
+#      started again on the same port and folder 1 s later, inside TTL minus
+#      the safety margin): the worker reconnects and carries on under the
+#      same lease: epoch 1, no takeover, no attempt counted, and every
+#      segment checkpointed (the segments hash has all of them: nothing lost);
+#   2. a long outage (5 s, past the 3 s TTL): the worker stops writing on its
+#      own (event=self_fenced), and when Redis is back the job is claimed
+#      again (epoch 2) and finished from the last checkpoint.
+# Both streams end complete and valid (same checks as e2e_takeover.sh).
+. "$(dirname "$0")/e2e_lease_lib.sh"
+
+redis_restart() { # redis_restart OUTAGE_SECONDS
+  # The same command line scripts/pool up uses (redis-server rewrites its
+  # own argv, so /proc cannot tell it).
+  local pid cmd
+  pid=$(cat "$lease_pool/redis.pid")
+  cmd=(redis-server --port "$FFPOOL_REDIS_PORT" --bind 127.0.0.1 --dir "$lease_pool/redis"
+    --appendonly yes --appendfsync everysec --save '' --maxmemory-policy noeviction
+    --daemonize no --protected-mode yes)
+  kill -TERM "$pid"
+  for ((k = 0; k < 200; k++)); do
+    st=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null || true)
+    case $st in ""|Z) break ;; esac
+    sleep 0.02
+  done
+  sleep "$1"
+  setsid "${cmd[@]}" >>"$lease_pool/redis.log" 2>&1 </dev/null &
+  echo $! >"$lease_pool/redis.pid"
+  for ((k = 0; k < 200; k++)); do rc PING >/dev/null 2>&1 && break; sleep 0.02; done
+}
+
+lease_clip 24 960x540
+lease_pool_up 2 3000
+
+# ---- 1: short outage ----
+lease_shim_start
+lease_wait_segment 1 120
+holder=$(lease_job_field owner)
+say "stopping Redis for 1 s while $holder runs $lease_job_id"
+redis_restart 1
+lease_shim_wait 120
+lease_check_output
+state=$(lease_job_field state); epoch=$(lease_job_field epoch)
+takeovers=$(lease_job_field takeovers); attempts=$(lease_job_field attempts)
+check "short outage: same lease carried on ($state epoch=$epoch takeovers=$takeovers attempts=$attempts)" \
+  [ "$state:$epoch:$takeovers:$attempts" = done:1:0:0 ]
+recorded=$(rc HLEN "ffpool:job:$lease_job_id:segments")
+check "short outage: every segment checkpointed ($recorded of $lease_expected)" \
+  [ "$recorded" = "$lease_expected" ]
+check "short outage: one owner wrote the whole stream" \
+  [ "$(cut -d' ' -f3 "$lease_dir/owners" | sort -u | wc -l)" = 1 ]
+
+# ---- 2: long outage ----
+mv "$lease_dir/transcodes" "$lease_dir/transcodes.1"
+lease_shim_start
+lease_wait_segment 1 120
+holder=$(lease_job_field owner)
+say "stopping Redis for 5 s while $holder runs $lease_job_id"
+redis_restart 5
+lease_shim_wait 120
+lease_check_output
+state=$(lease_job_field state); epoch=$(lease_job_field epoch)
+check "long outage: job claimed again and done ($state epoch=$epoch)" [ "$state:$epoch" = done:2 ]
+check "long outage: the holder stopped writing on its own" \
+  grep -q "event=self_fenced job=$lease_job_id " "$lease_pool/$holder.log"
+lease_finish
