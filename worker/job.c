@@ -324,7 +324,16 @@ static void *job_main(void *arg)
         .progress = job_progress,
         .temp_suffix = temp_suffix,
     };
-    int result = pipeline_run(&job->spec, job->first_index, &callbacks, err, sizeof(err));
+    int result;
+    if (job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE && job->epoch > 1) {
+        /* Jellyfin is tailing that file from the byte it has reached: a
+         * second run would rewrite it from the start under the reader. */
+        snprintf(err, sizeof(err), "progressive output %s cannot be resumed by another run",
+                 job->spec.output);
+        result = PIPELINE_ERROR;
+    } else {
+        result = pipeline_run(&job->spec, job->first_index, &callbacks, err, sizeof(err));
+    }
     int reason = atomic_load(&job->stop_reason);
     double seconds = (double)(program_monotonic_ms() - started) / 1000.0;
 
