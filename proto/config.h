@@ -49,14 +49,11 @@ struct ffpool_config {
     char api_tls_cert[CONFIG_STRING_MAX];
     char api_tls_key[CONFIG_STRING_MAX];
     char api_tls_ca[CONFIG_STRING_MAX];
-    int64_t job_capability_wait_ms;
 
     /* Worker. */
     char worker_id[CONFIG_STRING_MAX];
     int64_t worker_slots;
     int64_t worker_scan_interval_ms;
-    int64_t worker_watchdog_ms;
-    int64_t worker_memory_limit_mb;
 
     /* Shim. */
     char shim_fallback_ffmpeg[CONFIG_STRING_MAX];
