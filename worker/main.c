@@ -148,6 +148,8 @@ int main(int argc, char **argv)
     struct queue *queue = queue_open(&queue_config);
     if (slots == NULL || queue == NULL) {
         log_error("start_failed", "error=%s", "out of memory");
+        free(slots);
+        queue_close(queue);
         return 1;
     }
     log_info("started", "worker=%s slots=%d redis=%s:%lld lease_ttl_ms=%lld", owner, n_slots,
@@ -164,6 +166,9 @@ int main(int argc, char **argv)
                                               worker_ready, &health, err, sizeof(err));
         if (metrics_server == NULL) {
             log_error("start_failed", "error=%s", log_quote(err));
+            metrics_destroy(registry);
+            free(slots);
+            queue_close(queue);
             return 1;
         }
         log_info("metrics", "url=%s", config.metrics_listen);
