@@ -11,7 +11,7 @@ PACKAGES=(
   libcriterion-dev
   redis-server redis-tools redis-sentinel
   ffmpeg
-  iproute2 procps python3
+  iproute2 procps python3 curl openssl yamllint
   clang libclang-rt-14-dev
 )
 
