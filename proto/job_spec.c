@@ -60,6 +60,12 @@ static int pattern_find_conversion(const char *pattern, size_t *offset, size_t *
     return found ? 0 : -1;
 }
 
+int job_spec_pattern_valid(const char *pattern)
+{
+    size_t offset, length;
+    return pattern_find_conversion(pattern, &offset, &length) == 0;
+}
+
 int job_spec_segment_path(const struct job_spec *spec, int index, char *out, size_t outlen)
 {
     size_t offset, length;

@@ -104,6 +104,10 @@ void job_spec_init(struct job_spec *spec);
  * pattern is not a single %d (or %0Nd) conversion or the path does not fit. */
 int job_spec_segment_path(const struct job_spec *spec, int index, char *out, size_t outlen);
 
+/* 1 if pattern holds exactly one %d (or %Nd, up to 3 digits) and otherwise
+ * only "%%": the form job_spec_segment_path() expands. */
+int job_spec_pattern_valid(const char *pattern);
+
 /* Checks the invariants every consumer relies on (paths set, T > 0, pattern
  * valid, known codecs). Returns 0, or -1 with a sentence in err. */
 int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen);

@@ -1,6 +1,7 @@
 /* program.c -- common start-up of every ffpool program; see program.h. */
 #include "program.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,4 +75,14 @@ struct wire_client *program_client_open(const struct ffpool_config *config, int 
         .tls_ca = config->api_tls_ca,
     };
     return wire_client_open_options(&options, err, errlen);
+}
+
+void program_on_stop_signals(void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = handler;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }

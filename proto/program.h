@@ -14,6 +14,10 @@
 int program_start(int argc, char **argv, const char *name, const char *usage,
                   struct ffpool_config *config);
 
+/* Calls handler on SIGTERM and SIGINT, and ignores SIGPIPE (a closed
+ * socket must be an error return, never a dead process). */
+void program_on_stop_signals(void (*handler)(int));
+
 /* Fills the Redis queue settings from the configuration. */
 void program_queue_config(const struct ffpool_config *config, struct queue_config *queue_config);
 

@@ -51,12 +51,7 @@ int main(int argc, char **argv)
     struct ffpool_config config;
     program_start(argc, argv, "ffpool-scheduler", usage, &config);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    program_on_stop_signals(on_signal);
 
     if (config.api_token[0] == '\0' && !is_loopback_url(config.scheduler_listen))
         log_warn("insecure", "listen=%s msg=%s", log_quote(config.scheduler_listen),

@@ -1558,29 +1558,6 @@ static int path_is_absolute(const char *path)
     return isalpha((unsigned char)path[0]) && path[1] == ':' && (path[2] == '\\' || path[2] == '/');
 }
 
-/* Whether a segment pattern has exactly one %d (or %Nd, up to 3 digits,
- * the form job_spec_segment_path() expands) and otherwise only "%%". */
-static int pattern_is_valid(const char *pattern)
-{
-    int found = 0;
-    for (size_t i = 0; pattern[i] != '\0'; i++) {
-        if (pattern[i] != '%')
-            continue;
-        if (pattern[i + 1] == '%') {
-            i++;
-            continue;
-        }
-        size_t j = i + 1;
-        while (isdigit((unsigned char)pattern[j]) && j - i < 4)
-            j++;
-        if (pattern[j] != 'd' || found)
-            return 0;
-        found = 1;
-        i = j;
-    }
-    return found;
-}
-
 /* The checks that need the whole line: output shape, HLS parameters,
  * which codecs the native path runs. */
 static void finish(struct argv_parse *p)
@@ -1638,7 +1615,7 @@ static void finish(struct argv_parse *p)
             parse_refuse(p, "-hls_time must be positive");
             return;
         }
-        if (p->segment_filename_given && !pattern_is_valid(spec->segment_filename)) {
+        if (p->segment_filename_given && !job_spec_pattern_valid(spec->segment_filename)) {
             parse_refuse(p, "-hls_segment_filename must contain exactly one %%d");
             return;
         }

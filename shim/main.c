@@ -587,12 +587,7 @@ int main(int argc, char **argv)
         log_info("paths_mapped", "count=%d input=%s output=%s", mapped, log_quote(spec->input),
                  log_quote(spec->output));
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    program_on_stop_signals(on_signal);
 
     int status = 1;
     char job_key[33];

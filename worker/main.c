@@ -128,12 +128,7 @@ int main(int argc, char **argv)
     struct ffpool_config config;
     program_start(argc, argv, "ffpool-worker", usage, &config);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    program_on_stop_signals(on_signal);
 
     char owner[QUEUE_OWNER_MAX];
     if (config.worker_id[0] != '\0')
