@@ -1084,7 +1084,7 @@ unreachable:
 
 int queue_worker_announce(struct queue *queue, const char *worker_id, int64_t ttl_ms, int slots,
                           int running, int draining, const uint8_t *caps, size_t caps_len,
-                          int *need_caps)
+                          int *need_caps, int *drain_requested)
 {
     if (worker_id == NULL || worker_id[0] == '\0' || strlen(worker_id) >= QUEUE_OWNER_MAX) {
         queue_set_error(queue, "invalid worker id");
@@ -1098,10 +1098,65 @@ int queue_worker_announce(struct queue *queue, const char *worker_id, int64_t tt
     queue_args_int(&args, running);
     queue_args_int(&args, draining);
     queue_args_bytes(&args, caps != NULL ? caps : (const uint8_t *)"", caps != NULL ? caps_len : 0);
-    int has_caps = 1;
-    int status = queue_script_simple(queue, QUEUE_SCRIPT_WORKER_ANNOUNCE, &args, &has_caps);
+    int64_t has_caps = 1, drain = 0;
+    redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_WORKER_ANNOUNCE, &args);
+    if (reply == NULL)
+        return QUEUE_ERROR;
+    int status = queue_script_status(queue, reply, QUEUE_SCRIPT_WORKER_ANNOUNCE);
+    if (status == QUEUE_OK &&
+        (reply->elements < 3 || reply_int64(reply->element[1], &has_caps) != 0 ||
+         reply_int64(reply->element[2], &drain) != 0)) {
+        queue_set_error(queue, "malformed answer from the worker_announce script");
+        queue_reject_reply(queue, reply);
+        return QUEUE_ERROR;
+    }
+    if (status == QUEUE_OK)
+        queue->failures = 0;
+    freeReplyObject(reply);
     if (need_caps != NULL)
         *need_caps = status == QUEUE_OK ? !has_caps : 1;
+    if (drain_requested != NULL)
+        *drain_requested = status == QUEUE_OK && drain != 0;
+    return status;
+}
+
+int queue_worker_request_drain(struct queue *queue, const char *worker_id)
+{
+    if (worker_id == NULL || worker_id[0] == '\0' || strlen(worker_id) >= QUEUE_OWNER_MAX) {
+        queue_set_error(queue, "invalid worker id");
+        return QUEUE_ERROR;
+    }
+    struct queue_args args;
+    queue_args_init(&args);
+    queue_args_text(&args, worker_id);
+    return queue_script_simple(queue, QUEUE_SCRIPT_WORKER_DRAIN, &args, NULL);
+}
+
+int queue_job_find(struct queue *queue, const char *job_key, char id[QUEUE_ID_MAX])
+{
+    if (job_key == NULL || job_key[0] == '\0' || strlen(job_key) > 256) {
+        queue_set_error(queue, "invalid job key");
+        return QUEUE_ERROR;
+    }
+    char key[sizeof(FFPOOL_KEY_JOBKEY) + 260];
+    snprintf(key, sizeof(key), FFPOOL_KEY_JOBKEY "%s", job_key);
+    const char *argv[] = {"GET", key};
+    redisReply *reply = queue_command(queue, "GET job key", 2, argv, NULL);
+    if (reply == NULL)
+        return QUEUE_ERROR;
+    int status = QUEUE_OK;
+    if (reply->type == REDIS_REPLY_NIL) {
+        queue_set_error(queue, "no job was created with key %s", job_key);
+        status = QUEUE_NOT_FOUND;
+    } else if (reply->type != REDIS_REPLY_STRING || reply->len == 0 || reply->len >= QUEUE_ID_MAX) {
+        queue_set_error(queue, "unexpected reply (type %d) for job key %s", reply->type, job_key);
+        queue_reject_reply(queue, reply);
+        return QUEUE_ERROR;
+    } else {
+        copy_text(id, QUEUE_ID_MAX, reply->str, reply->len);
+    }
+    queue->failures = 0;
+    freeReplyObject(reply);
     return status;
 }
 

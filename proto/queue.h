@@ -165,10 +165,17 @@ struct queue_worker {
 };
 
 /* Announces a live worker for ttl_ms. caps may be NULL to keep the stored
- * ones; *need_caps is set when the server has none (send them next time). */
+ * ones; *need_caps is set when the server has none (send them next time),
+ * *drain_requested when an operator asked this worker to drain (either
+ * output may be NULL). */
 int queue_worker_announce(struct queue *queue, const char *worker_id, int64_t ttl_ms, int slots,
                           int running, int draining, const uint8_t *caps, size_t caps_len,
-                          int *need_caps);
+                          int *need_caps, int *drain_requested);
+/* Asks a live worker to drain: hand its jobs back and exit.
+ * QUEUE_NOT_FOUND when no live worker has that id. */
+int queue_worker_request_drain(struct queue *queue, const char *worker_id);
+/* The id of the job a job_key created (QUEUE_NOT_FOUND if none is known). */
+int queue_job_find(struct queue *queue, const char *job_key, char id[QUEUE_ID_MAX]);
 /* Lists live workers (with their capabilities if with_caps). *workers is
  * malloc'd; free with queue_worker_list_free. */
 int queue_worker_list(struct queue *queue, int with_caps, struct queue_worker **workers,

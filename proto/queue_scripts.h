@@ -325,8 +325,9 @@ static const char queue_script_segments[] = QUEUE_LUA_PRELUDE
     "return {'OK', tonumber(start), redis.call('HGETALL', JOB .. id .. SEGMENTS)}\n";
 
 /* ARGV: worker id, ttl_ms, slots, running, draining, caps ('' = unchanged).
- * Returns {'OK', has_caps}: has_caps 0 asks the worker to send its
- * capabilities (first announcement, or Redis lost them). */
+ * Returns {'OK', has_caps, drain_requested}: has_caps 0 asks the worker to
+ * send its capabilities (first announcement, or Redis lost them);
+ * drain_requested 1 asks it to drain (an operator's DrainWorker). */
 static const char queue_script_worker_announce[] = QUEUE_LUA_PRELUDE
     "local id, ttl = ARGV[1], tonumber(ARGV[2])\n"
     "local now = now_ms()\n"
@@ -337,7 +338,17 @@ static const char queue_script_worker_announce[] = QUEUE_LUA_PRELUDE
     "redis.call('PEXPIRE', key, ttl)\n"
     "redis.call('ZADD', WORKERS, now + ttl, id)\n"
     "redis.call('ZREMRANGEBYSCORE', WORKERS, '-inf', now)\n"
-    "return {'OK', redis.call('HEXISTS', key, 'caps')}\n";
+    "local drain = tonumber(redis.call('HGET', key, 'drain_requested') or '0') or 0\n"
+    "return {'OK', redis.call('HEXISTS', key, 'caps'), drain}\n";
+
+/* ARGV: worker id. Returns {'OK'}, or {'NOT_FOUND'} when no live worker has
+ * that id. The worker sees the request in the answer to its next
+ * announcement. */
+static const char queue_script_worker_drain[] = QUEUE_LUA_PRELUDE
+    "local key = WORKER .. ARGV[1]\n"
+    "if redis.call('EXISTS', key) == 0 then return {'NOT_FOUND'} end\n"
+    "redis.call('HSET', key, 'drain_requested', '1')\n"
+    "return {'OK'}\n";
 
 /* ARGV: with_caps (0 or 1). Returns {'OK', {id, slots, running, draining,
  * updated_ms, caps}...} for every live worker. Read-only. */
@@ -386,6 +397,7 @@ enum queue_script {
     QUEUE_SCRIPT_SEGMENTS,
     QUEUE_SCRIPT_WORKER_ANNOUNCE,
     QUEUE_SCRIPT_WORKER_LIST,
+    QUEUE_SCRIPT_WORKER_DRAIN,
     QUEUE_SCRIPT_JOB_LIST,
     QUEUE_SCRIPT_COUNT
 };
@@ -408,6 +420,7 @@ static const struct queue_script_source {
     [QUEUE_SCRIPT_SEGMENTS] = {"segment_durations", queue_script_segments},
     [QUEUE_SCRIPT_WORKER_ANNOUNCE] = {"worker_announce", queue_script_worker_announce},
     [QUEUE_SCRIPT_WORKER_LIST] = {"worker_list", queue_script_worker_list},
+    [QUEUE_SCRIPT_WORKER_DRAIN] = {"worker_request_drain", queue_script_worker_drain},
     [QUEUE_SCRIPT_JOB_LIST] = {"job_list", queue_script_job_list},
 };
 

@@ -19,6 +19,8 @@ static const char usage[] =
     "  pause ID     pause a job\n"
     "  resume ID    resume a paused job\n"
     "  attach ID    show an existing job (never creates one)\n"
+    "  attach-key KEY  the same, found by the job_key its Submit used\n"
+    "  drain WORKER ask a worker to hand its jobs back at once and exit\n"
     "  follow ID    print the job each time its progress moves (Watch long poll),\n"
     "               until it ends; exits 0 if it is done, 1 otherwise\n\n"
     "--watch refreshes the output every second until interrupted.\n"
@@ -236,7 +238,10 @@ int main(int argc, char **argv)
     Ffpool__ListJobsRequest list_jobs = FFPOOL__LIST_JOBS_REQUEST__INIT;
     Ffpool__Empty empty = FFPOOL__EMPTY__INIT;
     Ffpool__AttachRequest attach = FFPOOL__ATTACH_REQUEST__INIT;
+    Ffpool__DrainWorkerRequest drain = FFPOOL__DRAIN_WORKER_REQUEST__INIT;
+    int no_job = 0; /* commands whose reply carries no job */
     attach.job_id = (char *)id;
+    drain.worker_id = (char *)id;
     ref.job_id = (char *)id;
     status.job_id = (char *)id;
     if (strcmp(command, "jobs") == 0) {
@@ -260,6 +265,15 @@ int main(int argc, char **argv)
     } else if (strcmp(command, "attach") == 0) {
         request.body_case = FFPOOL__REQUEST__BODY_ATTACH;
         request.attach = &attach;
+    } else if (strcmp(command, "attach-key") == 0) {
+        attach.job_id = "";
+        attach.job_key = (char *)id;
+        request.body_case = FFPOOL__REQUEST__BODY_ATTACH;
+        request.attach = &attach;
+    } else if (strcmp(command, "drain") == 0) {
+        request.body_case = FFPOOL__REQUEST__BODY_DRAIN_WORKER;
+        request.drain_worker = &drain;
+        no_job = 1;
     } else if (strcmp(command, "follow") == 0) {
         request.body_case = FFPOOL__REQUEST__BODY_WATCH; /* built by ctl_follow */
     } else {
@@ -284,7 +298,8 @@ int main(int argc, char **argv)
         result = 1;
         if (wire_client_call(client, &request, &reply, err, sizeof(err)) != 0) {
             fprintf(stderr, "ffpoolctl: %s\n", err);
-        } else if (reply->code != FFPOOL__ERROR_CODE__OK || (!listing && reply->job == NULL)) {
+        } else if (reply->code != FFPOOL__ERROR_CODE__OK ||
+                   (!listing && !no_job && reply->job == NULL)) {
             fprintf(stderr, "ffpoolctl: %s: %s\n", wire_error_name(reply->code), reply->message);
         } else {
             if (watch && !json)
@@ -293,6 +308,11 @@ int main(int argc, char **argv)
                 print_jobs(reply, json);
             else if (strcmp(command, "workers") == 0)
                 print_workers(reply, json);
+            else if (no_job)
+                printf(json ? "{\"ok\":true}"
+                            : "drain requested for %s: it hands its jobs back "
+                              "and exits within a few seconds\n",
+                       id);
             else
                 print_job(reply->job, json);
             if (json && !listing)

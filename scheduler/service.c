@@ -318,12 +318,40 @@ static void handle_attach(struct service_thread *thread, const Ffpool__AttachReq
         reply_job(thread, attach->job_id, reply);
         return;
     }
-    reply->code = FFPOOL__ERROR_CODE__ERROR_BAD_REQUEST;
-    reply->message = attach->job_key != NULL && attach->job_key[0] != '\0'
-                         ? "attach by job_key is not served by this scheduler yet: attach by "
-                           "job_id, or resend the Submit with the same job_key (it returns the "
-                           "existing job)"
-                         : "attach needs a job_id";
+    if (attach->job_key == NULL || attach->job_key[0] == '\0') {
+        reply->code = FFPOOL__ERROR_CODE__ERROR_BAD_REQUEST;
+        reply->message = "attach needs a job_id or a job_key";
+        return;
+    }
+    char id[QUEUE_ID_MAX];
+    int status = queue_job_find(thread->queue, attach->job_key, id);
+    if (status == QUEUE_NOT_FOUND) {
+        reply->code = FFPOOL__ERROR_CODE__ERROR_NOT_FOUND;
+        reply->message = "no job was submitted with that job_key (or it has expired)";
+        return;
+    }
+    if (reply_from_queue(thread, status, reply))
+        return;
+    reply_job(thread, id, reply);
+}
+
+static void handle_drain_worker(struct service_thread *thread,
+                                const Ffpool__DrainWorkerRequest *drain, Ffpool__Reply *reply)
+{
+    if (drain->worker_id == NULL || drain->worker_id[0] == '\0') {
+        reply->code = FFPOOL__ERROR_CODE__ERROR_BAD_REQUEST;
+        reply->message = "drain needs a worker_id (see ListWorkers)";
+        return;
+    }
+    int status = queue_worker_request_drain(thread->queue, drain->worker_id);
+    if (status == QUEUE_NOT_FOUND) {
+        reply->code = FFPOOL__ERROR_CODE__ERROR_NOT_FOUND;
+        reply->message = "no live worker has that id (see ListWorkers)";
+        return;
+    }
+    if (reply_from_queue(thread, status, reply))
+        return;
+    log_info("drain_requested", "worker=%s", log_quote(drain->worker_id));
 }
 
 void service_handle(void *opaque, const Ffpool__Request *request, Ffpool__Reply *reply)
@@ -358,6 +386,9 @@ void service_handle(void *opaque, const Ffpool__Request *request, Ffpool__Reply 
         if (request->watch->job_id == NULL || request->watch->job_id[0] == '\0')
             break;
         handle_watch(thread, request->watch, reply);
+        return;
+    case FFPOOL__REQUEST__BODY_DRAIN_WORKER:
+        handle_drain_worker(thread, request->drain_worker, reply);
         return;
     case FFPOOL__REQUEST__BODY_ATTACH:
         handle_attach(thread, request->attach, reply);

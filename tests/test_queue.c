@@ -1361,3 +1361,47 @@ Test(queue, sentinel_finds_the_master_and_follows_a_failover)
     redis_stop(master);
     remove_tree(dir);
 }
+
+/* ---------------------------------------------- operators: drain, attach */
+
+Test(queue, drain_request_reaches_the_worker_in_its_next_announcement)
+{
+    struct queue_config config = test_config();
+    struct queue *queue = open_queue(&config);
+    int need_caps = -1, drain = -1;
+    cr_assert_eq(queue_worker_request_drain(queue, "worker-d"), QUEUE_NOT_FOUND,
+                 "a worker that never announced itself cannot be drained");
+    cr_assert_eq(queue_worker_announce(queue, "worker-d", 5000, 1, 0, 0, (const uint8_t *)"c", 1,
+                                       &need_caps, &drain),
+                 QUEUE_OK, "%s", queue_last_error(queue));
+    cr_assert_eq(need_caps, 0);
+    cr_assert_eq(drain, 0);
+    cr_assert_eq(queue_worker_request_drain(queue, "worker-d"), QUEUE_OK, "%s",
+                 queue_last_error(queue));
+    cr_assert_eq(
+        queue_worker_announce(queue, "worker-d", 5000, 1, 0, 0, NULL, 0, &need_caps, &drain),
+        QUEUE_OK);
+    cr_assert_eq(drain, 1);
+    cr_assert_eq(need_caps, 0, "the stored capabilities are kept");
+    /* Another worker is not affected. */
+    cr_assert_eq(
+        queue_worker_announce(queue, "worker-e", 5000, 1, 0, 0, NULL, 0, &need_caps, &drain),
+        QUEUE_OK);
+    cr_assert_eq(drain, 0);
+    cr_assert_eq(need_caps, 1, "a new worker is asked for its capabilities");
+    queue_close(queue);
+}
+
+Test(queue, job_find_returns_the_job_a_key_created)
+{
+    struct queue_config config = test_config();
+    struct queue *queue = open_queue(&config);
+    char id[QUEUE_ID_MAX], found[QUEUE_ID_MAX];
+    submit_new(queue, "session-find", 0, id);
+    cr_assert_eq(queue_job_find(queue, "session-find", found), QUEUE_OK, "%s",
+                 queue_last_error(queue));
+    cr_assert_str_eq(found, id);
+    cr_assert_eq(queue_job_find(queue, "no-such-key", found), QUEUE_NOT_FOUND);
+    cr_assert_eq(queue_job_find(queue, "", found), QUEUE_ERROR);
+    queue_close(queue);
+}

@@ -42,10 +42,17 @@ static void announce(struct queue *queue, struct announcer *a, const char *owner
     if (!force && a->last_ms != 0 && now - a->last_ms < ANNOUNCE_INTERVAL_MS)
         return;
     a->last_ms = now;
-    int status = queue_worker_announce(queue, owner, ANNOUNCE_TTL_MS, slots, running, draining,
-                                       a->need_caps ? a->caps : NULL, a->caps_len, &a->need_caps);
+    int drain = 0;
+    int status =
+        queue_worker_announce(queue, owner, ANNOUNCE_TTL_MS, slots, running, draining,
+                              a->need_caps ? a->caps : NULL, a->caps_len, &a->need_caps, &drain);
     if (status != QUEUE_OK)
         a->need_caps = 1;
+    if (drain && !draining) {
+        log_info("drain_requested", "worker=%s msg=%s", owner,
+                 log_quote("an operator asked this worker to drain"));
+        drain_requested = 1;
+    }
 }
 
 static void on_signal(int signo)
