@@ -437,8 +437,20 @@ Test(watch, attach_finds_a_job_without_creating_one)
     attach.job_id = "";
     attach.job_key = "attach-me";
     service_handle(redis_test.thread, &request, &by_key);
-    cr_assert_eq(by_key.code, FFPOOL__ERROR_CODE__ERROR_BAD_REQUEST);
-    cr_assert(strstr(by_key.message, "job_id") != NULL, "%s", by_key.message);
+    cr_assert_eq(by_key.code, FFPOOL__ERROR_CODE__OK, "%s", by_key.message);
+    cr_assert_str_eq(by_key.job->job_id, id);
+    cr_assert_not(by_key.job->created);
+
+    Ffpool__Reply unknown_key = FFPOOL__REPLY__INIT;
+    attach.job_key = "never-submitted";
+    service_handle(redis_test.thread, &request, &unknown_key);
+    cr_assert_eq(unknown_key.code, FFPOOL__ERROR_CODE__ERROR_NOT_FOUND);
+    cr_assert(strstr(unknown_key.message, "job_key") != NULL, "%s", unknown_key.message);
+
+    Ffpool__Reply neither = FFPOOL__REPLY__INIT;
+    attach.job_key = "";
+    service_handle(redis_test.thread, &request, &neither);
+    cr_assert_eq(neither.code, FFPOOL__ERROR_CODE__ERROR_BAD_REQUEST);
 
     redisReply *count = redisCommand(redis_test.admin, "ZCARD ffpool:jobs");
     cr_assert_eq(count->integer, 1, "attach must not create a job");
