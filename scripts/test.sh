@@ -31,10 +31,25 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 passed=0
 failed=0
 failed_names=()
-run() { # run NAME COMMAND...
+mkdir -p "$tmp/logs"
+run() { # run NAME COMMAND...: output shown as it comes and kept for the digest
   local name=$1; shift
   echo "== $name" >&2
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=("$name"); fi
+  if "$@" 2>&1 | tee "$tmp/logs/$name.log"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); failed_names+=("$name")
+  fi
+}
+# A CI log often shows only its tail, so the failures are repeated there.
+digest() {
+  local name
+  for name in "${failed_names[@]}"; do
+    echo "---- $name: failed checks (then its last lines)"
+    grep -E 'FAIL|[Aa]ssert|[Ee]rror|Crash|SUMMARY' "$tmp/logs/$name.log" | head -n 30
+    echo "...."
+    tail -n 15 "$tmp/logs/$name.log"
+  done
 }
 
 for t in "$BUILD"/tests/test_*; do
@@ -47,6 +62,6 @@ for t in tests/e2e_*.sh; do
 done
 
 echo
-[ ${#failed_names[@]} -eq 0 ] || echo "failed: ${failed_names[*]}"
+[ ${#failed_names[@]} -eq 0 ] || { digest; echo "failed: ${failed_names[*]}"; }
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

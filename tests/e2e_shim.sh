@@ -37,7 +37,7 @@ corpus=$(ls "$here"/../shared/jellyfin-argv/002-*.txt 2>/dev/null | head -n 1)
 [ -n "$corpus" ] && [ -f "$corpus" ] || { echo "e2e_shim: corpus line 002 not found" >&2; exit 2; }
 ffmpeg_shim=$build/jellyfin/ffmpeg
 ffprobe_shim=$build/jellyfin/ffprobe
-duration=45
+duration=90
 hls_time=3
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-e2e-shim.XXXXXX")
@@ -211,7 +211,17 @@ wait_exit() { # PID SECONDS
   for ((k = 0; k < $2 * 20; k++)); do alive "$1" || return 0; sleep 0.05; done
   return 1
 }
-job_of() { sed -n 's/^[0-9.]* ffpool: job \([^ ]*\) for .*/\1/p' "$dir/$1.err" | head -n 1; }
+# The stamper is a python process that may start well after the shim has
+# written its first lines (seconds on a loaded machine), so wait for the line.
+job_of() { # NAME: the job id the shim announced, waiting up to 10 s for it
+  local k id
+  for ((k = 0; k < 200; k++)); do
+    id=$(sed -n 's/^[0-9.]* ffpool: job \([^ ]*\) for .*/\1/p' "$dir/$1.err" 2>/dev/null | head -n 1)
+    [ -n "$id" ] && { echo "$id"; return 0; }
+    sleep 0.05
+  done
+  return 1
+}
 job_state() { redis-cli -p "$FFPOOL_REDIS_PORT" --raw HGET "ffpool:job:$1" state; }
 wait_state() { # JOB STATE SECONDS
   local k
@@ -272,10 +282,15 @@ check "segment 0 ready by Jellyfin's rule" wait_ready 0 "$s1" 60
 job1=$(job_of s1)
 check "the scheduler got worker-side paths (paths.map)" \
   grep -q "event=submit job=$job1 input=\"\\?$dir/w/media/clip.mkv\"\\? output=\"\\?$dir/w/tc1/" "$pool/scheduler.log"
-wait_ready 1 "$s1" 30 || true
 printf p >&"$key_fd"
-sleep 1.5 # the worker sees the pause at its next lease renewal
+# The worker sees the pause at its next lease renewal (TTL/3 = 1 s): wait
+# until no segment has appeared for 1.5 s, then watch for 2 s more.
 paused_count=$(segment_count)
+for _ in $(seq 1 20); do
+  sleep 1.5
+  [ "$(segment_count)" = "$paused_count" ] && break
+  paused_count=$(segment_count)
+done
 sleep 2
 check "no segment appears while paused ($paused_count before, $(segment_count) after 2 s)" \
   [ "$(segment_count)" = "$paused_count" ]
@@ -286,16 +301,16 @@ for _ in $(seq 1 200); do
   [ "$(segment_count)" -gt "$paused_count" ] && { resumed=1; break; }
   sleep 0.05
 done
-check "segments continue after u" [ "$resumed" = 1 ]
-read -r n_lines n_parsed max_gap < <(progress_report "$dir/s1.err")
-check "progress: $n_lines lines, $n_parsed parse with Jellyfin's rules, largest gap ${max_gap}s (<= 1 s)" \
-  bash -c "[ $n_lines -ge 3 ] && [ $n_parsed = $n_lines ] && awk 'BEGIN { exit !($max_gap <= 1.05) }'"
 printf 'q\n' >&"$key_fd"
 quit_at=$(now)
+check "segments continue after u" [ "$resumed" = 1 ]
 wait_exit "$s1" 5 || true
 took=$(elapsed "$quit_at")
 check "q: the shim exits within 1 s (${took}s)" lt "$took" 1
 check "q: the job is cancelled" wait_state "$job1" cancelled 3
+read -r n_lines n_parsed max_gap < <(progress_report "$dir/s1.err")
+check "progress: $n_lines lines, $n_parsed parse with Jellyfin's rules, largest gap ${max_gap}s (<= 1 s)" \
+  bash -c "[ $n_lines -ge 3 ] && [ $n_parsed = $n_lines ] && awk 'BEGIN { exit !($max_gap <= 1.05) }'"
 freed=0
 for _ in $(seq 1 100); do [ "$(running_jobs)" = 0 ] && { freed=1; break; }; sleep 0.1; done
 check "q: the worker frees its slot" [ "$freed" = 1 ]
@@ -341,7 +356,7 @@ check "segment $restart starts $restart x ${hls_time}s after segment 0 (pts $pts
 jellyfin_args "$dir/jf/tc2"
 start_shim s3a
 s3a=$shim_pid
-for _ in $(seq 1 100); do [ -n "$(job_of s3a)" ] && break; sleep 0.05; done
+job_of s3a >/dev/null || true
 start_shim s3b
 s3b=$shim_pid
 wait_exit "$s3a" 90 || true
@@ -360,6 +375,13 @@ start_shim s4
 s4=$shim_pid
 wait_ready 0 "$s4" 60 || true
 job4=$(job_of s4)
+# Paused first (Jellyfin throttling), so that the job is still there to be
+# cancelled however fast this machine encodes the rest of the clip.
+printf p >&"$key_fd"
+for _ in $(seq 1 100); do
+  [ "$(redis-cli -p "$FFPOOL_REDIS_PORT" --raw HGET "ffpool:job:$job4" paused)" = 1 ] && break
+  sleep 0.05
+done
 kill -KILL "$s4"
 killed_at=$(now)
 check "SIGKILL: job $job4 is cancelled once the 2 s heartbeat lapses" wait_state "$job4" cancelled 10
