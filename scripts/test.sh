@@ -3,7 +3,8 @@
 # against a redis-server this script starts on a free loopback port in a
 # temporary folder, then the end-to-end tests (tests/e2e_*.sh), each of which
 # brings up and tears down its own pool. Called by `make test`, which builds
-# first. Ends with one line "N passed, N failed".
+# first. Ends with one line "N passed, N failed". Arguments, if any, name the
+# tests to run (scripts/test.sh test_queue e2e_shim).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,13 +53,19 @@ digest() {
   done
 }
 
+# Names given on the command line (test_queue, e2e_shim, ...) pick a subset.
+wanted() { [ $# -eq 0 ] || [[ " $* " == *" $name "* ]]; }
 for t in "$BUILD"/tests/test_*; do
   [ -x "$t" ] || continue
-  run "$(basename "$t")" "$t" --jobs 2
+  name=$(basename "$t")
+  wanted "$@" || continue
+  run "$name" "$t" --jobs 2
 done
 for t in tests/e2e_*.sh; do
   [ -x "$t" ] || continue
-  run "$(basename "$t" .sh)" "$t"
+  name=$(basename "$t" .sh)
+  wanted "$@" || continue
+  run "$name" "$t"
 done
 
 echo
