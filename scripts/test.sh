@@ -25,9 +25,14 @@ redis_pid=$!
 for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 export FFPOOL_TEST_REDIS_PORT=$port
 export FFPOOL_ARGV_CORPUS=${FFPOOL_ARGV_CORPUS:-$here/../shared/jellyfin-argv}
-# LeakSanitizer needs ptrace-free operation under criterion's forked workers.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Under `make asan` every sanitizer report, from a criterion worker or from a
+# daemon an end-to-end test started, goes to a file in $tmp/san: criterion
+# ignores what LeakSanitizer prints when its worker exits, and the daemons'
+# stderr goes to pool logs. A test that leaves a report there fails. The
+# options are ignored by binaries built without sanitizers.
+mkdir -p "$tmp/san"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}:log_path=$tmp/san/asan"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:log_path=$tmp/san/ubsan"
 
 passed=0
 failed=0
@@ -36,7 +41,15 @@ mkdir -p "$tmp/logs"
 run() { # run NAME COMMAND...: output shown as it comes and kept for the digest
   local name=$1; shift
   echo "== $name" >&2
-  if "$@" 2>&1 | tee "$tmp/logs/$name.log"; then
+  local ok=1
+  "$@" 2>&1 | tee "$tmp/logs/$name.log" || ok=0
+  if [ -n "$(ls -A "$tmp/san")" ]; then
+    echo "$name: sanitizer reports:" | tee -a "$tmp/logs/$name.log"
+    cat "$tmp"/san/* | tee -a "$tmp/logs/$name.log"
+    rm -f "$tmp"/san/*
+    ok=0
+  fi
+  if [ "$ok" = 1 ]; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1)); failed_names+=("$name")

@@ -76,6 +76,12 @@ ReportHook(PRE_ALL)(struct criterion_test_set *tests)
         {"clip.mkv", "-c:v libx264 -preset veryfast -g 90 -c:a aac"},
         {"clip.ts", "-c:v libx264 -preset veryfast -g 100 -c:a aac"},
         {"clip.mp4", "-c:v libx264 -preset veryfast -g 100 -c:a aac"},
+        /* One keyframe in the whole clip: a resume must decode from 0 s. */
+        {"longgop.mkv", "-c:v libx264 -preset veryfast -g 250 -keyint_min 250 -sc_threshold 0 "
+                        "-c:a aac"},
+        /* Variable frame rate: every fourth frame dropped, timestamps kept. */
+        {"vfr.mkv", "-vf select='not(eq(mod(n\\,4)\\,3))' -vsync vfr -c:v libx264 "
+                    "-preset veryfast -g 50 -c:a aac"},
     };
     char command[1024];
     for (size_t i = 0; i < sizeof(clips) / sizeof(clips[0]); i++) {
@@ -511,6 +517,17 @@ Test(pipeline, resume_on_mpegts_input_starts_from_a_keyframe_before_the_segment)
 Test(pipeline, resume_on_mp4_input_matches_original_timing)
 {
     check_resume_matches("clip.mp4", 2);
+}
+
+Test(pipeline, resume_on_a_long_gop_source_decodes_from_its_only_keyframe)
+{
+    /* The source's only keyframe is at 0 s; segment 3 starts 6 s in. */
+    check_resume_matches("longgop.mkv", 3);
+}
+
+Test(pipeline, resume_on_a_variable_frame_rate_source_matches_original_timing)
+{
+    check_resume_matches("vfr.mkv", 2);
 }
 
 Test(pipeline, start_number_with_seek_begins_at_the_seek_time)

@@ -104,6 +104,10 @@ struct segment_cut {
     int64_t boundary; /* k: its first frame lies in stream time [k*T, (k+1)*T) */
     int64_t pts;      /* that frame's pts, in the video encoder's time base */
     int64_t start_us; /* that frame's stream time */
+    /* Audio before this (video time base) belongs to the previous segment;
+     * AV_NOPTS_VALUE: the first packet's dts (stream copy, where every run
+     * sees the same packets). */
+    int64_t split;
 };
 
 struct segment_output_stream {

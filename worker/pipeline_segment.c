@@ -665,7 +665,9 @@ int segment_writer_video(struct segment_writer *w, AVPacket *pkt, const struct s
     if (cut != NULL && w->pending && (ret = segment_resolve_cut(w)) != PIPELINE_OK)
         goto done;
     if (cut != NULL) {
-        int64_t split = pkt->dts != AV_NOPTS_VALUE && pkt->dts < cut->pts ? pkt->dts : cut->pts;
+        int64_t split = cut->split;
+        if (split == AV_NOPTS_VALUE)
+            split = pkt->dts != AV_NOPTS_VALUE && pkt->dts < cut->pts ? pkt->dts : cut->pts;
         if (w->mux != NULL && has_audio) {
             /* Audio before the cut's dts still belongs to the old segment. */
             w->pending = 1;

@@ -101,6 +101,7 @@ int pipeline_copy_cutter_step(struct pipeline_copy_cutter *c, const struct pipel
     cut->boundary = boundary;
     cut->pts = pts;
     cut->start_us = pipeline_stream_time_us(run, pts, c->tb);
+    cut->split = AV_NOPTS_VALUE;
     c->started = 1;
     c->next_index++;
     c->next_cut_ts = pipeline_boundary_ts(run, boundary + 1, c->tb);
@@ -478,6 +479,13 @@ static int video_encode(struct pipeline_video *v, AVFrame *frame)
                 .boundary = pipeline_boundary_index(run, pts, tb),
                 .pts = pts,
                 .start_us = pipeline_stream_time_us(run, pts, tb),
+                /* Where the uninterrupted run's IDR has its dts: the
+                 * encoder's reorder delay (x264: 2 with B-pyramid) in
+                 * frames before its pts. Taken from the encoder's dts
+                 * instead, a resumed run would cut the audio elsewhere on
+                 * a variable frame rate source: x264 derives the dts of a
+                 * session's first frames from the frames after them. */
+                .split = pts - (int64_t)v->encoder->has_b_frames * v->frame_duration,
             };
             if (!v->started && cut.boundary < run->first_boundary)
                 cut.boundary = run->first_boundary;
