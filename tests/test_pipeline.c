@@ -92,6 +92,13 @@ ReportHook(PRE_ALL)(struct criterion_test_set *tests)
         if (run_quiet(command) != 0)
             fprintf(stderr, "fixture %s failed\n", clips[i].name);
     }
+    /* A phone's portrait clip: landscape pixels with a 90-degree display matrix. */
+    snprintf(command, sizeof(command),
+             "ffmpeg -nostdin -v error -y -i %s/clip.mp4 -c copy -metadata:s:v:0 rotate=90 "
+             "%s/rotated.mp4",
+             dir, dir);
+    if (run_quiet(command) != 0)
+        fprintf(stderr, "fixture rotated.mp4 failed\n");
     snprintf(command, sizeof(command),
              "ffmpeg -nostdin -v error -y -f lavfi -i sine=frequency=440:sample_rate=48000 "
              "-t 5 -c:a aac %s/tone.m4a",
@@ -600,6 +607,44 @@ Test(pipeline, audio_copy_keeps_every_packet_once)
     cr_expect_eq(fscanf(out, "%d", &expected), 1);
     pclose(out);
     cr_expect_eq(audio, expected, "%d audio packets muxed, the input has %d", audio, expected);
+}
+
+/* "WxH" of the first video stream of path. */
+static void probe_video_size(const char *path, char *out, size_t len)
+{
+    char command[1024];
+    snprintf(command, sizeof(command),
+             "ffprobe -v error -select_streams v:0 -show_entries stream=width,height "
+             "-of csv=p=0:s=x '%s'",
+             path);
+    FILE *f = popen(command, "r");
+    cr_assert_not_null(f);
+    out[0] = '\0';
+    if (fgets(out, (int)len, f) != NULL)
+        out[strcspn(out, "\n")] = '\0';
+    pclose(f);
+}
+
+Test(pipeline, autorotate_turns_a_portrait_clip_upright_unless_disabled)
+{
+    static const struct {
+        int autorotate;
+        const char *expect; /* through Jellyfin's scale expression */
+    } cases[] = {{1, "360x640"}, {0, "640x360"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char input[512], dir[600], path[600], size[64];
+        fixture_path(input, sizeof(input), "rotated.mp4");
+        output_dir(dir, sizeof(dir), "rotated");
+        struct job_spec spec;
+        spec_jellyfin_hls(&spec, input, dir, 2000000);
+        spec.autorotate = cases[i].autorotate;
+        struct collected c = {0};
+        run_ok(&spec, 0, &c);
+        segment_file(path, sizeof(path), dir, 0);
+        probe_video_size(path, size, sizeof(size));
+        cr_expect_str_eq(size, cases[i].expect, "-autorotate %d: segment 0 is %s, expected %s",
+                         cases[i].autorotate, size, cases[i].expect);
+    }
 }
 
 Test(pipeline, video_only_job_makes_segments_without_audio)

@@ -13,12 +13,14 @@
  * timestamps (no frame-rate conversion), and a run that starts mid-stream
  * drops every frame before its start, so its first frame is the same frame a
  * run from the start put first in that segment. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <libavcodec/bsf.h>
 #include <libavfilter/buffersink.h>
 #include <libavfilter/buffersrc.h>
+#include <libavutil/display.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 
@@ -219,28 +221,64 @@ static int video_copy_packet(struct pipeline_video *v, const AVPacket *pkt)
 
 /* ---- filter graph ---------------------------------------------------------- */
 
-/* Builds buffer -> (the job's -vf) -> buffersink for frames like `frame`. */
+/* The filters the ffmpeg CLI puts first when -autorotate is on (its
+ * default) and the input carries a display matrix: a phone's portrait video
+ * comes out upright. Writes "" when there is nothing to turn. */
+static void video_rotation_filters(const struct pipeline_video *v, const AVFrame *frame,
+                                   char *out, size_t len)
+{
+    out[0] = '\0';
+    if (!v->run->spec->autorotate)
+        return;
+    const int32_t *matrix =
+        (const int32_t *)av_stream_get_side_data(v->stream, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (matrix == NULL) {
+        const AVFrameSideData *sd = av_frame_get_side_data(frame, AV_FRAME_DATA_DISPLAYMATRIX);
+        if (sd != NULL && sd->size >= 9 * sizeof(int32_t))
+            matrix = (const int32_t *)sd->data;
+    }
+    if (matrix == NULL)
+        return;
+    /* Clockwise degrees in [0, 360), as the CLI rounds them. */
+    double theta = -round(av_display_rotation_get(matrix));
+    theta -= 360 * floor(theta / 360 + 0.9 / 360);
+    if (fabs(theta - 90) < 1.0)
+        snprintf(out, len, "transpose=%s,", matrix[3] > 0 ? "cclock_flip" : "clock");
+    else if (fabs(theta - 180) < 1.0)
+        snprintf(out, len, "%s%s", matrix[0] < 0 ? "hflip," : "", matrix[4] < 0 ? "vflip," : "");
+    else if (fabs(theta - 270) < 1.0)
+        snprintf(out, len, "transpose=%s,", matrix[3] < 0 ? "clock_flip" : "cclock");
+    else if (fabs(theta) > 1.0)
+        snprintf(out, len, "rotate=%f,", theta * M_PI / 180);
+    else if (matrix[4] < 0)
+        snprintf(out, len, "vflip,");
+}
+
+/* Builds buffer -> (rotation) -> (the job's -vf) -> buffersink for frames
+ * like `frame`. */
 static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
 {
     struct pipeline_run *run = v->run;
     const struct job_spec *spec = run->spec;
     AVFilterInOut *outputs = NULL;
     AVFilterInOut *inputs = NULL;
-    char description[JOB_SPEC_FILTER_MAX + JOB_SPEC_SHORT_MAX + 16];
+    char rotation[64];
+    char description[sizeof(rotation) + JOB_SPEC_FILTER_MAX + JOB_SPEC_SHORT_MAX + 16];
     char args[512];
     int ret = PIPELINE_OK;
     int averr;
 
     /* Without a -vf the encoder still needs one of its formats: -pix_fmt,
      * else yuv420p (what every HLS player decodes). */
+    video_rotation_filters(v, frame, rotation, sizeof(rotation));
     if (spec->video_filter[0] == '\0')
-        snprintf(description, sizeof(description), "format=%s",
+        snprintf(description, sizeof(description), "%sformat=%s", rotation,
                  spec->pix_fmt[0] ? spec->pix_fmt : "yuv420p");
     else if (spec->pix_fmt[0] != '\0')
-        snprintf(description, sizeof(description), "%s,format=%s", spec->video_filter,
+        snprintf(description, sizeof(description), "%s%s,format=%s", rotation, spec->video_filter,
                  spec->pix_fmt);
     else
-        snprintf(description, sizeof(description), "%s", spec->video_filter);
+        snprintf(description, sizeof(description), "%s%s", rotation, spec->video_filter);
 
     AVRational sar = frame->sample_aspect_ratio;
     if (sar.num <= 0 || sar.den <= 0)
