@@ -69,6 +69,17 @@ static void job_self_fence(struct job *job, const char *where)
              log_quote("lease could not be renewed in time; stopped writing"));
 }
 
+/* Redis said another owner holds the job (a renew, a checkpoint or a
+ * progress report was fenced): stop writing, and say so once. */
+static void job_fenced(struct job *job, const char *where)
+{
+    if (!job_stop(job, JOB_STOP_FENCED))
+        return;
+    metrics_counter_add(job->metrics->leases_lost, 1);
+    log_warn("fenced", "job=%s epoch=%lld where=%s msg=%s", job->id, (long long)job->epoch, where,
+             log_quote("another worker owns the job now"));
+}
+
 /* ---- lease renewal ------------------------------------------------------ */
 
 static void *job_renew_main(void *arg)
@@ -102,10 +113,7 @@ static void *job_renew_main(void *arg)
             job_set_deadline_from(job, started);
             atomic_store(&job->paused, paused);
         } else if (status == QUEUE_FENCED || status == QUEUE_NOT_FOUND) {
-            metrics_counter_add(job->metrics->leases_lost, 1);
-            log_warn("fenced", "job=%s epoch=%lld msg=%s", job->id, (long long)job->epoch,
-                     log_quote("another worker owns the job now"));
-            job_request_stop(job, JOB_STOP_FENCED);
+            job_fenced(job, "renew");
         } else if (status == QUEUE_CANCELLED) {
             log_info("cancelled", "job=%s", job->id);
             job_request_stop(job, JOB_STOP_CANCELLED);
@@ -207,10 +215,12 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
             log_info("checkpoint_recovered", "job=%s segment=%d tries=%d", job->id, segment->index,
                      tries + 1);
     }
-    if (status == QUEUE_FENCED || status == QUEUE_CANCELLED || status == QUEUE_NOT_FOUND) {
-        if (status != QUEUE_CANCELLED)
-            metrics_counter_add(job->metrics->leases_lost, 1);
-        job_request_stop(job, status == QUEUE_CANCELLED ? JOB_STOP_CANCELLED : JOB_STOP_FENCED);
+    if (status == QUEUE_CANCELLED) {
+        job_request_stop(job, JOB_STOP_CANCELLED);
+        return 1;
+    }
+    if (status == QUEUE_FENCED || status == QUEUE_NOT_FOUND) {
+        job_fenced(job, "checkpoint");
         return 1;
     }
     run->segments_published++;
@@ -242,7 +252,7 @@ static void job_progress(void *opaque, const struct pipeline_progress *progress)
     metrics_gauge_vec_set(job->metrics->encode_speed, job->id, progress->speed);
     int status = queue_report_progress(run->queue, job->id, job->owner, job->epoch, &report);
     if (status == QUEUE_FENCED)
-        job_request_stop(job, JOB_STOP_FENCED);
+        job_fenced(job, "progress");
     else if (status == QUEUE_CANCELLED)
         job_request_stop(job, JOB_STOP_CANCELLED);
 }
