@@ -3,7 +3,10 @@
  * This is the only file in ffpool that talks to Redis. Every state change is
  * one Lua script (queue_scripts.h) run with EVALSHA, so a claim, a renew or
  * a checkpoint costs one round trip; queue_get is a plain HMGET and
- * queue_wait a BLPOP on the wake list.
+ * queue_wait a BLPOP on the wake list. Routing (which worker may claim
+ * which job) happens inside the claim script; this file only turns a
+ * worker's packed capabilities into routing words (routing.h) when it
+ * announces them.
  *
  * Connection handling: the hiredis context is opened on first use. After any
  * failure (no reply, an error reply, a reply of an unexpected shape) the

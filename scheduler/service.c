@@ -1,6 +1,8 @@
 /* service.c -- Submit, Status, Cancel, Pause and Resume, each a short
  * sequence of queue calls; see service.h. Never trusts a request: every
- * JobSpec is unpacked into the C struct and validated before it is stored. */
+ * JobSpec is unpacked into the C struct and validated before it is stored,
+ * and the capabilities a job needs (its routing) are derived here from the
+ * spec, not taken from the client. */
 #include "service.h"
 
 #include <stdio.h>

@@ -5,6 +5,8 @@
  * `q` on stdin (or SIGTERM/SIGINT) cancels, `p`/`u` pause and resume, and
  * the exit status says whether the output is complete. It keeps waiting
  * across a worker takeover: the job lives in Redis, not in any one worker.
+ * While no worker can run the job (routing: a filter or encoder nobody
+ * offers) it prints the reason once, and exits 1 with it if the job fails.
  * Everything else is handed to a local ffmpeg/ffprobe (exec, same argv), so
  * Jellyfin cannot tell the difference.
  *
