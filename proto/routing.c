@@ -1,11 +1,10 @@
 /* routing.c -- the "kind:name" words of routing: derived from a job spec,
  * from a worker's capabilities, and checked. See routing.h.
  *
- * The filter-graph reader below follows libavfilter's syntax only as far as
- * finding filter names: chains split by ',' and ';', [link labels] around
- * filters, "name@id", "=arguments" with '\' escapes and '...' quoting. It
- * must agree with worker/pipeline.c's pipeline_filter_missing(), which
- * refuses the same names on a worker that lacks them. */
+ * The filter-graph reader (routing_filter_next) follows libavfilter's syntax
+ * only as far as finding filter names; the worker's pipeline uses it too,
+ * to refuse a graph naming a filter its libavfilter lacks, so routing and
+ * the pipeline always agree on what a graph needs. */
 #include "routing.h"
 
 #include <stdio.h>
@@ -94,23 +93,23 @@ static void routing_words_add(struct routing_words *w, const char *kind, const c
     w->used += (size_t)n;
 }
 
-/* Adds "filter:NAME" for every filter a graph description names. */
-static void routing_words_add_filters(struct routing_words *w, const char *graph)
+const char *routing_filter_next(const char *graph, char *name, size_t size)
 {
     const char *s = graph;
-    while (*s != '\0') {
+    for (;;) {
         /* Separators, white space and input [labels] before a filter. */
         while (*s == ',' || *s == ';' || *s == ' ' || *s == '\t' || *s == '\n' || *s == '[') {
             if (*s == '[') {
                 s = strchr(s, ']');
                 if (s == NULL)
-                    return;
+                    return NULL;
             }
             s++;
         }
+        if (*s == '\0')
+            return NULL;
         size_t n = strcspn(s, "=@,;[ \t\n");
-        if (n > 0)
-            routing_words_add(w, "filter", s, n);
+        snprintf(name, size, "%.*s", (int)(n < size ? n : size - 1), s);
         s += n;
         /* "@id" and "=arguments" up to an unescaped, unquoted ',' ';' or '['. */
         int quoted = 0;
@@ -127,7 +126,17 @@ static void routing_words_add_filters(struct routing_words *w, const char *graph
             if (*s == ']')
                 s++;
         }
+        if (n > 0)
+            return s;
     }
+}
+
+/* Adds "filter:NAME" for every filter a graph description names. */
+static void routing_words_add_filters(struct routing_words *w, const char *graph)
+{
+    char name[ROUTING_WORD_MAX];
+    for (const char *s = graph; (s = routing_filter_next(s, name, sizeof(name))) != NULL;)
+        routing_words_add(w, "filter", name, strlen(name));
 }
 
 int routing_job_requires(const struct job_spec *spec, char *out, size_t outlen, char *err,

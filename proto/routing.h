@@ -39,6 +39,14 @@ int routing_words_check(const char *words, char *err, size_t errlen);
 int routing_job_requires(const struct job_spec *spec, char *out, size_t outlen, char *err,
                          size_t errlen);
 
+/* Reads the next filter name of a filter-graph description (-vf, -af,
+ * -filter_complex syntax: chains split by ',' and ';', [labels], "name@id",
+ * "=arguments" with '\' escapes and '...' quoting). Writes the name into
+ * name (truncated to size-1 bytes) and returns where to continue, or NULL
+ * when no filter is left. The worker's pipeline checks the same names
+ * against its libavfilter, so both agree on what a graph needs. */
+const char *routing_filter_next(const char *graph, char *name, size_t size);
+
 /* The words a packed ffpool.Capabilities offers, space-separated, in a
  * malloc'd string (caller frees). NULL when caps is not a Capabilities
  * message or on allocation failure. */
