@@ -186,7 +186,8 @@ static const char queue_script_submit[] = QUEUE_LUA_PRELUDE
     "      active = active + 1\n"                                                                  \
     "      local set, all = WORKER .. worker .. OFFERS, true\n"                                    \
     "      for i, word in ipairs(words) do\n"                                                      \
-    "        if redis.call('SISMEMBER', set, word) == 1 then offered[i] = true else all = false end\n"\
+    "        if redis.call('SISMEMBER', set, word) == 1 then offered[i] = true\n"                  \
+    "        else all = false end\n"                                                               \
     "      end\n"                                                                                  \
     "      if all then return false end\n"                                                         \
     "    end\n"                                                                                    \
@@ -207,7 +208,9 @@ static const char queue_script_submit[] = QUEUE_LUA_PRELUDE
     "  local f = redis.call('HMGET', key, 'waiting', 'waiting_since_ms')\n"                        \
     "  local waiting, since = f[1] or '', tonumber(f[2]) or 0\n"                                   \
     "  if not problem then\n"                                                                      \
-    "    if waiting ~= '' then redis.call('HSET', key, 'waiting', '', 'waiting_since_ms', '0') end\n"\
+    "    if waiting ~= '' then\n"                                                                  \
+    "      redis.call('HSET', key, 'waiting', '', 'waiting_since_ms', '0')\n"                      \
+    "    end\n"                                                                                    \
     "    return\n"                                                                                 \
     "  end\n"                                                                                      \
     "  local since_new = since\n"                                                                  \
@@ -219,7 +222,7 @@ static const char queue_script_submit[] = QUEUE_LUA_PRELUDE
     "    finish(id, 'failed', problem .. ' (waited ' .. str(now - since_new) .. ' ms)', now,\n"    \
     "           retention, was_queued)\n"                                                          \
     "  end\n"                                                                                      \
-    "end\n"                                                                                        \
+    "end\n"
 
 /* ARGV: owner, lease_ttl_ms, retention_ms, max_attempts, unroutable_timeout_ms.
  * Returns {'OK', id, epoch, checkpoint, takeover, spec}, {'EMPTY', due_in_ms}
@@ -248,7 +251,8 @@ static const char queue_script_claim[] = QUEUE_LUA_PRELUDE QUEUE_LUA_ROUTING
     "  local state = f[1]\n"
     "  local claimable = state == 'queued' or (from_leases and state == 'running')\n"
     "  if not claimable then\n"
-    "    if from_leases then redis.call('ZREM', LEASES, id) else redis.call('LREM', QUEUE, 1, id) end\n"
+    "    if from_leases then redis.call('ZREM', LEASES, id)\n"
+    "    else redis.call('LREM', QUEUE, 1, id) end\n"
     "    cleaned = cleaned + 1\n"
     "    return nil\n"
     "  end\n"
