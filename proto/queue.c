@@ -1126,6 +1126,8 @@ int queue_worker_announce(struct queue *queue, const char *worker_id, int64_t tt
      * without requirements. */
     char *offers = caps != NULL && caps_len > 0 ? routing_worker_offers(caps, caps_len) : NULL;
     queue_args_text(&args, offers != NULL ? offers : "");
+    queue_args_int(&args, queue->config.unroutable_timeout_ms);
+    queue_args_int(&args, queue->config.retention_ms);
     int64_t has_caps = 1, drain = 0;
     redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_WORKER_ANNOUNCE, &args);
     free(offers);

@@ -142,8 +142,8 @@ int queue_set_paused(struct queue *queue, const char *id, int paused);
  * there is none. Each claim looks at a bounded window of waiting jobs (the
  * first 64 due leases and 64 new jobs) and, for a job it skips, records why
  * no live worker can run it (queue_job.waiting) and fails it once that has
- * held for unroutable_timeout_ms: the deadline needs no scheduler state,
- * only some worker claiming now and then. */
+ * held for unroutable_timeout_ms. queue_worker_announce() checks the same
+ * window, so the deadline needs no scheduler state, only live workers. */
 int queue_claim(struct queue *queue, const char *owner, struct queue_claim *claim);
 void queue_claim_clear(struct queue_claim *claim);
 /* Extends the lease. QUEUE_OK, QUEUE_FENCED or QUEUE_CANCELLED. *paused set
@@ -182,9 +182,10 @@ struct queue_worker {
     size_t caps_len;
 };
 
-/* Announces a live worker for ttl_ms. caps may be NULL to keep the stored
- * ones; given caps also replace the worker's routing offers (the words of
- * routing_worker_offers()); *need_caps is set when the server has none (send them next time),
+/* Announces a live worker for ttl_ms, and applies routing deadlines to the
+ * jobs a claim would look at (see queue_claim), busy workers included.
+ * caps may be NULL to keep the stored ones; given caps also replace the
+ * worker's routing offers (the words of routing_worker_offers()); *need_caps is set when the server has none (send them next time),
  * *drain_requested when an operator asked this worker to drain (either
  * output may be NULL). */
 int queue_worker_announce(struct queue *queue, const char *worker_id, int64_t ttl_ms, int slots,

@@ -162,9 +162,14 @@ static const char queue_script_submit[] = QUEUE_LUA_PRELUDE
  *   - otherwise: 'no worker offers <word>' (or 'no single worker offers all
  *     of ...'), and once that has held for unroutable_timeout_ms (> 0) the
  *     job ends FAILED with that reason.
- * route_problem() costs one SISMEMBER per live worker and word; a claim
- * computes it once per distinct requires string (the memo `problems`). */
+ * route_problem() costs one SISMEMBER per live worker and word; a script
+ * computes it once per distinct requires string (the memo `problems`).
+ *
+ * route_sweep() applies route_wait() to the jobs a claim would look at (the
+ * first ROUTE_SCAN due leases and new jobs). Every announcement runs it, so
+ * the deadline holds even while every worker is busy and nobody claims. */
 #define QUEUE_LUA_ROUTING                                                                          \
+    "local ROUTE_SCAN = 64\n"                                                                      \
     "local NO_WORKER = 'no worker is live'\n"                                                      \
     "local problems = {}\n"                                                                        \
     "local function words_of(requires)\n"                                                          \
@@ -222,6 +227,22 @@ static const char queue_script_submit[] = QUEUE_LUA_PRELUDE
     "    finish(id, 'failed', problem .. ' (waited ' .. str(now - since_new) .. ' ms)', now,\n"    \
     "           retention, was_queued)\n"                                                          \
     "  end\n"                                                                                      \
+    "end\n"                                                                                        \
+    "local function route_sweep(now, timeout, retention)\n"                                        \
+    "  local due = redis.call('ZRANGEBYSCORE', LEASES, '-inf', str(now),\n"                        \
+    "                         'LIMIT', 0, ROUTE_SCAN)\n"                                           \
+    "  for _, id in ipairs(due) do\n"                                                              \
+    "    local f = redis.call('HMGET', JOB .. id, 'state', 'requires')\n"                          \
+    "    if (f[1] == 'queued' or f[1] == 'running') and f[2] and f[2] ~= '' then\n"                \
+    "      route_wait(id, f[2], now, timeout, retention, f[1] == 'queued')\n"                      \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  for _, id in ipairs(redis.call('LRANGE', QUEUE, 0, ROUTE_SCAN - 1)) do\n"                   \
+    "    local f = redis.call('HMGET', JOB .. id, 'state', 'requires')\n"                          \
+    "    if f[1] == 'queued' and f[2] and f[2] ~= '' then\n"                                       \
+    "      route_wait(id, f[2], now, timeout, retention, true)\n"                                  \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
     "end\n"
 
 /* ARGV: owner, lease_ttl_ms, retention_ms, max_attempts, unroutable_timeout_ms.
@@ -229,11 +250,11 @@ static const char queue_script_submit[] = QUEUE_LUA_PRELUDE
  * (ms until the earliest lease still running expires, -1 if none) or
  * {'AGAIN'} (it cleaned up dead entries and there may be more to look at).
  *
- * Looks at up to SCAN due entries of the lease set (expired leases, and
- * handed-back jobs at score 0), lowest score first, then up to SCAN jobs
- * at the head of the queue list, and claims the first one this worker can
- * run (routing above): takeovers keep their priority over new jobs, and a
- * job nobody here can run does not block the ones behind it. The bound keeps
+ * Looks at up to ROUTE_SCAN due entries of the lease set (expired leases,
+ * and handed-back jobs at score 0), lowest score first, then up to
+ * ROUTE_SCAN jobs at the head of the queue list, and claims the first one
+ * this worker can run (routing above): takeovers keep their priority over
+ * new jobs, and a job nobody here can run does not block the ones behind it. The bound keeps
  * a claim cheap however many jobs wait for a capability this worker lacks.
  * A lost lease counts as an attempt: the job ends FAILED once max_attempts
  * is reached instead of crash-looping the pool. Dead entries (finished,
@@ -243,7 +264,6 @@ static const char queue_script_claim[] = QUEUE_LUA_PRELUDE QUEUE_LUA_ROUTING
     "local retention, max_attempts = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
     "local timeout = tonumber(ARGV[5])\n"
     "local now = now_ms()\n"
-    "local SCAN = 64\n"
     "local cleaned = 0\n"
     "local function try(id, from_leases)\n"
     "  local key = JOB .. id\n"
@@ -288,17 +308,17 @@ static const char queue_script_claim[] = QUEUE_LUA_PRELUDE QUEUE_LUA_ROUTING
     "  local g = redis.call('HMGET', key, 'checkpoint', 'spec')\n"
     "  return {'OK', id, epoch, tonumber(g[1]) or 0, takeover, g[2] or ''}\n"
     "end\n"
-    "local due = redis.call('ZRANGEBYSCORE', LEASES, '-inf', str(now), 'LIMIT', 0, SCAN)\n"
+    "local due = redis.call('ZRANGEBYSCORE', LEASES, '-inf', str(now), 'LIMIT', 0, ROUTE_SCAN)\n"
     "for _, id in ipairs(due) do\n"
     "  local answer = try(id, true)\n"
     "  if answer then return answer end\n"
     "end\n"
-    "local new = redis.call('LRANGE', QUEUE, 0, SCAN - 1)\n"
+    "local new = redis.call('LRANGE', QUEUE, 0, ROUTE_SCAN - 1)\n"
     "for _, id in ipairs(new) do\n"
     "  local answer = try(id, false)\n"
     "  if answer then return answer end\n"
     "end\n"
-    "if cleaned > 0 and (#due == SCAN or #new == SCAN) then return {'AGAIN'} end\n"
+    "if cleaned > 0 and (#due == ROUTE_SCAN or #new == ROUTE_SCAN) then return {'AGAIN'} end\n"
     "local first = redis.call('ZRANGEBYSCORE', LEASES, '(' .. str(now), '+inf', 'WITHSCORES',\n"
     "                         'LIMIT', 0, 1)\n"
     "if first[2] then return {'EMPTY', tonumber(first[2]) - now} end\n"
@@ -429,8 +449,11 @@ static const char queue_script_segments[] = QUEUE_LUA_PRELUDE
  * routing word, so that it exists even when the caps offer nothing).
  * Returns {'OK', has_caps, drain_requested}: has_caps 0 asks the worker to
  * send its capabilities (first announcement, or Redis lost them);
- * drain_requested 1 asks it to drain (an operator's DrainWorker). */
-static const char queue_script_worker_announce[] = QUEUE_LUA_PRELUDE
+ * drain_requested 1 asks it to drain (an operator's DrainWorker).
+ * ARGV[8] unroutable_timeout_ms and ARGV[9] retention_ms are for the
+ * routing sweep (above): a worker announces every few seconds whether or
+ * not it has a free slot, so routing deadlines are kept while all are busy. */
+static const char queue_script_worker_announce[] = QUEUE_LUA_PRELUDE QUEUE_LUA_ROUTING
     "local id, ttl = ARGV[1], tonumber(ARGV[2])\n"
     "local now = now_ms()\n"
     "local key = WORKER .. id\n"
@@ -451,6 +474,7 @@ static const char queue_script_worker_announce[] = QUEUE_LUA_PRELUDE
     "redis.call('PEXPIRE', offers, ttl)\n"
     "redis.call('ZADD', WORKERS, now + ttl, id)\n"
     "redis.call('ZREMRANGEBYSCORE', WORKERS, '-inf', now)\n"
+    "route_sweep(now, tonumber(ARGV[8]), tonumber(ARGV[9]))\n"
     "local drain = tonumber(redis.call('HGET', key, 'drain_requested') or '0') or 0\n"
     "local has_caps = 0\n"
     "if redis.call('HEXISTS', key, 'caps') == 1 and redis.call('EXISTS', offers) == 1 then\n"

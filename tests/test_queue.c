@@ -1578,6 +1578,31 @@ Test(queue, unroutable_job_says_why_it_waits_then_fails_with_that_reason)
     queue_close(queue);
 }
 
+Test(queue, unroutable_job_fails_on_time_while_every_worker_is_busy)
+{
+    struct queue_config config = test_config();
+    config.unroutable_timeout_ms = 1000;
+    struct queue *queue = open_queue(&config);
+    announce_offering(queue, "busy", "encoder:libx264");
+    char id[QUEUE_ID_MAX];
+    submit_routed(queue, "encoder:h264_vaapi", id);
+
+    /* A busy worker never claims, but it announces itself every 2 s. */
+    announce_offering(queue, "busy", "encoder:libx264");
+    struct queue_job job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_QUEUED);
+    cr_assert_str_eq(job.waiting, "no worker offers encoder:h264_vaapi");
+    for (int64_t deadline = now_ms() + 30000;
+         get_ok(queue, id).state == QUEUE_JOB_QUEUED && now_ms() < deadline; sleep_ms(100))
+        cr_assert_eq(queue_worker_announce(queue, "busy", 60000, 1, 1, 0, NULL, 0, NULL, NULL),
+                     QUEUE_OK);
+    job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_FAILED, "state %s", queue_job_state_name(job.state));
+    cr_assert(strncmp(job.error, "no worker offers encoder:h264_vaapi (waited ", 44) == 0,
+              "error: %s", job.error);
+    queue_close(queue);
+}
+
 Test(queue, capabilities_spread_over_two_workers_do_not_make_a_job_routable)
 {
     struct queue_config config = test_config();
