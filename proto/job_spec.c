@@ -227,12 +227,12 @@ uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len)
 
     /* requires: the space-separated words become a repeated field. */
     char words[JOB_SPEC_REQUIRES_MAX];
-    char *requires[JOB_SPEC_REQUIRES_MAX / 2];
+    char *word_list[JOB_SPEC_REQUIRES_MAX / 2];
     char *save = NULL;
     snprintf(words, sizeof(words), "%s", spec->requires);
     for (char *word = strtok_r(words, " ", &save); word != NULL; word = strtok_r(NULL, " ", &save))
-        requires[message.n_requires++] = word;
-    message.requires = requires;
+        word_list[message.n_requires++] = word;
+    message.requires = word_list;
 
     *len = ffpool__job_spec__get_packed_size(&message);
     uint8_t *buffer = malloc(*len > 0 ? *len : 1);

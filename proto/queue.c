@@ -717,16 +717,16 @@ int queue_submit(struct queue *queue, const char *job_key, const uint8_t *spec, 
 }
 
 int queue_submit_routed(struct queue *queue, const char *job_key, const uint8_t *spec,
-                        size_t spec_len, int start_number, const char *requires,
-                        char id[QUEUE_ID_MAX], int *created)
+                        size_t spec_len, int start_number, const char *needs, char id[QUEUE_ID_MAX],
+                        int *created)
 {
     if (spec == NULL && spec_len > 0) {
         queue_set_error(queue, "submit: spec is NULL");
         return QUEUE_ERROR;
     }
-    if (requires == NULL)
-        requires = "";
-    if (strlen(requires) >= QUEUE_REQUIRES_MAX) {
+    if (needs == NULL)
+        needs = "";
+    if (strlen(needs) >= QUEUE_REQUIRES_MAX) {
         queue_set_error(queue, "submit: requires is longer than %d bytes", QUEUE_REQUIRES_MAX - 1);
         return QUEUE_ERROR;
     }
@@ -737,7 +737,7 @@ int queue_submit_routed(struct queue *queue, const char *job_key, const uint8_t 
     queue_args_int(&args, start_number);
     queue_args_int(&args, queue->config.heartbeat_ttl_ms);
     queue_args_int(&args, queue->config.retention_ms);
-    queue_args_text(&args, requires);
+    queue_args_text(&args, needs);
     redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_SUBMIT, &args);
     if (reply == NULL)
         return QUEUE_ERROR;

@@ -124,12 +124,12 @@ const char *queue_last_error(const struct queue *queue);
  * which happened. */
 int queue_submit(struct queue *queue, const char *job_key, const uint8_t *spec, size_t spec_len,
                  int start_number, char id[QUEUE_ID_MAX], int *created);
-/* queue_submit for a job that only workers offering every word of requires
+/* queue_submit for a job that only workers offering every word of needs
  * (space-separated "kind:name", proto/routing.h; NULL or "" = any worker)
- * may claim. */
+ * may claim. Stored as the job's `requires` field. */
 int queue_submit_routed(struct queue *queue, const char *job_key, const uint8_t *spec,
-                        size_t spec_len, int start_number, const char *requires,
-                        char id[QUEUE_ID_MAX], int *created);
+                        size_t spec_len, int start_number, const char *needs, char id[QUEUE_ID_MAX],
+                        int *created);
 int queue_get(struct queue *queue, const char *id, struct queue_job *job);
 int queue_cancel(struct queue *queue, const char *id);
 /* A client is still waiting for the job: extends its heartbeat. */

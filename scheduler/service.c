@@ -196,10 +196,10 @@ static void handle_list_workers(struct service_thread *thread, int with_caps, Ff
  * spec->requires with that union. Returns 0 or -1 with err. */
 static int service_requires_derive(struct job_spec *spec, char *err, size_t errlen)
 {
-    char requires[JOB_SPEC_REQUIRES_MAX];
-    if (routing_job_requires(spec, requires, sizeof(requires), err, errlen) != 0)
+    char needs[JOB_SPEC_REQUIRES_MAX];
+    if (routing_job_requires(spec, needs, sizeof(needs), err, errlen) != 0)
         return -1;
-    memcpy(spec->requires, requires, sizeof(requires));
+    memcpy(spec->requires, needs, sizeof(needs));
     return 0;
 }
 

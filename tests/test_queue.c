@@ -1452,17 +1452,17 @@ static void announce_offering(struct queue *queue, const char *worker_id, const 
     cr_assert(len <= sizeof(packed));
     ffpool__capabilities__pack(&caps, packed);
     int need_caps = -1;
-    cr_assert_eq(queue_worker_announce(queue, worker_id, 60000, 1, 0, 0, packed, len, &need_caps,
-                                       NULL),
-                 QUEUE_OK, "announce: %s", queue_last_error(queue));
+    cr_assert_eq(
+        queue_worker_announce(queue, worker_id, 60000, 1, 0, 0, packed, len, &need_caps, NULL),
+        QUEUE_OK, "announce: %s", queue_last_error(queue));
     cr_assert_eq(need_caps, 0);
 }
 
-static void submit_routed(struct queue *queue, const char *requires, char id[QUEUE_ID_MAX])
+static void submit_routed(struct queue *queue, const char *needs, char id[QUEUE_ID_MAX])
 {
     static const uint8_t spec[] = {0x0a, 0x01, 'r'};
     int created = -1;
-    int status = queue_submit_routed(queue, NULL, spec, sizeof(spec), 0, requires, id, &created);
+    int status = queue_submit_routed(queue, NULL, spec, sizeof(spec), 0, needs, id, &created);
     cr_assert_eq(status, QUEUE_OK, "submit: %s", queue_last_error(queue));
     cr_assert_eq(created, 1);
 }
@@ -1651,9 +1651,9 @@ Test(queue, a_worker_announcing_its_libav_gets_libx264_jobs_but_not_tonemapx_one
     uint8_t *caps = pipeline_capabilities_pack(&caps_len);
     cr_assert_not_null(caps);
     int need_caps = -1;
-    cr_assert_eq(queue_worker_announce(queue, "real", 60000, 1, 0, 0, caps, caps_len, &need_caps,
-                                       NULL),
-                 QUEUE_OK, "%s", queue_last_error(queue));
+    cr_assert_eq(
+        queue_worker_announce(queue, "real", 60000, 1, 0, 0, caps, caps_len, &need_caps, NULL),
+        QUEUE_OK, "%s", queue_last_error(queue));
     free(caps);
     cr_assert_eq(need_caps, 0);
     char odd[QUEUE_ID_MAX], x264[QUEUE_ID_MAX];

@@ -63,8 +63,8 @@ Test(routing, client_words_come_first_and_the_spec_adds_what_it_implies)
 
 Test(routing, malformed_words_are_refused_with_the_word)
 {
-    static const char *const bad[] = {"libx264", "codec:libx264", "encoder:", "filter:a b=c",
-                                      "encoder:x;DEL", ":x"};
+    static const char *const bad[] = {
+        "libx264", "codec:libx264", "encoder:", "filter:a b=c", "encoder:x;DEL", ":x"};
     struct job_spec s;
     char out[256], err[256];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
