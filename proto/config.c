@@ -48,6 +48,9 @@ static const struct config_key config_keys[] = {
             "a job whose client (shim) stopped polling this long is cancelled"),
     KEY_INT("job.retention_ms", job_retention_ms, "86400000",
             "how long finished job records stay in Redis"),
+    KEY_INT("routing.unroutable_timeout_ms", routing_unroutable_timeout_ms, "60000",
+            "a job needing an encoder, decoder, filter or hwaccel that no live worker offers "
+            "fails after waiting this long (0: waits until cancelled)"),
     KEY_STRING("scheduler.listen", scheduler_listen, "tcp://127.0.0.1:7070",
                "address the scheduler serves the job API on (tcp:// or tls+tcp://)"),
     KEY_STRING("scheduler.url", scheduler_url, "tcp://127.0.0.1:7070",

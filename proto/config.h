@@ -38,6 +38,9 @@ struct ffpool_config {
     int64_t lease_heartbeat_ttl_ms;
     int64_t job_retention_ms;
 
+    /* Routing. */
+    int64_t routing_unroutable_timeout_ms;
+
     /* Scheduler API. */
     char scheduler_listen[CONFIG_STRING_MAX];
     char scheduler_url[CONFIG_STRING_MAX]; /* comma-separated: clients fail over */

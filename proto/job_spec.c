@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ffpool.pb-c.h"
+#include "routing.h"
 
 void job_spec_init(struct job_spec *spec)
 {
@@ -135,6 +136,8 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         snprintf(err, errlen, "audio codec %s is not supported by the worker", spec->audio_codec);
         return -1;
     }
+    if (routing_words_check(spec->requires, err, errlen) != 0)
+        return -1;
     if (spec->video_codec[0] == '\0' && spec->audio_codec[0] == '\0') {
         snprintf(err, errlen, "job has neither video nor audio output");
         return -1;
@@ -222,6 +225,15 @@ uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len)
     message.copyts = spec->copyts;
     message.start_at_zero = spec->start_at_zero;
 
+    /* requires: the space-separated words become a repeated field. */
+    char words[JOB_SPEC_REQUIRES_MAX];
+    char *word_list[JOB_SPEC_REQUIRES_MAX / 2];
+    char *save = NULL;
+    snprintf(words, sizeof(words), "%s", spec->requires);
+    for (char *word = strtok_r(words, " ", &save); word != NULL; word = strtok_r(NULL, " ", &save))
+        word_list[message.n_requires++] = word;
+    message.requires = word_list;
+
     *len = ffpool__job_spec__get_packed_size(&message);
     uint8_t *buffer = malloc(*len > 0 ? *len : 1);
     if (buffer == NULL)
@@ -284,6 +296,19 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
     spec->max_delay_us = message->max_delay_us;
     spec->copyts = message->copyts;
     spec->start_at_zero = message->start_at_zero;
+    size_t used = 0;
+    for (size_t i = 0; i < message->n_requires; i++) {
+        size_t n = strlen(message->requires[i]);
+        if (used + n + 2 > sizeof(spec->requires)) {
+            snprintf(err, errlen, "job spec field requires is too long (limit %zu bytes)",
+                     sizeof(spec->requires) - 1);
+            goto cleanup;
+        }
+        if (used > 0)
+            spec->requires[used++] = ' ';
+        memcpy(spec->requires + used, message->requires[i], n + 1);
+        used += n;
+    }
     result = 0;
 cleanup:
     ffpool__job_spec__free_unpacked(message, NULL);

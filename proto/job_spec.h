@@ -21,6 +21,7 @@
 #define JOB_SPEC_PATH_MAX 4096
 #define JOB_SPEC_FILTER_MAX 8192
 #define JOB_SPEC_SHORT_MAX 256
+#define JOB_SPEC_REQUIRES_MAX 2048
 
 enum job_output_kind {
     JOB_OUTPUT_HLS = 0,         /* -f hls: numbered segments plus a playlist */
@@ -95,6 +96,11 @@ struct job_spec {
     int64_t max_delay_us;
     int copyts;
     int start_at_zero;
+
+    /* Routing: capabilities the job needs, space-separated "kind:name"
+     * words (proto/routing.h). As submitted, a client's additions; the
+     * scheduler adds what the spec implies before it stores the job. */
+    char requires[JOB_SPEC_REQUIRES_MAX];
 };
 
 /* Fills spec with every field at its "not given" value. */

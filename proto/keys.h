@@ -14,7 +14,12 @@
  *                                  job_key, created_ms, updated_ms, frames,
  *                                  out_time_us, bytes, speed, progress_version,
  *                                  heartbeat_until_ms (0 = no heartbeat),
- *                                  heartbeat_ttl_ms, paused (0|1)
+ *                                  heartbeat_ttl_ms, paused (0|1),
+ *                                  requires (space-separated "kind:name"
+ *                                  words, proto/routing.h; "" = any worker),
+ *                                  waiting (why no live worker can run it,
+ *                                  "" = none), waiting_since_ms (when that
+ *                                  began, 0 = not waiting for a capability)
  *   ffpool:job:<id>:segments HASH  segment index -> duration in microseconds
  *   ffpool:jobkey:<key>      STRING job_key -> id of the job it created
  *   ffpool:queue             LIST  ids of new jobs, oldest at the head
@@ -28,6 +33,9 @@
  *   ffpool:worker:<id>       HASH  a worker's advertisement: caps (packed
  *                                  Capabilities), slots, running, draining,
  *                                  updated_ms; expires unless refreshed
+ *   ffpool:worker:<id>:offers SET  the "kind:name" words the worker's libav
+ *                                  offers (from its caps); expires with
+ *                                  the advertisement
  *   ffpool:workers           ZSET  live worker ids scored by the expiry of
  *                                  their advertisement (server ms)
  *   ffpool:jobs              ZSET  job ids scored by creation time, for
@@ -48,6 +56,7 @@
 #define FFPOOL_KEY_WAKE FFPOOL_KEY_PREFIX "wake"
 #define FFPOOL_KEY_SEQ FFPOOL_KEY_PREFIX "seq"
 #define FFPOOL_KEY_WORKER FFPOOL_KEY_PREFIX "worker:"
+#define FFPOOL_KEY_OFFERS_SUFFIX ":offers"
 #define FFPOOL_KEY_WORKERS FFPOOL_KEY_PREFIX "workers"
 #define FFPOOL_KEY_JOBS FFPOOL_KEY_PREFIX "jobs"
 

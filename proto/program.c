@@ -61,6 +61,7 @@ void program_queue_config(const struct ffpool_config *config, struct queue_confi
     q->max_attempts = (int)config->lease_max_attempts;
     q->heartbeat_ttl_ms = config->lease_heartbeat_ttl_ms;
     q->retention_ms = config->job_retention_ms;
+    q->unroutable_timeout_ms = config->routing_unroutable_timeout_ms;
     snprintf(q->sentinels, sizeof(q->sentinels), "%s", config->redis_sentinels);
     snprintf(q->master_name, sizeof(q->master_name), "%s", config->redis_master_name);
 }

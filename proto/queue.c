@@ -3,7 +3,10 @@
  * This is the only file in ffpool that talks to Redis. Every state change is
  * one Lua script (queue_scripts.h) run with EVALSHA, so a claim, a renew or
  * a checkpoint costs one round trip; queue_get is a plain HMGET and
- * queue_wait a BLPOP on the wake list.
+ * queue_wait a BLPOP on the wake list. Routing (which worker may claim
+ * which job) happens inside the claim script; this file only turns a
+ * worker's packed capabilities into routing words (routing.h) when it
+ * announces them.
  *
  * Connection handling: the hiredis context is opened on first use. After any
  * failure (no reply, an error reply, a reply of an unexpected shape) the
@@ -31,6 +34,7 @@
 
 #include "keys.h"
 #include "queue_scripts.h"
+#include "routing.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -709,8 +713,21 @@ const char *queue_job_state_name(enum queue_job_state state)
 int queue_submit(struct queue *queue, const char *job_key, const uint8_t *spec, size_t spec_len,
                  int start_number, char id[QUEUE_ID_MAX], int *created)
 {
+    return queue_submit_routed(queue, job_key, spec, spec_len, start_number, NULL, id, created);
+}
+
+int queue_submit_routed(struct queue *queue, const char *job_key, const uint8_t *spec,
+                        size_t spec_len, int start_number, const char *needs, char id[QUEUE_ID_MAX],
+                        int *created)
+{
     if (spec == NULL && spec_len > 0) {
         queue_set_error(queue, "submit: spec is NULL");
+        return QUEUE_ERROR;
+    }
+    if (needs == NULL)
+        needs = "";
+    if (strlen(needs) >= QUEUE_REQUIRES_MAX) {
+        queue_set_error(queue, "submit: requires is longer than %d bytes", QUEUE_REQUIRES_MAX - 1);
         return QUEUE_ERROR;
     }
     struct queue_args args;
@@ -720,6 +737,7 @@ int queue_submit(struct queue *queue, const char *job_key, const uint8_t *spec, 
     queue_args_int(&args, start_number);
     queue_args_int(&args, queue->config.heartbeat_ttl_ms);
     queue_args_int(&args, queue->config.retention_ms);
+    queue_args_text(&args, needs);
     redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_SUBMIT, &args);
     if (reply == NULL)
         return QUEUE_ERROR;
@@ -761,6 +779,8 @@ int queue_get(struct queue *queue, const char *id, struct queue_job *job)
         "progress_version",
         "paused",
         "duration_us",
+        "requires",
+        "waiting",
     };
     enum { FIELD_COUNT = sizeof(fields) / sizeof(fields[0]) };
     if (check_id(queue, id) != 0)
@@ -798,7 +818,9 @@ int queue_get(struct queue *queue, const char *id, struct queue_job *job)
         reply_int64(f[8], &job->frames) != 0 || reply_int64(f[9], &job->out_time_us) != 0 ||
         reply_int64(f[10], &job->bytes) != 0 || reply_text(f[11], speed, sizeof(speed)) != 0 ||
         reply_int64(f[12], &job->progress_version) != 0 || reply_int64(f[13], &paused) != 0 ||
-        reply_int64(f[14], &job->duration_us) != 0) {
+        reply_int64(f[14], &job->duration_us) != 0 ||
+        reply_text(f[15], job->requires, sizeof(job->requires)) != 0 ||
+        reply_text(f[16], job->waiting, sizeof(job->waiting)) != 0) {
         queue_set_error(queue, "job %s has a malformed record in Redis", id);
         freeReplyObject(reply);
         return QUEUE_ERROR;
@@ -886,6 +908,7 @@ int queue_claim(struct queue *queue, const char *owner, struct queue_claim *clai
         queue_args_int(&args, queue->config.lease_ttl_ms);
         queue_args_int(&args, queue->config.retention_ms);
         queue_args_int(&args, queue->config.max_attempts);
+        queue_args_int(&args, queue->config.unroutable_timeout_ms);
         redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_CLAIM, &args);
         if (reply == NULL)
             return QUEUE_ERROR;
@@ -1098,8 +1121,16 @@ int queue_worker_announce(struct queue *queue, const char *worker_id, int64_t tt
     queue_args_int(&args, running);
     queue_args_int(&args, draining);
     queue_args_bytes(&args, caps != NULL ? caps : (const uint8_t *)"", caps != NULL ? caps_len : 0);
+    /* The claim script matches jobs against words, not the packed message.
+     * Caps that do not decode offer nothing: such a worker still runs jobs
+     * without requirements. */
+    char *offers = caps != NULL && caps_len > 0 ? routing_worker_offers(caps, caps_len) : NULL;
+    queue_args_text(&args, offers != NULL ? offers : "");
+    queue_args_int(&args, queue->config.unroutable_timeout_ms);
+    queue_args_int(&args, queue->config.retention_ms);
     int64_t has_caps = 1, drain = 0;
     redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_WORKER_ANNOUNCE, &args);
+    free(offers);
     if (reply == NULL)
         return QUEUE_ERROR;
     int status = queue_script_status(queue, reply, QUEUE_SCRIPT_WORKER_ANNOUNCE);

@@ -24,6 +24,7 @@
 #define QUEUE_ID_MAX 64
 #define QUEUE_OWNER_MAX 128
 #define QUEUE_ERROR_MAX 512
+#define QUEUE_REQUIRES_MAX 2048
 
 enum queue_status {
     QUEUE_OK = 0,
@@ -52,6 +53,9 @@ struct queue_config {
     int max_attempts;         /* failures (or lost leases) before a job ends FAILED */
     int64_t heartbeat_ttl_ms; /* client heartbeat; a lapsed one cancels the job. 0 = off */
     int64_t retention_ms;     /* how long finished job records are kept */
+    /* A job that needs a capability no live worker offers fails after
+     * waiting this long (see queue_claim). 0 = it waits until cancelled. */
+    int64_t unroutable_timeout_ms;
     /* Redis Sentinel: "host:port,host:port..." ("" = connect to host:port
      * directly). On every (re)connect each sentinel in turn is asked for
      * master_name's address, and the answer is used only if ROLE there says
@@ -78,6 +82,8 @@ struct queue_job {
     int64_t progress_version; /* moves on every checkpoint and progress report */
     int paused;
     int64_t duration_us;      /* input duration, once a worker has opened it; 0 = unknown */
+    char requires[QUEUE_REQUIRES_MAX]; /* routing words, "" = any worker */
+    char waiting[QUEUE_ERROR_MAX];     /* QUEUED: why no live worker can run it, "" = none */
 };
 
 /* A job handed to a worker by queue_claim(). */
@@ -118,14 +124,26 @@ const char *queue_last_error(const struct queue *queue);
  * which happened. */
 int queue_submit(struct queue *queue, const char *job_key, const uint8_t *spec, size_t spec_len,
                  int start_number, char id[QUEUE_ID_MAX], int *created);
+/* queue_submit for a job that only workers offering every word of needs
+ * (space-separated "kind:name", proto/routing.h; NULL or "" = any worker)
+ * may claim. Stored as the job's `requires` field. */
+int queue_submit_routed(struct queue *queue, const char *job_key, const uint8_t *spec,
+                        size_t spec_len, int start_number, const char *needs, char id[QUEUE_ID_MAX],
+                        int *created);
 int queue_get(struct queue *queue, const char *id, struct queue_job *job);
 int queue_cancel(struct queue *queue, const char *id);
 /* A client is still waiting for the job: extends its heartbeat. */
 int queue_heartbeat(struct queue *queue, const char *id);
 int queue_set_paused(struct queue *queue, const char *id, int paused);
 
-/* Claims the most urgent job: an expired lease first, then the oldest new
- * job. QUEUE_EMPTY when there is none. */
+/* Claims the most urgent job this worker (owner = its announced id) can
+ * run: an expired lease first, then the oldest new job, skipping jobs that
+ * require a capability its announcement does not offer. QUEUE_EMPTY when
+ * there is none. Each claim looks at a bounded window of waiting jobs (the
+ * first 64 due leases and 64 new jobs) and, for a job it skips, records why
+ * no live worker can run it (queue_job.waiting) and fails it once that has
+ * held for unroutable_timeout_ms. queue_worker_announce() checks the same
+ * window, so the deadline needs no scheduler state, only live workers. */
 int queue_claim(struct queue *queue, const char *owner, struct queue_claim *claim);
 void queue_claim_clear(struct queue_claim *claim);
 /* Extends the lease. QUEUE_OK, QUEUE_FENCED or QUEUE_CANCELLED. *paused set
@@ -164,8 +182,10 @@ struct queue_worker {
     size_t caps_len;
 };
 
-/* Announces a live worker for ttl_ms. caps may be NULL to keep the stored
- * ones; *need_caps is set when the server has none (send them next time),
+/* Announces a live worker for ttl_ms, and applies routing deadlines to the
+ * jobs a claim would look at (see queue_claim), busy workers included.
+ * caps may be NULL to keep the stored ones; given caps also replace the
+ * worker's routing offers (the words of routing_worker_offers()); *need_caps is set when the server has none (send them next time),
  * *drain_requested when an operator asked this worker to drain (either
  * output may be NULL). */
 int queue_worker_announce(struct queue *queue, const char *worker_id, int64_t ttl_ms, int slots,

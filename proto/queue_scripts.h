@@ -49,6 +49,7 @@
     "local JOBS = '" FFPOOL_KEY_JOBS "'\n"                                                          \
     "local WORKER = '" FFPOOL_KEY_WORKER "'\n"                                                      \
     "local WORKERS = '" FFPOOL_KEY_WORKERS "'\n"                                                    \
+    "local OFFERS = '" FFPOOL_KEY_OFFERS_SUFFIX "'\n"                                               \
     "local WAKE_KEEP = 16\n"                                                                       \
     "local LAPSED = 'the client stopped sending heartbeats'\n"                                     \
     "local function now_ms()\n"                                                                    \
@@ -112,7 +113,8 @@
     "local ttl, retention = tonumber(ARGV[4]), tonumber(ARGV[5])\n"                                \
     "local now = now_ms()\n"
 
-/* ARGV: job_key ('' = none), spec, start_number, heartbeat_ttl_ms, retention_ms.
+/* ARGV: job_key ('' = none), spec, start_number, heartbeat_ttl_ms, retention_ms,
+ * requires (space-separated "kind:name" words, '' = any worker).
  * Returns {'OK', id, created}. A job_key naming a QUEUED or RUNNING job
  * attaches to it (and counts as a heartbeat); otherwise a new job is queued. */
 static const char queue_script_submit[] = QUEUE_LUA_PRELUDE
@@ -143,67 +145,184 @@ static const char queue_script_submit[] = QUEUE_LUA_PRELUDE
     "  'job_key', job_key, 'created_ms', str(now), 'updated_ms', str(now), 'frames', '0',\n"
     "  'out_time_us', '0', 'bytes', '0', 'speed', '0', 'progress_version', '0',\n"
     "  'heartbeat_until_ms', str(heartbeat_until), 'heartbeat_ttl_ms', str(heartbeat_ttl),\n"
-    "  'paused', '0')\n"
+    "  'paused', '0', 'requires', ARGV[6], 'waiting', '', 'waiting_since_ms', '0')\n"
     "redis.call('RPUSH', QUEUE, id)\n"
     "redis.call('ZADD', JOBS, now, id)\n"
     "if job_key ~= '' then redis.call('SET', JOBKEY .. job_key, id) end\n"
     "wake()\n"
     "return {'OK', id, 1}\n";
 
-/* ARGV: owner, lease_ttl_ms, retention_ms, max_attempts.
+/* Routing, for the claim script. A job with `requires` goes only to a
+ * worker whose offers set holds every word. A job the claiming worker cannot
+ * run is left where it is, and route_wait() records why it waits:
+ *   - some live, non-draining worker offers every word: nothing (it waits
+ *     its turn for that worker);
+ *   - no worker is live at all: 'no worker is live', with no deadline (a
+ *     pool restarting must not fail every job);
+ *   - otherwise: 'no worker offers <word>' (or 'no single worker offers all
+ *     of ...'), and once that has held for unroutable_timeout_ms (> 0) the
+ *     job ends FAILED with that reason.
+ * route_problem() costs one SISMEMBER per live worker and word; a script
+ * computes it once per distinct requires string (the memo `problems`).
+ *
+ * route_sweep() applies route_wait() to the jobs a claim would look at (the
+ * first ROUTE_SCAN due leases and new jobs). Every announcement runs it, so
+ * the deadline holds even while every worker is busy and nobody claims. */
+#define QUEUE_LUA_ROUTING                                                                          \
+    "local ROUTE_SCAN = 64\n"                                                                      \
+    "local NO_WORKER = 'no worker is live'\n"                                                      \
+    "local problems = {}\n"                                                                        \
+    "local function words_of(requires)\n"                                                          \
+    "  local words = {}\n"                                                                         \
+    "  for word in string.gmatch(requires, '%S+') do words[#words + 1] = word end\n"               \
+    "  return words\n"                                                                             \
+    "end\n"                                                                                        \
+    "local function offers_all(worker, words)\n"                                                   \
+    "  local set = WORKER .. worker .. OFFERS\n"                                                   \
+    "  for _, word in ipairs(words) do\n"                                                          \
+    "    if redis.call('SISMEMBER', set, word) == 0 then return false end\n"                       \
+    "  end\n"                                                                                      \
+    "  return true\n"                                                                              \
+    "end\n"                                                                                        \
+    "local function route_problem(requires, now)\n"                                                \
+    "  local words, offered, active = words_of(requires), {}, 0\n"                                 \
+    "  for _, worker in ipairs(redis.call('ZRANGEBYSCORE', WORKERS, str(now), '+inf')) do\n"       \
+    "    if redis.call('HGET', WORKER .. worker, 'draining') ~= '1' then\n"                        \
+    "      active = active + 1\n"                                                                  \
+    "      local set, all = WORKER .. worker .. OFFERS, true\n"                                    \
+    "      for i, word in ipairs(words) do\n"                                                      \
+    "        if redis.call('SISMEMBER', set, word) == 1 then offered[i] = true\n"                  \
+    "        else all = false end\n"                                                               \
+    "      end\n"                                                                                  \
+    "      if all then return false end\n"                                                         \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  if active == 0 then return NO_WORKER end\n"                                                 \
+    "  for i, word in ipairs(words) do\n"                                                          \
+    "    if not offered[i] then return 'no worker offers ' .. word end\n"                          \
+    "  end\n"                                                                                      \
+    "  return 'no single worker offers all of ' .. requires\n"                                     \
+    "end\n"                                                                                        \
+    "local function route_wait(id, requires, now, timeout, retention, was_queued)\n"               \
+    "  local problem = problems[requires]\n"                                                       \
+    "  if problem == nil then\n"                                                                   \
+    "    problem = route_problem(requires, now)\n"                                                 \
+    "    problems[requires] = problem\n"                                                           \
+    "  end\n"                                                                                      \
+    "  local key = JOB .. id\n"                                                                    \
+    "  local f = redis.call('HMGET', key, 'waiting', 'waiting_since_ms')\n"                        \
+    "  local waiting, since = f[1] or '', tonumber(f[2]) or 0\n"                                   \
+    "  if not problem then\n"                                                                      \
+    "    if waiting ~= '' then\n"                                                                  \
+    "      redis.call('HSET', key, 'waiting', '', 'waiting_since_ms', '0')\n"                      \
+    "    end\n"                                                                                    \
+    "    return\n"                                                                                 \
+    "  end\n"                                                                                      \
+    "  local since_new = since\n"                                                                  \
+    "  if problem == NO_WORKER then since_new = 0 elseif since == 0 then since_new = now end\n"    \
+    "  if waiting ~= problem or since_new ~= since then\n"                                         \
+    "    redis.call('HSET', key, 'waiting', problem, 'waiting_since_ms', str(since_new))\n"        \
+    "  end\n"                                                                                      \
+    "  if since_new > 0 and timeout > 0 and now - since_new >= timeout then\n"                     \
+    "    finish(id, 'failed', problem .. ' (waited ' .. str(now - since_new) .. ' ms)', now,\n"    \
+    "           retention, was_queued)\n"                                                          \
+    "  end\n"                                                                                      \
+    "end\n"                                                                                        \
+    "local function route_sweep(now, timeout, retention)\n"                                        \
+    "  local due = redis.call('ZRANGEBYSCORE', LEASES, '-inf', str(now),\n"                        \
+    "                         'LIMIT', 0, ROUTE_SCAN)\n"                                           \
+    "  for _, id in ipairs(due) do\n"                                                              \
+    "    local f = redis.call('HMGET', JOB .. id, 'state', 'requires')\n"                          \
+    "    if (f[1] == 'queued' or f[1] == 'running') and f[2] and f[2] ~= '' then\n"                \
+    "      route_wait(id, f[2], now, timeout, retention, f[1] == 'queued')\n"                      \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  for _, id in ipairs(redis.call('LRANGE', QUEUE, 0, ROUTE_SCAN - 1)) do\n"                   \
+    "    local f = redis.call('HMGET', JOB .. id, 'state', 'requires')\n"                          \
+    "    if f[1] == 'queued' and f[2] and f[2] ~= '' then\n"                                       \
+    "      route_wait(id, f[2], now, timeout, retention, true)\n"                                  \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "end\n"
+
+/* ARGV: owner, lease_ttl_ms, retention_ms, max_attempts, unroutable_timeout_ms.
  * Returns {'OK', id, epoch, checkpoint, takeover, spec}, {'EMPTY', due_in_ms}
- * (ms until the earliest lease expires, -1 if none) or {'AGAIN'}. Due entries of the lease set (expired leases, and handed-back
- * jobs at score 0) go first, lowest score first; then the queue list. A lost
- * lease counts as an attempt: the job ends FAILED once max_attempts is
- * reached instead of crash-looping the pool. Dead entries (finished, gone,
- * client vanished) are cleaned up on the way. */
-static const char queue_script_claim[] = QUEUE_LUA_PRELUDE
+ * (ms until the earliest lease still running expires, -1 if none) or
+ * {'AGAIN'} (it cleaned up dead entries and there may be more to look at).
+ *
+ * Looks at up to ROUTE_SCAN due entries of the lease set (expired leases,
+ * and handed-back jobs at score 0), lowest score first, then up to
+ * ROUTE_SCAN jobs at the head of the queue list, and claims the first one
+ * this worker can run (routing above): takeovers keep their priority over
+ * new jobs, and a job nobody here can run does not block the ones behind it. The bound keeps
+ * a claim cheap however many jobs wait for a capability this worker lacks.
+ * A lost lease counts as an attempt: the job ends FAILED once max_attempts
+ * is reached instead of crash-looping the pool. Dead entries (finished,
+ * gone, client vanished) are cleaned up on the way. */
+static const char queue_script_claim[] = QUEUE_LUA_PRELUDE QUEUE_LUA_ROUTING
     "local owner, ttl = ARGV[1], tonumber(ARGV[2])\n"
     "local retention, max_attempts = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+    "local timeout = tonumber(ARGV[5])\n"
     "local now = now_ms()\n"
-    "for step = 1, 256 do\n"
-    "  local id, from_leases\n"
-    "  local due = redis.call('ZRANGEBYSCORE', LEASES, '-inf', str(now), 'LIMIT', 0, 1)\n"
-    "  if due[1] then\n"
-    "    id, from_leases = due[1], true\n"
-    "  else\n"
-    "    id, from_leases = redis.call('LPOP', QUEUE), false\n"
-    "    if not id then\n"
-    "      local first = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')\n"
-    "      if first[2] then return {'EMPTY', tonumber(first[2]) - now} end\n"
-    "      return {'EMPTY', -1}\n"
-    "    end\n"
-    "  end\n"
+    "local cleaned = 0\n"
+    "local function try(id, from_leases)\n"
     "  local key = JOB .. id\n"
-    "  local f = redis.call('HMGET', key, 'state', 'owner', 'heartbeat_until_ms')\n"
+    "  local f = redis.call('HMGET', key, 'state', 'owner', 'heartbeat_until_ms', 'requires')\n"
     "  local state = f[1]\n"
     "  local claimable = state == 'queued' or (from_leases and state == 'running')\n"
     "  if not claimable then\n"
-    "    redis.call('ZREM', LEASES, id)\n"
-    "  elseif lapsed(f[3], now) then\n"
-    "    finish(id, 'cancelled', LAPSED, now, retention, false)\n"
-    "  else\n"
-    "    local lost = state == 'running'\n"
-    "    local attempts = 0\n"
-    "    if lost then attempts = redis.call('HINCRBY', key, 'attempts', 1) end\n"
-    "    if lost and attempts >= max_attempts then\n"
-    "      finish(id, 'failed', 'worker lost the job ' .. str(attempts) .. ' times', now,\n"
-    "             retention, false)\n"
-    "    else\n"
-    "      local takeover = 0\n"
-    "      if lost and f[2] ~= owner then\n"
-    "        takeover = 1\n"
-    "        redis.call('HINCRBY', key, 'takeovers', 1)\n"
-    "      end\n"
-    "      local epoch = redis.call('HINCRBY', key, 'epoch', 1)\n"
-    "      redis.call('HSET', key, 'state', 'running', 'owner', owner)\n"
-    "      extend_lease(id, now, ttl)\n"
-    "      local g = redis.call('HMGET', key, 'checkpoint', 'spec')\n"
-    "      return {'OK', id, epoch, tonumber(g[1]) or 0, takeover, g[2] or ''}\n"
-    "    end\n"
+    "    if from_leases then redis.call('ZREM', LEASES, id)\n"
+    "    else redis.call('LREM', QUEUE, 1, id) end\n"
+    "    cleaned = cleaned + 1\n"
+    "    return nil\n"
     "  end\n"
+    "  if lapsed(f[3], now) then\n"
+    "    finish(id, 'cancelled', LAPSED, now, retention, not from_leases)\n"
+    "    cleaned = cleaned + 1\n"
+    "    return nil\n"
+    "  end\n"
+    "  local requires = f[4] or ''\n"
+    "  if requires ~= '' and not offers_all(owner, words_of(requires)) then\n"
+    "    route_wait(id, requires, now, timeout, retention, state == 'queued')\n"
+    "    return nil\n"
+    "  end\n"
+    "  if not from_leases then redis.call('LREM', QUEUE, 1, id) end\n"
+    "  local lost = state == 'running'\n"
+    "  local attempts = 0\n"
+    "  if lost then attempts = redis.call('HINCRBY', key, 'attempts', 1) end\n"
+    "  if lost and attempts >= max_attempts then\n"
+    "    finish(id, 'failed', 'worker lost the job ' .. str(attempts) .. ' times', now,\n"
+    "           retention, false)\n"
+    "    cleaned = cleaned + 1\n"
+    "    return nil\n"
+    "  end\n"
+    "  local takeover = 0\n"
+    "  if lost and f[2] ~= owner then\n"
+    "    takeover = 1\n"
+    "    redis.call('HINCRBY', key, 'takeovers', 1)\n"
+    "  end\n"
+    "  local epoch = redis.call('HINCRBY', key, 'epoch', 1)\n"
+    "  redis.call('HSET', key, 'state', 'running', 'owner', owner, 'waiting', '',\n"
+    "             'waiting_since_ms', '0')\n"
+    "  extend_lease(id, now, ttl)\n"
+    "  local g = redis.call('HMGET', key, 'checkpoint', 'spec')\n"
+    "  return {'OK', id, epoch, tonumber(g[1]) or 0, takeover, g[2] or ''}\n"
     "end\n"
-    "return {'AGAIN'}\n";
+    "local due = redis.call('ZRANGEBYSCORE', LEASES, '-inf', str(now), 'LIMIT', 0, ROUTE_SCAN)\n"
+    "for _, id in ipairs(due) do\n"
+    "  local answer = try(id, true)\n"
+    "  if answer then return answer end\n"
+    "end\n"
+    "local new = redis.call('LRANGE', QUEUE, 0, ROUTE_SCAN - 1)\n"
+    "for _, id in ipairs(new) do\n"
+    "  local answer = try(id, false)\n"
+    "  if answer then return answer end\n"
+    "end\n"
+    "if cleaned > 0 and (#due == ROUTE_SCAN or #new == ROUTE_SCAN) then return {'AGAIN'} end\n"
+    "local first = redis.call('ZRANGEBYSCORE', LEASES, '(' .. str(now), '+inf', 'WITHSCORES',\n"
+    "                         'LIMIT', 0, 1)\n"
+    "if first[2] then return {'EMPTY', tonumber(first[2]) - now} end\n"
+    "return {'EMPTY', -1}\n";
 
 /* Owner call. Returns {'OK', paused}. */
 static const char queue_script_renew[] = QUEUE_LUA_PRELUDE QUEUE_LUA_OWNER_ARGS
@@ -324,22 +443,44 @@ static const char queue_script_segments[] = QUEUE_LUA_PRELUDE
     "if not start then return {'NOT_FOUND'} end\n"
     "return {'OK', tonumber(start), redis.call('HGETALL', JOB .. id .. SEGMENTS)}\n";
 
-/* ARGV: worker id, ttl_ms, slots, running, draining, caps ('' = unchanged).
+/* ARGV: worker id, ttl_ms, slots, running, draining, caps ('' = unchanged),
+ * offers (the caps as space-separated routing words, replacing the offers
+ * set when caps are given; the set also holds the member 'announced', not a
+ * routing word, so that it exists even when the caps offer nothing).
  * Returns {'OK', has_caps, drain_requested}: has_caps 0 asks the worker to
  * send its capabilities (first announcement, or Redis lost them);
- * drain_requested 1 asks it to drain (an operator's DrainWorker). */
-static const char queue_script_worker_announce[] = QUEUE_LUA_PRELUDE
+ * drain_requested 1 asks it to drain (an operator's DrainWorker).
+ * ARGV[8] unroutable_timeout_ms and ARGV[9] retention_ms are for the
+ * routing sweep (above): a worker announces every few seconds whether or
+ * not it has a free slot, so routing deadlines are kept while all are busy. */
+static const char queue_script_worker_announce[] = QUEUE_LUA_PRELUDE QUEUE_LUA_ROUTING
     "local id, ttl = ARGV[1], tonumber(ARGV[2])\n"
     "local now = now_ms()\n"
     "local key = WORKER .. id\n"
     "redis.call('HSET', key, 'slots', ARGV[3], 'running', ARGV[4], 'draining', ARGV[5],\n"
     "  'updated_ms', str(now))\n"
-    "if ARGV[6] ~= '' then redis.call('HSET', key, 'caps', ARGV[6]) end\n"
+    "local offers = key .. OFFERS\n"
+    "if ARGV[6] ~= '' then\n"
+    "  redis.call('HSET', key, 'caps', ARGV[6])\n"
+    "  redis.call('DEL', offers)\n"
+    "  local batch = {'announced'}\n"
+    "  for word in string.gmatch(ARGV[7], '%S+') do\n"
+    "    batch[#batch + 1] = word\n"
+    "    if #batch == 500 then redis.call('SADD', offers, unpack(batch)); batch = {} end\n"
+    "  end\n"
+    "  if #batch > 0 then redis.call('SADD', offers, unpack(batch)) end\n"
+    "end\n"
     "redis.call('PEXPIRE', key, ttl)\n"
+    "redis.call('PEXPIRE', offers, ttl)\n"
     "redis.call('ZADD', WORKERS, now + ttl, id)\n"
     "redis.call('ZREMRANGEBYSCORE', WORKERS, '-inf', now)\n"
+    "route_sweep(now, tonumber(ARGV[8]), tonumber(ARGV[9]))\n"
     "local drain = tonumber(redis.call('HGET', key, 'drain_requested') or '0') or 0\n"
-    "return {'OK', redis.call('HEXISTS', key, 'caps'), drain}\n";
+    "local has_caps = 0\n"
+    "if redis.call('HEXISTS', key, 'caps') == 1 and redis.call('EXISTS', offers) == 1 then\n"
+    "  has_caps = 1\n"
+    "end\n"
+    "return {'OK', has_caps, drain}\n";
 
 /* ARGV: worker id. Returns {'OK'}, or {'NOT_FOUND'} when no live worker has
  * that id. The worker sees the request in the answer to its next

@@ -58,6 +58,10 @@ static void print_job(const Ffpool__JobStatus *job, int json)
                (long long)job->out_time_us, (long long)job->bytes, job->speed,
                job->paused ? "true" : "false");
         print_json_string(job->error);
+        printf(",\"waiting\":");
+        print_json_string(job->waiting);
+        printf(",\"requires\":");
+        print_json_string(job->requires);
         printf(",\"duration_us\":%lld}", (long long)job->duration_us);
         return;
     }
@@ -68,6 +72,10 @@ static void print_job(const Ffpool__JobStatus *job, int json)
            (long long)job->epoch, job->checkpoint, job->start_number, job->attempts, job->takeovers,
            (long long)job->frames, (double)job->out_time_us / 1e6, (long long)job->bytes,
            job->speed);
+    if (job->requires[0] != '\0')
+        printf("requires    %s\n", job->requires);
+    if (job->waiting[0] != '\0')
+        printf("waiting     %s\n", job->waiting);
     if (job->error[0] != '\0')
         printf("error       %s\n", job->error);
 }

@@ -1,6 +1,8 @@
 /* service.c -- Submit, Status, Cancel, Pause and Resume, each a short
  * sequence of queue calls; see service.h. Never trusts a request: every
- * JobSpec is unpacked into the C struct and validated before it is stored. */
+ * JobSpec is unpacked into the C struct and validated before it is stored,
+ * and the capabilities a job needs (its routing) are derived here from the
+ * spec, not taken from the client. */
 #include "service.h"
 
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "job_spec.h"
 #include "log.h"
 #include "program.h"
+#include "routing.h"
 
 void service_stop_begin(struct service *service)
 {
@@ -105,6 +108,8 @@ static void job_status_fill(Ffpool__JobStatus *s, struct queue_job *job)
     s->progress_version = job->progress_version;
     s->paused = job->paused;
     s->duration_us = job->duration_us;
+    s->waiting = job->waiting;
+    s->requires = job->requires;
 }
 
 /* Reads the job back from Redis into the thread's reply buffers. */
@@ -185,6 +190,19 @@ static void handle_list_workers(struct service_thread *thread, int with_caps, Ff
     }
 }
 
+/* Routing is decided here, at the trust boundary: the job needs what its
+ * spec implies (codecs, filters) plus whatever the client added, so a
+ * client can narrow where its job runs but never widen it. Replaces
+ * spec->requires with that union. Returns 0 or -1 with err. */
+static int service_requires_derive(struct job_spec *spec, char *err, size_t errlen)
+{
+    char needs[JOB_SPEC_REQUIRES_MAX];
+    if (routing_job_requires(spec, needs, sizeof(needs), err, errlen) != 0)
+        return -1;
+    memcpy(spec->requires, needs, sizeof(needs));
+    return 0;
+}
+
 Ffpool__ErrorCode service_submit_check(const struct ffpool_config *config,
                                        const Ffpool__SubmitRequest *submit, struct job_spec *spec,
                                        uint8_t **packed, size_t *packed_len, char *message,
@@ -208,7 +226,8 @@ Ffpool__ErrorCode service_submit_check(const struct ffpool_config *config,
     if (job_spec_unpack(*packed, *packed_len, spec, err, sizeof(err)) != 0 ||
         job_spec_validate(spec, err, sizeof(err)) != 0 ||
         confine_job_check(spec, config->paths_media_roots, config->paths_transcode_root, err,
-                          sizeof(err)) != 0) {
+                          sizeof(err)) != 0 ||
+        service_requires_derive(spec, err, sizeof(err)) != 0) {
         snprintf(message, message_len, "job refused: %s", err);
         free(*packed);
         *packed = NULL;
@@ -242,13 +261,14 @@ static void handle_submit(struct service_thread *thread, const Ffpool__SubmitReq
     }
     char id[QUEUE_ID_MAX];
     int created = 0;
-    int status = queue_submit(thread->queue, submit->job_key, packed, packed_len,
-                              spec->start_number, id, &created);
+    int status = queue_submit_routed(thread->queue, submit->job_key, packed, packed_len,
+                                     spec->start_number, spec->requires, id, &created);
     if (reply_from_queue(thread, status, reply))
         goto cleanup;
     if (created)
-        log_info("submit", "job=%s input=%s output=%s start_number=%d", id, log_quote(spec->input),
-                 log_quote(spec->output), spec->start_number);
+        log_info("submit", "job=%s input=%s output=%s start_number=%d requires=%s", id,
+                 log_quote(spec->input), log_quote(spec->output), spec->start_number,
+                 log_quote(spec->requires));
     reply_job(thread, id, reply);
     if (reply->job != NULL)
         reply->job->created = created;

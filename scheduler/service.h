@@ -5,7 +5,9 @@
  * Redis for the request at hand, so any number of schedulers can serve the
  * same pool and a client may switch between them at any request.
  *
- * Submit refuses a job whose paths escape the configured roots (confine.h).
+ * Submit refuses a job whose paths escape the configured roots (confine.h),
+ * and decides the job's routing: the capabilities it needs are derived
+ * here from the spec (routing.h), never taken from the client alone.
  * Watch is a long poll that holds its server context (one of
  * scheduler.contexts) while it waits, reading the job from Redis every
  * SERVICE_WATCH_POLL_MS, for at most SERVICE_WATCH_MAX_MS. At most half
@@ -55,7 +57,9 @@ void service_stop_begin(struct service *service);
 
 /* Checks a Submit without touching Redis: a job_key, a spec that unpacks
  * and validates, and paths inside the configured roots. Returns OK with
- * *packed (malloc'd, caller frees) and *spec filled, or an error code with a
+ * *packed (malloc'd, caller frees) and *spec filled, spec->requires being
+ * every capability the job needs (routing.h: the client's words plus what
+ * the spec implies), or an error code with a
  * sentence in message. */
 Ffpool__ErrorCode service_submit_check(const struct ffpool_config *config,
                                        const Ffpool__SubmitRequest *submit, struct job_spec *spec,

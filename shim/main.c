@@ -5,6 +5,8 @@
  * `q` on stdin (or SIGTERM/SIGINT) cancels, `p`/`u` pause and resume, and
  * the exit status says whether the output is complete. It keeps waiting
  * across a worker takeover: the job lives in Redis, not in any one worker.
+ * While no worker can run the job (routing: a filter or encoder nobody
+ * offers) it prints the reason once, and exits 1 with it if the job fails.
  * Everything else is handed to a local ffmpeg/ffprobe (exec, same argv), so
  * Jellyfin cannot tell the difference.
  *
@@ -344,6 +346,7 @@ static int shim_wait(struct shim_session *session, const struct ffpool_config *c
     /* Until the first segment is ready (also the latency of every seek),
      * the job is polled faster than progress is printed. */
     int first_ready = 0;
+    char last_waiting[512] = "";
     for (;;) {
         if (signal_received) {
             shim_cancel(session);
@@ -387,6 +390,11 @@ static int shim_wait(struct shim_session *session, const struct ffpool_config *c
                 fprintf(stderr, "\nError: the job was cancelled\n");
                 exit_status = 1;
             } else {
+                /* Once per reason: why no worker has the job yet. */
+                if (job->waiting[0] != '\0' && strcmp(job->waiting, last_waiting) != 0)
+                    fprintf(stderr, "\nffpool: job %s is waiting: %s\n", session->job_id,
+                            job->waiting);
+                snprintf(last_waiting, sizeof(last_waiting), "%s", job->waiting);
                 shim_placeholders_update(session, job);
                 if (now - last_print >= interval) {
                     print_progress(job, now - started, '\r');

@@ -28,6 +28,7 @@ Test(job_spec, pack_unpack_round_trip_keeps_every_field)
     a.playlist_type = JOB_PLAYLIST_EVENT;
     a.segment_type = JOB_SEGMENT_FMP4;
     a.audio_channels = 2;
+    strcpy(a.requires, "hwaccel:vaapi encoder:h264_vaapi");
     size_t len;
     uint8_t *bytes = job_spec_pack(&a, &len);
     cr_assert_not_null(bytes);

@@ -46,6 +46,9 @@
 #endif
 #endif
 
+#include "ffpool.pb-c.h"
+#include "pipeline_caps.h"
+
 #define PORT_ENV "FFPOOL_TEST_REDIS_PORT"
 #define SHORT_LEASE_MS 200
 #define PAST_SHORT_LEASE_MS 350
@@ -1403,5 +1406,263 @@ Test(queue, job_find_returns_the_job_a_key_created)
     cr_assert_str_eq(found, id);
     cr_assert_eq(queue_job_find(queue, "no-such-key", found), QUEUE_NOT_FOUND);
     cr_assert_eq(queue_job_find(queue, "", found), QUEUE_ERROR);
+    queue_close(queue);
+}
+
+/* -------------------------------------------------------------- routing */
+
+/* Announces worker_id offering exactly the space-separated "kind:name"
+ * words (encoder, decoder, filter, hwaccel), as a packed Capabilities. */
+static void announce_offering(struct queue *queue, const char *worker_id, const char *words)
+{
+    Ffpool__Capabilities caps = FFPOOL__CAPABILITIES__INIT;
+    Ffpool__CodecInfo codecs[16], *encoders[16], *decoders[16];
+    Ffpool__FilterInfo filters[16], *filter_ptrs[16];
+    char *hwaccels[16];
+    char copy[512], *save = NULL;
+    snprintf(copy, sizeof(copy), "%s", words);
+    size_t n_codecs = 0;
+    for (char *w = strtok_r(copy, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save)) {
+        char *name = strchr(w, ':');
+        cr_assert_not_null(name);
+        *name++ = '\0';
+        if (strcmp(w, "encoder") == 0 || strcmp(w, "decoder") == 0) {
+            Ffpool__CodecInfo *c = &codecs[n_codecs++];
+            ffpool__codec_info__init(c);
+            c->name = name;
+            if (w[0] == 'e')
+                encoders[caps.n_encoders++] = c;
+            else
+                decoders[caps.n_decoders++] = c;
+        } else if (strcmp(w, "filter") == 0) {
+            ffpool__filter_info__init(&filters[caps.n_filters]);
+            filters[caps.n_filters].name = name;
+            filter_ptrs[caps.n_filters] = &filters[caps.n_filters];
+            caps.n_filters++;
+        } else {
+            hwaccels[caps.n_hwaccels++] = name;
+        }
+    }
+    caps.encoders = encoders;
+    caps.decoders = decoders;
+    caps.filters = filter_ptrs;
+    caps.hwaccels = hwaccels;
+    uint8_t packed[4096];
+    size_t len = ffpool__capabilities__get_packed_size(&caps);
+    cr_assert(len <= sizeof(packed));
+    ffpool__capabilities__pack(&caps, packed);
+    int need_caps = -1;
+    cr_assert_eq(
+        queue_worker_announce(queue, worker_id, 60000, 1, 0, 0, packed, len, &need_caps, NULL),
+        QUEUE_OK, "announce: %s", queue_last_error(queue));
+    cr_assert_eq(need_caps, 0);
+}
+
+static void submit_routed(struct queue *queue, const char *needs, char id[QUEUE_ID_MAX])
+{
+    static const uint8_t spec[] = {0x0a, 0x01, 'r'};
+    int created = -1;
+    int status = queue_submit_routed(queue, NULL, spec, sizeof(spec), 0, needs, id, &created);
+    cr_assert_eq(status, QUEUE_OK, "submit: %s", queue_last_error(queue));
+    cr_assert_eq(created, 1);
+}
+
+Test(queue, vaapi_job_is_claimed_only_by_a_worker_that_offers_vaapi)
+{
+    struct queue_config config = test_config();
+    struct queue *queue = open_queue(&config);
+    announce_offering(queue, "cpu", "encoder:libx264 encoder:aac filter:scale");
+    announce_offering(queue, "gpu", "encoder:libx264 encoder:h264_vaapi hwaccel:vaapi");
+    char id[QUEUE_ID_MAX];
+    submit_routed(queue, "encoder:h264_vaapi hwaccel:vaapi", id);
+    cr_assert_str_eq(get_ok(queue, id).requires, "encoder:h264_vaapi hwaccel:vaapi");
+
+    claim_empty(queue, "cpu");
+    struct queue_job job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_QUEUED);
+    cr_assert_str_eq(job.waiting, "", "a live worker can run it: it just waits its turn, not '%s'",
+                     job.waiting);
+    claim_empty(queue, "never-announced");
+
+    struct queue_claim claim;
+    claim_ok(queue, "gpu", &claim);
+    cr_assert_str_eq(claim.id, id);
+    cr_assert_str_eq(get_ok(queue, id).owner, "gpu");
+    queue_claim_clear(&claim);
+    queue_close(queue);
+}
+
+Test(queue, jobs_without_requirements_go_to_any_worker_past_a_routed_one)
+{
+    struct queue_config config = test_config();
+    struct queue *queue = open_queue(&config);
+    announce_offering(queue, "cpu", "encoder:libx264");
+    char routed[QUEUE_ID_MAX], plain[QUEUE_ID_MAX], plain2[QUEUE_ID_MAX];
+    submit_routed(queue, "filter:tonemapx", routed);
+    submit_new(queue, NULL, 0, plain);
+    submit_new(queue, NULL, 0, plain2);
+
+    /* The routed job at the head does not block the ones behind it, and a
+     * worker that never announced itself still gets unrouted jobs. */
+    struct queue_claim first, second;
+    claim_ok(queue, "cpu", &first);
+    cr_assert_str_eq(first.id, plain);
+    claim_ok(queue, "never-announced", &second);
+    cr_assert_str_eq(second.id, plain2);
+    cr_assert_str_eq(get_ok(queue, plain2).requires, "");
+    claim_empty(queue, "cpu");
+    cr_assert_eq(get_ok(queue, routed).state, QUEUE_JOB_QUEUED);
+    queue_claim_clear(&first);
+    queue_claim_clear(&second);
+    queue_close(queue);
+}
+
+Test(queue, takeover_of_a_routed_job_goes_to_a_capable_worker_before_new_jobs)
+{
+    struct queue_config config = test_config();
+    config.lease_ttl_ms = SHORT_LEASE_MS;
+    struct queue *queue = open_queue(&config);
+    announce_offering(queue, "cpu", "encoder:libx264");
+    announce_offering(queue, "gpu-1", "encoder:libx264 encoder:h264_vaapi");
+    announce_offering(queue, "gpu-2", "encoder:libx264 encoder:h264_vaapi");
+    char lost[QUEUE_ID_MAX], newer[QUEUE_ID_MAX], plain[QUEUE_ID_MAX];
+    submit_routed(queue, "encoder:h264_vaapi", lost);
+    struct queue_claim held;
+    claim_ok(queue, "gpu-1", &held);
+    cr_assert_str_eq(held.id, lost);
+    submit_routed(queue, "encoder:h264_vaapi", newer);
+    submit_new(queue, NULL, 0, plain);
+    sleep_ms(PAST_SHORT_LEASE_MS); /* gpu-1 "dies": its lease expires */
+
+    /* cpu cannot take the expired vaapi job over; it gets the plain one. */
+    struct queue_claim by_cpu, by_gpu;
+    claim_ok(queue, "cpu", &by_cpu);
+    cr_assert_str_eq(by_cpu.id, plain);
+    cr_assert_eq(get_ok(queue, lost).state, QUEUE_JOB_RUNNING, "still gpu-1's until taken over");
+    /* gpu-2 takes the expired job over before the newer vaapi job. */
+    claim_ok(queue, "gpu-2", &by_gpu);
+    cr_assert_str_eq(by_gpu.id, lost);
+    cr_assert_eq(by_gpu.takeover, 1);
+    cr_assert_eq(get_ok(queue, newer).state, QUEUE_JOB_QUEUED);
+    queue_claim_clear(&held);
+    queue_claim_clear(&by_cpu);
+    queue_claim_clear(&by_gpu);
+    queue_close(queue);
+}
+
+Test(queue, unroutable_job_says_why_it_waits_then_fails_with_that_reason)
+{
+    struct queue_config config = test_config();
+    config.unroutable_timeout_ms = 1000;
+    struct queue *queue = open_queue(&config);
+    announce_offering(queue, "cpu", "encoder:libx264 filter:scale");
+    char id[QUEUE_ID_MAX];
+    submit_routed(queue, "encoder:libx264 encoder:h264_vaapi", id);
+
+    int64_t started = now_ms();
+    claim_empty(queue, "cpu");
+    struct queue_job job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_QUEUED, "the first look starts the clock, it fails nothing");
+    cr_assert_str_eq(job.waiting, "no worker offers encoder:h264_vaapi");
+
+    /* Any worker's claim enforces the deadline; no scheduler is involved. */
+    for (int64_t deadline = now_ms() + 30000;
+         get_ok(queue, id).state == QUEUE_JOB_QUEUED && now_ms() < deadline; sleep_ms(100))
+        claim_empty(queue, "cpu");
+    job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_FAILED, "state %s", queue_job_state_name(job.state));
+    cr_assert(now_ms() - started >= 1000, "failed before the timeout");
+    cr_assert(strncmp(job.error, "no worker offers encoder:h264_vaapi (waited ", 44) == 0,
+              "error: %s", job.error);
+    claim_empty(queue, "cpu");
+    queue_close(queue);
+}
+
+Test(queue, unroutable_job_fails_on_time_while_every_worker_is_busy)
+{
+    struct queue_config config = test_config();
+    config.unroutable_timeout_ms = 1000;
+    struct queue *queue = open_queue(&config);
+    announce_offering(queue, "busy", "encoder:libx264");
+    char id[QUEUE_ID_MAX];
+    submit_routed(queue, "encoder:h264_vaapi", id);
+
+    /* A busy worker never claims, but it announces itself every 2 s. */
+    announce_offering(queue, "busy", "encoder:libx264");
+    struct queue_job job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_QUEUED);
+    cr_assert_str_eq(job.waiting, "no worker offers encoder:h264_vaapi");
+    for (int64_t deadline = now_ms() + 30000;
+         get_ok(queue, id).state == QUEUE_JOB_QUEUED && now_ms() < deadline; sleep_ms(100))
+        cr_assert_eq(queue_worker_announce(queue, "busy", 60000, 1, 1, 0, NULL, 0, NULL, NULL),
+                     QUEUE_OK);
+    job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_FAILED, "state %s", queue_job_state_name(job.state));
+    cr_assert(strncmp(job.error, "no worker offers encoder:h264_vaapi (waited ", 44) == 0,
+              "error: %s", job.error);
+    queue_close(queue);
+}
+
+Test(queue, capabilities_spread_over_two_workers_do_not_make_a_job_routable)
+{
+    struct queue_config config = test_config();
+    struct queue *queue = open_queue(&config);
+    announce_offering(queue, "gpu", "encoder:h264_vaapi");
+    announce_offering(queue, "cpu", "filter:tonemapx");
+    char id[QUEUE_ID_MAX];
+    submit_routed(queue, "encoder:h264_vaapi filter:tonemapx", id);
+    claim_empty(queue, "gpu");
+    claim_empty(queue, "cpu");
+    cr_assert_str_eq(get_ok(queue, id).waiting,
+                     "no single worker offers all of encoder:h264_vaapi filter:tonemapx");
+    queue_close(queue);
+}
+
+Test(queue, with_no_live_worker_a_routed_job_waits_without_a_deadline)
+{
+    struct queue_config config = test_config();
+    config.unroutable_timeout_ms = 1;
+    struct queue *queue = open_queue(&config);
+    char id[QUEUE_ID_MAX];
+    submit_routed(queue, "encoder:h264_vaapi", id);
+    claim_empty(queue, "never-announced");
+    sleep_ms(50);
+    claim_empty(queue, "never-announced");
+    struct queue_job job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_QUEUED, "a pool that is (re)starting fails nothing");
+    cr_assert_str_eq(job.waiting, "no worker is live");
+
+    /* A capable worker appears: it claims the job, the reason is gone. */
+    announce_offering(queue, "gpu", "encoder:h264_vaapi");
+    struct queue_claim claim;
+    claim_ok(queue, "gpu", &claim);
+    cr_assert_str_eq(claim.id, id);
+    cr_assert_str_eq(get_ok(queue, id).waiting, "");
+    queue_claim_clear(&claim);
+    queue_close(queue);
+}
+
+Test(queue, a_worker_announcing_its_libav_gets_libx264_jobs_but_not_tonemapx_ones)
+{
+    struct queue_config config = test_config();
+    config.unroutable_timeout_ms = 60000;
+    struct queue *queue = open_queue(&config);
+    size_t caps_len = 0;
+    uint8_t *caps = pipeline_capabilities_pack(&caps_len);
+    cr_assert_not_null(caps);
+    int need_caps = -1;
+    cr_assert_eq(
+        queue_worker_announce(queue, "real", 60000, 1, 0, 0, caps, caps_len, &need_caps, NULL),
+        QUEUE_OK, "%s", queue_last_error(queue));
+    free(caps);
+    cr_assert_eq(need_caps, 0);
+    char odd[QUEUE_ID_MAX], x264[QUEUE_ID_MAX];
+    submit_routed(queue, "filter:tonemapx", odd); /* jellyfin-ffmpeg's, not Debian's */
+    submit_routed(queue, "encoder:libx264 encoder:aac filter:scale decoder:h264", x264);
+    struct queue_claim claim;
+    claim_ok(queue, "real", &claim);
+    cr_assert_str_eq(claim.id, x264);
+    cr_assert_str_eq(get_ok(queue, odd).waiting, "no worker offers filter:tonemapx");
+    queue_claim_clear(&claim);
     queue_close(queue);
 }

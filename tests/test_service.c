@@ -14,6 +14,7 @@
 
 #include "confine.h"
 #include "job_spec.h"
+#include "pipeline_caps.h"
 #include "program.h"
 #include "queue.h"
 #include "service.h"
@@ -333,6 +334,11 @@ static void *progress_writer_main(void *arg)
     struct queue_claim claim;
     memset(&claim, 0, sizeof(claim));
     usleep((useconds_t)w->delay_ms * 1000);
+    /* Jobs are routed: announce this libav's capabilities, as a worker does. */
+    size_t caps_len = 0;
+    uint8_t *caps = pipeline_capabilities_pack(&caps_len);
+    queue_worker_announce(queue, "test-worker", 10000, 1, 0, 0, caps, caps_len, NULL, NULL);
+    free(caps);
     if (queue_claim(queue, "test-worker", &claim) == QUEUE_OK) {
         struct queue_progress progress = {
             .frames = 25, .out_time_us = 1000000, .bytes = 1000, .speed = 1.0};

@@ -24,6 +24,7 @@
 #include <libavutil/time.h>
 
 #include "pipeline_internal.h"
+#include "routing.h"
 
 /* How far before its start a mid-stream run begins decoding, so the audio
  * decoder and encoder have history (Opus needs 80 ms) and the audio reaches
@@ -67,43 +68,11 @@ int pipeline_poll_stop(const struct pipeline_run *run)
 
 int pipeline_filter_missing(const char *description, char *out, size_t outlen)
 {
-    const char *s = description;
-    while (*s != '\0') {
-        /* Skip separators, white space and [link labels]. */
-        while (*s == ',' || *s == ';' || *s == ' ' || *s == '\t' || *s == '\n' || *s == '[') {
-            if (*s == '[') {
-                while (*s != '\0' && *s != ']')
-                    s++;
-                if (*s == '\0')
-                    return 0;
-            }
-            s++;
-        }
-        if (*s == '\0')
-            return 0;
-        size_t n = strcspn(s, "=@,;[ \t\n");
-        char name[128];
-        snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) - 1 ? n : sizeof(name) - 1), s);
-        if (n > 0 && avfilter_get_by_name(name) == NULL) {
+    char name[128];
+    for (const char *s = description; (s = routing_filter_next(s, name, sizeof(name))) != NULL;) {
+        if (avfilter_get_by_name(name) == NULL) {
             snprintf(out, outlen, "%s", name);
             return 1;
-        }
-        s += n;
-        /* Skip "@id" and "=arguments" up to an unescaped, unquoted ',' or ';'. */
-        int quoted = 0;
-        while (*s != '\0' && (quoted || (*s != ',' && *s != ';' && *s != '['))) {
-            if (*s == '\\' && s[1] != '\0')
-                s++;
-            else if (*s == '\'')
-                quoted = !quoted;
-            s++;
-        }
-        /* Output labels after the arguments. */
-        while (*s == '[') {
-            while (*s != '\0' && *s != ']')
-                s++;
-            if (*s == ']')
-                s++;
         }
     }
     return 0;
