@@ -325,6 +325,18 @@ int config_load(struct ffpool_config *config, const char *path, char *err, size_
     return config_load_token_file(config, err, errlen);
 }
 
+void config_print_markdown(FILE *out)
+{
+    fprintf(out, "| key | environment | default | meaning |\n|---|---|---|---|\n");
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
+        char env[128];
+        config_env_name(config_keys[i].name, env, sizeof(env));
+        fprintf(out, "| %s | %s | %s | %s |\n", config_keys[i].name, env,
+                config_keys[i].default_value[0] ? config_keys[i].default_value : "\"\"",
+                config_keys[i].help);
+    }
+}
+
 void config_print_help(FILE *out)
 {
     fprintf(out, "Configuration (YAML key, environment variable, default):\n");

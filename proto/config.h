@@ -2,7 +2,8 @@
  * environment variable.
  *
  * One table (config.c) lists each key once; the YAML loader, the FFPOOL_*
- * environment overrides, `--help` and the README's configuration table are
+ * environment overrides, `--help` and `--config-table` (the README's table,
+ * checked by test_config) are
  * all derived from it. Precedence, lowest first: built-in default, the YAML
  * file, the environment. The YAML file is nested one level:
  *
@@ -99,5 +100,9 @@ int config_set(struct ffpool_config *config, const char *key, const char *value,
 /* Prints every key with its environment variable, default and meaning, for
  * --help. */
 void config_print_help(FILE *out);
+
+/* Prints the same as Markdown table rows, one per key: the README's
+ * configuration table (`ffpool-worker --config-table`). */
+void config_print_markdown(FILE *out);
 
 #endif

@@ -18,8 +18,12 @@ int program_start(int argc, char **argv, const char *name, const char *usage,
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("%s", usage);
             printf("\nCommon options:\n  --config FILE   YAML configuration (default: $FFPOOL_CONFIG)\n"
-                   "  --help          this text\n  --version       print the version\n\n");
+                   "  --help          this text\n  --version       print the version\n"
+                   "  --config-table  print the configuration keys as a Markdown table\n\n");
             config_print_help(stdout);
+            exit(0);
+        } else if (strcmp(argv[i], "--config-table") == 0) {
+            config_print_markdown(stdout);
             exit(0);
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("%s %s\n", name, FFPOOL_VERSION);

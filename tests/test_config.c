@@ -104,3 +104,35 @@ Test(config, choice_keys_refuse_unknown_values)
     unsetenv("FFPOOL_LOG_LEVEL");
     cr_assert(strstr(err, "log.level") != NULL, "%s", err);
 }
+
+/* The README's table is what config_print_markdown prints: a key added to
+ * the table in config.c without the README fails here. */
+Test(config, readme_table_lists_every_key_with_its_default_and_meaning)
+{
+    FILE *readme = fopen("README.md", "r");
+    cr_assert_not_null(readme, "README.md not found from %s (run from the repository root)",
+                       getcwd((char[512]){0}, 512));
+    static char text[256 * 1024];
+    size_t len = fread(text, 1, sizeof(text) - 1, readme);
+    text[len] = '\0';
+    fclose(readme);
+
+    char *rows = NULL;
+    size_t rows_len = 0;
+    FILE *out = open_memstream(&rows, &rows_len);
+    cr_assert_not_null(out);
+    config_print_markdown(out);
+    fclose(out);
+    int missing = 0;
+    for (char *line = strtok(rows, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        if (strstr(text, line) == NULL) {
+            cr_log_error("README.md lacks: %s", line);
+            missing++;
+        }
+    }
+    free(rows);
+    cr_expect_eq(missing, 0,
+                 "%d configuration rows differ from README.md; paste the output of "
+                 "`build/bin/ffpool-worker --config-table` into its table",
+                 missing);
+}
