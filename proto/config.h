@@ -4,7 +4,8 @@
  * One table (config.c) lists each key once; the YAML loader, the FFPOOL_*
  * environment overrides, `--help` and `--config-table` (the README's table,
  * checked by test_config) are all derived from it. Precedence, lowest
- * first: built-in default, the YAML file, the environment. The YAML file is nested one level:
+ * first: built-in default, the YAML file, the environment. The YAML file is
+ * nested one level:
  *
  *   redis:
  *     host: 127.0.0.1
