@@ -123,9 +123,10 @@ static void print_jobs(const Ffpool__Reply *reply, int json)
         const Ffpool__JobStatus *job = reply->jobs[i];
         char bar[32];
         progress_bar(job, bar);
-        printf("%-10s %-9s %-16s %5lld %6d %-27s %5.2fx%s\n", job->job_id,
+        printf("%-10s %-9s %-16s %5lld %6d %-27s %5.2fx%s%s%s\n", job->job_id,
                job_state_name(job->state), job->owner[0] ? job->owner : "-", (long long)job->epoch,
-               job->checkpoint, bar, job->speed, job->paused ? " paused" : "");
+               job->checkpoint, bar, job->speed, job->paused ? " paused" : "",
+               job->waiting[0] ? " waiting: " : "", job->waiting);
     }
 }
 

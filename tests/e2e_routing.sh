@@ -75,6 +75,8 @@ done
 check "ffpoolctl shows it queued" grep -q '^state *queued' "$dir/odd-job.txt"
 check "ffpoolctl says why: no worker offers filter:tonemapx" \
   grep -q '^waiting *no worker offers filter:tonemapx$' "$dir/odd-job.txt"
+check "ffpoolctl jobs shows the reason in the job's row" \
+  bash -c "'$build/bin/ffpoolctl' jobs | grep -q '^$odd_id .* waiting: no worker offers filter:tonemapx'"
 check "ffpoolctl lists what it requires" \
   grep -q '^requires *encoder:libx264 filter:setparams filter:tonemapx filter:format$' \
   "$dir/odd-job.txt"
