@@ -83,7 +83,8 @@
     "end\n"                                                                                        \
     "local function extend_lease(id, now, ttl)\n"                                                  \
     "  local lease_until = str(now + ttl)\n"                                                       \
-    "  redis.call('HSET', JOB .. id, 'lease_until_ms', lease_until, 'updated_ms', str(now))\n"     \
+    "  redis.call('HSET', JOB .. id, 'lease_until_ms', lease_until, 'updated_ms', str(now),\n"      \
+    "             'waiting', '', 'waiting_since_ms', '0')\n"                                       \
     "  redis.call('ZADD', LEASES, lease_until, id)\n"                                              \
     "end\n"                                                                                        \
     "local function touch_heartbeat(id, heartbeat_until, stored_ttl, ttl, now)\n"                  \
@@ -228,19 +229,28 @@ static const char queue_script_submit[] = QUEUE_LUA_PRELUDE
     "           retention, was_queued)\n"                                                          \
     "  end\n"                                                                                      \
     "end\n"                                                                                        \
+    "-- A job whose client vanished is cancelled, as a claim would; any other\n"                   \
+    "-- waits (or fails) for its route.\n"                                                          \
+    "local function route_settle(id, state, requires, heartbeat_until, now, timeout, retention)\n" \
+    "  if lapsed(heartbeat_until, now) then\n"                                                     \
+    "    finish(id, 'cancelled', LAPSED, now, retention, state == 'queued')\n"                     \
+    "  else\n"                                                                                     \
+    "    route_wait(id, requires, now, timeout, retention, state == 'queued')\n"                   \
+    "  end\n"                                                                                      \
+    "end\n"                                                                                        \
     "local function route_sweep(now, timeout, retention)\n"                                        \
     "  local due = redis.call('ZRANGEBYSCORE', LEASES, '-inf', str(now),\n"                        \
     "                         'LIMIT', 0, ROUTE_SCAN)\n"                                           \
     "  for _, id in ipairs(due) do\n"                                                              \
-    "    local f = redis.call('HMGET', JOB .. id, 'state', 'requires')\n"                          \
+    "    local f = redis.call('HMGET', JOB .. id, 'state', 'requires', 'heartbeat_until_ms')\n"    \
     "    if (f[1] == 'queued' or f[1] == 'running') and f[2] and f[2] ~= '' then\n"                \
-    "      route_wait(id, f[2], now, timeout, retention, f[1] == 'queued')\n"                      \
+    "      route_settle(id, f[1], f[2], f[3], now, timeout, retention)\n"                          \
     "    end\n"                                                                                    \
     "  end\n"                                                                                      \
     "  for _, id in ipairs(redis.call('LRANGE', QUEUE, 0, ROUTE_SCAN - 1)) do\n"                   \
-    "    local f = redis.call('HMGET', JOB .. id, 'state', 'requires')\n"                          \
+    "    local f = redis.call('HMGET', JOB .. id, 'state', 'requires', 'heartbeat_until_ms')\n"    \
     "    if f[1] == 'queued' and f[2] and f[2] ~= '' then\n"                                       \
-    "      route_wait(id, f[2], now, timeout, retention, true)\n"                                  \
+    "      route_settle(id, f[1], f[2], f[3], now, timeout, retention)\n"                          \
     "    end\n"                                                                                    \
     "  end\n"                                                                                      \
     "end\n"

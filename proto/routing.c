@@ -60,7 +60,10 @@ int routing_words_check(const char *words, char *err, size_t errlen)
 struct routing_words {
     char *out;
     size_t size, used;
-    int overflow;
+    int count;
+    int overflow;  /* out is too small */
+    int too_many;  /* more than ROUTING_WORDS_MAX words */
+    int too_long;  /* a word longer than ROUTING_WORD_MAX - 1 */
 };
 
 static int routing_words_has(const struct routing_words *w, const char *word)
@@ -78,11 +81,16 @@ static void routing_words_add(struct routing_words *w, const char *kind, const c
     char word[ROUTING_WORD_MAX];
     int n = snprintf(word, sizeof(word), "%s:%.*s", kind, (int)name_len, name);
     if (n < 0 || (size_t)n >= sizeof(word)) {
-        w->overflow = 1;
+        w->too_long = 1;
         return;
     }
     if (routing_words_has(w, word))
         return;
+    if (w->count == ROUTING_WORDS_MAX) {
+        w->too_many = 1;
+        return;
+    }
+    w->count++;
     if (w->used + (w->used > 0) + (size_t)n + 1 > w->size) {
         w->overflow = 1;
         return;
@@ -114,10 +122,15 @@ const char *routing_filter_next(const char *graph, char *name, size_t size)
         /* "@id" and "=arguments" up to an unescaped, unquoted ',' ';' or '['. */
         int quoted = 0;
         while (*s != '\0' && (quoted || (*s != ',' && *s != ';' && *s != '['))) {
-            if (*s == '\\' && s[1] != '\0')
+            /* As av_get_token: a backslash is literal inside quotes. */
+            if (quoted) {
+                if (*s == '\'')
+                    quoted = 0;
+            } else if (*s == '\\' && s[1] != '\0') {
                 s++;
-            else if (*s == '\'')
-                quoted = !quoted;
+            } else if (*s == '\'') {
+                quoted = 1;
+            }
             s++;
         }
         /* Output labels after the arguments. */
@@ -166,6 +179,16 @@ int routing_job_requires(const struct job_spec *spec, char *out, size_t outlen, 
     if (spec->audio_codec[0] != '\0' && strcmp(spec->audio_codec, "copy") != 0) {
         routing_words_add(&w, "encoder", spec->audio_codec, strlen(spec->audio_codec));
         routing_words_add_filters(&w, spec->audio_filter);
+    }
+    if (w.too_long) {
+        snprintf(err, errlen, "a capability name (encoder or filter) is longer than %d bytes",
+                 ROUTING_WORD_MAX - 1);
+        return -1;
+    }
+    if (w.too_many) {
+        snprintf(err, errlen, "the job needs more than %d capabilities (encoders and filters)",
+                 ROUTING_WORDS_MAX);
+        return -1;
     }
     if (w.overflow) {
         snprintf(err, errlen, "the job needs more capabilities than fit in %zu bytes", outlen);

@@ -20,6 +20,10 @@
 #include "job_spec.h"
 
 #define ROUTING_WORD_MAX 128
+/* Most words a job may need. Each claim and announcement checks a window of
+ * jobs word by word against every live worker, so a request's words bound
+ * the cost of Redis scripts every worker runs (a Jellyfin line needs ~10). */
+#define ROUTING_WORDS_MAX 32
 
 /* 1 if word is "kind:name" with a known kind and a name of letters, digits
  * and _ . - (at most ROUTING_WORD_MAX-1 bytes in all). */

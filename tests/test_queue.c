@@ -1413,7 +1413,8 @@ Test(queue, job_find_returns_the_job_a_key_created)
 
 /* Announces worker_id offering exactly the space-separated "kind:name"
  * words (encoder, decoder, filter, hwaccel), as a packed Capabilities. */
-static void announce_offering(struct queue *queue, const char *worker_id, const char *words)
+static void announce_offering_for(struct queue *queue, const char *worker_id, const char *words,
+                                  int64_t ttl_ms)
 {
     Ffpool__Capabilities caps = FFPOOL__CAPABILITIES__INIT;
     Ffpool__CodecInfo codecs[16], *encoders[16], *decoders[16];
@@ -1453,9 +1454,14 @@ static void announce_offering(struct queue *queue, const char *worker_id, const 
     ffpool__capabilities__pack(&caps, packed);
     int need_caps = -1;
     cr_assert_eq(
-        queue_worker_announce(queue, worker_id, 60000, 1, 0, 0, packed, len, &need_caps, NULL),
+        queue_worker_announce(queue, worker_id, ttl_ms, 1, 0, 0, packed, len, &need_caps, NULL),
         QUEUE_OK, "announce: %s", queue_last_error(queue));
     cr_assert_eq(need_caps, 0);
+}
+
+static void announce_offering(struct queue *queue, const char *worker_id, const char *words)
+{
+    announce_offering_for(queue, worker_id, words, 60000);
 }
 
 static void submit_routed(struct queue *queue, const char *needs, char id[QUEUE_ID_MAX])
@@ -1600,6 +1606,67 @@ Test(queue, unroutable_job_fails_on_time_while_every_worker_is_busy)
     cr_assert_eq(job.state, QUEUE_JOB_FAILED, "state %s", queue_job_state_name(job.state));
     cr_assert(strncmp(job.error, "no worker offers encoder:h264_vaapi (waited ", 44) == 0,
               "error: %s", job.error);
+    queue_close(queue);
+}
+
+Test(queue, a_routed_job_whose_owner_came_back_is_not_failed_for_an_old_lapse)
+{
+    struct queue_config config = test_config();
+    config.lease_ttl_ms = SHORT_LEASE_MS;
+    config.unroutable_timeout_ms = 1000;
+    struct queue *queue = open_queue(&config);
+    announce_offering(queue, "cpu", "encoder:libx264");
+    announce_offering_for(queue, "gpu", "encoder:h264_vaapi", 300);
+    char id[QUEUE_ID_MAX];
+    submit_routed(queue, "encoder:h264_vaapi", id);
+    struct queue_claim claim;
+    claim_ok(queue, "gpu", &claim);
+
+    /* A short split: gpu's lease and announcement both lapse, and cpu's
+     * look at the due lease starts the unroutable clock. */
+    sleep_ms(PAST_SHORT_LEASE_MS);
+    claim_empty(queue, "cpu");
+    cr_assert_str_eq(get_ok(queue, id).waiting, "no worker offers encoder:h264_vaapi");
+
+    /* gpu is back and renews for longer than the timeout (no other worker
+     * looks meanwhile): the job runs. */
+    int paused = 0;
+    for (int64_t until = now_ms() + 1200; now_ms() < until; sleep_ms(50)) {
+        cr_assert_eq(queue_renew(queue, id, "gpu", claim.epoch, &paused), QUEUE_OK);
+        announce_offering_for(queue, "gpu", "encoder:h264_vaapi", 300);
+    }
+    cr_assert_str_eq(get_ok(queue, id).waiting, "", "a renewed lease clears the waiting reason");
+
+    /* A second short lapse starts a new clock instead of failing at once. */
+    sleep_ms(PAST_SHORT_LEASE_MS);
+    claim_empty(queue, "cpu");
+    struct queue_job job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_RUNNING, "state %s, error %s",
+                 queue_job_state_name(job.state), job.error);
+    announce_offering_for(queue, "gpu", "encoder:h264_vaapi", 300);
+    cr_assert_eq(queue_renew(queue, id, "gpu", claim.epoch, &paused), QUEUE_OK);
+    queue_claim_clear(&claim);
+    queue_close(queue);
+}
+
+Test(queue, a_routed_job_whose_client_vanished_is_cancelled_not_failed)
+{
+    struct queue_config config = test_config();
+    config.unroutable_timeout_ms = 60000;
+    config.heartbeat_ttl_ms = SHORT_LEASE_MS;
+    struct queue *queue = open_queue(&config);
+    announce_offering(queue, "busy", "encoder:libx264");
+    char id[QUEUE_ID_MAX];
+    submit_routed(queue, "encoder:h264_vaapi", id);
+    /* The client polls once, then vanishes. */
+    cr_assert_eq(queue_heartbeat(queue, id), QUEUE_OK);
+    sleep_ms(PAST_SHORT_LEASE_MS);
+    /* The busy worker's announcement sweeps the queue head. */
+    cr_assert_eq(queue_worker_announce(queue, "busy", 60000, 1, 1, 0, NULL, 0, NULL, NULL),
+                 QUEUE_OK);
+    struct queue_job job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_CANCELLED, "state %s, error %s",
+                 queue_job_state_name(job.state), job.error);
     queue_close(queue);
 }
 

@@ -100,6 +100,42 @@ Test(routing, too_many_words_do_not_overflow)
     cr_assert(strlen(out) < sizeof(out));
 }
 
+Test(routing, a_client_cannot_make_a_job_need_more_than_the_word_limit)
+{
+    struct job_spec s;
+    transcode_spec(&s);
+    char words[sizeof(s.requires)] = "";
+    for (int i = 0; i < ROUTING_WORDS_MAX; i++) {
+        char word[32];
+        snprintf(word, sizeof(word), "%sfilter:f%d", i ? " " : "", i);
+        strcat(words, word);
+    }
+    snprintf(s.requires, sizeof(s.requires), "%s", words);
+    char out[4096], err[256];
+    cr_assert_eq(routing_job_requires(&s, out, sizeof(out), err, sizeof(err)), -1);
+    cr_assert(strstr(err, "more than 32 capabilities") != NULL, "err: %s", err);
+
+    char name[200];
+    memset(name, 'x', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    transcode_spec(&s);
+    snprintf(s.video_filter, sizeof(s.video_filter), "%s", name);
+    cr_assert_eq(routing_job_requires(&s, out, sizeof(out), err, sizeof(err)), -1);
+    cr_assert(strstr(err, "longer than 127 bytes") != NULL, "err: %s", err);
+}
+
+/* Inside quotes a backslash is literal (av_get_token): the quote after it
+ * closes the argument, and the next filter is seen. */
+Test(routing, a_backslash_inside_quotes_does_not_hide_the_next_filter)
+{
+    struct job_spec s;
+    transcode_spec(&s);
+    strcpy(s.video_filter, "drawtext=text='C:\\',tonemapx");
+    char out[512], err[256];
+    cr_assert_eq(routing_job_requires(&s, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+    cr_assert(strstr(out, "filter:tonemapx") != NULL, "out: %s", out);
+}
+
 Test(routing, this_libav_offers_libx264_and_scale_but_not_tonemapx)
 {
     size_t len = 0;
