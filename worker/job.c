@@ -71,28 +71,31 @@ static void job_report_progress(struct job *job)
  * Compiled in, but armed only by environment variables whose names say that
  * they are test hooks; no deployment sets them. tests/e2e_isolation.sh uses
  * them to make one job process misbehave for real while another job runs on
- * the same worker:
- *   FFPOOL_TEST_HOOK_INPUT=TEXT       only jobs whose input path contains TEXT
- *   FFPOOL_TEST_CRASH_AT_SEGMENT=N    die by SIGSEGV instead of publishing segment N
- *   FFPOOL_TEST_HOG_AT_SEGMENT=N      at segment N, allocate and touch memory at
- *                                     64 MB/s (up to 2 GB), still reporting progress */
+ * the same worker. Each acts on jobs whose input path contains its _INPUT
+ * text (every job if that is unset):
+ *   FFPOOL_TEST_CRASH_AT_SEGMENT=N, FFPOOL_TEST_CRASH_INPUT=TEXT
+ *       die by SIGSEGV instead of publishing segment N;
+ *   FFPOOL_TEST_HOG_AT_SEGMENT=N, FFPOOL_TEST_HOG_INPUT=TEXT
+ *       at segment N, allocate and touch memory at 64 MB/s (up to 2 GB) and
+ *       never go on, still reporting progress (a runaway, not a hang). */
 
 #define TEST_HOG_STEP_MB 8
 #define TEST_HOG_STEP_MS 125
 #define TEST_HOG_MAX_MB 2048
 
-static int job_test_hook_armed(const struct job *job, const char *name, int index)
+static int job_test_hook_armed(const struct job *job, const char *at_name,
+                               const char *input_name, int index)
 {
-    const char *at = getenv(name);
+    const char *at = getenv(at_name);
     if (at == NULL || at[0] == '\0' || atoi(at) != index)
         return 0;
-    const char *input = getenv("FFPOOL_TEST_HOOK_INPUT");
+    const char *input = getenv(input_name);
     return input == NULL || strstr(job->spec.input, input) != NULL;
 }
 
 static void job_test_hooks(struct job *job, int index)
 {
-    if (job_test_hook_armed(job, "FFPOOL_TEST_CRASH_AT_SEGMENT", index)) {
+    if (job_test_hook_armed(job, "FFPOOL_TEST_CRASH_AT_SEGMENT", "FFPOOL_TEST_CRASH_INPUT", index)) {
         log_warn("test_hook", "job=%s segment=%d msg=%s", job->id, index,
                  log_quote("FFPOOL_TEST_CRASH_AT_SEGMENT: raising SIGSEGV"));
         /* The default action, even under a sanitizer that catches SIGSEGV:
@@ -100,7 +103,7 @@ static void job_test_hooks(struct job *job, int index)
         signal(SIGSEGV, SIG_DFL);
         raise(SIGSEGV);
     }
-    if (job_test_hook_armed(job, "FFPOOL_TEST_HOG_AT_SEGMENT", index)) {
+    if (job_test_hook_armed(job, "FFPOOL_TEST_HOG_AT_SEGMENT", "FFPOOL_TEST_HOG_INPUT", index)) {
         log_warn("test_hook", "job=%s segment=%d msg=%s", job->id, index,
                  log_quote("FFPOOL_TEST_HOG_AT_SEGMENT: allocating without end"));
         for (int mb = 0;; mb += TEST_HOG_STEP_MB) {
