@@ -17,7 +17,8 @@
 #   C. memory: a job process allocates without end from segment 1 (test hook
 #      FFPOOL_TEST_HOG_AT_SEGMENT, inputs named *hog*); the memory ceiling
 #      (worker.job_memory_limit_mb) kills it and the attempt is counted with
-#      "memory above 400 MB"; the job is then cancelled.
+#      "memory above 400 MB" (1500 MB under AddressSanitizer); the job is
+#      then cancelled.
 # Throughout: the worker process is the same one (pid unchanged, alive), and
 # its /metrics counts 3 crashes, 1 watchdog kill, at least 1 memory kill.
 # Usage: tests/e2e_isolation.sh   (FFPOOL_TEST_KEEP=1 keeps the folder)
@@ -130,7 +131,11 @@ cp "$dir/long.mkv" "$dir/stall.mkv"
 
 export FFPOOL_WORKER_SLOTS=2
 export FFPOOL_WORKER_JOB_WATCHDOG_MS=5000
-export FFPOOL_WORKER_JOB_MEMORY_LIMIT_MB=400
+# A ceiling well above a healthy job's resident memory: AddressSanitizer's
+# shadow memory and quarantine add hundreds of MB to every process.
+mem_limit=400
+ldd "$build/bin/ffpool-worker" | grep -q libasan && mem_limit=1500
+export FFPOOL_WORKER_JOB_MEMORY_LIMIT_MB=$mem_limit
 export FFPOOL_TEST_CRASH_AT_SEGMENT=1 FFPOOL_TEST_CRASH_INPUT=crash.mkv
 export FFPOOL_TEST_HOG_AT_SEGMENT=1 FFPOOL_TEST_HOG_INPUT=hog.mkv
 # A lease longer than the watchdog: the hung job's attempt is recorded by
@@ -211,7 +216,8 @@ wait_until 120 grep -q "event=job_process_failed job=$hog_job .*memory above" "$
   fail_now "hog job: the memory ceiling did not kill the job process"
 error=$(field "$hog_job" error); attempts=$(field "$hog_job" attempts)
 check "hog job: attempt counted ($attempts)" [ "$attempts" -ge 1 ]
-check "hog job: the ceiling's reason kept ($error)" grep -q '^job process killed: memory above 400 MB' <<<"$error"
+check "hog job: the ceiling's reason kept ($error)" \
+  grep -q "^job process killed: memory above $mem_limit MB" <<<"$error"
 "$build/bin/ffpoolctl" cancel "$hog_job" >/dev/null
 shim_wait hog 60; hog_rc=$shim_rc
 check "hog job: shim exited non-zero after the cancel ($hog_rc)" [ "$hog_rc" != 0 ]

@@ -96,8 +96,9 @@ static const char usage[] =
     "Usage: ffpool-worker [--config FILE]\n\n"
     "Claims transcode jobs from Redis under a lease and writes their HLS\n"
     "segments with libav, checkpointing each one, so that another worker can\n"
-    "take a job over from the next segment if this one dies. SIGTERM hands\n"
-    "running jobs back and exits.\n";
+    "take a job over from the next segment if this one dies. Each job runs\n"
+    "in a process of its own, killed when it makes no progress or uses too\n"
+    "much memory. SIGTERM hands running jobs back and exits.\n";
 
 /* How long a draining worker waits for its job processes to hand their
  * jobs back: one does it within a frame or two, one retrying a checkpoint
