@@ -97,8 +97,16 @@ Test(job_process, command_line_carries_the_worker_options_and_the_claim)
     cr_assert_eq(job_process_argv_build(&args, "/usr/bin/ffpool-worker", options, 2, "worker-a",
                                         &claim, 123456789LL),
                  0);
-    const char *expected[] = {"/usr/bin/ffpool-worker", "--config", "/etc/ffpool.yaml",
-                              JOB_PROCESS_FLAG, "j42", "worker-a", "3", "6", "1", "123456789"};
+    const char *expected[] = {"/usr/bin/ffpool-worker",
+                              "--config",
+                              "/etc/ffpool.yaml",
+                              JOB_PROCESS_FLAG,
+                              "j42",
+                              "worker-a",
+                              "3",
+                              "6",
+                              "1",
+                              "123456789"};
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
         cr_assert_str_eq(args.argv[i], expected[i]);
     cr_assert_null(args.argv[sizeof(expected) / sizeof(expected[0])]);

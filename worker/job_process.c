@@ -21,8 +21,15 @@
  * whether the job has finished. */
 #define JOB_PROCESS_WAIT_MS 100
 
-enum job_process_field { FIELD_ID, FIELD_OWNER, FIELD_EPOCH, FIELD_CHECKPOINT, FIELD_TAKEOVER,
-                         FIELD_CLAIM_STARTED, N_FIELDS };
+enum job_process_field {
+    FIELD_ID,
+    FIELD_OWNER,
+    FIELD_EPOCH,
+    FIELD_CHECKPOINT,
+    FIELD_TAKEOVER,
+    FIELD_CLAIM_STARTED,
+    N_FIELDS
+};
 
 int job_process_argv_build(struct job_process_argv *out, char *program, char **options,
                            int n_options, const char *owner, const struct queue_claim *claim,

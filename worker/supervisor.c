@@ -69,8 +69,8 @@ struct supervisor {
 };
 
 struct supervisor *supervisor_create(const struct ffpool_config *config,
-                                     struct worker_metrics *metrics, const char *owner,
-                                     int n_slots, char **worker_argv, int worker_argc)
+                                     struct worker_metrics *metrics, const char *owner, int n_slots,
+                                     char **worker_argv, int worker_argc)
 {
     struct supervisor *sup = calloc(1, sizeof(*sup));
     if (sup == NULL)
@@ -133,8 +133,7 @@ static void supervisor_exec_child(int spec_fd, int report_fd, pid_t worker, char
 
 /* Writes the whole spec into the (empty, non-blocking) pipe before the
  * child exists, so the worker never waits on a child to read it. */
-static int supervisor_write_spec(int fd, const uint8_t *spec, size_t len, char *err,
-                                 size_t errlen)
+static int supervisor_write_spec(int fd, const uint8_t *spec, size_t len, char *err, size_t errlen)
 {
     if (len > SUPERVISOR_PIPE_DEFAULT_SIZE && fcntl(fd, F_SETPIPE_SZ, (int)len) < 0) {
         snprintf(err, errlen, "job spec of %zu bytes does not fit in a pipe: %s", len,
@@ -211,8 +210,8 @@ int supervisor_start(struct supervisor *sup, const struct queue_claim *claim,
     metrics_gauge_add(sup->metrics->jobs_in_progress, 1);
     if (claim->takeover)
         metrics_counter_add(sup->metrics->takeovers, 1);
-    log_info("job_process_started", "job=%s epoch=%lld pid=%d", child->id,
-             (long long)child->epoch, (int)pid);
+    log_info("job_process_started", "job=%s epoch=%lld pid=%d", child->id, (long long)child->epoch,
+             (int)pid);
     result = 0;
 
 cleanup:

@@ -39,8 +39,8 @@ struct supervisor;
  * --config FILE): every job process starts with the same; it must outlive
  * the supervisor. Returns NULL on allocation failure. */
 struct supervisor *supervisor_create(const struct ffpool_config *config,
-                                     struct worker_metrics *metrics, const char *owner,
-                                     int n_slots, char **worker_argv, int worker_argc);
+                                     struct worker_metrics *metrics, const char *owner, int n_slots,
+                                     char **worker_argv, int worker_argc);
 
 /* Starts a job process for claim (the lease counted from claim_started_ms).
  * Returns 0, or -1 with err (nothing started; the caller hands the job
