@@ -27,9 +27,15 @@
 #include "log.h"
 #include "program.h"
 
-/* The running binary itself, even if its file was replaced or removed since
- * (a package upgrade): a job process always speaks its worker's version. */
+/* The running binary itself: opened once at start and executed through
+ * that descriptor (fexecve), so a job process always runs its worker's
+ * version even if the file was replaced or removed since (a package
+ * upgrade). (Also what valgrind --trace-children follows: an execve of the
+ * path /proc/self/exe under valgrind would name valgrind's own tool.) The
+ * descriptor sits at SUPERVISOR_EXE_FD_MIN or above, clear of the numbers a
+ * child's standard streams and report pipe take. */
 #define SUPERVISOR_SELF_EXE "/proc/self/exe"
+#define SUPERVISOR_EXE_FD_MIN 10
 
 /* A pipe holds 64 KB unless asked for more. */
 #define SUPERVISOR_PIPE_DEFAULT_SIZE 65536
@@ -58,6 +64,7 @@ struct child {
 
 struct supervisor {
     const struct ffpool_config *config;
+    int exe_fd; /* SUPERVISOR_SELF_EXE, close-on-exec */
     struct worker_metrics *metrics;
     char owner[QUEUE_OWNER_MAX];
     char **worker_argv;
@@ -75,10 +82,15 @@ struct supervisor *supervisor_create(const struct ffpool_config *config,
     struct supervisor *sup = calloc(1, sizeof(*sup));
     if (sup == NULL)
         return NULL;
+    sup->exe_fd = -1;
     sup->children = calloc((size_t)n_slots, sizeof(*sup->children));
     sup->pollfds = calloc((size_t)n_slots, sizeof(*sup->pollfds));
     sup->polled = calloc((size_t)n_slots, sizeof(*sup->polled));
-    if (sup->children == NULL || sup->pollfds == NULL || sup->polled == NULL) {
+    int opened = open(SUPERVISOR_SELF_EXE, O_RDONLY | O_CLOEXEC);
+    sup->exe_fd = opened < 0 ? -1 : fcntl(opened, F_DUPFD_CLOEXEC, SUPERVISOR_EXE_FD_MIN);
+    if (opened >= 0)
+        close(opened);
+    if (sup->children == NULL || sup->pollfds == NULL || sup->polled == NULL || sup->exe_fd < 0) {
         supervisor_destroy(sup);
         return NULL;
     }
@@ -100,6 +112,8 @@ void supervisor_destroy(struct supervisor *sup)
     for (int i = 0; sup->children != NULL && i < sup->n_slots; i++)
         if (sup->children[i].report_fd >= 0)
             close(sup->children[i].report_fd);
+    if (sup->exe_fd >= 0)
+        close(sup->exe_fd);
     free(sup->children);
     free(sup->pollfds);
     free(sup->polled);
@@ -111,7 +125,7 @@ void supervisor_destroy(struct supervisor *sup)
 /* In the child between fork and exec. Another thread of the worker (nng's,
  * the metrics server's) may have held any lock at the fork, so only
  * async-signal-safe calls are made here. Never returns. */
-static void supervisor_exec_child(int spec_fd, int report_fd, pid_t worker, char **argv)
+static void supervisor_exec_child(int exe_fd, int spec_fd, int report_fd, pid_t worker, char **argv)
 {
     /* Dies with the worker, and never outlives it: a worker that died
      * before this line is not its parent any more. */
@@ -123,11 +137,14 @@ static void supervisor_exec_child(int spec_fd, int report_fd, pid_t worker, char
     fcntl(STDIN_FILENO, F_SETFD, 0);
     fcntl(JOB_PROCESS_REPORT_FD, F_SETFD, 0);
     /* Nothing else of the worker's (Redis and nng sockets, the metrics
-     * listener, other jobs' pipes) goes to the job process. */
-    if (close_range(JOB_PROCESS_REPORT_FD + 1, ~0U, 0) != 0)
+     * listener, other jobs' pipes) goes to the job process; exe_fd is
+     * close-on-exec. */
+    if (close_range(JOB_PROCESS_REPORT_FD + 1, (unsigned)exe_fd - 1, 0) != 0 ||
+        close_range((unsigned)exe_fd + 1, ~0U, 0) != 0)
         for (int fd = JOB_PROCESS_REPORT_FD + 1; fd < 1024; fd++)
-            close(fd);
-    execv(SUPERVISOR_SELF_EXE, argv);
+            if (fd != exe_fd)
+                close(fd);
+    fexecve(exe_fd, argv, environ);
     _exit(JOB_PROCESS_EXIT_EXEC);
 }
 
@@ -196,7 +213,7 @@ int supervisor_start(struct supervisor *sup, const struct queue_claim *claim,
         goto cleanup;
     }
     if (pid == 0)
-        supervisor_exec_child(spec_pipe[0], report_pipe[1], worker, args.argv);
+        supervisor_exec_child(sup->exe_fd, spec_pipe[0], report_pipe[1], worker, args.argv);
 
     long long now = program_monotonic_ms();
     memset(child, 0, sizeof(*child));

@@ -3,9 +3,10 @@
  * other jobs down.
  *
  * Each job runs in a child process (worker/job_process.h): the worker's own
- * binary re-executed from /proc/self/exe (fork then exec at once, never a
- * bare fork of this multi-threaded process), with PR_SET_PDEATHSIG so that a
- * worker killed with SIGKILL leaves no job process behind writing segments.
+ * binary re-executed through a descriptor of /proc/self/exe (fork, then exec
+ * at once: never a bare fork of this multi-threaded process), with
+ * PR_SET_PDEATHSIG so that a worker killed with SIGKILL leaves no job
+ * process behind writing segments.
  * The child reports event lines on a pipe (worker_metrics.h); the supervisor
  * applies them to the worker's metrics and counts each as progress. It kills
  * a child (SIGKILL) that reports nothing for worker.job_watchdog_ms, or whose
