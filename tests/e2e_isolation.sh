@@ -21,6 +21,8 @@
 #      then cancelled.
 # Throughout: the worker process is the same one (pid unchanged, alive), and
 # its /metrics counts 3 crashes, 1 watchdog kill, at least 1 memory kill.
+#   D. the worker is SIGKILLed while a job runs: its job process dies with it
+#      (PR_SET_PDEATHSIG), leaving no writer behind.
 # Usage: tests/e2e_isolation.sh   (FFPOOL_TEST_KEEP=1 keeps the folder)
 set -euo pipefail
 
@@ -41,7 +43,9 @@ check() { # check DESCRIPTION COMMAND...: records a failed check without stoppin
 }
 cleanup() {
   local rc=$? name
-  for name in "${!shim_pid[@]}"; do kill -KILL "${shim_pid[$name]}" 2>/dev/null || true; done
+  for name in "${!shim_pid[@]}"; do
+    kill -KILL "${shim_pid[$name]}" 2>/dev/null && wait "${shim_pid[$name]}" 2>/dev/null || true
+  done
   # A stopped job process must not outlive the test (the worker's SIGKILL
   # at pool down takes it with it through PR_SET_PDEATHSIG).
   [ -n "${stopped_pid:-}" ] && kill -CONT "$stopped_pid" 2>/dev/null || true
@@ -128,6 +132,7 @@ clip long 120 640x360
 clip crash 12 320x240
 clip hog 12 320x240
 cp "$dir/long.mkv" "$dir/stall.mkv"
+cp "$dir/long.mkv" "$dir/orphan.mkv"
 
 export FFPOOL_WORKER_SLOTS=2
 export FFPOOL_WORKER_JOB_WATCHDOG_MS=5000
@@ -232,6 +237,17 @@ check "metrics: 3 crashes ($crashes)" [ "$crashes" = 3 ]
 check "metrics: 1 watchdog kill ($watchdog)" [ "$watchdog" = 1 ]
 check "metrics: memory kills counted ($memory)" [ "${memory%.*}" -ge 1 ]
 check "/healthz still answers 200" curl -fsS --max-time 5 -o /dev/null "$metrics/healthz"
+
+# ---- D. a SIGKILLed worker leaves no job process behind ----
+shim_start orphan
+wait_until 120 test -e "$(segment orphan 0)" || fail_now "orphan job: segment 0 never appeared"
+orphan_job=$(job_of orphan)
+orphan_pid=$(sed -n "s/.*event=job_process_started job=$orphan_job .* pid=\([0-9]*\).*/\1/p" \
+  "$pool/worker-1.log" | tail -n 1)
+kill -KILL "$worker_pid"
+# Dead: gone, or a zombie its new parent has not reaped yet.
+gone() { ! kill -0 "$orphan_pid" 2>/dev/null || [ "$(ps -o stat= -p "$orphan_pid" | cut -c1)" = Z ]; }
+check "the job process $orphan_pid died with its SIGKILLed worker" wait_until 5 gone
 
 [ "$failures" = 0 ] || { tail -n 30 "$pool/worker-1.log" >&2 || true; exit 1; }
 say "all checks passed"
