@@ -71,6 +71,12 @@ static const struct config_key config_keys[] = {
     KEY_INT("worker.slots", worker_slots, "1", "jobs a worker runs at once"),
     KEY_INT("worker.scan_interval_ms", worker_scan_interval_ms, "500",
             "longest wait between looks for expired leases"),
+    KEY_INT("worker.job_watchdog_ms", worker_job_watchdog_ms, "30000",
+            "a job process that reports no progress this long is killed and the attempt "
+            "counted as failed (0: off)"),
+    KEY_INT("worker.job_memory_limit_mb", worker_job_memory_limit_mb, "4096",
+            "a job process whose resident memory exceeds this is killed and the attempt "
+            "counted as failed (0: off)"),
     KEY_STRING("shim.fallback_ffmpeg", shim_fallback_ffmpeg, "/usr/bin/ffmpeg",
                "local ffmpeg for invocations the pool does not serve (empty: refuse them)"),
     KEY_STRING("shim.fallback_ffprobe", shim_fallback_ffprobe, "/usr/bin/ffprobe",

@@ -58,6 +58,8 @@ struct ffpool_config {
     char worker_id[CONFIG_STRING_MAX];
     int64_t worker_slots;
     int64_t worker_scan_interval_ms;
+    int64_t worker_job_watchdog_ms;      /* 0 = off */
+    int64_t worker_job_memory_limit_mb;  /* 0 = off */
 
     /* Shim. */
     char shim_fallback_ffmpeg[CONFIG_STRING_MAX];

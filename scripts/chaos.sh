@@ -5,8 +5,10 @@
 # time remains) on a pool of N workers, and meanwhile, every 1.5-3.5 s:
 #   - SIGKILLs a worker (most often one holding a stream) and starts a fresh
 #     one in its place, so that the pool stays at N workers;
-#   - or SIGSTOPs a worker for 0.5 s to 2 lease lengths, then SIGCONTs it
-#     (long stops make it a stale owner that must not publish);
+#   - or SIGSTOPs a worker with its job processes (its process group) for
+#     0.5 s to 2 lease lengths, then SIGCONTs them (long stops make it a
+#     stale owner that must not publish); a SIGKILLed worker's job processes
+#     die with it (PR_SET_PDEATHSIG);
 # and restarts Redis once, half way (same port, same folder, AOF), starting
 # one more stream right after it, as a Jellyfin would.
 # When the time is up it stops the chaos, lets the streams finish and checks
@@ -82,7 +84,7 @@ check() { # check DESCRIPTION COMMAND...: records a failed check without stoppin
 }
 cleanup() {
   local s
-  [ -n "$stopped_pid" ] && kill -CONT "$stopped_pid" 2>/dev/null || true
+  [ -n "$stopped_pid" ] && kill -CONT -- "-$stopped_pid" 2>/dev/null || true
   for s in "${active[@]}"; do kill -KILL "${shim_pid[$s]}" 2>/dev/null || true; done
   FFPOOL_BIN=$bin "$here/scripts/pool" down --dir "$pool" >/dev/null 2>&1 || true
   exec 3>&- 2>/dev/null || true
@@ -213,10 +215,10 @@ while awk -v t="$(now)" -v e="$end_at" 'BEGIN { exit !(t < e) }'; do
       say "$(elapsed) s: SIGKILLed worker slot $w (pid $pid), restarted"
     else
       ms=$((500 + RANDOM % (2 * lease_ttl_ms - 500)))
-      kill -STOP "$pid" 2>/dev/null || true
+      kill -STOP -- "-$pid" 2>/dev/null || true # the worker and its job processes
       stopped_pid=$pid
       sleep "$(awk -v m="$ms" 'BEGIN { printf "%.3f", m / 1000 }')"
-      kill -CONT "$pid" 2>/dev/null || true
+      kill -CONT -- "-$pid" 2>/dev/null || true
       stopped_pid=""
       stops=$((stops + 1))
       say "$(elapsed) s: SIGSTOPped worker slot $w (pid $pid) for $ms ms"

@@ -5,14 +5,17 @@
 #                        [--skip-rss] [--dir DIR] [--keep]
 #
 # 1. valgrind memcheck: one worker (build/bin/ffpool-worker) runs under
-#    valgrind --leak-check=full while it transcodes one job of N segments
+#    valgrind --leak-check=full --trace-children=yes (the job runs in a job
+#    process of its own, which valgrind follows; one log per process) while
+#    it transcodes one job of N segments
 #    (default 50: a 160x90 clip cut into 1 s segments through the shim with a
 #    real Jellyfin command line), then is stopped with SIGTERM. Prints the
 #    definitely / indirectly / possibly lost bytes and the error count, and
 #    keeps the full valgrind log.
 # 2. RSS over consecutive jobs: a plain worker runs N small jobs (default 200,
-#    6 s clips at 160x90, two segments each) one after the other; VmRSS is
-#    sampled from /proc every few jobs. Prints first / last / max.
+#    6 s clips at 160x90, two segments each) one after the other; VmRSS of
+#    the worker process (the supervisor: each job runs in a fresh job
+#    process) is sampled from /proc every few jobs. Prints first / last / max.
 # Exits non-zero if valgrind reports definitely or indirectly lost bytes or
 # memory errors, or if a job fails. Redis, scheduler and worker run on free
 # loopback ports in a temporary folder and are stopped on every exit path.
@@ -131,10 +134,12 @@ if [ "$do_valgrind" = 1 ]; then
    obj:*/libx264.so*
 }
 EOF
-  FFPOOL_WORKER_ID=valgrind-worker valgrind --tool=memcheck --leak-check=full \
-    --suppressions="$dir/x264.supp" \
+  # No watchdog: under valgrind a job process spends many seconds loading
+  # libav before its first progress line.
+  FFPOOL_WORKER_JOB_WATCHDOG_MS=0 FFPOOL_WORKER_ID=valgrind-worker valgrind --tool=memcheck \
+    --leak-check=full --trace-children=yes --suppressions="$dir/x264.supp" \
     --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect \
-    --num-callers=30 --log-file="$dir/valgrind.log" "$bin/ffpool-worker" \
+    --num-callers=30 --log-file="$dir/valgrind.%p.log" "$bin/ffpool-worker" \
     >"$dir/worker-valgrind.log" 2>&1 </dev/null &
   vg_pid=$!
   pids+=("$vg_pid")
@@ -144,31 +149,35 @@ EOF
   say "valgrind job: shim rc=$rc, $published segments in $(( $(date +%s) - started )) s"
   [ "$rc" = 0 ] && [ "$published" -ge "$segments" ] || { say "FAIL the job under valgrind did not complete"; status=1; tail -n 5 "$dir/shim.log" "$dir/worker-valgrind.log" >&2; }
   stop_pid "$vg_pid"
-  lost() { # lost KIND: bytes and blocks from the LEAK SUMMARY
-    sed -n "s/.*$1 lost: \([0-9,]*\) bytes in \([0-9,]*\) blocks.*/\1 bytes in \2 blocks/p" "$dir/valgrind.log" | tail -n 1
-  }
-  definite=$(lost definitely)
-  indirect=$(lost indirectly)
-  possible=$(lost possibly)
-  reachable=$(sed -n 's/.*still reachable: \([0-9,]*\) bytes in \([0-9,]*\) blocks.*/\1 bytes in \2 blocks/p' "$dir/valgrind.log" | tail -n 1)
-  errors=$(sed -n 's/.*ERROR SUMMARY: \([0-9,]*\) errors.*/\1/p' "$dir/valgrind.log" | tail -n 1)
-  suppressed=$(sed -n 's/.*ERROR SUMMARY: .*(suppressed: \([0-9,]*\) from.*/\1/p' "$dir/valgrind.log" | tail -n 1)
-  echo "valgrind memcheck, one job of $published segments (160x90, 1 s segments):"
-  echo "  definitely lost: ${definite:-no leak summary}"
-  echo "  indirectly lost: ${indirect:-none}"
-  echo "  possibly lost:   ${possible:-none}"
-  echo "  still reachable: ${reachable:-none}"
-  echo "  error summary:   ${errors:-?} errors (leaks of definite/indirect kind count as errors)," \
-    "${suppressed:-0} suppressed (libx264 SIMD over-reads)"
-  echo "  full log: $dir/valgrind.log"
-  if [ -z "$definite" ] && ! grep -q 'All heap blocks were freed' "$dir/valgrind.log"; then
-    say "FAIL valgrind wrote no leak summary (did the worker exit?)"; status=1
-  fi
-  case ${definite:-0 bytes}:${indirect:-0 bytes} in
-    "0 bytes"*:"0 bytes"*) ;;
-    *) say "FAIL memory leaked (see $dir/valgrind.log)"; status=1 ;;
-  esac
-  [ "${errors:-1}" = 0 ] || { say "FAIL valgrind reported ${errors:-?} errors"; status=1; }
+  for log in "$dir"/valgrind.*.log; do
+    lost() { # lost KIND: bytes and blocks from the LEAK SUMMARY
+      sed -n "s/.*$1 lost: \([0-9,]*\) bytes in \([0-9,]*\) blocks.*/\1 bytes in \2 blocks/p" "$log" | tail -n 1
+    }
+    definite=$(lost definitely)
+    indirect=$(lost indirectly)
+    possible=$(lost possibly)
+    reachable=$(sed -n 's/.*still reachable: \([0-9,]*\) bytes in \([0-9,]*\) blocks.*/\1 bytes in \2 blocks/p' "$log" | tail -n 1)
+    errors=$(sed -n 's/.*ERROR SUMMARY: \([0-9,]*\) errors.*/\1/p' "$log" | tail -n 1)
+    suppressed=$(sed -n 's/.*ERROR SUMMARY: .*(suppressed: \([0-9,]*\) from.*/\1/p' "$log" | tail -n 1)
+    if grep -q -- '--run-job' "$log"; then what="job process"; else what="worker process"; fi
+    echo "valgrind memcheck, $what, one job of $published segments (160x90, 1 s segments):"
+    echo "  definitely lost: ${definite:-no leak summary}"
+    echo "  indirectly lost: ${indirect:-none}"
+    echo "  possibly lost:   ${possible:-none}"
+    echo "  still reachable: ${reachable:-none}"
+    echo "  error summary:   ${errors:-?} errors (leaks of definite/indirect kind count as errors)," \
+      "${suppressed:-0} suppressed (libx264 SIMD over-reads)"
+    echo "  full log: $log"
+    if [ -z "$definite" ] && ! grep -q 'All heap blocks were freed' "$log"; then
+      say "FAIL valgrind wrote no leak summary in $log (did the process exit?)"; status=1
+    fi
+    case ${definite:-0 bytes}:${indirect:-0 bytes} in
+      "0 bytes"*:"0 bytes"*) ;;
+      *) say "FAIL memory leaked (see $log)"; status=1 ;;
+    esac
+    [ "${errors:-1}" = 0 ] || { say "FAIL valgrind reported ${errors:-?} errors in $log"; status=1; }
+  done
+  [ "$(ls "$dir"/valgrind.*.log | wc -l)" -ge 2 ] || { say "FAIL valgrind did not follow the job process"; status=1; }
 fi
 
 # ---- 2. RSS of one worker over consecutive jobs ----

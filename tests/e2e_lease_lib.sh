@@ -33,7 +33,7 @@ lease_cleanup() {
   [ -n "$lease_extra_cleanup" ] && "$lease_extra_cleanup" || true
   # Stopped workers (SIGSTOP) must be continued, or SIGTERM waits on them.
   for f in "$lease_pool"/worker-*.pid; do
-    [ -e "$f" ] && kill -CONT "$(cat "$f")" 2>/dev/null || true
+    [ -e "$f" ] && lease_signal_worker CONT "$(cat "$f")"
   done
   FFPOOL_BIN=$lease_build/bin "$lease_here/scripts/pool" down --dir "$lease_pool" >/dev/null 2>&1 || true
   exec 3>&- 2>/dev/null || true
@@ -46,6 +46,13 @@ lease_cleanup() {
 trap lease_cleanup EXIT
 
 now() { date +%s.%N; }
+
+# lease_signal_worker SIGNAL PID: signals a worker together with its job
+# processes. Every worker runs in a process group of its own (setsid), and
+# its job processes share it: a stalled machine (a frozen VM, SIGSTOP) stops
+# them all at once, whereas stopping the worker process alone would leave
+# its job processes running, renewing and finishing their jobs.
+lease_signal_worker() { kill -"$1" -- "-$2" 2>/dev/null || kill -"$1" "$2" 2>/dev/null || true; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
 # lease_clip DURATION SIZE: an mkv shaped like Jellyfin's input.

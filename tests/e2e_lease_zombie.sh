@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# e2e_lease_zombie.sh -- a worker stalled past its lease (SIGSTOP: a long GC
-# pause, a frozen VM, a stuck NFS write) comes back after another worker
-# took its job over, and must be harmless:
+# e2e_lease_zombie.sh -- a worker stalled past its lease (SIGSTOP of the
+# worker and its job processes: a frozen VM, a stuck NFS write) comes back
+# after another worker took its job over, and must be harmless:
 #   - the other worker takes over and finishes the stream (output complete,
 #     decodable, every frame once, each index published once);
 #   - after SIGCONT the zombie publishes nothing: no event=segment line of its
@@ -23,7 +23,7 @@ victim_pid=$(lease_owner_pid)
 victim=$(lease_job_field owner)
 epoch_before=$(lease_job_field epoch)
 victim_log=$lease_pool/$victim.log
-kill -STOP "$victim_pid"
+lease_signal_worker STOP "$victim_pid"
 stopped_at=$(now)
 published_before=$(grep -c "event=segment job=$lease_job_id .*worker=$victim " "$victim_log" || true)
 say "SIGSTOPped $victim (pid $victim_pid) holding $lease_job_id epoch $epoch_before after $published_before segments"
@@ -43,14 +43,14 @@ for ((k = 0; k < 2400; k++)); do
     if [ -n "$owner" ] && [ "$owner" != "$victim" ] &&
        grep -q "event=segment job=$lease_job_id .*worker=$owner " "$lease_pool/$owner.log"; then
       new_owner=$owner
-      kill -CONT "$victim_pid"
+      lease_signal_worker CONT "$victim_pid"
       cont_at=$(now)
       say "new owner $new_owner publishing; SIGCONT $victim after $(elapsed "$stopped_at" "$cont_at") s"
     fi
   fi
   sleep 0.05
 done
-[ -n "$cont_at" ] || { kill -CONT "$victim_pid" 2>/dev/null || true; cont_at=$(now); }
+[ -n "$cont_at" ] || { lease_signal_worker CONT "$victim_pid"; cont_at=$(now); }
 lease_shim_wait 120
 
 snapshot() { for f in "$lease_dir"/transcodes/*.ts; do stat -c '%n %i %.9Y' "$f"; done; }

@@ -27,7 +27,22 @@ Test(config, defaults_are_the_documented_ones)
     cr_assert_eq(c.redis_port, 6379);
     cr_assert_eq(c.lease_ttl_ms, 3000);
     cr_assert_eq(c.worker_slots, 1);
+    cr_assert_eq(c.worker_job_watchdog_ms, 30000);
+    cr_assert_eq(c.worker_job_memory_limit_mb, 4096);
     cr_assert_str_eq(c.scheduler_url, "tcp://127.0.0.1:7070");
+}
+
+Test(config, job_process_limits_come_from_yaml_and_environment)
+{
+    char *path = write_temp("worker:\n  job_watchdog_ms: 10000\n  job_memory_limit_mb: 512\n");
+    setenv("FFPOOL_WORKER_JOB_MEMORY_LIMIT_MB", "0", 1);
+    struct ffpool_config c;
+    char err[256];
+    cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+    unsetenv("FFPOOL_WORKER_JOB_MEMORY_LIMIT_MB");
+    unlink(path);
+    cr_assert_eq(c.worker_job_watchdog_ms, 10000);
+    cr_assert_eq(c.worker_job_memory_limit_mb, 0, "0 turns the ceiling off, from the environment");
 }
 
 Test(config, yaml_sections_set_keys_and_environment_wins)

@@ -1,10 +1,17 @@
 /* job.c -- runs one claimed job: lease renewal, the pipeline, publishing
  * each segment, the playlist, and the final complete/fail/release. See
- * job.h for the self-fencing invariant. */
+ * job.h for the self-fencing invariant.
+ *
+ * This code runs in a job process (worker/job_process.c), one per job, never
+ * in the worker itself: it reports metric updates and progress to the worker
+ * as event lines (worker_event_send) on job->report_fd, and the worker's
+ * watchdog kills it when those stop. It also holds the test-only fault hooks
+ * (FFPOOL_TEST_*), which make a job process misbehave on purpose. */
 #include "job.h"
 
 #include <errno.h>
 #include <glob.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +25,10 @@
 
 /* Pause between checkpoint attempts while Redis is unreachable. */
 #define CHECKPOINT_RETRY_MS 50
+
+/* Progress lines are sent at most this often: the worker's watchdog counts
+ * in seconds, and a pipe write per decoded frame would be waste. */
+#define PROGRESS_REPORT_INTERVAL_MS 250
 
 /* State of one pipeline run, seen by its callbacks. */
 struct job_run {
@@ -38,6 +49,73 @@ static void job_set_deadline_from(struct job *job, long long renew_started_ms)
 static int job_lease_valid(struct job *job)
 {
     return program_monotonic_ms() < atomic_load(&job->lease_deadline_ms);
+}
+
+static void job_report(struct job *job, enum worker_event event, double value)
+{
+    worker_event_send(job->report_fd, event, value);
+}
+
+/* Tells the worker's watchdog that the pipeline is moving. Called from the
+ * pipeline thread only (last_progress_report_ms is that thread's). */
+static void job_report_progress(struct job *job)
+{
+    long long now = program_monotonic_ms();
+    if (now - job->last_progress_report_ms < PROGRESS_REPORT_INTERVAL_MS)
+        return;
+    job->last_progress_report_ms = now;
+    job_report(job, WORKER_EVENT_PROGRESS, 0);
+}
+
+/* ---- test-only fault hooks ----------------------------------------------
+ * Compiled in, but armed only by environment variables whose names say that
+ * they are test hooks; no deployment sets them. tests/e2e_isolation.sh uses
+ * them to make one job process misbehave for real while another job runs on
+ * the same worker. Each acts on jobs whose input path contains its _INPUT
+ * text (every job if that is unset):
+ *   FFPOOL_TEST_CRASH_AT_SEGMENT=N, FFPOOL_TEST_CRASH_INPUT=TEXT
+ *       die by SIGSEGV instead of publishing segment N;
+ *   FFPOOL_TEST_HOG_AT_SEGMENT=N, FFPOOL_TEST_HOG_INPUT=TEXT
+ *       at segment N, allocate and touch memory at 64 MB/s (up to 2 GB) and
+ *       never go on, still reporting progress (a runaway, not a hang). */
+
+#define TEST_HOG_STEP_MB 8
+#define TEST_HOG_STEP_MS 125
+#define TEST_HOG_MAX_MB 2048
+
+static int job_test_hook_armed(const struct job *job, const char *at_name,
+                               const char *input_name, int index)
+{
+    const char *at = getenv(at_name);
+    if (at == NULL || at[0] == '\0' || atoi(at) != index)
+        return 0;
+    const char *input = getenv(input_name);
+    return input == NULL || strstr(job->spec.input, input) != NULL;
+}
+
+static void job_test_hooks(struct job *job, int index)
+{
+    if (job_test_hook_armed(job, "FFPOOL_TEST_CRASH_AT_SEGMENT", "FFPOOL_TEST_CRASH_INPUT", index)) {
+        log_warn("test_hook", "job=%s segment=%d msg=%s", job->id, index,
+                 log_quote("FFPOOL_TEST_CRASH_AT_SEGMENT: raising SIGSEGV"));
+        /* The default action, even under a sanitizer that catches SIGSEGV:
+         * the process dies by the signal, as it would in libav. */
+        signal(SIGSEGV, SIG_DFL);
+        raise(SIGSEGV);
+    }
+    if (job_test_hook_armed(job, "FFPOOL_TEST_HOG_AT_SEGMENT", "FFPOOL_TEST_HOG_INPUT", index)) {
+        log_warn("test_hook", "job=%s segment=%d msg=%s", job->id, index,
+                 log_quote("FFPOOL_TEST_HOG_AT_SEGMENT: allocating without end"));
+        for (int mb = 0;; mb += TEST_HOG_STEP_MB) {
+            if (mb < TEST_HOG_MAX_MB) {
+                char *block = malloc((size_t)TEST_HOG_STEP_MB << 20);
+                if (block != NULL)
+                    memset(block, 0x5a, (size_t)TEST_HOG_STEP_MB << 20);
+            }
+            job_report(job, WORKER_EVENT_PROGRESS, 0);
+            usleep(TEST_HOG_STEP_MS * 1000);
+        }
+    }
 }
 
 /* Returns 1 if this call set the reason (it was the first), else 0. */
@@ -62,7 +140,7 @@ static void job_self_fence(struct job *job, const char *where)
 {
     if (!job_stop(job, JOB_STOP_LEASE))
         return;
-    metrics_counter_add(job->metrics->leases_lost, 1);
+    job_report(job, WORKER_EVENT_LEASE_LOST, 1);
     log_warn("self_fenced", "job=%s epoch=%lld where=%s overdue_ms=%lld msg=%s", job->id,
              (long long)job->epoch, where,
              program_monotonic_ms() - atomic_load(&job->lease_deadline_ms),
@@ -75,7 +153,7 @@ static void job_fenced(struct job *job, const char *where)
 {
     if (!job_stop(job, JOB_STOP_FENCED))
         return;
-    metrics_counter_add(job->metrics->leases_lost, 1);
+    job_report(job, WORKER_EVENT_LEASE_LOST, 1);
     log_warn("fenced", "job=%s epoch=%lld where=%s msg=%s", job->id, (long long)job->epoch, where,
              log_quote("another worker owns the job now"));
 }
@@ -118,7 +196,7 @@ static void *job_renew_main(void *arg)
             log_info("cancelled", "job=%s", job->id);
             job_request_stop(job, JOB_STOP_CANCELLED);
         } else {
-            metrics_counter_add(job->metrics->redis_errors, 1);
+            job_report(job, WORKER_EVENT_REDIS_ERROR, 1);
             log_warn("renew_failed", "job=%s error=%s", job->id,
                      log_quote(queue_last_error(queue)));
             if (!job_lease_valid(job))
@@ -138,8 +216,11 @@ static int job_should_stop(void *opaque)
     /* Paused by the client (Jellyfin's throttling): hold the pipeline, but
      * keep checking the lease and the stop flag. */
     while (atomic_load(&job->paused) && atomic_load(&job->stop_reason) == JOB_RUNNING &&
-           job_lease_valid(job))
+           job_lease_valid(job)) {
+        job_report_progress(job); /* waiting by request is not a hang */
         usleep(50 * 1000);
+    }
+    job_report_progress(job);
     if (!job_lease_valid(job))
         job_self_fence(job, "pipeline");
     return atomic_load(&job->stop_reason) != JOB_RUNNING;
@@ -171,10 +252,11 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
     struct job *job = run->job;
     char err[512];
 
+    job_test_hooks(job, segment->index);
     /* The commit point: never make a segment visible unless the lease is
      * still ours by our own clock. */
     if (atomic_load(&job->stop_reason) != JOB_RUNNING || !job_lease_valid(job)) {
-        metrics_counter_add(job->metrics->fenced_writes, 1);
+        job_report(job, WORKER_EVENT_FENCED_WRITE, 1);
         log_warn("segment_refused", "job=%s segment=%d epoch=%lld msg=%s", job->id, segment->index,
                  (long long)job->epoch,
                  log_quote("lease no longer certainly ours; segment not published"));
@@ -197,7 +279,7 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
     int status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
                                   segment->duration_us);
     for (int tries = 1; status == QUEUE_ERROR; tries++) {
-        metrics_counter_add(job->metrics->redis_errors, 1);
+        job_report(job, WORKER_EVENT_REDIS_ERROR, 1);
         if (tries == 1)
             log_warn("checkpoint_failed", "job=%s segment=%d error=%s msg=%s", job->id,
                      segment->index, log_quote(queue_last_error(run->queue)),
@@ -224,8 +306,7 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
         return 1;
     }
     run->segments_published++;
-    metrics_counter_add(job->metrics->segments, 1);
-    worker_metrics_tick(job->metrics);
+    job_report(job, WORKER_EVENT_SEGMENT, 1);
     log_info("segment", "job=%s segment=%d epoch=%lld worker=%s duration_us=%lld", job->id,
              segment->index, (long long)job->epoch, job->owner, (long long)segment->duration_us);
 
@@ -249,7 +330,7 @@ static void job_progress(void *opaque, const struct pipeline_progress *progress)
         .speed = progress->speed,
         .duration_us = progress->duration_us,
     };
-    metrics_gauge_vec_set(job->metrics->encode_speed, job->id, progress->speed);
+    job_report(job, WORKER_EVENT_SPEED, progress->speed);
     int status = queue_report_progress(run->queue, job->id, job->owner, job->epoch, &report);
     if (status == QUEUE_FENCED)
         job_fenced(job, "progress");
@@ -315,9 +396,6 @@ static void *job_main(void *arg)
         goto done;
     }
     job_load_durations(&run);
-    metrics_gauge_add(job->metrics->jobs_in_progress, 1);
-    if (job->takeover)
-        metrics_counter_add(job->metrics->takeovers, 1);
     log_info("job_start", "job=%s epoch=%lld first_segment=%d takeover=%d input=%s", job->id,
              (long long)job->epoch, job->first_index, job->takeover, log_quote(job->spec.input));
 
@@ -352,7 +430,7 @@ static void *job_main(void *arg)
         log_info("job_done", "job=%s epoch=%lld segments=%d seconds=%.2f status=%d", job->id,
                  (long long)job->epoch, run.segments_published, seconds, status);
     } else if (result == PIPELINE_ERROR && reason == JOB_RUNNING) {
-        metrics_counter_add(job->metrics->jobs_failed, 1);
+        job_report(job, WORKER_EVENT_JOB_FAILED, 1);
         log_error("job_failed", "job=%s epoch=%lld error=%s", job->id, (long long)job->epoch,
                   log_quote(err));
         queue_fail(run.queue, job->id, job->owner, job->epoch, err);
@@ -365,10 +443,6 @@ static void *job_main(void *arg)
                  (long long)job->epoch, reason, run.segments_published);
     }
 
-    metrics_histogram_observe(job->metrics->job_duration, seconds);
-    metrics_gauge_add(job->metrics->jobs_in_progress, -1);
-    metrics_gauge_vec_remove(job->metrics->encode_speed, job->id);
-
 done:
     free(run.durations_us);
     queue_close(run.queue);
@@ -380,7 +454,7 @@ done:
 }
 
 struct job *job_create(const struct ffpool_config *config, const struct queue_config *queue_config,
-                       struct worker_metrics *metrics, const char *owner,
+                       int report_fd, const char *owner,
                        const struct queue_claim *claim, char *err, size_t errlen)
 {
     struct job *job = calloc(1, sizeof(*job));
@@ -401,7 +475,7 @@ struct job *job_create(const struct ffpool_config *config, const struct queue_co
         job->first_index = job->spec.start_number;
     job->config = config;
     job->queue_config = *queue_config;
-    job->metrics = metrics;
+    job->report_fd = report_fd;
     pthread_mutex_init(&job->lock, NULL);
     pthread_cond_init(&job->wake, NULL);
     return job;

@@ -1,8 +1,9 @@
 /* job.h -- one claimed job on a worker: its lease, its pipeline run, its
  * segments' publication.
  *
- * A job runs in its own thread with a second thread renewing its lease
- * every TTL/3. The invariant that makes takeover safe: a segment is only
+ * A job runs in a job process of its own (worker/job_process.c, supervised
+ * by the worker through worker/supervisor.c), in a job thread with a second
+ * thread renewing its lease every TTL/3. The invariant that makes takeover safe: a segment is only
  * published (renamed to the name Jellyfin serves) while this worker's lease
  * is certainly still valid by its own monotonic clock, i.e. before
  * last successful renew + TTL - safety margin. Past that, the job stops
@@ -35,7 +36,8 @@ struct job {
     struct job_spec spec;
     const struct ffpool_config *config;
     struct queue_config queue_config;
-    struct worker_metrics *metrics;
+    int report_fd;               /* event lines to the worker (-1: none) */
+    long long last_progress_report_ms; /* job thread only */
 
     atomic_int stop_reason;      /* enum job_stop_reason, first one wins */
     atomic_int paused;
@@ -48,10 +50,12 @@ struct job {
     pthread_cond_t wake;         /* wakes the renew thread early to exit */
 };
 
-/* Builds a job from a claim. Returns NULL with err if the stored spec cannot
- * be read (the caller fails the job with err). */
+/* Builds a job from a claim; the job reports metric updates and progress to
+ * the worker as worker_event lines on report_fd (-1: nowhere). Returns NULL
+ * with err if the stored spec cannot be read (the caller fails the job with
+ * err). */
 struct job *job_create(const struct ffpool_config *config, const struct queue_config *queue_config,
-                       struct worker_metrics *metrics, const char *owner,
+                       int report_fd, const char *owner,
                        const struct queue_claim *claim, char *err, size_t errlen);
 
 /* Starts the job and renew threads. claim_started_ms is the monotonic time

@@ -1,24 +1,33 @@
-/* main.c -- ffpool-worker: claims jobs from Redis and runs them.
+/* main.c -- ffpool-worker: claims jobs from Redis and runs each in a job
+ * process of its own.
  *
- * The main thread only claims: while a slot is free it asks for the most
- * urgent job (an expired lease first), and otherwise blocks on the wake-up
- * list (a submit or a release pushes to it) until the earliest lease held by
- * anyone expires, and never longer than worker.scan_interval_ms, so that an
- * expired lease is taken over right at its expiry even when nobody wakes it.
- * SIGTERM (a Kubernetes scale-down) stops claiming and hands every running
- * job back at once. */
+ * The main thread claims and supervises: while a slot is free it asks for
+ * the most urgent job (an expired lease first), and otherwise blocks on the
+ * wake-up list (a submit or a release pushes to it) until the earliest lease
+ * held by anyone expires, and never longer than worker.scan_interval_ms, so
+ * that an expired lease is taken over right at its expiry even when nobody
+ * wakes it. Each claimed job runs in a child process (worker/supervisor.c,
+ * worker/job_process.c): a crash, hang or runaway allocation in one job ends
+ * that job's attempt and nothing else. Between claims the main thread reads
+ * the children's progress, enforces their watchdog and memory ceiling and
+ * reaps them. SIGTERM (a Kubernetes scale-down) or an operator's drain stops
+ * claiming and has every job process hand its job back at once.
+ *
+ * `ffpool-worker --run-job ...` is the job process itself (job_process.h). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "job.h"
+#include "job_process.h"
+#include "job_spec.h"
 #include "log.h"
 #include "metrics.h"
 #include "pipeline_caps.h"
 #include "program.h"
 #include "queue.h"
+#include "supervisor.h"
 
 /* How often a worker announces itself, and how long an announcement lasts:
  * a worker that stops announcing drops out of the pool's capabilities. */
@@ -87,25 +96,18 @@ static const char usage[] =
     "Usage: ffpool-worker [--config FILE]\n\n"
     "Claims transcode jobs from Redis under a lease and writes their HLS\n"
     "segments with libav, checkpointing each one, so that another worker can\n"
-    "take a job over from the next segment if this one dies. SIGTERM hands\n"
-    "running jobs back and exits.\n";
+    "take a job over from the next segment if this one dies. Each job runs\n"
+    "in a process of its own, killed when it makes no progress or uses too\n"
+    "much memory. SIGTERM hands running jobs back and exits.\n";
 
-/* Frees the slots of finished jobs. Returns how many are still running. */
-static int reap_jobs(struct job **slots, int n_slots)
-{
-    int running = 0;
-    for (int i = 0; i < n_slots; i++) {
-        if (slots[i] == NULL)
-            continue;
-        if (atomic_load(&slots[i]->finished)) {
-            job_destroy(slots[i]);
-            slots[i] = NULL;
-        } else {
-            running++;
-        }
-    }
-    return running;
-}
+/* How long a draining worker waits for its job processes to hand their
+ * jobs back: one does it within a frame or two, one retrying a checkpoint
+ * while Redis is away stops by its lease deadline; past that it is stuck. */
+#define DRAIN_GRACE_EXTRA_MS 2000
+
+/* With every slot busy, how long to wait for news from the job processes
+ * between two passes of the loop. */
+#define BUSY_POLL_MS 200
 
 /* How long to block for a wake-up after an empty claim: the scan interval,
  * or less when a lease expires sooner, so that a dead worker's job is
@@ -133,7 +135,9 @@ static void worker_id_default(char *out, size_t outlen)
 int main(int argc, char **argv)
 {
     struct ffpool_config config;
-    program_start(argc, argv, "ffpool-worker", usage, &config);
+    int first_arg = program_start(argc, argv, "ffpool-worker", usage, &config);
+    if (first_arg < argc && strcmp(argv[first_arg], JOB_PROCESS_FLAG) == 0)
+        return job_process_main(&config, argc - first_arg - 1, argv + first_arg + 1);
 
     program_on_stop_signals(on_signal);
 
@@ -144,22 +148,27 @@ int main(int argc, char **argv)
         worker_id_default(owner, sizeof(owner));
 
     int n_slots = config.worker_slots > 0 ? (int)config.worker_slots : 1;
-    struct job **slots = calloc((size_t)n_slots, sizeof(*slots));
-    struct queue_config queue_config;
-    program_queue_config(&config, &queue_config);
-    struct queue *queue = queue_open(&queue_config);
-    if (slots == NULL || queue == NULL) {
-        log_error("start_failed", "error=%s", "out of memory");
-        free(slots);
-        queue_close(queue);
-        return 1;
-    }
-    log_info("started", "worker=%s slots=%d redis=%s:%lld lease_ttl_ms=%lld", owner, n_slots,
-             config.redis_host, (long long)config.redis_port, (long long)config.lease_ttl_ms);
-
     struct worker_metrics metrics;
     struct metrics *registry = config.metrics_listen[0] ? metrics_create() : NULL;
     worker_metrics_init(&metrics, registry);
+    struct supervisor *supervisor =
+        supervisor_create(&config, &metrics, owner, n_slots, argv, first_arg);
+    struct queue_config queue_config;
+    program_queue_config(&config, &queue_config);
+    struct queue *queue = queue_open(&queue_config);
+    if (supervisor == NULL || queue == NULL) {
+        log_error("start_failed", "error=%s", "out of memory");
+        supervisor_destroy(supervisor);
+        queue_close(queue);
+        metrics_destroy(registry);
+        return 1;
+    }
+    log_info("started",
+             "worker=%s slots=%d redis=%s:%lld lease_ttl_ms=%lld job_watchdog_ms=%lld "
+             "job_memory_limit_mb=%lld",
+             owner, n_slots, config.redis_host, (long long)config.redis_port,
+             (long long)config.lease_ttl_ms, (long long)config.worker_job_watchdog_ms,
+             (long long)config.worker_job_memory_limit_mb);
     struct worker_health health = {.metrics = &metrics};
     struct metrics_server *metrics_server = NULL;
     if (registry != NULL) {
@@ -169,7 +178,7 @@ int main(int argc, char **argv)
         if (metrics_server == NULL) {
             log_error("start_failed", "error=%s", log_quote(err));
             metrics_destroy(registry);
-            free(slots);
+            supervisor_destroy(supervisor);
             queue_close(queue);
             return 1;
         }
@@ -181,11 +190,11 @@ int main(int argc, char **argv)
 
     int redis_down_logged = 0;
     while (!drain_requested) {
-        int running = reap_jobs(slots, n_slots);
+        int running = supervisor_poll(supervisor, queue, 0);
         worker_metrics_tick(&metrics);
         announce(queue, &announcer, owner, n_slots, running, 0, 0);
         if (running >= n_slots) {
-            usleep(50 * 1000);
+            supervisor_poll(supervisor, queue, BUSY_POLL_MS);
             continue;
         }
         struct queue_claim claim;
@@ -212,38 +221,27 @@ int main(int argc, char **argv)
         if (status != QUEUE_OK)
             continue;
 
+        /* A spec this worker cannot read fails here, without a process. */
         char err[512];
-        struct job *job =
-            job_create(&config, &queue_config, &metrics, owner, &claim, err, sizeof(err));
-        if (job == NULL) {
+        struct job_spec spec;
+        if (job_spec_unpack(claim.spec, claim.spec_len, &spec, err, sizeof(err)) != 0) {
             log_error("job_unreadable", "job=%s error=%s", claim.id, log_quote(err));
             queue_fail(queue, claim.id, owner, claim.epoch, err);
-        } else if (job_start(job, claim_started) != 0) {
-            log_error("job_start_failed", "job=%s", claim.id);
+        } else if (supervisor_start(supervisor, &claim, claim_started, err, sizeof(err)) != 0) {
+            log_error("job_start_failed", "job=%s error=%s", claim.id, log_quote(err));
             queue_release(queue, claim.id, owner, claim.epoch);
-            job_destroy(job);
         } else {
             log_info("claimed", "job=%s epoch=%lld checkpoint=%d takeover=%d", claim.id,
                      (long long)claim.epoch, claim.checkpoint, claim.takeover);
-            for (int i = 0; i < n_slots; i++) {
-                if (slots[i] == NULL) {
-                    slots[i] = job;
-                    break;
-                }
-            }
         }
         queue_claim_clear(&claim);
     }
 
     atomic_store(&health.draining, 1);
     log_info("draining", "worker=%s", owner);
-    announce(queue, &announcer, owner, n_slots, reap_jobs(slots, n_slots), 1, 1);
-    for (int i = 0; i < n_slots; i++)
-        if (slots[i] != NULL)
-            job_request_stop(slots[i], JOB_STOP_DRAIN);
-    for (int i = 0; i < n_slots; i++)
-        job_destroy(slots[i]);
-    free(slots);
+    announce(queue, &announcer, owner, n_slots, supervisor_poll(supervisor, queue, 0), 1, 1);
+    supervisor_drain(supervisor, queue, config.lease_ttl_ms + DRAIN_GRACE_EXTRA_MS);
+    supervisor_destroy(supervisor);
     free(announcer.caps);
     queue_close(queue);
     metrics_server_stop(metrics_server);
