@@ -4,9 +4,10 @@
  * timeline (origin, start, first segment), seeks to the run's start, then
  * reads packets and hands each to its stream's stage (pipeline_video.c,
  * pipeline_audio.c), which pass encoded packets to the segment writer
- * (pipeline_segment.c). At end of input it drains the stages in order and
- * lets the writer deliver the last segment. It also polls should_stop and
- * reports progress.
+ * (pipeline_segment.c). At end of input it drains the stages in order,
+ * refuses an input that yielded no frames or stopped short of its stated
+ * duration, and lets the writer deliver the last segment. It also polls
+ * should_stop and reports progress.
  *
  * This file and its pipeline_*.c siblings are the only code in ffpool that
  * calls libav. They never log: failures come back as one sentence in err,
@@ -474,6 +475,27 @@ end:
 
 /* ---- the run ----------------------------------------------------------------- */
 
+/* After the stages are drained: refuses an input that yielded nothing (a
+ * header followed by garbage would otherwise end "done" with nothing, or
+ * with a frame concealed from a damaged packet) and one that stops well
+ * short of the duration its header states (a copy still running, a broken
+ * disk), rather than ending the stream early as if it were complete (a run
+ * that muxed nothing gets the writer's "no frame at or after" instead). The
+ * checks run after the drains because a frame-threaded decoder and the
+ * encoder's lookahead hold the first frames until then. Returns a
+ * pipeline_result. */
+static int pipeline_check_input_end(struct pipeline_run *run, const AVFormatContext *input)
+{
+    const char *name = run->spec->input;
+    if (run->video_decoded + run->audio_decoded == 0)
+        return pipeline_fail(run, 0, "no frames decoded from input %s", name);
+    if (input->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE && run->duration_us > 0 &&
+        run->out_time_us + PIPELINE_TRUNCATED_US < run->duration_us && run->frames + run->bytes > 0)
+        return pipeline_fail(run, 0, "read %s: the input ends at %.3f s of its %.3f s (truncated)",
+                             name, (double)run->out_time_us / 1e6, (double)run->duration_us / 1e6);
+    return PIPELINE_OK;
+}
+
 /* Reports progress once a second of wall time, or now when forced. */
 static void pipeline_report_progress(struct pipeline_run *run, int64_t started,
                                      int64_t *last_report, int force)
@@ -609,21 +631,12 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         pipeline_report_progress(&run, started, &last_report, 0);
     }
 
-    /* A file that stops well short of the duration its header states was
-     * cut off (a copy still running, a broken disk): fail rather than end
-     * the stream early as if it were complete. */
-    if (input->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE && run.duration_us > 0 &&
-        run.out_time_us + PIPELINE_TRUNCATED_US < run.duration_us && run.frames + run.bytes > 0) {
-        ret = pipeline_fail(&run, 0, "read %s: the input ends at %.3f s of its %.3f s (truncated)",
-                            spec->input, (double)run.out_time_us / 1e6,
-                            (double)run.duration_us / 1e6);
-        goto end;
-    }
-
     /* End of input: drain each stage in order, then deliver the last segment. */
     if (video_index >= 0 && (ret = pipeline_video_packet(&video, NULL)))
         goto end;
     if (audio_index >= 0 && (ret = pipeline_audio_packet(&audio, NULL)))
+        goto end;
+    if ((ret = pipeline_check_input_end(&run, input)) != PIPELINE_OK)
         goto end;
     pipeline_report_progress(&run, started, &last_report, 1);
     ret = segment_writer_finish(&writer);

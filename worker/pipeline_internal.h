@@ -59,6 +59,12 @@ struct pipeline_run {
     int64_t out_time_us; /* stream time of the latest packet muxed */
     int64_t bytes;       /* bytes written to segment files */
     int64_t duration_us; /* the input's duration, 0 if unknown */
+
+    /* Frames out of the decoders (packets taken, for a copied stream), per
+     * stream so that each is only written by the thread that runs its
+     * stage. A run that ends with none of either read nothing usable. */
+    int64_t video_decoded;
+    int64_t audio_decoded;
 };
 
 /* Writes "<step>: <libav reason>" (or just the step when averr is 0) into

@@ -201,6 +201,7 @@ static int video_copy_packet(struct pipeline_video *v, const AVPacket *pkt)
             pipeline_copy_cutter_step(&v->cutter, run, pts, pkt->flags & AV_PKT_FLAG_KEY, &cut);
         if (step < 0)
             return PIPELINE_OK;
+        run->video_decoded++;
         if (step > 0 && (averr = av_fifo_write(v->cuts, &cut, 1)) < 0)
             return pipeline_fail(run, averr, "queue a segment cut");
         averr = av_packet_ref(v->packet, pkt);
@@ -531,6 +532,7 @@ static int video_receive_frames(struct pipeline_video *v)
             continue; /* a damaged frame: the CLI skips it too */
         if (averr < 0)
             return pipeline_fail(run, averr, "decode video");
+        run->video_decoded++;
 
         int ret = pipeline_poll_stop(run);
         int64_t ts = v->frame->best_effort_timestamp;
