@@ -12,6 +12,12 @@
  * one init segment), writes each to a temp file and calls segment_done; or
  * it writes one progressive file.
  *
+ * A run that transcodes video has two threads: the reader thread (demux,
+ * video decode and filter) and the caller's thread (video encode, the whole
+ * audio stage, the segment writer, every callback), joined by the bounded
+ * queue of pipeline_handoff.c. Each stage's fields below belong to one
+ * thread; pipeline_fail (locked) and the timeline helpers are safe from both.
+ *
  * Nothing here is visible outside worker/pipeline*.c. Every function that can
  * fail returns a pipeline_result (PIPELINE_OK, PIPELINE_STOPPED when a
  * callback asked to stop, PIPELINE_ERROR with one sentence in run->err), so

@@ -12,7 +12,14 @@
  * pict_type cleared on every other frame), frames keep their input
  * timestamps (no frame-rate conversion), and a run that starts mid-stream
  * drops every frame before its start, so its first frame is the same frame a
- * run from the start put first in that segment. */
+ * run from the start put first in that segment.
+ *
+ * With a handoff (pipeline.c's two-thread run) the decoder and the filter
+ * graph run on the reader thread and push each filtered frame into it; the
+ * encoder runs on the caller's thread (pipeline_video_encode_frame). The
+ * decoder always gets libav's automatic thread count, frame and slice
+ * threads, as the CLI's does: -threads is the encoder's (and, as in the CLI,
+ * the filter graph's). */
 #include <stdio.h>
 #include <string.h>
 
