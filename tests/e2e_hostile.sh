@@ -87,6 +87,17 @@ cp "$m/small.mkv" "$m/flipped.mkv"
 # clusters and frames corrupted.
 dd if=/dev/urandom of="$m/flipped.mkv" bs=1 count=65536 seek=$((size / 2 - 32768)) \
   conv=notrunc status=none
+# Matroska header (up to and including the first cluster's own header), then
+# random bytes: no frame decodes; and the same with 2 KiB of the first
+# cluster kept, so that a damaged keyframe may decode. Both must fail.
+python3 - "$m/small.mkv" "$m/header-garbage.mkv" "$m/frame-garbage.mkv" <<'EOF'
+import os, sys
+data = open(sys.argv[1], 'rb').read()
+cluster = data.find(b'\x1f\x43\xb6\x75')
+assert cluster > 0, 'no Matroska cluster found'
+for path, keep in ((sys.argv[2], 16), (sys.argv[3], 2048)):
+    open(path, 'wb').write(data[:cluster + keep] + os.urandom(256 * 1024))
+EOF
 cp "$m/small.mp4" "$m/mp4-named.mkv"
 # Every JPEG frame claims 16000x16000 (the container still says 320x180):
 # 384 MB per decoded frame if the decoder believed it.
@@ -124,6 +135,8 @@ cases=(
   "zero-length      zero-length.mkv      fail jellyfin"
   "truncated        truncated.mkv        any  jellyfin"
   "flipped-bytes    flipped.mkv          any  jellyfin"
+  "header-garbage   header-garbage.mkv   fail jellyfin"
+  "frame-garbage    frame-garbage.mkv    fail jellyfin"
   "wrong-extension  mp4-named.mkv        fail jellyfin"
   "wrong-ext-probed mp4-named.mkv        any  probe"
   "absurd-jpeg-dims absurd-jpeg.mkv      fail jellyfin"

@@ -9,7 +9,9 @@
  *
  * The clips: 10 s, 640x360 at 25 fps, 48 kHz AAC; GOPs of 90 (Matroska) and
  * 100 (MPEG-TS, MP4) frames, so that no segment boundary falls on a source
- * keyframe and a resumed run must decode from an earlier one. */
+ * keyframe and a resumed run must decode from an earlier one. Hostile ones
+ * derive from them: empty, random bytes, the first 40% of clip.mkv, and
+ * clip.mkv's header followed by garbage. */
 #include <criterion/criterion.h>
 #include <criterion/hooks.h>
 
@@ -58,6 +60,44 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 {
     (void)st, (void)flag, (void)ftw;
     return remove(path);
+}
+
+/* Writes dir/name: clip.mkv's Matroska header (EBML, segment info, tracks:
+ * everything before the first Cluster), then `keep` bytes of the clip's
+ * first cluster, then 256 KiB of random bytes. With keep 16 (the cluster's
+ * own header) no frame can be decoded; with 2048 a damaged first keyframe
+ * can be, and the run must still fail (before the check, it ended "done"). */
+static void write_header_and_garbage(const char *dir, const char *name, long keep)
+{
+    static const unsigned char cluster_id[4] = {0x1f, 0x43, 0xb6, 0x75};
+    char path[512];
+    snprintf(path, sizeof(path), "%s/clip.mkv", dir);
+    FILE *in = fopen(path, "rb");
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *out = fopen(path, "wb");
+    if (in == NULL || out == NULL) {
+        fprintf(stderr, "fixture %s failed\n", name);
+        goto end;
+    }
+    unsigned char data[65536];
+    size_t n = fread(data, 1, sizeof(data), in);
+    size_t header = 0;
+    while (header + 4 <= n && memcmp(data + header, cluster_id, 4) != 0)
+        header++;
+    if (header + 4 > n) {
+        fprintf(stderr, "fixture %s: no Matroska cluster in the first %zu bytes\n", name, n);
+        goto end;
+    }
+    size_t take = header + (size_t)keep < n ? header + (size_t)keep : n;
+    fwrite(data, 1, take, out);
+    srand(7);
+    for (int i = 0; i < 256 * 1024; i++)
+        fputc(rand() & 0xff, out);
+end:
+    if (in != NULL)
+        fclose(in);
+    if (out != NULL)
+        fclose(out);
 }
 
 /* Made once, before the tests run; their processes find them via the environment. */
@@ -126,6 +166,8 @@ ReportHook(PRE_ALL)(struct criterion_test_set *tests)
             fputc(rand() & 0xff, f);
         fclose(f);
     }
+    write_header_and_garbage(dir, "garbage.mkv", 16);
+    write_header_and_garbage(dir, "garbage-after-a-frame.mkv", 2048);
     setenv("FFPOOL_PIPELINE_FIXTURES", dir, 1);
 }
 
@@ -731,6 +773,20 @@ Test(pipeline, random_bytes_input_is_an_error)
     char input[512];
     fixture_path(input, sizeof(input), "noise.mkv");
     expect_error(input, NULL);
+}
+
+Test(pipeline, header_followed_by_garbage_fails_with_no_frames_decoded)
+{
+    char input[512];
+    fixture_path(input, sizeof(input), "garbage.mkv");
+    expect_error(input, "no frames decoded from input");
+}
+
+Test(pipeline, garbage_after_a_damaged_first_frame_fails_not_done)
+{
+    char input[512];
+    fixture_path(input, sizeof(input), "garbage-after-a-frame.mkv");
+    expect_error(input, "garbage-after-a-frame.mkv");
 }
 
 Test(pipeline, truncated_input_is_an_error_saying_so)

@@ -4,9 +4,18 @@
  * timeline (origin, start, first segment), seeks to the run's start, then
  * reads packets and hands each to its stream's stage (pipeline_video.c,
  * pipeline_audio.c), which pass encoded packets to the segment writer
- * (pipeline_segment.c). At end of input it drains the stages in order and
- * lets the writer deliver the last segment. It also polls should_stop and
- * reports progress.
+ * (pipeline_segment.c). At end of input it drains the stages in order,
+ * refuses an input that yielded no frames or stopped short of its stated
+ * duration, and lets the writer deliver the last segment. It also polls
+ * should_stop and reports progress.
+ *
+ * A run that transcodes video runs on two threads: a reader thread demuxes,
+ * decodes and filters (pipeline_read), and queues filtered frames and audio
+ * packets in a bounded handoff (pipeline_handoff.c); the caller's thread
+ * encodes and muxes them in the same order (pipeline_encode_queued), so the
+ * output is the one a single thread would produce, decoding and scaling
+ * overlap with encoding, and every callback still runs on the caller's
+ * thread.
  *
  * This file and its pipeline_*.c siblings are the only code in ffpool that
  * calls libav. They never log: failures come back as one sentence in err,
@@ -34,6 +43,10 @@
 #define PIPELINE_KEYFRAME_SCAN_PACKETS 50000
 /* First step back when a seek lands past the target (doubles each time). */
 #define PIPELINE_SEEK_BACKOFF_US 1000000
+/* Items (filtered frames, audio packets) the reader thread may queue ahead
+ * of the encoder: enough to ride out jitter, few enough to bound memory
+ * (a 1080p yuv420p frame is 3 MB). */
+#define PIPELINE_HANDOFF_ITEMS 8
 /* Input ending this much before its stated duration is truncated. */
 #define PIPELINE_TRUNCATED_US 5000000
 /* A progressive output is one "segment" this long (a century). */
@@ -43,18 +56,22 @@
 
 int pipeline_fail(struct pipeline_run *run, int averr, const char *fmt, ...)
 {
-    if (run->failed || run->errlen == 0)
+    if (run->errlen == 0)
         return PIPELINE_ERROR;
-    run->failed = 1;
-    va_list args;
-    va_start(args, fmt);
-    int n = vsnprintf(run->err, run->errlen, fmt, args);
-    va_end(args);
-    if (averr != 0 && n >= 0 && (size_t)n < run->errlen) {
-        char reason[AV_ERROR_MAX_STRING_SIZE];
-        av_strerror(averr, reason, sizeof(reason));
-        snprintf(run->err + n, run->errlen - (size_t)n, ": %s", reason);
+    pthread_mutex_lock(&run->fail_lock);
+    if (!run->failed) {
+        run->failed = 1;
+        va_list args;
+        va_start(args, fmt);
+        int n = vsnprintf(run->err, run->errlen, fmt, args);
+        va_end(args);
+        if (averr != 0 && n >= 0 && (size_t)n < run->errlen) {
+            char reason[AV_ERROR_MAX_STRING_SIZE];
+            av_strerror(averr, reason, sizeof(reason));
+            snprintf(run->err + n, run->errlen - (size_t)n, ": %s", reason);
+        }
     }
+    pthread_mutex_unlock(&run->fail_lock);
     return PIPELINE_ERROR;
 }
 
@@ -443,6 +460,27 @@ end:
 
 /* ---- the run ----------------------------------------------------------------- */
 
+/* After the stages are drained: refuses an input that yielded nothing (a
+ * header followed by garbage would otherwise end "done" with nothing, or
+ * with a frame concealed from a damaged packet) and one that stops well
+ * short of the duration its header states (a copy still running, a broken
+ * disk), rather than ending the stream early as if it were complete (a run
+ * that muxed nothing gets the writer's "no frame at or after" instead). The
+ * checks run after the drains because a frame-threaded decoder and the
+ * encoder's lookahead hold the first frames until then. Returns a
+ * pipeline_result. */
+static int pipeline_check_input_end(struct pipeline_run *run, const AVFormatContext *input)
+{
+    const char *name = run->spec->input;
+    if (run->video_decoded + run->audio_decoded == 0)
+        return pipeline_fail(run, 0, "no frames decoded from input %s", name);
+    if (input->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE && run->duration_us > 0 &&
+        run->out_time_us + PIPELINE_TRUNCATED_US < run->duration_us && run->frames + run->bytes > 0)
+        return pipeline_fail(run, 0, "read %s: the input ends at %.3f s of its %.3f s (truncated)",
+                             name, (double)run->out_time_us / 1e6, (double)run->duration_us / 1e6);
+    return PIPELINE_OK;
+}
+
 /* Reports progress once a second of wall time, or now when forced. */
 static void pipeline_report_progress(struct pipeline_run *run, int64_t started,
                                      int64_t *last_report, int force)
@@ -465,6 +503,132 @@ static void pipeline_report_progress(struct pipeline_run *run, int64_t started,
     cb->progress(cb->opaque, &progress);
 }
 
+/* What the read loop works on. With a handoff the loop runs on the reader
+ * thread: it decodes and filters the video and queues the filtered frames
+ * and the audio packets for the encoding thread, never calling the run's
+ * callbacks. Without one it does all the work itself. */
+struct pipeline_reader {
+    struct pipeline_run *run;
+    AVFormatContext *input;
+    struct pipeline_replay *replay;
+    AVPacket *packet;
+    struct pipeline_video *video;
+    struct pipeline_audio *audio;
+    int video_index;
+    int audio_index;
+    struct pipeline_handoff *handoff; /* NULL: one thread */
+    int64_t started;                  /* wall clock, for the progress reports */
+    int64_t last_report;
+};
+
+/* Reads the input to its end, feeding each packet to its stream's stage,
+ * then drains the video stage (with a handoff, up to the encoder). Returns a
+ * pipeline_result. */
+static int pipeline_read(struct pipeline_reader *r)
+{
+    struct pipeline_run *run = r->run;
+    int ret;
+    for (;;) {
+        if (r->handoff != NULL)
+            ret = pipeline_handoff_aborted(r->handoff) ? PIPELINE_STOPPED : PIPELINE_OK;
+        else
+            ret = pipeline_poll_stop(run);
+        if (ret != PIPELINE_OK)
+            return ret;
+        int averr = pipeline_next_packet(r->input, r->replay, r->packet);
+        if (averr == AVERROR_EOF)
+            break;
+        if (averr < 0)
+            return pipeline_fail(run, averr, "read %s", run->spec->input);
+        if (r->packet->stream_index == r->video_index) {
+            ret = pipeline_video_packet(r->video, r->packet);
+        } else if (r->packet->stream_index == r->audio_index && r->handoff != NULL) {
+            averr = pipeline_handoff_push_packet(r->handoff, r->packet);
+            if (averr == AVERROR_EXIT)
+                ret = PIPELINE_STOPPED;
+            else if (averr < 0)
+                ret = pipeline_fail(run, averr, "hand an audio packet to the encoder");
+        } else if (r->packet->stream_index == r->audio_index) {
+            ret = pipeline_audio_packet(r->audio, r->packet);
+        }
+        av_packet_unref(r->packet);
+        if (ret != PIPELINE_OK)
+            return ret;
+        if (r->handoff == NULL)
+            pipeline_report_progress(run, r->started, &r->last_report, 0);
+    }
+    if (r->video_index >= 0)
+        return pipeline_video_packet(r->video, NULL);
+    return PIPELINE_OK;
+}
+
+/* The reader thread: the read loop, then its result as the last item. */
+static void *pipeline_reader_main(void *opaque)
+{
+    struct pipeline_reader *r = opaque;
+    int ret = pipeline_read(r);
+    /* Fails only after an abort: then nobody waits for the result. */
+    pipeline_handoff_push_end(r->handoff, ret);
+    return NULL;
+}
+
+/* The encoding thread's loop: encodes and muxes what the reader queues, in
+ * its order, until the reader's last item; then drains the video encoder.
+ * Polls should_stop once per item. Returns a pipeline_result. */
+static int pipeline_encode_queued(struct pipeline_reader *r)
+{
+    struct pipeline_run *run = r->run;
+    for (;;) {
+        int ret = pipeline_poll_stop(run);
+        if (ret != PIPELINE_OK)
+            return ret;
+        struct pipeline_handoff_item item;
+        pipeline_handoff_pop(r->handoff, &item);
+        int end = item.kind == PIPELINE_HANDOFF_END;
+        if (item.kind == PIPELINE_HANDOFF_FRAME)
+            ret = pipeline_video_encode_frame(r->video, item.frame);
+        else if (item.kind == PIPELINE_HANDOFF_PACKET)
+            ret = pipeline_audio_packet(r->audio, item.packet);
+        else
+            ret = item.result;
+        pipeline_handoff_item_free(&item);
+        if (ret != PIPELINE_OK)
+            return ret;
+        if (end)
+            return pipeline_video_finish(r->video);
+        pipeline_report_progress(run, r->started, &r->last_report, 0);
+    }
+}
+
+/* Runs the read loop on a reader thread and encodes on this one, the two
+ * joined by a queue of a few frames (decoding and scaling overlap with
+ * encoding, where the CLI runs them one after the other). Returns a
+ * pipeline_result; the reader thread has ended when it returns. */
+static int pipeline_read_and_encode(struct pipeline_reader *r)
+{
+    struct pipeline_run *run = r->run;
+    struct pipeline_handoff handoff;
+    pthread_t reader;
+    int averr = pipeline_handoff_init(&handoff, PIPELINE_HANDOFF_ITEMS);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "allocate the frame queue");
+    r->handoff = &handoff;
+    r->video->handoff = &handoff;
+    int ret;
+    if (pthread_create(&reader, NULL, pipeline_reader_main, r) != 0) {
+        ret = pipeline_fail(run, AVERROR(EAGAIN), "start the reader thread");
+    } else {
+        ret = pipeline_encode_queued(r);
+        if (ret != PIPELINE_OK)
+            pipeline_handoff_abort(&handoff);
+        pthread_join(reader, NULL);
+    }
+    r->handoff = NULL;
+    r->video->handoff = NULL;
+    pipeline_handoff_free(&handoff);
+    return ret;
+}
+
 int pipeline_run(const struct job_spec *spec, int first_index, const struct pipeline_callbacks *cb,
                  char *err, size_t errlen)
 {
@@ -473,6 +637,7 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         .cb = cb,
         .err = err,
         .errlen = errlen,
+        .fail_lock = PTHREAD_MUTEX_INITIALIZER,
         .first_index = first_index,
     };
     struct segment_writer writer = {0};
@@ -556,45 +721,34 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         (ret = pipeline_seek(&run, input, video_index, audio_index, &replay, packet, force_seek)))
         goto end;
 
-    int64_t started = av_gettime_relative();
-    int64_t last_report = started;
-    for (;;) {
-        if ((ret = pipeline_poll_stop(&run)) != PIPELINE_OK)
-            goto end;
-        int averr = pipeline_next_packet(input, &replay, packet);
-        if (averr == AVERROR_EOF)
-            break;
-        if (averr < 0) {
-            ret = pipeline_fail(&run, averr, "read %s", spec->input);
-            goto end;
-        }
-        if (packet->stream_index == video_index)
-            ret = pipeline_video_packet(&video, packet);
-        else if (packet->stream_index == audio_index)
-            ret = pipeline_audio_packet(&audio, packet);
-        av_packet_unref(packet);
-        if (ret != PIPELINE_OK)
-            goto end;
-        pipeline_report_progress(&run, started, &last_report, 0);
-    }
-
-    /* A file that stops well short of the duration its header states was
-     * cut off (a copy still running, a broken disk): fail rather than end
-     * the stream early as if it were complete. */
-    if (input->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE && run.duration_us > 0 &&
-        run.out_time_us + PIPELINE_TRUNCATED_US < run.duration_us && run.frames + run.bytes > 0) {
-        ret = pipeline_fail(&run, 0, "read %s: the input ends at %.3f s of its %.3f s (truncated)",
-                            spec->input, (double)run.out_time_us / 1e6,
-                            (double)run.duration_us / 1e6);
+    struct pipeline_reader reader = {
+        .run = &run,
+        .input = input,
+        .replay = &replay,
+        .packet = packet,
+        .video = &video,
+        .audio = &audio,
+        .video_index = video_index,
+        .audio_index = audio_index,
+        .started = av_gettime_relative(),
+    };
+    reader.last_report = reader.started;
+    /* Transcoded video gets a thread of its own for decoding and filtering;
+     * a copy or audio-only run has too little work to split. */
+    if (video_index >= 0 && !run.copy_video)
+        ret = pipeline_read_and_encode(&reader);
+    else
+        ret = pipeline_read(&reader);
+    if (ret != PIPELINE_OK)
         goto end;
-    }
 
-    /* End of input: drain each stage in order, then deliver the last segment. */
-    if (video_index >= 0 && (ret = pipeline_video_packet(&video, NULL)))
-        goto end;
+    /* End of input: the video stage is drained; drain the audio, check what
+     * came out, then deliver the last segment. */
     if (audio_index >= 0 && (ret = pipeline_audio_packet(&audio, NULL)))
         goto end;
-    pipeline_report_progress(&run, started, &last_report, 1);
+    if ((ret = pipeline_check_input_end(&run, input)) != PIPELINE_OK)
+        goto end;
+    pipeline_report_progress(&run, reader.started, &reader.last_report, 1);
     ret = segment_writer_finish(&writer);
 
 end:

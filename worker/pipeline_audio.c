@@ -533,6 +533,7 @@ int pipeline_audio_packet(struct pipeline_audio *a, const AVPacket *pkt)
         int averr = av_packet_ref(a->packet, pkt);
         if (averr < 0)
             return pipeline_fail(run, averr, "copy an audio packet");
+        run->audio_decoded++;
         return segment_writer_audio(a->writer, a->packet);
     }
 
@@ -549,6 +550,7 @@ int pipeline_audio_packet(struct pipeline_audio *a, const AVPacket *pkt)
             continue;
         if (averr < 0)
             return pipeline_fail(run, averr, "decode audio");
+        run->audio_decoded++;
         ret = pipeline_poll_stop(run);
         if (ret == PIPELINE_OK)
             ret = audio_filter(a, a->frame);

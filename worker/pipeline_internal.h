@@ -12,6 +12,12 @@
  * one init segment), writes each to a temp file and calls segment_done; or
  * it writes one progressive file.
  *
+ * A run that transcodes video has two threads: the reader thread (demux,
+ * video decode and filter) and the caller's thread (video encode, the whole
+ * audio stage, the segment writer, every callback), joined by the bounded
+ * queue of pipeline_handoff.c. Each stage's fields below belong to one
+ * thread; pipeline_fail (locked) and the timeline helpers are safe from both.
+ *
  * Nothing here is visible outside worker/pipeline*.c. Every function that can
  * fail returns a pipeline_result (PIPELINE_OK, PIPELINE_STOPPED when a
  * callback asked to stop, PIPELINE_ERROR with one sentence in run->err), so
@@ -19,6 +25,7 @@
 #ifndef FFPOOL_WORKER_PIPELINE_INTERNAL_H
 #define FFPOOL_WORKER_PIPELINE_INTERNAL_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include <libavcodec/avcodec.h>
@@ -38,7 +45,8 @@ struct pipeline_run {
     const struct pipeline_callbacks *cb;
     char *err;
     size_t errlen;
-    int failed; /* an error is in err; later ones do not overwrite it */
+    int failed;                /* an error is in err; later ones do not overwrite it */
+    pthread_mutex_t fail_lock; /* the reader and encoding threads may both fail */
 
     /* Timeline. "Stream time" is input time minus origin_us. */
     int64_t origin_us;      /* input start time, absolute: stream time 0 */
@@ -59,6 +67,12 @@ struct pipeline_run {
     int64_t out_time_us; /* stream time of the latest packet muxed */
     int64_t bytes;       /* bytes written to segment files */
     int64_t duration_us; /* the input's duration, 0 if unknown */
+
+    /* Frames out of the decoders (packets taken, for a copied stream), per
+     * stream so that each is only written by the thread that runs its
+     * stage. A run that ends with none of either read nothing usable. */
+    int64_t video_decoded;
+    int64_t audio_decoded;
 };
 
 /* Writes "<step>: <libav reason>" (or just the step when averr is 0) into
@@ -88,6 +102,54 @@ int pipeline_filter_missing(const char *description, char *out, size_t outlen);
 
 /* Rounds a / b towards minus infinity (b > 0). */
 int64_t pipeline_floor_div(int64_t a, int64_t b);
+
+/* ---- the reader -> encoder queue (pipeline_handoff.c) ------------------- */
+
+enum pipeline_handoff_kind {
+    PIPELINE_HANDOFF_FRAME = 0,  /* a filtered video frame, for the encoder */
+    PIPELINE_HANDOFF_PACKET = 1, /* an audio packet, for the audio stage */
+    PIPELINE_HANDOFF_END = 2,    /* the reader is done: result says how */
+};
+
+struct pipeline_handoff_item {
+    enum pipeline_handoff_kind kind;
+    AVFrame *frame;
+    AVPacket *packet;
+    int result; /* END: a pipeline_result */
+};
+
+/* A bounded FIFO of items, one thread pushing and one popping. */
+struct pipeline_handoff {
+    AVFifo *items; /* of struct pipeline_handoff_item */
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* an item was added or taken, or abort was set */
+    int aborted;
+    int ready; /* init succeeded: free has something to free */
+};
+
+/* Prepares a queue of at most capacity items. Returns 0 or an AVERROR. */
+int pipeline_handoff_init(struct pipeline_handoff *h, int capacity);
+
+/* Moves frame's (packet's) reference to the end of the queue, waiting while
+ * it is full. Returns 0, AVERROR_EXIT after an abort (the reference is then
+ * dropped), or AVERROR(ENOMEM). */
+int pipeline_handoff_push_frame(struct pipeline_handoff *h, AVFrame *frame);
+int pipeline_handoff_push_packet(struct pipeline_handoff *h, AVPacket *pkt);
+
+/* Appends the reader's last item. Returns 0 or AVERROR_EXIT after an abort. */
+int pipeline_handoff_push_end(struct pipeline_handoff *h, int result);
+
+/* Takes the oldest item, waiting while there is none; the caller frees it
+ * with pipeline_handoff_item_free. */
+void pipeline_handoff_pop(struct pipeline_handoff *h, struct pipeline_handoff_item *item);
+void pipeline_handoff_item_free(struct pipeline_handoff_item *item);
+
+/* The encoding side stops the reader: pushes fail from now on. */
+void pipeline_handoff_abort(struct pipeline_handoff *h);
+int pipeline_handoff_aborted(struct pipeline_handoff *h);
+
+/* Frees the items still queued and the queue (after the reader has ended). */
+void pipeline_handoff_free(struct pipeline_handoff *h);
 
 /* ---- segment writer (pipeline_segment.c) --------------------------------- */
 
@@ -242,6 +304,19 @@ struct pipeline_video {
     int64_t frame_duration; /* in the encoder time base */
     AVFifo *cuts;           /* of struct segment_cut, forced but not yet out of the encoder */
 
+    /* Two threads (pipeline.c): with a handoff, the reader thread decodes
+     * and filters and pushes each filtered frame into it; the encoding
+     * thread calls pipeline_video_encode_frame and pipeline_video_finish.
+     * The filter sink's properties are copied here when the graph is built,
+     * so the encoding side never touches the graph. */
+    struct pipeline_handoff *handoff;
+    int sink_width;
+    int sink_height;
+    int sink_format;
+    AVRational sink_sample_aspect_ratio;
+    AVRational sink_time_base;
+    AVRational sink_frame_rate;
+
     /* Stream copy (run->copy_video): packets go through the -bsf:v chain. */
     struct AVBSFContext *bsf;
     struct pipeline_copy_cutter cutter;
@@ -252,9 +327,16 @@ struct pipeline_video {
 int pipeline_video_open(struct pipeline_video *v, struct pipeline_run *run,
                         struct segment_writer *writer, AVFormatContext *input, AVStream *stream);
 
-/* Feeds one input packet; NULL drains every stage at end of input. Returns a
- * pipeline_result. */
+/* Feeds one input packet; NULL drains every stage at end of input (with a
+ * handoff: the decoder and the filter graph, the encoder is drained by
+ * pipeline_video_finish). Returns a pipeline_result. */
 int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt);
+
+/* Encoding side of a run with a handoff: encodes one filtered frame (taking
+ * its reference), and drains the encoder at the end. Return a
+ * pipeline_result. */
+int pipeline_video_encode_frame(struct pipeline_video *v, AVFrame *frame);
+int pipeline_video_finish(struct pipeline_video *v);
 
 void pipeline_video_close(struct pipeline_video *v);
 

@@ -12,7 +12,14 @@
  * pict_type cleared on every other frame), frames keep their input
  * timestamps (no frame-rate conversion), and a run that starts mid-stream
  * drops every frame before its start, so its first frame is the same frame a
- * run from the start put first in that segment. */
+ * run from the start put first in that segment.
+ *
+ * With a handoff (pipeline.c's two-thread run) the decoder and the filter
+ * graph run on the reader thread and push each filtered frame into it; the
+ * encoder runs on the caller's thread (pipeline_video_encode_frame). The
+ * decoder always gets libav's automatic thread count, frame and slice
+ * threads, as the CLI's does: -threads is the encoder's (and, as in the CLI,
+ * the filter graph's). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,7 +77,10 @@ int pipeline_video_open(struct pipeline_video *v, struct pipeline_run *run,
         return pipeline_fail(run, averr, "set up the video decoder");
     v->decoder->pkt_timebase = stream->time_base;
     v->decoder->framerate = v->frame_rate;
-    v->decoder->thread_count = spec->threads;
+    /* Decoding threads are the worker's business (-threads sets the
+     * encoder's): as many as the CLI's decoder gets by default. */
+    v->decoder->thread_count = 0;
+    v->decoder->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     averr = avcodec_open2(v->decoder, codec, NULL);
     if (averr < 0)
         return pipeline_fail(run, averr, "open video decoder %s", codec->name);
@@ -204,6 +214,7 @@ static int video_copy_packet(struct pipeline_video *v, const AVPacket *pkt)
             pipeline_copy_cutter_step(&v->cutter, run, pts, pkt->flags & AV_PKT_FLAG_KEY, &cut);
         if (step < 0)
             return PIPELINE_OK;
+        run->video_decoded++;
         if (step > 0 && (averr = av_fifo_write(v->cuts, &cut, 1)) < 0)
             return pipeline_fail(run, averr, "queue a segment cut");
         averr = av_packet_ref(v->packet, pkt);
@@ -298,6 +309,9 @@ static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
         ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate the video filter graph");
         goto end;
     }
+    /* As the CLI: the graph (and swscale's slices in it) gets -threads,
+     * 0 = one per core. */
+    v->graph->nb_threads = spec->threads;
     averr = avfilter_graph_create_filter(&v->source, avfilter_get_by_name("buffer"), "in", args,
                                          NULL, v->graph);
     if (averr < 0) {
@@ -344,8 +358,16 @@ static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
         goto end;
     }
     averr = avfilter_graph_config(v->graph, NULL);
-    if (averr < 0)
+    if (averr < 0) {
         ret = pipeline_fail(run, averr, "configure video filter \"%s\"", description);
+        goto end;
+    }
+    v->sink_width = av_buffersink_get_w(v->sink);
+    v->sink_height = av_buffersink_get_h(v->sink);
+    v->sink_format = av_buffersink_get_format(v->sink);
+    v->sink_sample_aspect_ratio = av_buffersink_get_sample_aspect_ratio(v->sink);
+    v->sink_time_base = av_buffersink_get_time_base(v->sink);
+    v->sink_frame_rate = av_buffersink_get_frame_rate(v->sink);
 end:
     avfilter_inout_free(&inputs);
     avfilter_inout_free(&outputs);
@@ -376,13 +398,13 @@ static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame)
     AVCodecContext *enc = v->encoder = avcodec_alloc_context3(v->encoder_codec);
     if (enc == NULL)
         return pipeline_fail(run, AVERROR(ENOMEM), "allocate the video encoder");
-    enc->width = av_buffersink_get_w(v->sink);
-    enc->height = av_buffersink_get_h(v->sink);
-    enc->pix_fmt = av_buffersink_get_format(v->sink);
-    enc->sample_aspect_ratio = av_buffersink_get_sample_aspect_ratio(v->sink);
+    enc->width = v->sink_width;
+    enc->height = v->sink_height;
+    enc->pix_fmt = v->sink_format;
+    enc->sample_aspect_ratio = v->sink_sample_aspect_ratio;
     /* Encoding in the filter's time base keeps every input timestamp exact. */
-    enc->time_base = av_buffersink_get_time_base(v->sink);
-    AVRational rate = av_buffersink_get_frame_rate(v->sink);
+    enc->time_base = v->sink_time_base;
+    AVRational rate = v->sink_frame_rate;
     if (rate.num <= 0 || rate.den <= 0)
         rate = v->frame_rate;
     if (rate.num <= 0 || rate.den <= 0)
@@ -549,7 +571,30 @@ static int video_encode(struct pipeline_video *v, AVFrame *frame)
     return video_receive_packets(v);
 }
 
-/* Encodes every frame the filter graph has ready. */
+int pipeline_video_encode_frame(struct pipeline_video *v, AVFrame *frame)
+{
+    int ret = video_encode(v, frame);
+    av_frame_unref(frame);
+    return ret;
+}
+
+int pipeline_video_finish(struct pipeline_video *v)
+{
+    return video_encode(v, NULL);
+}
+
+/* Whether the decoding side should stop: with a handoff it runs on the
+ * reader thread, which never calls the run's callbacks and stops when the
+ * encoding side aborts the queue. */
+static int video_poll_stop(const struct pipeline_video *v)
+{
+    if (v->handoff != NULL)
+        return pipeline_handoff_aborted(v->handoff) ? PIPELINE_STOPPED : PIPELINE_OK;
+    return pipeline_poll_stop(v->run);
+}
+
+/* Encodes (or hands to the encoding thread) every frame the filter graph
+ * has ready. */
 static int video_pull_filtered(struct pipeline_video *v)
 {
     for (;;) {
@@ -558,10 +603,17 @@ static int video_pull_filtered(struct pipeline_video *v)
             return PIPELINE_OK;
         if (averr < 0)
             return pipeline_fail(v->run, averr, "filter video");
-        int ret = video_encode(v, v->filtered);
-        av_frame_unref(v->filtered);
-        if (ret != PIPELINE_OK)
-            return ret;
+        if (v->handoff == NULL) {
+            int ret = pipeline_video_encode_frame(v, v->filtered);
+            if (ret != PIPELINE_OK)
+                return ret;
+            continue;
+        }
+        averr = pipeline_handoff_push_frame(v->handoff, v->filtered);
+        if (averr == AVERROR_EXIT)
+            return PIPELINE_STOPPED;
+        if (averr < 0)
+            return pipeline_fail(v->run, averr, "hand a video frame to the encoder");
     }
 }
 
@@ -577,8 +629,9 @@ static int video_receive_frames(struct pipeline_video *v)
             continue; /* a damaged frame: the CLI skips it too */
         if (averr < 0)
             return pipeline_fail(run, averr, "decode video");
+        run->video_decoded++;
 
-        int ret = pipeline_poll_stop(run);
+        int ret = video_poll_stop(v);
         int64_t ts = v->frame->best_effort_timestamp;
         if (ret != PIPELINE_OK || (ts != AV_NOPTS_VALUE && ts < v->start_ts)) {
             av_frame_unref(v->frame);
@@ -630,7 +683,7 @@ int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt)
         if ((ret = video_pull_filtered(v)) != PIPELINE_OK)
             return ret;
     }
-    return video_encode(v, NULL);
+    return v->handoff != NULL ? PIPELINE_OK : video_encode(v, NULL);
 }
 
 void pipeline_video_close(struct pipeline_video *v)

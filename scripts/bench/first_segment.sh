@@ -10,6 +10,10 @@
 #
 #   scripts/bench/first_segment.sh [RUNS]      (default 10; env FIRST_SEGMENT_RUNS)
 #
+# With FIRST_SEGMENT_BASELINE=DIR (another build folder, e.g. of the commit
+# before a change), a second pool runs from DIR's binaries and each round is
+# pool, baseline pool, CLI: a before/after comparison under the same load.
+#
 # Prints a markdown section: medians, ratio, and where the pool's time goes
 # (from the shim's and the worker's own log timestamps: exec -> submitted,
 # -> claimed, -> segment 0 published, -> segment 1 published).
@@ -38,16 +42,29 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
+baseline=${FIRST_SEGMENT_BASELINE:-}
+case $baseline in /*|"") ;; *) baseline=$here/$baseline ;; esac
+if [ -n "$baseline" ]; then
+  FFPOOL_BIN=$baseline/bin "$here/scripts/pool" up --workers 1 --dir "$dir/basepool" >/dev/null 2>&1
+  trap 'FFPOOL_BIN=$baseline/bin "$here/scripts/pool" down --dir "$dir/basepool" >/dev/null 2>&1 || true; cleanup' EXIT
+fi
 FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 1 --dir "$dir/pool" >/dev/null 2>&1
-# shellcheck disable=SC1091
-. "$dir/pool/env"
-sleep 0.5 # the worker registers and blocks on its claim
+sleep 0.5 # the workers register and block on their claims
 
-python3 - "$runs" "$corpus" "$clip" "$dir" "$build" "$here" <<'PY'
+python3 - "$runs" "$corpus" "$clip" "$dir" "$build" "$here" "$baseline" <<'PY'
 import datetime, json, os, re, statistics, subprocess, sys, time
 
-runs, corpus, clip, work, build, here = sys.argv[1:7]
+runs, corpus, clip, work, build, here, baseline = sys.argv[1:8]
 runs = int(runs)
+load_before = os.getloadavg()
+
+def pool_env(pooldir):
+    env = dict(os.environ)
+    for line in open(os.path.join(pooldir, "env")):
+        m = re.match(r"export (\w+)=(.*)$", line.strip())
+        if m:
+            env[m.group(1)] = m.group(2)
+    return env
 
 def argv_for(outdir):
     os.makedirs(outdir, exist_ok=True)
@@ -60,19 +77,19 @@ def argv_for(outdir):
     pattern = args[args.index("-hls_segment_filename") + 1]
     return args, pattern
 
-def running_jobs():
-    out = subprocess.run([os.path.join(build, "bin/ffpoolctl"), "--json", "workers"],
-                         capture_output=True).stdout.decode()
+def running_jobs(bindir, env):
+    out = subprocess.run([os.path.join(bindir, "bin/ffpoolctl"), "--json", "workers"],
+                         capture_output=True, env=env).stdout.decode()
     return sum(int(x) for x in re.findall(r'"running":(\d+)', out))
 
-def one_run(program, outdir, log):
+def one_run(program, outdir, log, env=None):
     args, pattern = argv_for(outdir)
     seg0, seg1 = pattern.replace("%d", "0"), pattern.replace("%d", "1")
     with open(log, "wb") as err:
         started = time.monotonic()
         wall = time.time()
         proc = subprocess.Popen([program] + args, stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=err)
+                                stdout=subprocess.DEVNULL, stderr=err, env=env)
         ready = None
         while ready is None:
             if os.path.exists(seg0) and (os.path.exists(seg1) or proc.poll() is not None):
@@ -125,24 +142,36 @@ def pool_phases(shim_log, wall, ready, worker_logs):
     return (submitted - wall, marks["claimed"] - submitted, marks["seg0"] - marks["claimed"],
             wall + ready - marks["seg0"])
 
-shim = os.path.join(build, "jellyfin/ffmpeg")
-workers = [os.path.join(work, "pool", f) for f in os.listdir(os.path.join(work, "pool"))
-           if f.startswith("worker-") and f.endswith(".log")]
-pool_times, cli_times, phases = [], [], []
+pools = [("ffpool shim", build, os.path.join(work, "pool"))]
+if baseline:
+    pools.append(("baseline shim", baseline, os.path.join(work, "basepool")))
+times = {name: [] for name, _, _ in pools}
+times["ffmpeg CLI"] = []
+phases = []
 for i in range(runs):
-    for _ in range(200):  # the worker must be idle: we measure latency, not queueing
-        if running_jobs() == 0:
-            break
-        time.sleep(0.05)
-    t, wall = one_run(shim, os.path.join(work, f"pool{i}"), os.path.join(work, f"pool{i}.err"))
-    if t is not None:
-        pool_times.append(t)
-        p = pool_phases(os.path.join(work, f"pool{i}.err"), wall, t, workers)
-        if p:
-            phases.append(p)
+    for name, bindir, pooldir in pools:
+        env = pool_env(pooldir)
+        for _ in range(200):  # the worker must be idle: we measure latency, not queueing
+            if running_jobs(bindir, env) == 0:
+                break
+            time.sleep(0.05)
+        tag = "pool" if name == "ffpool shim" else "base"
+        err = os.path.join(work, f"{tag}{i}.err")
+        t, wall = one_run(os.path.join(bindir, "jellyfin/ffmpeg"), os.path.join(work, f"{tag}{i}"),
+                          err, env)
+        if t is None:
+            continue
+        times[name].append(t)
+        if tag == "pool":
+            workers = [os.path.join(pooldir, f) for f in os.listdir(pooldir)
+                       if f.startswith("worker-") and f.endswith(".log")]
+            p = pool_phases(err, wall, t, workers)
+            if p:
+                phases.append(p)
     t, _ = one_run("ffmpeg", os.path.join(work, f"cli{i}"), os.path.join(work, f"cli{i}.err"))
     if t is not None:
-        cli_times.append(t)
+        times["ffmpeg CLI"].append(t)
+pool_times, cli_times = times["ffpool shim"], times["ffmpeg CLI"]
 
 def fmt(xs):
     return "%.3f" % statistics.median(xs) if xs else "n/a"
@@ -151,12 +180,15 @@ print("## Time to first segment (Jellyfin's readiness rule)")
 print()
 print(f"`scripts/bench/first_segment.sh {runs}`: corpus 002 (libx264 veryfast, 1080p -> 720p, "
       f"HLS mpegts, 3 s segments), 25 s textured 1080p clip, {runs} alternating runs each; "
-      "pool = 1 warm worker on this machine; load average at the end: "
+      "pool = 1 warm worker on this machine"
+      + (f"; baseline = 1 warm worker built in {baseline}" if baseline else "")
+      + f"; {os.cpu_count()} cores, load average (1, 5, 15 min) at the start: "
+      + " ".join("%.1f" % x for x in load_before) + ", at the end: "
       + " ".join("%.1f" % x for x in os.getloadavg()) + ".")
 print()
 print("| | median s | min s | max s | runs |")
 print("|---|---|---|---|---|")
-for name, xs in (("ffpool shim", pool_times), ("ffmpeg CLI", cli_times)):
+for name, xs in times.items():
     if xs:
         print(f"| {name} | {fmt(xs)} | {min(xs):.3f} | {max(xs):.3f} | {len(xs)} |")
     else:
@@ -165,6 +197,9 @@ if pool_times and cli_times:
     ratio = statistics.median(pool_times) / statistics.median(cli_times)
     print()
     print(f"Ratio pool / CLI: **{ratio:.2f}** (goal <= 0.50).")
+    if baseline and times["baseline shim"]:
+        base = statistics.median(times["baseline shim"]) / statistics.median(cli_times)
+        print(f"Baseline / CLI: {base:.2f}.")
 if phases:
     cols = list(zip(*phases))
     print()

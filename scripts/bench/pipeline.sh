@@ -12,8 +12,11 @@
 #              resumed at the next index (open, probe, seek, encoder start
 #              for every segment): the per-segment cost of the resume path.
 # The pipeline runs in build/bench/pipeline (argv_parse_job + pipeline_run,
-# no pool, segments renamed by the tool). Each figure is the best of RUNS
-# runs (default 1); wall and CPU time and peak RSS come from /usr/bin/time.
+# no pool, segments renamed by the tool). The transcode and remux cases run
+# RUNS pairs (default 3), CLI and pipeline alternating so that both see the
+# same load from whatever else runs on the machine; each pair gives a ratio
+# and the section reports their medians with the load averages before and
+# after. Wall and CPU time and peak RSS come from /usr/bin/time.
 # Prints one markdown section with the figures, the commands and the ratios.
 set -euo pipefail
 set -f # the argv strings hold "*" (filters, expressions): no globbing
@@ -21,14 +24,14 @@ set -f # the argv strings hold "*" (filters, expressions): no globbing
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$here"
 build=${BUILD:-build}
-runs=${RUNS:-1}
+runs=${RUNS:-3}
 make -s "$build/bench/pipeline" >&2
-clip=$build/bench/pipeline-1080p30.mkv
+clip=${PIPELINE_CLIP:-$build/bench/pipeline-1080p30.mkv} # another clip: a quick check of the script
 if [ ! -s "$clip" ]; then
   echo "pipeline bench: generating $clip (once)" >&2
   ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30,noise=alls=12:allf=t+u" \
     -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 60 -c:v libx264 -preset ultrafast \
-    -crf 20 -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k "$clip.part"
+    -crf 20 -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f matroska "$clip.part"
   mv "$clip.part" "$clip"
 fi
 clip=$(cd "$(dirname "$clip")" && pwd)/$(basename "$clip")
@@ -54,55 +57,78 @@ remux_args() {
     -hls_segment_filename "$1/seg%d.ts" -hls_playlist_type vod -hls_list_size 0 -y "$1/main.m3u8"
 }
 
-# measure NAME ARGS-FUNCTION RUNNER...: best wall time of $runs runs; sets
-# wall_NAME cpu_NAME rss_NAME (s, s, KiB) and segs_NAME.
-measure() {
+# run_once NAME ARGS-FUNCTION RUNNER...: one run; sets wall cpu rss (s, s,
+# KiB) and segs, and appends "wall cpu rss load" to $work/NAME.runs.
+run_once() {
   local name=$1 args_fn=$2; shift 2
-  local best_wall="" best_cpu="" best_rss=""
+  local out=$work/$name.out load
+  rm -rf "$out"; mkdir -p "$out"
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  # The arguments contain no spaces other than those between options,
+  # except the filter string, which has none either.
+  # shellcheck disable=SC2046
+  /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$@" $($args_fn "$out") >/dev/null 2>"$work/err" ||
+    { echo "pipeline bench: $name failed:" >&2; tail -n 5 "$work/err" >&2; exit 1; }
+  read -r wall user sys rss <"$work/time"
+  cpu=$(echo "$user + $sys" | bc)
+  segs=$(ls "$out" | grep -c '\.ts$' || true)
+  echo "$wall $cpu $rss $load" >>"$work/$name.runs"
+  echo "pipeline bench: $name wall $wall s, CPU $cpu s, RSS $((rss / 1024)) MiB, load $load" >&2
+  eval "segs_$name=$segs"
+}
+# median FILE COLUMN: the median of a column of numbers.
+median() { cut -d' ' -f"$2" "$1" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+# compare CLI-NAME OURS-NAME ARGS-FUNCTION RUNNER-ARGS...: $runs pairs, CLI
+# and pipeline alternating (so both see the same load), each pair giving a
+# wall and a CPU ratio; sets the medians.
+compare() {
+  local cli=$1 ours=$2 args_fn=$3; shift 3
+  : >"$work/$cli.runs"; : >"$work/$ours.runs"; : >"$work/$ours.ratios"
   for ((r = 0; r < runs; r++)); do
-    local out=$work/$name.$r
-    rm -rf "$out"; mkdir -p "$out"
-    # The arguments contain no spaces other than those between options,
-    # except the filter string, which has none either.
-    # shellcheck disable=SC2046
-    /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$@" $($args_fn "$out") >/dev/null 2>"$work/err" ||
-      { echo "pipeline bench: $name failed:" >&2; tail -n 5 "$work/err" >&2; exit 1; }
-    read -r wall user sys rss <"$work/time"
-    local cpu
-    cpu=$(echo "$user + $sys" | bc)
-    if [ -z "$best_wall" ] || [ "$(echo "$wall < $best_wall" | bc)" = 1 ]; then
-      best_wall=$wall; best_cpu=$cpu; best_rss=$rss
-    fi
-    eval "segs_$name=$(ls "$out" | grep -c '\.ts$')"
+    run_once "$cli" "$args_fn" ffmpeg -nostdin -v error
+    local cw=$wall cc=$cpu
+    run_once "$ours" "$args_fn" "$@"
+    echo "$(ratio "$cw" "$wall") $(ratio "$cc" "$cpu")" >>"$work/$ours.ratios"
   done
-  eval "wall_$name=$best_wall cpu_$name=$best_cpu rss_$name=$best_rss"
+  for n in "$cli" "$ours"; do
+    eval "wall_$n=$(median "$work/$n.runs" 1) cpu_$n=$(median "$work/$n.runs" 2)"
+    eval "rss_$n=$(sort -g "$work/$n.runs" -k3 | tail -n 1 | cut -d' ' -f3)"
+  done
+  eval "wallratio_$ours=$(median "$work/$ours.ratios" 1) cpuratio_$ours=$(median "$work/$ours.ratios" 2)"
+  eval "wallratios_$ours=\"$(cut -d' ' -f1 "$work/$ours.ratios" | tr '\n' ' ')\""
 }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 
-measure t_cli transcode_args ffmpeg -nostdin -v error
-measure t_ours transcode_args "$build/bench/pipeline" --
-measure r_cli remux_args ffmpeg -nostdin -v error
-measure r_ours remux_args "$build/bench/pipeline" --
-measure t_resume transcode_args "$build/bench/pipeline" --one-segment-runs --
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+compare t_cli t_ours transcode_args "$build/bench/pipeline" --
+compare r_cli r_ours remux_args "$build/bench/pipeline" --
+: >"$work/t_resume.runs"
+run_once t_resume transcode_args "$build/bench/pipeline" --one-segment-runs --
+wall_t_resume=$wall cpu_t_resume=$cpu rss_t_resume=$rss
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 per_segment_ms=$(echo "scale=1; ($wall_t_resume - $wall_t_ours) * 1000 / $segs_t_ours" | bc)
 
 cat <<EOF
 ## Worker pipeline vs the ffmpeg CLI
 
-Input: 1080p30, 60 s, testsrc2 + temporal noise (H.264 ultrafast crf 20, $(du -m "$clip" | cut -f1) MB) + AAC;
-best of $runs run(s). Ratios: CLI / pipeline for time (above 1: the pipeline is faster),
-pipeline / CLI for RSS (below 1: the pipeline uses less).
+Input: 1080p30, 60 s, testsrc2 + temporal noise (H.264 ultrafast crf 20, $(du -m "$clip" | cut -f1) MB) + AAC.
+$runs pair(s) per case, CLI and pipeline alternating; times are medians, RSS the peak over
+the runs; ratios are the medians of the per-pair ratios: CLI / pipeline for time (above 1:
+the pipeline is faster), pipeline / CLI for RSS (below 1: the pipeline uses less).
+Load average (1, 5, 15 min) before: $load_before; after: $load_after ($(nproc) cores).
 
 | case | tool | wall s | CPU s | peak RSS MiB | segments |
 |---|---|---:|---:|---:|---:|
 | transcode 720p veryfast crf 23 + AAC, HLS 3 s | ffmpeg CLI | $wall_t_cli | $cpu_t_cli | $((rss_t_cli / 1024)) | $segs_t_cli |
 | | pipeline | $wall_t_ours | $cpu_t_ours | $((rss_t_ours / 1024)) | $segs_t_ours |
-| | ratio | $(ratio "$wall_t_cli" "$wall_t_ours")x | $(ratio "$cpu_t_cli" "$cpu_t_ours")x | $(ratio "$rss_t_ours" "$rss_t_cli") | |
+| | ratio | ${wallratio_t_ours}x | ${cpuratio_t_ours}x | $(ratio "$rss_t_ours" "$rss_t_cli") | |
 | remux (video + audio copy), HLS 6 s | ffmpeg CLI | $wall_r_cli | $cpu_r_cli | $((rss_r_cli / 1024)) | $segs_r_cli |
 | | pipeline | $wall_r_ours | $cpu_r_ours | $((rss_r_ours / 1024)) | $segs_r_ours |
-| | ratio | $(ratio "$wall_r_cli" "$wall_r_ours")x | $(ratio "$cpu_r_cli" "$cpu_r_ours")x | $(ratio "$rss_r_ours" "$rss_r_cli") | |
+| | ratio | ${wallratio_r_ours}x | ${cpuratio_r_ours}x | $(ratio "$rss_r_ours" "$rss_r_cli") | |
 | transcode, one resumed run per segment | pipeline | $wall_t_resume | $cpu_t_resume | $((rss_t_resume / 1024)) | $segs_t_resume |
+
+Per-pair wall ratios, transcode: ${wallratios_t_ours}; remux: ${wallratios_r_ours}.
 
 Resume path: ${per_segment_ms} ms of wall time per segment over one continuous run
 ($(ratio "$wall_t_resume" "$wall_t_ours")x the continuous run's wall time).
