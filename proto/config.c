@@ -71,9 +71,9 @@ static const struct config_key config_keys[] = {
     KEY_INT("worker.slots", worker_slots, "1", "jobs a worker runs at once"),
     KEY_INT("worker.scan_interval_ms", worker_scan_interval_ms, "500",
             "longest wait between looks for expired leases"),
-    KEY_INT("worker.job_watchdog_ms", worker_job_watchdog_ms, "30000",
+    KEY_INT("worker.job_watchdog_ms", worker_job_watchdog_ms, "120000",
             "a job process that reports no progress this long is killed and the attempt "
-            "counted as failed (0: off)"),
+            "counted as failed; long enough for a stalled network share (0: off)"),
     KEY_INT("worker.job_memory_limit_mb", worker_job_memory_limit_mb, "4096",
             "a job process whose resident memory exceeds this is killed and the attempt "
             "counted as failed (0: off)"),
@@ -329,6 +329,66 @@ int config_load(struct ffpool_config *config, const char *path, char *err, size_
     if (config_check_choices(config, err, errlen) != 0)
         return -1;
     return config_load_token_file(config, err, errlen);
+}
+
+/* 1 if entry ("NAME=value") sets FFPOOL_CONFIG or a key's variable. */
+static int config_environment_replaced(const char *entry)
+{
+    size_t n = strcspn(entry, "=");
+    if (n == strlen("FFPOOL_CONFIG") && strncmp(entry, "FFPOOL_CONFIG", n) == 0)
+        return 1;
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
+        char env[128];
+        config_env_name(config_keys[i].name, env, sizeof(env));
+        if (strlen(env) == n && strncmp(entry, env, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+char **config_environment(const struct ffpool_config *config, char *const *base)
+{
+    size_t n_base = 0;
+    while (base != NULL && base[n_base] != NULL)
+        n_base++;
+    char **env = calloc(n_base + N_CONFIG_KEYS + 1, sizeof(*env));
+    if (env == NULL)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < n_base; i++) {
+        if (config_environment_replaced(base[i]))
+            continue;
+        if ((env[n++] = strdup(base[i])) == NULL)
+            goto fail;
+    }
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
+        const struct config_key *key = &config_keys[i];
+        const char *slot = (const char *)config + key->offset;
+        char name[128], value[CONFIG_STRING_MAX];
+        config_env_name(key->name, name, sizeof(name));
+        if (key->type == CONFIG_STRING) {
+            snprintf(value, sizeof(value), "%s", slot);
+        } else {
+            int64_t number;
+            memcpy(&number, slot, sizeof(number));
+            snprintf(value, sizeof(value), "%lld", (long long)number);
+        }
+        size_t len = strlen(name) + 1 + strlen(value) + 1;
+        if ((env[n] = malloc(len)) == NULL)
+            goto fail;
+        snprintf(env[n++], len, "%s=%s", name, value);
+    }
+    return env;
+fail:
+    config_environment_free(env);
+    return NULL;
+}
+
+void config_environment_free(char **env)
+{
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+        free(env[i]);
+    free(env);
 }
 
 void config_print_markdown(FILE *out)

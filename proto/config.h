@@ -103,6 +103,15 @@ int config_set(struct ffpool_config *config, const char *key, const char *value,
  * --help. */
 void config_print_help(FILE *out);
 
+/* The environment a child process needs to see exactly this configuration
+ * without reading any file: base (e.g. environ) without FFPOOL_CONFIG and
+ * without the FFPOOL_* variables of configuration keys, plus one
+ * FFPOOL_KEY=value per key. Other variables (including other FFPOOL_* ones)
+ * are kept. Returns a NULL-terminated array to free with
+ * config_environment_free, or NULL when out of memory. */
+char **config_environment(const struct ffpool_config *config, char *const *base);
+void config_environment_free(char **env);
+
 /* Prints the same as Markdown table rows, one per key: the README's
  * configuration table (`ffpool-worker --config-table`). */
 void config_print_markdown(FILE *out);

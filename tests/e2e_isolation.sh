@@ -145,8 +145,13 @@ export FFPOOL_TEST_CRASH_AT_SEGMENT=1 FFPOOL_TEST_CRASH_INPUT=crash.mkv
 export FFPOOL_TEST_HOG_AT_SEGMENT=1 FFPOOL_TEST_HOG_INPUT=hog.mkv
 # A lease longer than the watchdog: the hung job's attempt is recorded by
 # the watchdog, not by a takeover after the lease expires.
-FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 1 --metrics --lease-ttl-ms 15000 \
-  --dir "$pool" 2>/dev/null
+# The pool also reads a config file, which is broken once it is up (a
+# ConfigMap edited in place): job processes get the worker's configuration
+# as it was at start, so nothing below may notice.
+printf 'log:\n  level: info\n' >"$dir/ffpool.yaml"
+FFPOOL_CONFIG=$dir/ffpool.yaml FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 1 --metrics \
+  --lease-ttl-ms 15000 --dir "$pool" 2>/dev/null
+printf 'log: [unclosed\n' >"$dir/ffpool.yaml"
 unset FFPOOL_TEST_CRASH_AT_SEGMENT FFPOOL_TEST_CRASH_INPUT FFPOOL_TEST_HOG_AT_SEGMENT FFPOOL_TEST_HOG_INPUT
 # shellcheck disable=SC1091
 . "$pool/env"
@@ -228,6 +233,8 @@ shim_wait hog 60; hog_rc=$shim_rc
 check "hog job: shim exited non-zero after the cancel ($hog_rc)" [ "$hog_rc" != 0 ]
 
 # ---- the worker throughout ----
+check "no job process failed to start although the config file broke" \
+  bash -c "! grep -q 'event=job_process_setup_failed' '$pool/worker-1.log'"
 check "worker: same process, alive, after all three (pid $worker_pid)" worker_same
 check "worker: it never restarted (one event=started)" [ "$(grep -c 'event=started ' "$pool/worker-1.log")" = 1 ]
 crashes=$(metric ffpool_job_process_crashes_total)

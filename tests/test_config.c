@@ -27,7 +27,7 @@ Test(config, defaults_are_the_documented_ones)
     cr_assert_eq(c.redis_port, 6379);
     cr_assert_eq(c.lease_ttl_ms, 3000);
     cr_assert_eq(c.worker_slots, 1);
-    cr_assert_eq(c.worker_job_watchdog_ms, 30000);
+    cr_assert_eq(c.worker_job_watchdog_ms, 120000);
     cr_assert_eq(c.worker_job_memory_limit_mb, 4096);
     cr_assert_str_eq(c.scheduler_url, "tcp://127.0.0.1:7070");
 }
@@ -150,4 +150,33 @@ Test(config, readme_table_lists_every_key_with_its_default_and_meaning)
                  "%d configuration rows differ from README.md; paste the output of "
                  "`build/bin/ffpool-worker --config-table` into its table",
                  missing);
+}
+
+/* What a job process gets: the parent's resolved values, no config file. */
+Test(config, environment_carries_every_key_and_drops_the_file)
+{
+    struct ffpool_config c;
+    config_defaults(&c);
+    char err[256];
+    cr_assert_eq(config_set(&c, "redis.port", "6390", err, sizeof(err)), 0);
+    char *base[] = {"PATH=/usr/bin", "FFPOOL_CONFIG=/etc/ffpool.yaml", "FFPOOL_REDIS_PORT=1",
+                    "FFPOOL_TEST_HOOK=7", NULL};
+    char **env = config_environment(&c, base);
+    cr_assert_not_null(env);
+    int path = 0, file = 0, ports = 0, port_6390 = 0, hook = 0, lease = 0;
+    for (char **e = env; *e != NULL; e++) {
+        path += strcmp(*e, "PATH=/usr/bin") == 0;
+        file += strncmp(*e, "FFPOOL_CONFIG=", 14) == 0;
+        ports += strncmp(*e, "FFPOOL_REDIS_PORT=", 18) == 0;
+        port_6390 += strcmp(*e, "FFPOOL_REDIS_PORT=6390") == 0;
+        hook += strcmp(*e, "FFPOOL_TEST_HOOK=7") == 0;
+        lease += strcmp(*e, "FFPOOL_LEASE_TTL_MS=3000") == 0;
+    }
+    config_environment_free(env);
+    cr_expect_eq(path, 1, "other variables are kept");
+    cr_expect_eq(file, 0, "FFPOOL_CONFIG is dropped");
+    cr_expect_eq(ports, 1, "one FFPOOL_REDIS_PORT");
+    cr_expect_eq(port_6390, 1, "with the resolved value");
+    cr_expect_eq(hook, 1, "FFPOOL_* variables that are not keys are kept");
+    cr_expect_eq(lease, 1, "defaults are written out too");
 }

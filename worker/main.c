@@ -193,7 +193,7 @@ int main(int argc, char **argv)
         int running = supervisor_poll(supervisor, queue, 0);
         worker_metrics_tick(&metrics);
         announce(queue, &announcer, owner, n_slots, running, 0, 0);
-        if (running >= n_slots) {
+        if (running >= n_slots || supervisor_backing_off(supervisor)) {
             supervisor_poll(supervisor, queue, BUSY_POLL_MS);
             continue;
         }
@@ -230,6 +230,7 @@ int main(int argc, char **argv)
         } else if (supervisor_start(supervisor, &claim, claim_started, err, sizeof(err)) != 0) {
             log_error("job_start_failed", "job=%s error=%s", claim.id, log_quote(err));
             queue_release(queue, claim.id, owner, claim.epoch);
+            supervisor_back_off(supervisor);
         } else {
             log_info("claimed", "job=%s epoch=%lld checkpoint=%d takeover=%d", claim.id,
                      (long long)claim.epoch, claim.checkpoint, claim.takeover);

@@ -1,8 +1,8 @@
 /* supervisor.c -- starts, watches and reaps the worker's job processes; see
  * supervisor.h for what happens when one ends badly and why that is safe.
  *
- * The memory ceiling is enforced by polling each child's resident set
- * (VmRSS in /proc/PID/status) on every pass, not with setrlimit(RLIMIT_AS):
+ * The memory ceiling is enforced by polling each child's anonymous resident
+ * memory (RssAnon in /proc/PID/status) on every pass, not with setrlimit(RLIMIT_AS):
  * RLIMIT_AS counts address space, not memory, and a healthy transcode
  * reserves far more of that than it uses (an 8 MB stack per libx264 and
  * libav thread, 64 MB malloc arenas per thread), so a limit low enough to
@@ -39,6 +39,8 @@
 
 /* A pipe holds 64 KB unless asked for more. */
 #define SUPERVISOR_PIPE_DEFAULT_SIZE 65536
+/* No claims for this long after a job process could not be started. */
+#define SUPERVISOR_BACKOFF_MS 5000
 
 enum child_kill {
     CHILD_NOT_KILLED = 0,
@@ -64,7 +66,9 @@ struct child {
 
 struct supervisor {
     const struct ffpool_config *config;
-    int exe_fd; /* SUPERVISOR_SELF_EXE, close-on-exec */
+    int exe_fd;  /* SUPERVISOR_SELF_EXE, close-on-exec */
+    char **envp; /* the worker's configuration as FFPOOL_* variables */
+    long long backoff_until_ms; /* no claims before this (a start failed) */
     struct worker_metrics *metrics;
     char owner[QUEUE_OWNER_MAX];
     char **worker_argv;
@@ -86,11 +90,20 @@ struct supervisor *supervisor_create(const struct ffpool_config *config,
     sup->children = calloc((size_t)n_slots, sizeof(*sup->children));
     sup->pollfds = calloc((size_t)n_slots, sizeof(*sup->pollfds));
     sup->polled = calloc((size_t)n_slots, sizeof(*sup->polled));
+    /* A job process sees the configuration this worker resolved, never a
+     * file that may have changed since (a ConfigMap edited in place): what
+     * it was claimed under (lease.ttl_ms above all) is what it runs under,
+     * and a broken edit cannot fail every job it touches. */
+    sup->envp = config_environment(config, environ);
+    /* Reaping is this file's job; SIG_IGN inherited from a parent would
+     * make the kernel reap children behind its back. */
+    signal(SIGCHLD, SIG_DFL);
     int opened = open(SUPERVISOR_SELF_EXE, O_RDONLY | O_CLOEXEC);
     sup->exe_fd = opened < 0 ? -1 : fcntl(opened, F_DUPFD_CLOEXEC, SUPERVISOR_EXE_FD_MIN);
     if (opened >= 0)
         close(opened);
-    if (sup->children == NULL || sup->pollfds == NULL || sup->polled == NULL || sup->exe_fd < 0) {
+    if (sup->children == NULL || sup->pollfds == NULL || sup->polled == NULL || sup->exe_fd < 0 ||
+        sup->envp == NULL) {
         supervisor_destroy(sup);
         return NULL;
     }
@@ -114,6 +127,7 @@ void supervisor_destroy(struct supervisor *sup)
             close(sup->children[i].report_fd);
     if (sup->exe_fd >= 0)
         close(sup->exe_fd);
+    config_environment_free(sup->envp);
     free(sup->children);
     free(sup->pollfds);
     free(sup->polled);
@@ -122,10 +136,21 @@ void supervisor_destroy(struct supervisor *sup)
 
 /* ---- starting a job process --------------------------------------------- */
 
+void supervisor_back_off(struct supervisor *sup)
+{
+    sup->backoff_until_ms = program_monotonic_ms() + SUPERVISOR_BACKOFF_MS;
+}
+
+int supervisor_backing_off(const struct supervisor *sup)
+{
+    return program_monotonic_ms() < sup->backoff_until_ms;
+}
+
 /* In the child between fork and exec. Another thread of the worker (nng's,
  * the metrics server's) may have held any lock at the fork, so only
  * async-signal-safe calls are made here. Never returns. */
-static void supervisor_exec_child(int exe_fd, int spec_fd, int report_fd, pid_t worker, char **argv)
+static void supervisor_exec_child(int exe_fd, int spec_fd, int report_fd, pid_t worker, char **argv,
+                                  char **envp)
 {
     /* Dies with the worker, and never outlives it: a worker that died
      * before this line is not its parent any more. */
@@ -144,7 +169,7 @@ static void supervisor_exec_child(int exe_fd, int spec_fd, int report_fd, pid_t 
         for (int fd = JOB_PROCESS_REPORT_FD + 1; fd < 1024; fd++)
             if (fd != exe_fd)
                 close(fd);
-    fexecve(exe_fd, argv, environ);
+    fexecve(exe_fd, argv, envp);
     _exit(JOB_PROCESS_EXIT_EXEC);
 }
 
@@ -183,8 +208,9 @@ int supervisor_start(struct supervisor *sup, const struct queue_claim *claim,
         return -1;
     }
     struct job_process_argv args;
-    if (job_process_argv_build(&args, sup->worker_argv[0], sup->worker_argv + 1,
-                               sup->worker_argc - 1, sup->owner, claim, claim_started_ms) != 0) {
+    /* No --config: the configuration travels in envp. */
+    if (job_process_argv_build(&args, sup->worker_argv[0], sup->worker_argv + 1, 0, sup->owner,
+                               claim, claim_started_ms) != 0) {
         snprintf(err, errlen, "too many worker options to pass on to a job process");
         return -1;
     }
@@ -213,7 +239,8 @@ int supervisor_start(struct supervisor *sup, const struct queue_claim *claim,
         goto cleanup;
     }
     if (pid == 0)
-        supervisor_exec_child(sup->exe_fd, spec_pipe[0], report_pipe[1], worker, args.argv);
+        supervisor_exec_child(sup->exe_fd, spec_pipe[0], report_pipe[1], worker, args.argv,
+                              sup->envp);
 
     long long now = program_monotonic_ms();
     memset(child, 0, sizeof(*child));
@@ -273,7 +300,9 @@ static void supervisor_read(struct supervisor *sup, struct child *child)
     }
 }
 
-/* Resident memory of pid in kB (VmRSS), or -1 if unknown (it has exited). */
+/* Anonymous resident memory of pid in kB (RssAnon: the heap, frames and
+ * buffers a job allocates, not shared libraries or mapped files, which the
+ * kernel can drop), or -1 if unknown (it has exited). */
 static long long supervisor_rss_kb(pid_t pid)
 {
     char path[64];
@@ -284,7 +313,7 @@ static long long supervisor_rss_kb(pid_t pid)
     char line[256];
     long long kb = -1;
     while (fgets(line, sizeof(line), file) != NULL)
-        if (sscanf(line, "VmRSS: %lld kB", &kb) == 1)
+        if (sscanf(line, "RssAnon: %lld kB", &kb) == 1)
             break;
     fclose(file);
     return kb;
@@ -361,7 +390,22 @@ static void supervisor_finish(struct supervisor *sup, struct queue *queue, struc
 
     char reason[QUEUE_ERROR_MAX];
     supervisor_end_reason(sup, child, status, reason, sizeof(reason));
-    if (reason[0] == '\0') {
+    int setup_failed = child->killed == CHILD_NOT_KILLED && WIFEXITED(status) &&
+                       (WEXITSTATUS(status) == JOB_PROCESS_EXIT_USAGE ||
+                        WEXITSTATUS(status) == JOB_PROCESS_EXIT_SETUP ||
+                        WEXITSTATUS(status) == JOB_PROCESS_EXIT_EXEC);
+    if (setup_failed) {
+        /* The job never ran: this worker could not start it (exec, memory,
+         * Redis, threads). That is the worker's fault, not the job's: hand
+         * it back without an attempt, and claim nothing for a while so that
+         * a healthy worker gets it. */
+        int result = queue_release(queue, child->id, sup->owner, child->epoch);
+        supervisor_back_off(sup);
+        log_error("job_process_setup_failed",
+                  "job=%s epoch=%lld pid=%d error=%s released=%d backoff_ms=%d", child->id,
+                  (long long)child->epoch, (int)child->pid, log_quote(reason), result == QUEUE_OK,
+                  SUPERVISOR_BACKOFF_MS);
+    } else if (reason[0] == '\0') {
         log_debug("job_process_exited", "job=%s epoch=%lld pid=%d", child->id,
                   (long long)child->epoch, (int)child->pid);
     } else if (child->draining) {

@@ -63,4 +63,11 @@ void supervisor_drain(struct supervisor *sup, struct queue *queue, long long gra
 /* Frees the supervisor; call after supervisor_drain. NULL is fine. */
 void supervisor_destroy(struct supervisor *sup);
 
+/* After a job process could not be started (or died before its job ran:
+ * exec, memory, Redis, threads), the worker claims nothing for a few
+ * seconds, so that the job it handed back goes to a healthy worker instead
+ * of bouncing here. */
+void supervisor_back_off(struct supervisor *sup);
+int supervisor_backing_off(const struct supervisor *sup);
+
 #endif
