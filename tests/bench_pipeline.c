@@ -1,7 +1,8 @@
 /* bench_pipeline.c -- runs the worker's libav pipeline on an ffmpeg command
  * line, without a pool: the benchmark's and the tests' direct way in.
  *
- *   build/bench/pipeline [--first N] [--one-segment-runs] -- FFMPEG-ARGS...
+ *   build/bench/pipeline [--first N] [--one-segment-runs [--no-resume-offset]]
+ *                        -- FFMPEG-ARGS...
  *
  * FFMPEG-ARGS is what Jellyfin would pass to "ffmpeg" (without the program
  * name). The line goes through argv_parse_job, exactly as the shim reads it;
@@ -12,7 +13,10 @@
  * --one-segment-runs: a new pipeline_run per segment, each resumed at the
  * next index and stopped after its first segment: every segment pays the
  * resume path (open, probe, seek, encoder start), which is what the
- * benchmark measures against one continuous run.
+ * benchmark measures against one continuous run. Each resumed run gets the
+ * sum of the durations published before it, as a worker taking over does
+ * (a stream copy then seeks instead of reading from the start);
+ * --no-resume-offset withholds it.
  *
  * Prints "segments=N" on stdout. Exit status 0 on success, 1 on a pipeline
  * error (the error on stderr). */
@@ -62,12 +66,15 @@ int main(int argc, char **argv)
 {
     int first = -1;
     int one_segment_runs = 0;
+    int resume_offset = 1;
     int i = 1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--first") == 0 && i + 1 < argc)
             first = atoi(argv[++i]);
         else if (strcmp(argv[i], "--one-segment-runs") == 0)
             one_segment_runs = 1;
+        else if (strcmp(argv[i], "--no-resume-offset") == 0)
+            resume_offset = 0;
         else if (strcmp(argv[i], "--") == 0) {
             i++;
             break;
@@ -109,6 +116,9 @@ int main(int argc, char **argv)
     int index = first >= 0 ? first : spec->start_number;
     for (;;) {
         state.in_run = 0;
+        cb.resume_offset_us = 0;
+        for (int k = spec->start_number; resume_offset && k < index; k++)
+            cb.resume_offset_us += durations[k - spec->start_number];
         int result = pipeline_run(spec, index, &cb, err, sizeof(err));
         if (result == PIPELINE_ERROR) {
             fprintf(stderr, "pipeline: %s\n", err);

@@ -234,6 +234,7 @@ struct collected {
     const char *dir;   /* where segments go, to look for temp files */
     int temps_at_stop; /* temp files in dir when should_stop said stop */
     int temp_ok;       /* every temp file existed, ended in .tmp, and its final did not */
+    int64_t resume_offset_us; /* handed to the run (pipeline_callbacks) */
 };
 
 static int collect_segment(void *opaque, const struct pipeline_segment *segment)
@@ -296,6 +297,7 @@ static int run_pipeline(const struct job_spec *spec, int first_index, struct col
         .segment_done = collect_segment,
         .should_stop = collect_should_stop,
         .progress = NULL,
+        .resume_offset_us = c->resume_offset_us,
     };
     return pipeline_run(spec, first_index, &cb, err, errlen);
 }
@@ -941,6 +943,53 @@ Test(pipeline, copy_resume_at_segment_1_matches_run_from_start_mpegts)
 Test(pipeline, copy_resume_at_segment_2_matches_run_from_start_mp4)
 {
     check_resume_matches_with("clip.mp4", 2, tweak_copy);
+}
+
+/* A copy resume given the durations published before it (what a worker
+ * taking over has in Redis) seeks straight to its segment; given a wrong
+ * sum it finds no keyframe there and replays from the start. Either way
+ * its segments are the uninterrupted run's. */
+static void check_copy_resume_with_offset(const char *fixture, int first_index, int64_t error_us)
+{
+    char input[512], dir_a[600], dir_b[600];
+    fixture_path(input, sizeof(input), fixture);
+    output_dir(dir_a, sizeof(dir_a), "copy-from-start");
+    output_dir(dir_b, sizeof(dir_b), "copy-offset");
+    struct job_spec spec_a, spec_b;
+    spec_jellyfin_hls(&spec_a, input, dir_a, 2000000);
+    spec_jellyfin_hls(&spec_b, input, dir_b, 2000000);
+    tweak_copy(&spec_a);
+    tweak_copy(&spec_b);
+    struct collected a = {0}, b = {0};
+    run_ok(&spec_a, 0, &a);
+    for (int i = 0; i < first_index; i++)
+        b.resume_offset_us += a.segments[i].duration_us;
+    b.resume_offset_us += error_us;
+    run_ok(&spec_b, first_index, &b);
+    cr_assert_eq(b.count, a.count - first_index);
+    for (int i = 0; i < b.count; i++) {
+        cr_expect_eq(a.segments[first_index + i].start_us, b.segments[i].start_us,
+                     "segment %d: start %lld vs %lld", b.segments[i].index,
+                     (long long)a.segments[first_index + i].start_us,
+                     (long long)b.segments[i].start_us);
+        cr_expect_eq(a.segments[first_index + i].duration_us, b.segments[i].duration_us);
+    }
+    expect_same_timing(dir_a, dir_b, first_index, a.count - 1);
+}
+
+Test(pipeline, copy_resume_seeks_to_the_published_durations_mkv)
+{
+    check_copy_resume_with_offset("clip.mkv", 2, 0);
+}
+
+Test(pipeline, copy_resume_seeks_to_the_published_durations_mpegts)
+{
+    check_copy_resume_with_offset("clip.ts", 2, 0);
+}
+
+Test(pipeline, copy_resume_with_wrong_durations_falls_back_to_the_replay)
+{
+    check_copy_resume_with_offset("clip.mkv", 2, 500000);
 }
 
 /* ---- fMP4 ------------------------------------------------------------------------- */

@@ -38,6 +38,7 @@ struct job_run {
     int durations_cap;
     int segments_published;
     long long last_progress_ms;
+    int64_t resume_offset_us; /* sum of the published durations before first_index; 0 unknown */
 };
 
 static void job_set_deadline_from(struct job *job, long long renew_started_ms)
@@ -351,6 +352,12 @@ static void job_load_durations(struct job_run *run)
     if (queue_segment_durations(run->queue, job->id, run->durations_us, count) != QUEUE_OK)
         log_warn("durations_unavailable", "job=%s error=%s", job->id,
                  log_quote(queue_last_error(run->queue)));
+    /* Every duration known: a stream copy resumes with a seek instead of
+     * reading the input from the start (pipeline.h). */
+    int64_t sum = 0;
+    for (int i = 0; i < count && sum >= 0; i++)
+        sum = run->durations_us[i] > 0 ? sum + run->durations_us[i] : -1;
+    run->resume_offset_us = sum > 0 ? sum : 0;
     for (int i = 0; i < count; i++)
         if (run->durations_us[i] <= 0)
             run->durations_us[i] = job->spec.hls_time_us;
@@ -411,6 +418,7 @@ static void *job_main(void *arg)
         .should_stop = job_should_stop,
         .progress = job_progress,
         .temp_suffix = temp_suffix,
+        .resume_offset_us = run.resume_offset_us,
     };
     int result;
     if (job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE && job->epoch > 1) {

@@ -397,11 +397,59 @@ static int pipeline_seek(struct pipeline_run *run, AVFormatContext *input, int v
     }
 }
 
-/* Video copy, resumed run: replays the copy cutter over the video keyframes
- * from the job's start to find where segment run->first_index begins, so
- * the run cuts exactly where a run from the job's start did. Reads only
- * video packets (demuxing, no decoding) and leaves the input to be seeked
- * again. */
+/* The keyframe a copy run cuts at: its start time in the run's stream time
+ * must match target_us to this (durations are whole microseconds, summed). */
+#define PIPELINE_COPY_HINT_SLACK_US 1000
+
+/* Video copy, resumed run, with the sum of the published durations: seeks to
+ * the job's first segment start plus that sum and takes the video keyframe
+ * found there. Returns 1 (run->copy_start_ts and start_us set), 0 (no
+ * keyframe there: the caller replays from the start), or a pipeline_result
+ * error. */
+static int pipeline_copy_seek_hint(struct pipeline_run *run, AVFormatContext *input,
+                                   int video_index, struct pipeline_replay *replay, AVPacket *pkt,
+                                   int64_t target_us)
+{
+    AVRational tb = input->streams[video_index]->time_base;
+    int64_t run_start = run->start_us;
+    run->start_us = target_us;
+    int ret = pipeline_seek(run, input, video_index, -1, replay, pkt, 1);
+    run->start_us = run_start;
+    if (ret != PIPELINE_OK)
+        return ret;
+    for (;;) {
+        if ((ret = pipeline_poll_stop(run)) != PIPELINE_OK)
+            return ret;
+        int averr = pipeline_next_packet(input, replay, pkt);
+        if (averr == AVERROR_EOF)
+            return 0;
+        if (averr < 0)
+            return pipeline_fail(run, averr, "read %s", run->spec->input);
+        int64_t pts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+        int key = pkt->stream_index == video_index && (pkt->flags & AV_PKT_FLAG_KEY) &&
+                  pts != AV_NOPTS_VALUE;
+        av_packet_unref(pkt);
+        if (!key)
+            continue;
+        int64_t start_us = pipeline_stream_time_us(run, pts, tb);
+        if (start_us > target_us + PIPELINE_COPY_HINT_SLACK_US)
+            return 0;
+        if (start_us >= target_us - PIPELINE_COPY_HINT_SLACK_US) {
+            run->copy_start_ts = pts;
+            run->start_us = start_us;
+            return 1;
+        }
+    }
+}
+
+/* Video copy, resumed run: finds where segment run->first_index begins, so
+ * the run cuts exactly where a run from the job's start did. Given the sum
+ * of the durations published before it (cb->resume_offset_us), a seek to
+ * the job's first keyframe plus that sum, checked against the keyframe
+ * found there; otherwise, or if the check fails, a replay of the copy
+ * cutter over the video keyframes from the job's start (reading only video
+ * packets, no decoding, but the whole input up to there). Leaves the input
+ * to be seeked again. */
 static int pipeline_copy_find_start(struct pipeline_run *run, AVFormatContext *input,
                                     int video_index, struct pipeline_replay *replay, AVPacket *pkt)
 {
@@ -424,6 +472,7 @@ static int pipeline_copy_find_start(struct pipeline_run *run, AVFormatContext *i
         goto end;
 
     pipeline_copy_cutter_init(&cutter, run, video->time_base);
+    int64_t offset_us = run->cb != NULL ? run->cb->resume_offset_us : 0;
     for (;;) {
         if ((ret = pipeline_poll_stop(run)) != PIPELINE_OK)
             goto end;
@@ -448,6 +497,28 @@ static int pipeline_copy_find_start(struct pipeline_run *run, AVFormatContext *i
             run->copy_start_ts = cut.pts;
             run->start_us = cut.start_us;
             break;
+        }
+        /* The job's first segment found: with the durations published
+         * since, the one to resume at is a seek away. */
+        if (step > 0 && cut.index == run->spec->start_number && offset_us > 0) {
+            pipeline_replay_clear(replay);
+            ret = pipeline_copy_seek_hint(run, input, video_index, replay, pkt,
+                                          cut.start_us + offset_us);
+            if (ret == 1) {
+                ret = PIPELINE_OK;
+                break;
+            }
+            if (ret != 0)
+                goto end;
+            /* Not where the durations say: replay every keyframe. */
+            pipeline_replay_clear(replay);
+            offset_us = 0;
+            run->start_us = run->job_start_us;
+            ret = pipeline_seek(run, input, video_index, -1, replay, pkt, 1);
+            run->start_us = run_start;
+            if (ret != PIPELINE_OK)
+                goto end;
+            pipeline_copy_cutter_init(&cutter, run, video->time_base);
         }
     }
 end:

@@ -85,6 +85,13 @@ struct pipeline_callbacks {
      * ".tmp"). Must be unique to the run: a stalled former owner that wakes
      * up must never write into the file a new owner is about to publish. */
     const char *temp_suffix;
+    /* Optional, for a resumed stream copy: how far (us of stream time)
+     * segment first_index begins after the job's first segment, i.e. the
+     * sum of the durations the runs before published. With it the run seeks
+     * straight there and checks that a keyframe starts the segment at that
+     * time; without it (0), or when the check fails, it replays the
+     * keyframes from the job's start, reading the whole input up to there. */
+    int64_t resume_offset_us;
 };
 
 enum pipeline_result {
