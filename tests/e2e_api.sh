@@ -15,40 +15,23 @@
 #   - after the kill, B alone answers Status and ListJobs;
 #   - a job whose input is a symlink out of the media root is refused with
 #     the confinement message, and nothing is queued for it.
-set -euo pipefail
+# shellcheck source=tests/e2e_lib.sh
+. "$(dirname "$0")/e2e_lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${BUILD:-build}
-case $build in /*) ;; *) build=$here/$build ;; esac
-keep=0
+corpus=$(e2e_corpus 002)
+e2e_init e2e_api
 [ "${1:-}" = --keep ] && keep=1
-corpus=$(ls "$here"/../shared/jellyfin-argv/002-*.txt 2>/dev/null | head -n 1)
-[ -n "$corpus" ] && [ -f "$corpus" ] || { echo "e2e_api: corpus line 002-*.txt not found" >&2; exit 2; }
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-e2e-api.XXXXXX")
-pool=$dir/pool
-failures=0
 shim_pid=""
 follow_pid=""
 second_pid=""
-
-say() { echo "e2e_api: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then say "ok   $what"; else say "FAIL $what"; failures=$((failures + 1)); fi
-}
-cleanup() {
+stop_clients() {
   for p in $shim_pid $follow_pid; do kill -KILL "$p" 2>/dev/null || true; done
   if [ -n "$second_pid" ]; then
     kill -TERM "$second_pid" 2>/dev/null || true
     wait "$second_pid" 2>/dev/null || true
   fi
-  FFPOOL_BIN=$build/bin "$here/scripts/pool" down --dir "$pool" >/dev/null 2>&1 || true
-  if [ "$keep" = 0 ] && [ "$failures" = 0 ]; then rm -rf "$dir"; else say "kept $dir"; fi
 }
-trap cleanup EXIT
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+e2e_at_exit stop_clients
 
 mkdir -p "$dir/media" "$dir/transcodes" "$dir/outside"
 clip=$dir/media/clip.mkv
@@ -85,23 +68,12 @@ check "nothing queued for the refused job" \
   [ "$(redis-cli -p "$FFPOOL_REDIS_PORT" ZCARD ffpool:jobs)" = 0 ]
 
 # ---- a real stream through the shim, with both schedulers -------------
-mapfile -d '' args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" --input "$clip" \
-  --outdir "$dir/transcodes")
-pattern=""
-for ((i = 0; i < ${#args[@]} - 1; i++)); do
-  [ "${args[i]}" = -hls_segment_filename ] && pattern=${args[i+1]}
-done
-segment_path() { printf "${pattern//%d/%s}" "$1"; }
+e2e_shim_args "$clip" "$dir/transcodes"
 : >"$dir/shim.log"
 "$build/jellyfin/ffmpeg" "${args[@]}" </dev/null 2>>"$dir/shim.log" &
 shim_pid=$!
 
-job_id=""
-for _ in $(seq 1 400); do
-  job_id=$(sed -n 's/^ffpool: job \([^ ]*\) for .*/\1/p' "$dir/shim.log" | head -n 1 || true)
-  [ -n "$job_id" ] && break
-  sleep 0.05
-done
+job_id=$(e2e_wait_job_id "$dir/shim.log")
 check "shim submitted a job ($job_id)" [ -n "$job_id" ]
 : >"$dir/follow.out"
 "$build/bin/ffpoolctl" --json follow "$job_id" >>"$dir/follow.out" 2>"$dir/follow.err" &
@@ -136,4 +108,4 @@ only_a() { ! FFPOOL_SCHEDULER_URL=$url_a FFPOOL_SCHEDULER_TIMEOUT_MS=500 \
   "$build/bin/ffpoolctl" job "$job_id" 2>"$dir/only-a.err"; }
 check "a client that knows only A fails with an error, not a hang" only_a
 
-[ "$failures" = 0 ] || { tail -n 5 "$dir/shim.log" "$dir/follow.err" >&2 || true; exit 1; }
+e2e_finish "$dir/shim.log" "$dir/follow.err"

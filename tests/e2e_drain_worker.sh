@@ -6,43 +6,24 @@
 # exit; the other worker must finish the stream from the next segment, and
 # the shim must exit 0 with every segment present exactly once. Also: Attach
 # by an unknown job_key is a clear not-found.
-set -euo pipefail
+# shellcheck source=tests/e2e_lib.sh
+. "$(dirname "$0")/e2e_lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${BUILD:-build}
-case $build in /*) ;; *) build=$here/$build ;; esac
-corpus=$(ls "$here"/../shared/jellyfin-argv/003-*.txt | head -n 1)
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-drain.XXXXXX")
-failures=0
+corpus=$(e2e_corpus 003)
+e2e_init e2e_drain_worker
 shim_pid=""
-
-say() { echo "e2e_drain_worker: $*" >&2; }
-check() {
-  local what=$1; shift
-  if "$@"; then say "ok   $what"; else say "FAIL $what"; failures=$((failures + 1)); fi
-}
-cleanup() {
-  [ -n "$shim_pid" ] && kill -KILL "$shim_pid" 2>/dev/null || true
-  FFPOOL_BIN=$build/bin "$here/scripts/pool" down --dir "$dir/pool" >/dev/null 2>&1 || true
-  if [ "$failures" = 0 ]; then rm -rf "$dir"; else say "kept $dir"; fi
-}
-trap cleanup EXIT
+stop_shim() { if [ -n "$shim_pid" ]; then kill -KILL "$shim_pid" 2>/dev/null || true; fi; }
+e2e_at_exit stop_shim
 
 ffmpeg -nostdin -v error -f lavfi -i "testsrc2=size=1280x720:rate=25" \
   -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 24 \
   -c:v libx264 -preset ultrafast -g 50 -c:a aac "$dir/clip.mkv"
 mkdir -p "$dir/transcodes"
-FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 2 --dir "$dir/pool" 2>/dev/null
+FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 2 --dir "$pool" 2>/dev/null
 # shellcheck disable=SC1091
-. "$dir/pool/env"
+. "$pool/env"
 
-mapfile -d '' args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" --input "$dir/clip.mkv" \
-  --outdir "$dir/transcodes")
-pattern=""
-for ((i = 0; i < ${#args[@]} - 1; i++)); do
-  [ "${args[i]}" = -hls_segment_filename ] && pattern=${args[i+1]}
-done
-seg() { printf "${pattern//%d/%s}" "$1"; }
+e2e_shim_args "$dir/clip.mkv" "$dir/transcodes"
 expected=8
 
 mkfifo "$dir/stdin"
@@ -50,10 +31,10 @@ exec 3<>"$dir/stdin"
 "$build/jellyfin/ffmpeg" "${args[@]}" <"$dir/stdin" 2>"$dir/shim.log" &
 shim_pid=$!
 
-for _ in $(seq 1 1200); do [ -s "$(seg 1)" ] && break; sleep 0.05; done
-job_id=$(sed -n 's/^ffpool: job \([^ ]*\) for .*/\1/p' "$dir/shim.log" | head -n 1)
+for _ in $(seq 1 1200); do [ -s "$(segment_path 1)" ] && break; sleep 0.05; done
+job_id=$(e2e_job_id "$dir/shim.log")
 owner=$(redis-cli -p "$FFPOOL_REDIS_PORT" --raw HGET "ffpool:job:$job_id" owner)
-owner_pid=$(cat "$dir/pool/$owner.pid")
+owner_pid=$(cat "$pool/$owner.pid")
 check "the job $job_id is running on $owner" [ -n "$job_id" -a -n "$owner" ]
 
 check "draining an unknown worker is refused" \
@@ -64,14 +45,12 @@ check "ffpoolctl drain $owner is accepted" grep -q "drain requested for $owner" 
 # The announcement comes every 2 s; the drain itself takes milliseconds.
 exited=0
 for _ in $(seq 1 100); do
-  if ! kill -0 "$owner_pid" 2>/dev/null || [ "$(ps -o stat= -p "$owner_pid" | cut -c1)" = Z ]; then
-    exited=1; break
-  fi
+  alive "$owner_pid" || { exited=1; break; }
   sleep 0.1
 done
 check "the drained worker exited within 10 s" [ "$exited" = 1 ]
 check "it logged the operator's request and released the job" \
-  grep -q "event=job_released job=$job_id" "$dir/pool/$owner.log"
+  grep -q "event=job_released job=$job_id" "$pool/$owner.log"
 
 rc=0
 for _ in $(seq 1 1200); do kill -0 "$shim_pid" 2>/dev/null || break; sleep 0.05; done
@@ -80,11 +59,11 @@ shim_pid=""
 check "shim exited 0 (rc=$rc)" [ "$rc" = 0 ]
 count=$(ls "$dir/transcodes" | grep -c '\.ts$' || true)
 check "all $expected segments are there ($count)" [ "$count" = "$expected" ]
-grep -h "event=segment job=$job_id " "$dir/pool"/worker-*.log |
+grep -h "event=segment job=$job_id " "$pool"/worker-*.log |
   sed -n 's/.* segment=\([0-9]*\) .*/\1/p' | sort -n >"$dir/published"
 check "each segment published exactly once" [ -z "$(uniq -d "$dir/published")" ]
 check "both workers wrote part of the stream" \
-  [ "$(grep -h "event=segment job=$job_id " "$dir/pool"/worker-*.log | sed 's/.* worker=\([^ ]*\).*/\1/' | sort -u | wc -l)" = 2 ]
+  [ "$(grep -h "event=segment job=$job_id " "$pool"/worker-*.log | sed 's/.* worker=\([^ ]*\).*/\1/' | sort -u | wc -l)" = 2 ]
 state=$(redis-cli -p "$FFPOOL_REDIS_PORT" --raw HMGET "ffpool:job:$job_id" state takeovers attempts | tr '\n' ' ')
 check "job done with no takeover and no attempt counted ($state)" [ "$state" = "done 0 0 " ]
 out=$(timeout 60 ffmpeg -v error -i "$(dirname "$pattern")/$(basename "${args[${#args[@]}-1]}")" -f null - 2>&1 || echo failed)
@@ -93,5 +72,4 @@ check "the playlist decodes end to end silently" [ -z "$out" ]
 attach_out=$("$build/bin/ffpoolctl" attach-key no-such-key 2>&1 || true)
 check "attach by an unknown job_key is a clear not-found" grep -q "not found" <<<"$attach_out"
 
-[ "$failures" = 0 ] || { tail -n 20 "$dir/shim.log" "$dir/pool"/*.log >&2 || true; exit 1; }
-say "all checks passed"
+e2e_finish "$dir/shim.log" "$pool"/*.log

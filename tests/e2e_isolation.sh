@@ -24,39 +24,22 @@
 #   D. the worker is SIGKILLed while a job runs: its job process dies with it
 #      (PR_SET_PDEATHSIG), leaving no writer behind.
 # Usage: tests/e2e_isolation.sh   (FFPOOL_TEST_KEEP=1 keeps the folder)
-set -euo pipefail
+# shellcheck source=tests/e2e_lib.sh
+. "$(dirname "$0")/e2e_lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${BUILD:-build}
-case $build in /*) ;; *) build=$here/$build ;; esac
-corpus=$(ls "$here"/../shared/jellyfin-argv/003-*.txt | head -n 1)
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-isolation.XXXXXX")
-pool=$dir/pool
-failures=0
-keep=${FFPOOL_TEST_KEEP:-0}
+corpus=$(e2e_corpus 003)
+e2e_init e2e_isolation
 declare -A shim_pid=()
-
-say() { echo "e2e_isolation: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...: records a failed check without stopping
-  local what=$1; shift
-  if "$@"; then say "ok   $what"; else say "FAIL $what"; failures=$((failures + 1)); fi
-}
-cleanup() {
-  local rc=$? name
+stop_shims() {
+  local name
   for name in "${!shim_pid[@]}"; do
     kill -KILL "${shim_pid[$name]}" 2>/dev/null && wait "${shim_pid[$name]}" 2>/dev/null || true
   done
   # A stopped job process must not outlive the test (the worker's SIGKILL
   # at pool down takes it with it through PR_SET_PDEATHSIG).
   [ -n "${stopped_pid:-}" ] && kill -CONT "$stopped_pid" 2>/dev/null || true
-  FFPOOL_BIN=$build/bin "$here/scripts/pool" down --dir "$pool" >/dev/null 2>&1 || true
-  if [ "$keep" = 0 ] && [ "$failures" = 0 ] && [ "$rc" = 0 ]; then
-    rm -rf "$dir"
-  else
-    say "kept $dir"
-  fi
 }
-trap cleanup EXIT
+e2e_at_exit stop_shims
 fail_now() { say "FAIL $*"; failures=$((failures + 1)); tail -n 30 "$pool"/worker-1.log >&2 || true; exit 1; }
 
 # clip NAME SECONDS SIZE: an mkv shaped like Jellyfin's input.
@@ -69,13 +52,9 @@ clip() {
 # shim_start NAME: the shim on $dir/NAME.mkv with corpus 003's command line,
 # output in $dir/NAME/, stderr in $dir/NAME.log. Sets pattern_NAME, playlist_NAME.
 shim_start() {
-  local name=$1 args i pattern=""
+  local name=$1 args pattern
   mkdir -p "$dir/$name"
-  mapfile -d '' args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" \
-    --input "$dir/$name.mkv" --outdir "$dir/$name")
-  for ((i = 0; i < ${#args[@]} - 1; i++)); do
-    [ "${args[i]}" = -hls_segment_filename ] && pattern=${args[i+1]}
-  done
+  e2e_shim_args "$dir/$name.mkv" "$dir/$name"
   printf -v "pattern_$name" '%s' "$pattern"
   printf -v "playlist_$name" '%s' "${args[${#args[@]}-1]}"
   mkfifo "$dir/$name.stdin"
@@ -94,7 +73,7 @@ shim_wait() {
   wait "${shim_pid[$name]}" || shim_rc=$?
   unset "shim_pid[$name]"
 }
-job_of() { sed -n 's/^ffpool: job \([^ ]*\) for .*/\1/p' "$dir/$1.log" 2>/dev/null | head -n 1; }
+job_of() { e2e_job_id "$dir/$1.log"; }
 has_job() { [ -n "$(job_of "$1")" ]; }
 segment() { local p="pattern_$1"; printf "${!p//%d/%s}" "$2"; }
 # wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s.
@@ -253,8 +232,7 @@ orphan_pid=$(sed -n "s/.*event=job_process_started job=$orphan_job .* pid=\([0-9
   "$pool/worker-1.log" | tail -n 1)
 kill -KILL "$worker_pid"
 # Dead: gone, or a zombie its new parent has not reaped yet.
-gone() { ! kill -0 "$orphan_pid" 2>/dev/null || [ "$(ps -o stat= -p "$orphan_pid" | cut -c1)" = Z ]; }
+gone() { ! alive "$orphan_pid"; }
 check "the job process $orphan_pid died with its SIGKILLed worker" wait_until 5 gone
 
-[ "$failures" = 0 ] || { tail -n 30 "$pool/worker-1.log" >&2 || true; exit 1; }
-say "all checks passed"
+e2e_finish "$pool/worker-1.log"

@@ -10,6 +10,7 @@
 #     (a hand-back is neither);
 #   - the output is complete and valid.
 # Prints drain_gap_s=X and drain_exit_s=Y.
+# shellcheck source=tests/e2e_lease_lib.sh
 . "$(dirname "$0")/e2e_lease_lib.sh"
 
 size=${FFPOOL_DRAIN_SIZE:-640x360}
@@ -20,14 +21,13 @@ lease_wait_segment 2 120
 
 victim_pid=$(lease_owner_pid)
 victim=$(lease_job_field owner)
-ls "$lease_dir/transcodes" | grep '\.ts$' | sort >"$lease_dir/before"
+ls "$dir/transcodes" | grep '\.ts$' | sort >"$dir/before"
 kill -TERM "$victim_pid"
 termed_at=$(now)
 exit_s=nan
 for ((k = 0; k < 500; k++)); do
   # Gone, or a zombie its (foreign) parent has not reaped yet: it has exited.
-  st=$(awk '{ print $3 }' "/proc/$victim_pid/stat" 2>/dev/null || true)
-  case $st in ""|Z) exit_s=$(elapsed "$termed_at" "$(now)"); break ;; esac
+  alive "$victim_pid" || { exit_s=$(elapsed "$termed_at"); break; }
   sleep 0.01
 done
 say "SIGTERM to $victim (pid $victim_pid) holding $lease_job_id; exited after $exit_s s"
@@ -37,13 +37,13 @@ lease_check_output
 check "draining worker exited within 5 s ($exit_s s)" \
   awk -v s="$exit_s" 'BEGIN { exit !(s != "nan" && s < 5) }'
 check "draining worker released the job" \
-  grep -q "event=job_released job=$lease_job_id " "$lease_pool/$victim.log"
+  grep -q "event=job_released job=$lease_job_id " "$pool/$victim.log"
 state=$(lease_job_field state); takeovers=$(lease_job_field takeovers); attempts=$(lease_job_field attempts)
 check "job done with no takeover and no attempt counted ($state takeovers=$takeovers attempts=$attempts)" \
   [ "$state:$takeovers:$attempts" = done:0:0 ]
 check "two owners, each a contiguous run" \
-  [ "$(cut -d' ' -f3 "$lease_dir/owners" | uniq | wc -l)" = 2 ]
-first_new=$(awk -v w="$victim" '$3 != w { print $1; exit }' "$lease_dir/owners")
+  [ "$(cut -d' ' -f3 "$dir/owners" | uniq | wc -l)" = 2 ]
+first_new=$(awk -v w="$victim" '$3 != w { print $1; exit }' "$dir/owners")
 gap=nan
 [ -n "$first_new" ] && gap=$(elapsed "$termed_at" "$(stat -c %.9Y "$(segment_path "$first_new")")")
 check "drain gap $gap s is below the lease TTL (no expiry waited for)" \

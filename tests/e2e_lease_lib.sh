@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # e2e_lease_lib.sh -- shared by the tests/e2e_lease_*.sh scenarios (sourced,
 # not run: it is not executable, so scripts/test.sh skips it).
 #
@@ -8,44 +9,23 @@
 # once, each index published by exactly one owner). Everything started is
 # stopped on every exit path; the mktemp folder is removed when all checks
 # pass and kept (path printed) when one fails.
-set -euo pipefail
+# Builds on e2e_lib.sh: $dir, $pool, check, say, e2e_finish and the cleanup.
+# shellcheck source=tests/e2e_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh"
 
-lease_here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-lease_build=${BUILD:-build}
-case $lease_build in /*) ;; *) lease_build=$lease_here/$lease_build ;; esac
-lease_name=$(basename "$0" .sh)
-lease_dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-${lease_name}.XXXXXX")
-lease_pool=$lease_dir/pool
-lease_failures=0
+e2e_init "$(basename "$0" .sh)"
 lease_shim_pid=""
-lease_extra_cleanup=""   # a function name a scenario sets to undo its own set-up
-lease_keep=${FFPOOL_TEST_KEEP:-0}
-mkdir -p "$lease_dir/transcodes"
+mkdir -p "$dir/transcodes"
 
-say() { echo "$lease_name: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...: records a failed check without stopping
-  local what=$1; shift
-  if "$@"; then say "ok   $what"; else say "FAIL $what"; lease_failures=$((lease_failures + 1)); fi
-}
+# lease_cleanup: kills the shim and continues stopped workers (SIGSTOP), or
+# the pool's SIGTERM would wait on them.
 lease_cleanup() {
-  local rc=$?
-  [ -n "$lease_shim_pid" ] && kill -KILL "$lease_shim_pid" 2>/dev/null || true
-  [ -n "$lease_extra_cleanup" ] && "$lease_extra_cleanup" || true
-  # Stopped workers (SIGSTOP) must be continued, or SIGTERM waits on them.
-  for f in "$lease_pool"/worker-*.pid; do
+  if [ -n "$lease_shim_pid" ]; then kill -KILL "$lease_shim_pid" 2>/dev/null || true; fi
+  for f in "$pool"/worker-*.pid; do
     [ -e "$f" ] && lease_signal_worker CONT "$(cat "$f")"
   done
-  FFPOOL_BIN=$lease_build/bin "$lease_here/scripts/pool" down --dir "$lease_pool" >/dev/null 2>&1 || true
-  exec 3>&- 2>/dev/null || true
-  if [ "$lease_keep" = 0 ] && [ "$lease_failures" = 0 ] && [ "$rc" = 0 ]; then
-    rm -rf "$lease_dir"
-  else
-    say "kept $lease_dir"
-  fi
 }
-trap lease_cleanup EXIT
-
-now() { date +%s.%N; }
+e2e_at_exit lease_cleanup
 
 # lease_signal_worker SIGNAL PID: signals a worker together with its job
 # processes. Every worker runs in a process group of its own (setsid), and
@@ -53,13 +33,12 @@ now() { date +%s.%N; }
 # them all at once, whereas stopping the worker process alone would leave
 # its job processes running, renewing and finishing their jobs.
 lease_signal_worker() { kill -"$1" -- "-$2" 2>/dev/null || kill -"$1" "$2" 2>/dev/null || true; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
 # lease_clip DURATION SIZE: an mkv shaped like Jellyfin's input.
 lease_clip() {
   lease_duration=$1
   lease_rate=25
-  lease_clip=$lease_dir/clip.mkv
+  lease_clip=$dir/clip.mkv
   ffmpeg -v error -f lavfi -i "testsrc2=size=$2:rate=$lease_rate" \
     -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$lease_duration" \
     -c:v libx264 -preset veryfast -g $((lease_rate * 2)) -pix_fmt yuv420p -c:a aac -b:a 128k \
@@ -70,42 +49,40 @@ lease_clip() {
 
 # lease_pool_up WORKERS [TTL_MS]
 lease_pool_up() {
-  FFPOOL_BIN=$lease_build/bin "$lease_here/scripts/pool" up --workers "$1" --dir "$lease_pool" \
+  FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers "$1" --dir "$pool" \
     --lease-ttl-ms "${2:-3000}" >/dev/null
   # shellcheck disable=SC1091
-  . "$lease_pool/env"
+  . "$pool/env"
   rc() { redis-cli -p "$FFPOOL_REDIS_PORT" --raw "$@"; }
 }
 
 # lease_shim_start [INPUT]: runs the shim in the background on the clip (or
 # INPUT) with corpus 003's command line; sets the segment pattern etc.
+# shellcheck disable=SC2120 # INPUT is optional
 lease_shim_start() {
   local input=${1:-$lease_clip} corpus
-  corpus=$(ls "$lease_here"/../shared/jellyfin-argv/003-*.txt 2>/dev/null | head -n 1)
-  [ -f "$corpus" ] || { say "corpus line 003 not found"; exit 2; }
-  rm -rf "$lease_dir/transcodes" && mkdir -p "$lease_dir/transcodes"
-  mapfile -d '' lease_args < <(python3 "$lease_here/tests/jellyfin_argv.py" "$corpus" \
-    --input "$input" --outdir "$lease_dir/transcodes")
-  lease_hls_time=3; lease_start_number=0; lease_pattern=""
+  corpus=$(e2e_corpus 003)
+  rm -rf "$dir/transcodes" && mkdir -p "$dir/transcodes"
+  mapfile -d '' lease_args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" \
+    --input "$input" --outdir "$dir/transcodes")
+  lease_hls_time=3; lease_start_number=0; pattern=""
   local i
   for ((i = 0; i < ${#lease_args[@]} - 1; i++)); do
     case ${lease_args[i]} in
       -hls_time) lease_hls_time=${lease_args[i+1]} ;;
       -start_number) lease_start_number=${lease_args[i+1]} ;;
-      -hls_segment_filename) lease_pattern=${lease_args[i+1]} ;;
+      -hls_segment_filename) pattern=${lease_args[i+1]} ;;
     esac
   done
   lease_playlist=${lease_args[${#lease_args[@]}-1]}
   lease_expected=$(( (lease_duration + lease_hls_time - 1) / lease_hls_time ))
-  [ -e "$lease_dir/stdin" ] || mkfifo "$lease_dir/stdin"
-  exec 3<>"$lease_dir/stdin"
-  : >"$lease_dir/shim.log"
-  "$lease_build/jellyfin/ffmpeg" "${lease_args[@]}" <"$lease_dir/stdin" 2>"$lease_dir/shim.log" &
+  [ -e "$dir/stdin" ] || mkfifo "$dir/stdin"
+  exec 3<>"$dir/stdin"
+  : >"$dir/shim.log"
+  "$build/jellyfin/ffmpeg" "${lease_args[@]}" <"$dir/stdin" 2>"$dir/shim.log" &
   lease_shim_pid=$!
   lease_job_id=""
 }
-
-segment_path() { printf "${lease_pattern//%d/%s}" "$1"; }
 
 wait_for_file() { # wait_for_file PATH SECONDS
   local n=$(( $2 * 50 )) k
@@ -117,18 +94,18 @@ wait_for_file() { # wait_for_file PATH SECONDS
 lease_wait_segment() {
   if ! wait_for_file "$(segment_path $((lease_start_number + $1)))" "$2"; then
     say "FAIL segment $((lease_start_number + $1)) never appeared"
-    lease_failures=$((lease_failures + 1))
-    tail -n 20 "$lease_dir/shim.log" "$lease_pool"/*.log >&2 || true
+    failures=$((failures + 1))
+    tail -n 20 "$dir/shim.log" "$pool"/*.log >&2 || true
     exit 1
   fi
-  lease_job_id=$(sed -n 's/^ffpool: job \([^ ]*\) for .*/\1/p' "$lease_dir/shim.log" | head -n 1)
+  lease_job_id=$(e2e_job_id "$dir/shim.log")
 }
 
 # lease_job_field FIELD
 lease_job_field() { rc HGET "ffpool:job:$lease_job_id" "$1"; }
 
 # lease_owner_pid: pid of the worker holding the job now.
-lease_owner_pid() { cat "$lease_pool/$(lease_job_field owner).pid"; }
+lease_owner_pid() { cat "$pool/$(lease_job_field owner).pid"; }
 
 # lease_shim_wait SECONDS: waits for the shim; sets lease_shim_rc.
 lease_shim_wait() {
@@ -136,7 +113,7 @@ lease_shim_wait() {
   lease_shim_rc=0
   for ((k = 0; k < n; k++)); do kill -0 "$lease_shim_pid" 2>/dev/null || break; sleep 0.05; done
   if kill -0 "$lease_shim_pid" 2>/dev/null; then
-    say "FAIL shim still running after $1 s"; lease_failures=$((lease_failures + 1))
+    say "FAIL shim still running after $1 s"; failures=$((failures + 1))
     kill -KILL "$lease_shim_pid"; lease_shim_rc=124
   fi
   wait "$lease_shim_pid" || lease_shim_rc=$?
@@ -146,7 +123,7 @@ lease_shim_wait() {
 # lease_owners: "index epoch worker" per published segment, sorted, from
 # the workers' event=segment log lines.
 lease_owners() {
-  grep -h "event=segment job=$lease_job_id " "$lease_pool"/worker-*.log |
+  grep -h "event=segment job=$lease_job_id " "$pool"/worker-*.log |
     sed -n 's/.* segment=\([0-9]*\) epoch=\([0-9]*\) worker=\([^ ]*\) .*/\1 \2 \3/p' | sort -n
 }
 
@@ -155,13 +132,13 @@ lease_owners() {
 lease_check_output() {
   check "shim exited 0 (rc=$lease_shim_rc)" [ "$lease_shim_rc" = 0 ]
   local count missing=0 bad=0 n out
-  count=$(ls "$lease_dir/transcodes" | grep -c '\.ts$' || true)
+  count=$(ls "$dir/transcodes" | grep -c '\.ts$' || true)
   check "segment count $count = $lease_expected" [ "$count" = "$lease_expected" ]
   for ((n = lease_start_number; n < lease_start_number + lease_expected; n++)); do
     [ -e "$(segment_path $n)" ] || missing=$((missing + 1))
   done
   check "no segment index missing" [ "$missing" = 0 ]
-  check "no temporary files left" [ -z "$(ls "$lease_dir/transcodes" | grep '\.tmp$' || true)" ]
+  check "no temporary files left" [ -z "$(ls "$dir/transcodes" | grep '\.tmp$' || true)" ]
   for ((n = lease_start_number; n < lease_start_number + lease_expected; n++)); do
     out=$(timeout 60 ffmpeg -v error -i "$(segment_path $n)" -f null - 2>&1 || echo "exit $?")
     [ -z "$out" ] || { bad=$((bad + 1)); say "segment $n: $out"; }
@@ -179,18 +156,11 @@ lease_check_output() {
   fi
   check "output has every frame of the clip ($frames of $lease_clip_frames)" \
     [ "$frames" = "$lease_clip_frames" ]
-  lease_owners >"$lease_dir/owners"
+  lease_owners >"$dir/owners"
   check "each segment index published exactly once" \
-    [ "$(cut -d' ' -f1 "$lease_dir/owners" | uniq -d | wc -l)" = 0 ]
-  check "every segment's publication was logged" [ "$(wc -l <"$lease_dir/owners")" = "$lease_expected" ]
+    [ "$(cut -d' ' -f1 "$dir/owners" | uniq -d | wc -l)" = 0 ]
+  check "every segment's publication was logged" [ "$(wc -l <"$dir/owners")" = "$lease_expected" ]
 }
 
 # lease_finish: exit status from the checks.
-lease_finish() {
-  if [ "$lease_failures" != 0 ]; then
-    say "$lease_failures check(s) failed; logs:"
-    tail -n 15 "$lease_dir/shim.log" "$lease_pool"/*.log >&2 || true
-    exit 1
-  fi
-  say "all checks passed"
-}
+lease_finish() { e2e_finish "$dir/shim.log" "$pool"/*.log; }

@@ -13,6 +13,7 @@
 #     reconnects and keeps serving.
 # Without CAP_NET_ADMIN (ip netns add fails) it prints SKIP and exits 0.
 # The namespaces and veths are deleted on every exit path.
+# shellcheck source=tests/e2e_lease_lib.sh
 . "$(dirname "$0")/e2e_lease_lib.sh"
 
 tag=$$
@@ -25,7 +26,7 @@ partition_cleanup() {
   ip link del "$veth_a" 2>/dev/null || true
   ip link del "$veth_b" 2>/dev/null || true
 }
-lease_extra_cleanup=partition_cleanup
+e2e_at_exit partition_cleanup
 
 if ! ip netns add "$ns_a" 2>/dev/null; then
   echo "SKIP e2e_lease_partition: cannot create network namespaces (needs CAP_NET_ADMIN)"
@@ -56,30 +57,27 @@ link_up "$veth_a" "$ns_a" "$host_a" "$worker_a"
 link_up "$veth_b" "$ns_b" "$host_b" "$worker_b"
 
 # ---- the pool, by hand: Redis on loopback and both veth host addresses ----
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-mkdir -p "$lease_pool/redis"
+mkdir -p "$pool/redis"
 redis_port=$(free_port); sched_port=$(free_port)
 setsid redis-server --port "$redis_port" --bind 127.0.0.1 "$host_a" "$host_b" \
-  --dir "$lease_pool/redis" --appendonly yes --save '' --maxmemory-policy noeviction \
-  --daemonize no --protected-mode no >"$lease_pool/redis.log" 2>&1 </dev/null &
-echo $! >"$lease_pool/redis.pid"
+  --dir "$pool/redis" --appendonly yes --save '' --maxmemory-policy noeviction \
+  --daemonize no --protected-mode no >"$pool/redis.log" 2>&1 </dev/null &
+echo $! >"$pool/redis.pid"
 for ((k = 0; k < 100; k++)); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 export FFPOOL_REDIS_HOST=127.0.0.1 FFPOOL_REDIS_PORT=$redis_port FFPOOL_LEASE_TTL_MS=3000
 export FFPOOL_SCHEDULER_LISTEN=tcp://127.0.0.1:$sched_port FFPOOL_SCHEDULER_URL=tcp://127.0.0.1:$sched_port
 rc() { redis-cli -p "$FFPOOL_REDIS_PORT" --raw "$@"; }
-setsid "$lease_build/bin/ffpool-scheduler" >"$lease_pool/scheduler.log" 2>&1 </dev/null &
-echo $! >"$lease_pool/scheduler.pid"
+setsid "$build/bin/ffpool-scheduler" >"$pool/scheduler.log" 2>&1 </dev/null &
+echo $! >"$pool/scheduler.pid"
 start_worker() { # start_worker NAME NS HOST_ADDR
-  FFPOOL_WORKER_ID=$1 FFPOOL_REDIS_HOST=$3 ip netns exec "$2" setsid "$lease_build/bin/ffpool-worker" \
-    >"$lease_pool/$1.log" 2>&1 </dev/null &
-  echo $! >"$lease_pool/$1.pid"
+  FFPOOL_WORKER_ID=$1 FFPOOL_REDIS_HOST=$3 ip netns exec "$2" setsid "$build/bin/ffpool-worker" \
+    >"$pool/$1.log" 2>&1 </dev/null &
+  echo $! >"$pool/$1.pid"
 }
 start_worker worker-a "$ns_a" "$host_a"
 start_worker worker-b "$ns_b" "$host_b"
 sleep 0.3
-for f in "$lease_pool"/*.pid; do
+for f in "$pool"/*.pid; do
   kill -0 "$(cat "$f")" 2>/dev/null || { say "FAIL $(basename "$f" .pid) did not start"; cat "${f%.pid}.log" >&2; exit 1; }
 done
 
@@ -89,7 +87,7 @@ lease_wait_segment 1 120
 victim=$(lease_job_field owner)
 victim_pid=$(lease_owner_pid)
 case $victim in worker-a) cut=$veth_a ;; *) cut=$veth_b ;; esac
-published_before=$(grep -c "event=segment job=$lease_job_id .*worker=$victim " "$lease_pool/$victim.log" || true)
+published_before=$(grep -c "event=segment job=$lease_job_id .*worker=$victim " "$pool/$victim.log" || true)
 ip link set "$cut" down
 cut_at=$(now)
 say "cut $victim's link ($cut) holding $lease_job_id after $published_before segments"
@@ -98,7 +96,7 @@ say "cut $victim's link ($cut) holding $lease_job_id after $published_before seg
 for ((k = 0; k < 600; k++)); do
   owner=$(lease_job_field owner)
   if [ -n "$owner" ] && [ "$owner" != "$victim" ] &&
-     grep -q "event=segment job=$lease_job_id .*worker=$owner " "$lease_pool/$owner.log"; then
+     grep -q "event=segment job=$lease_job_id .*worker=$owner " "$pool/$owner.log"; then
     break
   fi
   kill -0 "$lease_shim_pid" 2>/dev/null || break
@@ -108,16 +106,16 @@ ip link set "$cut" up
 restored_at=$(now)
 say "link restored after $(elapsed "$cut_at" "$restored_at") s"
 lease_shim_wait 120
-snapshot() { for f in "$lease_dir"/transcodes/*.ts; do stat -c '%n %i %.9Y' "$f"; done; }
-snapshot >"$lease_dir/files.1"
+snapshot() { for f in "$dir"/transcodes/*.ts; do stat -c '%n %i %.9Y' "$f"; done; }
+snapshot >"$dir/files.1"
 sleep 2 # the zombie reconnects meanwhile
-snapshot >"$lease_dir/files.2"
+snapshot >"$dir/files.2"
 
 lease_check_output
 state=$(lease_job_field state); epoch=$(lease_job_field epoch); takeovers=$(lease_job_field takeovers)
 check "taken over and done ($state epoch=$epoch takeovers=$takeovers)" [ "$state:$epoch:$takeovers" = done:2:1 ]
 check "the cut worker stopped writing on its own" \
-  grep -q "event=self_fenced job=$lease_job_id " "$lease_pool/$victim.log"
+  grep -q "event=self_fenced job=$lease_job_id " "$pool/$victim.log"
 deadline_at=$(awk -v a="$cut_at" 'BEGIN { printf "%.3f", a + 2.5 }')
 late=0
 while read -r n _ who; do
@@ -125,9 +123,9 @@ while read -r n _ who; do
   if [ "$who" = "$victim" ] && awk -v a="$m" -v b="$deadline_at" 'BEGIN { exit !(a > b) }'; then
     late=$((late + 1)); say "segment $n published by the cut worker after its deadline"
   fi
-done <"$lease_dir/owners"
+done <"$dir/owners"
 check "the cut worker published nothing past its deadline" [ "$late" = 0 ]
-check "no segment file changed after the link came back" cmp -s "$lease_dir/files.1" "$lease_dir/files.2"
+check "no segment file changed after the link came back" cmp -s "$dir/files.1" "$dir/files.2"
 check "the cut worker is alive" kill -0 "$victim_pid"
 # Its announcement (server ms) must be refreshed after the link came back.
 back=0

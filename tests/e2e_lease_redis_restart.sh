@@ -10,25 +10,22 @@
 #      own (event=self_fenced), and when Redis is back the job is claimed
 #      again (epoch 2) and finished from the last checkpoint.
 # Both streams end complete and valid (same checks as e2e_takeover.sh).
+# shellcheck source=tests/e2e_lease_lib.sh
 . "$(dirname "$0")/e2e_lease_lib.sh"
 
 redis_restart() { # redis_restart OUTAGE_SECONDS
   # The same command line scripts/pool up uses (redis-server rewrites its
   # own argv, so /proc cannot tell it).
   local pid cmd
-  pid=$(cat "$lease_pool/redis.pid")
-  cmd=(redis-server --port "$FFPOOL_REDIS_PORT" --bind 127.0.0.1 --dir "$lease_pool/redis"
+  pid=$(cat "$pool/redis.pid")
+  cmd=(redis-server --port "$FFPOOL_REDIS_PORT" --bind 127.0.0.1 --dir "$pool/redis"
     --appendonly yes --appendfsync everysec --save '' --maxmemory-policy noeviction
     --daemonize no --protected-mode yes)
   kill -TERM "$pid"
-  for ((k = 0; k < 200; k++)); do
-    st=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null || true)
-    case $st in ""|Z) break ;; esac
-    sleep 0.02
-  done
+  for ((k = 0; k < 200; k++)); do alive "$pid" || break; sleep 0.02; done
   sleep "$1"
-  setsid "${cmd[@]}" >>"$lease_pool/redis.log" 2>&1 </dev/null &
-  echo $! >"$lease_pool/redis.pid"
+  setsid "${cmd[@]}" >>"$pool/redis.log" 2>&1 </dev/null &
+  echo $! >"$pool/redis.pid"
   for ((k = 0; k < 200; k++)); do rc PING >/dev/null 2>&1 && break; sleep 0.02; done
 }
 
@@ -53,10 +50,10 @@ recorded=$(rc HLEN "ffpool:job:$lease_job_id:segments")
 check "short outage: every segment checkpointed ($recorded of $lease_expected)" \
   [ "$recorded" = "$lease_expected" ]
 check "short outage: one owner wrote the whole stream" \
-  [ "$(cut -d' ' -f3 "$lease_dir/owners" | sort -u | wc -l)" = 1 ]
+  [ "$(cut -d' ' -f3 "$dir/owners" | sort -u | wc -l)" = 1 ]
 
 # ---- 2: long outage ----
-mv "$lease_dir/transcodes" "$lease_dir/transcodes.1"
+mv "$dir/transcodes" "$dir/transcodes.1"
 lease_shim_start
 lease_wait_segment 1 120
 holder=$(lease_job_field owner)
@@ -67,5 +64,5 @@ lease_check_output
 state=$(lease_job_field state); epoch=$(lease_job_field epoch)
 check "long outage: job claimed again and done ($state epoch=$epoch)" [ "$state:$epoch" = done:2 ]
 check "long outage: the holder stopped writing on its own" \
-  grep -q "event=self_fenced job=$lease_job_id " "$lease_pool/$holder.log"
+  grep -q "event=self_fenced job=$lease_job_id " "$pool/$holder.log"
 lease_finish

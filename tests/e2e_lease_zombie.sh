@@ -12,6 +12,7 @@
 #     ends at the last segment; the job ends done, epoch 2, one takeover;
 #   - the zombie process lives on and keeps serving (it is not wedged).
 # Usage: tests/e2e_lease_zombie.sh   (FFPOOL_TEST_KEEP=1 keeps the folder)
+# shellcheck source=tests/e2e_lease_lib.sh
 . "$(dirname "$0")/e2e_lease_lib.sh"
 
 lease_clip 24 960x540
@@ -22,7 +23,7 @@ lease_wait_segment 2 120
 victim_pid=$(lease_owner_pid)
 victim=$(lease_job_field owner)
 epoch_before=$(lease_job_field epoch)
-victim_log=$lease_pool/$victim.log
+victim_log=$pool/$victim.log
 lease_signal_worker STOP "$victim_pid"
 stopped_at=$(now)
 published_before=$(grep -c "event=segment job=$lease_job_id .*worker=$victim " "$victim_log" || true)
@@ -41,7 +42,7 @@ for ((k = 0; k < 2400; k++)); do
   if [ -z "$cont_at" ]; then
     owner=$(lease_job_field owner)
     if [ -n "$owner" ] && [ "$owner" != "$victim" ] &&
-       grep -q "event=segment job=$lease_job_id .*worker=$owner " "$lease_pool/$owner.log"; then
+       grep -q "event=segment job=$lease_job_id .*worker=$owner " "$pool/$owner.log"; then
       new_owner=$owner
       lease_signal_worker CONT "$victim_pid"
       cont_at=$(now)
@@ -53,10 +54,10 @@ done
 [ -n "$cont_at" ] || { lease_signal_worker CONT "$victim_pid"; cont_at=$(now); }
 lease_shim_wait 120
 
-snapshot() { for f in "$lease_dir"/transcodes/*.ts; do stat -c '%n %i %.9Y' "$f"; done; }
-snapshot >"$lease_dir/files.1"
+snapshot() { for f in "$dir"/transcodes/*.ts; do stat -c '%n %i %.9Y' "$f"; done; }
+snapshot >"$dir/files.1"
 sleep 1.5 # the zombie has had time to do whatever it was going to do
-snapshot >"$lease_dir/files.2"
+snapshot >"$dir/files.2"
 
 lease_check_output
 check "checkpoint never moved backwards ($backwards times)" [ "$backwards" = 0 ]
@@ -77,9 +78,9 @@ while read -r n _ who; do
   if awk -v a="$m" -v b="$stopped_at" 'BEGIN { exit !(a > b) }' && [ "$who" = "$victim" ]; then
     late=$((late + 1)); say "segment $n written after the stall by the zombie"
   fi
-done <"$lease_dir/owners"
+done <"$dir/owners"
 check "every segment written after the stall is the new owner's" [ "$late" = 0 ]
-check "no segment file replaced or touched after the end" cmp -s "$lease_dir/files.1" "$lease_dir/files.2"
+check "no segment file replaced or touched after the end" cmp -s "$dir/files.1" "$dir/files.2"
 check "zombie process still alive and serving" kill -0 "$victim_pid"
 grep -h "job=$lease_job_id" "$victim_log" | grep -E "event=(fenced|self_fenced|segment_refused|job_stopped)" |
   sed 's/^/  zombie: /' >&2 || true

@@ -4,37 +4,24 @@
 # `ffpoolctl jobs` / `ffpoolctl workers` show the running job with its
 # progress. A pool of one worker (metrics on a free loopback port) runs a
 # Jellyfin HLS line on a clip long enough to be scraped twice mid-job.
-set -euo pipefail
+# shellcheck source=tests/e2e_lib.sh
+. "$(dirname "$0")/e2e_lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${BUILD:-build}
-case $build in /*) ;; *) build=$here/$build ;; esac
-corpus=$(ls "$here"/../shared/jellyfin-argv/002-*.txt | head -n 1)
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-observability.XXXXXX")
-failures=0
+corpus=$(e2e_corpus 002)
+e2e_init e2e_observability
 shim_pid=""
-
-say() { echo "e2e_observability: $*" >&2; }
-check() {
-  local what=$1; shift
-  if "$@"; then say "ok   $what"; else say "FAIL $what"; failures=$((failures + 1)); fi
-}
-cleanup() {
-  [ -n "$shim_pid" ] && kill -KILL "$shim_pid" 2>/dev/null || true
-  FFPOOL_BIN=$build/bin "$here/scripts/pool" down --dir "$dir/pool" >/dev/null 2>&1 || true
-  if [ "$failures" = 0 ]; then rm -rf "$dir"; else say "kept $dir"; fi
-}
-trap cleanup EXIT
+stop_shim() { if [ -n "$shim_pid" ]; then kill -KILL "$shim_pid" 2>/dev/null || true; fi; }
+e2e_at_exit stop_shim
 
 ffmpeg -nostdin -v error -f lavfi -i "testsrc2=size=1280x720:rate=25" \
   -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 30 \
   -c:v libx264 -preset ultrafast -g 50 -c:a aac "$dir/clip.mkv"
 mkdir -p "$dir/transcodes"
-FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 1 --metrics --dir "$dir/pool" 2>/dev/null
+FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 1 --metrics --dir "$pool" 2>/dev/null
 # shellcheck disable=SC1091
-. "$dir/pool/env"
-metrics=$(awk '$1 == "worker-1" { print $2 }' "$dir/pool/metrics")
-scheduler_metrics=$(awk '$1 == "scheduler" { print $2 }' "$dir/pool/metrics")
+. "$pool/env"
+metrics=$(awk '$1 == "worker-1" { print $2 }' "$pool/metrics")
+scheduler_metrics=$(awk '$1 == "scheduler" { print $2 }' "$pool/metrics")
 
 scrape() { curl -fsS --max-time 5 "$metrics/metrics"; }
 sample() { awk -v m="$1" '$1 == m { print $2 }'; }
@@ -46,13 +33,7 @@ check "scheduler /readyz answers 200" curl -fsS --max-time 5 -o /dev/null "$sche
 check "scheduler exports the queue depth" \
   grep -q '^ffpool_queue_depth 0' <(curl -fsS --max-time 5 "$scheduler_metrics/metrics")
 
-mapfile -d '' args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" --input "$dir/clip.mkv" \
-  --outdir "$dir/transcodes")
-pattern=""
-for ((i = 0; i < ${#args[@]} - 1; i++)); do
-  [ "${args[i]}" = -hls_segment_filename ] && pattern=${args[i+1]}
-done
-seg() { printf "${pattern//%d/%s}" "$1"; }
+e2e_shim_args "$dir/clip.mkv" "$dir/transcodes"
 # stdin stays open (a fifo we hold), as Jellyfin keeps it for `q`.
 mkfifo "$dir/stdin"
 exec 3<>"$dir/stdin"
@@ -60,13 +41,13 @@ exec 3<>"$dir/stdin"
 shim_pid=$!
 
 wait_for() { for _ in $(seq 1 600); do [ -e "$1" ] && return 0; sleep 0.05; done; return 1; }
-wait_for "$(seg 1)" || { say "FAIL segment 1 never appeared"; failures=1; exit 1; }
+wait_for "$(segment_path 1)" || { say "FAIL segment 1 never appeared"; failures=1; exit 1; }
 first=$(scrape)
 segments_1=$(sample ffpool_segments_total <<<"$first")
 sleep 1.2 # at least one progress report (once a second) has reached Redis
 jobs_table=$("$build/bin/ffpoolctl" jobs)
 workers_table=$("$build/bin/ffpoolctl" workers)
-wait_for "$(seg $((segments_1 + 2)))" || { say "FAIL segment $((segments_1 + 2)) never appeared"; failures=1; exit 1; }
+wait_for "$(segment_path $((segments_1 + 2)))" || { say "FAIL segment $((segments_1 + 2)) never appeared"; failures=1; exit 1; }
 second=$(scrape)
 segments_2=$(sample ffpool_segments_total <<<"$second")
 check "ffpool_segments_total moves during the job ($segments_1 -> $segments_2)" \
@@ -92,5 +73,4 @@ done_metrics=$(scrape)
 check "no job in progress after the end" [ "$(sample ffpool_worker_jobs_in_progress <<<"$done_metrics")" = 0 ]
 check "job duration histogram counted the job" [ "$(sample ffpool_job_duration_seconds_count <<<"$done_metrics")" = 1 ]
 
-[ "$failures" = 0 ] || { tail -n 20 "$dir/shim.log" "$dir/pool"/*.log >&2 || true; exit 1; }
-say "all checks passed"
+e2e_finish "$dir/shim.log" "$pool"/*.log

@@ -12,32 +12,16 @@
 #     (the unroutable job at the head of the queue does not block it);
 #   - after routing.unroutable_timeout_ms the tonemapx job ends failed with
 #     that reason, and the shim exits non-zero printing it, as ffmpeg does.
-set -euo pipefail
+# shellcheck source=tests/e2e_lib.sh
+. "$(dirname "$0")/e2e_lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${BUILD:-build}
-case $build in /*) ;; *) build=$here/$build ;; esac
-keep=0
+corpus=$(e2e_corpus 002)
+e2e_init e2e_routing
 [ "${1:-}" = --keep ] && keep=1
-corpus=$(ls "$here"/../shared/jellyfin-argv/002-*.txt 2>/dev/null | head -n 1)
-[ -n "$corpus" ] && [ -f "$corpus" ] || { echo "e2e_routing: corpus line 002-*.txt not found" >&2; exit 2; }
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-e2e-routing.XXXXXX")
-pool=$dir/pool
-failures=0
 odd_pid=""
 plain_pid=""
-
-say() { echo "e2e_routing: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then say "ok   $what"; else say "FAIL $what"; failures=$((failures + 1)); fi
-}
-cleanup() {
-  for p in $odd_pid $plain_pid; do kill -KILL "$p" 2>/dev/null || true; done
-  FFPOOL_BIN=$build/bin "$here/scripts/pool" down --dir "$pool" >/dev/null 2>&1 || true
-  if [ "$keep" = 0 ] && [ "$failures" = 0 ]; then rm -rf "$dir"; else say "kept $dir"; fi
-}
-trap cleanup EXIT
+stop_shims() { for p in $odd_pid $plain_pid; do kill -KILL "$p" 2>/dev/null || true; done; }
+e2e_at_exit stop_shims
 
 mkdir -p "$dir/media" "$dir/odd" "$dir/plain"
 clip=$dir/media/clip.mkv
@@ -58,12 +42,7 @@ mapfile -d '' odd_args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" --in
 : >"$dir/odd.log"
 "$build/jellyfin/ffmpeg" "${odd_args[@]}" </dev/null 2>>"$dir/odd.log" &
 odd_pid=$!
-odd_id=""
-for _ in $(seq 1 400); do
-  odd_id=$(sed -n 's/^ffpool: job \([^ ]*\) for .*/\1/p' "$dir/odd.log" | head -n 1 || true)
-  [ -n "$odd_id" ] && break
-  sleep 0.05
-done
+odd_id=$(e2e_wait_job_id "$dir/odd.log")
 check "shim submitted the tonemapx job ($odd_id)" [ -n "$odd_id" ]
 
 ctl_job() { "$build/bin/ffpoolctl" job "$odd_id" 2>&1 || true; }
@@ -105,4 +84,4 @@ check "ffpoolctl shows it failed" grep -q '^state *failed' "$dir/odd-job.txt"
 check "with that reason" grep -q '^error *no worker offers filter:tonemapx (waited' "$dir/odd-job.txt"
 check "no segment was written for it" [ -z "$(ls "$dir/odd")" ]
 
-[ "$failures" = 0 ] || { tail -n 5 "$dir/odd.log" "$dir/plain.log" "$pool"/*.log >&2 || true; exit 1; }
+e2e_finish "$dir/odd.log" "$dir/plain.log" "$pool"/*.log

@@ -26,56 +26,24 @@
 #   - attach: a second shim with the same argv joins the running job (one job)
 #     and both exit 0;
 #   - a SIGKILLed shim's job is cancelled once its heartbeat lapses.
-set -euo pipefail
+# shellcheck source=tests/e2e_lib.sh
+. "$(dirname "$0")/e2e_lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${BUILD:-build}
-case $build in /*) ;; *) build=$here/$build ;; esac
-keep=0
+corpus=$(e2e_corpus 002)
+e2e_init e2e_shim
 [ "${1:-}" = --keep ] && keep=1
-corpus=$(ls "$here"/../shared/jellyfin-argv/002-*.txt 2>/dev/null | head -n 1)
-[ -n "$corpus" ] && [ -f "$corpus" ] || { echo "e2e_shim: corpus line 002 not found" >&2; exit 2; }
 ffmpeg_shim=$build/jellyfin/ffmpeg
 ffprobe_shim=$build/jellyfin/ffprobe
 duration=90
 hls_time=3
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-e2e-shim.XXXXXX")
-pool=$dir/pool
-failures=0
 shim_pids=()
 key_fds=()
-
-say() { echo "e2e_shim: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then say "ok   $what"; else say "FAIL $what"; failures=$((failures + 1)); fi
-}
-cleanup() {
+stop_shims() {
   local pid
   for pid in "${shim_pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  FFPOOL_BIN=$build/bin "$here/scripts/pool" down --dir "$pool" >/dev/null 2>&1 || true
   FFPOOL_BIN=$build/bin "$here/scripts/pool" down --dir "$dir/pool0" >/dev/null 2>&1 || true
-  if [ "$failures" != 0 ]; then
-    say "$failures check(s) failed; logs:"
-    tail -n 12 "$dir"/*.err "$pool"/*.log >&2 2>/dev/null || true
-  fi
-  if [ "$keep" = 0 ] && [ "$failures" = 0 ]; then rm -rf "$dir"; else say "kept $dir"; fi
 }
-trap cleanup EXIT
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
-# A zombie still answers kill -0, so read the process state.
-alive() {
-  local state
-  state=$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
-  [ -n "$state" ] && [ "$state" != Z ]
-}
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+e2e_at_exit stop_shims
 
 # ---- media: Jellyfin's side is a symlink to the workers' side ----
 mkdir -p "$dir/w/media"
@@ -157,15 +125,8 @@ FFPOOL_BIN=$build/bin "$here/scripts/pool" down --dir "$dir/pool0" >/dev/null 2>
 jellyfin_args() {
   local outdir=$1; shift
   mkdir -p "${outdir/#$dir\/jf/$dir/w}"
-  mapfile -d '' args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" --input "$jclip" \
-    --outdir "$outdir" "$@")
-  pattern=""
-  local i
-  for ((i = 0; i < ${#args[@]} - 1; i++)); do
-    if [ "${args[i]}" = -hls_segment_filename ]; then pattern=${args[i+1]}; fi
-  done
+  e2e_shim_args "$jclip" "$outdir" "$@"
 }
-segment_path() { printf "${pattern//%d/%s}" "$1"; }
 segment_count() { ls "$(dirname "$pattern")" | grep -c '\.ts$' || true; }
 
 # start_shim NAME: runs the shim on ${args[@]} with a stdin Jellyfin can
@@ -392,5 +353,4 @@ count=$(segment_count)
 sleep 1.5
 check "SIGKILL: no segment after the cancel" [ "$(segment_count)" = "$count" ]
 
-[ "$failures" = 0 ] || exit 1
-say "all checks passed"
+e2e_finish "$dir"/*.err "$pool"/*.log

@@ -12,25 +12,16 @@
 #    non-zero with an "Error:" line, the lease is freed (ZCARD ffpool:leases
 #    = 0), no temporary segment is left on the full disk, and the worker
 #    survives and serves the next job.
-set -euo pipefail
+# shellcheck source=tests/e2e_lib.sh
+. "$(dirname "$0")/e2e_lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${BUILD:-build}
-case $build in /*) ;; *) build=$here/$build ;; esac
+corpus=$(e2e_corpus 003)
+e2e_init e2e_startup
+pool="" # no scripts/pool here: the processes are started by hand
 bin=$build/bin
-corpus=$(ls "$here"/../shared/jellyfin-argv/003-*.txt 2>/dev/null | head -n 1)
-[ -n "$corpus" ] && [ -f "$corpus" ] || { echo "e2e_startup: corpus line not found (../shared/jellyfin-argv/003-*.txt)" >&2; exit 2; }
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-startup.XXXXXX")
-failures=0
 pids=()
 mounted=""
-
-say() { echo "e2e_startup: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...: records a failed check without stopping
-  local what=$1; shift
-  if "$@"; then say "ok   $what"; else say "FAIL $what"; failures=$((failures + 1)); fi
-}
-cleanup() {
+stop_all() {
   local pid
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do
@@ -39,15 +30,10 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   done
   [ -n "$mounted" ] && umount "$mounted" 2>/dev/null || true
-  exec 3>&- 2>/dev/null || true
-  if [ "$failures" = 0 ]; then rm -rf "$dir"; else say "kept $dir"; fi
 }
-trap cleanup EXIT
+e2e_at_exit stop_all
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 http_status() { curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" || true; }
 wait_status() { # wait_status URL CODE SECONDS
   local k
@@ -111,7 +97,7 @@ run_job() {
   mapfile -d '' args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" --input "$2" --outdir "$3")
   rc=0
   timeout -s KILL 120 "$build/jellyfin/ffmpeg" "${args[@]}" <"$dir/stdin" 2>"$dir/$1.log" || rc=$?
-  job=$(sed -n 's/^ffpool: job \([^ ]*\) for .*/\1/p' "$dir/$1.log" | head -n 1)
+  job=$(e2e_job_id "$dir/$1.log")
 }
 rcli() { redis-cli -p "$redis_port" --raw "$@"; }
 
@@ -165,9 +151,4 @@ done
 check "worker and scheduler exit on SIGTERM within 10 s" [ -z "$(for p in "$worker_pid" "$sched_pid"; do kill -0 "$p" 2>/dev/null && echo "$p"; done)" ]
 crashes=$(grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error' "$dir"/*.log 2>/dev/null || true)
 check "no sanitizer report in any log, through shutdown" [ -z "$crashes" ]
-if [ "$failures" != 0 ]; then
-  say "$failures check(s) failed; logs:"
-  tail -n 15 "$dir/worker.log" "$dir/scheduler.log" >&2 || true
-  exit 1
-fi
-say "all checks passed"
+e2e_finish "$dir/worker.log" "$dir/scheduler.log"

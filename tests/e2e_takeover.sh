@@ -19,19 +19,14 @@
 #     worker's and the survivor's segments meet without a gap;
 #   - the job's Redis record ends `done` with one takeover.
 # Prints `takeover_gap_s=X` (kill to the next new segment on disk).
-set -euo pipefail
+# shellcheck source=tests/e2e_lib.sh
+. "$(dirname "$0")/e2e_lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${BUILD:-build}
-case $build in /*) ;; *) build=$here/$build ;; esac
 duration=24
 size=1280x720
 rate=25
-corpus=$(ls "$here"/../shared/jellyfin-argv/003-*.txt 2>/dev/null | head -n 1)
-dir=""
 kill_at=2
 summary=0
-keep=0
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) duration=$2; shift 2 ;;
@@ -44,26 +39,13 @@ while [ $# -gt 0 ]; do
     *) echo "e2e_takeover: unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -n "$corpus" ] && [ -f "$corpus" ] || { echo "e2e_takeover: corpus line not found (../shared/jellyfin-argv/003-*.txt)" >&2; exit 2; }
-[ -n "$dir" ] || dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-e2e.XXXXXX")
+[ -n "$corpus" ] || corpus=$(e2e_corpus 003)
+[ -f "$corpus" ] || { echo "e2e_takeover: corpus line not found ($corpus)" >&2; exit 2; }
+e2e_init e2e
 mkdir -p "$dir/transcodes"
-dir=$(cd "$dir" && pwd)
-pool=$dir/pool
-failures=0
 shim_pid=""
-
-say() { echo "e2e: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...: records a failed check without stopping
-  local what=$1; shift
-  if "$@"; then say "ok   $what"; else say "FAIL $what"; failures=$((failures + 1)); fi
-}
-cleanup() {
-  [ -n "$shim_pid" ] && kill -KILL "$shim_pid" 2>/dev/null || true
-  FFPOOL_BIN=$build/bin "$here/scripts/pool" down --dir "$pool" >/dev/null 2>&1 || true
-  exec 3>&- 2>/dev/null || true
-  if [ "$keep" = 0 ] && [ "$failures" = 0 ]; then rm -rf "$dir"; else say "kept $dir"; fi
-}
-trap cleanup EXIT
+stop_shim() { if [ -n "$shim_pid" ]; then kill -KILL "$shim_pid" 2>/dev/null || true; fi; }
+e2e_at_exit stop_shim
 
 # ---- a clip shaped like Jellyfin's input: mkv, video stream 0, audio 1 ----
 clip=$dir/clip.mkv
@@ -90,12 +72,11 @@ for ((i = 0; i < ${#args[@]} - 1; i++)); do
   esac
 done
 playlist=${args[${#args[@]}-1]}
-segment_path() { printf "${pattern//%d/%s}" "$1"; }
 expected=$(( (duration + hls_time - 1) / hls_time ))
 
 mkfifo "$dir/stdin"
 exec 3<>"$dir/stdin"
-started=$(date +%s.%N)
+started=$(now)
 "$build/jellyfin/ffmpeg" "${args[@]}" <"$dir/stdin" 2>"$dir/shim.log" &
 shim_pid=$!
 
@@ -111,12 +92,12 @@ if ! wait_for_file "$(segment_path $((start_number + kill_at + 1)))" 120; then
   tail -n 20 "$dir/shim.log" "$pool"/worker-*.log >&2 || true
   exit 1
 fi
-job_id=$(sed -n 's/^ffpool: job \([^ ]*\) for .*/\1/p' "$dir/shim.log" | head -n 1)
+job_id=$(e2e_job_id "$dir/shim.log")
 owner=$(redis-cli -p "$FFPOOL_REDIS_PORT" --raw HGET "ffpool:job:$job_id" owner)
 victim_pid=$(cat "$pool/$owner.pid")
 last_before=$(ls "$dir/transcodes" | grep -c '\.ts$' || true)
 kill -KILL "$victim_pid"
-killed=$(date +%s.%N)
+killed=$(now)
 say "SIGKILLed $owner (pid $victim_pid) holding $job_id after $last_before segments"
 
 # ---- the shim must carry on through the takeover and succeed ----
@@ -128,7 +109,7 @@ if kill -0 "$shim_pid" 2>/dev/null; then
 fi
 wait "$shim_pid" || shim_rc=$?
 shim_pid=""
-finished=$(date +%s.%N)
+finished=$(now)
 
 # ---- checks ----
 check "shim exited 0 (rc=$shim_rc)" [ "$shim_rc" = 0 ]
@@ -178,7 +159,7 @@ first_new=$(awk -v w="$owner" '$3 != w { print $1; exit }' "$dir/owners")
 gap=nan
 if [ -n "$first_new" ]; then
   mtime=$(stat -c %.9Y "$(segment_path "$first_new")")
-  gap=$(awk -v a="$killed" -v b="$mtime" 'BEGIN { printf "%.3f", b - a }')
+  gap=$(elapsed "$killed" "$mtime")
 fi
 echo "takeover_gap_s=$gap"
 
@@ -199,9 +180,4 @@ if [ "$summary" = 1 ]; then
     "$count segments; output $out_frames/$clip_frames frames, pts $first_pts..$last_pts."
 fi
 
-if [ "$failures" != 0 ]; then
-  say "$failures check(s) failed; logs:"
-  tail -n 15 "$dir/shim.log" "$pool"/*.log >&2 || true
-  exit 1
-fi
-say "all checks passed"
+e2e_finish "$dir/shim.log" "$pool"/*.log

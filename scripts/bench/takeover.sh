@@ -47,7 +47,7 @@ read -r d_med d_worst d_n < <(stats <"$drains")
 # shellcheck disable=SC1091
 . tests/e2e_lease_lib.sh
 bench_cleanup() { rm -f "$gaps" "$drains"; }
-lease_extra_cleanup=bench_cleanup # the library's EXIT trap replaces ours
+e2e_at_exit bench_cleanup # the library's EXIT trap replaces ours
 pause_s=${PAUSE_S:-6}
 lease_clip "$duration" "$size"
 lease_pool_up 1 3000
@@ -56,7 +56,7 @@ cmdstats() { # "cmd calls" lines
 }
 delta() { join -a 2 -e 0 -o 0,1.2,2.2 "$1" "$2" | awk '{ print $1, $3 - $2 }'; }
 sleep 2
-cmdstats >"$lease_dir/idle.0"; idle_t0=$(now); sleep 4; cmdstats >"$lease_dir/idle.1"; idle_t1=$(now)
+cmdstats >"$dir/idle.0"; idle_t0=$(now); sleep 4; cmdstats >"$dir/idle.1"; idle_t1=$(now)
 lease_shim_start
 lease_wait_segment 0 60
 rc HSET "ffpool:job:$lease_job_id" paused 1 >/dev/null
@@ -64,21 +64,21 @@ rc HSET "ffpool:job:$lease_job_id" paused 1 >/dev/null
 # heartbeat lasts 15 s): only the worker's renewals and announcements remain.
 kill -STOP "$lease_shim_pid"
 sleep 1.2 # the renew thread sees the flag within TTL/3
-cmdstats >"$lease_dir/pause.0"; p0=$(now); sleep "$pause_s"; cmdstats >"$lease_dir/pause.1"; p1=$(now)
+cmdstats >"$dir/pause.0"; p0=$(now); sleep "$pause_s"; cmdstats >"$dir/pause.1"; p1=$(now)
 kill -CONT "$lease_shim_pid"
 rc HSET "ffpool:job:$lease_job_id" paused 0 >/dev/null
 lease_shim_wait 120
-cmdstats >"$lease_dir/job.1"
+cmdstats >"$dir/job.1"
 segments=$(rc HLEN "ffpool:job:$lease_job_id:segments")
 idle_s=$(elapsed "$idle_t0" "$idle_t1"); pause_len=$(elapsed "$p0" "$p1")
 # Scripts (EVALSHA) are the lease protocol; the rest is the shim's status
 # polling through the scheduler (HMGET...) and the idle worker loop (BLPOP).
-idle_rate=$(delta "$lease_dir/idle.0" "$lease_dir/idle.1" | awk -v s="$idle_s" '$1 == "evalsha" { printf "%.2f", $2 / s }')
-pause_rate=$(delta "$lease_dir/pause.0" "$lease_dir/pause.1" | awk -v s="$pause_len" '$1 == "evalsha" { printf "%.2f", $2 / s }')
-pause_all=$(delta "$lease_dir/pause.0" "$lease_dir/pause.1" | awk -v s="$pause_len" '{ n += $2 } END { printf "%.2f", n / s }')
-breakdown=$(delta "$lease_dir/idle.1" "$lease_dir/job.1" | awk '$2 > 0 { printf "%s%s %d", sep, $1, $2; sep = ", " }')
-job_evalsha=$(delta "$lease_dir/idle.1" "$lease_dir/job.1" | awk '$1 == "evalsha" { print $2 }')
-job_all=$(delta "$lease_dir/idle.1" "$lease_dir/job.1" | awk '{ s += $2 } END { print s }')
+idle_rate=$(delta "$dir/idle.0" "$dir/idle.1" | awk -v s="$idle_s" '$1 == "evalsha" { printf "%.2f", $2 / s }')
+pause_rate=$(delta "$dir/pause.0" "$dir/pause.1" | awk -v s="$pause_len" '$1 == "evalsha" { printf "%.2f", $2 / s }')
+pause_all=$(delta "$dir/pause.0" "$dir/pause.1" | awk -v s="$pause_len" '{ n += $2 } END { printf "%.2f", n / s }')
+breakdown=$(delta "$dir/idle.1" "$dir/job.1" | awk '$2 > 0 { printf "%s%s %d", sep, $1, $2; sep = ", " }')
+job_evalsha=$(delta "$dir/idle.1" "$dir/job.1" | awk '$1 == "evalsha" { print $2 }')
+job_all=$(delta "$dir/idle.1" "$dir/job.1" | awk '{ s += $2 } END { print s }')
 lease_finish >/dev/null 2>&1
 
 cat <<EOT
