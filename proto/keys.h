@@ -20,7 +20,9 @@
  *                                  waiting (why no live worker can run it,
  *                                  "" = none), waiting_since_ms (when that
  *                                  began, 0 = not waiting for a capability)
- *   ffpool:job:<id>:segments HASH  segment index -> duration in microseconds
+ *   ffpool:job:<id>:segments HASH  segment index -> duration in microseconds,
+ *                                  and field "last" -> the index of the
+ *                                  stream's last segment once published
  *   ffpool:jobkey:<key>      STRING job_key -> id of the job it created
  *   ffpool:queue             LIST  ids of new jobs, oldest at the head
  *   ffpool:leases            ZSET  ids of RUNNING jobs scored by lease expiry
@@ -50,6 +52,7 @@
 #define FFPOOL_KEY_PREFIX "ffpool:"
 #define FFPOOL_KEY_JOB FFPOOL_KEY_PREFIX "job:"
 #define FFPOOL_KEY_SEGMENTS_SUFFIX ":segments"
+#define QUEUE_SEGMENTS_LAST_FIELD "last"
 #define FFPOOL_KEY_JOBKEY FFPOOL_KEY_PREFIX "jobkey:"
 #define FFPOOL_KEY_QUEUE FFPOOL_KEY_PREFIX "queue"
 #define FFPOOL_KEY_LEASES FFPOOL_KEY_PREFIX "leases"

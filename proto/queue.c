@@ -951,18 +951,22 @@ int queue_renew(struct queue *queue, const char *id, const char *owner, int64_t 
 }
 
 int queue_checkpoint(struct queue *queue, const char *id, const char *owner, int64_t epoch,
-                     int index, int64_t duration_us)
+                     int index, int64_t duration_us, int last)
 {
     struct queue_args args;
     if (queue_args_owner(queue, &args, id, owner, epoch) != 0)
         return QUEUE_ERROR;
     queue_args_int(&args, index);
     queue_args_int(&args, duration_us);
+    queue_args_int(&args, last ? 1 : 0);
     return queue_script_simple(queue, QUEUE_SCRIPT_CHECKPOINT, &args, NULL);
 }
 
-int queue_segment_durations(struct queue *queue, const char *id, int64_t *durations_us, int count)
+int queue_segment_durations(struct queue *queue, const char *id, int64_t *durations_us, int count,
+                            int *last_index)
 {
+    if (last_index != NULL)
+        *last_index = -1;
     if (check_id(queue, id) != 0)
         return QUEUE_ERROR;
     if (count < 0 || (count > 0 && durations_us == NULL)) {
@@ -995,6 +999,13 @@ int queue_segment_durations(struct queue *queue, const char *id, int64_t *durati
     const redisReply *pairs = reply->element[2];
     for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
         int64_t index, duration;
+        const redisReply *field = pairs->element[i];
+        if (last_index != NULL && field->type == REDIS_REPLY_STRING &&
+            strcmp(field->str, QUEUE_SEGMENTS_LAST_FIELD) == 0 &&
+            reply_int64(pairs->element[i + 1], &index) == 0 && index >= 0 && index <= INT32_MAX) {
+            *last_index = (int)index;
+            continue;
+        }
         if (reply_int64(pairs->element[i], &index) != 0 ||
             reply_int64(pairs->element[i + 1], &duration) != 0)
             continue; /* a foreign field in the hash is not ours to judge */

@@ -150,12 +150,16 @@ void queue_claim_clear(struct queue_claim *claim);
  * when the client asked to pause. */
 int queue_renew(struct queue *queue, const char *id, const char *owner, int64_t epoch, int *paused);
 /* Records segment `index` as published, with its duration, and renews. Never
- * moves the checkpoint backwards. */
+ * moves the checkpoint backwards. last: it is the stream's last segment (a
+ * run that takes the job over after it has nothing left to write). */
 int queue_checkpoint(struct queue *queue, const char *id, const char *owner, int64_t epoch,
-                     int index, int64_t duration_us);
+                     int index, int64_t duration_us, int last);
 /* Durations of published segments, for rebuilding the playlist after a
- * takeover: durations_us[i] is segment start_number+i, 0 if unknown. */
-int queue_segment_durations(struct queue *queue, const char *id, int64_t *durations_us, int count);
+ * takeover: durations_us[i] is segment start_number+i, 0 if unknown. If
+ * last_index is not NULL it gets the index checkpointed as the stream's
+ * last segment, or -1 if none was. */
+int queue_segment_durations(struct queue *queue, const char *id, int64_t *durations_us, int count,
+                            int *last_index);
 int queue_report_progress(struct queue *queue, const char *id, const char *owner, int64_t epoch,
                           const struct queue_progress *progress);
 /* Hands the job back for another worker to resume at once. */

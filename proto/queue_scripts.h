@@ -342,13 +342,15 @@ static const char queue_script_renew[] = QUEUE_LUA_PRELUDE QUEUE_LUA_OWNER_ARGS
     "if job.paused == '1' then return {'OK', 1} end\n"
     "return {'OK', 0}\n";
 
-/* Owner call; ARGV[6] index, ARGV[7] duration_us. Records the segment,
+/* Owner call; ARGV[6] index, ARGV[7] duration_us, ARGV[8] 1 if it is the
+ * stream's last segment (kept in the segments hash as field 'last'). Records the segment,
  * raises (never lowers) the checkpoint and renews. Returns {'OK'}. */
 static const char queue_script_checkpoint[] = QUEUE_LUA_PRELUDE QUEUE_LUA_OWNER_ARGS
     "local index = tonumber(ARGV[6])\n"
     "local bad, job = owned(id, owner, epoch, now, retention)\n"
     "if bad then return {bad} end\n"
     "redis.call('HSET', JOB .. id .. SEGMENTS, str(index), ARGV[7])\n"
+    "if ARGV[8] == '1' then redis.call('HSET', JOB .. id .. SEGMENTS, 'last', str(index)) end\n"
     "if index > (tonumber(job.checkpoint) or index - 1) then\n"
     "  redis.call('HSET', JOB .. id, 'checkpoint', str(index))\n"
     "end\n"

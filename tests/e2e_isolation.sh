@@ -112,6 +112,7 @@ clip crash 12 320x240
 clip hog 12 320x240
 cp "$dir/long.mkv" "$dir/stall.mkv"
 cp "$dir/long.mkv" "$dir/orphan.mkv"
+clip late 12 320x240
 
 export FFPOOL_WORKER_SLOTS=2
 export FFPOOL_WORKER_JOB_WATCHDOG_MS=5000
@@ -122,6 +123,7 @@ ldd "$build/bin/ffpool-worker" | grep -q libasan && mem_limit=1500
 export FFPOOL_WORKER_JOB_MEMORY_LIMIT_MB=$mem_limit
 export FFPOOL_TEST_CRASH_AT_SEGMENT=1 FFPOOL_TEST_CRASH_INPUT=crash.mkv
 export FFPOOL_TEST_HOG_AT_SEGMENT=1 FFPOOL_TEST_HOG_INPUT=hog.mkv
+export FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT=late.mkv
 # A lease longer than the watchdog: the hung job's attempt is recorded by
 # the watchdog, not by a takeover after the lease expires.
 # The pool also reads a config file, which is broken once it is up (a
@@ -131,7 +133,8 @@ printf 'log:\n  level: info\n' >"$dir/ffpool.yaml"
 FFPOOL_CONFIG=$dir/ffpool.yaml FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 1 --metrics \
   --lease-ttl-ms 15000 --dir "$pool" 2>/dev/null
 printf 'log: [unclosed\n' >"$dir/ffpool.yaml"
-unset FFPOOL_TEST_CRASH_AT_SEGMENT FFPOOL_TEST_CRASH_INPUT FFPOOL_TEST_HOG_AT_SEGMENT FFPOOL_TEST_HOG_INPUT
+unset FFPOOL_TEST_CRASH_AT_SEGMENT FFPOOL_TEST_CRASH_INPUT FFPOOL_TEST_HOG_AT_SEGMENT FFPOOL_TEST_HOG_INPUT \
+  FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT
 # shellcheck disable=SC1091
 . "$pool/env"
 metrics=$(awk '$1 == "worker-1" { print $2 }' "$pool/metrics")
@@ -224,7 +227,21 @@ check "metrics: 1 watchdog kill ($watchdog)" [ "$watchdog" = 1 ]
 check "metrics: memory kills counted ($memory)" [ "${memory%.*}" -ge 1 ]
 check "/healthz still answers 200" curl -fsS --max-time 5 -o /dev/null "$metrics/healthz"
 
-# ---- D. a SIGKILLed worker leaves no job process behind ----
+# ---- D. the owner lost after its last segment, before completing ----
+# The next run finds the last segment checkpointed: the stream is whole, the
+# job ends done (not failed for want of frames past the end).
+shim_start late
+shim_wait late 120; late_rc=$shim_rc
+late_job=$(job_of late)
+check "late loss: shim exited 0 ($late_rc)" [ "$late_rc" = 0 ]
+state=$(field "$late_job" state); attempts=$(field "$late_job" attempts)
+check "late loss: job done after the lost attempt ($state, attempts $attempts)" \
+  [ "$state:$attempts" = done:1 ]
+check "late loss: the next run saw the stream complete" \
+  grep -q "event=stream_already_complete job=$late_job " "$pool/worker-1.log"
+check_output late 12
+
+# ---- E. a SIGKILLed worker leaves no job process behind ----
 shim_start orphan
 wait_until 120 test -e "$(segment orphan 0)" || fail_now "orphan job: segment 0 never appeared"
 orphan_job=$(job_of orphan)

@@ -39,6 +39,8 @@ struct job_run {
     int segments_published;
     long long last_progress_ms;
     int64_t resume_offset_us; /* sum of the published durations before first_index; 0 unknown */
+    int last_index;           /* checkpointed as the stream's last segment; -1 none */
+    int last_published;       /* this run published the stream's last segment */
 };
 
 static void job_set_deadline_from(struct job *job, long long renew_started_ms)
@@ -78,7 +80,10 @@ static void job_report_progress(struct job *job)
  *       die by SIGSEGV instead of publishing segment N;
  *   FFPOOL_TEST_HOG_AT_SEGMENT=N, FFPOOL_TEST_HOG_INPUT=TEXT
  *       at segment N, allocate and touch memory at 64 MB/s (up to 2 GB) and
- *       never go on, still reporting progress (a runaway, not a hang). */
+ *       never go on, still reporting progress (a runaway, not a hang);
+ *   FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT=TEXT
+ *       die by SIGKILL after checkpointing the last segment, before
+ *       completing the job (a worker lost at the very end of a stream). */
 
 #define TEST_HOG_STEP_MB 8
 #define TEST_HOG_STEP_MS 125
@@ -117,6 +122,16 @@ static void job_test_hooks(struct job *job, int index)
             usleep(TEST_HOG_STEP_MS * 1000);
         }
     }
+}
+
+static void job_test_hook_before_complete(const struct job *job)
+{
+    const char *input = getenv("FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT");
+    if (input == NULL || input[0] == '\0' || strstr(job->spec.input, input) == NULL)
+        return;
+    log_warn("test_hook", "job=%s msg=%s", job->id,
+             log_quote("FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT: raising SIGKILL"));
+    raise(SIGKILL);
 }
 
 /* Returns 1 if this call set the reason (it was the first), else 0. */
@@ -278,7 +293,7 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
      * job stops and the next owner rewrites this segment from the last
      * checkpoint. */
     int status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
-                                  segment->duration_us);
+                                  segment->duration_us, segment->last);
     for (int tries = 1; status == QUEUE_ERROR; tries++) {
         job_report(job, WORKER_EVENT_REDIS_ERROR, 1);
         if (tries == 1)
@@ -293,7 +308,7 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
         }
         usleep(CHECKPOINT_RETRY_MS * 1000);
         status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
-                                  segment->duration_us);
+                                  segment->duration_us, segment->last);
         if (status == QUEUE_OK)
             log_info("checkpoint_recovered", "job=%s segment=%d tries=%d", job->id, segment->index,
                      tries + 1);
@@ -307,6 +322,7 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
         return 1;
     }
     run->segments_published++;
+    run->last_published = segment->last;
     job_report(job, WORKER_EVENT_SEGMENT, 1);
     log_info("segment", "job=%s segment=%d epoch=%lld worker=%s duration_us=%lld", job->id,
              segment->index, (long long)job->epoch, job->owner, (long long)segment->duration_us);
@@ -349,7 +365,7 @@ static void job_load_durations(struct job_run *run)
     int count = job->first_index - job->spec.start_number;
     if (count <= 0 || job_record_duration(run, job->first_index - 1, 0) != 0)
         return;
-    if (queue_segment_durations(run->queue, job->id, run->durations_us, count) != QUEUE_OK)
+    if (queue_segment_durations(run->queue, job->id, run->durations_us, count, &run->last_index) != QUEUE_OK)
         log_warn("durations_unavailable", "job=%s error=%s", job->id,
                  log_quote(queue_last_error(run->queue)));
     /* Every duration known: a stream copy resumes with a seek instead of
@@ -393,7 +409,7 @@ static void job_remove_stale_temps(struct job *job, const char *own_suffix)
 static void *job_main(void *arg)
 {
     struct job *job = arg;
-    struct job_run run = {.job = job};
+    struct job_run run = {.job = job, .last_index = -1};
     char err[1024] = "";
     long long started = program_monotonic_ms();
 
@@ -421,7 +437,13 @@ static void *job_main(void *arg)
         .resume_offset_us = run.resume_offset_us,
     };
     int result;
-    if (job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE && job->epoch > 1) {
+    if (run.last_index >= 0 && job->first_index > run.last_index) {
+        /* The owner before died or drained between checkpointing the last
+         * segment and completing the job: the stream is whole. */
+        log_info("stream_already_complete", "job=%s epoch=%lld last_segment=%d", job->id,
+                 (long long)job->epoch, run.last_index);
+        result = PIPELINE_OK;
+    } else if (job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE && job->epoch > 1) {
         /* Jellyfin is tailing that file from the byte it has reached: a
          * second run would rewrite it from the start under the reader. */
         snprintf(err, sizeof(err), "progressive output %s cannot be resumed by another run",
@@ -433,7 +455,12 @@ static void *job_main(void *arg)
     int reason = atomic_load(&job->stop_reason);
     double seconds = (double)(program_monotonic_ms() - started) / 1000.0;
 
-    if (result == PIPELINE_OK && reason == JOB_RUNNING) {
+    /* A drain that comes after the last segment was checkpointed completes
+     * the job rather than hand another worker nothing to do. */
+    if (result == PIPELINE_OK &&
+        (reason == JOB_RUNNING || (reason == JOB_STOP_DRAIN && run.last_published))) {
+        if (run.last_published)
+            job_test_hook_before_complete(job);
         int status = queue_complete(run.queue, job->id, job->owner, job->epoch);
         log_info("job_done", "job=%s epoch=%lld segments=%d seconds=%.2f status=%d", job->id,
                  (long long)job->epoch, run.segments_published, seconds, status);
