@@ -16,7 +16,7 @@ stop_shim() { if [ -n "$shim_pid" ]; then kill -KILL "$shim_pid" 2>/dev/null || 
 e2e_at_exit stop_shim
 
 ffmpeg -nostdin -v error -f lavfi -i "testsrc2=size=1280x720:rate=25" \
-  -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 24 \
+  -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 48 \
   -c:v libx264 -preset ultrafast -g 50 -c:a aac "$dir/clip.mkv"
 mkdir -p "$dir/transcodes"
 FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 2 --dir "$pool" 2>/dev/null
@@ -24,7 +24,7 @@ FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 2 --dir "$pool" 2>/dev/n
 . "$pool/env"
 
 e2e_shim_args "$dir/clip.mkv" "$dir/transcodes"
-expected=8
+expected=16
 
 mkfifo "$dir/stdin"
 exec 3<>"$dir/stdin"
@@ -36,6 +36,13 @@ job_id=$(e2e_job_id "$dir/shim.log")
 owner=$(redis-cli -p "$FFPOOL_REDIS_PORT" --raw HGET "ffpool:job:$job_id" owner)
 owner_pid=$(cat "$pool/$owner.pid")
 check "the job $job_id is running on $owner" [ -n "$job_id" -a -n "$owner" ]
+# Paused first (Jellyfin's throttling), so that the stream cannot end before
+# the worker sees the drain request, however fast this machine encodes.
+printf p >&3
+for _ in $(seq 1 100); do
+  [ "$(redis-cli -p "$FFPOOL_REDIS_PORT" --raw HGET "ffpool:job:$job_id" paused)" = 1 ] && break
+  sleep 0.05
+done
 
 check "draining an unknown worker is refused" \
   bash -c '! "$0" drain no-such-worker 2>/dev/null' "$build/bin/ffpoolctl"
@@ -51,6 +58,7 @@ done
 check "the drained worker exited within 10 s" [ "$exited" = 1 ]
 check "it logged the operator's request and released the job" \
   grep -q "event=job_released job=$job_id" "$pool/$owner.log"
+printf u >&3 # the other worker carries on
 
 rc=0
 for _ in $(seq 1 1200); do kill -0 "$shim_pid" 2>/dev/null || break; sleep 0.05; done
