@@ -242,6 +242,13 @@ int segment_writer_add_stream(struct segment_writer *w, enum segment_stream kind
  * Takes the packet's reference. Returns a pipeline_result. */
 int segment_writer_video(struct segment_writer *w, AVPacket *pkt, const struct segment_cut *cut);
 
+/* Announces that the open segment's video is complete and that the next
+ * video packet (handed in without a cut) is the first of segment `cut`,
+ * whose split must be known (not AV_NOPTS_VALUE). The open segment is
+ * closed now, or with audio as soon as the audio passes the split point,
+ * without waiting for that packet. Returns a pipeline_result. */
+int segment_writer_video_cut(struct segment_writer *w, const struct segment_cut *cut);
+
 /* Muxes (or holds back, or drops) one audio packet. Takes the packet's
  * reference. Returns a pipeline_result. */
 int segment_writer_audio(struct segment_writer *w, AVPacket *pkt);
@@ -303,6 +310,10 @@ struct pipeline_video {
     int64_t last_pts;       /* of the latest frame sent to the encoder */
     int64_t frame_duration; /* in the encoder time base */
     AVFifo *cuts;           /* of struct segment_cut, forced but not yet out of the encoder */
+    /* The run's first segment has an encoder of its own, drained when the
+     * next segment's first frame arrives (see video_encode): segmented
+     * MPEG-TS only. Set while that first encoder is the open one. */
+    int first_encoder;
 
     /* Two threads (pipeline.c): with a handoff, the reader thread decodes
      * and filters and pushes each filtered frame into it; the encoding

@@ -16,7 +16,9 @@
  * of a segment it abandons, so a stopped run leaves nothing half-written.
  *
  * Where segments are cut: with video, at the packet the video stage marked
- * with a struct segment_cut (the IDR that starts segment k). Audio packets
+ * with a struct segment_cut (the IDR that starts segment k), or where the
+ * video stage announced the cut ahead of that packet
+ * (segment_writer_video_cut, when it drains a run's first encoder). Audio packets
  * belong to the segment whose video was on screen at their pts, so an audio
  * packet at or past the current segment's nominal end waits in a queue until
  * the next cut says which side of it the packet falls. Audio-only runs cut
@@ -655,43 +657,71 @@ static int video_queue_push(struct segment_writer *w, AVPacket *pkt)
     return PIPELINE_OK;
 }
 
-int segment_writer_video(struct segment_writer *w, AVPacket *pkt, const struct segment_cut *cut)
+/* Starts the segment `cut` whose video is about to arrive (pkt, its first
+ * packet, or NULL when the cut was announced ahead of it): closes the open
+ * segment, at once or, with audio, once the audio has passed the split
+ * point (then pkt, if any, waits in the video queue). Returns a
+ * pipeline_result; *queued is set when pkt's reference was taken. */
+static int segment_begin(struct segment_writer *w, const struct segment_cut *cut, int64_t split,
+                         AVPacket *pkt, int *queued)
 {
     struct pipeline_run *run = w->run;
     AVRational video_tb = w->streams[SEGMENT_VIDEO].time_base;
+    int ret;
+    *queued = 0;
+    if (w->pending && (ret = segment_resolve_cut(w)) != PIPELINE_OK)
+        return ret;
+    if (w->mux != NULL && w->streams[SEGMENT_AUDIO].expected) {
+        /* Audio before the cut's dts still belongs to the old segment. */
+        w->pending = 1;
+        w->pending_cut = *cut;
+        w->split_ts = split;
+        if (pkt != NULL) {
+            if ((ret = video_queue_push(w, pkt)) != PIPELINE_OK)
+                return ret;
+            *queued = 1;
+        }
+        return segment_flush_audio(w);
+    }
+    if (w->mux != NULL) {
+        if ((ret = segment_close(w, 0, cut->start_us - w->start_us)) != PIPELINE_OK)
+            return ret;
+    } else if (w->opened == 0 && run->trim) {
+        /* A run that starts mid-stream begins its audio at its first
+         * cut's split point: earlier audio went into the previous
+         * segment of the run that produced it. */
+        w->floor_ts = split;
+        w->has_floor = 1;
+        audio_queue_drop_before(w, split);
+    }
+    if ((ret = segment_open(w, cut->index, cut->boundary, cut->start_us)) != PIPELINE_OK)
+        return ret;
+    w->end_ts = pipeline_boundary_ts(run, cut->boundary + 1, video_tb);
+    return PIPELINE_OK;
+}
+
+int segment_writer_video_cut(struct segment_writer *w, const struct segment_cut *cut)
+{
+    int queued;
+    if (w->mux == NULL || cut->split == AV_NOPTS_VALUE)
+        return pipeline_fail(w->run, 0, "announce segment %d: no open segment or no split point",
+                             cut->index);
+    return segment_begin(w, cut, cut->split, NULL, &queued);
+}
+
+int segment_writer_video(struct segment_writer *w, AVPacket *pkt, const struct segment_cut *cut)
+{
     int has_audio = w->streams[SEGMENT_AUDIO].expected;
     int ret = PIPELINE_OK;
 
-    if (cut != NULL && w->pending && (ret = segment_resolve_cut(w)) != PIPELINE_OK)
-        goto done;
     if (cut != NULL) {
         int64_t split = cut->split;
         if (split == AV_NOPTS_VALUE)
             split = pkt->dts != AV_NOPTS_VALUE && pkt->dts < cut->pts ? pkt->dts : cut->pts;
-        if (w->mux != NULL && has_audio) {
-            /* Audio before the cut's dts still belongs to the old segment. */
-            w->pending = 1;
-            w->pending_cut = *cut;
-            w->split_ts = split;
-            if ((ret = video_queue_push(w, pkt)) != PIPELINE_OK)
-                goto done;
-            ret = segment_flush_audio(w);
+        int queued;
+        ret = segment_begin(w, cut, split, pkt, &queued);
+        if (ret != PIPELINE_OK || queued)
             goto done;
-        }
-        if (w->mux != NULL) {
-            if ((ret = segment_close(w, 0, cut->start_us - w->start_us)) != PIPELINE_OK)
-                goto done;
-        } else if (w->opened == 0 && run->trim) {
-            /* A run that starts mid-stream begins its audio at its first
-             * cut's split point: earlier audio went into the previous
-             * segment of the run that produced it. */
-            w->floor_ts = split;
-            w->has_floor = 1;
-            audio_queue_drop_before(w, split);
-        }
-        if ((ret = segment_open(w, cut->index, cut->boundary, cut->start_us)) != PIPELINE_OK)
-            goto done;
-        w->end_ts = pipeline_boundary_ts(run, cut->boundary + 1, video_tb);
     }
     if (w->mux == NULL)
         goto done; /* cannot happen: the first frame of a run always starts a segment */

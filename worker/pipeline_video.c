@@ -384,8 +384,10 @@ static int video_set_option(struct pipeline_run *run, AVDictionary **options, co
 }
 
 /* Opens libx264 for frames like `frame` (the first out of the filter graph)
- * and declares the video stream to the writer. */
-static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame)
+ * and, for the run's first encoder (declare set), declares the video stream
+ * to the writer. A later encoder has the same settings, hence the same
+ * parameters and delay: the writer keeps the first one's. */
+static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame, int declare)
 {
     struct pipeline_run *run = v->run;
     const struct job_spec *spec = run->spec;
@@ -462,6 +464,9 @@ static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame)
     v->frame_duration = av_rescale_q(1, av_inv_q(rate), enc->time_base);
     if (v->frame_duration <= 0)
         v->frame_duration = 1;
+    if (!declare)
+        goto end;
+    v->first_encoder = v->writer->container == SEGMENT_CONTAINER_MPEGTS;
 
     /* A run from the start of the input would mux its first dts one
      * reorder delay before the stream's first frame. */
@@ -513,6 +518,45 @@ static int video_receive_packets(struct pipeline_video *v)
     }
 }
 
+/* The run's first segment is complete once its last frame leaves the
+ * encoder, but x264 holds a frame back for its lookahead, B-frame reorder
+ * and frame threads (18 frames with Jellyfin's veryfast line): with one
+ * encoder, segment 0 would be closed only when the IDR of segment 1 comes
+ * out, that many frames later. So the first segment's encoder is drained
+ * when segment `cut` (the next one) gets its first frame, the writer is
+ * told the segment ends there, and a fresh encoder takes the rest of the
+ * run: what a run resumed at that segment does, so the output is the same
+ * (every segment starts with an IDR; the new encoder's first dts is its
+ * IDR's pts minus the same reorder delay, where the uninterrupted encoder
+ * puts it). MPEG-TS only: each segment there is its own muxer, while an
+ * fMP4 run's one muxer would see the two encoders' dts meet, which x264
+ * does not promise to keep increasing on a variable frame rate source.
+ * Returns a pipeline_result. */
+static int video_switch_encoder(struct pipeline_video *v, const AVFrame *frame,
+                                const struct segment_cut *cut)
+{
+    int averr = avcodec_send_frame(v->encoder, NULL);
+    if (averr < 0)
+        return pipeline_fail(v->run, averr, "drain the first segment's video encoder");
+    int ret = video_receive_packets(v);
+    if (ret != PIPELINE_OK)
+        return ret;
+    /* Segment 0 may be handed over now: before the encoder is closed and
+     * the next one opened. */
+    v->first_encoder = 0;
+    if ((ret = segment_writer_video_cut(v->writer, cut)) != PIPELINE_OK)
+        return ret;
+    int delay = v->encoder->has_b_frames;
+    avcodec_free_context(&v->encoder);
+    if ((ret = video_open_encoder(v, frame, 0)) != PIPELINE_OK)
+        return ret;
+    /* The cuts' split points and the writer's shift assume one delay. */
+    if (v->encoder->has_b_frames != delay)
+        return pipeline_fail(v->run, 0, "reopen video encoder %s: reorder delay %d, was %d",
+                             v->encoder_codec->name, v->encoder->has_b_frames, delay);
+    return PIPELINE_OK;
+}
+
 /* Sends one filtered frame (NULL: drain) to the encoder, forcing an IDR on
  * the first frame of every segment. */
 static int video_encode(struct pipeline_video *v, AVFrame *frame)
@@ -521,7 +565,7 @@ static int video_encode(struct pipeline_video *v, AVFrame *frame)
     int ret;
 
     if (frame != NULL) {
-        if (v->encoder == NULL && (ret = video_open_encoder(v, frame)) != PIPELINE_OK)
+        if (v->encoder == NULL && (ret = video_open_encoder(v, frame, 1)) != PIPELINE_OK)
             return ret;
         AVRational tb = v->encoder->time_base;
         int64_t pts = frame->pts;
@@ -549,9 +593,16 @@ static int video_encode(struct pipeline_video *v, AVFrame *frame)
             };
             if (!v->started && cut.boundary < run->first_boundary)
                 cut.boundary = run->first_boundary;
-            int averr = av_fifo_write(v->cuts, &cut, 1);
-            if (averr < 0)
-                return pipeline_fail(run, averr, "queue a segment cut");
+            if (v->started && v->first_encoder) {
+                /* The writer has the cut: the new encoder's first packet
+                 * goes in without one. */
+                if ((ret = video_switch_encoder(v, frame, &cut)) != PIPELINE_OK)
+                    return ret;
+            } else {
+                int averr = av_fifo_write(v->cuts, &cut, 1);
+                if (averr < 0)
+                    return pipeline_fail(run, averr, "queue a segment cut");
+            }
             v->started = 1;
             v->next_index = cut.index + 1;
             v->next_cut_ts = pipeline_boundary_ts(run, cut.boundary + 1, tb);
