@@ -698,20 +698,27 @@ Test(pipeline, audio_copy_keeps_every_packet_once)
     cr_expect_eq(audio, expected, "%d audio packets muxed, the input has %d", audio, expected);
 }
 
-/* "WxH" of the first video stream of path. */
-static void probe_video_size(const char *path, char *out, size_t len)
+/* The first line ffprobe prints for `entries` of stream `stream` of path,
+ * fields joined by sep: e.g. "640x360" for v:0 width,height with 'x'. */
+static void probe_stream_fields(const char *path, const char *stream, const char *entries,
+                                char sep, char *out, size_t len)
 {
     char command[1024];
     snprintf(command, sizeof(command),
-             "ffprobe -v error -select_streams v:0 -show_entries stream=width,height "
-             "-of csv=p=0:s=x '%s'",
-             path);
+             "ffprobe -v error -select_streams %s -show_entries stream=%s -of csv=p=0:s=%c '%s'",
+             stream, entries, sep, path);
     FILE *f = popen(command, "r");
     cr_assert_not_null(f);
     out[0] = '\0';
     if (fgets(out, (int)len, f) != NULL)
         out[strcspn(out, "\n")] = '\0';
     pclose(f);
+}
+
+/* "WxH" of the first video stream of path. */
+static void probe_video_size(const char *path, char *out, size_t len)
+{
+    probe_stream_fields(path, "v:0", "width,height", 'x', out, len);
 }
 
 Test(pipeline, autorotate_turns_a_portrait_clip_upright_unless_disabled)
@@ -1147,17 +1154,7 @@ Test(pipeline, fmp4_copy_takeover_keeps_the_init_segment_and_the_timeline)
 /* "codec_name,sample_rate,channels" of the first audio stream of path. */
 static void probe_audio_stream(const char *path, char *out, size_t len)
 {
-    char command[1024];
-    snprintf(command, sizeof(command),
-             "ffprobe -v error -select_streams a:0 -show_entries "
-             "stream=codec_name,sample_rate,channels -of csv=p=0 '%s'",
-             path);
-    FILE *f = popen(command, "r");
-    cr_assert_not_null(f);
-    out[0] = '\0';
-    if (fgets(out, (int)len, f) != NULL)
-        out[strcspn(out, "\n")] = '\0';
-    pclose(f);
+    probe_stream_fields(path, "a:0", "codec_name,sample_rate,channels", ',', out, len);
 }
 
 Test(pipeline, audio_encoders_rates_channels_and_filters)
