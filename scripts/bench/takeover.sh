@@ -69,7 +69,7 @@ kill -CONT "$lease_shim_pid"
 rc HSET "ffpool:job:$lease_job_id" paused 0 >/dev/null
 lease_shim_wait 120
 cmdstats >"$dir/job.1"
-segments=$(rc HLEN "ffpool:job:$lease_job_id:segments")
+segments=$(rc HKEYS "ffpool:job:$lease_job_id:segments" | grep -c '^[0-9][0-9]*$' || true)
 idle_s=$(elapsed "$idle_t0" "$idle_t1"); pause_len=$(elapsed "$p0" "$p1")
 # Scripts (EVALSHA) are the lease protocol; the rest is the shim's status
 # polling through the scheduler (HMGET...) and the idle worker loop (BLPOP).
