@@ -299,6 +299,13 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
     size_t used = 0;
     for (size_t i = 0; i < message->n_requires; i++) {
         size_t n = strlen(message->requires[i]);
+        /* One word per element: an empty one or one with a space in it
+         * would not come back the same from the space-separated text. */
+        if (n == 0 || strchr(message->requires[i], ' ') != NULL) {
+            snprintf(err, errlen, "job spec field requires has an empty word or one with a space "
+                                  "(element %zu)", i);
+            goto cleanup;
+        }
         if (used + n + 2 > sizeof(spec->requires)) {
             snprintf(err, errlen, "job spec field requires is too long (limit %zu bytes)",
                      sizeof(spec->requires) - 1);

@@ -99,3 +99,22 @@ Test(job_spec, garbage_and_oversized_fields_are_refused)
     cr_assert(strstr(err, "input") != NULL, "%s", err);
     free(big);
 }
+
+/* requires travels as one word per element; an empty element or one with a
+ * space would not survive the round trip through the space-separated text. */
+Test(job_spec, requires_with_an_empty_or_spaced_word_is_refused)
+{
+    struct job_spec s;
+    char err[256];
+    /* field 80 (requires), wire type 2: tag 0x282 = varint 0x82 0x05 */
+    const uint8_t empty[] = {0x82, 0x05, 9, 'e', 'n', 'c', 'o', 'd', 'e', 'r', ':', 'x',
+                             0x82, 0x05, 0};
+    cr_assert_eq(job_spec_unpack(empty, sizeof(empty), &s, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "requires") != NULL, "%s", err);
+    const uint8_t spaced[] = {0x82, 0x05, 3, 'a', ' ', 'b'};
+    cr_assert_eq(job_spec_unpack(spaced, sizeof(spaced), &s, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "requires") != NULL, "%s", err);
+    const uint8_t good[] = {0x82, 0x05, 9, 'e', 'n', 'c', 'o', 'd', 'e', 'r', ':', 'x'};
+    cr_assert_eq(job_spec_unpack(good, sizeof(good), &s, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(s.requires, "encoder:x");
+}

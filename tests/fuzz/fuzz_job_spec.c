@@ -2,13 +2,15 @@
  * validator: arbitrary bytes as a packed ffpool.JobSpec through
  * job_spec_unpack() and job_spec_validate(). A spec that passes must
  * survive a pack/unpack round trip unchanged, must give a segment path for
- * its first index (HLS), and goes through the confinement check. */
+ * its first index (HLS), and goes through the confinement check and the
+ * routing words the scheduler derives from it at Submit. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "confine.h"
 #include "job_spec.h"
+#include "routing.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -38,5 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* validate promised a usable pattern */
     }
     (void)confine_job_check(&spec, "/usr/share,/tmp", "/tmp", err, sizeof(err));
+    char words[JOB_SPEC_REQUIRES_MAX];
+    if (routing_job_requires(&spec, words, sizeof(words), err, sizeof(err)) == 0) {
+        if (routing_words_check(words, err, sizeof(err)) != 0)
+            abort(); /* what the scheduler derives, claims must be able to read */
+    } else if (err[0] == '\0') {
+        abort();
+    }
     return 0;
 }
