@@ -69,7 +69,13 @@ check "ffpoolctl workers shows worker-1 busy with its libav" \
 wait "$shim_pid" && rc=0 || rc=$?
 shim_pid=""
 check "shim exited 0 (rc=$rc)" [ "$rc" = 0 ]
-done_metrics=$(scrape)
+# The shim exits once Redis says done; the worker counts the job as ended
+# when it reaps the job process, a poll later.
+for _ in $(seq 1 50); do
+  done_metrics=$(scrape)
+  [ "$(sample ffpool_worker_jobs_in_progress <<<"$done_metrics")" = 0 ] && break
+  sleep 0.1
+done
 check "no job in progress after the end" [ "$(sample ffpool_worker_jobs_in_progress <<<"$done_metrics")" = 0 ]
 check "job duration histogram counted the job" [ "$(sample ffpool_job_duration_seconds_count <<<"$done_metrics")" = 1 ]
 
