@@ -49,6 +49,8 @@ SHIM_OBJ := $(call obj,$(SHIM_SRC))
 BINS := $(BUILD)/bin/ffpool-worker $(BUILD)/bin/ffpool-scheduler $(BUILD)/bin/ffpool-shim \
         $(BUILD)/bin/ffpoolctl
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+# Fixture makers the tests run (tests/tool_NAME.c -> $(BUILD)/tests/tools/NAME).
+TOOLS := $(patsubst tests/tool_%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tool_*.c))
 
 .PHONY: all test asan demo bench fmt lint clean tests fuzz fuzz-smoke
 all: $(BINS) $(BUILD)/jellyfin/ffmpeg $(BUILD)/jellyfin/ffprobe
@@ -99,7 +101,11 @@ $(BUILD)/tests/%: tests/%.c $(WORKER_OBJ) $(SCHED_OBJ) $(SHIM_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -lcriterion -lnanomsg $(LDLIBS) -o $@
 
-tests: $(TESTS)
+$(BUILD)/tests/tools/%: tests/tool_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
+
+tests: $(TESTS) $(TOOLS)
 
 # Benchmarks: tests/bench_NAME.c -> $(BUILD)/bench/NAME, driven by scripts/bench/*.sh.
 $(BUILD)/bench/%: tests/bench_%.c $(WORKER_OBJ) $(SCHED_OBJ) $(SHIM_OBJ) $(LIB)

@@ -142,6 +142,17 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         snprintf(err, errlen, "job has neither video nor audio output");
         return -1;
     }
+    if (spec->filter_complex &&
+        (spec->video_filter[0] == '\0' || strcmp(spec->video_codec, "libx264") != 0)) {
+        snprintf(err, errlen, "a filter_complex job needs a graph and an encoded video stream");
+        return -1;
+    }
+    if (spec->canvas_width < 0 || spec->canvas_height < 0 || spec->canvas_width > 16384 ||
+        spec->canvas_height > 16384 || (spec->canvas_width == 0) != (spec->canvas_height == 0)) {
+        snprintf(err, errlen, "canvas size %dx%d is not a size", spec->canvas_width,
+                 spec->canvas_height);
+        return -1;
+    }
     if (spec->output_kind == JOB_OUTPUT_HLS) {
         if (spec->hls_time_us <= 0) {
             snprintf(err, errlen, "hls_time must be positive");
@@ -207,6 +218,9 @@ uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len)
     message.threads = spec->threads;
     message.video_stream = spec->video_stream;
     message.audio_stream = spec->audio_stream;
+    message.canvas_width = spec->canvas_width;
+    message.canvas_height = spec->canvas_height;
+    message.filter_complex = spec->filter_complex;
     message.crf = spec->crf;
     message.video_bitrate = spec->video_bitrate;
     message.maxrate = spec->maxrate;
@@ -274,6 +288,9 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
     spec->threads = message->threads;
     spec->video_stream = message->video_stream;
     spec->audio_stream = message->audio_stream;
+    spec->canvas_width = message->canvas_width;
+    spec->canvas_height = message->canvas_height;
+    spec->filter_complex = message->filter_complex;
     spec->crf = message->crf;
     spec->video_bitrate = message->video_bitrate;
     spec->maxrate = message->maxrate;

@@ -53,6 +53,8 @@ struct job_spec {
     /* Stream selection: input stream indexes, -1 = none, -2 = first of kind. */
     int video_stream;
     int audio_stream;
+    int canvas_width;                           /* -canvas_size, 0 = derived (see filter_complex) */
+    int canvas_height;
 
     /* Video. */
     char video_codec[JOB_SPEC_SHORT_MAX];       /* "libx264", "copy", "" = no video */
@@ -67,7 +69,9 @@ struct job_spec {
     char pix_fmt[JOB_SPEC_SHORT_MAX];
     int gop;                                    /* -g, JOB_SPEC_UNSET = none */
     int keyint_min;
-    char video_filter[JOB_SPEC_FILTER_MAX];     /* -vf, as written */
+    char video_filter[JOB_SPEC_FILTER_MAX];     /* -vf or -filter_complex, as written */
+    int filter_complex;                         /* video_filter is a -filter_complex graph:
+                                                   inputs labelled [0:N], one output */
     char video_bsf[JOB_SPEC_SHORT_MAX];         /* -bsf:v for copy */
     char video_tag[16];                         /* -tag:v, e.g. "hvc1" */
 

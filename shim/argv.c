@@ -614,6 +614,8 @@ struct argv_parse {
 
     int have_input, have_output;
     int maps[2], map_count;
+    int filter_complex_given, simple_video_filter_given;
+    char map_label[64]; /* -map [label]: a -filter_complex output, "" if none */
     int video_disabled, audio_disabled;
     int video_codec_given, audio_codec_given;
     char output_format[JOB_SPEC_SHORT_MAX]; /* -f after -i, "" if absent */
@@ -836,14 +838,41 @@ static void on_threads(struct argv_parse *p, const char *opt, char kind, const c
         p->spec->threads = threads;
 }
 
+/* Reads "0:N" (input 0, stream N). Returns N, or -1 for any other form. */
+static int map_stream_index(const char *value)
+{
+    size_t digits = strncmp(value, "0:", 2) == 0 ? strspn(value + 2, "0123456789") : 0;
+    if (digits == 0 || digits > 9 || value[2 + digits] != '\0')
+        return -1;
+    return atoi(value + 2); /* at most 9 digits: fits */
+}
+
 static void on_map(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
-    /* Negative maps ("-map -0:s") only take streams away; Jellyfin uses
-     * them to drop subtitles, which a native job never outputs anyway. */
-    if (value[0] == '-')
+    if (value[0] == '-') {
+        /* "-map -0:N" takes stream N back out of the maps before it (Jellyfin
+         * maps its video and then unmaps it when -filter_complex makes the
+         * video). Other negative maps ("-0:s") drop subtitles, which a
+         * native job never outputs anyway. */
+        int index = map_stream_index(value + 1);
+        int kept = 0;
+        for (int i = 0; i < p->map_count; i++)
+            if (p->maps[i] != index)
+                p->maps[kept++] = p->maps[i];
+        p->map_count = kept;
         return;
-    size_t digits = strlen(value) >= 2 ? strspn(value + 2, "0123456789") : 0;
-    if (strncmp(value, "0:", 2) != 0 || digits == 0 || digits > 9 || value[2 + digits] != '\0') {
+    }
+    if (value[0] == '[') {
+        /* A -filter_complex output, checked against the graph at the end. */
+        size_t n = strlen(value);
+        if (n < 3 || n >= sizeof(p->map_label) || value[n - 1] != ']' || p->map_label[0] != '\0')
+            parse_block(p, RANK_FEATURE, "-map %.32s not native", value);
+        else
+            memcpy(p->map_label, value, n + 1);
+        return;
+    }
+    int index = map_stream_index(value);
+    if (index < 0) {
         parse_block(p, RANK_FEATURE, "-map %.32s not native", value);
         return;
     }
@@ -851,7 +880,7 @@ static void on_map(struct argv_parse *p, const char *opt, char kind, const char 
         parse_block(p, RANK_FEATURE, "more than two mapped streams not native");
         return;
     }
-    p->maps[p->map_count++] = atoi(value + 2); /* at most 9 digits: fits */
+    p->maps[p->map_count++] = index;
 }
 
 static void on_map_minus_one(struct argv_parse *p, const char *opt, char kind, const char *value)
@@ -1018,7 +1047,49 @@ static void store_video_filter(struct argv_parse *p, const char *opt, const char
 
 static void on_video_filter(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
+    p->simple_video_filter_given = 1;
     store_video_filter(p, opt, value);
+}
+
+/* Whether every stream label of a -filter_complex graph names a stream of
+ * the one input ("[0:3]", "[0:v]"; "[1:0]" would be a second input). Link
+ * labels ("[main]") are the graph's own. */
+static int complex_labels_native(const char *graph)
+{
+    for (const char *at = strchr(graph, '['); at != NULL; at = strchr(at + 1, '[')) {
+        if (isdigit((unsigned char)at[1]) && strncmp(at + 1, "0:", 2) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* -filter_complex: the one graph that makes the output's video. Its stream
+ * inputs are resolved by the worker (a bitmap subtitle stream among them is
+ * drawn as video, as the CLI's sub2video does). */
+static void on_filter_complex(struct argv_parse *p, const char *opt, char kind,
+                              const char *value)
+{
+    if (p->filter_complex_given) {
+        parse_block(p, RANK_FEATURE, "more than one -filter_complex not native");
+        return;
+    }
+    p->filter_complex_given = 1;
+    store_video_filter(p, opt, value);
+    if (!complex_labels_native(value))
+        parse_block(p, RANK_FEATURE, "-filter_complex reading a second input not native");
+}
+
+/* -canvas_size WxH (before -i): the size subtitles are drawn on. */
+static void on_canvas_size(struct argv_parse *p, const char *opt, char kind, const char *value)
+{
+    int w, h, end = 0;
+    if (sscanf(value, "%dx%d%n", &w, &h, &end) != 2 || value[end] != '\0' || w <= 0 || h <= 0 ||
+        w > 16384 || h > 16384) {
+        parse_block(p, RANK_FEATURE, "cannot read %.64s value '%.32s'", opt, value);
+        return;
+    }
+    p->spec->canvas_width = w;
+    p->spec->canvas_height = h;
 }
 
 static void on_audio_filter(struct argv_parse *p, const char *opt, char kind, const char *value)
@@ -1030,7 +1101,7 @@ static void on_audio_filter(struct argv_parse *p, const char *opt, char kind, co
 static void on_filter(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
     if (kind == 'v')
-        store_video_filter(p, opt, value);
+        on_video_filter(p, opt, kind, value);
     else if (kind == 'a')
         on_audio_filter(p, opt, kind, value);
     else
@@ -1269,6 +1340,7 @@ static const struct option_def option_table[] = {
     {"accurate_seek", OPT_INPUT, STREAMS_NONE, on_accurate_seek},
     {"autorotate", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_autorotate},
     {"noautorotate", OPT_INPUT, STREAMS_NONE, on_autorotate},
+    {"canvas_size", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_canvas_size},
     /* A read-speed cap (backdrops): a worker reads as fast as it can. */
     {"readrate", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_ignore},
 
@@ -1304,6 +1376,7 @@ static const struct option_def option_table[] = {
     {"sc_threshold", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_sc_threshold},
     {"force_key_frames", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_force_key_frames},
     {"vf", OPT_OUTPUT | OPT_VALUE, STREAMS_NONE, on_video_filter},
+    {"filter_complex", OPT_ANYWHERE | OPT_VALUE, STREAMS_NONE, on_filter_complex},
     {"filter", OPT_OUTPUT | OPT_VALUE, STREAMS_ANY, on_filter},
     {"bsf", OPT_OUTPUT | OPT_VALUE, STREAMS_ANY, on_bsf},
     {"tag", OPT_OUTPUT | OPT_VALUE, STREAMS_ANY, on_tag},
@@ -1576,7 +1649,23 @@ static void finish(struct argv_parse *p)
     /* Streams. Which input stream a map names is unknown without probing;
      * Jellyfin maps video first, then audio, so two maps are (video,
      * audio) and a single map is the audio stream only under -vn. */
-    if (p->map_count == 2) {
+    if (p->filter_complex_given) {
+        /* The graph makes the video (the worker finds its input streams);
+         * the one map left is the audio. */
+        spec->filter_complex = 1;
+        if (p->simple_video_filter_given)
+            parse_block(p, RANK_FEATURE, "-vf with -filter_complex not native");
+        if (p->map_label[0] != '\0' && strstr(spec->video_filter, p->map_label) == NULL)
+            parse_refuse(p, "-map %s names no output of the -filter_complex graph", p->map_label);
+        if (p->map_count > 1 || (p->map_count == 1 && p->audio_disabled))
+            parse_block(p, RANK_FEATURE, "a mapped video stream beside -filter_complex not native");
+        if (p->map_count == 0 && !p->audio_disabled)
+            parse_block(p, RANK_FEATURE, "-filter_complex without an audio -map not native");
+        spec->video_stream = -2;
+        spec->audio_stream = p->map_count == 1 ? p->maps[0] : -1;
+    } else if (p->map_label[0] != '\0') {
+        parse_refuse(p, "-map %s without -filter_complex", p->map_label);
+    } else if (p->map_count == 2) {
         spec->video_stream = p->maps[0];
         spec->audio_stream = p->maps[1];
     } else if (p->map_count == 1) {
@@ -1621,6 +1710,10 @@ static void finish(struct argv_parse *p)
         }
     }
 
+    if (p->filter_complex_given &&
+        (p->video_disabled || strcmp(spec->video_codec, "libx264") != 0))
+        parse_block(p, RANK_FEATURE, "-filter_complex into %.32s not native",
+                    p->video_disabled ? "no video" : spec->video_codec);
     if (p->video_disabled)
         ; /* audio only: the pipeline cuts on the audio timestamps */
     else if (!p->video_codec_given)

@@ -307,9 +307,9 @@ static int pipeline_next_packet(AVFormatContext *input, struct pipeline_replay *
 }
 
 /* Reads packets after a seek up to the first video keyframe and returns its
- * pts (AV_NOPTS_VALUE when none turned up). Audio packets and the keyframe
- * are held for the main loop; video before the keyframe is useless and
- * dropped. */
+ * pts (AV_NOPTS_VALUE when none turned up). Audio and subtitle packets and
+ * the keyframe are held for the main loop; video before the keyframe is
+ * useless and dropped. */
 static int pipeline_scan_to_keyframe(struct pipeline_run *run, AVFormatContext *input,
                                      int video_index, int audio_index,
                                      struct pipeline_replay *replay, AVPacket *pkt,
@@ -324,7 +324,8 @@ static int pipeline_scan_to_keyframe(struct pipeline_run *run, AVFormatContext *
             return pipeline_fail(run, averr, "read %s", run->spec->input);
         int keyframe = pkt->stream_index == video_index && (pkt->flags & AV_PKT_FLAG_KEY);
         int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
-        if (keyframe || pkt->stream_index == audio_index) {
+        if (keyframe || pkt->stream_index == audio_index ||
+            pkt->stream_index == run->subtitle_index) {
             int ret = pipeline_replay_push(run, replay, pkt);
             if (ret != PIPELINE_OK)
                 return ret;
@@ -621,6 +622,8 @@ static int pipeline_read(struct pipeline_reader *r)
                 ret = pipeline_fail(run, averr, "hand an audio packet to the encoder");
         } else if (r->packet->stream_index == r->audio_index) {
             ret = pipeline_audio_packet(r->audio, r->packet);
+        } else if (r->packet->stream_index == run->subtitle_index) {
+            ret = pipeline_video_subtitle_packet(r->video, r->packet);
         }
         av_packet_unref(r->packet);
         if (ret != PIPELINE_OK)
@@ -710,6 +713,7 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         .errlen = errlen,
         .fail_lock = PTHREAD_MUTEX_INITIALIZER,
         .first_index = first_index,
+        .subtitle_index = -1,
     };
     struct segment_writer writer = {0};
     struct pipeline_video video = {0};
@@ -731,9 +735,13 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
 
     int want_video = spec->video_codec[0] != '\0';
     int want_audio = spec->audio_codec[0] != '\0';
-    if (want_video && (ret = pipeline_select_stream(&run, input, AVMEDIA_TYPE_VIDEO,
-                                                    spec->video_stream, 1, &video_index)))
+    if (want_video && spec->filter_complex) {
+        if ((ret = pipeline_complex_inputs(&run, input, &video_index, &run.subtitle_index)))
+            goto end;
+    } else if (want_video && (ret = pipeline_select_stream(&run, input, AVMEDIA_TYPE_VIDEO,
+                                                           spec->video_stream, 1, &video_index))) {
         goto end;
+    }
     /* A film without sound is still a film: "best audio" may find none. */
     if (want_audio &&
         (ret = pipeline_select_stream(&run, input, AVMEDIA_TYPE_AUDIO, spec->audio_stream,
@@ -783,6 +791,9 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         goto end;
     if (video_index >= 0 &&
         (ret = pipeline_video_open(&video, &run, &writer, input, input->streams[video_index])))
+        goto end;
+    if (run.subtitle_index >= 0 &&
+        (ret = pipeline_video_open_subtitle(&video, input->streams[run.subtitle_index])))
         goto end;
     if (audio_index >= 0 &&
         (ret = pipeline_audio_open(&audio, &run, &writer, input->streams[audio_index])))

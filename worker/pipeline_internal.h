@@ -73,6 +73,10 @@ struct pipeline_run {
      * stage. A run that ends with none of either read nothing usable. */
     int64_t video_decoded;
     int64_t audio_decoded;
+
+    /* -filter_complex: the bitmap subtitle stream drawn into the graph, -1
+     * if none. Its packets go to the video stage (pipeline_complex.c). */
+    int subtitle_index;
 };
 
 /* Writes "<step>: <libav reason>" (or just the step when averr is 0) into
@@ -285,6 +289,47 @@ void pipeline_copy_cutter_init(struct pipeline_copy_cutter *c, const struct pipe
 int pipeline_copy_cutter_step(struct pipeline_copy_cutter *c, const struct pipeline_run *run,
                               int64_t pts, int key, struct segment_cut *cut);
 
+/* ---- -filter_complex (pipeline_complex.c) ---------------------------------- */
+
+/* The input stream a graph input label names ("0:3", "0:v", "0:s:0"): the
+ * first stream matching the specifier after "0:", or -1. */
+int pipeline_complex_stream(AVFormatContext *input, const char *label);
+
+/* Parses the job's -filter_complex graph and resolves its input labels:
+ * the one video stream it reads, and the subtitle stream (-1 if none).
+ * Refuses a graph without exactly one output, or with an input that is not
+ * a stream, an audio stream, or a second video or subtitle stream. Returns
+ * a pipeline_result. */
+int pipeline_complex_inputs(struct pipeline_run *run, AVFormatContext *input, int *video_index,
+                            int *subtitle_index);
+
+/* A bitmap subtitle stream as video (the CLI's sub2video): decoded events
+ * drawn on a transparent RGB32 canvas, shown from their start time until
+ * their end or the next event. Runs on the thread that decodes video. */
+struct pipeline_subtitle {
+    struct pipeline_run *run;
+    AVStream *stream;
+    AVCodecContext *decoder;
+    int width, height; /* the canvas */
+    AVFrame *blank;    /* nothing on screen */
+    AVFrame *shown;    /* a reference to what is on screen now */
+    int64_t shown_end_us; /* absolute input time it disappears, INT64_MAX: never */
+    AVFifo *events;       /* decoded, not yet started (struct subtitle_event) */
+};
+
+/* Opens the decoder and sizes the canvas. Returns a pipeline_result. */
+int pipeline_subtitle_open(struct pipeline_subtitle *s, struct pipeline_run *run,
+                           AVFormatContext *input, AVStream *stream);
+
+/* Decodes one subtitle packet and queues its event. Returns a pipeline_result. */
+int pipeline_subtitle_packet(struct pipeline_subtitle *s, const AVPacket *pkt);
+
+/* Puts into out a reference to the canvas on screen at absolute input time
+ * at_us (the caller sets its pts). Returns a pipeline_result. */
+int pipeline_subtitle_frame(struct pipeline_subtitle *s, int64_t at_us, AVFrame *out);
+
+void pipeline_subtitle_close(struct pipeline_subtitle *s);
+
 /* ---- video stage (pipeline_video.c) -------------------------------------- */
 
 struct pipeline_video {
@@ -297,6 +342,13 @@ struct pipeline_video {
     AVFilterGraph *graph;
     AVFilterContext *source;
     AVFilterContext *sink;
+    AVFormatContext *input; /* for -filter_complex's stream labels */
+    /* -filter_complex with a subtitle stream: its canvas feeds sub_source,
+     * one frame beside each video frame. */
+    int has_subtitle;
+    struct pipeline_subtitle subtitle;
+    AVFilterContext *sub_source;
+    AVFrame *sub_frame;
     AVCodecContext *encoder;
     AVFrame *frame; /* decoded */
     AVFrame *filtered;
@@ -348,6 +400,13 @@ int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt);
  * pipeline_result. */
 int pipeline_video_encode_frame(struct pipeline_video *v, AVFrame *frame);
 int pipeline_video_finish(struct pipeline_video *v);
+
+/* -filter_complex: opens the subtitle stage for the graph's subtitle input
+ * (after pipeline_video_open). Returns a pipeline_result. */
+int pipeline_video_open_subtitle(struct pipeline_video *v, AVStream *stream);
+
+/* Feeds one packet of that subtitle stream. Returns a pipeline_result. */
+int pipeline_video_subtitle_packet(struct pipeline_video *v, const AVPacket *pkt);
 
 void pipeline_video_close(struct pipeline_video *v);
 

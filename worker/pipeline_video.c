@@ -43,6 +43,7 @@ int pipeline_video_open(struct pipeline_video *v, struct pipeline_run *run,
     v->run = run;
     v->writer = writer;
     v->stream = stream;
+    v->input = input;
     v->last_pts = AV_NOPTS_VALUE;
     /* After a seek the demuxer may start on a frame that needs earlier ones. */
     v->wait_keyframe = 1;
@@ -265,8 +266,106 @@ static void video_rotation_filters(const struct pipeline_video *v, const AVFrame
         snprintf(out, len, "vflip,");
 }
 
+/* Links from's output pad to to's input pad through the filters of chain
+ * ("" = directly). Returns 0 or an AVERROR. */
+static int video_link_chain(AVFilterGraph *graph, AVFilterContext *from, int from_pad,
+                            const char *chain, AVFilterContext *to, int to_pad)
+{
+    if (chain[0] == '\0')
+        return avfilter_link(from, (unsigned)from_pad, to, (unsigned)to_pad);
+    AVFilterInOut *ins = NULL;
+    AVFilterInOut *outs = NULL;
+    int averr = avfilter_graph_parse2(graph, chain, &ins, &outs);
+    if (averr >= 0 && (ins == NULL || outs == NULL || ins->next != NULL || outs->next != NULL))
+        averr = AVERROR_BUG;
+    if (averr >= 0)
+        averr = avfilter_link(from, (unsigned)from_pad, ins->filter_ctx, (unsigned)ins->pad_idx);
+    if (averr >= 0)
+        averr = avfilter_link(outs->filter_ctx, (unsigned)outs->pad_idx, to, (unsigned)to_pad);
+    avfilter_inout_free(&ins);
+    avfilter_inout_free(&outs);
+    return averr;
+}
+
+/* Fails the run for a graph libavfilter would not parse, naming a filter
+ * the linked libavfilter lacks when that is the reason. */
+static int video_graph_parse_failed(struct pipeline_video *v, int averr, const char *description)
+{
+    char missing[64];
+    if (pipeline_filter_missing(description, missing, sizeof(missing)))
+        return pipeline_fail(v->run, averr, "parse video filter \"%s\": no filter named %s",
+                             description, missing);
+    return pipeline_fail(v->run, averr, "parse video filter \"%s\"", description);
+}
+
+/* -filter_complex: the job's graph with its stream inputs fed by the video
+ * source (through the rotation, as the CLI's input filters do) and by a
+ * subtitle source of canvas-sized RGB32 frames, and its one output led
+ * (through -pix_fmt) to the sink. */
+static int video_link_complex(struct pipeline_video *v, const char *rotation)
+{
+    struct pipeline_run *run = v->run;
+    const struct job_spec *spec = run->spec;
+    AVFilterInOut *inputs = NULL;
+    AVFilterInOut *outputs = NULL;
+    char chain[JOB_SPEC_SHORT_MAX + 16];
+    int video_linked = 0;
+    int ret = PIPELINE_OK;
+
+    int averr = avfilter_graph_parse2(v->graph, spec->video_filter, &inputs, &outputs);
+    if (averr < 0) {
+        ret = video_graph_parse_failed(v, averr, spec->video_filter);
+        goto end;
+    }
+    /* The rotation chain without its trailing comma. */
+    snprintf(chain, sizeof(chain), "%s", rotation);
+    if (chain[0] != '\0')
+        chain[strlen(chain) - 1] = '\0';
+    for (AVFilterInOut *in = inputs; in != NULL && ret == PIPELINE_OK; in = in->next) {
+        int index = pipeline_complex_stream(v->input, in->name);
+        if (index == v->stream->index && !video_linked) {
+            video_linked = 1;
+            averr = video_link_chain(v->graph, v->source, 0, chain, in->filter_ctx, in->pad_idx);
+        } else if (v->has_subtitle && index == v->subtitle.stream->index && v->sub_source == NULL) {
+            char args[256];
+            AVRational tb = v->stream->time_base;
+            snprintf(args, sizeof(args),
+                     "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=1/1",
+                     v->subtitle.width, v->subtitle.height, AV_PIX_FMT_RGB32, tb.num, tb.den);
+            averr = avfilter_graph_create_filter(&v->sub_source, avfilter_get_by_name("buffer"),
+                                                 "sub", args, NULL, v->graph);
+            if (averr >= 0)
+                averr = avfilter_link(v->sub_source, 0, in->filter_ctx, (unsigned)in->pad_idx);
+        } else {
+            ret = pipeline_fail(run, 0, "filter_complex input [%s] is not the job's video or "
+                                        "subtitle stream", in->name ? in->name : "");
+            break;
+        }
+        if (averr < 0)
+            ret = pipeline_fail(run, averr, "connect filter_complex input [%s]", in->name);
+    }
+    if (ret != PIPELINE_OK)
+        goto end;
+    if (outputs == NULL || outputs->next != NULL) {
+        ret = pipeline_fail(run, 0, "filter_complex \"%s\" must have exactly one output",
+                            spec->video_filter);
+        goto end;
+    }
+    if (spec->pix_fmt[0] != '\0')
+        snprintf(chain, sizeof(chain), "format=%s", spec->pix_fmt);
+    else
+        chain[0] = '\0';
+    averr = video_link_chain(v->graph, outputs->filter_ctx, outputs->pad_idx, chain, v->sink, 0);
+    if (averr < 0)
+        ret = pipeline_fail(run, averr, "connect the filter_complex output");
+end:
+    avfilter_inout_free(&inputs);
+    avfilter_inout_free(&outputs);
+    return ret;
+}
+
 /* Builds buffer -> (rotation) -> (the job's -vf) -> buffersink for frames
- * like `frame`. */
+ * like `frame`, or the job's -filter_complex graph around them. */
 static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
 {
     struct pipeline_run *run = v->run;
@@ -282,7 +381,9 @@ static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
     /* Without a -vf the encoder still needs one of its formats: -pix_fmt,
      * else yuv420p (what every HLS player decodes). */
     video_rotation_filters(v, frame, rotation, sizeof(rotation));
-    if (spec->video_filter[0] == '\0')
+    if (spec->filter_complex)
+        snprintf(description, sizeof(description), "%s", spec->video_filter);
+    else if (spec->video_filter[0] == '\0')
         snprintf(description, sizeof(description), "%sformat=%s", rotation,
                  spec->pix_fmt[0] ? spec->pix_fmt : "yuv420p");
     else if (spec->pix_fmt[0] != '\0')
@@ -338,24 +439,24 @@ static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
         goto end;
     }
 
-    outputs->name = av_strdup("in");
-    outputs->filter_ctx = v->source;
-    inputs->name = av_strdup("out");
-    inputs->filter_ctx = v->sink;
-    if (outputs->name == NULL || inputs->name == NULL) {
-        ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate the video filter graph");
-        goto end;
-    }
-    /* The string goes in as written: "\," escapes are libavfilter syntax. */
-    averr = avfilter_graph_parse_ptr(v->graph, description, &inputs, &outputs, NULL);
-    if (averr < 0) {
-        char missing[64];
-        if (pipeline_filter_missing(description, missing, sizeof(missing)))
-            ret = pipeline_fail(run, averr, "parse video filter \"%s\": no filter named %s",
-                                description, missing);
-        else
-            ret = pipeline_fail(run, averr, "parse video filter \"%s\"", description);
-        goto end;
+    if (spec->filter_complex) {
+        if ((ret = video_link_complex(v, rotation)) != PIPELINE_OK)
+            goto end;
+    } else {
+        outputs->name = av_strdup("in");
+        outputs->filter_ctx = v->source;
+        inputs->name = av_strdup("out");
+        inputs->filter_ctx = v->sink;
+        if (outputs->name == NULL || inputs->name == NULL) {
+            ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate the video filter graph");
+            goto end;
+        }
+        /* The string goes in as written: "\," escapes are libavfilter syntax. */
+        averr = avfilter_graph_parse_ptr(v->graph, description, &inputs, &outputs, NULL);
+        if (averr < 0) {
+            ret = video_graph_parse_failed(v, averr, description);
+            goto end;
+        }
     }
     averr = avfilter_graph_config(v->graph, NULL);
     if (averr < 0) {
@@ -668,6 +769,37 @@ static int video_pull_filtered(struct pipeline_video *v)
     }
 }
 
+/* -filter_complex with a subtitle input: the canvas on screen at the video
+ * frame's time ts, with that timestamp, so the overlay pairs the two. */
+static int video_feed_subtitle(struct pipeline_video *v, int64_t ts)
+{
+    int64_t at_us =
+        ts == AV_NOPTS_VALUE ? INT64_MIN : av_rescale_q(ts, v->stream->time_base, AV_TIME_BASE_Q);
+    int ret = pipeline_subtitle_frame(&v->subtitle, at_us, v->sub_frame);
+    if (ret != PIPELINE_OK)
+        return ret;
+    v->sub_frame->pts = ts;
+    int averr = av_buffersrc_add_frame_flags(v->sub_source, v->sub_frame, 0);
+    av_frame_unref(v->sub_frame);
+    if (averr < 0)
+        return pipeline_fail(v->run, averr, "feed the subtitle into the filter graph");
+    return PIPELINE_OK;
+}
+
+int pipeline_video_open_subtitle(struct pipeline_video *v, AVStream *stream)
+{
+    v->sub_frame = av_frame_alloc();
+    if (v->sub_frame == NULL)
+        return pipeline_fail(v->run, AVERROR(ENOMEM), "allocate the subtitle stage");
+    v->has_subtitle = 1;
+    return pipeline_subtitle_open(&v->subtitle, v->run, v->input, stream);
+}
+
+int pipeline_video_subtitle_packet(struct pipeline_video *v, const AVPacket *pkt)
+{
+    return v->has_subtitle ? pipeline_subtitle_packet(&v->subtitle, pkt) : PIPELINE_OK;
+}
+
 /* Filters and encodes every frame the decoder has ready. */
 static int video_receive_frames(struct pipeline_video *v)
 {
@@ -692,6 +824,10 @@ static int video_receive_frames(struct pipeline_video *v)
         }
         v->frame->pts = ts;
         if (v->graph == NULL && (ret = video_build_graph(v, v->frame)) != PIPELINE_OK) {
+            av_frame_unref(v->frame);
+            return ret;
+        }
+        if (v->sub_source != NULL && (ret = video_feed_subtitle(v, ts)) != PIPELINE_OK) {
             av_frame_unref(v->frame);
             return ret;
         }
@@ -729,6 +865,8 @@ int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt)
     /* End of input: drain the filter graph, then the encoder. */
     if (v->graph != NULL) {
         averr = av_buffersrc_add_frame_flags(v->source, NULL, 0);
+        if (averr >= 0 && v->sub_source != NULL)
+            averr = av_buffersrc_add_frame_flags(v->sub_source, NULL, 0);
         if (averr < 0)
             return pipeline_fail(run, averr, "drain the video filter graph");
         if ((ret = video_pull_filtered(v)) != PIPELINE_OK)
@@ -747,4 +885,7 @@ void pipeline_video_close(struct pipeline_video *v)
     av_packet_free(&v->packet);
     av_fifo_freep2(&v->cuts);
     av_bsf_free(&v->bsf);
+    if (v->has_subtitle)
+        pipeline_subtitle_close(&v->subtitle);
+    av_frame_free(&v->sub_frame);
 }

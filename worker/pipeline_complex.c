@@ -1,0 +1,275 @@
+/* pipeline_complex.c -- a job's -filter_complex graph: which input streams
+ * feed it, and bitmap subtitles drawn as video for it.
+ *
+ * Jellyfin burns graphical subtitles (PGS, DVD, DVB) into the picture with
+ *   -filter_complex "[0:3]scale,...[sub];[0:0]...,format=yuv420p[main];
+ *                    [main][sub]overlay=eof_action=pass:repeatlast=0"
+ * The graph's inputs are labelled with stream specifiers of the one input
+ * file. A video stream feeds its input with decoded frames; a subtitle
+ * stream feeds it, as the ffmpeg CLI's sub2video does, with RGB32 frames of
+ * the canvas size holding the subtitle on screen (transparent elsewhere).
+ *
+ * Unlike the CLI, which pushes a subtitle frame when an event starts and
+ * repeats it when the overlay asks, the video stage pushes one subtitle
+ * frame beside every video frame, with the video frame's timestamp: what the
+ * overlay draws on a frame depends only on that frame's time and the
+ * subtitle events decoded before it, never on how the graph was scheduled.
+ * That keeps a resumed run's frames the same as an uninterrupted run's, for
+ * every subtitle whose packet lies after the run's seek point. */
+#include <limits.h>
+#include <string.h>
+
+#include <libavfilter/avfilter.h>
+
+#include "pipeline_internal.h"
+
+/* A decoded subtitle, waiting for its start time. */
+struct subtitle_event {
+    int64_t start_us; /* absolute input time */
+    int64_t end_us;   /* INT64_MAX: until the next event replaces it */
+    AVFrame *canvas;
+};
+
+int pipeline_complex_stream(AVFormatContext *input, const char *label)
+{
+    if (label == NULL || strncmp(label, "0:", 2) != 0)
+        return -1;
+    for (unsigned i = 0; i < input->nb_streams; i++)
+        if (avformat_match_stream_specifier(input, input->streams[i], label + 2) > 0)
+            return (int)i;
+    return -1;
+}
+
+int pipeline_complex_inputs(struct pipeline_run *run, AVFormatContext *input, int *video_index,
+                            int *subtitle_index)
+{
+    const char *graph = run->spec->video_filter;
+    AVFilterGraph *scratch = avfilter_graph_alloc();
+    AVFilterInOut *inputs = NULL;
+    AVFilterInOut *outputs = NULL;
+    int ret = PIPELINE_OK;
+
+    *video_index = -1;
+    *subtitle_index = -1;
+    if (scratch == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the filter_complex graph");
+    int averr = avfilter_graph_parse2(scratch, graph, &inputs, &outputs);
+    if (averr < 0) {
+        char missing[64];
+        if (pipeline_filter_missing(graph, missing, sizeof(missing)))
+            ret = pipeline_fail(run, averr, "parse filter_complex \"%s\": no filter named %s",
+                                graph, missing);
+        else
+            ret = pipeline_fail(run, averr, "parse filter_complex \"%s\"", graph);
+        goto end;
+    }
+    if (outputs == NULL || outputs->next != NULL) {
+        ret = pipeline_fail(run, 0, "filter_complex \"%s\" must have exactly one output", graph);
+        goto end;
+    }
+    for (AVFilterInOut *in = inputs; in != NULL; in = in->next) {
+        int index = pipeline_complex_stream(input, in->name);
+        if (index < 0) {
+            ret = pipeline_fail(run, 0, "filter_complex input [%s] names no stream of %s",
+                                in->name ? in->name : "", run->spec->input);
+            goto end;
+        }
+        enum AVMediaType type = input->streams[index]->codecpar->codec_type;
+        int *slot = type == AVMEDIA_TYPE_VIDEO      ? video_index
+                    : type == AVMEDIA_TYPE_SUBTITLE ? subtitle_index
+                                                    : NULL;
+        if (slot == NULL || *slot >= 0) {
+            ret = pipeline_fail(run, 0,
+                                "filter_complex input [%s]: the worker feeds one video and at "
+                                "most one subtitle stream into a graph",
+                                in->name);
+            goto end;
+        }
+        *slot = index;
+    }
+    if (*video_index < 0)
+        ret = pipeline_fail(run, 0, "filter_complex \"%s\" reads no video stream", graph);
+end:
+    avfilter_inout_free(&inputs);
+    avfilter_inout_free(&outputs);
+    avfilter_graph_free(&scratch);
+    return ret;
+}
+
+/* ---- sub2video --------------------------------------------------------------- */
+
+static AVFrame *subtitle_canvas_alloc(const struct pipeline_subtitle *s)
+{
+    AVFrame *canvas = av_frame_alloc();
+    if (canvas == NULL)
+        return NULL;
+    canvas->width = s->width;
+    canvas->height = s->height;
+    canvas->format = AV_PIX_FMT_RGB32;
+    if (av_frame_get_buffer(canvas, 0) < 0) {
+        av_frame_free(&canvas);
+        return NULL;
+    }
+    for (int y = 0; y < s->height; y++)
+        memset(canvas->data[0] + (size_t)y * canvas->linesize[0], 0, (size_t)s->width * 4);
+    return canvas;
+}
+
+int pipeline_subtitle_open(struct pipeline_subtitle *s, struct pipeline_run *run,
+                           AVFormatContext *input, AVStream *stream)
+{
+    const struct job_spec *spec = run->spec;
+    memset(s, 0, sizeof(*s));
+    s->run = run;
+    s->stream = stream;
+
+    const AVCodecDescriptor *desc = avcodec_descriptor_get(stream->codecpar->codec_id);
+    if (desc == NULL || !(desc->props & AV_CODEC_PROP_BITMAP_SUB))
+        return pipeline_fail(run, 0,
+                             "filter_complex input subtitle stream %d (%s) is not a bitmap "
+                             "subtitle: text subtitles are burned in with -vf subtitles=",
+                             stream->index, avcodec_get_name(stream->codecpar->codec_id));
+    const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
+    if (codec == NULL)
+        return pipeline_fail(run, AVERROR_DECODER_NOT_FOUND,
+                             "find a decoder for subtitle stream %d (%s)", stream->index,
+                             desc->name);
+
+    /* The canvas, as the CLI sizes it: -canvas_size, else the subtitle
+     * stream's own size, else the largest video stream, else PAL DVD. */
+    s->width = spec->canvas_width;
+    s->height = spec->canvas_height;
+    if (s->width <= 0 || s->height <= 0) {
+        s->width = stream->codecpar->width;
+        s->height = stream->codecpar->height;
+    }
+    if (s->width <= 0 || s->height <= 0) {
+        s->width = s->height = 0;
+        for (unsigned i = 0; i < input->nb_streams; i++) {
+            const AVCodecParameters *par = input->streams[i]->codecpar;
+            if (par->codec_type != AVMEDIA_TYPE_VIDEO)
+                continue;
+            s->width = FFMAX(s->width, par->width);
+            s->height = FFMAX(s->height, par->height);
+        }
+    }
+    if (s->width <= 0 || s->height <= 0) {
+        s->width = 720;
+        s->height = 576;
+    }
+
+    s->decoder = avcodec_alloc_context3(codec);
+    s->events = av_fifo_alloc2(4, sizeof(struct subtitle_event), AV_FIFO_FLAG_AUTO_GROW);
+    s->blank = subtitle_canvas_alloc(s);
+    s->shown = av_frame_alloc();
+    if (s->decoder == NULL || s->events == NULL || s->blank == NULL || s->shown == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the subtitle stage");
+    int averr = av_frame_ref(s->shown, s->blank);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "allocate the subtitle stage");
+    s->shown_end_us = INT64_MAX;
+    averr = avcodec_parameters_to_context(s->decoder, stream->codecpar);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "set up the subtitle decoder");
+    s->decoder->pkt_timebase = stream->time_base;
+    averr = avcodec_open2(s->decoder, codec, NULL);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "open subtitle decoder %s", codec->name);
+    return PIPELINE_OK;
+}
+
+/* Draws a subtitle's bitmap rectangles on a new canvas, as the CLI's
+ * sub2video does: palette entries are RGB32 pixels; a rectangle that does
+ * not fit is left out. */
+static AVFrame *subtitle_render(const struct pipeline_subtitle *s, const AVSubtitle *sub)
+{
+    AVFrame *canvas = subtitle_canvas_alloc(s);
+    if (canvas == NULL)
+        return NULL;
+    for (unsigned i = 0; i < sub->num_rects; i++) {
+        const AVSubtitleRect *r = sub->rects[i];
+        if (r->type != SUBTITLE_BITMAP || r->data[0] == NULL || r->data[1] == NULL || r->x < 0 ||
+            r->y < 0 || r->w <= 0 || r->h <= 0 || r->x > s->width - r->w ||
+            r->y > s->height - r->h)
+            continue;
+        const uint32_t *palette = (const uint32_t *)r->data[1];
+        for (int y = 0; y < r->h; y++) {
+            const uint8_t *src = r->data[0] + (size_t)y * r->linesize[0];
+            uint32_t *dst =
+                (uint32_t *)(canvas->data[0] + (size_t)(r->y + y) * canvas->linesize[0]) + r->x;
+            for (int x = 0; x < r->w; x++)
+                dst[x] = palette[src[x]];
+        }
+    }
+    return canvas;
+}
+
+int pipeline_subtitle_packet(struct pipeline_subtitle *s, const AVPacket *pkt)
+{
+    AVSubtitle sub;
+    int got = 0;
+    /* The decoder takes a non-const packet but does not change it. */
+    int averr = avcodec_decode_subtitle2(s->decoder, &sub, &got, (AVPacket *)pkt);
+    if (averr < 0 || !got)
+        return PIPELINE_OK; /* a damaged subtitle: the CLI skips it too */
+    int ret = PIPELINE_OK;
+    if (sub.pts == AV_NOPTS_VALUE)
+        goto end; /* no time to show it at */
+    struct subtitle_event event = {
+        .start_us = sub.pts + (int64_t)sub.start_display_time * 1000,
+        /* PGS has no end time (UINT32_MAX): the next event clears it. */
+        .end_us = sub.end_display_time > sub.start_display_time &&
+                          sub.end_display_time != UINT32_MAX
+                      ? sub.pts + (int64_t)sub.end_display_time * 1000
+                      : INT64_MAX,
+        .canvas = subtitle_render(s, &sub),
+    };
+    if (event.canvas == NULL) {
+        ret = pipeline_fail(s->run, AVERROR(ENOMEM), "draw a subtitle");
+        goto end;
+    }
+    averr = av_fifo_write(s->events, &event, 1);
+    if (averr < 0) {
+        av_frame_free(&event.canvas);
+        ret = pipeline_fail(s->run, averr, "queue a subtitle");
+    }
+end:
+    avsubtitle_free(&sub);
+    return ret;
+}
+
+int pipeline_subtitle_frame(struct pipeline_subtitle *s, int64_t at_us, AVFrame *out)
+{
+    struct subtitle_event event;
+    int averr;
+    /* Events start in decode order; each replaces what is on screen. */
+    while (av_fifo_peek(s->events, &event, 1, 0) >= 0 && event.start_us <= at_us) {
+        av_fifo_drain2(s->events, 1);
+        av_frame_unref(s->shown);
+        averr = av_frame_ref(s->shown, event.canvas);
+        av_frame_free(&event.canvas);
+        if (averr < 0)
+            return pipeline_fail(s->run, averr, "show a subtitle");
+        s->shown_end_us = event.end_us;
+    }
+    if (at_us >= s->shown_end_us) {
+        av_frame_unref(s->shown);
+        if ((averr = av_frame_ref(s->shown, s->blank)) < 0)
+            return pipeline_fail(s->run, averr, "clear a subtitle");
+        s->shown_end_us = INT64_MAX;
+    }
+    if ((averr = av_frame_ref(out, s->shown)) < 0)
+        return pipeline_fail(s->run, averr, "draw a subtitle frame");
+    return PIPELINE_OK;
+}
+
+void pipeline_subtitle_close(struct pipeline_subtitle *s)
+{
+    struct subtitle_event event;
+    while (s->events != NULL && av_fifo_read(s->events, &event, 1) >= 0)
+        av_frame_free(&event.canvas);
+    av_fifo_freep2(&s->events);
+    avcodec_free_context(&s->decoder);
+    av_frame_free(&s->blank);
+    av_frame_free(&s->shown);
+}
