@@ -735,6 +735,72 @@ Test(argv_rules, a_single_map_under_vn_is_the_audio_stream)
         ARGV_PASSTHROUGH);
 }
 
+/* Jellyfin's software burn-in of a graphical (PGS/DVD) subtitle: the
+ * subtitle stream and the video feed one -filter_complex graph, the video
+ * map is taken back with -map -0:0 and the graph's unlabelled output is the
+ * video. */
+#define LINE_BURN_IN_GRAPH                                                                         \
+    "[0:3]scale,scale=-1:1080:fast_bilinear,crop,pad=max(1920\\,iw):max(1080\\,ih):(ow-iw)/2:"     \
+    "(oh-ih)/2:black@0,crop=1920:1080[sub];[0:0]setparams=color_primaries=bt709:color_trc=bt709:"  \
+    "colorspace=bt709,scale=trunc(min(max(iw\\,ih*a)\\,1920)/2)*2:trunc(ow/a/2)*2,"               \
+    "format=yuv420p[main];[main][sub]overlay=eof_action=pass:repeatlast=0"
+#define LINE_BURN_IN(maps, graph)                                                                  \
+    "-analyzeduration 200M -probesize 1G -canvas_size 1920x1080 -i file:\"/m/a b.mkv\" "           \
+    "-map_metadata -1 -map_chapters -1 -threads 0 " maps " " LINE_VIDEO                            \
+    "-filter_complex \"" graph "\" -start_at_zero -codec:a:0 libfdk_aac -ac 2 -ab 256000 "         \
+    "-af \"volume=2\" " LINE_HLS
+
+Test(argv_rules, graphical_subtitle_burn_in_with_filter_complex_is_native)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:0 -map 0:1 -map -0:0", LINE_BURN_IN_GRAPH), &s,
+                            reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.filter_complex, 1);
+    cr_assert_str_eq(s.video_filter, LINE_BURN_IN_GRAPH);
+    cr_assert_eq(s.video_stream, -2, "the worker finds the video in the graph");
+    cr_assert_eq(s.audio_stream, 1, "-map -0:0 leaves the audio map");
+    cr_assert_eq(s.canvas_width, 1920);
+    cr_assert_eq(s.canvas_height, 1080);
+    cr_assert_str_eq(s.audio_codec, "aac");
+
+    /* A labelled output mapped by name. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map [out] -map 0:1", LINE_BURN_IN_GRAPH "[out]"), &s,
+                            reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.audio_stream, 1);
+}
+
+Test(argv_rules, filter_complex_shapes_outside_the_native_path)
+{
+    static struct job_spec s;
+    char reason[256];
+    /* The video map left in place: ffmpeg would write two video streams. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:0 -map 0:1", LINE_BURN_IN_GRAPH), &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: a mapped video stream beside -filter_complex not native");
+    /* A second input file. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:1", "[1:0]scale=640:-2[sub];[0:0][sub]overlay"),
+                            &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -filter_complex reading a second input not native");
+    /* Hardware overlays stay with the hardware. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:1", "[0:3]scale[sub];[0:0]hwupload_cuda[main];"
+                                                     "[main][sub]overlay_cuda"),
+                            &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert(starts_with(reason, "passthrough: hardware filter "), "%s", reason);
+    /* A -map [label] the graph does not have. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map [nope] -map 0:1", LINE_BURN_IN_GRAPH "[out]"), &s,
+                            reason, sizeof(reason)),
+                 ARGV_REFUSE);
+    cr_assert_eq(parse_args("-canvas_size big " LINE_NATIVE, &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: cannot read -canvas_size value 'big'");
+}
+
 Test(argv_rules, values_with_si_suffixes_and_durations)
 {
     static struct job_spec s;

@@ -28,6 +28,9 @@ Test(job_spec, pack_unpack_round_trip_keeps_every_field)
     a.playlist_type = JOB_PLAYLIST_EVENT;
     a.segment_type = JOB_SEGMENT_FMP4;
     a.audio_channels = 2;
+    a.filter_complex = 1;
+    a.canvas_width = 1920;
+    a.canvas_height = 1080;
     strcpy(a.requires, "hwaccel:vaapi encoder:h264_vaapi");
     size_t len;
     uint8_t *bytes = job_spec_pack(&a, &len);
@@ -36,6 +39,27 @@ Test(job_spec, pack_unpack_round_trip_keeps_every_field)
     cr_assert_eq(job_spec_unpack(bytes, len, &b, err, sizeof(err)), 0, "%s", err);
     free(bytes);
     cr_assert_eq(memcmp(&a, &b, sizeof(a)), 0, "round trip changed the spec");
+}
+
+Test(job_spec, validate_checks_filter_complex_and_canvas)
+{
+    struct job_spec s;
+    char err[256];
+    hls_spec(&s);
+    s.filter_complex = 1;
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), 0, "%s", err);
+    strcpy(s.video_codec, "copy");
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1, "a graph into a copied stream");
+    strcpy(s.video_codec, "libx264");
+    s.video_filter[0] = '\0';
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1, "filter_complex without a graph");
+    hls_spec(&s);
+    s.canvas_width = 1920;
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1, "a canvas width without a height");
+    s.canvas_height = -5;
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1);
+    s.canvas_height = 1080;
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), 0, "%s", err);
 }
 
 Test(job_spec, segment_path_formats_the_index)

@@ -168,6 +168,26 @@ ReportHook(PRE_ALL)(struct criterion_test_set *tests)
     }
     write_header_and_garbage(dir, "garbage.mkv", 16);
     write_header_and_garbage(dir, "garbage-after-a-frame.mkv", 2048);
+    /* A clip with a keyframe every 2 s and a DVD (bitmap) subtitle track:
+     * streams 0 video, 1 audio, 2 subtitles; the track is made by the
+     * subtitle_clip tool beside this binary. A run resumed at 6 s decodes
+     * from the keyframe at 4 s, after the subtitle on screen began (3.5 s). */
+    char self[512];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    snprintf(command, sizeof(command),
+             "%s/tools/subtitle_clip %s/subs.mkv %d 640 360 && "
+             "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=640x360:rate=25 "
+             "-f lavfi -i sine=frequency=440:sample_rate=48000 -t %g -c:v libx264 "
+             "-preset veryfast -g 50 -c:a aac %s/burnin-src.mkv && "
+             "ffmpeg -nostdin -v error -y -i %s/burnin-src.mkv -i %s/subs.mkv -map 0 -map 1 "
+             "-c copy %s/burnin.mkv",
+             self, dir, (int)CLIP_S, CLIP_S, dir, dir, dir, dir);
+    if (run_quiet(command) != 0)
+        fprintf(stderr, "fixture burnin.mkv failed\n");
     setenv("FFPOOL_PIPELINE_FIXTURES", dir, 1);
 }
 
@@ -424,12 +444,16 @@ static void tweak_copy(struct job_spec *spec)
     spec->start_at_zero = 1;
 }
 
-static void check_resume_matches_with(const char *fixture, int first_index, spec_tweak tweak)
+/* Runs fixture from the start into dir_a and from segment first_index into
+ * dir_b (each 600 bytes, filled here) and checks that the resumed segments
+ * match the original ones. */
+static void check_resume_into(const char *fixture, int first_index, spec_tweak tweak,
+                              char *dir_a, char *dir_b)
 {
-    char input[512], dir_a[600], dir_b[600];
+    char input[512];
     fixture_path(input, sizeof(input), fixture);
-    output_dir(dir_a, sizeof(dir_a), "from-start");
-    output_dir(dir_b, sizeof(dir_b), "resumed");
+    output_dir(dir_a, 600, "from-start");
+    output_dir(dir_b, 600, "resumed");
     struct job_spec spec_a, spec_b;
     spec_jellyfin_hls(&spec_a, input, dir_a, 2000000);
     spec_jellyfin_hls(&spec_b, input, dir_b, 2000000);
@@ -465,6 +489,12 @@ static void check_resume_matches_with(const char *fixture, int first_index, spec
     cr_expect_leq(fabs(after.audio_first - before.audio_end), audio_frame_s + 1e-6,
                   "audio join: previous segment ends %.6f, resumed starts %.6f", before.audio_end,
                   after.audio_first);
+}
+
+static void check_resume_matches_with(const char *fixture, int first_index, spec_tweak tweak)
+{
+    char dir_a[600], dir_b[600];
+    check_resume_into(fixture, first_index, tweak, dir_a, dir_b);
 }
 
 static void check_resume_matches(const char *fixture, int first_index)
@@ -1331,4 +1361,146 @@ Test(pipeline, progressive_output_is_complete_without_segment_done)
     cr_expect_eq(calls, 0);
     expect_decodes_cleanly(spec.output);
     cr_expect_eq(count_files(dir, "*"), 1, "only the output file in its folder");
+}
+
+/* ---- -filter_complex: graphical subtitles burned in --------------------------- */
+
+/* Jellyfin's software burn-in graph (EncodingHelper, 10.8 to 10.10) for a
+ * 640x360 source whose subtitle is stream 2. */
+#define BURN_IN_GRAPH                                                                              \
+    "[0:2]scale,scale=-1:360:fast_bilinear,crop,pad=max(640\\,iw):max(360\\,ih):(ow-iw)/2:"        \
+    "(oh-ih)/2:black@0,crop=640:360[sub];[0:0]setparams=color_primaries=bt709:color_trc=bt709:"    \
+    "colorspace=bt709,scale=trunc(min(max(iw\\,ih*a)\\,640)/2)*2:trunc(ow/a/2)*2,"                \
+    "format=yuv420p[main];[main][sub]overlay=eof_action=pass:repeatlast=0"
+
+static void tweak_burn_in(struct job_spec *spec)
+{
+    spec->filter_complex = 1;
+    snprintf(spec->video_filter, sizeof(spec->video_filter), "%s", BURN_IN_GRAPH);
+    spec->canvas_width = 640;
+    spec->canvas_height = 360;
+    spec->video_stream = -2;
+    spec->audio_stream = 1;
+}
+
+/* PSNR (dB) of b's frames against a's, frame by frame in order; 100 when
+ * they are identical. */
+static double video_psnr(const char *a, const char *b)
+{
+    char command[2048], line[512];
+    snprintf(command, sizeof(command),
+             "ffmpeg -nostdin -hide_banner -i '%s' -i '%s' -lavfi "
+             "'[0:v]setpts=N[a];[1:v]setpts=N[b];[a][b]psnr' -f null - 2>&1",
+             a, b);
+    FILE *p = popen(command, "r");
+    cr_assert_not_null(p);
+    double psnr = -1;
+    while (fgets(line, sizeof(line), p) != NULL) {
+        const char *at = strstr(line, "average:");
+        if (at != NULL)
+            psnr = strncmp(at + 8, "inf", 3) == 0 ? 100.0 : atof(at + 8);
+    }
+    pclose(p);
+    cr_assert_geq(psnr, 0, "no PSNR for %s against %s", b, a);
+    return psnr;
+}
+
+Test(pipeline, filter_complex_burns_in_bitmap_subtitles_as_the_ffmpeg_cli_does)
+{
+    char input[512], dir[600], cli_dir[600], plain_dir[600], command[4096];
+    fixture_path(input, sizeof(input), "burnin.mkv");
+    output_dir(dir, sizeof(dir), "burnin");
+    output_dir(cli_dir, sizeof(cli_dir), "burnin-cli");
+    output_dir(plain_dir, sizeof(plain_dir), "burnin-plain");
+    struct job_spec spec, plain;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    tweak_burn_in(&spec);
+    spec_jellyfin_hls(&plain, input, plain_dir, 2000000);
+    struct collected c = {0}, p = {0};
+    run_ok(&spec, 0, &c);
+    run_ok(&plain, 0, &p);
+
+    snprintf(command, sizeof(command),
+             "ffmpeg -nostdin -v error -analyzeduration 200M -probesize 1G -canvas_size 640x360 "
+             "-i 'file:%s' -map_metadata -1 -map_chapters -1 -threads 0 -map 0:0 -map 0:1 "
+             "-map -0:0 -codec:v:0 libx264 -preset veryfast -crf 23 -maxrate 4875352 "
+             "-bufsize 9750704 -profile:v:0 high -level 31 -x264opts:0 %s "
+             "-force_key_frames:0 'expr:gte(t,n_forced*2)' -sc_threshold:v:0 0 "
+             "-filter_complex '%s' -start_at_zero -codec:a:0 aac -ac 2 -ab 128000 -copyts "
+             "-avoid_negative_ts disabled -max_muxing_queue_size 2048 -f hls -max_delay 5000000 "
+             "-hls_time 2 -hls_segment_type mpegts -start_number 0 "
+             "-hls_segment_filename '%s/seg%%d.ts' -hls_playlist_type vod -hls_list_size 0 "
+             "-y '%s/main.m3u8'",
+             input, spec.x264opts, BURN_IN_GRAPH, cli_dir, cli_dir);
+    cr_assert_eq(run_quiet(command), 0, "the ffmpeg CLI failed");
+
+    cr_assert_eq(c.count, count_files(cli_dir, "*.ts"), "%d segments, the CLI wrote %d", c.count,
+                 count_files(cli_dir, "*.ts"));
+    for (int k = 0; k < c.count; k++) {
+        char ours[600], cli[600], bare[600];
+        struct probe po, pc;
+        segment_file(ours, sizeof(ours), dir, k);
+        segment_file(cli, sizeof(cli), cli_dir, k);
+        segment_file(bare, sizeof(bare), plain_dir, k);
+        probe_segment(ours, &po);
+        probe_segment(cli, &pc);
+        expect_decodes_cleanly(ours);
+        cr_expect_eq(po.video_packets, pc.video_packets, "segment %d: %d frames, CLI %d", k,
+                     po.video_packets, pc.video_packets);
+        cr_expect_leq(fabs(po.video_first - pc.video_first), FRAME_S / 2,
+                      "segment %d starts at %.6f, CLI %.6f", k, po.video_first, pc.video_first);
+        /* Every 2 s interval shows the box for 1 s: the CLI's picture and
+         * ours agree, and both differ from the picture without it. */
+        double same = video_psnr(cli, ours), without = video_psnr(bare, ours);
+        cr_expect_geq(same, 30.0, "segment %d: PSNR against the CLI %.2f dB", k, same);
+        cr_expect_leq(without, same - 6.0,
+                      "segment %d: the subtitle is missing (PSNR %.2f dB against no subtitle, "
+                      "%.2f against the CLI)",
+                      k, without, same);
+    }
+}
+
+Test(pipeline, filter_complex_burn_in_resumes_with_the_same_frames)
+{
+    char dir_a[600], dir_b[600];
+    check_resume_into("burnin.mkv", 3, tweak_burn_in, dir_a, dir_b);
+    for (int k = 3; k < (int)(CLIP_S / 2); k++) {
+        char a[600], b[600];
+        segment_file(a, sizeof(a), dir_a, k);
+        segment_file(b, sizeof(b), dir_b, k);
+        double psnr = video_psnr(a, b);
+        cr_expect_geq(psnr, 35.0, "resumed segment %d: PSNR %.2f dB against the original", k,
+                      psnr);
+    }
+}
+
+Test(pipeline, filter_complex_errors_name_what_is_wrong)
+{
+    static const struct {
+        const char *graph;
+        const char *reason;
+    } cases[] = {
+        {"[0:1]anull", "[0:1] reads audio stream 1"},
+        {"[0:2]scale=320:-2", "reads no video stream"},
+        {"[0:0]scale=320:-2[a];[0:7]scale[b];[a][b]overlay", "names no stream"},
+        {"[0:0][0:0]overlay", "may read one video stream and at most one subtitle stream"},
+        {"[0:0]split[a][b]", "exactly one output"},
+        {"[0:0]tonemapx=tonemap=bt2390", "no filter named tonemapx"},
+    };
+    char input[512], dir[600];
+    fixture_path(input, sizeof(input), "burnin.mkv");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        output_dir(dir, sizeof(dir), "burnin-bad");
+        struct job_spec spec;
+        spec_jellyfin_hls(&spec, input, dir, 2000000);
+        tweak_burn_in(&spec);
+        snprintf(spec.video_filter, sizeof(spec.video_filter), "%s", cases[i].graph);
+        struct collected c = {0};
+        char err[512];
+        int result = run_pipeline(&spec, 0, &c, err, sizeof(err));
+        cr_expect_eq(result, PIPELINE_ERROR, "%s: result %d", cases[i].graph, result);
+        cr_expect(strstr(err, cases[i].reason) != NULL, "%s: error \"%s\" does not say \"%s\"",
+                  cases[i].graph, err, cases[i].reason);
+        cr_expect_eq(c.count, 0);
+    }
 }

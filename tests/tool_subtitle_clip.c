@@ -4,10 +4,12 @@
  *
  *   subtitle-clip OUT.mkv SECONDS WIDTH HEIGHT
  *
- * Every 2 s, from 0.5 s to 1.5 s into the interval, a large box (half the
- * width, a quarter of the height, low in the picture) of red and white
- * 8-pixel squares with a black frame is shown. The tests merge the track
- * with a testsrc2 clip (ffmpeg -c copy) and look for the box in the output. */
+ * In every 10 s, a large box (half the width, a quarter of the height, low
+ * in the picture) of red and white 8-pixel squares with a black frame is
+ * shown five times: 0.5-1.5 s, 2.5-3 s, 3.5-6.5 s, 7-8 s and 8.5-9.5 s, so
+ * every 2 s interval shows it and one subtitle is on screen across the 4 s
+ * and 6 s boundaries. The tests merge the track with a testsrc2 clip
+ * (ffmpeg -c copy) and look for the box in the output. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,8 +69,14 @@ int main(int argc, char **argv)
                                      ? 1
                                      : (((x / 8) + (y / 8)) % 2 ? 2 : 3);
 
+    static const int events[][2] = {{500, 1500}, {2500, 3000}, {3500, 6500}, {7000, 8000},
+                                    {8500, 9500}};
     uint8_t buffer[1 << 16];
-    for (int start_ms = 500; start_ms < seconds * 1000; start_ms += 2000) {
+    for (int n = 0;; n++) {
+        int start_ms = 10000 * (n / 5) + events[n % 5][0];
+        int length_ms = events[n % 5][1] - events[n % 5][0];
+        if (start_ms >= seconds * 1000)
+            break;
         AVSubtitleRect rect = {
             .x = (width - bw) / 2,
             .y = height - bh - height / 10,
@@ -84,7 +92,7 @@ int main(int argc, char **argv)
         AVSubtitleRect *rects[1] = {&rect};
         AVSubtitle sub = {
             .start_display_time = 0,
-            .end_display_time = 1000,
+            .end_display_time = (uint32_t)length_ms,
             .num_rects = 1,
             .rects = rects,
             .pts = (int64_t)start_ms * 1000,
@@ -97,7 +105,7 @@ int main(int argc, char **argv)
             return fail("allocate a packet", AVERROR(ENOMEM));
         memcpy(pkt->data, buffer, (size_t)size);
         pkt->pts = pkt->dts = av_rescale_q(start_ms, (AVRational){1, 1000}, st->time_base);
-        pkt->duration = av_rescale_q(1000, (AVRational){1, 1000}, st->time_base);
+        pkt->duration = av_rescale_q(length_ms, (AVRational){1, 1000}, st->time_base);
         pkt->flags |= AV_PKT_FLAG_KEY;
         pkt->stream_index = st->index;
         averr = av_interleaved_write_frame(mux, pkt);

@@ -49,6 +49,9 @@
 #define PIPELINE_HANDOFF_ITEMS 8
 /* Input ending this much before its stated duration is truncated. */
 #define PIPELINE_TRUNCATED_US 5000000
+/* A mid-stream run that burns in bitmap subtitles looks this far back for
+ * the subtitle on screen at its start (PGS and DVD subtitles last seconds). */
+#define PIPELINE_SUBTITLE_LOOKBACK_US 10000000
 /* A progressive output is one "segment" this long (a century). */
 #define PIPELINE_PROGRESSIVE_SPAN_US (100LL * 365 * 24 * 3600 * 1000000)
 
@@ -396,6 +399,55 @@ static int pipeline_seek(struct pipeline_run *run, AVFormatContext *input, int v
         target_us -= backoff_us;
         backoff_us *= 2;
     }
+}
+
+/* A mid-stream run with a subtitle input: the subtitle on screen at its
+ * start may have begun before the keyframe the run decodes from, so the
+ * subtitle packets of the look-back window before the start are decoded
+ * from a second opening of the input (packets are only read, video is not
+ * decoded). The main read then skips the subtitle packets already seen, so
+ * a resumed run draws what a run from the start draws. Returns a
+ * pipeline_result. */
+static int pipeline_subtitle_lookback(struct pipeline_run *run, struct pipeline_video *video,
+                                      int video_index, AVPacket *pkt)
+{
+    AVFormatContext *input = NULL;
+    int ret = pipeline_open_input(run, &input);
+    if (ret != PIPELINE_OK)
+        return ret;
+    int64_t start = run->origin_us + run->start_us;
+    int64_t from = start - PIPELINE_SUBTITLE_LOOKBACK_US;
+    if (from > run->origin_us) {
+        int averr = avformat_seek_file(input, -1, INT64_MIN, from, from, 0);
+        if (averr < 0) {
+            ret = pipeline_fail(run, averr, "seek %s to %.3f s for subtitles", run->spec->input,
+                                (double)(from - run->origin_us) / 1e6);
+            goto end;
+        }
+    }
+    for (;;) {
+        int averr = av_read_frame(input, pkt);
+        if (averr == AVERROR_EOF)
+            break;
+        if (averr < 0) {
+            ret = pipeline_fail(run, averr, "read %s", run->spec->input);
+            goto end;
+        }
+        AVStream *st = input->streams[pkt->stream_index];
+        int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+        int64_t at = ts != AV_NOPTS_VALUE ? av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q)
+                                          : INT64_MIN;
+        int past = pkt->stream_index == video_index && pkt->dts != AV_NOPTS_VALUE &&
+                   av_rescale_q(pkt->dts, st->time_base, AV_TIME_BASE_Q) >= start;
+        if (pkt->stream_index == run->subtitle_index && at != INT64_MIN && at < start)
+            ret = pipeline_video_subtitle_packet(video, pkt);
+        av_packet_unref(pkt);
+        if (ret != PIPELINE_OK || past)
+            break;
+    }
+end:
+    avformat_close_input(&input);
+    return ret;
 }
 
 /* The keyframe a copy run cuts at: its start time in the run's stream time
@@ -799,6 +851,9 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         (ret = pipeline_audio_open(&audio, &run, &writer, input->streams[audio_index])))
         goto end;
 
+    if (run.trim && run.subtitle_index >= 0 &&
+        (ret = pipeline_subtitle_lookback(&run, &video, video_index, packet)))
+        goto end;
     if ((run.trim || force_seek) &&
         (ret = pipeline_seek(&run, input, video_index, audio_index, &replay, packet, force_seek)))
         goto end;

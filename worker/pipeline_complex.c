@@ -79,10 +79,11 @@ int pipeline_complex_inputs(struct pipeline_run *run, AVFormatContext *input, in
                     : type == AVMEDIA_TYPE_SUBTITLE ? subtitle_index
                                                     : NULL;
         if (slot == NULL || *slot >= 0) {
+            const char *kind = av_get_media_type_string(type);
             ret = pipeline_fail(run, 0,
-                                "filter_complex input [%s]: the worker feeds one video and at "
-                                "most one subtitle stream into a graph",
-                                in->name);
+                                "filter_complex input [%s] reads %s stream %d; a graph may read "
+                                "one video stream and at most one subtitle stream",
+                                in->name, kind ? kind : "unknown", index);
             goto end;
         }
         *slot = index;
@@ -122,6 +123,7 @@ int pipeline_subtitle_open(struct pipeline_subtitle *s, struct pipeline_run *run
     memset(s, 0, sizeof(*s));
     s->run = run;
     s->stream = stream;
+    s->decoded_through = INT64_MIN;
 
     const AVCodecDescriptor *desc = avcodec_descriptor_get(stream->codecpar->codec_id);
     if (desc == NULL || !(desc->props & AV_CODEC_PROP_BITMAP_SUB))
@@ -208,6 +210,11 @@ int pipeline_subtitle_packet(struct pipeline_subtitle *s, const AVPacket *pkt)
 {
     AVSubtitle sub;
     int got = 0;
+    /* Already decoded by the run's look-back (pipeline.c). */
+    if (pkt->pts != AV_NOPTS_VALUE && pkt->pts <= s->decoded_through)
+        return PIPELINE_OK;
+    if (pkt->pts != AV_NOPTS_VALUE)
+        s->decoded_through = pkt->pts;
     /* The decoder takes a non-const packet but does not change it. */
     int averr = avcodec_decode_subtitle2(s->decoder, &sub, &got, (AVPacket *)pkt);
     if (averr < 0 || !got)

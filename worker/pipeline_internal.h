@@ -315,6 +315,8 @@ struct pipeline_subtitle {
     AVFrame *shown;    /* a reference to what is on screen now */
     int64_t shown_end_us; /* absolute input time it disappears, INT64_MAX: never */
     AVFifo *events;       /* decoded, not yet started (struct subtitle_event) */
+    int64_t decoded_through; /* pts of the latest packet decoded: packets up to it
+                                (seen again after a seek) are skipped */
 };
 
 /* Opens the decoder and sizes the canvas. Returns a pipeline_result. */
