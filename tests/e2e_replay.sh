@@ -5,7 +5,8 @@
 #
 #   tests/e2e_replay.sh [--corpus DIR] [--keep]
 #
-# For each corpus line whose kind is hls-* or progressive and that names no
+# For each corpus line (../shared/jellyfin-argv, then tests/corpus) whose
+# kind is hls-* or progressive and that names no
 # hardware codec: the paths are rewritten to short synthetic clips (H.264 or,
 # for HEVC lines, H.265 in Matroska, 8 s, keyframe every second, AAC 48 kHz)
 # and a fresh output folder, the line runs through build/jellyfin/ffmpeg (the
@@ -19,7 +20,8 @@
 # Lines are adjusted where the CLI is not the reference Jellyfin means:
 #  - an input -ss is moved onto a keyframe of the clip (S = first video pts +
 #    4 s) with -start_number S/T, and copy lines get -hls_time 2, so both
-#    cut at the same keyframes. The CLI's copy gets -ss S+0.2: with -ss
+#    cut at the same keyframes. The CLI's copy gets -ss S+0.2 (a transcode
+#    gets S): with -ss
 #    before -i the 5.1 CLI seeks 0.13 s early on streams with B-frames and,
 #    copying, starts at the keyframe BEFORE its seek point (its numbering
 #    then drifts from the absolute k*T boundaries Jellyfin assumes); the pool
@@ -28,6 +30,13 @@
 #    ../shared/docs/jellyfin-contract.md);
 #  - libfdk_aac is aac for the CLI (Debian's has no libfdk_aac; the pool
 #    maps it to aac too).
+#  - a transcode line with -ss is compared with the CLI running it without
+#    -ss from segment 0: Jellyfin's seek asks for the segments of the whole
+#    film from S/T on, and the pool makes exactly those (the same cuts, the
+#    same audio in each). The 5.1 CLI with -ss -copyts shifts its video
+#    timeline one frame earlier against the audio, so its first segment cuts
+#    the audio two AAC frames early; comparing with its -ss output would
+#    test that artifact.
 # Absolute timestamps are not compared: after a seek the pool keeps the
 # whole film's timeline (what a resumed worker continues), the CLI does not.
 #
@@ -69,16 +78,21 @@ make_clip() { # make_clip PATH ENCODER-ARGS...
 make_clip "$dir/h264.mkv" -c:v libx264 -preset veryfast -g 25 -pix_fmt yuv420p
 make_clip "$dir/hevc.mkv" -c:v libx265 -preset ultrafast -x265-params keyint=25:log-level=error \
   -pix_fmt yuv420p
+# For -filter_complex burn-in lines: h264.mkv plus a DVD (bitmap) subtitle
+# track as stream 2 (the ffmpeg CLI cannot make bitmap subtitles).
+"$build/tests/tools/subtitle_clip" "$dir/subtitles.mkv" 8 320 240
+ffmpeg -nostdin -v error -i "$dir/h264.mkv" -i "$dir/subtitles.mkv" -map 0 -map 1 -c copy \
+  "$dir/h264-subs.mkv"
 
 FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 1 --dir "$pool" >/dev/null
 # shellcheck disable=SC1091
 . "$pool/env"
 
 # ---- comparing two output folders ----
-compare_outputs() { # compare_outputs OURS CLI: prints differences, returns 1 if any
-  python3 - "$1" "$2" <<'PY'
+compare_outputs() { # compare_outputs OURS CLI SUBSET: prints differences, returns 1 if any
+  python3 - "$1" "$2" "$3" <<'PY'
 import os, subprocess, sys, tempfile
-ours, cli = sys.argv[1], sys.argv[2]
+ours, cli, subset = sys.argv[1], sys.argv[2], sys.argv[3] == '1'
 
 def outputs(d):
     return sorted(f for f in os.listdir(d) if not f.endswith('.m3u8') and '.tmp' not in f)
@@ -109,6 +123,8 @@ def probe(path, init):
     return sorted(s for s in streams.splitlines() if s), frames, audio
 
 a, b = outputs(ours), outputs(cli)
+if subset:  # the CLI also wrote the segments before the seek
+    b = [f for f in b if f in a or f.endswith('-1.mp4')]
 bad = 0
 if a != b:
     print(f'  files differ: pool {a} cli {b}')
@@ -134,7 +150,9 @@ PY
 
 # ---- the corpus ----
 native=0; passthrough=0; refused=0; compared=0
-for file in "$corpus"/*.txt; do
+# The shared corpus, then the lines this project adds (tests/corpus: shapes
+# the shared one lacks, such as graphical subtitle burn-in).
+for file in "$corpus"/*.txt "$here"/tests/corpus/*.txt; do
   kind=$(sed -n 's/^# kind: *//p' "$file" | head -n 1)
   case $kind in hls-*|progressive) ;; *) continue ;; esac
   grep -qiE '_vaapi|_qsv|_nvenc|_cuvid|cuda|videotoolbox|_omx|_mmal|dxva|d3d11|_rkmpp|_v4l2m2m|_amf' \
@@ -142,6 +160,7 @@ for file in "$corpus"/*.txt; do
   name=$(basename "$file" .txt)
   clip=$dir/h264.mkv
   case $name in *hevc*) clip=$dir/hevc.mkv ;; esac
+  grep -q -- '-filter_complex' "$file" && clip=$dir/h264-subs.mkv
   mapfile -d '' raw < <(python3 "$here/tests/jellyfin_argv.py" "$file")
 
   # Adjustments (see the header).
@@ -160,12 +179,21 @@ for file in "$corpus"/*.txt; do
     first=$(ffprobe -v error -select_streams v:0 -show_entries packet=pts_time -of csv=p=0 \
       -read_intervals %+#1 "$clip" | head -n 1)
     ss=$(python3 -c "import sys; s=float(sys.argv[1])+4; print('00:00:%06.3f' % s)" "$first")
-    ss_cli=$(python3 -c "import sys; s=float(sys.argv[1])+4.2; print('00:00:%06.3f' % s)" "$first")
+    ss_cli=$ss
+    [ "$copy" = 1 ] &&
+      ss_cli=$(python3 -c "import sys; s=float(sys.argv[1])+4.2; print('00:00:%06.3f' % s)" "$first")
     set_args+=(--set=-start_number=$((4 / hls_time)))
   fi
   ours_args=()
   cli_args=(--drop-seek-offset)
-  if [ "$seek" = 1 ]; then
+  subset=0
+  if [ "$seek" = 1 ] && [ "$copy" = 0 ]; then
+    # A transcode after a seek is compared with the CLI's run of the whole
+    # clip from the seek's segment on (see the header).
+    ours_args+=(--set=-ss="$ss")
+    cli_args+=(--drop=-ss --set=-start_number=0)
+    subset=1
+  elif [ "$seek" = 1 ]; then
     ours_args+=(--set=-ss="$ss")
     cli_args+=(--set=-ss="$ss_cli")
   fi
@@ -201,7 +229,7 @@ for file in "$corpus"/*.txt; do
     say "ok   $name ($decision): both fail (exit $rc_ours, cli $rc_cli)"
     continue
   fi
-  if diff=$(compare_outputs "$dir/$name/pool" "$dir/$name/cli"); then
+  if diff=$(compare_outputs "$dir/$name/pool" "$dir/$name/cli" "$subset"); then
     say "ok   $name ($decision):$diff"
   else
     say "FAIL $name ($decision):"

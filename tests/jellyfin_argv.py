@@ -99,9 +99,15 @@ def main():
     p.add_argument('--drop-seek-offset', action='store_true')
     p.add_argument('--set', action='append', default=[],
                    help='OPTION=VALUE: replace the value of an option')
+    p.add_argument('--drop', action='append', default=[],
+                   help='OPTION: remove an option and its value')
     o = p.parse_args()
     args = rewrite(dotnet_split(corpus_arguments(open(o.file).read())), o.input, o.outdir,
                    o.drop_seek_offset)
+    for opt in o.drop:
+        while opt in args[:-1]:
+            i = args.index(opt)
+            del args[i:i + 2]
     for s in o.set:
         opt, val = s.split('=', 1)
         for i in range(len(args) - 1):
