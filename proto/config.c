@@ -391,26 +391,28 @@ void config_environment_free(char **env)
     free(env);
 }
 
-void config_print_markdown(FILE *out)
+/* One line (or block) per key from row, a printf format taking the key,
+ * its environment variable, its default and its meaning, after header. */
+static void config_print_keys(FILE *out, const char *header, const char *row)
 {
-    fprintf(out, "| key | environment | default | meaning |\n|---|---|---|---|\n");
+    fputs(header, out);
     for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
         char env[128];
         config_env_name(config_keys[i].name, env, sizeof(env));
-        fprintf(out, "| %s | %s | %s | %s |\n", config_keys[i].name, env,
+        fprintf(out, row, config_keys[i].name, env,
                 config_keys[i].default_value[0] ? config_keys[i].default_value : "\"\"",
                 config_keys[i].help);
     }
 }
 
+void config_print_markdown(FILE *out)
+{
+    config_print_keys(out, "| key | environment | default | meaning |\n|---|---|---|---|\n",
+                      "| %s | %s | %s | %s |\n");
+}
+
 void config_print_help(FILE *out)
 {
-    fprintf(out, "Configuration (YAML key, environment variable, default):\n");
-    for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
-        char env[128];
-        config_env_name(config_keys[i].name, env, sizeof(env));
-        fprintf(out, "  %-26s %-34s %s\n      %s\n", config_keys[i].name, env,
-                config_keys[i].default_value[0] ? config_keys[i].default_value : "\"\"",
-                config_keys[i].help);
-    }
+    config_print_keys(out, "Configuration (YAML key, environment variable, default):\n",
+                      "  %-26s %-34s %s\n      %s\n");
 }

@@ -89,37 +89,16 @@ Test(worker_metrics, a_full_pipe_drops_events_and_never_blocks_the_job)
     close(fds[1]);
 }
 
-Test(job_process, command_line_carries_the_worker_options_and_the_claim)
+Test(job_process, command_line_carries_the_claim)
 {
-    char *options[] = {"--config", "/etc/ffpool.yaml"};
     struct queue_claim claim = {.id = "j42", .epoch = 3, .checkpoint = 6, .takeover = 1};
     struct job_process_argv args;
-    cr_assert_eq(job_process_argv_build(&args, "/usr/bin/ffpool-worker", options, 2, "worker-a",
-                                        &claim, 123456789LL),
-                 0);
-    const char *expected[] = {"/usr/bin/ffpool-worker",
-                              "--config",
-                              "/etc/ffpool.yaml",
-                              JOB_PROCESS_FLAG,
-                              "j42",
-                              "worker-a",
-                              "3",
-                              "6",
-                              "1",
-                              "123456789"};
+    job_process_argv_build(&args, "/usr/bin/ffpool-worker", "worker-a", &claim, 123456789LL);
+    const char *expected[] = {"/usr/bin/ffpool-worker", JOB_PROCESS_FLAG, "j42", "worker-a", "3",
+                              "6", "1", "123456789"};
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
         cr_assert_str_eq(args.argv[i], expected[i]);
     cr_assert_null(args.argv[sizeof(expected) / sizeof(expected[0])]);
-}
-
-Test(job_process, too_many_worker_options_are_refused)
-{
-    char *options[40];
-    for (int i = 0; i < 40; i++)
-        options[i] = "--config";
-    struct queue_claim claim = {.id = "j1", .epoch = 1};
-    struct job_process_argv args;
-    cr_assert_eq(job_process_argv_build(&args, "ffpool-worker", options, 40, "w", &claim, 0), -1);
 }
 
 Test(job_process, refuses_to_run_without_its_arguments)

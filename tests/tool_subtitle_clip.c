@@ -5,7 +5,7 @@
  *   subtitle-clip OUT.mkv SECONDS WIDTH HEIGHT
  *
  * In every 10 s, a large box (half the width, a quarter of the height, low
- * in the picture) of red and white 8-pixel squares with a black frame is
+ * in the picture) of red and white squares (16 across) with a black frame is
  * shown five times: 0.5-1.5 s, 2.5-3 s, 3.5-6.5 s, 7-8 s and 8.5-9.5 s, so
  * every 2 s interval shows it and one subtitle is on screen across the 4 s
  * and 6 s boundaries. The tests merge the track with a testsrc2 clip
@@ -63,15 +63,19 @@ int main(int argc, char **argv)
     uint32_t palette[4] = {0x00000000, 0xff000000, 0xffff0000, 0xffffffff};
     if (pixels == NULL)
         return fail("allocate the box", AVERROR(ENOMEM));
+    /* Squares few enough for a DVD subtitle packet (64 KiB) at 1080p. */
+    int square = bw / 16;
     for (int y = 0; y < bh; y++)
         for (int x = 0; x < bw; x++)
             pixels[y * bw + x] = (x < 4 || y < 4 || x >= bw - 4 || y >= bh - 4)
                                      ? 1
-                                     : (((x / 8) + (y / 8)) % 2 ? 2 : 3);
+                                     : (((x / square) + (y / square)) % 2 ? 2 : 3);
 
     static const int events[][2] = {{500, 1500}, {2500, 3000}, {3500, 6500}, {7000, 8000},
                                     {8500, 9500}};
-    uint8_t buffer[1 << 16];
+    /* The encoder wants room for its worst case (a nibble per pixel), as
+     * the CLI gives it; what it writes is far smaller. */
+    static uint8_t buffer[1 << 20];
     for (int n = 0;; n++) {
         int start_ms = 10000 * (n / 5) + events[n % 5][0];
         int length_ms = events[n % 5][1] - events[n % 5][0];

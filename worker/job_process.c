@@ -31,13 +31,9 @@ enum job_process_field {
     N_FIELDS
 };
 
-int job_process_argv_build(struct job_process_argv *out, char *program, char **options,
-                           int n_options, const char *owner, const struct queue_claim *claim,
-                           long long claim_started_ms)
+void job_process_argv_build(struct job_process_argv *out, char *program, const char *owner,
+                            const struct queue_claim *claim, long long claim_started_ms)
 {
-    const int max_args = (int)(sizeof(out->argv) / sizeof(out->argv[0]));
-    if (n_options < 0 || 1 + n_options + 1 + N_FIELDS + 1 > max_args)
-        return -1;
     snprintf(out->fields[FIELD_ID], sizeof(out->fields[0]), "%s", claim->id);
     snprintf(out->fields[FIELD_OWNER], sizeof(out->fields[0]), "%s", owner);
     snprintf(out->fields[FIELD_EPOCH], sizeof(out->fields[0]), "%lld", (long long)claim->epoch);
@@ -46,13 +42,10 @@ int job_process_argv_build(struct job_process_argv *out, char *program, char **o
     snprintf(out->fields[FIELD_CLAIM_STARTED], sizeof(out->fields[0]), "%lld", claim_started_ms);
     int n = 0;
     out->argv[n++] = program;
-    for (int i = 0; i < n_options; i++)
-        out->argv[n++] = options[i];
     out->argv[n++] = JOB_PROCESS_FLAG;
     for (int i = 0; i < N_FIELDS; i++)
         out->argv[n++] = out->fields[i];
     out->argv[n] = NULL;
-    return 0;
 }
 
 /* Reads all of fd into a malloc'd buffer. Returns it (free it), or NULL. */

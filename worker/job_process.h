@@ -34,17 +34,16 @@
 
 /* The arguments of one job process, as text, ready for execv. */
 struct job_process_argv {
-    char *argv[32];
+    char *argv[9];
     char fields[6][QUEUE_OWNER_MAX + 32];
 };
 
 /* Fills out with the command line that runs claim for owner: program
- * (argv[0]), then the n_options options the worker itself was started with
- * (--config FILE), then the hidden mode and its arguments. Returns 0, -1 if
- * too many options. Nothing is allocated: out is safe to use after fork. */
-int job_process_argv_build(struct job_process_argv *out, char *program, char **options,
-                           int n_options, const char *owner, const struct queue_claim *claim,
-                           long long claim_started_ms);
+ * (argv[0]), the hidden mode and its arguments. The worker's configuration
+ * travels in the environment (config_environment), not as options. Nothing
+ * is allocated: out is safe to use after fork. */
+void job_process_argv_build(struct job_process_argv *out, char *program, const char *owner,
+                            const struct queue_claim *claim, long long claim_started_ms);
 
 /* The job process's main: argv holds the arguments after JOB_PROCESS_FLAG.
  * Returns the process's exit status. */

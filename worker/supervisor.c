@@ -71,8 +71,7 @@ struct supervisor {
     long long backoff_until_ms; /* no claims before this (a start failed) */
     struct worker_metrics *metrics;
     char owner[QUEUE_OWNER_MAX];
-    char **worker_argv;
-    int worker_argc;
+    char *program;
     int n_slots;
     struct child *children;
     struct pollfd *pollfds;
@@ -81,7 +80,7 @@ struct supervisor {
 
 struct supervisor *supervisor_create(const struct ffpool_config *config,
                                      struct worker_metrics *metrics, const char *owner, int n_slots,
-                                     char **worker_argv, int worker_argc)
+                                     char *program)
 {
     struct supervisor *sup = calloc(1, sizeof(*sup));
     if (sup == NULL)
@@ -112,8 +111,7 @@ struct supervisor *supervisor_create(const struct ffpool_config *config,
     sup->config = config;
     sup->metrics = metrics;
     snprintf(sup->owner, sizeof(sup->owner), "%s", owner);
-    sup->worker_argv = worker_argv;
-    sup->worker_argc = worker_argc;
+    sup->program = program;
     sup->n_slots = n_slots;
     return sup;
 }
@@ -208,12 +206,7 @@ int supervisor_start(struct supervisor *sup, const struct queue_claim *claim,
         return -1;
     }
     struct job_process_argv args;
-    /* No --config: the configuration travels in envp. */
-    if (job_process_argv_build(&args, sup->worker_argv[0], sup->worker_argv + 1, 0, sup->owner,
-                               claim, claim_started_ms) != 0) {
-        snprintf(err, errlen, "too many worker options to pass on to a job process");
-        return -1;
-    }
+    job_process_argv_build(&args, sup->program, sup->owner, claim, claim_started_ms);
 
     int result = -1;
     int spec_pipe[2] = {-1, -1}, report_pipe[2] = {-1, -1};

@@ -34,14 +34,13 @@
 
 struct supervisor;
 
-/* A supervisor of up to n_slots job processes for worker owner.
- * worker_argv[0..worker_argc) is the worker's own command line up to its
- * first argument that program_start() did not consume (the program name and
- * --config FILE): every job process starts with the same; it must outlive
- * the supervisor. Returns NULL on allocation failure. */
+/* A supervisor of up to n_slots job processes for worker owner. program is
+ * the worker's argv[0], the job processes' argv[0] (they run the worker's
+ * own binary); it must outlive the supervisor. Returns NULL on allocation
+ * failure. */
 struct supervisor *supervisor_create(const struct ffpool_config *config,
                                      struct worker_metrics *metrics, const char *owner, int n_slots,
-                                     char **worker_argv, int worker_argc);
+                                     char *program);
 
 /* Starts a job process for claim (the lease counted from claim_started_ms).
  * Returns 0, or -1 with err (nothing started; the caller hands the job

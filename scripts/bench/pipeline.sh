@@ -8,6 +8,9 @@
 #              veryfast crf 23, AAC 128k stereo, HLS mpegts, 3 s segments;
 #   remux      Jellyfin's video copy line (018 shape, no seek): copy +
 #              h264_mp4toannexb, audio copy, HLS mpegts, 6 s segments;
+#   burn-in    the transcode with a DVD (bitmap) subtitle track burned in
+#              through Jellyfin's -filter_complex graph (tests/corpus/101
+#              shape, to 720p): the subtitle drawn as video (sub2video);
 #   resume     the transcode line again, one pipeline_run per segment, each
 #              resumed at the next index (open, probe, seek, encoder start
 #              for every segment): the per-segment cost of the resume path.
@@ -25,7 +28,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$here"
 build=${BUILD:-build}
 runs=${RUNS:-3}
-make -s "$build/bench/pipeline" >&2
+make -s "$build/bench/pipeline" "$build/tests/tools/subtitle_clip" >&2
 clip=${PIPELINE_CLIP:-$build/bench/pipeline-1080p30.mkv} # another clip: a quick check of the script
 if [ ! -s "$clip" ]; then
   echo "pipeline bench: generating $clip (once)" >&2
@@ -35,19 +38,41 @@ if [ ! -s "$clip" ]; then
   mv "$clip.part" "$clip"
 fi
 clip=$(cd "$(dirname "$clip")" && pwd)/$(basename "$clip")
+subs_clip=${clip%.mkv}-subs.mkv
+if [ ! -s "$subs_clip" ]; then
+  echo "pipeline bench: generating $subs_clip (once)" >&2
+  "$build/tests/tools/subtitle_clip" "$subs_clip.track.mkv" 60 1920 1080
+  ffmpeg -nostdin -v error -y -i "$clip" -i "$subs_clip.track.mkv" -map 0 -map 1 -c copy \
+    -f matroska "$subs_clip.part"
+  mv "$subs_clip.part" "$subs_clip"
+  rm -f "$subs_clip.track.mkv"
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-transcode_args() { # transcode_args OUTDIR
-  echo -analyzeduration 200M -f matroska,webm -i "file:$clip" -map_metadata -1 -map_chapters -1 \
-    -threads 0 -map 0:0 -map 0:1 -map -0:s -codec:v:0 libx264 -preset veryfast -crf 23 \
-    -maxrate 8000000 -bufsize 16000000 -profile:v:0 high -level 41 \
-    -force_key_frames:0 "expr:gte(t,n_forced*3)" -sc_threshold:v:0 0 \
-    -vf "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709,scale=trunc(min(max(iw\,ih*a)\,min(1280\,720*a))/2)*2:trunc(min(max(iw/a\,ih)\,min(1280/a\,720))/2)*2,format=yuv420p" \
-    -codec:a:0 aac -ac 2 -ab 128000 -copyts -avoid_negative_ts disabled \
+# Jellyfin's x264 options (002/003 shape), and what follows the video filter
+# (aac_hls_args OUTDIR: AAC, HLS mpegts with 3 s segments into OUTDIR).
+x264_args() {
+  echo -codec:v:0 libx264 -preset veryfast -crf 23 -maxrate 8000000 -bufsize 16000000 \
+    -profile:v:0 high -level 41 -force_key_frames:0 "expr:gte(t,n_forced*3)" -sc_threshold:v:0 0
+}
+aac_hls_args() {
+  echo -codec:a:0 aac -ac 2 -ab 128000 -copyts -avoid_negative_ts disabled \
     -max_muxing_queue_size 2048 -f hls -max_delay 5000000 -hls_time 3 -hls_segment_type mpegts \
     -start_number 0 -hls_segment_filename "$1/seg%d.ts" -hls_playlist_type vod -hls_list_size 0 \
     -y "$1/main.m3u8"
+}
+transcode_args() { # transcode_args OUTDIR
+  echo -analyzeduration 200M -f matroska,webm -i "file:$clip" -map_metadata -1 -map_chapters -1 \
+    -threads 0 -map 0:0 -map 0:1 -map -0:s "$(x264_args)" \
+    -vf "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709,scale=trunc(min(max(iw\,ih*a)\,min(1280\,720*a))/2)*2:trunc(min(max(iw/a\,ih)\,min(1280/a\,720))/2)*2,format=yuv420p" \
+    "$(aac_hls_args "$1")"
+}
+burnin_args() { # burnin_args OUTDIR
+  echo -analyzeduration 200M -probesize 1G -canvas_size 1920x1080 -i "file:$subs_clip" \
+    -map_metadata -1 -map_chapters -1 -threads 0 -map 0:0 -map 0:1 -map -0:0 "$(x264_args)" \
+    -filter_complex "[0:2]scale,scale=-1:720:fast_bilinear,crop,pad=max(1280\,iw):max(720\,ih):(ow-iw)/2:(oh-ih)/2:black@0,crop=1280:720[sub];[0:0]setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709,scale=trunc(min(max(iw\,ih*a)\,1280)/2)*2:trunc(ow/a/2)*2,format=yuv420p[main];[main][sub]overlay=eof_action=pass:repeatlast=0" \
+    "$(aac_hls_args "$1")"
 }
 remux_args() {
   echo -analyzeduration 200M -fflags +genpts -i "file:$clip" -map_metadata -1 -map_chapters -1 \
@@ -102,6 +127,7 @@ ratio() { echo "scale=2; $1 / $2" | bc; }
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 compare t_cli t_ours transcode_args "$build/bench/pipeline" --
 compare r_cli r_ours remux_args "$build/bench/pipeline" --
+compare b_cli b_ours burnin_args "$build/bench/pipeline" --
 : >"$work/t_resume.runs"
 run_once t_resume transcode_args "$build/bench/pipeline" --one-segment-runs --
 wall_t_resume=$wall cpu_t_resume=$cpu rss_t_resume=$rss
@@ -126,15 +152,18 @@ Load average (1, 5, 15 min) before: $load_before; after: $load_after ($(nproc) c
 | remux (video + audio copy), HLS 6 s | ffmpeg CLI | $wall_r_cli | $cpu_r_cli | $((rss_r_cli / 1024)) | $segs_r_cli |
 | | pipeline | $wall_r_ours | $cpu_r_ours | $((rss_r_ours / 1024)) | $segs_r_ours |
 | | ratio | ${wallratio_r_ours}x | ${cpuratio_r_ours}x | $(ratio "$rss_r_ours" "$rss_r_cli") | |
+| burn-in: the transcode + a DVD subtitle via -filter_complex | ffmpeg CLI | $wall_b_cli | $cpu_b_cli | $((rss_b_cli / 1024)) | $segs_b_cli |
+| | pipeline | $wall_b_ours | $cpu_b_ours | $((rss_b_ours / 1024)) | $segs_b_ours |
+| | ratio | ${wallratio_b_ours}x | ${cpuratio_b_ours}x | $(ratio "$rss_b_ours" "$rss_b_cli") | |
 | transcode, one resumed run per segment | pipeline | $wall_t_resume | $cpu_t_resume | $((rss_t_resume / 1024)) | $segs_t_resume |
 
-Per-pair wall ratios, transcode: ${wallratios_t_ours}; remux: ${wallratios_r_ours}.
+Per-pair wall ratios, transcode: ${wallratios_t_ours}; remux: ${wallratios_r_ours}; burn-in: ${wallratios_b_ours}.
 
 Resume path: ${per_segment_ms} ms of wall time per segment over one continuous run
 ($(ratio "$wall_t_resume" "$wall_t_ours")x the continuous run's wall time).
 
 Commands: \`build/bench/pipeline -- ARGS\` and \`ffmpeg -nostdin -v error ARGS\` with the argv
-printed by \`transcode_args\` / \`remux_args\` in scripts/bench/pipeline.sh;
+printed by \`transcode_args\` / \`remux_args\` / \`burnin_args\` in scripts/bench/pipeline.sh;
 \`build/bench/pipeline --one-segment-runs -- ARGS\` for the resume row. Measured with
 \`/usr/bin/time -f "%e %U %S %M"\` (RSS = peak of the process).
 EOF
