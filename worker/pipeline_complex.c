@@ -9,13 +9,17 @@
  * stream feeds it, as the ffmpeg CLI's sub2video does, with RGB32 frames of
  * the canvas size holding the subtitle on screen (transparent elsewhere).
  *
- * Unlike the CLI, which pushes a subtitle frame when an event starts and
- * repeats it when the overlay asks, the video stage pushes one subtitle
- * frame beside every video frame, with the video frame's timestamp: what the
- * overlay draws on a frame depends only on that frame's time and the
- * subtitle events decoded before it, never on how the graph was scheduled.
- * That keeps a resumed run's frames the same as an uninterrupted run's, for
- * every subtitle whose packet lies after the run's seek point. */
+ * The video stage pushes a subtitle frame with the timestamp of the video
+ * frame at which the canvas changes, so the overlay draws each canvas from
+ * exactly that frame on: what a frame shows depends only on its time and the
+ * subtitle events decoded before it, never on how the graph was scheduled,
+ * and a resumed run's frames are the uninterrupted run's. Between changes it
+ * repeats the canvas every few frames (the overlay holds video frames until
+ * it has a subtitle frame past them), as the CLI's heartbeat does, rather
+ * than push it beside every frame: each pushed canvas goes through the
+ * graph's subtitle chain (scale, pad, crop), a full-size RGB32 picture.
+ * A resumed run first reads back the subtitles of the seconds before its
+ * start (pipeline.c), so one already on screen stays there. */
 #include <limits.h>
 #include <string.h>
 
@@ -23,11 +27,16 @@
 
 #include "pipeline_internal.h"
 
+/* Decoded subtitles waiting for their start time, at most (a stream with
+ * more is not a subtitle track; later ones are dropped). They are kept as
+ * bitmaps and drawn on a canvas only when they start. */
+#define SUBTITLE_PENDING_MAX 256
+
 /* A decoded subtitle, waiting for its start time. */
 struct subtitle_event {
     int64_t start_us; /* absolute input time */
     int64_t end_us;   /* INT64_MAX: until the next event replaces it */
-    AVFrame *canvas;
+    AVSubtitle sub;   /* owned: avsubtitle_free */
 };
 
 int pipeline_complex_stream(AVFormatContext *input, const char *label)
@@ -219,9 +228,11 @@ int pipeline_subtitle_packet(struct pipeline_subtitle *s, const AVPacket *pkt)
     int averr = avcodec_decode_subtitle2(s->decoder, &sub, &got, (AVPacket *)pkt);
     if (averr < 0 || !got)
         return PIPELINE_OK; /* a damaged subtitle: the CLI skips it too */
-    int ret = PIPELINE_OK;
-    if (sub.pts == AV_NOPTS_VALUE)
-        goto end; /* no time to show it at */
+    /* No time to show it at, or far too many waiting. */
+    if (sub.pts == AV_NOPTS_VALUE || av_fifo_can_read(s->events) >= SUBTITLE_PENDING_MAX) {
+        avsubtitle_free(&sub);
+        return PIPELINE_OK;
+    }
     struct subtitle_event event = {
         .start_us = sub.pts + (int64_t)sub.start_display_time * 1000,
         /* PGS has no end time (UINT32_MAX): the next event clears it. */
@@ -229,44 +240,60 @@ int pipeline_subtitle_packet(struct pipeline_subtitle *s, const AVPacket *pkt)
                           sub.end_display_time != UINT32_MAX
                       ? sub.pts + (int64_t)sub.end_display_time * 1000
                       : INT64_MAX,
-        .canvas = subtitle_render(s, &sub),
+        .sub = sub, /* the event owns it now */
     };
-    if (event.canvas == NULL) {
-        ret = pipeline_fail(s->run, AVERROR(ENOMEM), "draw a subtitle");
-        goto end;
-    }
     averr = av_fifo_write(s->events, &event, 1);
     if (averr < 0) {
-        av_frame_free(&event.canvas);
-        ret = pipeline_fail(s->run, averr, "queue a subtitle");
+        avsubtitle_free(&event.sub);
+        return pipeline_fail(s->run, averr, "queue a subtitle");
     }
-end:
-    avsubtitle_free(&sub);
-    return ret;
+    return PIPELINE_OK;
 }
 
-int pipeline_subtitle_frame(struct pipeline_subtitle *s, int64_t at_us, AVFrame *out)
+/* Puts the latest of the events that have started on screen. */
+static int subtitle_show(struct pipeline_subtitle *s, struct subtitle_event *event)
 {
-    struct subtitle_event event;
+    av_frame_unref(s->shown);
+    s->shown_end_us = event->end_us;
+    if (event->sub.num_rects == 0)
+        return av_frame_ref(s->shown, s->blank) < 0 ? AVERROR(ENOMEM) : 0;
+    AVFrame *canvas = subtitle_render(s, &event->sub);
+    if (canvas == NULL)
+        return AVERROR(ENOMEM);
+    av_frame_move_ref(s->shown, canvas);
+    av_frame_free(&canvas);
+    return 0;
+}
+
+int pipeline_subtitle_update(struct pipeline_subtitle *s, int64_t at_us, int *changed)
+{
+    struct subtitle_event event, latest = {0};
+    int started = 0;
     int averr;
-    /* Events start in decode order; each replaces what is on screen. */
+    *changed = 0;
+    /* Events start in decode order; each replaces what is on screen, so of
+     * several that started since the last frame only the last is drawn. */
     while (av_fifo_peek(s->events, &event, 1, 0) >= 0 && event.start_us <= at_us) {
         av_fifo_drain2(s->events, 1);
-        av_frame_unref(s->shown);
-        averr = av_frame_ref(s->shown, event.canvas);
-        av_frame_free(&event.canvas);
+        if (started)
+            avsubtitle_free(&latest.sub);
+        latest = event;
+        started = 1;
+    }
+    if (started) {
+        averr = subtitle_show(s, &latest);
+        avsubtitle_free(&latest.sub);
         if (averr < 0)
-            return pipeline_fail(s->run, averr, "show a subtitle");
-        s->shown_end_us = event.end_us;
+            return pipeline_fail(s->run, averr, "draw a subtitle");
+        *changed = 1;
     }
     if (at_us >= s->shown_end_us) {
         av_frame_unref(s->shown);
         if ((averr = av_frame_ref(s->shown, s->blank)) < 0)
             return pipeline_fail(s->run, averr, "clear a subtitle");
         s->shown_end_us = INT64_MAX;
+        *changed = 1;
     }
-    if ((averr = av_frame_ref(out, s->shown)) < 0)
-        return pipeline_fail(s->run, averr, "draw a subtitle frame");
     return PIPELINE_OK;
 }
 
@@ -274,7 +301,7 @@ void pipeline_subtitle_close(struct pipeline_subtitle *s)
 {
     struct subtitle_event event;
     while (s->events != NULL && av_fifo_read(s->events, &event, 1) >= 0)
-        av_frame_free(&event.canvas);
+        avsubtitle_free(&event.sub);
     av_fifo_freep2(&s->events);
     avcodec_free_context(&s->decoder);
     av_frame_free(&s->blank);

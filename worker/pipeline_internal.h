@@ -326,9 +326,10 @@ int pipeline_subtitle_open(struct pipeline_subtitle *s, struct pipeline_run *run
 /* Decodes one subtitle packet and queues its event. Returns a pipeline_result. */
 int pipeline_subtitle_packet(struct pipeline_subtitle *s, const AVPacket *pkt);
 
-/* Puts into out a reference to the canvas on screen at absolute input time
- * at_us (the caller sets its pts). Returns a pipeline_result. */
-int pipeline_subtitle_frame(struct pipeline_subtitle *s, int64_t at_us, AVFrame *out);
+/* Brings s->shown to what is on screen at absolute input time at_us (times
+ * never go back); *changed tells whether the canvas changed. Returns a
+ * pipeline_result. */
+int pipeline_subtitle_update(struct pipeline_subtitle *s, int64_t at_us, int *changed);
 
 void pipeline_subtitle_close(struct pipeline_subtitle *s);
 
@@ -351,6 +352,9 @@ struct pipeline_video {
     struct pipeline_subtitle subtitle;
     AVFilterContext *sub_source;
     AVFrame *sub_frame;
+    int sub_pushed;        /* a canvas has been pushed */
+    int sub_since_push;    /* video frames fed since the last canvas was pushed */
+    int64_t sub_last_ts;   /* of the latest video frame fed */
     AVCodecContext *encoder;
     AVFrame *frame; /* decoded */
     AVFrame *filtered;

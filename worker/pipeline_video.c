@@ -769,20 +769,42 @@ static int video_pull_filtered(struct pipeline_video *v)
     }
 }
 
-/* -filter_complex with a subtitle input: the canvas on screen at the video
- * frame's time ts, with that timestamp, so the overlay pairs the two. */
+/* Video frames between two pushes of an unchanged subtitle canvas: the
+ * overlay holds up to this many video frames waiting for one. */
+#define VIDEO_SUBTITLE_HEARTBEAT 8
+
+/* Pushes the canvas on screen with timestamp ts into the subtitle input. */
+static int video_push_subtitle(struct pipeline_video *v, int64_t ts)
+{
+    int averr = av_frame_ref(v->sub_frame, v->subtitle.shown);
+    if (averr >= 0) {
+        v->sub_frame->pts = ts;
+        averr = av_buffersrc_add_frame_flags(v->sub_source, v->sub_frame, 0);
+        av_frame_unref(v->sub_frame);
+    }
+    if (averr < 0)
+        return pipeline_fail(v->run, averr, "feed the subtitle into the filter graph");
+    v->sub_pushed = 1;
+    v->sub_since_push = 0;
+    return PIPELINE_OK;
+}
+
+/* -filter_complex with a subtitle input, before the video frame at ts: a
+ * canvas that changes at this frame is pushed with its timestamp, so the
+ * overlay draws it from this frame on; an unchanged one is repeated every
+ * few frames so the overlay can let the frames before it go. */
 static int video_feed_subtitle(struct pipeline_video *v, int64_t ts)
 {
     int64_t at_us =
         ts == AV_NOPTS_VALUE ? INT64_MIN : av_rescale_q(ts, v->stream->time_base, AV_TIME_BASE_Q);
-    int ret = pipeline_subtitle_frame(&v->subtitle, at_us, v->sub_frame);
+    int changed;
+    int ret = pipeline_subtitle_update(&v->subtitle, at_us, &changed);
     if (ret != PIPELINE_OK)
         return ret;
-    v->sub_frame->pts = ts;
-    int averr = av_buffersrc_add_frame_flags(v->sub_source, v->sub_frame, 0);
-    av_frame_unref(v->sub_frame);
-    if (averr < 0)
-        return pipeline_fail(v->run, averr, "feed the subtitle into the filter graph");
+    if (ts != AV_NOPTS_VALUE)
+        v->sub_last_ts = ts;
+    if (changed || !v->sub_pushed || ++v->sub_since_push >= VIDEO_SUBTITLE_HEARTBEAT)
+        return video_push_subtitle(v, ts);
     return PIPELINE_OK;
 }
 
@@ -864,6 +886,11 @@ int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt)
 
     /* End of input: drain the filter graph, then the encoder. */
     if (v->graph != NULL) {
+        /* A last canvas past every video frame lets the overlay draw the
+         * frames it holds before the subtitle input ends. */
+        if (v->sub_source != NULL && v->sub_pushed &&
+            (ret = video_push_subtitle(v, v->sub_last_ts + 1)) != PIPELINE_OK)
+            return ret;
         averr = av_buffersrc_add_frame_flags(v->source, NULL, 0);
         if (averr >= 0 && v->sub_source != NULL)
             averr = av_buffersrc_add_frame_flags(v->sub_source, NULL, 0);
