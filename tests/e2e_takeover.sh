@@ -5,7 +5,11 @@
 # other worker finishing the stream from the next segment.
 #
 #   tests/e2e_takeover.sh [--duration S] [--size WxH] [--corpus FILE] [--dir DIR]
-#                         [--kill-at-segment N] [--summary] [--keep]
+#                         [--kill-at-segment N] [--subtitles] [--summary] [--keep]
+#
+# --subtitles adds a DVD (bitmap) subtitle track to the clip as stream 2,
+# for lines that burn it in with -filter_complex; the survivor's first
+# segment must then show the subtitle box where the clip has one.
 #
 # Exits 0 only if every check passes:
 #   - the shim exits 0, having waited across the takeover;
@@ -27,6 +31,7 @@ size=1280x720
 rate=25
 kill_at=2
 summary=0
+subtitles=0
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) duration=$2; shift 2 ;;
@@ -34,6 +39,7 @@ while [ $# -gt 0 ]; do
     --corpus) corpus=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --kill-at-segment) kill_at=$2; shift 2 ;;
+    --subtitles) subtitles=1; shift ;;
     --summary) summary=1; shift ;;
     --keep) keep=1; shift ;;
     *) echo "e2e_takeover: unknown option $1" >&2; exit 2 ;;
@@ -52,6 +58,11 @@ clip=$dir/clip.mkv
 ffmpeg -v error -f lavfi -i "testsrc2=size=$size:rate=$rate" \
   -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$duration" \
   -c:v libx264 -preset veryfast -g $((rate * 2)) -pix_fmt yuv420p -c:a aac -b:a 128k "$clip"
+if [ "$subtitles" = 1 ]; then
+  "$build/tests/tools/subtitle_clip" "$dir/subtitles.mkv" "$duration" "${size%x*}" "${size#*x}"
+  ffmpeg -v error -i "$clip" -i "$dir/subtitles.mkv" -map 0 -map 1 -c copy "$dir/clip-subs.mkv"
+  mv "$dir/clip-subs.mkv" "$clip"
+fi
 clip_frames=$(ffprobe -v error -count_packets -select_streams v:0 \
   -show_entries stream=nb_read_packets -of csv=p=0 "$clip")
 
@@ -162,6 +173,23 @@ if [ -n "$first_new" ]; then
   gap=$(elapsed "$killed" "$mtime")
 fi
 echo "takeover_gap_s=$gap"
+
+# Burn-in: the survivor's first segment is the one the ffmpeg CLI makes from
+# the same line (PSNR; a missing subtitle box scores about 20 dB).
+if [ "$subtitles" = 1 ] && [ -n "$first_new" ]; then
+  mkdir -p "$dir/cli"
+  mapfile -d '' cli_args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" --input "$clip" \
+    --outdir "$dir/cli")
+  ffmpeg -nostdin -v error "${cli_args[@]}" </dev/null
+  ours=$(segment_path "$first_new")
+  theirs=$dir/cli/$(basename "$ours")
+  psnr=$(ffmpeg -nostdin -hide_banner -i "$theirs" -i "$ours" \
+    -lavfi '[0:v]setpts=N[a];[1:v]setpts=N[b];[a][b]psnr' -f null - 2>&1 |
+    sed -n 's/.*average:\([0-9.inf]*\).*/\1/p' | tail -n 1)
+  [ "$psnr" = inf ] && psnr=100
+  check "the survivor's first segment ($first_new) burns in the subtitle as the CLI does (PSNR ${psnr:-none} dB >= 30)" \
+    awk -v p="${psnr:-0}" 'BEGIN { exit !(p >= 30) }'
+fi
 
 if [ "$summary" = 1 ]; then
   echo

@@ -31,6 +31,8 @@
  * more is not a subtitle track; later ones are dropped). They are kept as
  * bitmaps and drawn on a canvas only when they start. */
 #define SUBTITLE_PENDING_MAX 256
+/* The largest canvas side drawn on (8K). */
+#define SUBTITLE_CANVAS_MAX 8192
 
 /* A decoded subtitle, waiting for its start time. */
 struct subtitle_event {
@@ -168,6 +170,10 @@ int pipeline_subtitle_open(struct pipeline_subtitle *s, struct pipeline_run *run
         s->width = 720;
         s->height = 576;
     }
+    /* A size from the file is the file's word: 8K is the most a film has. */
+    if (s->width > SUBTITLE_CANVAS_MAX || s->height > SUBTITLE_CANVAS_MAX)
+        return pipeline_fail(run, 0, "subtitle canvas %dx%d is larger than %dx%d", s->width,
+                             s->height, SUBTITLE_CANVAS_MAX, SUBTITLE_CANVAS_MAX);
 
     s->decoder = avcodec_alloc_context3(codec);
     s->events = av_fifo_alloc2(4, sizeof(struct subtitle_event), AV_FIFO_FLAG_AUTO_GROW);
