@@ -188,6 +188,16 @@ ReportHook(PRE_ALL)(struct criterion_test_set *tests)
              self, dir, (int)CLIP_S, CLIP_S, dir, dir, dir, dir);
     if (run_quiet(command) != 0)
         fprintf(stderr, "fixture burnin.mkv failed\n");
+    /* The same with a PGS (Blu-ray) track: no end times, cleared by empty
+     * display sets (-copyts: the .sup input would otherwise be moved to
+     * start at 0). */
+    snprintf(command, sizeof(command),
+             "%s/tools/subtitle_clip --pgs %s/subs.sup %d 640 360 && "
+             "ffmpeg -nostdin -v error -y -copyts -i %s/burnin-src.mkv -i %s/subs.sup -map 0 "
+             "-map 1 -c copy %s/burnin-pgs.mkv",
+             self, dir, (int)CLIP_S, dir, dir, dir);
+    if (run_quiet(command) != 0)
+        fprintf(stderr, "fixture burnin-pgs.mkv failed\n");
     setenv("FFPOOL_PIPELINE_FIXTURES", dir, 1);
 }
 
@@ -1405,10 +1415,13 @@ static double video_psnr(const char *a, const char *b)
     return psnr;
 }
 
-Test(pipeline, filter_complex_burns_in_bitmap_subtitles_as_the_ffmpeg_cli_does)
+/* Burns fixture's subtitle stream in through Jellyfin's graph and compares
+ * each segment with the ffmpeg CLI's for the same argv, and with a run
+ * without the subtitle. */
+static void check_burn_in_against_cli(const char *fixture)
 {
     char input[512], dir[600], cli_dir[600], plain_dir[600], command[4096];
-    fixture_path(input, sizeof(input), "burnin.mkv");
+    fixture_path(input, sizeof(input), fixture);
     output_dir(dir, sizeof(dir), "burnin");
     output_dir(cli_dir, sizeof(cli_dir), "burnin-cli");
     output_dir(plain_dir, sizeof(plain_dir), "burnin-plain");
@@ -1460,17 +1473,30 @@ Test(pipeline, filter_complex_burns_in_bitmap_subtitles_as_the_ffmpeg_cli_does)
     }
 }
 
+Test(pipeline, filter_complex_burns_in_dvd_subtitles_as_the_ffmpeg_cli_does)
+{
+    check_burn_in_against_cli("burnin.mkv");
+}
+
+Test(pipeline, filter_complex_burns_in_pgs_subtitles_as_the_ffmpeg_cli_does)
+{
+    check_burn_in_against_cli("burnin-pgs.mkv");
+}
+
 Test(pipeline, filter_complex_burn_in_resumes_with_the_same_frames)
 {
-    char dir_a[600], dir_b[600];
-    check_resume_into("burnin.mkv", 3, tweak_burn_in, dir_a, dir_b);
-    for (int k = 3; k < (int)(CLIP_S / 2); k++) {
-        char a[600], b[600];
-        segment_file(a, sizeof(a), dir_a, k);
-        segment_file(b, sizeof(b), dir_b, k);
-        double psnr = video_psnr(a, b);
-        cr_expect_geq(psnr, 35.0, "resumed segment %d: PSNR %.2f dB against the original", k,
-                      psnr);
+    static const char *const fixtures[] = {"burnin.mkv", "burnin-pgs.mkv"};
+    for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+        char dir_a[600], dir_b[600];
+        check_resume_into(fixtures[i], 3, tweak_burn_in, dir_a, dir_b);
+        for (int k = 3; k < (int)(CLIP_S / 2); k++) {
+            char a[600], b[600];
+            segment_file(a, sizeof(a), dir_a, k);
+            segment_file(b, sizeof(b), dir_b, k);
+            double psnr = video_psnr(a, b);
+            cr_expect_geq(psnr, 35.0, "%s: resumed segment %d: PSNR %.2f dB against the original",
+                          fixtures[i], k, psnr);
+        }
     }
 }
 
