@@ -147,8 +147,9 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         snprintf(err, errlen, "a filter_complex job needs a graph and an encoded video stream");
         return -1;
     }
-    if (spec->canvas_width < 0 || spec->canvas_height < 0 || spec->canvas_width > 16384 ||
-        spec->canvas_height > 16384 || (spec->canvas_width == 0) != (spec->canvas_height == 0)) {
+    if (spec->canvas_width < 0 || spec->canvas_height < 0 ||
+        spec->canvas_width > JOB_SPEC_CANVAS_MAX || spec->canvas_height > JOB_SPEC_CANVAS_MAX ||
+        (spec->canvas_width == 0) != (spec->canvas_height == 0)) {
         snprintf(err, errlen, "canvas size %dx%d is not a size", spec->canvas_width,
                  spec->canvas_height);
         return -1;

@@ -22,6 +22,7 @@
 #define JOB_SPEC_FILTER_MAX 8192
 #define JOB_SPEC_SHORT_MAX 256
 #define JOB_SPEC_REQUIRES_MAX 2048
+#define JOB_SPEC_CANVAS_MAX 8192 /* -canvas_size: at most 8K a side */
 
 enum job_output_kind {
     JOB_OUTPUT_HLS = 0,         /* -f hls: numbered segments plus a playlist */

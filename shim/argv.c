@@ -863,9 +863,12 @@ static void on_map(struct argv_parse *p, const char *opt, char kind, const char 
         return;
     }
     if (value[0] == '[') {
-        /* A -filter_complex output, checked against the graph at the end. */
+        /* A -filter_complex output, checked against the graph at the end.
+         * It must be the first output stream: the ":0" in -codec:v:0 and
+         * the other per-stream options mean it. */
         size_t n = strlen(value);
-        if (n < 3 || n >= sizeof(p->map_label) || value[n - 1] != ']' || p->map_label[0] != '\0')
+        if (n < 3 || n >= sizeof(p->map_label) || value[n - 1] != ']' || p->map_label[0] != '\0' ||
+            p->map_count > 0)
             parse_block(p, RANK_FEATURE, "-map %.32s not native", value);
         else
             memcpy(p->map_label, value, n + 1);
@@ -1084,7 +1087,7 @@ static void on_canvas_size(struct argv_parse *p, const char *opt, char kind, con
 {
     int w, h, end = 0;
     if (sscanf(value, "%dx%d%n", &w, &h, &end) != 2 || value[end] != '\0' || w <= 0 || h <= 0 ||
-        w > 16384 || h > 16384) {
+        w > JOB_SPEC_CANVAS_MAX || h > JOB_SPEC_CANVAS_MAX) {
         parse_block(p, RANK_FEATURE, "cannot read %.64s value '%.32s'", opt, value);
         return;
     }
@@ -1655,8 +1658,21 @@ static void finish(struct argv_parse *p)
         spec->filter_complex = 1;
         if (p->simple_video_filter_given)
             parse_block(p, RANK_FEATURE, "-vf with -filter_complex not native");
-        if (p->map_label[0] != '\0' && strstr(spec->video_filter, p->map_label) == NULL)
-            parse_refuse(p, "-map %s names no output of the -filter_complex graph", p->map_label);
+        /* The graph's output is its last pad: labelled ("...overlay[out]")
+         * only if the graph ends with the label. The CLI fails on a label
+         * that is not an output, and on an output label left unmapped; the
+         * local ffmpeg says so in its own words. */
+        const char *graph = spec->video_filter;
+        size_t glen = strlen(graph), llen = strlen(p->map_label);
+        while (glen > 0 && isspace((unsigned char)graph[glen - 1]))
+            glen--;
+        int labelled_output = glen > 0 && graph[glen - 1] == ']';
+        if (p->map_label[0] != '\0' &&
+            (glen < llen || strncmp(graph + glen - llen, p->map_label, llen) != 0))
+            parse_block(p, RANK_FEATURE, "-map %.32s is not the -filter_complex output",
+                        p->map_label);
+        else if (p->map_label[0] == '\0' && labelled_output)
+            parse_block(p, RANK_FEATURE, "-filter_complex output label not mapped");
         if (p->map_count > 1 || (p->map_count == 1 && p->audio_disabled))
             parse_block(p, RANK_FEATURE, "a mapped video stream beside -filter_complex not native");
         if (p->map_count == 0 && !p->audio_disabled)

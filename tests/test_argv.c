@@ -792,10 +792,22 @@ Test(argv_rules, filter_complex_shapes_outside_the_native_path)
                             &s, reason, sizeof(reason)),
                  ARGV_PASSTHROUGH);
     cr_assert(starts_with(reason, "passthrough: hardware filter "), "%s", reason);
-    /* A -map [label] the graph does not have. */
-    cr_assert_eq(parse_args(LINE_BURN_IN("-map [nope] -map 0:1", LINE_BURN_IN_GRAPH "[out]"), &s,
+    /* A -map [label] that is not the graph's output: the CLI fails, so the
+     * local ffmpeg gets the line and says why. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map [main] -map 0:1", LINE_BURN_IN_GRAPH "[out]"), &s,
                             reason, sizeof(reason)),
-                 ARGV_REFUSE);
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -map [main] is not the -filter_complex output");
+    /* A labelled output nobody maps. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:1", LINE_BURN_IN_GRAPH "[out]"), &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -filter_complex output label not mapped");
+    /* The graph's output mapped after the audio: it would be stream 1. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:1 -map [out]", LINE_BURN_IN_GRAPH "[out]"), &s,
+                            reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -map [out] not native");
     cr_assert_eq(parse_args("-canvas_size big " LINE_NATIVE, &s, reason, sizeof(reason)),
                  ARGV_PASSTHROUGH);
     cr_assert_str_eq(reason, "passthrough: cannot read -canvas_size value 'big'");

@@ -1418,7 +1418,7 @@ static double video_psnr(const char *a, const char *b)
 /* Burns fixture's subtitle stream in through Jellyfin's graph and compares
  * each segment with the ffmpeg CLI's for the same argv, and with a run
  * without the subtitle. */
-static void check_burn_in_against_cli(const char *fixture)
+static void check_burn_in_against_cli(const char *fixture, int canvas_width, int canvas_height)
 {
     char input[512], dir[600], cli_dir[600], plain_dir[600], command[4096];
     fixture_path(input, sizeof(input), fixture);
@@ -1428,13 +1428,15 @@ static void check_burn_in_against_cli(const char *fixture)
     struct job_spec spec, plain;
     spec_jellyfin_hls(&spec, input, dir, 2000000);
     tweak_burn_in(&spec);
+    spec.canvas_width = canvas_width;
+    spec.canvas_height = canvas_height;
     spec_jellyfin_hls(&plain, input, plain_dir, 2000000);
     struct collected c = {0}, p = {0};
     run_ok(&spec, 0, &c);
     run_ok(&plain, 0, &p);
 
     snprintf(command, sizeof(command),
-             "ffmpeg -nostdin -v error -analyzeduration 200M -probesize 1G -canvas_size 640x360 "
+             "ffmpeg -nostdin -v error -analyzeduration 200M -probesize 1G -canvas_size %dx%d "
              "-i 'file:%s' -map_metadata -1 -map_chapters -1 -threads 0 -map 0:0 -map 0:1 "
              "-map -0:0 -codec:v:0 libx264 -preset veryfast -crf 23 -maxrate 4875352 "
              "-bufsize 9750704 -profile:v:0 high -level 31 -x264opts:0 %s "
@@ -1444,7 +1446,7 @@ static void check_burn_in_against_cli(const char *fixture)
              "-hls_time 2 -hls_segment_type mpegts -start_number 0 "
              "-hls_segment_filename '%s/seg%%d.ts' -hls_playlist_type vod -hls_list_size 0 "
              "-y '%s/main.m3u8'",
-             input, spec.x264opts, BURN_IN_GRAPH, cli_dir, cli_dir);
+             canvas_width, canvas_height, input, spec.x264opts, BURN_IN_GRAPH, cli_dir, cli_dir);
     cr_assert_eq(run_quiet(command), 0, "the ffmpeg CLI failed");
 
     cr_assert_eq(c.count, count_files(cli_dir, "*.ts"), "%d segments, the CLI wrote %d", c.count,
@@ -1475,12 +1477,20 @@ static void check_burn_in_against_cli(const char *fixture)
 
 Test(pipeline, filter_complex_burns_in_dvd_subtitles_as_the_ffmpeg_cli_does)
 {
-    check_burn_in_against_cli("burnin.mkv");
+    check_burn_in_against_cli("burnin.mkv", 640, 360);
 }
 
 Test(pipeline, filter_complex_burns_in_pgs_subtitles_as_the_ffmpeg_cli_does)
 {
-    check_burn_in_against_cli("burnin-pgs.mkv");
+    check_burn_in_against_cli("burnin-pgs.mkv", 640, 360);
+}
+
+/* A -canvas_size smaller than the PGS track's own size: the CLI draws each
+ * subtitle on a canvas of the decoder's size and the graph scales it; the
+ * pipeline keeps its canvas and scales the subtitle into it. */
+Test(pipeline, filter_complex_pgs_on_a_smaller_canvas_is_drawn_scaled_as_the_cli_does)
+{
+    check_burn_in_against_cli("burnin-pgs.mkv", 320, 180);
 }
 
 Test(pipeline, filter_complex_burn_in_resumes_with_the_same_frames)

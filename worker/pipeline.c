@@ -52,6 +52,8 @@
 /* A mid-stream run that burns in bitmap subtitles looks this far back for
  * the subtitle on screen at its start (PGS and DVD subtitles last seconds). */
 #define PIPELINE_SUBTITLE_LOOKBACK_US 10000000
+/* Packets the look-back reads at most (a 4K remux has about 10,000 in 10 s). */
+#define PIPELINE_SUBTITLE_LOOKBACK_PACKETS 200000
 /* A progressive output is one "segment" this long (a century). */
 #define PIPELINE_PROGRESSIVE_SPAN_US (100LL * 365 * 24 * 3600 * 1000000)
 
@@ -405,9 +407,11 @@ static int pipeline_seek(struct pipeline_run *run, AVFormatContext *input, int v
  * start may have begun before the keyframe the run decodes from, so the
  * subtitle packets of the look-back window before the start are decoded
  * from a second opening of the input (packets are only read, video is not
- * decoded). The main read then skips the subtitle packets already seen, so
- * a resumed run draws what a run from the start draws. Returns a
- * pipeline_result. */
+ * decoded). It stops at the first video packet at or past the start, whose
+ * byte position is kept: the main read skips the subtitle packets before
+ * it, so every subtitle packet reaches the decoder once and in file order (a
+ * PGS display set can span several packets), and a resumed run draws what a
+ * run from the start draws. Returns a pipeline_result. */
 static int pipeline_subtitle_lookback(struct pipeline_run *run, struct pipeline_video *video,
                                       int video_index, AVPacket *pkt)
 {
@@ -417,6 +421,7 @@ static int pipeline_subtitle_lookback(struct pipeline_run *run, struct pipeline_
         return ret;
     int64_t start = run->origin_us + run->start_us;
     int64_t from = start - PIPELINE_SUBTITLE_LOOKBACK_US;
+    int64_t stop_pos = 0; /* the main read skips subtitle packets before it */
     if (from > run->origin_us) {
         int averr = avformat_seek_file(input, -1, INT64_MIN, from, from, 0);
         if (averr < 0) {
@@ -425,26 +430,46 @@ static int pipeline_subtitle_lookback(struct pipeline_run *run, struct pipeline_
             goto end;
         }
     }
-    for (;;) {
+    for (int n = 0; n < PIPELINE_SUBTITLE_LOOKBACK_PACKETS; n++) {
+        if ((ret = pipeline_poll_stop(run)) != PIPELINE_OK)
+            goto end;
         int averr = av_read_frame(input, pkt);
-        if (averr == AVERROR_EOF)
+        if (averr == AVERROR_EOF) {
+            stop_pos = INT64_MAX; /* every subtitle packet was seen */
             break;
+        }
         if (averr < 0) {
             ret = pipeline_fail(run, averr, "read %s", run->spec->input);
             goto end;
         }
+        if (pkt->pos >= 0)
+            stop_pos = pkt->pos + 1; /* the budget may end here */
         AVStream *st = input->streams[pkt->stream_index];
-        int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+        int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
         int64_t at = ts != AV_NOPTS_VALUE ? av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q)
                                           : INT64_MIN;
-        int past = pkt->stream_index == video_index && pkt->dts != AV_NOPTS_VALUE &&
-                   av_rescale_q(pkt->dts, st->time_base, AV_TIME_BASE_Q) >= start;
-        if (pkt->stream_index == run->subtitle_index && at != INT64_MIN && at < start)
-            ret = pipeline_video_subtitle_packet(video, pkt);
-        av_packet_unref(pkt);
-        if (ret != PIPELINE_OK || past)
+        /* Past the start: the run's first video packet, or any packet well
+         * past it (a video stream without timestamps). */
+        if (at != INT64_MIN && at != INT64_MAX && pkt->pos >= 0 &&
+            ((pkt->stream_index == video_index && at >= start) ||
+             at >= start + PIPELINE_SUBTITLE_LOOKBACK_US)) {
+            stop_pos = pkt->pos;
+            av_packet_unref(pkt);
             break;
+        }
+        if (pkt->stream_index == run->subtitle_index) {
+            ret = pipeline_video_subtitle_packet(video, pkt);
+            /* Subtitles that ended or were replaced before the start are
+             * not kept waiting. */
+            pipeline_subtitle_collapse(&video->subtitle, start - 1);
+        }
+        av_packet_unref(pkt);
+        if (ret != PIPELINE_OK)
+            goto end;
     }
+    /* The start, the end of the input, or the packet budget (timestamps
+     * that never get there): what was read up to stop_pos is not read again. */
+    video->subtitle.skip_before_pos = stop_pos;
 end:
     avformat_close_input(&input);
     return ret;

@@ -27,17 +27,19 @@
 
 #include "pipeline_internal.h"
 
-/* Decoded subtitles waiting for their start time, at most (a stream with
- * more is not a subtitle track; later ones are dropped). They are kept as
- * bitmaps and drawn on a canvas only when they start. */
+/* Decoded subtitles waiting for their start time: at most this many, and
+ * at most this many bitmap pixels in all (a hostile file could otherwise
+ * make gigabytes of them from kilobytes of run-length data). The oldest go
+ * first when either is exceeded. They are kept as bitmaps and drawn on a
+ * canvas only when they start. */
 #define SUBTITLE_PENDING_MAX 256
-/* The largest canvas side drawn on (8K). */
-#define SUBTITLE_CANVAS_MAX 8192
+#define SUBTITLE_PENDING_PIXELS (64 * 1024 * 1024)
 
 /* A decoded subtitle, waiting for its start time. */
 struct subtitle_event {
     int64_t start_us; /* absolute input time */
     int64_t end_us;   /* INT64_MAX: until the next event replaces it */
+    int64_t pixels;   /* of its bitmaps */
     AVSubtitle sub;   /* owned: avsubtitle_free */
 };
 
@@ -134,7 +136,6 @@ int pipeline_subtitle_open(struct pipeline_subtitle *s, struct pipeline_run *run
     memset(s, 0, sizeof(*s));
     s->run = run;
     s->stream = stream;
-    s->decoded_through = INT64_MIN;
 
     const AVCodecDescriptor *desc = avcodec_descriptor_get(stream->codecpar->codec_id);
     if (desc == NULL || !(desc->props & AV_CODEC_PROP_BITMAP_SUB))
@@ -171,12 +172,12 @@ int pipeline_subtitle_open(struct pipeline_subtitle *s, struct pipeline_run *run
         s->height = 576;
     }
     /* A size from the file is the file's word: 8K is the most a film has. */
-    if (s->width > SUBTITLE_CANVAS_MAX || s->height > SUBTITLE_CANVAS_MAX)
+    if (s->width > JOB_SPEC_CANVAS_MAX || s->height > JOB_SPEC_CANVAS_MAX)
         return pipeline_fail(run, 0, "subtitle canvas %dx%d is larger than %dx%d", s->width,
-                             s->height, SUBTITLE_CANVAS_MAX, SUBTITLE_CANVAS_MAX);
+                             s->height, JOB_SPEC_CANVAS_MAX, JOB_SPEC_CANVAS_MAX);
 
     s->decoder = avcodec_alloc_context3(codec);
-    s->events = av_fifo_alloc2(4, sizeof(struct subtitle_event), AV_FIFO_FLAG_AUTO_GROW);
+    s->events = av_calloc(SUBTITLE_PENDING_MAX, sizeof(*s->events));
     s->blank = subtitle_canvas_alloc(s);
     s->shown = av_frame_alloc();
     if (s->decoder == NULL || s->events == NULL || s->blank == NULL || s->shown == NULL)
@@ -195,30 +196,75 @@ int pipeline_subtitle_open(struct pipeline_subtitle *s, struct pipeline_run *run
     return PIPELINE_OK;
 }
 
+/* The space a subtitle's rectangles are placed in: the decoder's picture
+ * size when it knows one (PGS sets it from each presentation; the CLI draws
+ * on a canvas of that size), else the canvas. */
+static void subtitle_space(const struct pipeline_subtitle *s, int *w, int *h)
+{
+    *w = s->decoder->width > 0 ? s->decoder->width : s->width;
+    *h = s->decoder->height > 0 ? s->decoder->height : s->height;
+}
+
+/* Frees the rectangles that are not bitmaps inside the subtitle's space
+ * (nothing would draw them) and returns the pixels of the others. */
+static int64_t subtitle_keep_drawable(const struct pipeline_subtitle *s, AVSubtitle *sub)
+{
+    int sw, sh;
+    int64_t pixels = 0;
+    subtitle_space(s, &sw, &sh);
+    for (unsigned i = 0; i < sub->num_rects; i++) {
+        AVSubtitleRect *r = sub->rects[i];
+        if (r->type != SUBTITLE_BITMAP || r->data[0] == NULL || r->data[1] == NULL || r->x < 0 ||
+            r->y < 0 || r->w <= 0 || r->h <= 0 || r->x > sw - r->w || r->y > sh - r->h) {
+            av_freep(&r->data[0]);
+            av_freep(&r->data[1]);
+            r->w = r->h = 0;
+            continue;
+        }
+        pixels += (int64_t)r->w * r->h;
+    }
+    return pixels;
+}
+
 /* Draws a subtitle's bitmap rectangles on a new canvas, as the CLI's
- * sub2video does: palette entries are RGB32 pixels; a rectangle that does
- * not fit is left out. */
+ * sub2video does (palette entries are RGB32 pixels), scaled from the
+ * subtitle's space to the canvas when the two differ (the CLI would draw
+ * on a canvas of the subtitle's size, which the graph then scales). */
 static AVFrame *subtitle_render(const struct pipeline_subtitle *s, const AVSubtitle *sub)
 {
+    int sw, sh;
+    subtitle_space(s, &sw, &sh);
     AVFrame *canvas = subtitle_canvas_alloc(s);
     if (canvas == NULL)
         return NULL;
+    int64_t cw = s->width, ch = s->height;
     for (unsigned i = 0; i < sub->num_rects; i++) {
         const AVSubtitleRect *r = sub->rects[i];
-        if (r->type != SUBTITLE_BITMAP || r->data[0] == NULL || r->data[1] == NULL || r->x < 0 ||
-            r->y < 0 || r->w <= 0 || r->h <= 0 || r->x > s->width - r->w ||
-            r->y > s->height - r->h)
-            continue;
+        if (r->w <= 0 || r->h <= 0 || r->data[0] == NULL || r->data[1] == NULL)
+            continue; /* left out by subtitle_keep_drawable */
         const uint32_t *palette = (const uint32_t *)r->data[1];
-        for (int y = 0; y < r->h; y++) {
-            const uint8_t *src = r->data[0] + (size_t)y * r->linesize[0];
-            uint32_t *dst =
-                (uint32_t *)(canvas->data[0] + (size_t)(r->y + y) * canvas->linesize[0]) + r->x;
-            for (int x = 0; x < r->w; x++)
-                dst[x] = palette[src[x]];
+        int y0 = (int)(r->y * ch / sh), y1 = (int)((r->y + r->h) * ch / sh);
+        int x0 = (int)(r->x * cw / sw), x1 = (int)((r->x + r->w) * cw / sw);
+        for (int ty = y0; ty < y1; ty++) {
+            int sy = (int)FFMIN((int64_t)ty * sh / ch - r->y, r->h - 1);
+            const uint8_t *src = r->data[0] + (size_t)FFMAX(sy, 0) * r->linesize[0];
+            uint32_t *dst = (uint32_t *)(canvas->data[0] + (size_t)ty * canvas->linesize[0]);
+            for (int tx = x0; tx < x1; tx++) {
+                int sx = (int)FFMIN((int64_t)tx * sw / cw - r->x, r->w - 1);
+                dst[tx] = palette[src[FFMAX(sx, 0)]];
+            }
         }
     }
     return canvas;
+}
+
+/* Removes pending event i. */
+static void subtitle_drop(struct pipeline_subtitle *s, int i)
+{
+    s->pending_pixels -= s->events[i].pixels;
+    avsubtitle_free(&s->events[i].sub);
+    memmove(&s->events[i], &s->events[i + 1], (size_t)(s->n_events - i - 1) * sizeof(*s->events));
+    s->n_events--;
 }
 
 int pipeline_subtitle_packet(struct pipeline_subtitle *s, const AVPacket *pkt)
@@ -226,42 +272,51 @@ int pipeline_subtitle_packet(struct pipeline_subtitle *s, const AVPacket *pkt)
     AVSubtitle sub;
     int got = 0;
     /* Already decoded by the run's look-back (pipeline.c). */
-    if (pkt->pts != AV_NOPTS_VALUE && pkt->pts <= s->decoded_through)
+    if (pkt->pos >= 0 && pkt->pos < s->skip_before_pos)
         return PIPELINE_OK;
-    if (pkt->pts != AV_NOPTS_VALUE)
-        s->decoded_through = pkt->pts;
     /* The decoder takes a non-const packet but does not change it. */
     int averr = avcodec_decode_subtitle2(s->decoder, &sub, &got, (AVPacket *)pkt);
     if (averr < 0 || !got)
         return PIPELINE_OK; /* a damaged subtitle: the CLI skips it too */
-    /* No time to show it at, or far too many waiting. */
-    if (sub.pts == AV_NOPTS_VALUE || av_fifo_can_read(s->events) >= SUBTITLE_PENDING_MAX) {
-        avsubtitle_free(&sub);
+    if (sub.pts == AV_NOPTS_VALUE) {
+        avsubtitle_free(&sub); /* no time to show it at */
         return PIPELINE_OK;
     }
     struct subtitle_event event = {
-        .start_us = sub.pts + (int64_t)sub.start_display_time * 1000,
+        .start_us = av_sat_add64(sub.pts, (int64_t)sub.start_display_time * 1000),
         /* PGS has no end time (UINT32_MAX): the next event clears it. */
-        .end_us = sub.end_display_time > sub.start_display_time &&
-                          sub.end_display_time != UINT32_MAX
-                      ? sub.pts + (int64_t)sub.end_display_time * 1000
-                      : INT64_MAX,
+        .end_us = sub.end_display_time == UINT32_MAX
+                      ? INT64_MAX
+                      : av_sat_add64(sub.pts, (int64_t)sub.end_display_time * 1000),
+        .pixels = subtitle_keep_drawable(s, &sub),
         .sub = sub, /* the event owns it now */
     };
-    averr = av_fifo_write(s->events, &event, 1);
-    if (averr < 0) {
-        avsubtitle_free(&event.sub);
-        return pipeline_fail(s->run, averr, "queue a subtitle");
-    }
+    /* Kept in start order: one that starts before events decoded earlier
+     * replaces them (a stream that goes back in time). */
+    while (s->n_events > 0 && s->events[s->n_events - 1].start_us > event.start_us)
+        subtitle_drop(s, s->n_events - 1);
+    while (s->n_events > 0 && (s->n_events == SUBTITLE_PENDING_MAX ||
+                               s->pending_pixels + event.pixels > SUBTITLE_PENDING_PIXELS))
+        subtitle_drop(s, 0);
+    s->events[s->n_events++] = event;
+    s->pending_pixels += event.pixels;
     return PIPELINE_OK;
 }
 
-/* Puts the latest of the events that have started on screen. */
-static int subtitle_show(struct pipeline_subtitle *s, struct subtitle_event *event)
+void pipeline_subtitle_collapse(struct pipeline_subtitle *s, int64_t at_us)
+{
+    while (s->n_events >= 2 && s->events[1].start_us <= at_us)
+        subtitle_drop(s, 0);
+    if (s->n_events >= 1 && s->events[0].start_us <= at_us && s->events[0].end_us <= at_us)
+        subtitle_drop(s, 0);
+}
+
+/* Puts an event that has started on screen. */
+static int subtitle_show(struct pipeline_subtitle *s, const struct subtitle_event *event)
 {
     av_frame_unref(s->shown);
     s->shown_end_us = event->end_us;
-    if (event->sub.num_rects == 0)
+    if (event->pixels == 0)
         return av_frame_ref(s->shown, s->blank) < 0 ? AVERROR(ENOMEM) : 0;
     AVFrame *canvas = subtitle_render(s, &event->sub);
     if (canvas == NULL)
@@ -273,22 +328,15 @@ static int subtitle_show(struct pipeline_subtitle *s, struct subtitle_event *eve
 
 int pipeline_subtitle_update(struct pipeline_subtitle *s, int64_t at_us, int *changed)
 {
-    struct subtitle_event event, latest = {0};
-    int started = 0;
     int averr;
     *changed = 0;
-    /* Events start in decode order; each replaces what is on screen, so of
-     * several that started since the last frame only the last is drawn. */
-    while (av_fifo_peek(s->events, &event, 1, 0) >= 0 && event.start_us <= at_us) {
-        av_fifo_drain2(s->events, 1);
-        if (started)
-            avsubtitle_free(&latest.sub);
-        latest = event;
-        started = 1;
-    }
-    if (started) {
-        averr = subtitle_show(s, &latest);
-        avsubtitle_free(&latest.sub);
+    /* Each event replaces what is on screen, so of several that started
+     * since the last frame only the last is drawn. */
+    while (s->n_events >= 2 && s->events[1].start_us <= at_us)
+        subtitle_drop(s, 0);
+    if (s->n_events >= 1 && s->events[0].start_us <= at_us) {
+        averr = subtitle_show(s, &s->events[0]);
+        subtitle_drop(s, 0);
         if (averr < 0)
             return pipeline_fail(s->run, averr, "draw a subtitle");
         *changed = 1;
@@ -305,10 +353,9 @@ int pipeline_subtitle_update(struct pipeline_subtitle *s, int64_t at_us, int *ch
 
 void pipeline_subtitle_close(struct pipeline_subtitle *s)
 {
-    struct subtitle_event event;
-    while (s->events != NULL && av_fifo_read(s->events, &event, 1) >= 0)
-        avsubtitle_free(&event.sub);
-    av_fifo_freep2(&s->events);
+    while (s->n_events > 0)
+        subtitle_drop(s, s->n_events - 1);
+    av_freep(&s->events);
     avcodec_free_context(&s->decoder);
     av_frame_free(&s->blank);
     av_frame_free(&s->shown);

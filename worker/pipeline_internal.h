@@ -306,6 +306,7 @@ int pipeline_complex_inputs(struct pipeline_run *run, AVFormatContext *input, in
 /* A bitmap subtitle stream as video (the CLI's sub2video): decoded events
  * drawn on a transparent RGB32 canvas, shown from their start time until
  * their end or the next event. Runs on the thread that decodes video. */
+struct subtitle_event;
 struct pipeline_subtitle {
     struct pipeline_run *run;
     AVStream *stream;
@@ -313,10 +314,12 @@ struct pipeline_subtitle {
     int width, height; /* the canvas */
     AVFrame *blank;    /* nothing on screen */
     AVFrame *shown;    /* a reference to what is on screen now */
-    int64_t shown_end_us; /* absolute input time it disappears, INT64_MAX: never */
-    AVFifo *events;       /* decoded, not yet started (struct subtitle_event) */
-    int64_t decoded_through; /* pts of the latest packet decoded: packets up to it
-                                (seen again after a seek) are skipped */
+    int64_t shown_end_us;          /* absolute input time it disappears, INT64_MAX: never */
+    struct subtitle_event *events; /* decoded, not yet started, in start order */
+    int n_events;
+    int64_t pending_pixels; /* of their bitmaps */
+    int64_t skip_before_pos; /* subtitle packets before this byte position were
+                                decoded by the run's look-back (pipeline.c) */
 };
 
 /* Opens the decoder and sizes the canvas. Returns a pipeline_result. */
@@ -325,6 +328,10 @@ int pipeline_subtitle_open(struct pipeline_subtitle *s, struct pipeline_run *run
 
 /* Decodes one subtitle packet and queues its event. Returns a pipeline_result. */
 int pipeline_subtitle_packet(struct pipeline_subtitle *s, const AVPacket *pkt);
+
+/* Drops the pending events that nothing will show at or after absolute
+ * input time at_us: replaced or ended by then (the run's look-back). */
+void pipeline_subtitle_collapse(struct pipeline_subtitle *s, int64_t at_us);
 
 /* Brings s->shown to what is on screen at absolute input time at_us (times
  * never go back); *changed tells whether the canvas changed. Returns a

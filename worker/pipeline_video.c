@@ -795,14 +795,16 @@ static int video_push_subtitle(struct pipeline_video *v, int64_t ts)
  * few frames so the overlay can let the frames before it go. */
 static int video_feed_subtitle(struct pipeline_video *v, int64_t ts)
 {
-    int64_t at_us =
-        ts == AV_NOPTS_VALUE ? INT64_MIN : av_rescale_q(ts, v->stream->time_base, AV_TIME_BASE_Q);
+    /* A frame without a time (or at the end of time) cannot be paired: the
+     * overlay keeps it with the canvas pushed last. */
+    if (ts == AV_NOPTS_VALUE || ts == INT64_MAX || (v->sub_pushed && ts <= v->sub_last_ts))
+        return PIPELINE_OK;
     int changed;
-    int ret = pipeline_subtitle_update(&v->subtitle, at_us, &changed);
+    int ret = pipeline_subtitle_update(
+        &v->subtitle, av_rescale_q(ts, v->stream->time_base, AV_TIME_BASE_Q), &changed);
     if (ret != PIPELINE_OK)
         return ret;
-    if (ts != AV_NOPTS_VALUE)
-        v->sub_last_ts = ts;
+    v->sub_last_ts = ts;
     if (changed || !v->sub_pushed || ++v->sub_since_push >= VIDEO_SUBTITLE_HEARTBEAT)
         return video_push_subtitle(v, ts);
     return PIPELINE_OK;
