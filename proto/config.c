@@ -12,20 +12,20 @@
 enum config_type { CONFIG_STRING, CONFIG_INT };
 
 struct config_key {
-    const char *name;         /* YAML "section.key" */
+    const char *name; /* YAML "section.key" */
     enum config_type type;
     size_t offset;
     const char *default_value;
     const char *help;
 };
 
-#define KEY_STRING(name, field, def, help)                                                     \
-    {                                                                                          \
-        name, CONFIG_STRING, offsetof(struct ffpool_config, field), def, help                 \
+#define KEY_STRING(name, field, def, help)                                                         \
+    {                                                                                              \
+        name, CONFIG_STRING, offsetof(struct ffpool_config, field), def, help                      \
     }
-#define KEY_INT(name, field, def, help)                                                        \
-    {                                                                                          \
-        name, CONFIG_INT, offsetof(struct ffpool_config, field), def, help                    \
+#define KEY_INT(name, field, def, help)                                                            \
+    {                                                                                              \
+        name, CONFIG_INT, offsetof(struct ffpool_config, field), def, help                         \
     }
 
 static const struct config_key config_keys[] = {
@@ -92,8 +92,9 @@ static const struct config_key config_keys[] = {
                "folders job inputs must resolve under, comma-separated (empty: anywhere)"),
     KEY_STRING("paths.transcode_root", paths_transcode_root, "",
                "folder job outputs must resolve under (empty: anywhere)"),
-    KEY_STRING("metrics.listen", metrics_listen, "",
-               "HTTP address for /metrics, /healthz, /readyz, e.g. http://0.0.0.0:9090 (empty: off)"),
+    KEY_STRING(
+        "metrics.listen", metrics_listen, "",
+        "HTTP address for /metrics, /healthz, /readyz, e.g. http://0.0.0.0:9090 (empty: off)"),
     KEY_STRING("log.level", log_level, "info", "debug, info, warn or error"),
 };
 
@@ -225,8 +226,7 @@ int config_load_file(struct ffpool_config *config, const char *path, char *err, 
                 snprintf(section, sizeof(section), "%s", key);
                 expecting_value = 0;
             } else if (depth != 0) {
-                snprintf(err, errlen, "config %s:%zu: nesting deeper than section.key", path,
-                         line);
+                snprintf(err, errlen, "config %s:%zu: nesting deeper than section.key", path, line);
                 goto cleanup;
             }
             depth++;
@@ -259,8 +259,7 @@ int config_load_file(struct ffpool_config *config, const char *path, char *err, 
         }
         case YAML_SEQUENCE_START_EVENT:
         case YAML_ALIAS_EVENT:
-            snprintf(err, errlen, "config %s:%zu: lists and aliases are not supported", path,
-                     line);
+            snprintf(err, errlen, "config %s:%zu: lists and aliases are not supported", path, line);
             goto cleanup;
         default:
             break;
@@ -313,7 +312,8 @@ static int config_check_choices(const struct ffpool_config *config, char *err, s
     for (size_t i = 0; i < 4; i++)
         if (strcmp(config->log_level, levels[i]) == 0)
             return 0;
-    snprintf(err, errlen, "log.level: %s is not one of debug, info, warn, error", config->log_level);
+    snprintf(err, errlen, "log.level: %s is not one of debug, info, warn, error",
+             config->log_level);
     return -1;
 }
 

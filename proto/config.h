@@ -58,16 +58,16 @@ struct ffpool_config {
     char worker_id[CONFIG_STRING_MAX];
     int64_t worker_slots;
     int64_t worker_scan_interval_ms;
-    int64_t worker_job_watchdog_ms;      /* 0 = off */
-    int64_t worker_job_memory_limit_mb;  /* 0 = off */
+    int64_t worker_job_watchdog_ms;     /* 0 = off */
+    int64_t worker_job_memory_limit_mb; /* 0 = off */
 
     /* Shim. */
     char shim_fallback_ffmpeg[CONFIG_STRING_MAX];
     char shim_fallback_ffprobe[CONFIG_STRING_MAX];
     int64_t shim_progress_interval_ms;
     char shim_no_pool_policy[CONFIG_STRING_MAX]; /* "fallback" or "fail" */
-    char paths_map[CONFIG_STRING_MAX]; /* "jellyfin_prefix=worker_prefix;..." */
-    char paths_media_roots[CONFIG_STRING_MAX];  /* comma-separated, "" = no confinement */
+    char paths_map[CONFIG_STRING_MAX];           /* "jellyfin_prefix=worker_prefix;..." */
+    char paths_media_roots[CONFIG_STRING_MAX];   /* comma-separated, "" = no confinement */
     char paths_transcode_root[CONFIG_STRING_MAX];
 
     /* Observability. */

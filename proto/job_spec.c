@@ -116,8 +116,8 @@ static int known_codec(const char *name, const char *const *list)
 int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
 {
     static const char *const video_codecs[] = {"", "libx264", "copy", NULL};
-    static const char *const audio_codecs[] = {"", "aac", "libfdk_aac", "libmp3lame", "ac3", "copy",
-                                               NULL};
+    static const char *const audio_codecs[] = {"",    "aac",  "libfdk_aac", "libmp3lame",
+                                               "ac3", "copy", NULL};
     size_t offset, length;
 
     if (spec->input[0] == '\0') {
@@ -184,19 +184,19 @@ struct string_field {
     size_t message_offset;
 };
 
-#define STRING_FIELD(name)                                                                     \
-    {                                                                                          \
-        #name, offsetof(struct job_spec, name), sizeof(((struct job_spec *)0)->name),                 \
-            offsetof(Ffpool__JobSpec, name)                                                    \
+#define STRING_FIELD(name)                                                                         \
+    {                                                                                              \
+#name, offsetof(struct job_spec, name), sizeof(((struct job_spec *)0)->name),              \
+            offsetof(Ffpool__JobSpec, name)                                                        \
     }
 
 static const struct string_field string_fields[] = {
-    STRING_FIELD(input),          STRING_FIELD(input_format),     STRING_FIELD(video_codec),
-    STRING_FIELD(preset),         STRING_FIELD(profile),          STRING_FIELD(level),
-    STRING_FIELD(x264opts),       STRING_FIELD(pix_fmt),          STRING_FIELD(video_filter),
-    STRING_FIELD(video_bsf),      STRING_FIELD(video_tag),        STRING_FIELD(audio_codec),
-    STRING_FIELD(audio_filter),   STRING_FIELD(output_format),    STRING_FIELD(output),
-    STRING_FIELD(movflags),       STRING_FIELD(segment_filename), STRING_FIELD(init_filename),
+    STRING_FIELD(input),           STRING_FIELD(input_format),     STRING_FIELD(video_codec),
+    STRING_FIELD(preset),          STRING_FIELD(profile),          STRING_FIELD(level),
+    STRING_FIELD(x264opts),        STRING_FIELD(pix_fmt),          STRING_FIELD(video_filter),
+    STRING_FIELD(video_bsf),       STRING_FIELD(video_tag),        STRING_FIELD(audio_codec),
+    STRING_FIELD(audio_filter),    STRING_FIELD(output_format),    STRING_FIELD(output),
+    STRING_FIELD(movflags),        STRING_FIELD(segment_filename), STRING_FIELD(init_filename),
     STRING_FIELD(segment_options), STRING_FIELD(base_url),
 };
 
@@ -274,8 +274,7 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
             continue;
         if (strlen(value) >= string_fields[i].spec_size) {
             snprintf(err, errlen, "job spec field %s is too long (%zu bytes, limit %zu)",
-                     string_fields[i].name,
-                     strlen(value), string_fields[i].spec_size - 1);
+                     string_fields[i].name, strlen(value), string_fields[i].spec_size - 1);
             goto cleanup;
         }
         memcpy(slot, value, strlen(value) + 1);
@@ -320,8 +319,10 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
         /* One word per element: an empty one or one with a space in it
          * would not come back the same from the space-separated text. */
         if (n == 0 || strchr(message->requires[i], ' ') != NULL) {
-            snprintf(err, errlen, "job spec field requires has an empty word or one with a space "
-                                  "(element %zu)", i);
+            snprintf(err, errlen,
+                     "job spec field requires has an empty word or one with a space "
+                     "(element %zu)",
+                     i);
             goto cleanup;
         }
         if (used + n + 2 > sizeof(spec->requires)) {
@@ -330,7 +331,7 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
             goto cleanup;
         }
         if (used > 0)
-            spec->requires[used++] = ' ';
+        spec->requires[used++] = ' ';
         memcpy(spec->requires + used, message->requires[i], n + 1);
         used += n;
     }

@@ -41,61 +41,61 @@ enum job_playlist_type {
 
 struct job_spec {
     /* Input. */
-    char input[JOB_SPEC_PATH_MAX];              /* worker-side path, no "file:" prefix */
-    char input_format[JOB_SPEC_SHORT_MAX];      /* -f before -i, "" = probe */
-    int64_t analyzeduration_us;                 /* -analyzeduration, JOB_SPEC_UNSET = default */
-    int64_t probesize;                          /* -probesize bytes, JOB_SPEC_UNSET = default */
-    int genpts;                                 /* -fflags +genpts */
-    int64_t seek_us;                            /* input -ss, JOB_SPEC_UNSET = none */
-    int accurate_seek;                          /* 0 with -noaccurate_seek */
-    int autorotate;                             /* 0 with -noautorotate / -autorotate 0 */
-    int threads;                                /* -threads, 0 = auto */
+    char input[JOB_SPEC_PATH_MAX];         /* worker-side path, no "file:" prefix */
+    char input_format[JOB_SPEC_SHORT_MAX]; /* -f before -i, "" = probe */
+    int64_t analyzeduration_us;            /* -analyzeduration, JOB_SPEC_UNSET = default */
+    int64_t probesize;                     /* -probesize bytes, JOB_SPEC_UNSET = default */
+    int genpts;                            /* -fflags +genpts */
+    int64_t seek_us;                       /* input -ss, JOB_SPEC_UNSET = none */
+    int accurate_seek;                     /* 0 with -noaccurate_seek */
+    int autorotate;                        /* 0 with -noautorotate / -autorotate 0 */
+    int threads;                           /* -threads, 0 = auto */
 
     /* Stream selection: input stream indexes, -1 = none, -2 = first of kind. */
     int video_stream;
     int audio_stream;
-    int canvas_width;                           /* -canvas_size, 0 = derived (see filter_complex) */
+    int canvas_width; /* -canvas_size, 0 = derived (see filter_complex) */
     int canvas_height;
 
     /* Video. */
-    char video_codec[JOB_SPEC_SHORT_MAX];       /* "libx264", "copy", "" = no video */
+    char video_codec[JOB_SPEC_SHORT_MAX]; /* "libx264", "copy", "" = no video */
     char preset[JOB_SPEC_SHORT_MAX];
-    int crf;                                    /* JOB_SPEC_UNSET = none */
-    int64_t video_bitrate;                      /* -b:v, bits/s */
+    int crf;               /* JOB_SPEC_UNSET = none */
+    int64_t video_bitrate; /* -b:v, bits/s */
     int64_t maxrate;
     int64_t bufsize;
     char profile[JOB_SPEC_SHORT_MAX];
     char level[JOB_SPEC_SHORT_MAX];
-    char x264opts[JOB_SPEC_FILTER_MAX];         /* "k=v:k=v", as -x264opts takes it */
+    char x264opts[JOB_SPEC_FILTER_MAX]; /* "k=v:k=v", as -x264opts takes it */
     char pix_fmt[JOB_SPEC_SHORT_MAX];
-    int gop;                                    /* -g, JOB_SPEC_UNSET = none */
+    int gop; /* -g, JOB_SPEC_UNSET = none */
     int keyint_min;
-    char video_filter[JOB_SPEC_FILTER_MAX];     /* -vf or -filter_complex, as written */
-    int filter_complex;                         /* video_filter is a -filter_complex graph:
-                                                   inputs labelled [0:N], one output */
-    char video_bsf[JOB_SPEC_SHORT_MAX];         /* -bsf:v for copy */
-    char video_tag[16];                         /* -tag:v, e.g. "hvc1" */
+    char video_filter[JOB_SPEC_FILTER_MAX]; /* -vf or -filter_complex, as written */
+    int filter_complex;                     /* video_filter is a -filter_complex graph:
+                                               inputs labelled [0:N], one output */
+    char video_bsf[JOB_SPEC_SHORT_MAX];     /* -bsf:v for copy */
+    char video_tag[16];                     /* -tag:v, e.g. "hvc1" */
 
     /* Audio. */
-    char audio_codec[JOB_SPEC_SHORT_MAX];       /* "aac", "libmp3lame", "ac3", "copy", "" = none */
-    int64_t audio_bitrate;                      /* -ab / -b:a */
-    int audio_channels;                         /* -ac, JOB_SPEC_UNSET = keep */
-    int audio_sample_rate;                      /* -ar, JOB_SPEC_UNSET = keep */
-    char audio_filter[JOB_SPEC_FILTER_MAX];     /* -af, as written */
+    char audio_codec[JOB_SPEC_SHORT_MAX];   /* "aac", "libmp3lame", "ac3", "copy", "" = none */
+    int64_t audio_bitrate;                  /* -ab / -b:a */
+    int audio_channels;                     /* -ac, JOB_SPEC_UNSET = keep */
+    int audio_sample_rate;                  /* -ar, JOB_SPEC_UNSET = keep */
+    char audio_filter[JOB_SPEC_FILTER_MAX]; /* -af, as written */
 
     /* Output. */
     enum job_output_kind output_kind;
-    char output_format[JOB_SPEC_SHORT_MAX];     /* progressive: "mp4", "matroska", "mp3"... */
-    char output[JOB_SPEC_PATH_MAX];             /* playlist (HLS) or file (progressive) */
+    char output_format[JOB_SPEC_SHORT_MAX]; /* progressive: "mp4", "matroska", "mp3"... */
+    char output[JOB_SPEC_PATH_MAX];         /* playlist (HLS) or file (progressive) */
     char movflags[JOB_SPEC_SHORT_MAX];
 
     /* HLS. */
-    int64_t hls_time_us;                        /* segment length T */
+    int64_t hls_time_us; /* segment length T */
     enum job_segment_type segment_type;
-    char segment_filename[JOB_SPEC_PATH_MAX];   /* printf pattern with one %d */
-    char init_filename[JOB_SPEC_PATH_MAX];      /* fMP4 init segment, relative to the playlist */
-    char segment_options[JOB_SPEC_SHORT_MAX];   /* -hls_segment_options */
-    char base_url[JOB_SPEC_PATH_MAX];           /* -hls_base_url */
+    char segment_filename[JOB_SPEC_PATH_MAX]; /* printf pattern with one %d */
+    char init_filename[JOB_SPEC_PATH_MAX];    /* fMP4 init segment, relative to the playlist */
+    char segment_options[JOB_SPEC_SHORT_MAX]; /* -hls_segment_options */
+    char base_url[JOB_SPEC_PATH_MAX];         /* -hls_base_url */
     int start_number;
     enum job_playlist_type playlist_type;
     int64_t max_delay_us;

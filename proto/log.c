@@ -68,9 +68,8 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
     gmtime_r(&tv.tv_sec, &tm);
     int n = snprintf(line, sizeof(line),
                      "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s prog=%s event=%s",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), log_level_names[level], log_prog,
-                     event);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(tv.tv_usec / 1000), log_level_names[level], log_prog, event);
     if (fmt != NULL && fmt[0] != '\0' && n > 0 && (size_t)n < sizeof(line) - 2) {
         line[n++] = ' ';
         va_list ap;

@@ -17,7 +17,8 @@ int program_start(int argc, char **argv, const char *name, const char *usage,
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("%s", usage);
-            printf("\nCommon options:\n  --config FILE   YAML configuration (default: $FFPOOL_CONFIG)\n"
+            printf("\nCommon options:\n  --config FILE   YAML configuration (default: "
+                   "$FFPOOL_CONFIG)\n"
                    "  --help          this text\n  --version       print the version\n"
                    "  --config-table  print the configuration keys as a Markdown table\n\n");
             config_print_help(stdout);
@@ -71,7 +72,7 @@ void program_queue_config(const struct ffpool_config *config, struct queue_confi
 }
 
 struct wire_client *program_client_open(const struct ffpool_config *config, int timeout_ms,
-                                       char *err, size_t errlen)
+                                        char *err, size_t errlen)
 {
     struct wire_client_options options = {
         .urls = config->scheduler_url,

@@ -25,7 +25,7 @@ void program_queue_config(const struct ffpool_config *config, struct queue_confi
  * configuration; timeout_ms <= 0 uses scheduler.timeout_ms. NULL with err
  * on failure. */
 struct wire_client *program_client_open(const struct ffpool_config *config, int timeout_ms,
-                                       char *err, size_t errlen);
+                                        char *err, size_t errlen);
 
 /* Milliseconds of CLOCK_MONOTONIC: for deadlines and intervals. */
 long long program_monotonic_ms(void);

@@ -28,11 +28,11 @@
 
 enum queue_status {
     QUEUE_OK = 0,
-    QUEUE_FENCED = 1,     /* owner/epoch no longer hold the job: stop writing */
-    QUEUE_CANCELLED = 2,  /* the job was cancelled (or its client vanished) */
-    QUEUE_NOT_FOUND = 3,  /* no such job */
-    QUEUE_EMPTY = 4,      /* claim: nothing to claim */
-    QUEUE_ERROR = -1,     /* Redis unreachable or replied with an error */
+    QUEUE_FENCED = 1,    /* owner/epoch no longer hold the job: stop writing */
+    QUEUE_CANCELLED = 2, /* the job was cancelled (or its client vanished) */
+    QUEUE_NOT_FOUND = 3, /* no such job */
+    QUEUE_EMPTY = 4,     /* claim: nothing to claim */
+    QUEUE_ERROR = -1,    /* Redis unreachable or replied with an error */
 };
 
 enum queue_job_state {
@@ -46,7 +46,7 @@ enum queue_job_state {
 struct queue_config {
     char host[256];
     int port;
-    char password[256];       /* "" = no AUTH */
+    char password[256]; /* "" = no AUTH */
     int db;
     int timeout_ms;           /* connect and command time-out */
     int64_t lease_ttl_ms;     /* lease length granted by claim and renew */
@@ -70,10 +70,10 @@ struct queue_job {
     enum queue_job_state state;
     int64_t epoch;
     char owner[QUEUE_OWNER_MAX];
-    int checkpoint;           /* last published segment index, start_number-1 if none */
+    int checkpoint; /* last published segment index, start_number-1 if none */
     int start_number;
     int attempts;
-    int takeovers;            /* claims of a job whose previous lease had expired */
+    int takeovers; /* claims of a job whose previous lease had expired */
     char error[QUEUE_ERROR_MAX];
     int64_t frames;
     int64_t out_time_us;
@@ -81,7 +81,7 @@ struct queue_job {
     double speed;
     int64_t progress_version; /* moves on every checkpoint and progress report */
     int paused;
-    int64_t duration_us;      /* input duration, once a worker has opened it; 0 = unknown */
+    int64_t duration_us; /* input duration, once a worker has opened it; 0 = unknown */
     char requires[QUEUE_REQUIRES_MAX]; /* routing words, "" = any worker */
     char waiting[QUEUE_ERROR_MAX];     /* QUEUED: why no live worker can run it, "" = none */
 };
@@ -90,9 +90,9 @@ struct queue_job {
 struct queue_claim {
     char id[QUEUE_ID_MAX];
     int64_t epoch;
-    int checkpoint;           /* resume at checkpoint + 1 */
-    int takeover;             /* 1 if the previous owner's lease had expired */
-    uint8_t *spec;            /* packed ffpool.JobSpec, malloc'd: queue_claim_clear() frees */
+    int checkpoint; /* resume at checkpoint + 1 */
+    int takeover;   /* 1 if the previous owner's lease had expired */
+    uint8_t *spec;  /* packed ffpool.JobSpec, malloc'd: queue_claim_clear() frees */
     size_t spec_len;
     /* On QUEUE_EMPTY: server ms until the earliest lease expires (the next
      * takeover a claim could make), -1 if no lease is held. A worker waits
@@ -106,7 +106,7 @@ struct queue_progress {
     int64_t out_time_us;
     int64_t bytes;
     double speed;
-    int64_t duration_us;      /* input duration, 0 = unknown */
+    int64_t duration_us; /* input duration, 0 = unknown */
 };
 
 struct queue;
@@ -181,17 +181,17 @@ struct queue_worker {
     int slots;
     int running;
     int draining;
-    int64_t updated_ms;   /* server time of its last announcement */
-    uint8_t *caps;        /* packed ffpool.Capabilities, malloc'd, may be NULL */
+    int64_t updated_ms; /* server time of its last announcement */
+    uint8_t *caps;      /* packed ffpool.Capabilities, malloc'd, may be NULL */
     size_t caps_len;
 };
 
 /* Announces a live worker for ttl_ms, and applies routing deadlines to the
  * jobs a claim would look at (see queue_claim), busy workers included.
  * caps may be NULL to keep the stored ones; given caps also replace the
- * worker's routing offers (the words of routing_worker_offers()); *need_caps is set when the server has none (send them next time),
- * *drain_requested when an operator asked this worker to drain (either
- * output may be NULL). */
+ * worker's routing offers (the words of routing_worker_offers()); *need_caps is set when the server
+ * has none (send them next time), *drain_requested when an operator asked this worker to drain
+ * (either output may be NULL). */
 int queue_worker_announce(struct queue *queue, const char *worker_id, int64_t ttl_ms, int slots,
                           int running, int draining, const uint8_t *caps, size_t caps_len,
                           int *need_caps, int *drain_requested);

@@ -61,9 +61,9 @@ struct routing_words {
     char *out;
     size_t size, used;
     int count;
-    int overflow;  /* out is too small */
-    int too_many;  /* more than ROUTING_WORDS_MAX words */
-    int too_long;  /* a word longer than ROUTING_WORD_MAX - 1 */
+    int overflow; /* out is too small */
+    int too_many; /* more than ROUTING_WORDS_MAX words */
+    int too_long; /* a word longer than ROUTING_WORD_MAX - 1 */
 };
 
 static int routing_words_has(const struct routing_words *w, const char *word)

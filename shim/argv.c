@@ -1069,8 +1069,7 @@ static int complex_labels_native(const char *graph)
 /* -filter_complex: the one graph that makes the output's video. Its stream
  * inputs are resolved by the worker (a bitmap subtitle stream among them is
  * drawn as video, as the CLI's sub2video does). */
-static void on_filter_complex(struct argv_parse *p, const char *opt, char kind,
-                              const char *value)
+static void on_filter_complex(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
     if (p->filter_complex_given) {
         parse_block(p, RANK_FEATURE, "more than one -filter_complex not native");
@@ -1726,8 +1725,7 @@ static void finish(struct argv_parse *p)
         }
     }
 
-    if (p->filter_complex_given &&
-        (p->video_disabled || strcmp(spec->video_codec, "libx264") != 0))
+    if (p->filter_complex_given && (p->video_disabled || strcmp(spec->video_codec, "libx264") != 0))
         parse_block(p, RANK_FEATURE, "-filter_complex into %.32s not native",
                     p->video_disabled ? "no video" : spec->video_codec);
     if (p->video_disabled)

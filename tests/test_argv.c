@@ -742,12 +742,12 @@ Test(argv_rules, a_single_map_under_vn_is_the_audio_stream)
 #define LINE_BURN_IN_GRAPH                                                                         \
     "[0:3]scale,scale=-1:1080:fast_bilinear,crop,pad=max(1920\\,iw):max(1080\\,ih):(ow-iw)/2:"     \
     "(oh-ih)/2:black@0,crop=1920:1080[sub];[0:0]setparams=color_primaries=bt709:color_trc=bt709:"  \
-    "colorspace=bt709,scale=trunc(min(max(iw\\,ih*a)\\,1920)/2)*2:trunc(ow/a/2)*2,"               \
+    "colorspace=bt709,scale=trunc(min(max(iw\\,ih*a)\\,1920)/2)*2:trunc(ow/a/2)*2,"                \
     "format=yuv420p[main];[main][sub]overlay=eof_action=pass:repeatlast=0"
 #define LINE_BURN_IN(maps, graph)                                                                  \
     "-analyzeduration 200M -probesize 1G -canvas_size 1920x1080 -i file:\"/m/a b.mkv\" "           \
-    "-map_metadata -1 -map_chapters -1 -threads 0 " maps " " LINE_VIDEO                            \
-    "-filter_complex \"" graph "\" -start_at_zero -codec:a:0 libfdk_aac -ac 2 -ab 256000 "         \
+    "-map_metadata -1 -map_chapters -1 -threads 0 " maps " " LINE_VIDEO "-filter_complex \"" graph \
+    "\" -start_at_zero -codec:a:0 libfdk_aac -ac 2 -ab 256000 "                                    \
     "-af \"volume=2\" " LINE_HLS
 
 Test(argv_rules, graphical_subtitle_burn_in_with_filter_complex_is_native)
@@ -780,7 +780,8 @@ Test(argv_rules, filter_complex_shapes_outside_the_native_path)
     cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:0 -map 0:1", LINE_BURN_IN_GRAPH), &s, reason,
                             sizeof(reason)),
                  ARGV_PASSTHROUGH);
-    cr_assert_str_eq(reason, "passthrough: a mapped video stream beside -filter_complex not native");
+    cr_assert_str_eq(reason,
+                     "passthrough: a mapped video stream beside -filter_complex not native");
     /* A second input file. */
     cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:1", "[1:0]scale=640:-2[sub];[0:0][sub]overlay"),
                             &s, reason, sizeof(reason)),

@@ -131,8 +131,8 @@ Test(job_spec, requires_with_an_empty_or_spaced_word_is_refused)
     struct job_spec s;
     char err[256];
     /* field 80 (requires), wire type 2: tag 0x282 = varint 0x82 0x05 */
-    const uint8_t empty[] = {0x82, 0x05, 9, 'e', 'n', 'c', 'o', 'd', 'e', 'r', ':', 'x',
-                             0x82, 0x05, 0};
+    const uint8_t empty[] = {0x82, 0x05, 9,   'e', 'n',  'c',  'o', 'd',
+                             'e',  'r',  ':', 'x', 0x82, 0x05, 0};
     cr_assert_eq(job_spec_unpack(empty, sizeof(empty), &s, err, sizeof(err)), -1);
     cr_assert(strstr(err, "requires") != NULL, "%s", err);
     const uint8_t spaced[] = {0x82, 0x05, 3, 'a', ' ', 'b'};

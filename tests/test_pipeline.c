@@ -261,9 +261,9 @@ struct collected {
     int stop_after; /* segment_done returns 1 on this many-th segment (0: never) */
     int stop_polls; /* should_stop says stop on this many-th poll (0: never) */
     int polls;
-    const char *dir;   /* where segments go, to look for temp files */
-    int temps_at_stop; /* temp files in dir when should_stop said stop */
-    int temp_ok;       /* every temp file existed, ended in .tmp, and its final did not */
+    const char *dir;          /* where segments go, to look for temp files */
+    int temps_at_stop;        /* temp files in dir when should_stop said stop */
+    int temp_ok;              /* every temp file existed, ended in .tmp, and its final did not */
     int64_t resume_offset_us; /* handed to the run (pipeline_callbacks) */
 };
 
@@ -457,8 +457,8 @@ static void tweak_copy(struct job_spec *spec)
 /* Runs fixture from the start into dir_a and from segment first_index into
  * dir_b (each 600 bytes, filled here) and checks that the resumed segments
  * match the original ones. */
-static void check_resume_into(const char *fixture, int first_index, spec_tweak tweak,
-                              char *dir_a, char *dir_b)
+static void check_resume_into(const char *fixture, int first_index, spec_tweak tweak, char *dir_a,
+                              char *dir_b)
 {
     char input[512];
     fixture_path(input, sizeof(input), fixture);
@@ -740,8 +740,8 @@ Test(pipeline, audio_copy_keeps_every_packet_once)
 
 /* The first line ffprobe prints for `entries` of stream `stream` of path,
  * fields joined by sep: e.g. "640x360" for v:0 width,height with 'x'. */
-static void probe_stream_fields(const char *path, const char *stream, const char *entries,
-                                char sep, char *out, size_t len)
+static void probe_stream_fields(const char *path, const char *stream, const char *entries, char sep,
+                                char *out, size_t len)
 {
     char command[1024];
     snprintf(command, sizeof(command),
@@ -1380,7 +1380,7 @@ Test(pipeline, progressive_output_is_complete_without_segment_done)
 #define BURN_IN_GRAPH                                                                              \
     "[0:2]scale,scale=-1:360:fast_bilinear,crop,pad=max(640\\,iw):max(360\\,ih):(ow-iw)/2:"        \
     "(oh-ih)/2:black@0,crop=640:360[sub];[0:0]setparams=color_primaries=bt709:color_trc=bt709:"    \
-    "colorspace=bt709,scale=trunc(min(max(iw\\,ih*a)\\,640)/2)*2:trunc(ow/a/2)*2,"                \
+    "colorspace=bt709,scale=trunc(min(max(iw\\,ih*a)\\,640)/2)*2:trunc(ow/a/2)*2,"                 \
     "format=yuv420p[main];[main][sub]overlay=eof_action=pass:repeatlast=0"
 
 static void tweak_burn_in(struct job_spec *spec)

@@ -639,7 +639,8 @@ Test(queue, release_makes_job_claimable_at_once_without_takeover_count)
     cr_assert_str_eq(job.owner, "worker-b");
 
     cr_assert_eq(queue_renew(queue, released, "worker-a", draining.epoch, NULL), QUEUE_FENCED);
-    cr_assert_eq(queue_checkpoint(queue, released, "worker-a", draining.epoch, 9, 1, 0), QUEUE_FENCED);
+    cr_assert_eq(queue_checkpoint(queue, released, "worker-a", draining.epoch, 9, 1, 0),
+                 QUEUE_FENCED);
     cr_assert_eq(get_ok(queue, released).checkpoint, 4);
     queue_claim_clear(&draining);
     queue_claim_clear(&next);
@@ -720,7 +721,8 @@ Test(queue, cancel_stops_owner)
 
     cr_assert_eq(queue_cancel(queue, running), QUEUE_OK);
     cr_assert_eq(queue_renew(queue, running, "worker-a", claim.epoch, NULL), QUEUE_CANCELLED);
-    cr_assert_eq(queue_checkpoint(queue, running, "worker-a", claim.epoch, 0, 1, 0), QUEUE_CANCELLED);
+    cr_assert_eq(queue_checkpoint(queue, running, "worker-a", claim.epoch, 0, 1, 0),
+                 QUEUE_CANCELLED);
     cr_assert_eq(queue_complete(queue, running, "worker-a", claim.epoch), QUEUE_CANCELLED);
     cr_assert_eq(get_ok(queue, running).state, QUEUE_JOB_CANCELLED);
 

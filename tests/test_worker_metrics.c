@@ -92,10 +92,10 @@ Test(worker_metrics, a_full_pipe_drops_events_and_never_blocks_the_job)
 Test(job_process, command_line_carries_the_claim)
 {
     struct queue_claim claim = {.id = "j42", .epoch = 3, .checkpoint = 6, .takeover = 1};
-    struct job_process_argv args;
+    struct job_process_argv args = {0};
     job_process_argv_build(&args, "/usr/bin/ffpool-worker", "worker-a", &claim, 123456789LL);
-    const char *expected[] = {"/usr/bin/ffpool-worker", JOB_PROCESS_FLAG, "j42", "worker-a", "3",
-                              "6", "1", "123456789"};
+    const char *expected[] = {
+        "/usr/bin/ffpool-worker", JOB_PROCESS_FLAG, "j42", "worker-a", "3", "6", "1", "123456789"};
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
         cr_assert_str_eq(args.argv[i], expected[i]);
     cr_assert_null(args.argv[sizeof(expected) / sizeof(expected[0])]);

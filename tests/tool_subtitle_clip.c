@@ -95,7 +95,12 @@ static int dvd_event(struct dvd_writer *d, const struct box *b, int start_ms, in
      * CLI gives it; what it writes is far smaller. */
     static uint8_t buffer[1 << 20];
     AVSubtitleRect rect = {
-        .x = b->x, .y = b->y, .w = b->w, .h = b->h, .nb_colors = 4, .type = SUBTITLE_BITMAP,
+        .x = b->x,
+        .y = b->y,
+        .w = b->w,
+        .h = b->h,
+        .nb_colors = 4,
+        .type = SUBTITLE_BITMAP,
     };
     rect.data[0] = b->pixels;
     rect.linesize[0] = b->w;
@@ -240,8 +245,8 @@ static void pgs_display_set(struct pgs_writer *p, const struct box *b, int64_t p
     pgs_segment(p, pts90, 0x17, wds, sizeof(wds));
     if (show) {
         /* Palette (id, Y, Cr, Cb, alpha): black, red, white; 0 stays clear. */
-        static const uint8_t pds[] = {0, 0, 1, 16, 128, 128, 255, 2, 81, 240, 90, 255,
-                                      3, 235, 128, 128, 255};
+        static const uint8_t pds[] = {0,   0,  1,   16, 128, 128, 255, 2,  81,
+                                      240, 90, 255, 3,  235, 128, 128, 255};
         pgs_segment(p, pts90, 0x14, pds, sizeof(pds));
         size_t len = 11 + p->rle_len;
         uint8_t *ods = malloc(len);
@@ -293,8 +298,8 @@ int main(int argc, char **argv)
     if (box_make(&box, width, height) != 0)
         return fail("allocate the box", AVERROR(ENOMEM));
 
-    static const int events[][2] = {{500, 1500}, {2500, 3000}, {3500, 6500}, {7000, 8000},
-                                    {8500, 9500}};
+    static const int events[][2] = {
+        {500, 1500}, {2500, 3000}, {3500, 6500}, {7000, 8000}, {8500, 9500}};
     struct dvd_writer dvd = {0};
     struct pgs_writer sup = {0};
     if (pgs ? pgs_open(&sup, out, width, height, &box) : dvd_open(&dvd, out, width, height))

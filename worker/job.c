@@ -89,8 +89,8 @@ static void job_report_progress(struct job *job)
 #define TEST_HOG_STEP_MS 125
 #define TEST_HOG_MAX_MB 2048
 
-static int job_test_hook_armed(const struct job *job, const char *at_name,
-                               const char *input_name, int index)
+static int job_test_hook_armed(const struct job *job, const char *at_name, const char *input_name,
+                               int index)
 {
     const char *at = getenv(at_name);
     if (at == NULL || at[0] == '\0' || atoi(at) != index)
@@ -101,7 +101,8 @@ static int job_test_hook_armed(const struct job *job, const char *at_name,
 
 static void job_test_hooks(struct job *job, int index)
 {
-    if (job_test_hook_armed(job, "FFPOOL_TEST_CRASH_AT_SEGMENT", "FFPOOL_TEST_CRASH_INPUT", index)) {
+    if (job_test_hook_armed(job, "FFPOOL_TEST_CRASH_AT_SEGMENT", "FFPOOL_TEST_CRASH_INPUT",
+                            index)) {
         log_warn("test_hook", "job=%s segment=%d msg=%s", job->id, index,
                  log_quote("FFPOOL_TEST_CRASH_AT_SEGMENT: raising SIGSEGV"));
         /* The default action, even under a sanitizer that catches SIGSEGV:
@@ -365,7 +366,8 @@ static void job_load_durations(struct job_run *run)
     int count = job->first_index - job->spec.start_number;
     if (count <= 0 || job_record_duration(run, job->first_index - 1, 0) != 0)
         return;
-    if (queue_segment_durations(run->queue, job->id, run->durations_us, count, &run->last_index) != QUEUE_OK)
+    if (queue_segment_durations(run->queue, job->id, run->durations_us, count, &run->last_index) !=
+        QUEUE_OK)
         log_warn("durations_unavailable", "job=%s error=%s", job->id,
                  log_quote(queue_last_error(run->queue)));
     /* Every duration known: a stream copy resumes with a seek instead of
@@ -489,8 +491,8 @@ done:
 }
 
 struct job *job_create(const struct ffpool_config *config, const struct queue_config *queue_config,
-                       int report_fd, const char *owner,
-                       const struct queue_claim *claim, char *err, size_t errlen)
+                       int report_fd, const char *owner, const struct queue_claim *claim, char *err,
+                       size_t errlen)
 {
     struct job *job = calloc(1, sizeof(*job));
     if (job == NULL) {

@@ -31,23 +31,23 @@ struct job {
     char id[QUEUE_ID_MAX];
     char owner[QUEUE_OWNER_MAX];
     int64_t epoch;
-    int first_index;             /* segment this run starts at */
+    int first_index; /* segment this run starts at */
     int takeover;
     struct job_spec spec;
     const struct ffpool_config *config;
     struct queue_config queue_config;
-    int report_fd;               /* event lines to the worker (-1: none) */
+    int report_fd;                     /* event lines to the worker (-1: none) */
     long long last_progress_report_ms; /* job thread only */
 
-    atomic_int stop_reason;      /* enum job_stop_reason, first one wins */
+    atomic_int stop_reason; /* enum job_stop_reason, first one wins */
     atomic_int paused;
     atomic_llong lease_deadline_ms; /* monotonic; no publishing after it */
-    atomic_int finished;         /* set when the job thread is done */
+    atomic_int finished;            /* set when the job thread is done */
 
     pthread_t thread;
     pthread_t renew_thread;
     pthread_mutex_t lock;
-    pthread_cond_t wake;         /* wakes the renew thread early to exit */
+    pthread_cond_t wake; /* wakes the renew thread early to exit */
 };
 
 /* Builds a job from a claim; the job reports metric updates and progress to
@@ -55,8 +55,8 @@ struct job {
  * with err if the stored spec cannot be read (the caller fails the job with
  * err). */
 struct job *job_create(const struct ffpool_config *config, const struct queue_config *queue_config,
-                       int report_fd, const char *owner,
-                       const struct queue_claim *claim, char *err, size_t errlen);
+                       int report_fd, const char *owner, const struct queue_claim *claim, char *err,
+                       size_t errlen);
 
 /* Starts the job and renew threads. claim_started_ms is the monotonic time
  * just before the claim was sent: the lease is counted from then. Returns 0,

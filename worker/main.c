@@ -151,8 +151,7 @@ int main(int argc, char **argv)
     struct worker_metrics metrics;
     struct metrics *registry = config.metrics_listen[0] ? metrics_create() : NULL;
     worker_metrics_init(&metrics, registry);
-    struct supervisor *supervisor =
-        supervisor_create(&config, &metrics, owner, n_slots, argv[0]);
+    struct supervisor *supervisor = supervisor_create(&config, &metrics, owner, n_slots, argv[0]);
     struct queue_config queue_config;
     program_queue_config(&config, &queue_config);
     struct queue *queue = queue_open(&queue_config);

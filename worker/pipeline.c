@@ -446,8 +446,8 @@ static int pipeline_subtitle_lookback(struct pipeline_run *run, struct pipeline_
             stop_pos = pkt->pos + 1; /* the budget may end here */
         AVStream *st = input->streams[pkt->stream_index];
         int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
-        int64_t at = ts != AV_NOPTS_VALUE ? av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q)
-                                          : INT64_MIN;
+        int64_t at =
+            ts != AV_NOPTS_VALUE ? av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q) : INT64_MIN;
         /* Past the start: the run's first video packet, or any packet well
          * past it (a video stream without timestamps). */
         if (at != INT64_MIN && at != INT64_MAX && pkt->pos >= 0 &&

@@ -311,13 +311,13 @@ struct pipeline_subtitle {
     struct pipeline_run *run;
     AVStream *stream;
     AVCodecContext *decoder;
-    int width, height; /* the canvas */
-    AVFrame *blank;    /* nothing on screen */
-    AVFrame *shown;    /* a reference to what is on screen now */
+    int width, height;             /* the canvas */
+    AVFrame *blank;                /* nothing on screen */
+    AVFrame *shown;                /* a reference to what is on screen now */
     int64_t shown_end_us;          /* absolute input time it disappears, INT64_MAX: never */
     struct subtitle_event *events; /* decoded, not yet started, in start order */
     int n_events;
-    int64_t pending_pixels; /* of their bitmaps */
+    int64_t pending_pixels;  /* of their bitmaps */
     int64_t skip_before_pos; /* subtitle packets before this byte position were
                                 decoded by the run's look-back (pipeline.c) */
 };
@@ -359,9 +359,9 @@ struct pipeline_video {
     struct pipeline_subtitle subtitle;
     AVFilterContext *sub_source;
     AVFrame *sub_frame;
-    int sub_pushed;        /* a canvas has been pushed */
-    int sub_since_push;    /* video frames fed since the last canvas was pushed */
-    int64_t sub_last_ts;   /* of the latest video frame fed */
+    int sub_pushed;      /* a canvas has been pushed */
+    int sub_since_push;  /* video frames fed since the last canvas was pushed */
+    int64_t sub_last_ts; /* of the latest video frame fed */
     AVCodecContext *encoder;
     AVFrame *frame; /* decoded */
     AVFrame *filtered;

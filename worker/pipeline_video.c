@@ -236,8 +236,8 @@ static int video_copy_packet(struct pipeline_video *v, const AVPacket *pkt)
 /* The filters the ffmpeg CLI puts first when -autorotate is on (its
  * default) and the input carries a display matrix: a phone's portrait video
  * comes out upright. Writes "" when there is nothing to turn. */
-static void video_rotation_filters(const struct pipeline_video *v, const AVFrame *frame,
-                                   char *out, size_t len)
+static void video_rotation_filters(const struct pipeline_video *v, const AVFrame *frame, char *out,
+                                   size_t len)
 {
     out[0] = '\0';
     if (!v->run->spec->autorotate)
@@ -337,8 +337,10 @@ static int video_link_complex(struct pipeline_video *v, const char *rotation)
             if (averr >= 0)
                 averr = avfilter_link(v->sub_source, 0, in->filter_ctx, (unsigned)in->pad_idx);
         } else {
-            ret = pipeline_fail(run, 0, "filter_complex input [%s] is not the job's video or "
-                                        "subtitle stream", in->name ? in->name : "");
+            ret = pipeline_fail(run, 0,
+                                "filter_complex input [%s] is not the job's video or "
+                                "subtitle stream",
+                                in->name ? in->name : "");
             break;
         }
         if (averr < 0)

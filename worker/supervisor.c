@@ -66,8 +66,8 @@ struct child {
 
 struct supervisor {
     const struct ffpool_config *config;
-    int exe_fd;  /* SUPERVISOR_SELF_EXE, close-on-exec */
-    char **envp; /* the worker's configuration as FFPOOL_* variables */
+    int exe_fd;                 /* SUPERVISOR_SELF_EXE, close-on-exec */
+    char **envp;                /* the worker's configuration as FFPOOL_* variables */
     long long backoff_until_ms; /* no claims before this (a start failed) */
     struct worker_metrics *metrics;
     char owner[QUEUE_OWNER_MAX];
@@ -205,7 +205,7 @@ int supervisor_start(struct supervisor *sup, const struct queue_claim *claim,
         snprintf(err, errlen, "no free slot");
         return -1;
     }
-    struct job_process_argv args;
+    struct job_process_argv args = {0};
     job_process_argv_build(&args, sup->program, sup->owner, claim, claim_started_ms);
 
     int result = -1;

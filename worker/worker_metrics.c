@@ -14,11 +14,11 @@ void worker_metrics_init(struct worker_metrics *m, struct metrics *r)
 {
     static const double job_buckets[] = {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200};
     m->registry = r;
-    m->jobs_in_progress = metrics_gauge(r, "ffpool_worker_jobs_in_progress",
-                                        "Jobs this worker is running now.");
-    m->job_duration = metrics_histogram(r, "ffpool_job_duration_seconds",
-                                        "Wall time of one job run on this worker, by outcome.",
-                                        job_buckets, (int)(sizeof(job_buckets) / sizeof(job_buckets[0])));
+    m->jobs_in_progress =
+        metrics_gauge(r, "ffpool_worker_jobs_in_progress", "Jobs this worker is running now.");
+    m->job_duration = metrics_histogram(
+        r, "ffpool_job_duration_seconds", "Wall time of one job run on this worker, by outcome.",
+        job_buckets, (int)(sizeof(job_buckets) / sizeof(job_buckets[0])));
     m->segments = metrics_counter(r, "ffpool_segments_total", "Segments published.");
     m->takeovers = metrics_counter(r, "ffpool_takeovers_total",
                                    "Jobs claimed after their previous owner's lease expired.");

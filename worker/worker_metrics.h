@@ -24,9 +24,9 @@ struct worker_metrics {
     struct metrics_counter *fenced_writes;
     struct metrics_counter *redis_errors;
     struct metrics_counter *jobs_failed;
-    struct metrics_counter *job_crashes;         /* killed by a signal or exited abnormally */
-    struct metrics_counter *job_watchdog_kills;  /* no progress for worker.job_watchdog_ms */
-    struct metrics_counter *job_memory_kills;    /* above worker.job_memory_limit_mb */
+    struct metrics_counter *job_crashes;        /* killed by a signal or exited abnormally */
+    struct metrics_counter *job_watchdog_kills; /* no progress for worker.job_watchdog_ms */
+    struct metrics_counter *job_memory_kills;   /* above worker.job_memory_limit_mb */
     struct metrics_gauge *last_progress;
     struct metrics_gauge_vec *encode_speed;
     /* Monotonic ms of the last pass of the claim loop or a segment: the
@@ -41,8 +41,8 @@ enum worker_event {
     WORKER_EVENT_LEASE_LOST,   /* fenced, or self-fenced */
     WORKER_EVENT_FENCED_WRITE, /* a segment was not published: lease not certainly ours */
     WORKER_EVENT_REDIS_ERROR,
-    WORKER_EVENT_JOB_FAILED,   /* the pipeline failed; the job process recorded it */
-    WORKER_EVENT_SPEED,        /* value: encode speed in multiples of real time */
+    WORKER_EVENT_JOB_FAILED, /* the pipeline failed; the job process recorded it */
+    WORKER_EVENT_SPEED,      /* value: encode speed in multiples of real time */
 };
 
 /* Registers every metric in registry (which may be NULL). */
