@@ -1112,8 +1112,14 @@ static void on_filter(struct argv_parse *p, const char *opt, char kind, const ch
 
 static void on_bsf(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
+    /* Jellyfin's -bsf:a aac_adtstoasc (AAC copied from MPEG-TS into fMP4):
+     * the worker applies it wherever AAC is copied into an MP4 muxer, and
+     * the MPEG-TS muxer takes either form. */
+    if (kind == 'a' && strcmp(value, "aac_adtstoasc") == 0)
+        return;
     if (kind != 'v') {
-        parse_block(p, RANK_FEATURE, "%.64s not native (only -bsf:v)", opt);
+        parse_block(p, RANK_FEATURE, "%.64s %.32s not native (only -bsf:v and aac_adtstoasc)",
+                    opt, value);
         return;
     }
     parse_store(p, opt, p->spec->video_bsf, sizeof(p->spec->video_bsf), value);

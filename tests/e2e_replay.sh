@@ -8,7 +8,8 @@
 # For each corpus line (../shared/jellyfin-argv, then tests/corpus) whose
 # kind is hls-* or progressive and that names no
 # hardware codec: the paths are rewritten to short synthetic clips (H.264 or,
-# for HEVC lines, H.265 in Matroska, 8 s, keyframe every second, AAC 48 kHz)
+# for HEVC lines, H.265 in Matroska; H.264 in MPEG-TS for lines that remux a
+# recording; 8 s, keyframe every second, AAC 48 kHz)
 # and a fresh output folder, the line runs through build/jellyfin/ffmpeg (the
 # shim, against `scripts/pool up --workers 1`) and through /usr/bin/ffmpeg,
 # and the outputs must agree: the same exit status, the same files (segments,
@@ -76,6 +77,7 @@ make_clip() { # make_clip PATH ENCODER-ARGS...
     -f lavfi -i sine=frequency=440:sample_rate=48000 -t 8 "$@" -c:a aac -b:a 128k "$path"
 }
 make_clip "$dir/h264.mkv" -c:v libx264 -preset veryfast -g 25 -pix_fmt yuv420p
+make_clip "$dir/h264.ts" -c:v libx264 -preset veryfast -g 25 -pix_fmt yuv420p -f mpegts
 make_clip "$dir/hevc.mkv" -c:v libx265 -preset ultrafast -x265-params keyint=25:log-level=error \
   -pix_fmt yuv420p
 # For -filter_complex burn-in lines: h264.mkv plus a DVD (bitmap) subtitle
@@ -159,7 +161,7 @@ for file in "$corpus"/*.txt "$here"/tests/corpus/*.txt; do
     "$file" && continue
   name=$(basename "$file" .txt)
   clip=$dir/h264.mkv
-  case $name in *hevc*) clip=$dir/hevc.mkv ;; esac
+  case $name in *hevc*) clip=$dir/hevc.mkv ;; *recording-ts*) clip=$dir/h264.ts ;; esac
   grep -q -- '-filter_complex' "$file" && clip=$dir/h264-subs.mkv
   mapfile -d '' raw < <(python3 "$here/tests/jellyfin_argv.py" "$file")
 

@@ -881,6 +881,21 @@ Test(argv_rules, fmp4_copy_and_progressive_are_native)
     cr_assert_str_eq(s.video_codec, "copy");
     cr_assert_str_eq(s.audio_codec, "copy");
 
+    /* A recording (.ts) copied into fMP4: Jellyfin adds -bsf:a aac_adtstoasc,
+     * which the worker applies wherever AAC is copied into MP4. */
+    cr_assert_eq(parse_args("-i /m/rec.ts -map 0:0 -map 0:1 -codec:v:0 copy -tag:v:0 avc1 "
+                            "-codec:a:0 copy -bsf:a aac_adtstoasc -f hls -hls_time 3 "
+                            "-hls_segment_type fmp4 -hls_fmp4_init_filename init.mp4 "
+                            "-hls_segment_filename /t/a%d.mp4 -hls_playlist_type vod "
+                            "-hls_list_size 0 /t/a.m3u8",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(parse_args("-i /m/a.mkv -c copy -bsf:a noise " LINE_HLS, &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason,
+                     "passthrough: -bsf:a noise not native (only -bsf:v and aac_adtstoasc)");
+
     cr_assert_eq(parse_args("-i /m/a.mkv -c:v libx264 -c:a aac -movflags "
                             "frag_keyframe+empty_moov+delay_moov -f mp4 /t/a.mp4",
                             &s, reason, sizeof(reason)),

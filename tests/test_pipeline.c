@@ -1351,6 +1351,61 @@ static int count_delivery(void *opaque, const struct pipeline_segment *segment)
     return 0;
 }
 
+/* Audio and video copied from an MPEG-TS source (a recording) into fMP4
+ * segments and into a progressive mp4: the AAC arrives with ADTS headers and
+ * no AudioSpecificConfig, which the MP4 muxer refuses unless the worker
+ * converts it (Jellyfin asks the CLI for -bsf:a aac_adtstoasc there). Every
+ * packet of the source reaches the output, which decodes cleanly. */
+Test(pipeline, aac_copied_from_mpegts_into_mp4_gets_its_config)
+{
+    char input[512], dir[600], path[700], command[1024];
+    fixture_path(input, sizeof(input), "clip.ts");
+    for (int progressive = 0; progressive <= 1; progressive++) {
+        output_dir(dir, sizeof(dir), progressive ? "ts-to-mp4" : "ts-to-fmp4");
+        struct job_spec spec;
+        spec_jellyfin_hls(&spec, input, dir, 2000000);
+        tweak_copy(&spec);
+        spec.video_bsf[0] = '\0';
+        snprintf(spec.video_tag, sizeof(spec.video_tag), "avc1");
+        if (progressive) {
+            spec.output_kind = JOB_OUTPUT_PROGRESSIVE;
+            spec.copyts = 0;
+            snprintf(spec.output_format, sizeof(spec.output_format), "mp4");
+            snprintf(spec.movflags, sizeof(spec.movflags), "frag_keyframe+empty_moov+delay_moov");
+            snprintf(spec.output, sizeof(spec.output), "%s/out.mp4", dir);
+        } else {
+            tweak_fmp4(&spec);
+        }
+        struct collected c = {0};
+        char err[512];
+        int result = run_pipeline(&spec, 0, &c, err, sizeof(err));
+        cr_assert_eq(result, PIPELINE_OK, "%s: %s", progressive ? "mp4" : "fmp4", err);
+        snprintf(path, sizeof(path), "%s", spec.output);
+        if (!progressive) {
+            /* The playlist the job process would write: init + segments. */
+            snprintf(command, sizeof(command),
+                     "cd '%s' && cat %s $(ls seg*.mp4 | sort -V) > all.mp4",
+                     dir, spec.init_filename);
+            cr_assert_eq(run_quiet(command), 0);
+            snprintf(path, sizeof(path), "%s/all.mp4", dir);
+        }
+        expect_decodes_cleanly(path);
+        char source_audio[64], output_audio[64];
+        probe_stream_fields(input, "a:0", "codec_name,sample_rate", ',', source_audio,
+                            sizeof(source_audio));
+        probe_stream_fields(path, "a:0", "codec_name,sample_rate", ',', output_audio,
+                            sizeof(output_audio));
+        cr_expect_str_eq(output_audio, source_audio, "%s", progressive ? "mp4" : "fmp4");
+        snprintf(command, sizeof(command),
+                 "test $(ffprobe -v error -select_streams a:0 -count_packets -show_entries "
+                 "stream=nb_read_packets -of csv=p=0 '%s' | head -n 1) = $(ffprobe -v error "
+                 "-select_streams a:0 -count_packets -show_entries stream=nb_read_packets "
+                 "-of csv=p=0 '%s' | head -n 1)",
+                 input, path);
+        cr_expect_eq(run_quiet(command), 0, "%s: audio packets lost", progressive ? "mp4" : "fmp4");
+    }
+}
+
 Test(pipeline, progressive_output_is_complete_without_segment_done)
 {
     char input[512], dir[600], err[512];

@@ -3,8 +3,8 @@
  * Owns the audio decoder, the job's -af graph (volume, loudnorm, ... handed
  * to libavfilter as written), the swresample context, a sample fifo and the
  * encoder ("aac" for aac and libfdk_aac, else the named encoder: libmp3lame,
- * ac3, ...); with
- * audio_codec "copy" it passes packets through untouched. Encoded or copied
+ * ac3, ...); with audio_codec "copy" it passes packets through untouched
+ * (AAC into an MP4 muxer through aac_adtstoasc). Encoded or copied
  * packets go to the segment writer, which drops or places them.
  *
  * The frame grid: output sample n (counted at the encoder's rate from stream
@@ -18,6 +18,7 @@
  * keeps is a real one and not the encoder's priming. */
 #include <string.h>
 
+#include <libavcodec/bsf.h>
 #include <libavfilter/buffersink.h>
 #include <libavfilter/buffersrc.h>
 #include <libavutil/audio_fifo.h>
@@ -156,6 +157,130 @@ end:
     return ret;
 }
 
+/* ---- stream copy ----------------------------------------------------------- */
+
+/* Whether the segment writer's muxer is of the MP4 family (fMP4 segments, a
+ * progressive mp4 or mov), which wants raw AAC and an AudioSpecificConfig. */
+static int audio_output_is_mp4(const struct pipeline_audio *a)
+{
+    const struct job_spec *spec = a->run->spec;
+    if (spec->output_kind == JOB_OUTPUT_HLS)
+        return spec->segment_type == JOB_SEGMENT_FMP4;
+    return strcmp(spec->output_format, "mp4") == 0 || strcmp(spec->output_format, "mov") == 0 ||
+           strcmp(spec->output_format, "ipod") == 0;
+}
+
+/* The 2-byte AudioSpecificConfig an ADTS stream implies, as aac_adtstoasc
+ * writes it: the object type and sampling rate of the AAC core (SBR and PS,
+ * which ADTS cannot signal, stay implicit). Returns 0 or an AVERROR. */
+static int audio_adts_config(const AVCodecParameters *par, uint8_t asc[2])
+{
+    static const int rates[] = {96000, 88200, 64000, 48000, 44100, 32000, 24000,
+                                22050, 16000, 12000, 11025, 8000,  7350};
+    int object_type = 2; /* LC, also the core of HE-AAC */
+    int rate = par->sample_rate;
+    int channels = par->ch_layout.nb_channels;
+    if (par->profile == FF_PROFILE_AAC_MAIN || par->profile == FF_PROFILE_AAC_SSR ||
+        par->profile == FF_PROFILE_AAC_LTP)
+        object_type = par->profile + 1;
+    if (par->profile == FF_PROFILE_AAC_HE || par->profile == FF_PROFILE_AAC_HE_V2)
+        rate /= 2;
+    if (par->profile == FF_PROFILE_AAC_HE_V2)
+        channels = 1;
+    int index = 0;
+    while (index < (int)(sizeof(rates) / sizeof(rates[0])) && rates[index] != rate)
+        index++;
+    if (index == (int)(sizeof(rates) / sizeof(rates[0])) || channels < 1 || channels > 8 ||
+        channels == 7)
+        return AVERROR_INVALIDDATA;
+    int config = channels == 8 ? 7 : channels;
+    asc[0] = (uint8_t)(object_type << 3 | index >> 1);
+    asc[1] = (uint8_t)((index & 1) << 7 | config << 3);
+    return 0;
+}
+
+/* Copied audio: declared to the writer as it is, except AAC into an MP4
+ * muxer, which goes through aac_adtstoasc (what Jellyfin's -bsf:a
+ * aac_adtstoasc asks of the CLI for MPEG-TS sources, done whatever the
+ * source): ADTS headers are stripped, and a stream without an
+ * AudioSpecificConfig (MPEG-TS) gets the one its ADTS headers imply before
+ * the init segment is written. Returns a pipeline_result. */
+static int audio_open_copy(struct pipeline_audio *a)
+{
+    struct pipeline_run *run = a->run;
+    AVStream *stream = a->stream;
+    const AVCodecParameters *par = stream->codecpar;
+    AVRational time_base = stream->time_base;
+    int64_t first_us = run->origin_us;
+    if (stream->start_time != AV_NOPTS_VALUE)
+        first_us = av_rescale_q(stream->start_time, stream->time_base, AV_TIME_BASE_Q);
+
+    if (par->codec_id == AV_CODEC_ID_AAC && audio_output_is_mp4(a)) {
+        int averr = av_bsf_alloc(av_bsf_get_by_name("aac_adtstoasc"), &a->bsf);
+        if (averr >= 0)
+            averr = avcodec_parameters_copy(a->bsf->par_in, par);
+        if (averr >= 0 && a->bsf->par_in->extradata_size == 0) {
+            uint8_t asc[2];
+            averr = audio_adts_config(par, asc);
+            if (averr < 0)
+                return pipeline_fail(run, averr,
+                                     "copy AAC audio into MP4: no AudioSpecificConfig for %d Hz, "
+                                     "%d channels",
+                                     par->sample_rate, par->ch_layout.nb_channels);
+            a->bsf->par_in->extradata = av_mallocz(2 + AV_INPUT_BUFFER_PADDING_SIZE);
+            if (a->bsf->par_in->extradata == NULL)
+                averr = AVERROR(ENOMEM);
+            else {
+                memcpy(a->bsf->par_in->extradata, asc, 2);
+                a->bsf->par_in->extradata_size = 2;
+            }
+        }
+        if (averr >= 0) {
+            a->bsf->time_base_in = stream->time_base;
+            averr = av_bsf_init(a->bsf);
+        }
+        if (averr < 0)
+            return pipeline_fail(run, averr, "set up audio bitstream filter aac_adtstoasc");
+        par = a->bsf->par_out;
+        time_base = a->bsf->time_base_out;
+    }
+    return segment_writer_add_stream(a->writer, SEGMENT_AUDIO, par, time_base, first_us);
+}
+
+/* Hands a copied packet (through aac_adtstoasc when there is one) to the
+ * writer. Returns a pipeline_result. */
+static int audio_copy_packet(struct pipeline_audio *a, const AVPacket *pkt)
+{
+    struct pipeline_run *run = a->run;
+    if (a->bsf == NULL) {
+        if (pkt == NULL)
+            return PIPELINE_OK;
+        int averr = av_packet_ref(a->packet, pkt);
+        if (averr < 0)
+            return pipeline_fail(run, averr, "copy an audio packet");
+        run->audio_decoded++;
+        return segment_writer_audio(a->writer, a->packet);
+    }
+    int averr = 0;
+    if (pkt != NULL && (averr = av_packet_ref(a->packet, pkt)) >= 0)
+        averr = av_bsf_send_packet(a->bsf, a->packet);
+    else if (pkt == NULL)
+        averr = av_bsf_send_packet(a->bsf, NULL);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "filter an audio packet (aac_adtstoasc)");
+    for (;;) {
+        averr = av_bsf_receive_packet(a->bsf, a->packet);
+        if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
+            return PIPELINE_OK;
+        if (averr < 0)
+            return pipeline_fail(run, averr, "filter an audio packet (aac_adtstoasc)");
+        run->audio_decoded++;
+        int ret = segment_writer_audio(a->writer, a->packet);
+        if (ret != PIPELINE_OK)
+            return ret;
+    }
+}
+
 int pipeline_audio_open(struct pipeline_audio *a, struct pipeline_run *run,
                         struct segment_writer *writer, AVStream *stream)
 {
@@ -169,13 +294,8 @@ int pipeline_audio_open(struct pipeline_audio *a, struct pipeline_run *run,
     if (a->packet == NULL)
         return pipeline_fail(run, AVERROR(ENOMEM), "allocate the audio stage");
 
-    if (a->copy) {
-        int64_t first_us = run->origin_us;
-        if (stream->start_time != AV_NOPTS_VALUE)
-            first_us = av_rescale_q(stream->start_time, stream->time_base, AV_TIME_BASE_Q);
-        return segment_writer_add_stream(writer, SEGMENT_AUDIO, stream->codecpar, stream->time_base,
-                                         first_us);
-    }
+    if (a->copy)
+        return audio_open_copy(a);
 
     const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
     if (codec == NULL)
@@ -527,15 +647,8 @@ int pipeline_audio_packet(struct pipeline_audio *a, const AVPacket *pkt)
     struct pipeline_run *run = a->run;
     int ret;
 
-    if (a->copy) {
-        if (pkt == NULL)
-            return PIPELINE_OK;
-        int averr = av_packet_ref(a->packet, pkt);
-        if (averr < 0)
-            return pipeline_fail(run, averr, "copy an audio packet");
-        run->audio_decoded++;
-        return segment_writer_audio(a->writer, a->packet);
-    }
+    if (a->copy)
+        return audio_copy_packet(a, pkt);
 
     int averr = avcodec_send_packet(a->decoder, pkt);
     if (averr == AVERROR_INVALIDDATA)
@@ -569,6 +682,7 @@ int pipeline_audio_packet(struct pipeline_audio *a, const AVPacket *pkt)
 
 void pipeline_audio_close(struct pipeline_audio *a)
 {
+    av_bsf_free(&a->bsf);
     avcodec_free_context(&a->decoder);
     avcodec_free_context(&a->encoder);
     avfilter_graph_free(&a->graph);

@@ -433,6 +433,7 @@ struct pipeline_audio {
     struct segment_writer *writer;
     AVStream *stream;
     int copy; /* packets go to the muxer as they are */
+    struct AVBSFContext *bsf; /* copy: aac_adtstoasc for an MP4 muxer, else NULL */
     AVCodecContext *decoder;
     struct SwrContext *resampler;
     AVChannelLayout resampler_in_layout; /* what the resampler was set up for */
