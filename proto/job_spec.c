@@ -147,6 +147,10 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         snprintf(err, errlen, "a filter_complex job needs a graph and an encoded video stream");
         return -1;
     }
+    if (spec->strict < -2 || spec->strict > 2) {
+        snprintf(err, errlen, "strict %d is not a compliance level (-2 to 2)", spec->strict);
+        return -1;
+    }
     if (spec->canvas_width < 0 || spec->canvas_height < 0 ||
         spec->canvas_width > JOB_SPEC_CANVAS_MAX || spec->canvas_height > JOB_SPEC_CANVAS_MAX ||
         (spec->canvas_width == 0) != (spec->canvas_height == 0)) {
@@ -239,6 +243,7 @@ uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len)
     message.max_delay_us = spec->max_delay_us;
     message.copyts = spec->copyts;
     message.start_at_zero = spec->start_at_zero;
+    message.strict = spec->strict;
 
     /* requires: the space-separated words become a repeated field. */
     char words[JOB_SPEC_REQUIRES_MAX];
@@ -313,6 +318,7 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
     spec->max_delay_us = message->max_delay_us;
     spec->copyts = message->copyts;
     spec->start_at_zero = message->start_at_zero;
+    spec->strict = message->strict;
     size_t used = 0;
     for (size_t i = 0; i < message->n_requires; i++) {
         size_t n = strlen(message->requires[i]);

@@ -101,6 +101,7 @@ struct job_spec {
     int64_t max_delay_us;
     int copyts;
     int start_at_zero;
+    int strict;                                 /* -strict, FF_COMPLIANCE_* (0 = normal) */
 
     /* Routing: capabilities the job needs, space-separated "kind:name"
      * words (proto/routing.h). As submitted, a client's additions; the

@@ -1196,12 +1196,25 @@ static void on_max_delay(struct argv_parse *p, const char *opt, char kind, const
         p->spec->max_delay_us = v;
 }
 
+/* -strict: the muxers get it (Jellyfin's "-strict -2" lets FLAC, TrueHD
+ * or DTS be copied into MP4). */
 static void on_strict(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
-    static const char *const levels[] = {
-        "very", "strict", "normal", "unofficial", "experimental", "2", "1", "0", "-1", "-2", NULL};
-    if (!name_in_list(value, levels))
+    static const char *const names[] = {"very", "strict", "normal", "unofficial", "experimental",
+                                        NULL};
+    for (int i = 0; names[i] != NULL; i++) {
+        if (strcmp(value, names[i]) == 0) {
+            p->spec->strict = 2 - i;
+            return;
+        }
+    }
+    int level;
+    if (parse_int(p, opt, value, -2, &level) != 0)
+        return;
+    if (level > 2)
         parse_block(p, RANK_FEATURE, "cannot read %.64s value '%.32s'", opt, value);
+    else
+        p->spec->strict = level;
 }
 
 /* -vsync / -fps_mode: the worker keeps ffmpeg's default (auto); Jellyfin

@@ -890,6 +890,17 @@ Test(argv_rules, fmp4_copy_and_progressive_are_native)
                             "-hls_list_size 0 /t/a.m3u8",
                             &s, reason, sizeof(reason)),
                  ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(parse_args("-i /m/a.mkv -c copy -strict -2 " LINE_HLS, &s, reason,
+                            sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.strict, -2, "-strict reaches the muxers");
+    cr_assert_eq(parse_args("-i /m/a.mkv -c copy -strict experimental " LINE_HLS, &s, reason,
+                            sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.strict, -2);
+    cr_assert_eq(parse_args("-i /m/a.mkv -c copy -strict 3 " LINE_HLS, &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
     cr_assert_eq(parse_args("-i /m/a.mkv -c copy -bsf:a noise " LINE_HLS, &s, reason,
                             sizeof(reason)),
                  ARGV_PASSTHROUGH);

@@ -29,6 +29,7 @@ Test(job_spec, pack_unpack_round_trip_keeps_every_field)
     a.segment_type = JOB_SEGMENT_FMP4;
     a.audio_channels = 2;
     a.filter_complex = 1;
+    a.strict = -2;
     a.canvas_width = 1920;
     a.canvas_height = 1080;
     strcpy(a.requires, "hwaccel:vaapi encoder:h264_vaapi");

@@ -116,6 +116,8 @@ ReportHook(PRE_ALL)(struct criterion_test_set *tests)
         {"clip.mkv", "-c:v libx264 -preset veryfast -g 90 -c:a aac"},
         {"clip.ts", "-c:v libx264 -preset veryfast -g 100 -c:a aac"},
         {"clip.mp4", "-c:v libx264 -preset veryfast -g 100 -c:a aac"},
+        /* FLAC audio: copied into MP4 only with -strict -2 (experimental in 5.1). */
+        {"flac.mkv", "-c:v libx264 -preset veryfast -g 50 -c:a flac"},
         /* One keyframe in the whole clip: a resume must decode from 0 s. */
         {"longgop.mkv", "-c:v libx264 -preset veryfast -g 250 -keyint_min 250 -sc_threshold 0 "
                         "-c:a aac"},
@@ -1403,6 +1405,38 @@ Test(pipeline, aac_copied_from_mpegts_into_mp4_gets_its_config)
                  "-of csv=p=0 '%s' | head -n 1)",
                  input, path);
         cr_expect_eq(run_quiet(command), 0, "%s: audio packets lost", progressive ? "mp4" : "fmp4");
+    }
+}
+
+/* Jellyfin copies FLAC (or TrueHD, DTS) into fMP4 with -strict -2: the
+ * muxer refuses without it, and the job says so. */
+Test(pipeline, strict_reaches_the_muxer_for_flac_copied_into_fmp4)
+{
+    char input[512], dir[600], err[512];
+    fixture_path(input, sizeof(input), "flac.mkv");
+    for (int strict = 0; strict >= -2; strict -= 2) {
+        output_dir(dir, sizeof(dir), strict ? "flac-strict" : "flac");
+        struct job_spec spec;
+        spec_jellyfin_hls(&spec, input, dir, 2000000);
+        tweak_copy(&spec);
+        spec.video_bsf[0] = '\0';
+        tweak_fmp4(&spec);
+        spec.strict = strict;
+        struct collected c = {0};
+        int result = run_pipeline(&spec, 0, &c, err, sizeof(err));
+        if (strict == 0) {
+            cr_expect_eq(result, PIPELINE_ERROR, "FLAC into MP4 without -strict -2 was written");
+            cr_expect(strstr(err, "fmp4 header") != NULL, "error: %s", err);
+            continue;
+        }
+        cr_assert_eq(result, PIPELINE_OK, "%s", err);
+        struct probe p;
+        probe_fmp4_segment(dir, 1, &p);
+        cr_expect_gt(p.audio_packets, 0, "segment 1 has no audio");
+        char codec[64], path[700];
+        snprintf(path, sizeof(path), "%s/%s", dir, spec.init_filename);
+        probe_stream_fields(path, "a:0", "codec_name", ',', codec, sizeof(codec));
+        cr_expect_str_eq(codec, "flac");
     }
 }
 

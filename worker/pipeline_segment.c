@@ -197,6 +197,7 @@ static int segment_fmp4_create(struct segment_writer *w)
     if ((ret = segment_fmp4_options(w, &options)) != PIPELINE_OK)
         goto end;
     mux->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+    mux->strict_std_compliance = run->spec->strict;
     averr = avio_open_dyn_buf(&mux->pb);
     if (averr < 0) {
         ret = pipeline_fail(run, averr, "create the fmp4 muxer");
@@ -259,6 +260,7 @@ static int segment_open(struct segment_writer *w, int index, int64_t boundary, i
         goto fail;
     /* -copyts -avoid_negative_ts disabled: timestamps go out as given. */
     mux->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+    mux->strict_std_compliance = spec->strict;
     mux->max_delay =
         spec->max_delay_us >= 0 ? (int)spec->max_delay_us : SEGMENT_DEFAULT_MAX_DELAY_US;
     if (w->container == SEGMENT_CONTAINER_FILE) {
