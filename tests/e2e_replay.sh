@@ -9,7 +9,7 @@
 # kind is hls-* or progressive and that names no
 # hardware codec: the paths are rewritten to short synthetic clips (H.264 or,
 # for HEVC lines, H.265 in Matroska; H.264 in MPEG-TS for lines that remux a
-# recording; 8 s, keyframe every second, AAC 48 kHz)
+# recording; 8 s, keyframe every second, AAC 48 kHz, FLAC for FLAC lines)
 # and a fresh output folder, the line runs through build/jellyfin/ffmpeg (the
 # shim, against `scripts/pool up --workers 1`) and through /usr/bin/ffmpeg,
 # and the outputs must agree: the same exit status, the same files (segments,
@@ -78,6 +78,7 @@ make_clip() { # make_clip PATH ENCODER-ARGS...
 }
 make_clip "$dir/h264.mkv" -c:v libx264 -preset veryfast -g 25 -pix_fmt yuv420p
 make_clip "$dir/h264.ts" -c:v libx264 -preset veryfast -g 25 -pix_fmt yuv420p -f mpegts
+ffmpeg -nostdin -v error -i "$dir/h264.mkv" -map 0 -c:v copy -c:a flac "$dir/h264-flac.mkv"
 make_clip "$dir/hevc.mkv" -c:v libx265 -preset ultrafast -x265-params keyint=25:log-level=error \
   -pix_fmt yuv420p
 # For -filter_complex burn-in lines: h264.mkv plus a DVD (bitmap) subtitle
@@ -161,7 +162,11 @@ for file in "$corpus"/*.txt "$here"/tests/corpus/*.txt; do
     "$file" && continue
   name=$(basename "$file" .txt)
   clip=$dir/h264.mkv
-  case $name in *hevc*) clip=$dir/hevc.mkv ;; *recording-ts*) clip=$dir/h264.ts ;; esac
+  case $name in
+    *hevc*) clip=$dir/hevc.mkv ;;
+    *recording-ts*) clip=$dir/h264.ts ;;
+    *flac-audiocopy*) clip=$dir/h264-flac.mkv ;;
+  esac
   grep -q -- '-filter_complex' "$file" && clip=$dir/h264-subs.mkv
   mapfile -d '' raw < <(python3 "$here/tests/jellyfin_argv.py" "$file")
 
