@@ -6,38 +6,39 @@
 #   tests/e2e_replay.sh [--corpus DIR] [--keep]
 #
 # For each corpus line (../shared/jellyfin-argv, then tests/corpus) whose
-# kind is hls-* or progressive and that names no
-# hardware codec: the paths are rewritten to short synthetic clips (H.264 or,
-# for HEVC lines, H.265 in Matroska; H.264 in MPEG-TS for lines that remux a
-# recording; 8 s, keyframe every second, AAC 48 kHz, FLAC for FLAC lines)
-# and a fresh output folder, the line runs through build/jellyfin/ffmpeg (the
-# shim, against `scripts/pool up --workers 1`) and through /usr/bin/ffmpeg,
-# and the outputs must agree: the same exit status, the same files (segments,
-# init segment, progressive file), and per output file the same codecs,
-# resolution and sample rate, video frame counts within one frame and audio
-# duration within one audio frame (fMP4 segments are read after their init
-# segment).
+# kind is hls-* or progressive and that names no hardware codec: the paths
+# are rewritten to a short synthetic clip and a fresh output folder, the
+# line runs through build/jellyfin/ffmpeg (the shim, against `scripts/pool up
+# --workers 1`) and through /usr/bin/ffmpeg, and the outputs must agree: the
+# same exit status, the same files (segments, init segment, progressive
+# file), and per output file the same codecs, resolution and sample rate,
+# video frame counts within one frame and audio duration within one audio
+# frame (fMP4 segments are read after their init segment).
+#
+# The clips: 8 s, keyframe every second, AAC 48 kHz; H.264 in Matroska, or
+# H.265 for HEVC lines, H.264 in MPEG-TS for lines that remux a recording,
+# FLAC audio for lines that copy it, and a DVD subtitle track as stream 2
+# for -filter_complex burn-in lines.
 #
 # Lines are adjusted where the CLI is not the reference Jellyfin means:
 #  - an input -ss is moved onto a keyframe of the clip (S = first video pts +
 #    4 s) with -start_number S/T, and copy lines get -hls_time 2, so both
-#    cut at the same keyframes. The CLI's copy gets -ss S+0.2 (a transcode
-#    gets S): with -ss
+#    cut at the same keyframes. The CLI's copy gets -ss S+0.2: with -ss
 #    before -i the 5.1 CLI seeks 0.13 s early on streams with B-frames and,
 #    copying, starts at the keyframe BEFORE its seek point (its numbering
 #    then drifts from the absolute k*T boundaries Jellyfin assumes); the pool
 #    starts at the first keyframe at or after S;
-#  - expr:gte(t,S+n_forced*T) loses its S+ for the CLI (see
-#    ../shared/docs/jellyfin-contract.md);
-#  - libfdk_aac is aac for the CLI (Debian's has no libfdk_aac; the pool
-#    maps it to aac too).
 #  - a transcode line with -ss is compared with the CLI running it without
 #    -ss from segment 0: Jellyfin's seek asks for the segments of the whole
 #    film from S/T on, and the pool makes exactly those (the same cuts, the
 #    same audio in each). The 5.1 CLI with -ss -copyts shifts its video
 #    timeline one frame earlier against the audio, so its first segment cuts
 #    the audio two AAC frames early; comparing with its -ss output would
-#    test that artifact.
+#    test that artifact;
+#  - expr:gte(t,S+n_forced*T) loses its S+ for the CLI (see
+#    ../shared/docs/jellyfin-contract.md);
+#  - libfdk_aac is aac for the CLI (Debian's has no libfdk_aac; the pool
+#    maps it to aac too).
 # Absolute timestamps are not compared: after a seek the pool keeps the
 # whole film's timeline (what a resumed worker continues), the CLI does not.
 #
