@@ -156,7 +156,25 @@ grep -h "event=segment job=$job_id " "$pool"/worker-*.log |
   sed -n 's/.* segment=\([0-9]*\) epoch=\([0-9]*\) worker=\([^ ]*\) .*/\1 \2 \3/p' | sort -n >"$dir/owners"
 dups=$(cut -d' ' -f1 "$dir/owners" | uniq -d | wc -l)
 check "each segment index published exactly once" [ "$dups" = 0 ]
-check "every segment's publication was logged" [ "$(wc -l <"$dir/owners")" = "$expected" ]
+# A worker logs a segment after its checkpoint, so the SIGKILL can land
+# between the two: the victim's last segment may be published, recorded and
+# kept (the survivor starts after it) without its log line. Any other
+# unlogged index is a failure.
+logged=$(wc -l <"$dir/owners")
+unlogged_ok=0
+if [ "$logged" = "$expected" ]; then
+  unlogged_ok=1
+elif [ "$logged" = $((expected - 1)) ]; then
+  victim_last=$(awk -v w="$owner" '$3 == w { n = $1 } END { print n }' "$dir/owners")
+  survivor_first=$(awk -v w="$owner" '$3 != w { print $1; exit }' "$dir/owners")
+  if [ -n "$victim_last" ] && [ -n "$survivor_first" ] &&
+    [ "$survivor_first" = $((victim_last + 2)) ]; then
+    unlogged_ok=1
+    say "segment $((victim_last + 1)) was published by $owner and not logged (killed in between)"
+  fi
+fi
+check "every segment's publication was logged ($logged of $expected; the killed worker's last may be unlogged)" \
+  [ "$unlogged_ok" = 1 ]
 owners=$(cut -d' ' -f3 "$dir/owners" | uniq | tr '\n' ' ')
 check "killed worker then survivor wrote the stream, each a contiguous run ($owners)" \
   [ "$(cut -d' ' -f3 "$dir/owners" | uniq | wc -l)" = 2 ]
