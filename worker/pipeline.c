@@ -180,7 +180,24 @@ static int pipeline_check_spec(struct pipeline_run *run, int first_index)
 }
 
 /* Opens and probes spec->input. */
-static int pipeline_open_input(struct pipeline_run *run, AVFormatContext **out)
+/* Whether input already has the streams of like (count and codecs), as a
+ * container with stream headers (Matroska, MP4) gives without probing. */
+static int pipeline_same_streams(const AVFormatContext *input, const AVFormatContext *like)
+{
+    if (input->nb_streams != like->nb_streams)
+        return 0;
+    for (unsigned i = 0; i < input->nb_streams; i++)
+        if (input->streams[i]->codecpar->codec_id != like->streams[i]->codecpar->codec_id)
+            return 0;
+    return 1;
+}
+
+/* Opens the job's input and probes its streams. like: an opening of the
+ * same input already probed (NULL if none); when the headers alone give
+ * its streams, the probe (up to -analyzeduration, which Jellyfin sets to
+ * 200 s) is skipped. */
+static int pipeline_open_input(struct pipeline_run *run, const AVFormatContext *like,
+                               AVFormatContext **out)
 {
     const struct job_spec *spec = run->spec;
     const AVInputFormat *format = NULL;
@@ -224,7 +241,8 @@ static int pipeline_open_input(struct pipeline_run *run, AVFormatContext **out)
         ret = pipeline_fail(run, averr, "open input %s", spec->input); /* input was freed */
         goto end;
     }
-    averr = avformat_find_stream_info(input, NULL);
+    averr = like != NULL && pipeline_same_streams(input, like) ? 0
+                                                               : avformat_find_stream_info(input, NULL);
     if (averr < 0) {
         ret = pipeline_fail(run, averr, "read the streams of %s", spec->input);
         avformat_close_input(&input);
@@ -412,11 +430,11 @@ static int pipeline_seek(struct pipeline_run *run, AVFormatContext *input, int v
  * it, so every subtitle packet reaches the decoder once and in file order (a
  * PGS display set can span several packets), and a resumed run draws what a
  * run from the start draws. Returns a pipeline_result. */
-static int pipeline_subtitle_lookback(struct pipeline_run *run, struct pipeline_video *video,
-                                      int video_index, AVPacket *pkt)
+static int pipeline_subtitle_lookback(struct pipeline_run *run, const AVFormatContext *main,
+                                      struct pipeline_video *video, int video_index, AVPacket *pkt)
 {
     AVFormatContext *input = NULL;
-    int ret = pipeline_open_input(run, &input);
+    int ret = pipeline_open_input(run, main, &input);
     if (ret != PIPELINE_OK)
         return ret;
     int64_t start = run->origin_us + run->start_us;
@@ -807,7 +825,7 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
     pthread_once(&pipeline_log_once, pipeline_quiet_libav);
     if ((ret = pipeline_check_spec(&run, first_index)) != PIPELINE_OK)
         goto end;
-    if ((ret = pipeline_open_input(&run, &input)) != PIPELINE_OK)
+    if ((ret = pipeline_open_input(&run, NULL, &input)) != PIPELINE_OK)
         goto end;
 
     int want_video = spec->video_codec[0] != '\0';
@@ -877,7 +895,7 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         goto end;
 
     if (run.trim && run.subtitle_index >= 0 &&
-        (ret = pipeline_subtitle_lookback(&run, &video, video_index, packet)))
+        (ret = pipeline_subtitle_lookback(&run, input, &video, video_index, packet)))
         goto end;
     if ((run.trim || force_seek) &&
         (ret = pipeline_seek(&run, input, video_index, audio_index, &replay, packet, force_seek)))
