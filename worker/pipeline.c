@@ -241,8 +241,9 @@ static int pipeline_open_input(struct pipeline_run *run, const AVFormatContext *
         ret = pipeline_fail(run, averr, "open input %s", spec->input); /* input was freed */
         goto end;
     }
-    averr = like != NULL && pipeline_same_streams(input, like) ? 0
-                                                               : avformat_find_stream_info(input, NULL);
+    averr = like != NULL && pipeline_same_streams(input, like)
+                ? 0
+                : avformat_find_stream_info(input, NULL);
     if (averr < 0) {
         ret = pipeline_fail(run, averr, "read the streams of %s", spec->input);
         avformat_close_input(&input);
