@@ -30,6 +30,7 @@ void job_spec_init(struct job_spec *spec)
     spec->bufsize = JOB_SPEC_UNSET;
     spec->gop = JOB_SPEC_UNSET;
     spec->keyint_min = JOB_SPEC_UNSET;
+    spec->keyframe_interval_us = JOB_SPEC_UNSET;
     spec->audio_bitrate = JOB_SPEC_UNSET;
     spec->audio_channels = JOB_SPEC_UNSET;
     spec->audio_sample_rate = JOB_SPEC_UNSET;
@@ -151,6 +152,18 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         snprintf(err, errlen, "strict %d is not a compliance level (-2 to 2)", spec->strict);
         return -1;
     }
+    if (!(spec->readrate >= 0 && spec->readrate <= 1e6) ||
+        !(spec->readrate_catchup >= 0 && spec->readrate_catchup <= 1e6) ||
+        (spec->readrate_catchup > 0 && spec->readrate_catchup < spec->readrate)) {
+        snprintf(err, errlen, "readrate %g / readrate_catchup %g: not rates (catch-up below the rate)",
+                 spec->readrate, spec->readrate_catchup);
+        return -1;
+    }
+    if (spec->keyframe_interval_us == 0 || spec->keyframe_interval_us < JOB_SPEC_UNSET) {
+        snprintf(err, errlen, "keyframe interval %lld us is not an interval",
+                 (long long)spec->keyframe_interval_us);
+        return -1;
+    }
     if (spec->canvas_width < 0 || spec->canvas_height < 0 ||
         spec->canvas_width > JOB_SPEC_CANVAS_MAX || spec->canvas_height > JOB_SPEC_CANVAS_MAX ||
         (spec->canvas_width == 0) != (spec->canvas_height == 0)) {
@@ -221,6 +234,8 @@ uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len)
     message.accurate_seek = spec->accurate_seek;
     message.autorotate = spec->autorotate;
     message.threads = spec->threads;
+    message.readrate = spec->readrate;
+    message.readrate_catchup = spec->readrate_catchup;
     message.video_stream = spec->video_stream;
     message.audio_stream = spec->audio_stream;
     message.canvas_width = spec->canvas_width;
@@ -232,6 +247,7 @@ uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len)
     message.bufsize = spec->bufsize;
     message.gop = spec->gop;
     message.keyint_min = spec->keyint_min;
+    message.keyframe_interval_us = spec->keyframe_interval_us;
     message.audio_bitrate = spec->audio_bitrate;
     message.audio_channels = spec->audio_channels;
     message.audio_sample_rate = spec->audio_sample_rate;
@@ -291,6 +307,8 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
     spec->accurate_seek = message->accurate_seek;
     spec->autorotate = message->autorotate;
     spec->threads = message->threads;
+    spec->readrate = message->readrate;
+    spec->readrate_catchup = message->readrate_catchup;
     spec->video_stream = message->video_stream;
     spec->audio_stream = message->audio_stream;
     spec->canvas_width = message->canvas_width;
@@ -302,6 +320,7 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
     spec->bufsize = message->bufsize;
     spec->gop = message->gop;
     spec->keyint_min = message->keyint_min;
+    spec->keyframe_interval_us = message->keyframe_interval_us;
     spec->audio_bitrate = message->audio_bitrate;
     spec->audio_channels = message->audio_channels;
     spec->audio_sample_rate = message->audio_sample_rate;

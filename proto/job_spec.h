@@ -50,6 +50,13 @@ struct job_spec {
     int accurate_seek;                     /* 0 with -noaccurate_seek */
     int autorotate;                        /* 0 with -noautorotate / -autorotate 0 */
     int threads;                           /* -threads, 0 = auto */
+    /* -readrate R (-re: 1): the input is read no faster than R times real
+     * time (Jellyfin's -readrate 10 on stream copies when it deletes old
+     * segments); 0 = as fast as possible. */
+    double readrate;
+    /* -readrate_catchup C: the speed allowed while a read that fell behind
+     * R catches up; 0 = unbounded (ffmpeg before 8.0). */
+    double readrate_catchup;
 
     /* Stream selection: input stream indexes, -1 = none, -2 = first of kind. */
     int video_stream;
@@ -70,6 +77,10 @@ struct job_spec {
     char pix_fmt[JOB_SPEC_SHORT_MAX];
     int gop; /* -g, JOB_SPEC_UNSET = none */
     int keyint_min;
+    /* -force_key_frames "expr:gte(t,n_forced*K)": an IDR at every K of
+     * stream time (HLS: K = hls_time_us; progressive: Jellyfin's 5 s for
+     * seeking); JOB_SPEC_UNSET = the encoder's own GOP. */
+    int64_t keyframe_interval_us;
     char video_filter[JOB_SPEC_FILTER_MAX]; /* -vf or -filter_complex, as written */
     int filter_complex;                     /* video_filter is a -filter_complex graph:
                                                inputs labelled [0:N], one output */

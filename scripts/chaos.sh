@@ -30,7 +30,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$here/$build ;; esac
 bin=$build/bin
-corpus=$(ls "$here"/../shared/jellyfin-argv/003-*.txt 2>/dev/null | head -n 1)
+corpus=$(ls "$here"/tests/corpus/003-*.txt 2>/dev/null | head -n 1)
 duration=600
 streams=3
 workers=4
@@ -56,7 +56,7 @@ while [ $# -gt 0 ]; do
     *) echo "chaos: unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -n "$corpus" ] && [ -f "$corpus" ] || { echo "chaos: corpus line not found (../shared/jellyfin-argv/003-*.txt)" >&2; exit 2; }
+[ -n "$corpus" ] && [ -f "$corpus" ] || { echo "chaos: corpus line not found (tests/corpus/003-*.txt)" >&2; exit 2; }
 for b in ffpool-worker ffpool-scheduler ffpool-shim; do
   [ -x "$bin/$b" ] || { echo "chaos: $bin/$b is missing; run make first" >&2; exit 2; }
 done

@@ -7,11 +7,13 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config git
   libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev
+  libavdevice-dev libpostproc-dev
   libhiredis-dev libnng-dev libmbedtls-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler
   libcriterion-dev
   redis-server redis-tools redis-sentinel
   ffmpeg
   iproute2 procps python3 curl openssl yamllint
+  chromium
   clang libclang-rt-14-dev
 )
 

@@ -310,7 +310,7 @@ probe=$(timeout 20 "${B[@]}" run --isolation chroot --network host -v "$t:$t" "$
   env FFPOOL_CONFIG="$t/ffpool.yaml" /opt/ffpool/jellyfin/ffmpeg -version 2>/dev/null </dev/null | head -n 1 || true)
 say "5/5 (information) Jellyfin's probe 'ffmpeg -version' through the image's shim: ${probe:-no answer}"
 
-# Jellyfin 10.8's HLS command line (shared/jellyfin-argv/003), split as .NET
+# Jellyfin 10.8's HLS command line (tests/corpus/003), split as .NET
 # splits it, with the media and transcode paths pointed at this test.
 out=$t/transcodes/2a308e3c1a02707845b73d2e389fd93b
 args=(-analyzeduration 200M -f matroska,webm -autorotate 0 -i "file:$t/clip.mkv"

@@ -24,7 +24,8 @@ redis-server --port "$port" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly
 redis_pid=$!
 for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 export FFPOOL_TEST_REDIS_PORT=$port
-export FFPOOL_ARGV_CORPUS=${FFPOOL_ARGV_CORPUS:-$here/../shared/jellyfin-argv}
+# FFPOOL_ARGV_CORPUS, if set, names a folder of further Jellyfin command
+# lines that test_argv, test_probe and e2e_replay read beside tests/corpus.
 # Under `make asan` every sanitizer report, from a criterion worker or from a
 # daemon an end-to-end test started, goes to a file in $tmp/san: criterion
 # ignores what LeakSanitizer prints when its worker exits, and the daemons'

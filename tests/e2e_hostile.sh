@@ -24,7 +24,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$here/$build ;; esac
-corpus=$(ls "$here"/../shared/jellyfin-argv/003-*.txt 2>/dev/null | head -n 1)
+corpus=$(ls "$here"/tests/corpus/003-*.txt 2>/dev/null | head -n 1)
 dir=""
 keep=0
 noise_mb=50
@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
     *) echo "e2e_hostile: unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -n "$corpus" ] && [ -f "$corpus" ] || { echo "e2e_hostile: corpus line not found (../shared/jellyfin-argv/003-*.txt)" >&2; exit 2; }
+[ -n "$corpus" ] && [ -f "$corpus" ] || { echo "e2e_hostile: corpus line not found (tests/corpus/003-*.txt)" >&2; exit 2; }
 [ -n "$dir" ] || dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-hostile.XXXXXX")
 mkdir -p "$dir/media"
 dir=$(cd "$dir" && pwd)

@@ -77,9 +77,9 @@ e2e_finish() {
 # e2e_corpus NUMBER: path of the Jellyfin corpus line NUMBER-*.txt; exits 2
 # if there is none (before e2e_init too: nothing to clean up yet).
 e2e_corpus() {
-  local files=("$here"/../shared/jellyfin-argv/"$1"-*.txt)
+  local files=("$here"/tests/corpus/"$1"-*.txt)
   if [ ! -f "${files[0]}" ]; then
-    echo "$(basename "$0" .sh): corpus line not found (../shared/jellyfin-argv/$1-*.txt)" >&2
+    echo "$(basename "$0" .sh): corpus line not found (tests/corpus/$1-*.txt)" >&2
     exit 2
   fi
   echo "${files[0]}"

@@ -5,7 +5,8 @@
 #
 #   tests/e2e_replay.sh [--corpus DIR] [--keep]
 #
-# For each corpus line (../shared/jellyfin-argv, then tests/corpus) whose
+# For each corpus line (tests/corpus, then the folder --corpus or
+# $FFPOOL_ARGV_CORPUS names, if any) whose
 # kind is hls-* or progressive and that names no hardware codec: the paths
 # are rewritten to a short synthetic clip and a fresh output folder, the
 # line runs through build/jellyfin/ffmpeg (the shim, against `scripts/pool up
@@ -36,7 +37,7 @@
 #    the audio two AAC frames early; comparing with its -ss output would
 #    test that artifact;
 #  - expr:gte(t,S+n_forced*T) loses its S+ for the CLI (see
-#    ../shared/docs/jellyfin-contract.md);
+#    the README's notes on Jellyfin's contract);
 #  - libfdk_aac is aac for the CLI (Debian's has no libfdk_aac; the pool
 #    maps it to aac too).
 # Absolute timestamps are not compared: after a seek the pool keeps the
@@ -49,7 +50,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$here/$build ;; esac
-corpus=$here/../shared/jellyfin-argv
+corpus=${FFPOOL_ARGV_CORPUS:-}
 keep=0
 while [ $# -gt 0 ]; do
   case $1 in
@@ -58,7 +59,7 @@ while [ $# -gt 0 ]; do
     *) echo "e2e_replay: unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -d "$corpus" ] || { echo "e2e_replay: no corpus at $corpus" >&2; exit 2; }
+[ -z "$corpus" ] || [ -d "$corpus" ] || { echo "e2e_replay: no corpus at $corpus" >&2; exit 2; }
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-replay.XXXXXX")
 pool=$dir/pool
@@ -154,9 +155,11 @@ PY
 
 # ---- the corpus ----
 native=0; passthrough=0; refused=0; compared=0
-# The shared corpus, then the lines this project adds (tests/corpus: shapes
-# the shared one lacks, such as graphical subtitle burn-in).
-for file in "$corpus"/*.txt "$here"/tests/corpus/*.txt; do
+# The repository's corpus (real lines users pasted, and shapes written for
+# these tests, such as graphical subtitle burn-in), then any other folder.
+files=("$here"/tests/corpus/*.txt)
+[ -n "$corpus" ] && files+=("$corpus"/*.txt)
+for file in "${files[@]}"; do
   kind=$(sed -n 's/^# kind: *//p' "$file" | head -n 1)
   case $kind in hls-*|progressive) ;; *) continue ;; esac
   grep -qiE '_vaapi|_qsv|_nvenc|_cuvid|cuda|videotoolbox|_omx|_mmal|dxva|d3d11|_rkmpp|_v4l2m2m|_amf' \

@@ -2,7 +2,7 @@
 # e2e_shim.sh -- the shim as Jellyfin sees it: a local pool (redis-server,
 # scheduler, two workers), the real shim binary under Jellyfin's names, and
 # this script playing Jellyfin's part with a real 10.8 command line
-# (../shared/jellyfin-argv/002-*) on a synthetic clip.
+# (tests/corpus/002-*) on a synthetic clip.
 #
 #   tests/e2e_shim.sh [--keep]
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""jellyfin_argv.py -- turn a corpus file from shared/jellyfin-argv/ into the
+"""jellyfin_argv.py -- turn a corpus file from tests/corpus/ into the
 argv Jellyfin's ffmpeg would receive, with the media and transcode paths
 rewritten to a test clip and a test folder.
 

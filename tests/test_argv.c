@@ -1,9 +1,8 @@
 /* test_argv.c -- how the shim reads the command lines Jellyfin gives ffmpeg.
  *
  * Four parts: splitting the argument string the way .NET does; replaying
- * every real command line in the corpus (FFPOOL_ARGV_CORPUS, default
- * ../shared/jellyfin-argv from the repository root, else
- * /work/shared/jellyfin-argv) with the fields the pool depends on checked
+ * every real command line in the corpus (tests/corpus, plus the folder
+ * FFPOOL_ARGV_CORPUS names, if any) with the fields the pool depends on checked
  * for the lines that matter; the decision rules on crafted lines; and
  * malformed or hostile argv (which must never crash: this runs under ASan
  * and UBSan). The corpus files hold lines in the form Jellyfin logged them;
@@ -215,18 +214,11 @@ Test(argv_split, trailing_backslashes_are_literal)
  * Corpus: real command lines as Jellyfin (or a user) logged them
  * ------------------------------------------------------------------------- */
 
+/* The repository's own corpus, relative to the repository root where the
+ * tests run: the named lines below are looked up there. */
 static const char *corpus_dir(void)
 {
-    static char dir[4096];
-    struct stat st;
-    const char *env = getenv("FFPOOL_ARGV_CORPUS");
-    if (env != NULL && env[0] != '\0')
-        return env;
-    /* Relative to the repository root, where the tests run. */
-    if (realpath("../shared/jellyfin-argv", dir) != NULL && stat(dir, &st) == 0 &&
-        S_ISDIR(st.st_mode))
-        return dir;
-    return "/work/shared/jellyfin-argv";
+    return "tests/corpus";
 }
 
 struct corpus_line {
@@ -430,9 +422,9 @@ static int name_compare(const void *a, const void *b)
 
 TestSuite(argv_corpus, .description = "replaying real Jellyfin command lines");
 
-Test(argv_corpus, every_file_gets_a_decision_and_a_reason)
+/* Every .txt line of dir gets a decision and a reason that names it. */
+static void corpus_check_folder(const char *dir)
 {
-    const char *dir = corpus_dir();
     DIR *d = opendir(dir);
     cr_assert_not_null(d, "corpus folder %s not found", dir);
     char *names[512];
@@ -466,9 +458,19 @@ Test(argv_corpus, every_file_gets_a_decision_and_a_reason)
         corpus_line_free(&c);
         free(names[i]);
     }
-    cr_log_info("corpus totals: %zu files, native %d, passthrough %d, refuse %d", count,
+    cr_log_info("corpus %s: %zu files, native %d, passthrough %d, refuse %d", dir, count,
                 totals[ARGV_NATIVE], totals[ARGV_PASSTHROUGH], totals[ARGV_REFUSE]);
     cr_assert_eq(totals[ARGV_NATIVE] + totals[ARGV_PASSTHROUGH] + totals[ARGV_REFUSE], (int)count);
+}
+
+/* The repository's corpus, and any other folder of real lines a tester
+ * points FFPOOL_ARGV_CORPUS at. */
+Test(argv_corpus, every_file_gets_a_decision_and_a_reason)
+{
+    corpus_check_folder(corpus_dir());
+    const char *extra = getenv("FFPOOL_ARGV_CORPUS");
+    if (extra != NULL && extra[0] != '\0')
+        corpus_check_folder(extra);
 }
 
 Test(argv_corpus, x264_hls_with_audio_copy_is_native_with_every_field)

@@ -2,7 +2,7 @@
 # first_segment.sh -- time to first segment: from the exec of "ffmpeg" until
 # segment 0 is ready by Jellyfin's rule (file 0 exists, and file 1 exists or
 # the process exited), for the shim on a warm local pool and for the ffmpeg
-# CLI on the same argv (../shared/jellyfin-argv/002-*: libx264 veryfast,
+# CLI on the same argv (tests/corpus/002-*: libx264 veryfast,
 # scaled to 720p, HLS mpegts, 3 s segments), on a 1080p clip. In Jellyfin
 # this is also the latency of every seek. Runs alternate (pool, CLI, pool,
 # ...), each stopped with `q` as Jellyfin does once the segment is ready;
@@ -23,7 +23,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$here/$build ;; esac
 runs=${1:-${FIRST_SEGMENT_RUNS:-10}}
-corpus=$(ls "$here"/../shared/jellyfin-argv/002-*.txt | head -n 1)
+corpus=$(ls "$here"/tests/corpus/002-*.txt | head -n 1)
 clip=$build/bench/first_segment_1080p.mkv
 mkdir -p "$build/bench"
 

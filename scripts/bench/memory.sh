@@ -15,7 +15,7 @@ while [ $# -gt 0 ]; do
     *) echo "memory: unknown option $1" >&2; exit 2 ;;
   esac
 done
-corpus=$(ls "$here"/../shared/jellyfin-argv/003-*.txt 2>/dev/null | head -n 1)
+corpus=$(ls "$here"/tests/corpus/003-*.txt 2>/dev/null | head -n 1)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-bench-memory.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
