@@ -12,7 +12,9 @@
  *                                  epoch, owner, lease_until_ms, checkpoint,
  *                                  start_number, attempts, takeovers, error,
  *                                  job_key, created_ms, updated_ms, frames,
- *                                  out_time_us, bytes, speed, progress_version,
+ *                                  out_time_us, start_us (stream time of the
+ *                                  job's first output), bytes, speed,
+ *                                  progress_version,
  *                                  heartbeat_until_ms (0 = no heartbeat),
  *                                  heartbeat_ttl_ms, paused (0|1),
  *                                  requires (space-separated "kind:name"
@@ -21,8 +23,12 @@
  *                                  "" = none), waiting_since_ms (when that
  *                                  began, 0 = not waiting for a capability)
  *   ffpool:job:<id>:segments HASH  segment index -> duration in microseconds,
- *                                  and field "last" -> the index of the
- *                                  stream's last segment once published
+ *                                  field "last" -> the index of the
+ *                                  stream's last segment once published, and
+ *                                  (fMP4) field "fmp4_base" -> the fragment
+ *                                  time base the job's first run measured
+ *                                  (worker/fmp4_times.h), set with the
+ *                                  checkpoint of its first segment
  *   ffpool:jobkey:<key>      STRING job_key -> id of the job it created
  *   ffpool:queue             LIST  ids of new jobs, oldest at the head
  *   ffpool:leases            ZSET  ids of RUNNING jobs scored by lease expiry
@@ -53,6 +59,7 @@
 #define FFPOOL_KEY_JOB FFPOOL_KEY_PREFIX "job:"
 #define FFPOOL_KEY_SEGMENTS_SUFFIX ":segments"
 #define QUEUE_SEGMENTS_LAST_FIELD "last"
+#define QUEUE_SEGMENTS_FMP4_BASE_FIELD "fmp4_base"
 #define FFPOOL_KEY_JOBKEY FFPOOL_KEY_PREFIX "jobkey:"
 #define FFPOOL_KEY_QUEUE FFPOOL_KEY_PREFIX "queue"
 #define FFPOOL_KEY_LEASES FFPOOL_KEY_PREFIX "leases"

@@ -781,6 +781,7 @@ int queue_get(struct queue *queue, const char *id, struct queue_job *job)
         "duration_us",
         "requires",
         "waiting",
+        "start_us",
     };
     enum { FIELD_COUNT = sizeof(fields) / sizeof(fields[0]) };
     if (check_id(queue, id) != 0)
@@ -820,7 +821,8 @@ int queue_get(struct queue *queue, const char *id, struct queue_job *job)
         reply_int64(f[12], &job->progress_version) != 0 || reply_int64(f[13], &paused) != 0 ||
         reply_int64(f[14], &job->duration_us) != 0 ||
         reply_text(f[15], job->requires, sizeof(job->requires)) != 0 ||
-        reply_text(f[16], job->waiting, sizeof(job->waiting)) != 0) {
+        reply_text(f[16], job->waiting, sizeof(job->waiting)) != 0 ||
+        reply_int64(f[17], &job->start_us) != 0) {
         queue_set_error(queue, "job %s has a malformed record in Redis", id);
         freeReplyObject(reply);
         return QUEUE_ERROR;
@@ -951,22 +953,30 @@ int queue_renew(struct queue *queue, const char *id, const char *owner, int64_t 
 }
 
 int queue_checkpoint(struct queue *queue, const char *id, const char *owner, int64_t epoch,
-                     int index, int64_t duration_us, int last)
+                     int index, int64_t duration_us, int last, const char *fmp4_base)
 {
     struct queue_args args;
+    if (fmp4_base != NULL && strlen(fmp4_base) >= QUEUE_FMP4_BASE_MAX) {
+        queue_set_error(queue, "checkpoint: fmp4 base longer than %d bytes",
+                        QUEUE_FMP4_BASE_MAX - 1);
+        return QUEUE_ERROR;
+    }
     if (queue_args_owner(queue, &args, id, owner, epoch) != 0)
         return QUEUE_ERROR;
     queue_args_int(&args, index);
     queue_args_int(&args, duration_us);
     queue_args_int(&args, last ? 1 : 0);
+    queue_args_text(&args, fmp4_base != NULL ? fmp4_base : "");
     return queue_script_simple(queue, QUEUE_SCRIPT_CHECKPOINT, &args, NULL);
 }
 
 int queue_segment_durations(struct queue *queue, const char *id, int64_t *durations_us, int count,
-                            int *last_index)
+                            struct queue_segments *segments)
 {
-    if (last_index != NULL)
-        *last_index = -1;
+    if (segments != NULL) {
+        segments->last_index = -1;
+        segments->fmp4_base[0] = '\0';
+    }
     if (check_id(queue, id) != 0)
         return QUEUE_ERROR;
     if (count < 0 || (count > 0 && durations_us == NULL)) {
@@ -1000,10 +1010,16 @@ int queue_segment_durations(struct queue *queue, const char *id, int64_t *durati
     for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
         int64_t index, duration;
         const redisReply *field = pairs->element[i];
-        if (last_index != NULL && field->type == REDIS_REPLY_STRING &&
+        if (segments != NULL && field->type == REDIS_REPLY_STRING &&
             strcmp(field->str, QUEUE_SEGMENTS_LAST_FIELD) == 0 &&
             reply_int64(pairs->element[i + 1], &index) == 0 && index >= 0 && index <= INT32_MAX) {
-            *last_index = (int)index;
+            segments->last_index = (int)index;
+            continue;
+        }
+        if (segments != NULL && field->type == REDIS_REPLY_STRING &&
+            strcmp(field->str, QUEUE_SEGMENTS_FMP4_BASE_FIELD) == 0) {
+            /* One that does not fit is not ours: the run goes without. */
+            reply_text(pairs->element[i + 1], segments->fmp4_base, sizeof(segments->fmp4_base));
             continue;
         }
         if (reply_int64(pairs->element[i], &index) != 0 ||
@@ -1031,6 +1047,7 @@ int queue_report_progress(struct queue *queue, const char *id, const char *owner
     queue_args_int(&args, progress->bytes);
     queue_args_double(&args, progress->speed);
     queue_args_int(&args, progress->duration_us);
+    queue_args_int(&args, progress->start_us);
     return queue_script_simple(queue, QUEUE_SCRIPT_PROGRESS, &args, NULL);
 }
 

@@ -25,6 +25,7 @@
 #define QUEUE_OWNER_MAX 128
 #define QUEUE_ERROR_MAX 512
 #define QUEUE_REQUIRES_MAX 2048
+#define QUEUE_FMP4_BASE_MAX 256 /* the text of an fMP4 fragment base (worker/fmp4_times.h) */
 
 enum queue_status {
     QUEUE_OK = 0,
@@ -76,7 +77,8 @@ struct queue_job {
     int takeovers; /* claims of a job whose previous lease had expired */
     char error[QUEUE_ERROR_MAX];
     int64_t frames;
-    int64_t out_time_us;
+    int64_t out_time_us; /* stream time the output has reached */
+    int64_t start_us;    /* stream time of the job's first output (time= counts from it) */
     int64_t bytes;
     double speed;
     int64_t progress_version; /* moves on every checkpoint and progress report */
@@ -103,7 +105,8 @@ struct queue_claim {
 
 struct queue_progress {
     int64_t frames;
-    int64_t out_time_us;
+    int64_t out_time_us; /* stream time the output has reached */
+    int64_t start_us;    /* stream time of the job's first output */
     int64_t bytes;
     double speed;
     int64_t duration_us; /* input duration, 0 = unknown */
@@ -151,15 +154,21 @@ void queue_claim_clear(struct queue_claim *claim);
 int queue_renew(struct queue *queue, const char *id, const char *owner, int64_t epoch, int *paused);
 /* Records segment `index` as published, with its duration, and renews. Never
  * moves the checkpoint backwards. last: it is the stream's last segment (a
- * run that takes the job over after it has nothing left to write). */
+ * run that takes the job over after it has nothing left to write).
+ * fmp4_base (NULL or "" = none): the fragment time base the job's first
+ * segment established, kept for the runs that resume the job. */
 int queue_checkpoint(struct queue *queue, const char *id, const char *owner, int64_t epoch,
-                     int index, int64_t duration_us, int last);
+                     int index, int64_t duration_us, int last, const char *fmp4_base);
+/* What a run resuming the job needs of the segments published before it. */
+struct queue_segments {
+    int last_index; /* checkpointed as the stream's last segment, -1 if none */
+    char fmp4_base[QUEUE_FMP4_BASE_MAX]; /* "" if none was recorded */
+};
 /* Durations of published segments, for rebuilding the playlist after a
  * takeover: durations_us[i] is segment start_number+i, 0 if unknown. If
- * last_index is not NULL it gets the index checkpointed as the stream's
- * last segment, or -1 if none was. */
+ * segments is not NULL it gets the rest of what was recorded with them. */
 int queue_segment_durations(struct queue *queue, const char *id, int64_t *durations_us, int count,
-                            int *last_index);
+                            struct queue_segments *segments);
 int queue_report_progress(struct queue *queue, const char *id, const char *owner, int64_t epoch,
                           const struct queue_progress *progress);
 /* Hands the job back for another worker to resume at once. */

@@ -343,14 +343,17 @@ static const char queue_script_renew[] = QUEUE_LUA_PRELUDE QUEUE_LUA_OWNER_ARGS
     "return {'OK', 0}\n";
 
 /* Owner call; ARGV[6] index, ARGV[7] duration_us, ARGV[8] 1 if it is the
- * stream's last segment (kept in the segments hash as field 'last'). Records the segment,
- * raises (never lowers) the checkpoint and renews. Returns {'OK'}. */
+ * stream's last segment (kept in the segments hash as field 'last'), ARGV[9]
+ * the job's fMP4 fragment base ('' = none; kept as field 'fmp4_base').
+ * Records the segment, raises (never lowers) the checkpoint and renews.
+ * Returns {'OK'}. */
 static const char queue_script_checkpoint[] = QUEUE_LUA_PRELUDE QUEUE_LUA_OWNER_ARGS
     "local index = tonumber(ARGV[6])\n"
     "local bad, job = owned(id, owner, epoch, now, retention)\n"
     "if bad then return {bad} end\n"
     "redis.call('HSET', JOB .. id .. SEGMENTS, str(index), ARGV[7])\n"
     "if ARGV[8] == '1' then redis.call('HSET', JOB .. id .. SEGMENTS, 'last', str(index)) end\n"
+    "if ARGV[9] ~= '' then redis.call('HSET', JOB .. id .. SEGMENTS, 'fmp4_base', ARGV[9]) end\n"
     "if index > (tonumber(job.checkpoint) or index - 1) then\n"
     "  redis.call('HSET', JOB .. id, 'checkpoint', str(index))\n"
     "end\n"
@@ -358,13 +361,14 @@ static const char queue_script_checkpoint[] = QUEUE_LUA_PRELUDE QUEUE_LUA_OWNER_
     "extend_lease(id, now, ttl)\n"
     "return {'OK'}\n";
 
-/* Owner call; ARGV[6..9] frames, out_time_us, bytes, speed. Also renews:
- * a worker that reports progress is alive. Returns {'OK'}. */
+/* Owner call; ARGV[6..11] frames, out_time_us, bytes, speed, duration_us,
+ * start_us. Also renews: a worker that reports progress is alive. Returns
+ * {'OK'}. */
 static const char queue_script_progress[] = QUEUE_LUA_PRELUDE QUEUE_LUA_OWNER_ARGS
     "local bad = owned(id, owner, epoch, now, retention)\n"
     "if bad then return {bad} end\n"
     "redis.call('HSET', JOB .. id, 'frames', ARGV[6], 'out_time_us', ARGV[7], 'bytes', ARGV[8],\n"
-    "           'speed', ARGV[9], 'duration_us', ARGV[10])\n"
+    "           'speed', ARGV[9], 'duration_us', ARGV[10], 'start_us', ARGV[11])\n"
     "redis.call('HINCRBY', JOB .. id, 'progress_version', 1)\n"
     "extend_lease(id, now, ttl)\n"
     "return {'OK'}\n";

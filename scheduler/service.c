@@ -103,6 +103,7 @@ static void job_status_fill(Ffpool__JobStatus *s, struct queue_job *job)
     s->error = job->error;
     s->frames = job->frames;
     s->out_time_us = job->out_time_us;
+    s->start_us = job->start_us;
     s->bytes = job->bytes;
     s->speed = job->speed;
     s->progress_version = job->progress_version;

@@ -15,8 +15,9 @@
  * resume path (open, probe, seek, encoder start), which is what the
  * benchmark measures against one continuous run. Each resumed run gets the
  * sum of the durations published before it, as a worker taking over does
- * (a stream copy then seeks instead of reading from the start);
- * --no-resume-offset withholds it.
+ * (a stream copy then seeks instead of reading from the start), and the
+ * fMP4 base the first segment handed out; --no-resume-offset withholds the
+ * durations.
  *
  * Prints "segments=N" on stdout. Exit status 0 on success, 1 on a pipeline
  * error (the error on stderr). */
@@ -25,6 +26,7 @@
 #include <string.h>
 
 #include "argv.h"
+#include "fmp4_times.h"
 #include "job_spec.h"
 #include "pipeline.h"
 #include "playlist.h"
@@ -38,6 +40,7 @@ struct bench_state {
     int stop_after; /* stop the run after this many segments in it (0: never) */
     int in_run;     /* segments of the current run */
     int last_seen;  /* the last segment of the input was delivered */
+    char fmp4_base[FMP4_BASE_TEXT_MAX]; /* handed out with the job's first segment */
 };
 
 static int bench_segment_done(void *opaque, const struct pipeline_segment *segment)
@@ -56,6 +59,8 @@ static int bench_segment_done(void *opaque, const struct pipeline_segment *segme
     state->published++;
     state->in_run++;
     state->last_seen = segment->last;
+    if (segment->fmp4_base != NULL)
+        snprintf(state->fmp4_base, sizeof(state->fmp4_base), "%s", segment->fmp4_base);
     if (spec->output_kind == JOB_OUTPUT_HLS && slot >= 0 && slot < BENCH_MAX_SEGMENTS &&
         playlist_write(spec, state->durations_us, slot + 1, segment->last, err, sizeof(err)) != 0)
         fprintf(stderr, "playlist: %s\n", err);
@@ -119,6 +124,7 @@ int main(int argc, char **argv)
         cb.resume_offset_us = 0;
         for (int k = spec->start_number; resume_offset && k < index; k++)
             cb.resume_offset_us += durations[k - spec->start_number];
+        cb.fmp4_base = state.fmp4_base[0] != '\0' ? state.fmp4_base : NULL;
         int result = pipeline_run(spec, index, &cb, err, sizeof(err));
         if (result == PIPELINE_ERROR) {
             fprintf(stderr, "pipeline: %s\n", err);

@@ -453,7 +453,7 @@ Test(queue, claim_prefers_expired_leases_over_new_jobs)
     struct queue_claim first, second;
     claim_ok(queue, "worker-a", &first);
     cr_assert_str_eq(first.id, older);
-    cr_assert_eq(queue_checkpoint(queue, older, "worker-a", first.epoch, 0, 6000000, 0), QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, older, "worker-a", first.epoch, 0, 6000000, 0, NULL), QUEUE_OK);
     sleep_ms(50);
     claim_ok(queue, "worker-b", &second);
     cr_assert_str_eq(second.id, old);
@@ -498,8 +498,8 @@ Test(queue, stale_owner_is_fenced_on_renew_checkpoint_complete)
     submit_new(queue, "session", 0, id);
     struct queue_claim stale, fresh;
     claim_ok(queue, "worker-a", &stale);
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", stale.epoch, 0, 6000000, 0), QUEUE_OK);
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", stale.epoch, 1, 6000000, 0), QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", stale.epoch, 0, 6000000, 0, NULL), QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", stale.epoch, 1, 6000000, 0, NULL), QUEUE_OK);
     sleep_ms(PAST_SHORT_LEASE_MS);
 
     claim_ok(queue, "worker-b", &fresh);
@@ -512,7 +512,7 @@ Test(queue, stale_owner_is_fenced_on_renew_checkpoint_complete)
     struct queue_progress progress = {.frames = 99, .out_time_us = 1, .bytes = 1, .speed = 1.0};
     cr_assert_eq(queue_renew(queue, id, "worker-a", stale.epoch, &paused), QUEUE_FENCED);
     cr_assert_eq(paused, -1, "a fenced renew must not report a pause state");
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", stale.epoch, 7, 6000000, 0), QUEUE_FENCED);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", stale.epoch, 7, 6000000, 0, NULL), QUEUE_FENCED);
     cr_assert_eq(queue_report_progress(queue, id, "worker-a", stale.epoch, &progress),
                  QUEUE_FENCED);
     cr_assert_eq(queue_release(queue, id, "worker-a", stale.epoch), QUEUE_FENCED);
@@ -569,12 +569,12 @@ Test(queue, checkpoint_never_moves_backwards)
     struct queue_claim claim;
     claim_ok(queue, "worker-a", &claim);
     cr_assert_eq(claim.checkpoint, 2);
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 5, 5000000, 0), QUEUE_OK);
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 3, 3000000, 0), QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 5, 5000000, 0, NULL), QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 3, 3000000, 0, NULL), QUEUE_OK);
     struct queue_job job = get_ok(queue, id);
     cr_assert_eq(job.checkpoint, 5);
     cr_assert_eq(job.progress_version, 2);
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 6, 6000000, 0), QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 6, 6000000, 0, NULL), QUEUE_OK);
     cr_assert_eq(get_ok(queue, id).checkpoint, 6);
     queue_claim_clear(&claim);
     queue_close(queue);
@@ -589,26 +589,39 @@ Test(queue, segment_durations_rebuild_the_playlist_after_a_takeover)
     submit_new(queue, "session", 10, id);
     struct queue_claim claim;
     claim_ok(queue, "worker-a", &claim);
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 10, 6000000, 0), QUEUE_OK);
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 11, 6006000, 0), QUEUE_OK);
-    int last = 0;
+    /* The job's first segment carries its fMP4 fragment base. */
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 10, 6000000, 0,
+                                  "1:1024:-1024 2:0:0"),
+                 QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 11, 6006000, 0, NULL),
+                 QUEUE_OK);
+    struct queue_segments segments;
     int64_t durations[5] = {-1, -1, -1, -1, -1};
-    cr_assert_eq(queue_segment_durations(queue, id, durations, 5, &last), QUEUE_OK);
-    cr_assert_eq(last, -1, "no segment was marked last yet");
+    cr_assert_eq(queue_segment_durations(queue, id, durations, 5, &segments), QUEUE_OK);
+    cr_assert_eq(segments.last_index, -1, "no segment was marked last yet");
+    cr_assert_str_eq(segments.fmp4_base, "1:1024:-1024 2:0:0");
     /* The stream's last segment: a run taking over after it has nothing to do. */
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 12, 2500000, 1), QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 12, 2500000, 1, NULL),
+                 QUEUE_OK);
     queue_claim_clear(&claim);
     sleep_ms(PAST_SHORT_LEASE_MS);
     claim_ok(queue, "worker-b", &claim);
     cr_assert_eq(claim.checkpoint, 12);
 
-    cr_assert_eq(queue_segment_durations(queue, id, durations, 5, &last), QUEUE_OK);
-    cr_assert_eq(last, 12, "the last segment is known: %d", last);
+    cr_assert_eq(queue_segment_durations(queue, id, durations, 5, &segments), QUEUE_OK);
+    cr_assert_eq(segments.last_index, 12, "the last segment is known: %d", segments.last_index);
+    cr_assert_str_eq(segments.fmp4_base, "1:1024:-1024 2:0:0", "the base outlives later checkpoints");
     cr_assert_eq(durations[0], 6000000);
     cr_assert_eq(durations[1], 6006000);
     cr_assert_eq(durations[2], 2500000);
     cr_assert_eq(durations[3], 0);
     cr_assert_eq(durations[4], 0);
+    /* A base longer than the field is refused before it reaches Redis. */
+    char long_base[QUEUE_FMP4_BASE_MAX + 8];
+    memset(long_base, '1', sizeof(long_base) - 1);
+    long_base[sizeof(long_base) - 1] = '\0';
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-b", claim.epoch, 12, 2500000, 1, long_base),
+                 QUEUE_ERROR);
     queue_claim_clear(&claim);
     queue_close(queue);
 }
@@ -623,7 +636,7 @@ Test(queue, release_makes_job_claimable_at_once_without_takeover_count)
     struct queue_claim draining, next;
     claim_ok(queue, "worker-a", &draining);
     cr_assert_str_eq(draining.id, released);
-    cr_assert_eq(queue_checkpoint(queue, released, "worker-a", draining.epoch, 4, 1, 0), QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, released, "worker-a", draining.epoch, 4, 1, 0, NULL), QUEUE_OK);
     cr_assert_eq(queue_release(queue, released, "worker-a", draining.epoch), QUEUE_OK);
 
     /* Long lease (30 s), yet the released job is claimable now, ahead of the
@@ -639,7 +652,7 @@ Test(queue, release_makes_job_claimable_at_once_without_takeover_count)
     cr_assert_str_eq(job.owner, "worker-b");
 
     cr_assert_eq(queue_renew(queue, released, "worker-a", draining.epoch, NULL), QUEUE_FENCED);
-    cr_assert_eq(queue_checkpoint(queue, released, "worker-a", draining.epoch, 9, 1, 0),
+    cr_assert_eq(queue_checkpoint(queue, released, "worker-a", draining.epoch, 9, 1, 0, NULL),
                  QUEUE_FENCED);
     cr_assert_eq(get_ok(queue, released).checkpoint, 4);
     queue_claim_clear(&draining);
@@ -721,7 +734,7 @@ Test(queue, cancel_stops_owner)
 
     cr_assert_eq(queue_cancel(queue, running), QUEUE_OK);
     cr_assert_eq(queue_renew(queue, running, "worker-a", claim.epoch, NULL), QUEUE_CANCELLED);
-    cr_assert_eq(queue_checkpoint(queue, running, "worker-a", claim.epoch, 0, 1, 0),
+    cr_assert_eq(queue_checkpoint(queue, running, "worker-a", claim.epoch, 0, 1, 0, NULL),
                  QUEUE_CANCELLED);
     cr_assert_eq(queue_complete(queue, running, "worker-a", claim.epoch), QUEUE_CANCELLED);
     cr_assert_eq(get_ok(queue, running).state, QUEUE_JOB_CANCELLED);
@@ -779,11 +792,13 @@ Test(queue, progress_and_pause_reach_the_other_side)
     struct queue_claim claim;
     claim_ok(queue, "worker-a", &claim);
     struct queue_progress progress = {
-        .frames = 1234, .out_time_us = 51200000, .bytes = 987654321, .speed = 3.25};
+        .frames = 1234, .out_time_us = 51200000, .start_us = 48000000, .bytes = 987654321,
+        .speed = 3.25};
     cr_assert_eq(queue_report_progress(queue, id, "worker-a", claim.epoch, &progress), QUEUE_OK);
     struct queue_job job = get_ok(queue, id);
     cr_assert_eq(job.frames, 1234);
     cr_assert_eq(job.out_time_us, 51200000);
+    cr_assert_eq(job.start_us, 48000000);
     cr_assert_eq(job.bytes, 987654321);
     cr_assert_float_eq(job.speed, 3.25, 1e-9);
     cr_assert_eq(job.progress_version, 1);
@@ -812,7 +827,7 @@ Test(queue, finished_jobs_expire_after_retention)
     struct queue_claim claim;
     claim_ok(queue, "worker-a", &claim);
     cr_assert_eq(admin_integer("PTTL ffpool:job:%s", id), -1, "a live job must not expire");
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 0, 1, 0), QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 0, 1, 0, NULL), QUEUE_OK);
     cr_assert_eq(queue_complete(queue, id, "worker-a", claim.epoch), QUEUE_OK);
     long long ttl = admin_integer("PTTL ffpool:job:%s", id);
     cr_assert(ttl > 50000 && ttl <= 60000, "job PTTL %lld", ttl);
@@ -1019,7 +1034,7 @@ Test(queue, redis_down_gives_queue_error_not_crash_and_reconnects_when_it_return
     cr_assert(strstr(queue_last_error(queue), "Redis") != NULL, "error: %s",
               queue_last_error(queue));
     cr_assert_eq(queue_claim(queue, "worker-a", &none), QUEUE_ERROR);
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 0, 1, 0), QUEUE_ERROR);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 0, 1, 0, NULL), QUEUE_ERROR);
     cr_assert_eq(queue_complete(queue, id, "worker-a", claim.epoch), QUEUE_ERROR);
     cr_assert_eq(queue_get(queue, id, &job), QUEUE_ERROR);
     cr_assert_eq(queue_submit(queue, "other", NULL, 0, 0, id, NULL), QUEUE_ERROR);
@@ -1340,7 +1355,7 @@ Test(queue, sentinel_finds_the_master_and_follows_a_failover)
             sleep_ms(50);
     }
     cr_assert_eq(status, QUEUE_OK, "renew after failover: %s", queue_last_error(queue));
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 0, 3000000, 0), QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 0, 3000000, 0, NULL), QUEUE_OK);
     reply = port_command(replica_port, "HGET ffpool:job:%s checkpoint", id);
     cr_assert(reply != NULL && reply->type == REDIS_REPLY_STRING && strcmp(reply->str, "0") == 0,
               "checkpoint not on the new master");

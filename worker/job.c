@@ -39,7 +39,7 @@ struct job_run {
     int segments_published;
     long long last_progress_ms;
     int64_t resume_offset_us; /* sum of the published durations before first_index; 0 unknown */
-    int last_index;           /* checkpointed as the stream's last segment; -1 none */
+    struct queue_segments published; /* the last segment's index, the fMP4 base */
     int last_published;       /* this run published the stream's last segment */
 };
 
@@ -294,7 +294,7 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
      * job stops and the next owner rewrites this segment from the last
      * checkpoint. */
     int status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
-                                  segment->duration_us, segment->last);
+                                  segment->duration_us, segment->last, segment->fmp4_base);
     for (int tries = 1; status == QUEUE_ERROR; tries++) {
         job_report(job, WORKER_EVENT_REDIS_ERROR, 1);
         if (tries == 1)
@@ -309,7 +309,7 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
         }
         usleep(CHECKPOINT_RETRY_MS * 1000);
         status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
-                                  segment->duration_us, segment->last);
+                                  segment->duration_us, segment->last, segment->fmp4_base);
         if (status == QUEUE_OK)
             log_info("checkpoint_recovered", "job=%s segment=%d tries=%d", job->id, segment->index,
                      tries + 1);
@@ -344,6 +344,7 @@ static void job_progress(void *opaque, const struct pipeline_progress *progress)
     struct queue_progress report = {
         .frames = progress->frames,
         .out_time_us = progress->out_time_us,
+        .start_us = progress->start_us,
         .bytes = progress->bytes,
         .speed = progress->speed,
         .duration_us = progress->duration_us,
@@ -366,10 +367,15 @@ static void job_load_durations(struct job_run *run)
     int count = job->first_index - job->spec.start_number;
     if (count <= 0 || job_record_duration(run, job->first_index - 1, 0) != 0)
         return;
-    if (queue_segment_durations(run->queue, job->id, run->durations_us, count, &run->last_index) !=
+    if (queue_segment_durations(run->queue, job->id, run->durations_us, count, &run->published) !=
         QUEUE_OK)
         log_warn("durations_unavailable", "job=%s error=%s", job->id,
                  log_quote(queue_last_error(run->queue)));
+    if (job->spec.output_kind == JOB_OUTPUT_HLS && job->spec.segment_type == JOB_SEGMENT_FMP4 &&
+        run->published.fmp4_base[0] == '\0')
+        log_warn("fmp4_base_unknown", "job=%s msg=%s", job->id,
+                 log_quote("no fragment time base recorded: resumed segments are placed as if "
+                           "the job started at stream time 0"));
     /* Every duration known: a stream copy resumes with a seek instead of
      * reading the input from the start (pipeline.h). */
     int64_t sum = 0;
@@ -411,7 +417,7 @@ static void job_remove_stale_temps(struct job *job, const char *own_suffix)
 static void *job_main(void *arg)
 {
     struct job *job = arg;
-    struct job_run run = {.job = job, .last_index = -1};
+    struct job_run run = {.job = job, .published = {.last_index = -1}};
     char err[1024] = "";
     long long started = program_monotonic_ms();
 
@@ -437,13 +443,14 @@ static void *job_main(void *arg)
         .progress = job_progress,
         .temp_suffix = temp_suffix,
         .resume_offset_us = run.resume_offset_us,
+        .fmp4_base = run.published.fmp4_base[0] != '\0' ? run.published.fmp4_base : NULL,
     };
     int result;
-    if (run.last_index >= 0 && job->first_index > run.last_index) {
+    if (run.published.last_index >= 0 && job->first_index > run.published.last_index) {
         /* The owner before died or drained between checkpointing the last
          * segment and completing the job: the stream is whole. */
         log_info("stream_already_complete", "job=%s epoch=%lld last_segment=%d", job->id,
-                 (long long)job->epoch, run.last_index);
+                 (long long)job->epoch, run.published.last_index);
         result = PIPELINE_OK;
     } else if (job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE && job->epoch > 1) {
         /* Jellyfin is tailing that file from the byte it has reached: a

@@ -664,6 +664,7 @@ static void pipeline_report_progress(struct pipeline_run *run, int64_t started,
     struct pipeline_progress progress = {
         .frames = run->frames,
         .out_time_us = run->out_time_us,
+        .start_us = run->job_start_us,
         .bytes = run->bytes,
         .speed = now > started && advanced > 0 ? (double)advanced / (double)(now - started) : 0.0,
         .duration_us = run->duration_us,

@@ -36,8 +36,12 @@
  *
  * fMP4 (segment_type fmp4): each segment file is one styp+sidx+moof+mdat
  * fragment; the init segment (ftyp+moov) is written beside the playlist
- * under init_filename, atomically, by the first run that finds it missing,
- * and never overwritten by a resumed run.
+ * under init_filename, atomically, by the job's first run (replacing one a
+ * former job left, as the ffmpeg CLI does) and never overwritten by a
+ * resumed run, whose moov (edit list) would differ. A resumed run's
+ * fragments carry the decode and presentation times (tfdt, sidx) and the
+ * sequence numbers (mfhd) that the uninterrupted run's would, so a player
+ * reads one timeline across a takeover (see cb->fmp4_base).
  *
  * Progressive output (output_kind JOB_OUTPUT_PROGRESSIVE): one muxer writes
  * spec->output directly while it grows (Jellyfin tails it); first_index is
@@ -60,11 +64,18 @@ struct pipeline_segment {
     int64_t start_us;       /* stream time of its first frame */
     int64_t duration_us;    /* its length, for #EXTINF */
     int last;               /* 1 for the final segment of the input */
+    /* fMP4, the job's first segment only: the base its fragment times are
+     * counted from (fmp4_times.h), to be recorded with its checkpoint and
+     * handed to every later run as pipeline_callbacks.fmp4_base. NULL
+     * otherwise. */
+    const char *fmp4_base;
 };
 
 struct pipeline_progress {
     int64_t frames;      /* video frames encoded in this run */
     int64_t out_time_us; /* stream time reached */
+    int64_t start_us;    /* stream time of the job's first output: what ffmpeg's
+                            time= counts from (it prints out_time_us - start_us) */
     int64_t bytes;       /* bytes written in this run */
     double speed;        /* out_time advance / wall time, this run */
     int64_t duration_us; /* the input's duration, 0 if unknown */
@@ -92,6 +103,11 @@ struct pipeline_callbacks {
      * time; without it (0), or when the check fails, it replays the
      * keyframes from the job's start, reading the whole input up to there. */
     int64_t resume_offset_us;
+    /* Optional, for a resumed fMP4 run: the fmp4_base the job's first run
+     * handed out with its first segment. With it the run's fragments carry
+     * the times the uninterrupted run's would; without it (NULL) they are
+     * placed as if the job had started at stream time 0. */
+    const char *fmp4_base;
 };
 
 enum pipeline_result {

@@ -33,6 +33,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/fifo.h>
 
+#include "fmp4_times.h"
 #include "job_spec.h"
 #include "pipeline.h"
 
@@ -184,6 +185,17 @@ struct segment_output_stream {
     int64_t first_dts_us; /* absolute input time of the first dts a run from the
                              start of the input would mux; see segment_writer_add_stream */
     int mux_index;        /* index in the current muxer */
+    /* fmp4: the first pts and the last dts (AV_NOPTS_VALUE if that
+     * packet had none) this run muxed into the open fragment, in the
+     * muxer's time base (valid once fragment_started). */
+    int64_t fragment_pts;
+    int64_t fragment_last_dts;
+    int fragment_started;
+    /* fmp4, resumed run: added to the fragment's tfdt and sidx times so
+     * they continue the job's timeline (valid once delta_known). */
+    int64_t decode_delta;
+    int64_t presentation_delta;
+    int delta_known;
 };
 
 /* What the writer produces. */
@@ -199,6 +211,11 @@ struct segment_writer {
     enum segment_container container;
     AVFormatContext *fmp4; /* fmp4: the run's muxer, its pb a dynamic buffer */
     int init_written;      /* fmp4: the init segment exists (written now or by an earlier run) */
+    /* fmp4: the job's fragment base (fmp4_times.h): measured by the job's
+     * first run on its first fragment (then also in fmp4_base_text, handed
+     * out with that segment), or the one cb->fmp4_base gave a resumed run. */
+    struct fmp4_base fmp4_base;
+    char fmp4_base_text[FMP4_BASE_TEXT_MAX];
     struct segment_output_stream streams[SEGMENT_STREAMS];
     int64_t shift_us; /* added to every output timestamp; fixed at the first open */
     int shift_known;

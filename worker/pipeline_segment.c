@@ -64,6 +64,10 @@ int segment_writer_init(struct segment_writer *w, struct pipeline_run *run, int 
         w->container = SEGMENT_CONTAINER_MPEGTS;
     w->streams[SEGMENT_VIDEO].expected = has_video;
     w->streams[SEGMENT_AUDIO].expected = has_audio;
+    /* A base that does not parse is treated as absent: the run then places
+     * its fragments as if the job had started at stream time 0. */
+    if (run->cb != NULL && run->cb->fmp4_base != NULL)
+        fmp4_base_parse(run->cb->fmp4_base, &w->fmp4_base);
     w->audio_queue = av_fifo_alloc2(64, sizeof(AVPacket *), AV_FIFO_FLAG_AUTO_GROW);
     w->video_queue = av_fifo_alloc2(16, sizeof(AVPacket *), AV_FIFO_FLAG_AUTO_GROW);
     if (w->audio_queue == NULL || w->video_queue == NULL)
@@ -94,6 +98,13 @@ int segment_writer_add_stream(struct segment_writer *w, enum segment_stream kind
 static enum segment_stream segment_cutting_stream(const struct segment_writer *w)
 {
     return w->streams[SEGMENT_VIDEO].expected ? SEGMENT_VIDEO : SEGMENT_AUDIO;
+}
+
+/* Whether this run starts the job (its first segment is start_number), as
+ * opposed to resuming it. */
+static int segment_job_first_run(const struct pipeline_run *run)
+{
+    return run->first_index == run->spec->start_number;
 }
 
 static int run_starts_at_zero(const struct pipeline_run *run)
@@ -196,6 +207,14 @@ static int segment_fmp4_create(struct segment_writer *w)
         goto end;
     if ((ret = segment_fmp4_options(w, &options)) != PIPELINE_OK)
         goto end;
+    /* A resumed run numbers its fragments (mfhd) where the uninterrupted
+     * run would be: one fragment per segment since the job's first. */
+    if (!segment_job_first_run(run) &&
+        (averr = av_dict_set_int(&options, "fragment_index",
+                                 run->first_index - run->spec->start_number + 1, 0)) < 0) {
+        ret = pipeline_fail(run, averr, "set the fmp4 fragment index");
+        goto end;
+    }
     mux->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
     mux->strict_std_compliance = run->spec->strict;
     averr = avio_open_dyn_buf(&mux->pb);
@@ -246,6 +265,8 @@ static int segment_open(struct segment_writer *w, int index, int64_t boundary, i
         if (w->fmp4 == NULL && (ret = segment_fmp4_create(w)) != PIPELINE_OK)
             return ret;
         w->mux = w->fmp4;
+        for (int i = 0; i < SEGMENT_STREAMS; i++)
+            w->streams[i].fragment_started = 0;
         goto opened;
     }
 
@@ -377,8 +398,104 @@ static int segment_init_length(const uint8_t *data, int size)
     return at;
 }
 
-/* fMP4: flushes the open segment's fragment and writes its bytes (and, the
- * first time, the init segment if the job has none yet) to their files. */
+/* The fragment times of the track of stream s, or NULL. */
+static const struct fmp4_track_times *segment_fmp4_track(const struct segment_output_stream *s,
+                                                         const struct fmp4_track_times *times,
+                                                         int n)
+{
+    for (int t = 0; t < n; t++)
+        if (times[t].track_id == (uint32_t)s->mux_index + 1)
+            return &times[t];
+    return NULL;
+}
+
+/* The job's first run: measures, per track, how far the first fragment's
+ * decode times (its last sample's) stand from the dts it muxed, and with
+ * its first sample's composition offset where its presentation times
+ * stand (the job's base, fmp4_times.h); keeps its text to hand out with
+ * the segment. */
+static int segment_fmp4_measure_base(struct segment_writer *w,
+                                     const struct fmp4_track_times *times, int n)
+{
+    struct fmp4_base *base = &w->fmp4_base;
+    memset(base, 0, sizeof(*base));
+    for (int i = 0; i < SEGMENT_STREAMS; i++) {
+        const struct segment_output_stream *s = &w->streams[i];
+        if (!s->expected || !s->fragment_started)
+            continue;
+        const struct fmp4_track_times *t = segment_fmp4_track(s, times, n);
+        if (t == NULL || !t->has_last_decode_time || s->fragment_last_dts == AV_NOPTS_VALUE)
+            return pipeline_fail(w->run, 0, "read the decode times of segment %s", w->temp_path);
+        base->tracks[base->count].track_id = t->track_id;
+        base->tracks[base->count].decode_offset = t->last_decode_time - s->fragment_last_dts;
+        base->tracks[base->count].presentation_offset =
+            base->tracks[base->count].decode_offset - t->first_composition_offset;
+        base->count++;
+    }
+    if (fmp4_base_format(base, w->fmp4_base_text, sizeof(w->fmp4_base_text)) != 0)
+        return pipeline_fail(w->run, 0, "record the fmp4 timeline of %s", w->temp_path);
+    return PIPELINE_OK;
+}
+
+/* A resumed run: rewrites the fragment's tfdt and sidx times so that they
+ * stand where the job's base puts its dts and pts, as in the uninterrupted
+ * run. The correction is fixed on a stream's first fragment and applied to
+ * every later one (the muxer counts on from there). Without a base for a
+ * track, the fragment is placed as the mp4 muxer's frag_discont would
+ * place a job that started at stream time 0 (decode time = dts plus the
+ * first packet's reorder delay). */
+static int segment_fmp4_rebase(struct segment_writer *w, uint8_t *fragment, int size,
+                               const struct fmp4_track_times *times, int n)
+{
+    for (int i = 0; i < SEGMENT_STREAMS; i++) {
+        struct segment_output_stream *s = &w->streams[i];
+        if (!s->expected || !s->fragment_started)
+            continue;
+        const struct fmp4_track_times *t = segment_fmp4_track(s, times, n);
+        if (!s->delta_known) {
+            if (t == NULL || !t->has_last_decode_time || s->fragment_last_dts == AV_NOPTS_VALUE)
+                return pipeline_fail(w->run, 0, "read the decode times of segment %s",
+                                     w->temp_path);
+            int64_t decode_offset, presentation_offset;
+            if (!fmp4_base_find(&w->fmp4_base, t->track_id, &decode_offset,
+                                &presentation_offset)) {
+                decode_offset = t->last_decode_time - t->decode_time -
+                                (s->fragment_last_dts - s->fragment_pts);
+                presentation_offset = 0;
+            }
+            s->decode_delta = s->fragment_last_dts + decode_offset - t->last_decode_time;
+            s->presentation_delta = t->has_presentation_time ? s->fragment_pts +
+                                                                    presentation_offset -
+                                                                    t->presentation_time
+                                                              : 0;
+            s->delta_known = 1;
+        }
+        if (t != NULL && fmp4_fragment_shift(fragment, (size_t)size, t->track_id, s->decode_delta,
+                                             s->presentation_delta) != 0)
+            return pipeline_fail(w->run, 0, "move the times of segment %s onto the job's timeline",
+                                 w->temp_path);
+    }
+    return PIPELINE_OK;
+}
+
+/* Places a finished fragment on the job's timeline: measured by the job's
+ * first run on its first fragment, rewritten by every resumed run. */
+static int segment_fmp4_timeline(struct segment_writer *w, uint8_t *fragment, int size)
+{
+    int first_run = segment_job_first_run(w->run);
+    if (first_run && w->opened > 1)
+        return PIPELINE_OK;
+    struct fmp4_track_times times[FMP4_TRACKS_MAX];
+    int n = fmp4_fragment_times(fragment, (size_t)size, times, FMP4_TRACKS_MAX);
+    if (n < 0)
+        return pipeline_fail(w->run, 0, "read the times of segment %s", w->temp_path);
+    if (first_run)
+        return segment_fmp4_measure_base(w, times, n);
+    return segment_fmp4_rebase(w, fragment, size, times, n);
+}
+
+/* fMP4: flushes the open segment's fragment and writes its bytes (and, in
+ * the job's first run, the init segment) to their files. */
 static int segment_fmp4_flush(struct segment_writer *w, int64_t *size)
 {
     struct pipeline_run *run = w->run;
@@ -405,8 +522,10 @@ static int segment_fmp4_flush(struct segment_writer *w, int64_t *size)
         char temp[JOB_SPEC_PATH_MAX + 128];
         struct stat st;
         segment_init_path(run->spec, path, sizeof(path));
-        /* Written once per job: a resumed run's moov differs (edit list). */
-        if (stat(path, &st) != 0) {
+        /* Written by the job's first run, over one a former job left (its
+         * edit list would not match this job's fragments); a resumed run's
+         * moov differs (edit list), so it writes one only if none is there. */
+        if (segment_job_first_run(run) || stat(path, &st) != 0) {
             const char *suffix =
                 run->cb != NULL && run->cb->temp_suffix != NULL ? run->cb->temp_suffix : ".tmp";
             snprintf(temp, sizeof(temp), "%s%s", path, suffix);
@@ -421,6 +540,8 @@ static int segment_fmp4_flush(struct segment_writer *w, int64_t *size)
         }
         w->init_written = 1;
     }
+    if ((ret = segment_fmp4_timeline(w, data + init, length - init)) != PIPELINE_OK)
+        goto end;
     averr = segment_write_segment(w->temp_path, data + init, length - init);
     if (averr < 0) {
         unlink(w->temp_path);
@@ -471,6 +592,8 @@ static int segment_close(struct segment_writer *w, int last, int64_t duration_us
         .start_us = w->start_us,
         .duration_us = duration_us,
         .last = last,
+        /* The job's first segment carries its fragment base (fMP4). */
+        .fmp4_base = w->fmp4_base_text[0] != '\0' && w->opened == 1 ? w->fmp4_base_text : NULL,
     };
     /* A progressive file is complete now; there is nothing to publish. */
     if (w->container == SEGMENT_CONTAINER_FILE)
@@ -504,6 +627,12 @@ static int segment_write(struct segment_writer *w, enum segment_stream kind, AVP
     if (pkt->dts != AV_NOPTS_VALUE)
         pkt->dts += shift;
     pkt->stream_index = s->mux_index;
+    if (w->container == SEGMENT_CONTAINER_FMP4) {
+        if (!s->fragment_started)
+            s->fragment_pts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+        s->fragment_last_dts = pkt->dts;
+        s->fragment_started = 1;
+    }
 
     int averr = av_interleaved_write_frame(w->mux, pkt);
     av_packet_unref(pkt);
