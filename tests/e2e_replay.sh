@@ -22,13 +22,12 @@
 # for -filter_complex burn-in lines.
 #
 # Lines are adjusted where the CLI is not the reference Jellyfin means:
-#  - an input -ss is moved onto a keyframe of the clip (S = first video pts +
-#    4 s) with -start_number S/T, and copy lines get -hls_time 2, so both
-#    cut at the same keyframes. The CLI's copy gets -ss S+0.2: with -ss
-#    before -i the 5.1 CLI seeks 0.13 s early on streams with B-frames and,
-#    copying, starts at the keyframe BEFORE its seek point (its numbering
-#    then drifts from the absolute k*T boundaries Jellyfin assumes); the pool
-#    starts at the first keyframe at or after S;
+#  - an input -ss is placed on the clip (K = first video pts + 4 s, a
+#    keyframe) with -start_number K/T, and copy lines get -hls_time 2. A copy
+#    line gets -ss K+0.5, as Jellyfin writes it (a keyframe's time plus
+#    0.5 s), for the pool and the CLI alike: both must start at the keyframe
+#    at or before it (K), the CLI's real -ss semantics, and cut at the same
+#    keyframes after it;
 #  - a transcode line with -ss is compared with the CLI running it without
 #    -ss from segment 0: Jellyfin's seek asks for the segments of the whole
 #    film from S/T on, and the pool makes exactly those (the same cuts, the
@@ -189,10 +188,10 @@ for file in "${files[@]}"; do
   if [ "$seek" = 1 ]; then
     first=$(ffprobe -v error -select_streams v:0 -show_entries packet=pts_time -of csv=p=0 \
       -read_intervals %+#1 "$clip" | head -n 1)
-    ss=$(python3 -c "import sys; s=float(sys.argv[1])+4; print('00:00:%06.3f' % s)" "$first")
-    ss_cli=$ss
-    [ "$copy" = 1 ] &&
-      ss_cli=$(python3 -c "import sys; s=float(sys.argv[1])+4.2; print('00:00:%06.3f' % s)" "$first")
+    offset=4
+    [ "$copy" = 1 ] && offset=4.5
+    ss=$(python3 -c "import sys; s=float(sys.argv[1])+float(sys.argv[2]); print('00:00:%06.3f' % s)" \
+      "$first" "$offset")
     set_args+=(--set=-start_number=$((4 / hls_time)))
   fi
   ours_args=()
@@ -206,7 +205,7 @@ for file in "${files[@]}"; do
     subset=1
   elif [ "$seek" = 1 ]; then
     ours_args+=(--set=-ss="$ss")
-    cli_args+=(--set=-ss="$ss_cli")
+    cli_args+=(--set=-ss="$ss")
   fi
   [ "$fdk" = 1 ] && cli_args+=(--set=-codec:a:0=aac --set=-c:a=aac --set=-acodec=aac)
 

@@ -1295,6 +1295,92 @@ Test(pipeline, fmp4_seek_restart_writes_its_own_init_segment)
     }
 }
 
+/* A stream copy after Jellyfin's seek: -ss is a keyframe's time plus 0.5 s
+ * (clip.mkv has keyframes at 0, 3.6 and 7.2 s; with T = 2 its segments
+ * start at 0, 3.6 and 7.2), and the copy must begin at the keyframe at or
+ * before it, as the ffmpeg CLI's does: the job's segments are the
+ * uninterrupted job's segments 1.. , and a takeover of the seek job cuts
+ * where it cut. */
+static void check_copy_seek(spec_tweak tweak)
+{
+    char input[512], dir_a[600], dir_b[600], dir_c[600];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir_a, sizeof(dir_a), "copy-whole");
+    output_dir(dir_b, sizeof(dir_b), "copy-seek");
+    output_dir(dir_c, sizeof(dir_c), "copy-seek-takeover");
+    struct job_spec spec_a, spec_b, spec_c;
+    spec_jellyfin_hls(&spec_a, input, dir_a, 2000000);
+    tweak(&spec_a);
+    spec_jellyfin_hls(&spec_b, input, dir_b, 2000000);
+    tweak(&spec_b);
+    spec_b.seek_us = 4100000;
+    spec_b.accurate_seek = spec_b.segment_type != JOB_SEGMENT_FMP4;
+    spec_b.start_number = 1;
+    spec_c = spec_b;
+    snprintf(spec_c.output, sizeof(spec_c.output), "%s/main.m3u8", dir_c);
+    snprintf(spec_c.segment_filename, sizeof(spec_c.segment_filename), "%s/seg%%d.%s", dir_c,
+             spec_b.segment_type == JOB_SEGMENT_FMP4 ? "mp4" : "ts");
+    struct collected a = {0}, b = {0}, c1 = {.stop_after = 1}, c2 = {0};
+    char err[512];
+    run_ok(&spec_a, 0, &a);
+    run_ok(&spec_b, 1, &b);
+    cr_assert_eq(b.count, a.count - 1, "the seek job made %d segments, the whole job %d", b.count,
+                 a.count);
+    for (int i = 0; i < b.count; i++) {
+        cr_expect_eq(a.segments[1 + i].start_us, b.segments[i].start_us,
+                     "segment %d: starts at %lld us, after the seek at %lld", b.segments[i].index,
+                     (long long)a.segments[1 + i].start_us, (long long)b.segments[i].start_us);
+        cr_expect_eq(a.segments[1 + i].duration_us, b.segments[i].duration_us,
+                     "segment %d: %lld us long, after the seek %lld", b.segments[i].index,
+                     (long long)a.segments[1 + i].duration_us, (long long)b.segments[i].duration_us);
+    }
+    /* The seek job taken over after its first segment. */
+    cr_assert_eq(run_pipeline(&spec_c, 1, &c1, err, sizeof(err)), PIPELINE_STOPPED, "%s", err);
+    c2.resume_offset_us = c1.segments[0].duration_us;
+    c2.fmp4_base = c1.fmp4_base_out[0] != '\0' ? c1.fmp4_base_out : NULL;
+    run_ok(&spec_c, 2, &c2);
+    cr_assert_eq(c2.count, b.count - 1);
+    for (int i = 0; i < c2.count; i++)
+        cr_expect_eq(b.segments[1 + i].start_us, c2.segments[i].start_us,
+                     "taken over, segment %d starts at %lld us, not %lld", c2.segments[i].index,
+                     (long long)c2.segments[i].start_us, (long long)b.segments[1 + i].start_us);
+    for (int k = 1; k <= b.count; k++) {
+        struct probe pa, pb;
+        if (spec_b.segment_type == JOB_SEGMENT_FMP4) {
+            /* Each segment decodes after the job's own init segment. */
+            char path[700], command[2048];
+            snprintf(path, sizeof(path), "%s/joined-%d.mp4", dir_b, k);
+            snprintf(command, sizeof(command), "cat '%s/main-1.mp4' '%s/seg%d.mp4' >'%s'", dir_b,
+                     dir_b, k, path);
+            cr_assert_eq(run_quiet(command), 0);
+            expect_decodes_cleanly(path);
+            unlink(path);
+            probe_fmp4_segment(dir_a, k, &pa);
+            probe_fmp4_segment(dir_b, k, &pb);
+        } else {
+            char path_a[600], path_b[600];
+            segment_file(path_a, sizeof(path_a), dir_a, k);
+            segment_file(path_b, sizeof(path_b), dir_b, k);
+            expect_decodes_cleanly(path_b);
+            probe_segment(path_a, &pa);
+            probe_segment(path_b, &pb);
+        }
+        cr_expect(pb.first_video_is_key, "segment %d after the seek starts with no keyframe", k);
+        cr_expect_eq(pa.video_packets, pb.video_packets, "segment %d: %d frames, after the seek %d",
+                     k, pa.video_packets, pb.video_packets);
+    }
+}
+
+Test(pipeline, copy_seek_starts_at_the_keyframe_at_or_before_ss_mpegts)
+{
+    check_copy_seek(tweak_copy);
+}
+
+Test(pipeline, copy_seek_noaccurate_starts_at_the_keyframe_at_or_before_ss_fmp4)
+{
+    check_copy_seek(tweak_copy_fmp4_discont);
+}
+
 /* ---- audio ------------------------------------------------------------------------ */
 
 /* "codec_name,sample_rate,channels" of the first audio stream of path. */
@@ -1446,6 +1532,96 @@ Test(pipeline, progressive_matroska_remux_and_mp3)
     check_progressive(&remux);
     struct progressive_case mp3 = {"mp3", "out.mp3", "", 0, 1, "mp3 "};
     check_progressive(&mp3);
+}
+
+/* Video keyframe times of path (seconds, from ffprobe), into times[];
+ * returns how many. */
+static int probe_keyframe_times(const char *path, double *times, int max)
+{
+    char command[1024], line[128];
+    snprintf(command, sizeof(command),
+             "ffprobe -v error -select_streams v:0 -skip_frame nokey -show_entries "
+             "frame=pts_time -of csv=p=0 '%s'",
+             path);
+    FILE *f = popen(command, "r");
+    cr_assert_not_null(f);
+    int n = 0;
+    while (fgets(line, sizeof(line), f) != NULL && n < max)
+        if (line[0] >= '0' && line[0] <= '9')
+            times[n++] = atof(line);
+    pclose(f);
+    return n;
+}
+
+/* A progressive spec on fixture into dir/name (Jellyfin's shape: no
+ * -copyts). */
+static void spec_progressive(struct job_spec *spec, const char *input, const char *dir,
+                             const char *format, const char *name)
+{
+    spec_jellyfin_hls(spec, input, dir, 2000000);
+    spec->output_kind = JOB_OUTPUT_PROGRESSIVE;
+    spec->hls_time_us = 0;
+    spec->segment_filename[0] = '\0';
+    spec->copyts = 0;
+    snprintf(spec->output_format, sizeof(spec->output_format), "%s", format);
+    snprintf(spec->output, sizeof(spec->output), "%s/%s", dir, name);
+}
+
+/* Jellyfin asks a progressive transcode for a keyframe every 5 s
+ * (-force_key_frames "expr:gte(t,n_forced*5)") so that a client can seek
+ * in it: here every 2 s of the 10 s clip, and no other keyframe. */
+Test(pipeline, progressive_transcode_has_a_keyframe_every_forced_interval)
+{
+    char input[512], dir[600];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "progressive-keyframes");
+    struct job_spec spec;
+    spec_progressive(&spec, input, dir, "mp4", "out.mp4");
+    snprintf(spec.movflags, sizeof(spec.movflags), "frag_keyframe+empty_moov+delay_moov");
+    spec.keyframe_interval_us = 2000000;
+    char err[512];
+    struct pipeline_callbacks cb = {.segment_done = NULL};
+    cr_assert_eq(pipeline_run(&spec, 0, &cb, err, sizeof(err)), PIPELINE_OK, "%s", err);
+    double times[64];
+    int n = probe_keyframe_times(spec.output, times, 64);
+    cr_assert_eq(n, 5, "%d keyframes in a 10 s file with one every 2 s", n);
+    for (int i = 0; i < n; i++)
+        cr_expect_leq(fabs(times[i] - times[0] - 2.0 * i), 1e-3,
+                      "keyframe %d at %.3f s, the first at %.3f s", i, times[i], times[0]);
+}
+
+/* A progressive remux after a seek starts at the keyframe at or before
+ * -ss (3.6 s for -ss 5.1 on clip.mkv), as the ffmpeg CLI's copy does: it
+ * is as long as the CLI's, not short by a GOP. */
+Test(pipeline, progressive_copy_after_seek_starts_at_the_keyframe_before_as_the_cli)
+{
+    char input[512], dir[600], cli[700], command[2048];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "progressive-seek");
+    struct job_spec spec;
+    spec_progressive(&spec, input, dir, "matroska", "out.mkv");
+    tweak_copy(&spec);
+    spec.video_bsf[0] = '\0';
+    spec.seek_us = 5100000;
+    char err[512];
+    struct pipeline_callbacks cb = {.segment_done = NULL};
+    cr_assert_eq(pipeline_run(&spec, 0, &cb, err, sizeof(err)), PIPELINE_OK, "%s", err);
+    snprintf(cli, sizeof(cli), "%s/cli.mkv", dir);
+    snprintf(command, sizeof(command),
+             "ffmpeg -nostdin -v error -y -ss 00:00:05.100 -fflags +genpts -i 'file:%s' -map 0:0 "
+             "-map 0:1 -codec:v:0 copy -map_metadata -1 -map_chapters -1 -codec:a:0 copy '%s'",
+             input, cli);
+    cr_assert_eq(run_quiet(command), 0);
+    struct probe ours, theirs;
+    probe_segment(spec.output, &ours);
+    probe_segment(cli, &theirs);
+    cr_expect_eq(ours.video_packets, theirs.video_packets, "%d video frames, the CLI %d",
+                 ours.video_packets, theirs.video_packets);
+    cr_expect_leq(fabs((ours.video_last - ours.video_first) - (theirs.video_last - theirs.video_first)),
+                  1e-3, "video spans %.3f s, the CLI's %.3f s", ours.video_last - ours.video_first,
+                  theirs.video_last - theirs.video_first);
+    cr_expect_eq(ours.video_packets, (int)lround((CLIP_S - 3.6) * 25), "%d frames from 3.6 s on",
+                 ours.video_packets);
 }
 
 /* A progressive output is never handed to segment_done (see pipeline.h):

@@ -539,6 +539,69 @@ static int pipeline_copy_seek_hint(struct pipeline_run *run, AVFormatContext *in
     }
 }
 
+/* Video copy with an input -ss: the job starts on the last video keyframe
+ * at or before the -ss time, where the ffmpeg CLI's copy starts (Jellyfin
+ * asks for a remux at a keyframe's time plus 0.5 s for exactly that), or on
+ * the first keyframe when none precedes it. Sets run->copy_job_start_ts and
+ * moves the job's start (job_start_us, job_boundary) there; reads video
+ * packets only, and leaves the input to be seeked again. Every run of the
+ * job finds the same keyframe. Returns a pipeline_result. */
+static int pipeline_copy_seek_keyframe(struct pipeline_run *run, AVFormatContext *input,
+                                       int video_index, struct pipeline_replay *replay,
+                                       AVPacket *pkt)
+{
+    AVRational tb = input->streams[video_index]->time_base;
+    int64_t seek_ts = pipeline_stream_ts(run, run->job_start_us, tb);
+    int64_t found = AV_NOPTS_VALUE;
+    enum AVDiscard *saved = av_calloc(input->nb_streams, sizeof(*saved));
+    if (saved == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the keyframe scan");
+    for (unsigned i = 0; i < input->nb_streams; i++) {
+        saved[i] = input->streams[i]->discard;
+        if ((int)i != video_index)
+            input->streams[i]->discard = AVDISCARD_ALL;
+    }
+    int64_t run_start = run->start_us;
+    run->start_us = run->job_start_us;
+    int ret = pipeline_seek(run, input, video_index, -1, replay, pkt, 1);
+    run->start_us = run_start;
+    while (ret == PIPELINE_OK) {
+        if ((ret = pipeline_poll_stop(run)) != PIPELINE_OK)
+            break;
+        int averr = pipeline_next_packet(input, replay, pkt);
+        if (averr == AVERROR_EOF)
+            break;
+        if (averr < 0) {
+            ret = pipeline_fail(run, averr, "read %s", run->spec->input);
+            break;
+        }
+        int64_t pts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+        int key = pkt->stream_index == video_index && (pkt->flags & AV_PKT_FLAG_KEY) &&
+                  pts != AV_NOPTS_VALUE;
+        av_packet_unref(pkt);
+        if (!key)
+            continue;
+        if (pts > seek_ts && found != AV_NOPTS_VALUE)
+            break;
+        found = pts;
+        if (pts > seek_ts)
+            break;
+    }
+    pipeline_replay_clear(replay);
+    for (unsigned i = 0; i < input->nb_streams; i++)
+        input->streams[i]->discard = saved[i];
+    av_free(saved);
+    if (ret != PIPELINE_OK)
+        return ret;
+    if (found == AV_NOPTS_VALUE)
+        return pipeline_fail(run, 0, "copy %s from %.3f s: no video keyframe", run->spec->input,
+                             (double)run->job_start_us / 1e6);
+    run->copy_job_start_ts = found;
+    run->job_start_us = pipeline_stream_time_us(run, found, tb);
+    run->job_boundary = pipeline_floor_div(run->job_start_us, run->hls_time_us);
+    return PIPELINE_OK;
+}
+
 /* Video copy, resumed run: finds where segment run->first_index begins, so
  * the run cuts exactly where a run from the job's start did. Given the sum
  * of the durations published before it (cb->resume_offset_us), a seek to
@@ -865,10 +928,7 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
                                                            : spec->start_number * spec->hls_time_us;
     }
     run.job_boundary = pipeline_floor_div(run.job_start_us, run.hls_time_us);
-    if (first_index > spec->start_number)
-        run.start_us = first_index * spec->hls_time_us;
-    else
-        run.start_us = run.job_start_us;
+    run.copy_job_start_ts = INT64_MIN;
 
     packet = av_packet_alloc();
     if (packet == NULL) {
@@ -876,6 +936,15 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         goto end;
     }
     int force_seek = 0;
+    if (run.copy_video && spec->seek_us != JOB_SPEC_UNSET) {
+        if ((ret = pipeline_copy_seek_keyframe(&run, input, video_index, &replay, packet)))
+            goto end;
+        force_seek = 1;
+    }
+    if (first_index > spec->start_number)
+        run.start_us = first_index * spec->hls_time_us;
+    else
+        run.start_us = run.job_start_us;
     if (run.copy_video && first_index > spec->start_number) {
         if ((ret = pipeline_copy_find_start(&run, input, video_index, &replay, packet)))
             goto end;

@@ -60,6 +60,8 @@ struct pipeline_run {
     int copy_video;         /* video packets are copied: segments start on source keyframes */
     int64_t copy_start_ts;  /* copy: pts (video time base) of this run's first keyframe,
                                INT64_MIN when the run starts at the job's start */
+    int64_t copy_job_start_ts; /* copy with -ss: pts (video time base) of the keyframe the
+                                  job starts on (the last at or before -ss), else INT64_MIN */
     int64_t job_start_us;   /* stream time where the job's first segment begins */
     int64_t job_boundary;   /* boundary number of job_start_us */
 
@@ -285,8 +287,9 @@ void segment_writer_free(struct segment_writer *w);
 
 /* Where copied video is cut, the ffmpeg CLI's hls rule made absolute: the
  * job's first segment starts at the first keyframe at or after the job's
- * start; segment n after it starts at the first later keyframe at or after
- * boundary (job_boundary + n) * T. A function of the source alone, so a
+ * start (with -ss, the keyframe the CLI's seek lands on: the last at or
+ * before it, run->copy_job_start_ts); segment n after it starts at the
+ * first later keyframe at or after boundary (job_boundary + n) * T. A function of the source alone, so a
  * resumed run can replay it to find where its first segment starts. */
 struct pipeline_copy_cutter {
     int started;
@@ -389,6 +392,8 @@ struct pipeline_video {
     int started;            /* the first segment's frame has been sent */
     int next_index;         /* file number of the next segment */
     int64_t next_cut_ts;    /* in the encoder time base: frames at or past it start a segment */
+    int64_t next_keyframe_ts; /* progressive with a keyframe interval: frames at or past it
+                                 are forced IDRs (encoder time base); INT64_MAX: none */
     int64_t last_pts;       /* of the latest frame sent to the encoder */
     int64_t frame_duration; /* in the encoder time base */
     AVFifo *cuts;           /* of struct segment_cut, forced but not yet out of the encoder */

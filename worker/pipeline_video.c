@@ -45,6 +45,7 @@ int pipeline_video_open(struct pipeline_video *v, struct pipeline_run *run,
     v->stream = stream;
     v->input = input;
     v->last_pts = AV_NOPTS_VALUE;
+    v->next_keyframe_ts = INT64_MAX;
     /* After a seek the demuxer may start on a frame that needs earlier ones. */
     v->wait_keyframe = 1;
     v->start_ts = run->trim ? pipeline_stream_ts(run, run->start_us, stream->time_base) : INT64_MIN;
@@ -96,8 +97,11 @@ void pipeline_copy_cutter_init(struct pipeline_copy_cutter *c, const struct pipe
     memset(c, 0, sizeof(*c));
     c->tb = tb;
     c->next_index = run->spec->start_number;
-    c->start_ts =
-        run->job_start_us > 0 ? pipeline_stream_ts(run, run->job_start_us, tb) : INT64_MIN;
+    if (run->copy_job_start_ts != INT64_MIN)
+        c->start_ts = run->copy_job_start_ts; /* tb is the input video stream's, as there */
+    else
+        c->start_ts =
+            run->job_start_us > 0 ? pipeline_stream_ts(run, run->job_start_us, tb) : INT64_MIN;
 }
 
 int pipeline_copy_cutter_step(struct pipeline_copy_cutter *c, const struct pipeline_run *run,
@@ -660,8 +664,25 @@ static int video_switch_encoder(struct pipeline_video *v, const AVFrame *frame,
     return PIPELINE_OK;
 }
 
+/* A progressive output with -force_key_frames "expr:gte(t,n_forced*K)":
+ * after the IDR at pts, the next one goes on the first frame at or after
+ * the next multiple of K of output time (counted from the job's start, as
+ * the CLI's t is without -copyts). HLS keyframes are the segment cuts. */
+static void video_plan_keyframe(struct pipeline_video *v, int64_t pts)
+{
+    const struct pipeline_run *run = v->run;
+    int64_t interval = run->spec->keyframe_interval_us;
+    if (run->spec->output_kind != JOB_OUTPUT_PROGRESSIVE || interval <= 0)
+        return;
+    AVRational tb = v->encoder->time_base;
+    int64_t since = pipeline_stream_time_us(run, pts, tb) - run->job_start_us;
+    int64_t n = pipeline_floor_div(since, interval) + 1;
+    v->next_keyframe_ts = pipeline_stream_ts(run, run->job_start_us + n * interval, tb);
+}
+
 /* Sends one filtered frame (NULL: drain) to the encoder, forcing an IDR on
- * the first frame of every segment. */
+ * the first frame of every segment (and, progressive, every keyframe
+ * interval). */
 static int video_encode(struct pipeline_video *v, AVFrame *frame)
 {
     struct pipeline_run *run = v->run;
@@ -709,6 +730,10 @@ static int video_encode(struct pipeline_video *v, AVFrame *frame)
             v->started = 1;
             v->next_index = cut.index + 1;
             v->next_cut_ts = pipeline_boundary_ts(run, cut.boundary + 1, tb);
+            video_plan_keyframe(v, pts);
+            frame->pict_type = AV_PICTURE_TYPE_I;
+        } else if (pts >= v->next_keyframe_ts) {
+            video_plan_keyframe(v, pts);
             frame->pict_type = AV_PICTURE_TYPE_I;
         } else {
             /* The decoder's picture type must not leak into the encoder. */
