@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "job_spec.h"
@@ -264,6 +265,8 @@ struct collected {
     int stop_after; /* segment_done returns 1 on this many-th segment (0: never) */
     int stop_polls; /* should_stop says stop on this many-th poll (0: never) */
     int polls;
+    int stall_poll; /* should_stop sleeps stall_ms on this many-th poll (0: never) */
+    int stall_ms;
     const char *dir;          /* where segments go, to look for temp files */
     int temps_at_stop;        /* temp files in dir when should_stop said stop */
     int temp_ok;              /* every temp file existed, ended in .tmp, and its final did not */
@@ -319,6 +322,8 @@ static int collect_should_stop(void *opaque)
 {
     struct collected *c = opaque;
     c->polls++;
+    if (c->polls == c->stall_poll)
+        usleep((useconds_t)c->stall_ms * 1000);
     if (c->stop_polls <= 0 || c->polls < c->stop_polls)
         return 0;
     if (c->polls == c->stop_polls && c->dir != NULL)
@@ -1379,6 +1384,55 @@ Test(pipeline, copy_seek_starts_at_the_keyframe_at_or_before_ss_mpegts)
 Test(pipeline, copy_seek_noaccurate_starts_at_the_keyframe_at_or_before_ss_fmp4)
 {
     check_copy_seek(tweak_copy_fmp4_discont);
+}
+
+/* Wall time, seconds, of a run of spec from its start. */
+static double timed_run(const struct job_spec *spec, struct collected *c)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    run_ok(spec, spec->start_number, c);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+}
+
+/* -readrate 10 (Jellyfin's, on stream copies when it deletes old segments):
+ * the 10 s clip is read in no less than a second, not at once. Only lower
+ * bounds are checked: a slow machine can make a run longer, never shorter. */
+Test(pipeline, readrate_holds_a_copy_to_ten_times_real_time)
+{
+    char input[512], dir[600];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "readrate");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    tweak_copy(&spec);
+    spec.readrate = 10;
+    struct collected c = {0};
+    double seconds = timed_run(&spec, &c);
+    cr_expect_geq(seconds, (CLIP_S - 0.2) / 10, "a %.0f s clip copied in %.3f s at -readrate 10",
+                  CLIP_S, seconds);
+    cr_expect_eq(c.count, 3, "%d segments", c.count);
+}
+
+/* -readrate_catchup (8.0): a read held up (here 0.6 s at its start, as a
+ * paused job is) catches up no faster than the catch-up speed: at 12x the
+ * 10 s clip ends at 0.6 + 10/12 = 1.43 s, where a read allowed to burst
+ * (before 8.0) is done at 1.0 s. */
+Test(pipeline, readrate_catchup_bounds_the_speed_after_a_stall)
+{
+    char input[512], dir[600];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir, sizeof(dir), "readrate-catchup");
+    struct job_spec spec;
+    spec_jellyfin_hls(&spec, input, dir, 2000000);
+    tweak_copy(&spec);
+    spec.readrate = 10;
+    spec.readrate_catchup = 12;
+    struct collected c = {.stall_poll = 3, .stall_ms = 600};
+    double seconds = timed_run(&spec, &c);
+    cr_expect_geq(seconds, 0.6 + (CLIP_S - 0.3) / 12,
+                  "after a 0.6 s stall the clip was read in %.3f s at catch-up 12x", seconds);
 }
 
 /* ---- audio ------------------------------------------------------------------------ */

@@ -749,9 +749,21 @@ struct pipeline_reader {
     int video_index;
     int audio_index;
     struct pipeline_handoff *handoff; /* NULL: one thread */
+    struct pipeline_pace *pace;       /* -readrate */
     int64_t started;                  /* wall clock, for the progress reports */
     int64_t last_report;
 };
+
+/* Whether the read loop must stop: with a handoff it runs on the reader
+ * thread, which never calls the run's callbacks and stops when the encoding
+ * side aborts the queue. Returns a pipeline_result. */
+static int pipeline_reader_stopped(void *opaque)
+{
+    struct pipeline_reader *r = opaque;
+    if (r->handoff != NULL)
+        return pipeline_handoff_aborted(r->handoff) ? PIPELINE_STOPPED : PIPELINE_OK;
+    return pipeline_poll_stop(r->run);
+}
 
 /* Reads the input to its end, feeding each packet to its stream's stage,
  * then drains the video stage (with a handoff, up to the encoder). Returns a
@@ -761,17 +773,20 @@ static int pipeline_read(struct pipeline_reader *r)
     struct pipeline_run *run = r->run;
     int ret;
     for (;;) {
-        if (r->handoff != NULL)
-            ret = pipeline_handoff_aborted(r->handoff) ? PIPELINE_STOPPED : PIPELINE_OK;
-        else
-            ret = pipeline_poll_stop(run);
-        if (ret != PIPELINE_OK)
+        if ((ret = pipeline_reader_stopped(r)) != PIPELINE_OK)
             return ret;
         int averr = pipeline_next_packet(r->input, r->replay, r->packet);
         if (averr == AVERROR_EOF)
             break;
         if (averr < 0)
             return pipeline_fail(run, averr, "read %s", run->spec->input);
+        ret = pipeline_pace_wait(r->pace, r->packet,
+                                 r->input->streams[r->packet->stream_index]->time_base,
+                                 pipeline_reader_stopped, r);
+        if (ret != PIPELINE_OK) {
+            av_packet_unref(r->packet);
+            return ret;
+        }
         if (r->packet->stream_index == r->video_index) {
             ret = pipeline_video_packet(r->video, r->packet);
         } else if (r->packet->stream_index == r->audio_index && r->handoff != NULL) {
@@ -879,6 +894,7 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
     struct pipeline_video video = {0};
     struct pipeline_audio audio = {0};
     struct pipeline_replay replay = {0};
+    struct pipeline_pace pace = {0};
     AVFormatContext *input = NULL;
     AVPacket *packet = NULL;
     int video_index = -1;
@@ -981,9 +997,15 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         .audio = &audio,
         .video_index = video_index,
         .audio_index = audio_index,
+        .pace = &pace,
         .started = av_gettime_relative(),
     };
     reader.last_report = reader.started;
+    int averr = pipeline_pace_init(&pace, spec, input->nb_streams);
+    if (averr < 0) {
+        ret = pipeline_fail(&run, averr, "set up -readrate");
+        goto end;
+    }
     /* Transcoded video gets a thread of its own for decoding and filtering;
      * a copy or audio-only run has too little work to split. */
     if (video_index >= 0 && !run.copy_video)
@@ -1007,6 +1029,7 @@ end:
     pipeline_audio_close(&audio);
     segment_writer_free(&writer);
     pipeline_replay_free(&replay);
+    pipeline_pace_free(&pace);
     av_packet_free(&packet);
     avformat_close_input(&input);
     return ret;

@@ -110,6 +110,32 @@ int pipeline_filter_missing(const char *description, char *out, size_t outlen);
 /* Rounds a / b towards minus infinity (b > 0). */
 int64_t pipeline_floor_div(int64_t a, int64_t b);
 
+/* ---- -readrate (pipeline_pace.c) -------------------------------------------- */
+
+/* Holds the read loop to spec->readrate x real time (see pipeline_pace.c). */
+struct pipeline_pace {
+    double rate;    /* 0: off */
+    double catchup; /* 0: a read that fell behind catches up at once */
+    int64_t *first_us; /* per input stream: its first packet's time, AV_NOPTS_VALUE before */
+    unsigned streams;
+    int64_t started;     /* wall clock (us) of the run's first packet, 0 before it */
+    int64_t progress_us; /* the furthest progress read so far */
+    int behind;          /* catching up since behind_since, from behind_progress_us */
+    int64_t behind_since;
+    int64_t behind_progress_us;
+};
+
+/* Sets the pace up for an input of `streams` streams. Returns 0 or an AVERROR. */
+int pipeline_pace_init(struct pipeline_pace *p, const struct job_spec *spec, unsigned streams);
+
+/* Waits until pkt (of a stream with time base tb) may be read on, calling
+ * stopped(opaque) between sleeps. Returns PIPELINE_OK, or what stopped
+ * returned when it was not PIPELINE_OK. */
+int pipeline_pace_wait(struct pipeline_pace *p, const AVPacket *pkt, AVRational tb,
+                       int (*stopped)(void *opaque), void *opaque);
+
+void pipeline_pace_free(struct pipeline_pace *p);
+
 /* ---- the reader -> encoder queue (pipeline_handoff.c) ------------------- */
 
 enum pipeline_handoff_kind {
