@@ -16,9 +16,9 @@ VERSION := 0.1.0
 BUILD ?= build
 CC ?= cc
 
-LIBAV_PKGS := libavformat libavcodec libavfilter libswscale libswresample libavutil
-PKG_CFLAGS := $(shell pkg-config --cflags $(LIBAV_PKGS) hiredis yaml-0.1 libprotobuf-c 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(LIBAV_PKGS) hiredis yaml-0.1 libprotobuf-c 2>/dev/null)
+LIBAV_PKGS := libavformat libavcodec libavfilter libavdevice libswscale libswresample libpostproc libavutil
+PKG_CFLAGS := $(shell pkg-config --cflags $(LIBAV_PKGS) hiredis yaml-0.1 libprotobuf-c zlib 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(LIBAV_PKGS) hiredis yaml-0.1 libprotobuf-c zlib 2>/dev/null)
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation \
@@ -33,7 +33,11 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 GEN := $(BUILD)/gen/ffpool.pb-c.c
-PROTO_SRC := $(wildcard proto/*.c) $(GEN)
+# The queue's Lua scripts (proto/lua/*.lua), as C strings and as the files
+# Redis runs (for luacheck and redis-cli --eval).
+LUA_SRC := $(wildcard proto/lua/*.lua)
+LUA_GEN := $(BUILD)/gen/queue_scripts.c
+PROTO_SRC := $(wildcard proto/*.c) $(GEN) $(LUA_GEN)
 WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
 SCHED_SRC := $(filter-out scheduler/main.c scheduler/ctl.c,$(wildcard scheduler/*.c))
 SHIM_SRC := $(filter-out shim/main.c,$(wildcard shim/*.c))
@@ -58,6 +62,10 @@ all: $(BINS) $(BUILD)/jellyfin/ffmpeg $(BUILD)/jellyfin/ffprobe
 $(BUILD)/gen/ffpool.pb-c.c $(BUILD)/gen/ffpool.pb-c.h: proto/ffpool.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c --proto_path=proto --c_out=$(BUILD)/gen proto/ffpool.proto
+
+$(LUA_GEN): $(LUA_SRC) scripts/lua_embed.py proto/keys.h
+	@mkdir -p $(BUILD)/gen/lua
+	python3 scripts/lua_embed.py --keys proto/keys.h --c $@ --lua-dir $(BUILD)/gen/lua $(LUA_SRC)
 
 # Every object depends on the generated header so that it exists first.
 $(BUILD)/obj/%.o: %.c $(BUILD)/gen/ffpool.pb-c.h
@@ -152,10 +160,11 @@ bench:
 fmt:
 	clang-format -i proto/*.[ch] worker/*.[ch] scheduler/*.[ch] shim/*.[ch] tests/*.[ch]
 
-lint:
+lint: $(LUA_GEN)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem --inline-suppr -Iproto -Iworker -Ishim -Ischeduler \
 	  proto worker scheduler shim
+	luacheck --quiet --config proto/lua/.luacheckrc $(BUILD)/gen/lua/*.lua
 
 clean:
 	rm -rf build

@@ -138,7 +138,11 @@ static void print_workers(const Ffpool__Reply *reply, int json)
         printf("[");
     for (size_t i = 0; i < reply->n_workers; i++) {
         const Ffpool__WorkerInfo *w = reply->workers[i];
-        const char *libav = w->capabilities ? w->capabilities->av_version : "";
+        const Ffpool__Capabilities *caps = w->capabilities;
+        for (size_t j = 0; caps == NULL && j < i && w->same_capabilities_as != NULL; j++)
+            if (strcmp(reply->workers[j]->id, w->same_capabilities_as) == 0)
+                caps = reply->workers[j]->capabilities;
+        const char *libav = caps != NULL ? caps->av_version : "";
         if (json)
             printf("%s{\"id\":\"%s\",\"slots\":%d,\"running\":%d,\"draining\":%s,"
                    "\"updated_ms\":%lld}",

@@ -178,7 +178,17 @@ static void handle_list_workers(struct service_thread *thread, int with_caps, Ff
         info->running = w->running;
         info->draining = w->draining;
         info->updated_ms = w->updated_ms;
-        if (w->caps != NULL)
+        info->same_capabilities_as = "";
+        /* Identical capabilities travel once (see WorkerInfo in ffpool.proto). */
+        for (int j = 0; w->caps != NULL && j < i; j++) {
+            struct queue_worker *earlier = &thread->workers[j];
+            if (earlier->caps != NULL && earlier->caps_len == w->caps_len &&
+                thread->worker_caps[j] != NULL && memcmp(earlier->caps, w->caps, w->caps_len) == 0) {
+                info->same_capabilities_as = earlier->id;
+                break;
+            }
+        }
+        if (w->caps != NULL && info->same_capabilities_as[0] == '\0')
             thread->worker_caps[i] = ffpool__capabilities__unpack(NULL, w->caps_len, w->caps);
         info->capabilities = thread->worker_caps[i];
         thread->worker_ptrs[i] = info;

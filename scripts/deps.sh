@@ -9,12 +9,13 @@ PACKAGES=(
   libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev
   libavdevice-dev libpostproc-dev
   libhiredis-dev libnng-dev libmbedtls-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler
+  zlib1g-dev
   libcriterion-dev
   redis-server redis-tools redis-sentinel
   ffmpeg
   iproute2 procps python3 curl openssl yamllint
   chromium
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev lua-check
 )
 
 missing=()

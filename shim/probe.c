@@ -4,17 +4,28 @@
  * The layouts copy FFmpeg's fftools (opt_common.c / cmdutils.c of 5.1):
  * the same header lines and the same printf widths, so that a diff against
  * the local ffmpeg CLI shows only real differences in what is available.
- * The union keeps the first worker's order (ffmpeg's own listing order) and
- * appends what other workers add; lists are a few hundred entries, so a
- * linear de-duplication is cheap next to one round trip to the scheduler. */
+ * The texts only libav can write (`-version`, and `-h filter=NAME` /
+ * `-h bsf=NAME` with every option's type, help, default, range and
+ * constants) come rendered by the worker (worker/pipeline_caps.c) and are
+ * printed as they came; the help texts travel zlib-compressed and are
+ * inflated only to answer a help probe. The union keeps the first worker's
+ * order (ffmpeg's own listing order) and appends what other workers add;
+ * lists are a few hundred entries, so a linear de-duplication is cheap next
+ * to one round trip to the scheduler. */
 #include "probe.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
+
+/* A worker's help texts inflate to about 700 kB; a message announcing more
+ * than this is not believed. */
+#define PROBE_HELP_MAX_BYTES (64u << 20)
 
 const char probe_key_help[] = "key    function\n"
                               "?      show this help\n"
@@ -144,9 +155,18 @@ int probe_needs_pool(enum probe_kind kind)
  * The pool's union
  * ------------------------------------------------------------------------- */
 
+/* One entry of a union: the item (a CodecInfo, FilterInfo, BsfInfo or
+ * hwaccel name), the worker message it came from (whose help texts it
+ * points into) and whether it has a help text there. */
+struct probe_entry {
+    const void *item;
+    const char *name;
+    const Ffpool__Capabilities *source;
+    int helped;
+};
+
 struct probe_list {
-    const void **items;
-    const char **names;
+    struct probe_entry *entries;
     size_t count, cap;
 };
 
@@ -155,36 +175,38 @@ struct probe_caps {
     struct probe_list encoders, decoders, filters, bsfs, hwaccels;
 };
 
-/* Adds item under name unless the name is there. Returns 0 or -1 (memory). */
-static int list_add(struct probe_list *list, const char *name, const void *item)
+/* Adds item (from source's message, with a help text there if helped)
+ * under name unless the name is there; an entry without a help text gives
+ * way to one with (a worker older than help texts beside a newer one).
+ * Returns 0 or -1 (memory). */
+static int list_add(struct probe_list *list, const char *name, const void *item,
+                    const Ffpool__Capabilities *source, int helped)
 {
     if (name == NULL)
         return 0;
+    struct probe_entry entry = {
+        .item = item, .name = name, .source = source, .helped = helped != 0};
     for (size_t i = 0; i < list->count; i++)
-        if (strcmp(list->names[i], name) == 0)
+        if (strcmp(list->entries[i].name, name) == 0) {
+            if (entry.helped && !list->entries[i].helped)
+                list->entries[i] = entry;
             return 0;
+        }
     if (list->count == list->cap) {
         size_t cap = list->cap ? list->cap * 2 : 128;
-        const void **items = realloc(list->items, cap * sizeof(*items));
-        if (items == NULL)
+        struct probe_entry *entries = realloc(list->entries, cap * sizeof(*entries));
+        if (entries == NULL)
             return -1;
-        list->items = items;
-        const char **names = realloc(list->names, cap * sizeof(*names));
-        if (names == NULL)
-            return -1;
-        list->names = names;
+        list->entries = entries;
         list->cap = cap;
     }
-    list->items[list->count] = item;
-    list->names[list->count] = name;
-    list->count++;
+    list->entries[list->count++] = entry;
     return 0;
 }
 
 static void list_free(struct probe_list *list)
 {
-    free(list->items);
-    free(list->names);
+    free(list->entries);
 }
 
 /* Compares the leading dotted numbers of two version strings ("5.1.9-0"
@@ -226,16 +248,19 @@ struct probe_caps *probe_caps_build(Ffpool__WorkerInfo *const *workers, size_t n
             continue;
         if (caps->oldest == NULL || version_compare(c->av_version, caps->oldest->av_version) < 0)
             caps->oldest = c;
+        int has_help = c->help_zlib.len > 0 && c->help_size > 0;
         for (size_t i = 0; i < c->n_encoders && !failed; i++)
-            failed = list_add(&caps->encoders, c->encoders[i]->name, c->encoders[i]);
+            failed = list_add(&caps->encoders, c->encoders[i]->name, c->encoders[i], c, 0);
         for (size_t i = 0; i < c->n_decoders && !failed; i++)
-            failed = list_add(&caps->decoders, c->decoders[i]->name, c->decoders[i]);
+            failed = list_add(&caps->decoders, c->decoders[i]->name, c->decoders[i], c, 0);
         for (size_t i = 0; i < c->n_filters && !failed; i++)
-            failed = list_add(&caps->filters, c->filters[i]->name, c->filters[i]);
+            failed = list_add(&caps->filters, c->filters[i]->name, c->filters[i], c,
+                              has_help && c->filters[i]->help_length > 0);
         for (size_t i = 0; i < c->n_bsfs && !failed; i++)
-            failed = list_add(&caps->bsfs, c->bsfs[i]->name, c->bsfs[i]);
+            failed = list_add(&caps->bsfs, c->bsfs[i]->name, c->bsfs[i], c,
+                              has_help && c->bsfs[i]->help_length > 0);
         for (size_t i = 0; i < c->n_hwaccels && !failed; i++)
-            failed = list_add(&caps->hwaccels, c->hwaccels[i], c->hwaccels[i]);
+            failed = list_add(&caps->hwaccels, c->hwaccels[i], c->hwaccels[i], c, 0);
     }
     if (failed || caps->oldest == NULL) {
         probe_caps_free(caps);
@@ -256,11 +281,11 @@ void probe_caps_free(struct probe_caps *caps)
     free(caps);
 }
 
-static const void *list_find(const struct probe_list *list, const char *name)
+static const struct probe_entry *list_find(const struct probe_list *list, const char *name)
 {
     for (size_t i = 0; i < list->count; i++)
-        if (strcmp(list->names[i], name) == 0)
-            return list->items[i];
+        if (strcmp(list->entries[i].name, name) == 0)
+            return &list->entries[i];
     return NULL;
 }
 
@@ -288,7 +313,7 @@ static void print_codecs(const struct probe_list *list, int encoders, FILE *out)
             " ------\n",
             encoders ? "Encoders" : "Decoders");
     for (size_t i = 0; i < list->count; i++) {
-        const Ffpool__CodecInfo *codec = list->items[i];
+        const Ffpool__CodecInfo *codec = list->entries[i].item;
         fprintf(out, " %s %-20s %s\n", text_or_empty(codec->flags), text_or_empty(codec->name),
                 text_or_empty(codec->description));
     }
@@ -305,13 +330,34 @@ static void print_filters(const struct probe_list *list, FILE *out)
                  "  N = Dynamic number and/or type of input/output\n"
                  "  | = Source or sink filter\n");
     for (size_t i = 0; i < list->count; i++) {
-        const Ffpool__FilterInfo *f = list->items[i];
+        const Ffpool__FilterInfo *f = list->entries[i].item;
         fprintf(out, " %s %-17s %-10s %s\n", text_or_empty(f->flags), text_or_empty(f->name),
                 text_or_empty(f->io), text_or_empty(f->description));
     }
 }
 
-/* One side of a filter's "V->A" as the pad lines of `-h filter=`. */
+/* Writes bytes [offset, offset + length) of source's inflated help texts
+ * to out. Returns 0, or -1 when they are not there as announced (nothing
+ * written). */
+static int print_help_text(const Ffpool__Capabilities *source, uint32_t offset, uint32_t length,
+                           FILE *out)
+{
+    if (source->help_size == 0 || source->help_size > PROBE_HELP_MAX_BYTES ||
+        (uint64_t)offset + length > source->help_size || length == 0)
+        return -1;
+    uLongf size = source->help_size;
+    Bytef *text = malloc(size);
+    if (text == NULL)
+        return -1;
+    int status = uncompress(text, &size, source->help_zlib.data, (uLong)source->help_zlib.len);
+    if (status == Z_OK && size == source->help_size)
+        fwrite(text + offset, 1, length, out);
+    free(text);
+    return status == Z_OK && size == source->help_size ? 0 : -1;
+}
+
+/* One side of a filter's "V->A" as the pad lines of `-h filter=`, for a
+ * worker that published no help text (names and types only). */
 static void print_pads(const char *io, size_t n, int inputs, FILE *out)
 {
     fprintf(out, "    %s:\n", inputs ? "Inputs" : "Outputs");
@@ -336,13 +382,18 @@ static void print_pads(const char *io, size_t n, int inputs, FILE *out)
     }
 }
 
-static int print_help_filter(const struct probe_caps *caps, const char *name, FILE *out, FILE *err)
+/* `-h filter=NAME`: the worker's own text, or (a worker older than help
+ * texts) what its listing says: description, pads, option names. */
+static int print_help_filter(const struct probe_caps *caps, const char *name, FILE *out)
 {
-    const Ffpool__FilterInfo *f = list_find(&caps->filters, name);
-    if (f == NULL) {
-        fprintf(err, "Unknown filter '%s'.\n", name);
+    const struct probe_entry *entry = list_find(&caps->filters, name);
+    if (entry == NULL) {
+        fprintf(out, "Unknown filter '%s'.\n", name); /* on stdout, as ffmpeg's help */
         return 0;
     }
+    const Ffpool__FilterInfo *f = entry->item;
+    if (entry->helped && print_help_text(entry->source, f->help_offset, f->help_length, out) == 0)
+        return 0;
     fprintf(out, "Filter %s\n", f->name);
     if (f->description != NULL && f->description[0] != '\0')
         fprintf(out, "  %s\n", f->description);
@@ -360,13 +411,17 @@ static int print_help_filter(const struct probe_caps *caps, const char *name, FI
     return 0;
 }
 
-static int print_help_bsf(const struct probe_caps *caps, const char *name, FILE *out, FILE *err)
+/* `-h bsf=NAME`, as print_help_filter. */
+static int print_help_bsf(const struct probe_caps *caps, const char *name, FILE *out)
 {
-    const Ffpool__BsfInfo *b = list_find(&caps->bsfs, name);
-    if (b == NULL) {
-        fprintf(err, "Unknown bit stream filter '%s'.\n", name);
+    const struct probe_entry *entry = list_find(&caps->bsfs, name);
+    if (entry == NULL) {
+        fprintf(out, "Unknown bit stream filter '%s'.\n", name);
         return 0;
     }
+    const Ffpool__BsfInfo *b = entry->item;
+    if (entry->helped && print_help_text(entry->source, b->help_offset, b->help_length, out) == 0)
+        return 0;
     fprintf(out, "Bit stream filter %s\n", b->name);
     if (b->n_options > 0) {
         fprintf(out, "%s_bsf AVOptions:\n", b->name);
@@ -374,6 +429,18 @@ static int print_help_bsf(const struct probe_caps *caps, const char *name, FILE 
             fprintf(out, "  -%s\n", b->options[i]);
     }
     return 0;
+}
+
+/* ffmpeg's banner (fftools' show_banner): the `-version` text with every
+ * line after the first indented by two spaces. */
+static void print_banner(const char *version, FILE *err)
+{
+    for (const char *line = version; *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+        fprintf(err, "%s%.*s", line == version ? "" : "  ", (int)len, line);
+        line += len;
+    }
 }
 
 /* libavcodec's major version from a `-version` text, 0 if absent. */
@@ -417,7 +484,7 @@ int probe_answer(const struct probe_request *request, const struct probe_caps *c
     if (request->kind == PROBE_HWACCEL_FLAGS)
         return hwaccel_flags_known(request->name, libavcodec_major(version)) ? 0 : 1;
     if (!request->hide_banner)
-        fputs(version, err);
+        print_banner(version, err);
     switch (request->kind) {
     case PROBE_ENCODERS:
         print_codecs(&caps->encoders, 1, out);
@@ -431,13 +498,13 @@ int probe_answer(const struct probe_request *request, const struct probe_caps *c
     case PROBE_HWACCELS:
         fprintf(out, "Hardware acceleration methods:\n");
         for (size_t i = 0; i < caps->hwaccels.count; i++)
-            fprintf(out, "%s\n", caps->hwaccels.names[i]);
+            fprintf(out, "%s\n", caps->hwaccels.entries[i].name);
         fprintf(out, "\n");
         return 0;
     case PROBE_HELP_FILTER:
-        return print_help_filter(caps, request->name, out, err);
+        return print_help_filter(caps, request->name, out);
     case PROBE_HELP_BSF:
-        return print_help_bsf(caps, request->name, out, err);
+        return print_help_bsf(caps, request->name, out);
     default:
         fprintf(err, "ffpool: not a probe the pool answers\n");
         return 1;

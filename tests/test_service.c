@@ -509,3 +509,67 @@ Test(watch, watches_beyond_half_the_contexts_are_told_to_retry)
     reply = watch_call(id, held.version, 100, &elapsed);
     cr_assert_eq(reply.code, FFPOOL__ERROR_CODE__OK, "%s", reply.message);
 }
+
+TestSuite(workers, .init = redis_setup, .fini = redis_teardown);
+
+/* Workers on the same libav publish the same capabilities (every filter's
+ * help text among them): a Capabilities reply carries them once, so a pool
+ * of many such workers stays far below the clients' reply limit, and the
+ * others name the worker that carries them. A worker whose capabilities
+ * differ still carries its own. */
+Test(workers, identical_capabilities_travel_once)
+{
+    struct queue_config queue_config;
+    program_queue_config(&redis_test.config, &queue_config);
+    struct queue *queue = queue_open(&queue_config);
+    size_t caps_len = 0;
+    uint8_t *caps = pipeline_capabilities_pack(&caps_len);
+    cr_assert_not_null(caps);
+    Ffpool__Capabilities *other = ffpool__capabilities__unpack(NULL, caps_len, caps);
+    cr_assert_not_null(other);
+    other->av_version = "0.0-other";
+    size_t other_len = ffpool__capabilities__get_packed_size(other);
+    uint8_t *other_caps = malloc(other_len);
+    ffpool__capabilities__pack(other, other_caps);
+    other->av_version = NULL; /* not ours to free */
+    const char *same[] = {"worker-a", "worker-b", "worker-c", "worker-d"};
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(queue_worker_announce(queue, same[i], 10000, 1, 0, 0, caps, caps_len, NULL,
+                                           NULL),
+                     QUEUE_OK);
+    cr_assert_eq(queue_worker_announce(queue, "worker-other", 10000, 1, 0, 0, other_caps, other_len,
+                                       NULL, NULL),
+                 QUEUE_OK);
+
+    Ffpool__Request request = FFPOOL__REQUEST__INIT;
+    Ffpool__Empty empty = FFPOOL__EMPTY__INIT;
+    request.body_case = FFPOOL__REQUEST__BODY_CAPABILITIES;
+    request.capabilities = &empty;
+    Ffpool__Reply reply = FFPOOL__REPLY__INIT;
+    service_handle(redis_test.thread, &request, &reply);
+    cr_assert_eq(reply.code, FFPOOL__ERROR_CODE__OK, "%s", reply.message);
+    cr_assert_eq(reply.n_workers, 5);
+    int carried = 0, named = 0, other_carried = 0;
+    for (size_t i = 0; i < reply.n_workers; i++) {
+        const Ffpool__WorkerInfo *w = reply.workers[i];
+        if (strcmp(w->id, "worker-other") == 0) {
+            other_carried = w->capabilities != NULL &&
+                            strcmp(w->capabilities->av_version, "0.0-other") == 0;
+            continue;
+        }
+        if (w->capabilities != NULL) {
+            carried++;
+            continue;
+        }
+        named += strncmp(w->same_capabilities_as, "worker-", 7) == 0;
+    }
+    cr_expect_eq(carried, 1, "%d of the 4 identical workers carry their capabilities", carried);
+    cr_expect_eq(named, 3, "%d name the worker that carries them", named);
+    cr_expect(other_carried, "a worker with other capabilities carries its own");
+    size_t packed = ffpool__reply__get_packed_size(&reply);
+    cr_expect_lt(packed, 2 * caps_len + other_len, "a 5-worker reply packs to %zu bytes", packed);
+    ffpool__capabilities__free_unpacked(other, NULL);
+    free(other_caps);
+    free(caps);
+    queue_close(queue);
+}

@@ -4,21 +4,44 @@
  * linked libraries' encoders, decoders, filters, bit-stream filters and
  * hardware device types, with the flag strings ffmpeg itself prints, so that
  * the shim can answer Jellyfin's start-up probes (-version, -encoders, ...)
- * with the truth about the pool instead of the Jellyfin host. */
+ * with the truth about the pool instead of the Jellyfin host.
+ *
+ * The texts the shim prints verbatim are rendered here, from this libav, in
+ * the layouts of FFmpeg 5.1's fftools: `-version` (all eight libraries, the
+ * version each was built against and the one running) and every filter's
+ * and bit-stream filter's `-h filter=NAME` / `-h bsf=NAME`. The option
+ * blocks of those help texts are libav's own: av_opt_show2() writes them
+ * through av_log, which is pointed at a buffer while they are rendered (as
+ * the CLI points it at stdout). The help texts (about 700 kB) travel
+ * zlib-compressed in one field, since every Capabilities reply carries every
+ * live worker's message. */
 #include "pipeline_caps.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavcodec/bsf.h>
+#include <libavcodec/version.h>
+#include <libavdevice/avdevice.h>
+#include <libavdevice/version.h>
 #include <libavfilter/avfilter.h>
+#include <libavfilter/version.h>
 #include <libavformat/avformat.h>
+#include <libavformat/version.h>
 #include <libavutil/avutil.h>
 #include <libavutil/hwcontext.h>
+#include <libavutil/log.h>
 #include <libavutil/opt.h>
+#include <libavutil/version.h>
+#include <libpostproc/postprocess.h>
+#include <libpostproc/version.h>
 #include <libswresample/swresample.h>
+#include <libswresample/version.h>
 #include <libswscale/swscale.h>
+#include <libswscale/version.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "ffpool.pb-c.h"
 
@@ -85,29 +108,6 @@ static void codec_flags(const AVCodec *codec, char out[7])
     out[6] = '\0';
 }
 
-/* Option names of an AVClass (a filter's or bsf's private options). */
-static char **class_options(struct caps_pool *pool, const AVClass *class, size_t *count)
-{
-    *count = 0;
-    if (class == NULL)
-        return NULL;
-    size_t n = 0;
-    const AVOption *opt = NULL;
-    while ((opt = av_opt_next(&class, opt)) != NULL)
-        if (opt->type != AV_OPT_TYPE_CONST)
-            n++;
-    if (n == 0)
-        return NULL;
-    char **names = caps_keep(pool, calloc(n, sizeof(*names)));
-    if (names == NULL)
-        return NULL;
-    opt = NULL;
-    while ((opt = av_opt_next(&class, opt)) != NULL && *count < n)
-        if (opt->type != AV_OPT_TYPE_CONST)
-            names[(*count)++] = caps_strdup(pool, opt->name);
-    return names;
-}
-
 /* "V->V", "A->N", "|->V" as `ffmpeg -filters` prints them. */
 static void filter_io(const AVFilter *filter, char *out, size_t outlen)
 {
@@ -131,21 +131,197 @@ static void filter_io(const AVFilter *filter, char *out, size_t outlen)
     out[n] = '\0';
 }
 
-static void version_text(char *out, size_t outlen)
+/* ---------------------------------------------------------------------------
+ * Texts: -version and the help texts
+ * ------------------------------------------------------------------------- */
+
+/* A growable text; failed is set (and the text left as it was) when memory
+ * runs out. */
+struct caps_text {
+    char *data;
+    size_t len, cap;
+    int failed;
+};
+
+static void text_vappend(struct caps_text *text, const char *format, va_list args)
 {
-    unsigned v[6] = {avutil_version(),   avcodec_version(), avformat_version(),
-                     avfilter_version(), swscale_version(), swresample_version()};
-    static const char *const names[6] = {"libavutil",   "libavcodec", "libavformat",
-                                         "libavfilter", "libswscale", "libswresample"};
-    int n = snprintf(out, outlen,
-                     "ffmpeg version %s Copyright (c) 2000-2026 the FFmpeg developers\n"
-                     "built by ffpool worker (libav linked directly)\n"
-                     "configuration: %s\n",
-                     av_version_info(), avcodec_configuration());
-    for (int i = 0; i < 6 && n > 0 && (size_t)n < outlen; i++)
-        n += snprintf(out + n, outlen - (size_t)n, "%-15s%2u.%3u.%3u / %2u.%3u.%3u\n", names[i],
-                      v[i] >> 16, (v[i] >> 8) & 0xff, v[i] & 0xff, v[i] >> 16, (v[i] >> 8) & 0xff,
-                      v[i] & 0xff);
+    va_list measure;
+    va_copy(measure, args);
+    int n = vsnprintf(NULL, 0, format, measure);
+    va_end(measure);
+    if (n < 0 || text->failed) {
+        text->failed = 1;
+        return;
+    }
+    if (text->len + (size_t)n + 1 > text->cap) {
+        size_t cap = text->cap ? text->cap : 1 << 16;
+        while (text->len + (size_t)n + 1 > cap)
+            cap *= 2;
+        char *grown = realloc(text->data, cap);
+        if (grown == NULL) {
+            text->failed = 1;
+            return;
+        }
+        text->data = grown;
+        text->cap = cap;
+    }
+    vsnprintf(text->data + text->len, text->cap - text->len, format, args);
+    text->len += (size_t)n;
+}
+
+static void text_append(struct caps_text *text, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void text_append(struct caps_text *text, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    text_vappend(text, format, args);
+    va_end(args);
+}
+
+/* Where av_log writes while help texts are rendered. av_log has one
+ * process-wide callback and no user pointer, hence a static. */
+static struct caps_text *log_target;
+
+/* Every level, as the CLI's help output does (av_opt_show2 logs at INFO). */
+static void log_to_text(void *object, int level, const char *format, va_list args)
+{
+    if (log_target != NULL)
+        text_vappend(log_target, format, args);
+}
+
+/* The CLI's copyright line ends with the year its own sources were released
+ * (CONFIG_THIS_YEAR, compiled into the ffmpeg program): no library reports
+ * it, so this is that year for the FFmpeg this worker is built against
+ * (Debian 12's 5.1.9). Jellyfin reads only the version number before it. */
+#define CLI_COPYRIGHT_YEAR 2026
+
+/* What `ffmpeg -version` prints (fftools' print_program_info and
+ * print_all_libs_info): each library's version as built and as running.
+ * The CLI's "built with COMPILER" line names the compiler of the ffmpeg
+ * program, which no library reports; this line names the worker instead. */
+static void version_text(struct caps_text *text)
+{
+    const struct {
+        const char *name; /* without "lib" */
+        unsigned built, running;
+    } libraries[] = {
+        {"avutil", LIBAVUTIL_VERSION_INT, avutil_version()},
+        {"avcodec", LIBAVCODEC_VERSION_INT, avcodec_version()},
+        {"avformat", LIBAVFORMAT_VERSION_INT, avformat_version()},
+        {"avdevice", LIBAVDEVICE_VERSION_INT, avdevice_version()},
+        {"avfilter", LIBAVFILTER_VERSION_INT, avfilter_version()},
+        {"swscale", LIBSWSCALE_VERSION_INT, swscale_version()},
+        {"swresample", LIBSWRESAMPLE_VERSION_INT, swresample_version()},
+        {"postproc", LIBPOSTPROC_VERSION_INT, postproc_version()},
+    };
+    text_append(text,
+                "ffmpeg version %s Copyright (c) 2000-%d the FFmpeg developers\n"
+                "built by ffpool worker (libav linked directly)\n"
+                "configuration: %s\n",
+                av_version_info(), CLI_COPYRIGHT_YEAR, avcodec_configuration());
+    for (size_t i = 0; i < sizeof(libraries) / sizeof(libraries[0]); i++) {
+        unsigned b = libraries[i].built, r = libraries[i].running;
+        text_append(text, "lib%-11s %2u.%3u.%3u / %2u.%3u.%3u\n", libraries[i].name,
+                    AV_VERSION_MAJOR(b), AV_VERSION_MINOR(b), AV_VERSION_MICRO(b),
+                    AV_VERSION_MAJOR(r), AV_VERSION_MINOR(r), AV_VERSION_MICRO(r));
+    }
+}
+
+/* The option blocks of a class and of its children, as fftools'
+ * show_help_children() lists them: libav's own listing (through av_log, so
+ * text must be log_target), then a blank line. */
+static void class_help(struct caps_text *text, const AVClass *class, int flags)
+{
+    if (class->option != NULL) {
+        av_opt_show2((void *)&class, NULL, flags, 0);
+        text_append(text, "\n");
+    }
+    void *iter = NULL;
+    for (const AVClass *child; (child = av_opt_child_class_iterate(class, &iter)) != NULL;)
+        class_help(text, child, flags);
+}
+
+static const char *media_type_name(enum AVMediaType type)
+{
+    const char *name = av_get_media_type_string(type);
+    return name ? name : "(null)"; /* what the CLI's printf prints */
+}
+
+/* One side of a filter's pads, as `-h filter=` lists them. */
+static void filter_pads_help(struct caps_text *text, const AVFilter *filter, int outputs)
+{
+    const AVFilterPad *pads = outputs ? filter->outputs : filter->inputs;
+    unsigned count = avfilter_filter_pad_count(filter, outputs);
+    int dynamic =
+        filter->flags & (outputs ? AVFILTER_FLAG_DYNAMIC_OUTPUTS : AVFILTER_FLAG_DYNAMIC_INPUTS);
+    text_append(text, "    %s:\n", outputs ? "Outputs" : "Inputs");
+    for (unsigned i = 0; i < count; i++)
+        text_append(text, "       #%u: %s (%s)\n", i, avfilter_pad_get_name(pads, (int)i),
+                    media_type_name(avfilter_pad_get_type(pads, (int)i)));
+    if (dynamic)
+        text_append(text, "        dynamic (depending on the options)\n");
+    else if (count == 0)
+        text_append(text, "        none (%s filter)\n", outputs ? "sink" : "source");
+}
+
+/* What `ffmpeg -h filter=NAME` prints on stdout (fftools' show_help_filter). */
+static void filter_help(struct caps_text *text, const AVFilter *filter)
+{
+    text_append(text, "Filter %s\n", filter->name);
+    if (filter->description != NULL)
+        text_append(text, "  %s\n", filter->description);
+    if (filter->flags & AVFILTER_FLAG_SLICE_THREADS)
+        text_append(text, "    slice threading supported\n");
+    filter_pads_help(text, filter, 0);
+    filter_pads_help(text, filter, 1);
+    if (filter->priv_class != NULL)
+        class_help(text, filter->priv_class,
+                   AV_OPT_FLAG_VIDEO_PARAM | AV_OPT_FLAG_FILTERING_PARAM | AV_OPT_FLAG_AUDIO_PARAM);
+    if (filter->flags & AVFILTER_FLAG_SUPPORT_TIMELINE)
+        text_append(text, "This filter has support for timeline through the 'enable' option.\n");
+}
+
+/* What `ffmpeg -h bsf=NAME` prints on stdout (fftools' show_help_bsf). */
+static void bsf_help(struct caps_text *text, const AVBitStreamFilter *bsf)
+{
+    text_append(text, "Bit stream filter %s\n", bsf->name);
+    if (bsf->codec_ids != NULL) {
+        text_append(text, "    Supported codecs:");
+        for (const enum AVCodecID *id = bsf->codec_ids; *id != AV_CODEC_ID_NONE; id++) {
+            const AVCodecDescriptor *codec = avcodec_descriptor_get(*id);
+            text_append(text, " %s", codec ? codec->name : "(null)");
+        }
+        text_append(text, "\n");
+    }
+    if (bsf->priv_class != NULL)
+        class_help(text, bsf->priv_class, AV_OPT_FLAG_BSF_PARAM);
+}
+
+/* Compresses text into caps->help_zlib / help_size (memory kept in pool;
+ * pool->failed set on failure). */
+static void help_compress(struct caps_pool *pool, const struct caps_text *text,
+                          Ffpool__Capabilities *caps)
+{
+    if (text->failed || text->len > UINT32_MAX) {
+        pool->failed = 1;
+        return;
+    }
+    if (text->len == 0)
+        return; /* a libav without filters: no help texts */
+    uLongf len = compressBound((uLong)text->len);
+    uint8_t *packed = caps_keep(pool, malloc(len));
+    if (packed == NULL)
+        return;
+    if (compress2(packed, &len, (const Bytef *)text->data, (uLong)text->len, Z_BEST_COMPRESSION) !=
+        Z_OK) {
+        pool->failed = 1;
+        return;
+    }
+    caps->help_zlib.data = packed;
+    caps->help_zlib.len = len;
+    caps->help_size = (uint32_t)text->len;
 }
 
 uint8_t *pipeline_capabilities_pack(size_t *len)
@@ -179,7 +355,7 @@ uint8_t *pipeline_capabilities_pack(size_t *len)
     Ffpool__BsfInfo *bsfs = caps_keep(&pool, calloc(n_bsfs + 1, sizeof(*bsfs)));
     Ffpool__BsfInfo **bsf_ptrs = caps_keep(&pool, calloc(n_bsfs + 1, sizeof(*bsf_ptrs)));
     char **hwaccels = caps_keep(&pool, calloc(n_hw + 1, sizeof(*hwaccels)));
-    char *version = caps_keep(&pool, calloc(1, 4096));
+    struct caps_text version = {0}, help = {0};
     if (pool.failed)
         goto cleanup;
 
@@ -197,6 +373,9 @@ uint8_t *pipeline_capabilities_pack(size_t *len)
         else if (av_codec_is_decoder(codec))
             decoders[caps.n_decoders++] = &codecs[i];
     }
+    /* The help texts: av_log writes into help until they are done. */
+    log_target = &help;
+    av_log_set_callback(log_to_text);
     it = NULL;
     for (const AVFilter *f; (f = av_filter_iterate(&it)) != NULL && caps.n_filters < n_filters;) {
         Ffpool__FilterInfo *info = &filters[caps.n_filters];
@@ -210,7 +389,10 @@ uint8_t *pipeline_capabilities_pack(size_t *len)
         info->flags = caps_strdup(&pool, flags);
         info->io = caps_strdup(&pool, io);
         info->description = caps_strdup(&pool, f->description);
-        info->options = class_options(&pool, f->priv_class, &info->n_options);
+        size_t start = help.len;
+        filter_help(&help, f);
+        info->help_offset = (uint32_t)start;
+        info->help_length = (uint32_t)(help.len - start);
         filter_ptrs[caps.n_filters++] = info;
     }
     it = NULL;
@@ -218,17 +400,23 @@ uint8_t *pipeline_capabilities_pack(size_t *len)
         Ffpool__BsfInfo *info = &bsfs[caps.n_bsfs];
         ffpool__bsf_info__init(info);
         info->name = caps_strdup(&pool, b->name);
-        info->options = class_options(&pool, b->priv_class, &info->n_options);
+        size_t start = help.len;
+        bsf_help(&help, b);
+        info->help_offset = (uint32_t)start;
+        info->help_length = (uint32_t)(help.len - start);
         bsf_ptrs[caps.n_bsfs++] = info;
     }
+    av_log_set_callback(av_log_default_callback);
+    log_target = NULL;
     for (enum AVHWDeviceType t = AV_HWDEVICE_TYPE_NONE;
          (t = av_hwdevice_iterate_types(t)) != AV_HWDEVICE_TYPE_NONE && caps.n_hwaccels < n_hw;)
         hwaccels[caps.n_hwaccels++] = caps_strdup(&pool, av_hwdevice_get_type_name(t));
-    if (pool.failed)
+    version_text(&version);
+    help_compress(&pool, &help, &caps);
+    if (pool.failed || version.failed)
         goto cleanup;
 
-    version_text(version, 4096);
-    caps.version_text = version;
+    caps.version_text = version.data;
     caps.av_version = (char *)av_version_info();
     caps.encoders = encoders;
     caps.decoders = decoders;
@@ -245,5 +433,7 @@ cleanup:
     for (size_t k = 0; k < pool.count; k++)
         free(pool.items[k]);
     free(pool.items);
+    free(version.data);
+    free(help.data);
     return packed;
 }

@@ -7,7 +7,9 @@
 #include <stdint.h>
 
 /* Returns a malloc'd packed ffpool.Capabilities message and its length, or
- * NULL on allocation failure. */
+ * NULL on allocation failure. Points libav's process-wide log callback at
+ * itself while it runs (then back to libav's default): call it while no
+ * other thread of the process uses libav, as the worker does at start. */
 uint8_t *pipeline_capabilities_pack(size_t *len);
 
 #endif
