@@ -3,7 +3,8 @@
  * Every key ffpool uses starts with FFPOOL_KEY_PREFIX so that one Redis can
  * be shared with other software and an operator can find (or delete) all of
  * ffpool's state with one SCAN pattern. Only queue.c (and the Lua scripts in
- * queue_scripts.h, which paste these names in) builds keys from these. The
+ * proto/lua, into which scripts/lua_embed.py pastes these names) builds keys
+ * from these. The
  * scripts compute job key names at run time, so all keys must live on one
  * Redis node (no Redis Cluster).
  *

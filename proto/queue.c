@@ -1,520 +1,40 @@
 /* queue.c -- the job queue and lease protocol on Redis. See queue.h.
  *
- * This is the only file in ffpool that talks to Redis. Every state change is
- * one Lua script (queue_scripts.h) run with EVALSHA, so a claim, a renew or
- * a checkpoint costs one round trip; queue_get is a plain HMGET and
- * queue_wait a BLPOP on the wake list. Routing (which worker may claim
- * which job) happens inside the claim script; this file only turns a
- * worker's packed capabilities into routing words (routing.h) when it
- * announces them.
- *
- * Connection handling: the hiredis context is opened on first use. After any
- * failure (no reply, an error reply, a reply of an unexpected shape) the
- * context is freed and the next call reconnects; consecutive failures space
- * the reconnect attempts out (immediately, then 50 ms doubling up to 1 s),
- * and calls made before the next attempt is due fail at once with
- * QUEUE_ERROR instead of touching the network. queue_wait sleeps through
- * that pause, so a worker loop of claim + wait never spins on a dead Redis.
+ * This file and queue_conn.c are the only files in ffpool that talk to
+ * Redis: queue_conn.c holds the connection (reconnects, Sentinel, back-off,
+ * SIGPIPE) and runs the scripts; this file is the protocol, one function per
+ * operation. Every state change is one Lua script (proto/lua/, see
+ * queue_scripts.h) run with EVALSHA, so a claim, a renew or a checkpoint
+ * costs one round trip; queue_get is a plain HMGET and queue_wait a BLPOP on
+ * the wake list. Routing (which worker may claim which job) happens inside
+ * the claim script; this file only turns a worker's packed capabilities
+ * into routing words (routing.h) when it announces them.
  *
  * Zero config values mean defaults: host 127.0.0.1, port 6379, time-out
  * 2000 ms, lease 30000 ms, max_attempts 3, retention 24 h, master name
- * "mymaster" when sentinels are given.
- *
- * Sentinel: with config.sentinels set, every connect asks the sentinels in
- * turn (SENTINEL get-master-addr-by-name) and keeps the first address whose
- * ROLE says master. A failover then shows up as an error on the old
- * connection (READONLY from a demoted master, UNBLOCKED on a BLPOP, or a
- * closed socket), which drops it; the reconnect asks the sentinels again.
- *
- * SIGPIPE: hiredis writes with write(2), which raises SIGPIPE on a socket
- * the server has closed. Every Redis call blocks SIGPIPE in the calling
- * thread and discards one raised meanwhile (as libpq does), so a library
- * call never kills the process whatever the program's signal setup. */
-#include "queue.h"
-
-#include "keys.h"
-#include "queue_scripts.h"
-#include "routing.h"
+ * "mymaster" when sentinels are given. */
+#include "queue_internal.h"
 
 #include <errno.h>
-#include <hiredis/hiredis.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "keys.h"
+#include "program.h"
+#include "routing.h"
 
 #define QUEUE_DEFAULT_PORT 6379
 #define QUEUE_DEFAULT_TIMEOUT_MS 2000
 #define QUEUE_DEFAULT_LEASE_TTL_MS 30000
 #define QUEUE_DEFAULT_MAX_ATTEMPTS 3
 #define QUEUE_DEFAULT_RETENTION_MS (24 * 3600 * 1000LL)
-#define QUEUE_BACKOFF_FIRST_MS 50
-#define QUEUE_BACKOFF_MAX_MS 1000
 #define QUEUE_CLAIM_ROUNDS 8 /* claim scripts that may answer AGAIN in a row */
-#define QUEUE_ARGS_MAX 16
-#define QUEUE_SHA_SIZE 41
-
-struct queue {
-    struct queue_config config;
-    redisContext *redis;           /* NULL while disconnected */
-    int failures;                  /* consecutive failed calls */
-    int64_t next_connect_ms;       /* monotonic: no connect attempt before */
-    char failure[QUEUE_ERROR_MAX]; /* why the last failed call failed */
-    char server_host[256];         /* the server connected (or tried) */
-    int server_port;
-    char script_sha[QUEUE_SCRIPT_COUNT][QUEUE_SHA_SIZE]; /* "" until loaded */
-    char error[QUEUE_ERROR_MAX + 128];
-};
-
-/* Arguments of one command; slots 0-2 are left for EVALSHA, sha and "0". */
-struct queue_args {
-    int count;
-    int overflow;
-    const char *value[QUEUE_ARGS_MAX];
-    size_t length[QUEUE_ARGS_MAX];
-    char number[QUEUE_ARGS_MAX][32];
-};
 
 static const char *const queue_state_names[] = {
     [QUEUE_JOB_QUEUED] = "queued", [QUEUE_JOB_RUNNING] = "running",     [QUEUE_JOB_DONE] = "done",
     [QUEUE_JOB_FAILED] = "failed", [QUEUE_JOB_CANCELLED] = "cancelled",
 };
-
-/* ---------------------------------------------------------------- helpers */
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    int64_t deadline = monotonic_ms() + ms;
-    for (int64_t left = ms; left > 0; left = deadline - monotonic_ms()) {
-        struct timespec pause = {.tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000};
-        if (nanosleep(&pause, NULL) == 0)
-            break;
-    }
-}
-
-static struct timeval timeval_from_ms(int64_t ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    return tv;
-}
-
-static void queue_set_error(struct queue *queue, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void queue_set_error(struct queue *queue, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(queue->error, sizeof(queue->error), fmt, ap);
-    va_end(ap);
-}
-
-/* Copies at most size-1 bytes and always terminates. */
-static void copy_text(char *out, size_t size, const char *text, size_t length)
-{
-    if (length >= size)
-        length = size - 1;
-    memcpy(out, text, length);
-    out[length] = '\0';
-}
-
-/* Blocks SIGPIPE in this thread for the duration of a Redis call. */
-struct sigpipe_guard {
-    sigset_t saved_mask;
-    int was_pending;
-};
-
-static void sigpipe_guard_begin(struct sigpipe_guard *guard)
-{
-    sigset_t block, pending;
-    sigemptyset(&block);
-    sigaddset(&block, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &block, &guard->saved_mask);
-    sigemptyset(&pending);
-    sigpending(&pending);
-    guard->was_pending = sigismember(&pending, SIGPIPE) == 1;
-}
-
-/* Discards a SIGPIPE raised during the call, then restores the mask. */
-static void sigpipe_guard_end(struct sigpipe_guard *guard)
-{
-    sigset_t pending;
-    sigemptyset(&pending);
-    sigpending(&pending);
-    if (!guard->was_pending && sigismember(&pending, SIGPIPE) == 1) {
-        sigset_t pipe_only;
-        struct timespec no_wait = {0, 0};
-        sigemptyset(&pipe_only);
-        sigaddset(&pipe_only, SIGPIPE);
-        while (sigtimedwait(&pipe_only, NULL, &no_wait) == -1 && errno == EINTR)
-            ;
-    }
-    pthread_sigmask(SIG_SETMASK, &guard->saved_mask, NULL);
-}
-
-/* ------------------------------------------------------------- arguments */
-
-static void queue_args_init(struct queue_args *args)
-{
-    memset(args, 0, sizeof(*args));
-    args->count = 3;
-}
-
-static void queue_args_bytes(struct queue_args *args, const void *data, size_t length)
-{
-    if (args->count >= QUEUE_ARGS_MAX) {
-        args->overflow = 1;
-        return;
-    }
-    args->value[args->count] = length > 0 ? data : "";
-    args->length[args->count] = length;
-    args->count++;
-}
-
-static void queue_args_text(struct queue_args *args, const char *text)
-{
-    queue_args_bytes(args, text, strlen(text));
-}
-
-static void queue_args_int(struct queue_args *args, int64_t n)
-{
-    if (args->count >= QUEUE_ARGS_MAX) {
-        args->overflow = 1;
-        return;
-    }
-    char *slot = args->number[args->count];
-    snprintf(slot, sizeof(args->number[0]), "%lld", (long long)n);
-    queue_args_text(args, slot);
-}
-
-static void queue_args_double(struct queue_args *args, double d)
-{
-    if (args->count >= QUEUE_ARGS_MAX) {
-        args->overflow = 1;
-        return;
-    }
-    char *slot = args->number[args->count];
-    snprintf(slot, sizeof(args->number[0]), "%.17g", d);
-    queue_args_text(args, slot);
-}
-
-/* ------------------------------------------------------------ connection */
-
-static void queue_disconnect(struct queue *queue)
-{
-    if (queue->redis != NULL)
-        redisFree(queue->redis);
-    queue->redis = NULL;
-}
-
-/* Records a failed call: drops the connection (a hiredis context that
- * returned an error is never reused) and schedules the next connect. The
- * first failure reconnects at once (a restart or a failover is over fast);
- * later ones wait 50 ms, 100 ms, ... up to QUEUE_BACKOFF_MAX_MS. */
-static void queue_note_failure(struct queue *queue)
-{
-    queue_disconnect(queue);
-    int64_t delay = 0;
-    if (queue->failures > 0) {
-        delay = QUEUE_BACKOFF_FIRST_MS;
-        for (int i = 1; i < queue->failures && delay < QUEUE_BACKOFF_MAX_MS; i++)
-            delay *= 2;
-        if (delay > QUEUE_BACKOFF_MAX_MS)
-            delay = QUEUE_BACKOFF_MAX_MS;
-    }
-    if (queue->failures < 1000)
-        queue->failures++;
-    queue->next_connect_ms = monotonic_ms() + delay;
-    copy_text(queue->failure, sizeof(queue->failure), queue->error, strlen(queue->error));
-}
-
-/* Sends AUTH or SELECT during connect. Returns 0 or -1 with the error set. */
-static int queue_connect_command(struct queue *queue, redisContext *redis, const char *what,
-                                 int argc, const char **argv)
-{
-    redisReply *reply = redisCommandArgv(redis, argc, argv, NULL);
-    int result = -1;
-    if (reply == NULL)
-        queue_set_error(queue, "Redis at %s:%d dropped the connection during %s: %s",
-                        queue->server_host, queue->server_port, what, redis->errstr);
-    else if (reply->type == REDIS_REPLY_ERROR)
-        queue_set_error(queue, "Redis at %s:%d refused %s: %s", queue->server_host,
-                        queue->server_port, what, reply->str);
-    else
-        result = 0;
-    if (reply != NULL)
-        freeReplyObject(reply);
-    return result;
-}
-
-/* Opens a context to host:port with the configured time-out. Returns it, or
- * NULL with the error set. */
-static redisContext *queue_connect_open(struct queue *queue, const char *what, const char *host,
-                                        int port)
-{
-    struct timeval timeout = timeval_from_ms(queue->config.timeout_ms);
-    redisContext *redis = redisConnectWithTimeout(host, port, timeout);
-    if (redis == NULL) {
-        queue_set_error(queue, "cannot allocate a Redis connection");
-        return NULL;
-    }
-    if (redis->err) {
-        queue_set_error(queue, "cannot connect to %s at %s:%d: %s", what, host, port,
-                        redis->errstr);
-        redisFree(redis);
-        return NULL;
-    }
-    if (redisSetTimeout(redis, timeout) != REDIS_OK) {
-        queue_set_error(queue, "cannot set the Redis time-out: %s", redis->errstr);
-        redisFree(redis);
-        return NULL;
-    }
-    return redis;
-}
-
-/* Asks one sentinel for the master's address. Returns 0 with
- * queue->server_host/port set, or -1 with the error set. */
-static int queue_sentinel_ask(struct queue *queue, const char *sentinel)
-{
-    char host[256];
-    const char *colon = strrchr(sentinel, ':');
-    int port = colon != NULL ? atoi(colon + 1) : 26379;
-    size_t host_len = colon != NULL ? (size_t)(colon - sentinel) : strlen(sentinel);
-    copy_text(host, sizeof(host), sentinel, host_len);
-    if (host[0] == '\0' || port <= 0 || port > 65535) {
-        queue_set_error(queue, "invalid sentinel address '%s' (want host:port)", sentinel);
-        return -1;
-    }
-    redisContext *redis = queue_connect_open(queue, "sentinel", host, port);
-    if (redis == NULL)
-        return -1;
-    const char *argv[] = {"SENTINEL", "get-master-addr-by-name", queue->config.master_name};
-    redisReply *reply = redisCommandArgv(redis, 3, argv, NULL);
-    int result = -1;
-    if (reply == NULL)
-        queue_set_error(queue, "sentinel %s:%d did not answer: %s", host, port, redis->errstr);
-    else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-             reply->element[0]->type != REDIS_REPLY_STRING ||
-             reply->element[1]->type != REDIS_REPLY_STRING)
-        queue_set_error(queue, "sentinel %s:%d knows no master named '%s'%s%s", host, port,
-                        queue->config.master_name, reply->type == REDIS_REPLY_ERROR ? ": " : "",
-                        reply->type == REDIS_REPLY_ERROR ? reply->str : "");
-    else {
-        copy_text(queue->server_host, sizeof(queue->server_host), reply->element[0]->str,
-                  reply->element[0]->len);
-        queue->server_port = atoi(reply->element[1]->str);
-        result = 0;
-    }
-    if (reply != NULL)
-        freeReplyObject(reply);
-    redisFree(redis);
-    return result;
-}
-
-/* ROLE on a fresh connection: 0 if the server is a master, -1 (error set)
- * if it is a replica, e.g. a demoted master the sentinels have not caught up
- * with yet. */
-static int queue_role_check(struct queue *queue, redisContext *redis)
-{
-    const char *argv[] = {"ROLE"};
-    redisReply *reply = redisCommandArgv(redis, 1, argv, NULL);
-    int result = -1;
-    if (reply == NULL)
-        queue_set_error(queue, "Redis at %s:%d dropped the connection during ROLE: %s",
-                        queue->server_host, queue->server_port, redis->errstr);
-    else if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-             reply->element[0]->type != REDIS_REPLY_STRING)
-        queue_set_error(queue, "Redis at %s:%d gave an unexpected answer to ROLE",
-                        queue->server_host, queue->server_port);
-    else if (strcmp(reply->element[0]->str, "master") != 0)
-        queue_set_error(queue, "Redis at %s:%d named master '%s' by the sentinels is a %s",
-                        queue->server_host, queue->server_port, queue->config.master_name,
-                        reply->element[0]->str);
-    else
-        result = 0;
-    if (reply != NULL)
-        freeReplyObject(reply);
-    return result;
-}
-
-/* Connects to queue->server_host:port, authenticates and selects the
- * database; with sentinels, also confirms the server is the master. Returns
- * the context or NULL with the error set. */
-static redisContext *queue_connect_server(struct queue *queue)
-{
-    const struct queue_config *config = &queue->config;
-    redisContext *redis =
-        queue_connect_open(queue, "Redis", queue->server_host, queue->server_port);
-    if (redis == NULL)
-        return NULL;
-    if (config->password[0] != '\0') {
-        const char *auth[] = {"AUTH", config->password};
-        if (queue_connect_command(queue, redis, "AUTH", 2, auth) != 0)
-            goto failed;
-    }
-    if (config->db != 0) {
-        char db[16];
-        snprintf(db, sizeof(db), "%d", config->db);
-        const char *select[] = {"SELECT", db};
-        if (queue_connect_command(queue, redis, "SELECT", 2, select) != 0)
-            goto failed;
-    }
-    if (config->sentinels[0] != '\0' && queue_role_check(queue, redis) != 0)
-        goto failed;
-    return redis;
-failed:
-    redisFree(redis);
-    return NULL;
-}
-
-/* Makes sure queue->redis is usable. Without sentinels it connects to the
- * configured host; with them it asks each sentinel in turn for the master
- * (on every connect: a failover may have moved it) and takes the first
- * answer that ROLE confirms. Returns 0 or -1 with the error set. */
-static int queue_connect(struct queue *queue)
-{
-    const struct queue_config *config = &queue->config;
-    if (queue->redis != NULL)
-        return 0;
-    int64_t wait = queue->next_connect_ms - monotonic_ms();
-    if (wait > 0) {
-        queue_set_error(queue, "%s (next connection attempt in %lld ms)", queue->failure,
-                        (long long)wait);
-        return -1;
-    }
-
-    struct sigpipe_guard guard;
-    sigpipe_guard_begin(&guard);
-    redisContext *redis = NULL;
-    if (config->sentinels[0] == '\0') {
-        copy_text(queue->server_host, sizeof(queue->server_host), config->host,
-                  strlen(config->host));
-        queue->server_port = config->port;
-        redis = queue_connect_server(queue);
-    } else {
-        char list[sizeof(config->sentinels)], *save = NULL;
-        copy_text(list, sizeof(list), config->sentinels, strlen(config->sentinels));
-        for (char *one = strtok_r(list, ", ", &save); one != NULL && redis == NULL;
-             one = strtok_r(NULL, ", ", &save))
-            if (queue_sentinel_ask(queue, one) == 0)
-                redis = queue_connect_server(queue);
-    }
-    sigpipe_guard_end(&guard);
-    if (redis == NULL) {
-        queue_note_failure(queue);
-        return -1;
-    }
-    queue->redis = redis;
-    return 0;
-}
-
-/* Runs one command. Returns the reply (any type, the caller frees it) or
- * NULL with the error set and the connection dropped. */
-static redisReply *queue_command(struct queue *queue, const char *what, int argc, const char **argv,
-                                 const size_t *length)
-{
-    if (queue_connect(queue) != 0)
-        return NULL;
-    struct sigpipe_guard guard;
-    sigpipe_guard_begin(&guard);
-    redisReply *reply = redisCommandArgv(queue->redis, argc, argv, length);
-    sigpipe_guard_end(&guard);
-    if (reply == NULL) {
-        queue_set_error(queue, "Redis at %s:%d did not answer %s: %s", queue->server_host,
-                        queue->server_port, what,
-                        queue->redis->errstr[0] ? queue->redis->errstr : "connection lost");
-        queue_note_failure(queue);
-    }
-    return reply;
-}
-
-/* Drops a reply that cannot be used, with the error already set. */
-static void queue_reject_reply(struct queue *queue, redisReply *reply)
-{
-    freeReplyObject(reply);
-    queue_note_failure(queue);
-}
-
-/* Loads a script into the server's cache and remembers its SHA1. */
-static int queue_script_load(struct queue *queue, enum queue_script script)
-{
-    const char *argv[] = {"SCRIPT", "LOAD", queue_scripts[script].text};
-    redisReply *reply = queue_command(queue, "SCRIPT LOAD", 3, argv, NULL);
-    if (reply == NULL)
-        return -1;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        queue_set_error(queue, "Redis refused to load the %s script: %s",
-                        queue_scripts[script].name, reply->str);
-        queue_reject_reply(queue, reply);
-        return -1;
-    }
-    if (reply->type != REDIS_REPLY_STRING || reply->len != QUEUE_SHA_SIZE - 1) {
-        queue_set_error(queue, "unexpected reply (type %d) to SCRIPT LOAD", reply->type);
-        queue_reject_reply(queue, reply);
-        return -1;
-    }
-    memcpy(queue->script_sha[script], reply->str, QUEUE_SHA_SIZE - 1);
-    queue->script_sha[script][QUEUE_SHA_SIZE - 1] = '\0';
-    freeReplyObject(reply);
-    return 0;
-}
-
-/* Runs a script with EVALSHA (EVAL if the server lost it). Returns an array
- * reply whose first element is the status word, or NULL with the error set. */
-static redisReply *queue_script_run(struct queue *queue, enum queue_script script,
-                                    struct queue_args *args)
-{
-    const char *name = queue_scripts[script].name;
-    if (args->overflow) {
-        queue_set_error(queue, "too many arguments for the %s script", name);
-        return NULL;
-    }
-    if (queue_connect(queue) != 0)
-        return NULL;
-    if (queue->script_sha[script][0] == '\0' && queue_script_load(queue, script) != 0)
-        return NULL;
-
-    args->value[0] = "EVALSHA";
-    args->length[0] = 7;
-    args->value[1] = queue->script_sha[script];
-    args->length[1] = QUEUE_SHA_SIZE - 1;
-    args->value[2] = "0";
-    args->length[2] = 1;
-    redisReply *reply = queue_command(queue, name, args->count, args->value, args->length);
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
-        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(reply);
-        args->value[0] = "EVAL";
-        args->length[0] = 4;
-        args->value[1] = queue_scripts[script].text;
-        args->length[1] = strlen(queue_scripts[script].text);
-        reply = queue_command(queue, name, args->count, args->value, args->length);
-    }
-    if (reply == NULL)
-        return NULL;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        queue_set_error(queue, "Redis refused %s: %s", name, reply->str);
-        queue_reject_reply(queue, reply);
-        return NULL;
-    }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-        reply->element[0]->type != REDIS_REPLY_STRING) {
-        queue_set_error(queue, "unexpected reply (type %d) from the %s script", reply->type, name);
-        queue_reject_reply(queue, reply);
-        return NULL;
-    }
-    return reply;
-}
 
 /* --------------------------------------------------------------- replies */
 
@@ -532,7 +52,7 @@ static int reply_int64(const redisReply *reply, int64_t *out)
     if (reply->type != REDIS_REPLY_STRING || reply->len == 0 || reply->len > 30)
         return -1;
     char text[32], *end;
-    copy_text(text, sizeof(text), reply->str, reply->len);
+    queue_copy_text(text, sizeof(text), reply->str, reply->len);
     errno = 0;
     long long value = strtoll(text, &end, 10);
     if (errno != 0 || *end != '\0')
@@ -558,7 +78,7 @@ static int reply_text(const redisReply *reply, char *out, size_t size)
     }
     if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS)
         return -1;
-    copy_text(out, size, reply->str, reply->len);
+    queue_copy_text(out, size, reply->str, reply->len);
     return 0;
 }
 
@@ -752,7 +272,7 @@ int queue_submit_routed(struct queue *queue, const char *job_key, const uint8_t 
         return QUEUE_ERROR;
     }
     if (status == QUEUE_OK) {
-        copy_text(id, QUEUE_ID_MAX, reply->element[1]->str, reply->element[1]->len);
+        queue_copy_text(id, QUEUE_ID_MAX, reply->element[1]->str, reply->element[1]->len);
         if (created != NULL)
             *created = was_created != 0;
         queue->failures = 0;
@@ -808,7 +328,7 @@ int queue_get(struct queue *queue, const char *id, struct queue_job *job)
         return QUEUE_NOT_FOUND;
     }
     memset(job, 0, sizeof(*job));
-    copy_text(job->id, sizeof(job->id), id, strlen(id));
+    queue_copy_text(job->id, sizeof(job->id), id, strlen(id));
     char speed[64];
     int64_t paused = 0;
     if (reply_state(f[0], &job->state) != 0 || reply_int64(f[1], &job->epoch) != 0 ||
@@ -888,7 +408,7 @@ static int queue_claim_parse(struct queue *queue, const redisReply *reply,
     memcpy(claim->spec, spec->str, spec->len);
     claim->spec[spec->len] = '\0';
     claim->spec_len = spec->len;
-    copy_text(claim->id, sizeof(claim->id), reply->element[1]->str, reply->element[1]->len);
+    queue_copy_text(claim->id, sizeof(claim->id), reply->element[1]->str, reply->element[1]->len);
     claim->takeover = takeover != 0;
     return QUEUE_OK;
 malformed:
@@ -1075,7 +595,8 @@ int queue_fail(struct queue *queue, const char *id, const char *owner, int64_t e
         return QUEUE_ERROR;
     queue_args_int(&args, queue->config.max_attempts);
     char text[QUEUE_ERROR_MAX];
-    copy_text(text, sizeof(text), error != NULL ? error : "", error != NULL ? strlen(error) : 0);
+    queue_copy_text(text, sizeof(text), error != NULL ? error : "",
+                    error != NULL ? strlen(error) : 0);
     queue_args_text(&args, text);
     int ended = 0;
     return queue_script_simple(queue, QUEUE_SCRIPT_FAIL, &args, &ended);
@@ -1085,12 +606,12 @@ int queue_wait(struct queue *queue, int timeout_ms)
 {
     if (timeout_ms < 1)
         timeout_ms = 1;
-    int64_t deadline = monotonic_ms() + timeout_ms;
+    int64_t deadline = program_monotonic_ms() + timeout_ms;
     if (queue_connect(queue) != 0)
         goto unreachable;
 
     /* The socket time-out must outlast the block, or hiredis gives up first. */
-    struct timeval block = timeval_from_ms(timeout_ms + queue->config.timeout_ms);
+    struct timeval block = queue_timeval_from_ms(timeout_ms + queue->config.timeout_ms);
     if (redisSetTimeout(queue->redis, block) != REDIS_OK) {
         queue_set_error(queue, "cannot set the Redis time-out: %s", queue->redis->errstr);
         queue_note_failure(queue);
@@ -1111,7 +632,8 @@ int queue_wait(struct queue *queue, int timeout_ms)
         goto unreachable;
     }
     freeReplyObject(reply);
-    if (redisSetTimeout(queue->redis, timeval_from_ms(queue->config.timeout_ms)) != REDIS_OK) {
+    if (redisSetTimeout(queue->redis, queue_timeval_from_ms(queue->config.timeout_ms)) !=
+        REDIS_OK) {
         queue_set_error(queue, "cannot set the Redis time-out: %s", queue->redis->errstr);
         queue_note_failure(queue);
         return QUEUE_ERROR;
@@ -1123,10 +645,10 @@ unreachable:
     /* Wait as asked (at most until the next connection attempt is due) so
      * that a claim + wait loop does not spin while Redis is away. */
     {
-        int64_t now = monotonic_ms();
+        int64_t now = program_monotonic_ms();
         int64_t until = queue->next_connect_ms < deadline ? queue->next_connect_ms : deadline;
         if (until > now)
-            sleep_ms(until - now);
+            queue_sleep_ms(until - now);
     }
     return QUEUE_ERROR;
 }
@@ -1212,7 +734,7 @@ int queue_job_find(struct queue *queue, const char *job_key, char id[QUEUE_ID_MA
         queue_reject_reply(queue, reply);
         return QUEUE_ERROR;
     } else {
-        copy_text(id, QUEUE_ID_MAX, reply->str, reply->len);
+        queue_copy_text(id, QUEUE_ID_MAX, reply->str, reply->len);
     }
     queue->failures = 0;
     freeReplyObject(reply);

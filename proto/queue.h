@@ -1,7 +1,8 @@
 /* queue.h -- the job queue and lease protocol, kept in Redis.
  *
- * queue.c is the only file in ffpool that talks to Redis: every state change
- * is one Lua script run atomically on the server, with the server's clock
+ * queue.c (the protocol) and queue_conn.c (the connection) are the only files
+ * in ffpool that talk to Redis: every state change is one Lua script
+ * (proto/lua) run atomically on the server, with the server's clock
  * (TIME) as the only clock. Key names come from keys.h.
  *
  * A job moves QUEUED -> RUNNING -> DONE | FAILED | CANCELLED. A RUNNING job
