@@ -1,6 +1,6 @@
 /* wire.h -- the job API's transport: protobuf messages over nng REQ/REP.
  *
- * The only file that speaks nng's messaging protocols (metrics.c uses its
+ * The only file that speaks nng's messaging protocols (metrics_http.c uses its
  * HTTP server for /metrics). A server is a rep0 socket served by N
  * threads, each with its own nng_ctx, so N requests are in progress at
  * once and each thread may keep per-thread state (a Redis connection). A
