@@ -5,8 +5,8 @@
  * This code runs in a job process (worker/job_process.c), one per job, never
  * in the worker itself: it reports metric updates and progress to the worker
  * as event lines (worker_event_send) on job->report_fd, and the worker's
- * watchdog kills it when those stop. It also holds the test-only fault hooks
- * (FFPOOL_TEST_*), which make a job process misbehave on purpose. */
+ * watchdog kills it when those stop. The test-only fault hooks that make a
+ * job process misbehave on purpose live in job_test_hooks.c. */
 #include "job.h"
 
 #include <errno.h>
@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "job_test_hooks.h"
 #include "log.h"
 #include "pipeline.h"
 #include "playlist.h"
@@ -40,7 +41,7 @@ struct job_run {
     long long last_progress_ms;
     int64_t resume_offset_us; /* sum of the published durations before first_index; 0 unknown */
     struct queue_segments published; /* the last segment's index, the fMP4 base */
-    int last_published;       /* this run published the stream's last segment */
+    int last_published;              /* this run published the stream's last segment */
 };
 
 static void job_set_deadline_from(struct job *job, long long renew_started_ms)
@@ -68,71 +69,6 @@ static void job_report_progress(struct job *job)
         return;
     job->last_progress_report_ms = now;
     job_report(job, WORKER_EVENT_PROGRESS, 0);
-}
-
-/* ---- test-only fault hooks ----------------------------------------------
- * Compiled in, but armed only by environment variables whose names say that
- * they are test hooks; no deployment sets them. tests/e2e_isolation.sh uses
- * them to make one job process misbehave for real while another job runs on
- * the same worker. Each acts on jobs whose input path contains its _INPUT
- * text (every job if that is unset):
- *   FFPOOL_TEST_CRASH_AT_SEGMENT=N, FFPOOL_TEST_CRASH_INPUT=TEXT
- *       die by SIGSEGV instead of publishing segment N;
- *   FFPOOL_TEST_HOG_AT_SEGMENT=N, FFPOOL_TEST_HOG_INPUT=TEXT
- *       at segment N, allocate and touch memory at 64 MB/s (up to 2 GB) and
- *       never go on, still reporting progress (a runaway, not a hang);
- *   FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT=TEXT
- *       die by SIGKILL after checkpointing the last segment, before
- *       completing the job (a worker lost at the very end of a stream). */
-
-#define TEST_HOG_STEP_MB 8
-#define TEST_HOG_STEP_MS 125
-#define TEST_HOG_MAX_MB 2048
-
-static int job_test_hook_armed(const struct job *job, const char *at_name, const char *input_name,
-                               int index)
-{
-    const char *at = getenv(at_name);
-    if (at == NULL || at[0] == '\0' || atoi(at) != index)
-        return 0;
-    const char *input = getenv(input_name);
-    return input == NULL || strstr(job->spec.input, input) != NULL;
-}
-
-static void job_test_hooks(struct job *job, int index)
-{
-    if (job_test_hook_armed(job, "FFPOOL_TEST_CRASH_AT_SEGMENT", "FFPOOL_TEST_CRASH_INPUT",
-                            index)) {
-        log_warn("test_hook", "job=%s segment=%d msg=%s", job->id, index,
-                 log_quote("FFPOOL_TEST_CRASH_AT_SEGMENT: raising SIGSEGV"));
-        /* The default action, even under a sanitizer that catches SIGSEGV:
-         * the process dies by the signal, as it would in libav. */
-        signal(SIGSEGV, SIG_DFL);
-        raise(SIGSEGV);
-    }
-    if (job_test_hook_armed(job, "FFPOOL_TEST_HOG_AT_SEGMENT", "FFPOOL_TEST_HOG_INPUT", index)) {
-        log_warn("test_hook", "job=%s segment=%d msg=%s", job->id, index,
-                 log_quote("FFPOOL_TEST_HOG_AT_SEGMENT: allocating without end"));
-        for (int mb = 0;; mb += TEST_HOG_STEP_MB) {
-            if (mb < TEST_HOG_MAX_MB) {
-                char *block = malloc((size_t)TEST_HOG_STEP_MB << 20);
-                if (block != NULL)
-                    memset(block, 0x5a, (size_t)TEST_HOG_STEP_MB << 20);
-            }
-            job_report(job, WORKER_EVENT_PROGRESS, 0);
-            usleep(TEST_HOG_STEP_MS * 1000);
-        }
-    }
-}
-
-static void job_test_hook_before_complete(const struct job *job)
-{
-    const char *input = getenv("FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT");
-    if (input == NULL || input[0] == '\0' || strstr(job->spec.input, input) == NULL)
-        return;
-    log_warn("test_hook", "job=%s msg=%s", job->id,
-             log_quote("FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT: raising SIGKILL"));
-    raise(SIGKILL);
 }
 
 /* Returns 1 if this call set the reason (it was the first), else 0. */

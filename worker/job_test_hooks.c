@@ -1,0 +1,62 @@
+/* job_test_hooks.c -- test-only fault hooks of a job process; see
+ * job_test_hooks.h. Nothing here runs unless a FFPOOL_TEST_* variable arms
+ * it. */
+#include "job_test_hooks.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "worker_metrics.h"
+
+#define TEST_HOG_STEP_MB 8
+#define TEST_HOG_STEP_MS 125
+#define TEST_HOG_MAX_MB 2048
+
+static int job_test_hook_armed(const struct job *job, const char *at_name, const char *input_name,
+                               int index)
+{
+    const char *at = getenv(at_name);
+    if (at == NULL || at[0] == '\0' || atoi(at) != index)
+        return 0;
+    const char *input = getenv(input_name);
+    return input == NULL || strstr(job->spec.input, input) != NULL;
+}
+
+void job_test_hooks(struct job *job, int index)
+{
+    if (job_test_hook_armed(job, "FFPOOL_TEST_CRASH_AT_SEGMENT", "FFPOOL_TEST_CRASH_INPUT",
+                            index)) {
+        log_warn("test_hook", "job=%s segment=%d msg=%s", job->id, index,
+                 log_quote("FFPOOL_TEST_CRASH_AT_SEGMENT: raising SIGSEGV"));
+        /* The default action, even under a sanitizer that catches SIGSEGV:
+         * the process dies by the signal, as it would in libav. */
+        signal(SIGSEGV, SIG_DFL);
+        raise(SIGSEGV);
+    }
+    if (job_test_hook_armed(job, "FFPOOL_TEST_HOG_AT_SEGMENT", "FFPOOL_TEST_HOG_INPUT", index)) {
+        log_warn("test_hook", "job=%s segment=%d msg=%s", job->id, index,
+                 log_quote("FFPOOL_TEST_HOG_AT_SEGMENT: allocating without end"));
+        for (int mb = 0;; mb += TEST_HOG_STEP_MB) {
+            if (mb < TEST_HOG_MAX_MB) {
+                char *block = malloc((size_t)TEST_HOG_STEP_MB << 20);
+                if (block != NULL)
+                    memset(block, 0x5a, (size_t)TEST_HOG_STEP_MB << 20);
+            }
+            worker_event_send(job->report_fd, WORKER_EVENT_PROGRESS, 0);
+            usleep(TEST_HOG_STEP_MS * 1000);
+        }
+    }
+}
+
+void job_test_hook_before_complete(const struct job *job)
+{
+    const char *input = getenv("FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT");
+    if (input == NULL || input[0] == '\0' || strstr(job->spec.input, input) == NULL)
+        return;
+    log_warn("test_hook", "job=%s msg=%s", job->id,
+             log_quote("FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT: raising SIGKILL"));
+    raise(SIGKILL);
+}
