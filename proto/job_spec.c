@@ -37,6 +37,16 @@ void job_spec_init(struct job_spec *spec)
     spec->max_delay_us = JOB_SPEC_UNSET;
 }
 
+int job_spec_video_copies(const struct job_spec *spec)
+{
+    return strcmp(spec->video_codec, "copy") == 0;
+}
+
+int job_spec_audio_copies(const struct job_spec *spec)
+{
+    return strcmp(spec->audio_codec, "copy") == 0;
+}
+
 /* Finds the single integer conversion of a segment pattern. Returns its
  * offset and length (e.g. "%05d" -> 4), or -1 if there is not exactly one. */
 static int pattern_find_conversion(const char *pattern, size_t *offset, size_t *length)

@@ -120,6 +120,11 @@ struct job_spec {
     char requires[JOB_SPEC_REQUIRES_MAX];
 };
 
+/* Whether the job copies its video (audio) stream as it is ("copy") rather
+ * than encoding it. A job without that stream copies nothing. */
+int job_spec_video_copies(const struct job_spec *spec);
+int job_spec_audio_copies(const struct job_spec *spec);
+
 /* Fills spec with every field at its "not given" value. */
 void job_spec_init(struct job_spec *spec);
 

@@ -172,11 +172,11 @@ int routing_job_requires(const struct job_spec *spec, char *out, size_t outlen, 
         routing_words_add(&w, kind, colon + 1, n - (size_t)(colon - s) - 1);
         s += n;
     }
-    if (spec->video_codec[0] != '\0' && strcmp(spec->video_codec, "copy") != 0) {
+    if (spec->video_codec[0] != '\0' && !job_spec_video_copies(spec)) {
         routing_words_add(&w, "encoder", spec->video_codec, strlen(spec->video_codec));
         routing_words_add_filters(&w, spec->video_filter);
     }
-    if (spec->audio_codec[0] != '\0' && strcmp(spec->audio_codec, "copy") != 0) {
+    if (spec->audio_codec[0] != '\0' && !job_spec_audio_copies(spec)) {
         routing_words_add(&w, "encoder", spec->audio_codec, strlen(spec->audio_codec));
         routing_words_add_filters(&w, spec->audio_filter);
     }
