@@ -7,7 +7,7 @@
  *
  * Strings are fixed-size, NUL-terminated arrays so that a spec can be copied
  * by value and never owns heap memory: a spec that does not fit is refused
- * by job_spec_from_proto(), it is never truncated silently.
+ * by job_spec_unpack(), it is never truncated silently.
  *
  * Times are integer microseconds; a value of JOB_SPEC_UNSET (or an empty
  * string) means "the option was not given, use the libav default". */

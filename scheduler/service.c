@@ -1,4 +1,5 @@
-/* service.c -- Submit, Status, Cancel, Pause and Resume, each a short
+/* service.c -- the job API's handlers (Submit, Status, Watch, Cancel,
+ * Pause, Resume, the listings, Capabilities and DrainWorker), each a short
  * sequence of queue calls; see service.h. Never trusts a request: every
  * JobSpec is unpacked into the C struct and validated before it is stored,
  * and the capabilities a job needs (its routing) are derived here from the
