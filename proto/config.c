@@ -84,8 +84,22 @@ static const struct config_key config_keys[] = {
     KEY_INT("shim.progress_interval_ms", shim_progress_interval_ms, "500",
             "how often the shim polls job status and prints a progress line"),
     KEY_STRING("shim.no_pool_policy", shim_no_pool_policy, "fallback",
-               "when no worker is registered or the scheduler is unreachable: fallback (local "
-               "ffmpeg) or fail"),
+               "when no worker is registered or the scheduler is unreachable and no capabilities "
+               "are cached: fallback (local ffmpeg) or fail"),
+    KEY_STRING("shim.caps_cache", shim_caps_cache, "",
+               "file keeping the pool's last capabilities, which answer Jellyfin's start-up "
+               "probes while the pool is unreachable (empty: ffpool-caps.cache beside the shim "
+               "if that folder is writable, else $XDG_CACHE_HOME/ffpool/, ~/.cache/ffpool/ or "
+               "/tmp/ffpool-UID/)"),
+    KEY_INT("shim.probe_wait_ms", shim_probe_wait_ms, "30000",
+            "with no cached capabilities, how long a start-up probe waits for the pool "
+            "(scheduler and a worker) before shim.no_pool_policy applies"),
+    KEY_INT("shim.pool_down_memory_ms", shim_pool_down_memory_ms, "60000",
+            "after a probe found no pool, later probes for this long answer at once (from the "
+            "cache, else by shim.no_pool_policy) instead of trying the pool again"),
+    KEY_STRING("shim.log_file", shim_log_file, "",
+               "file the shim appends its own log lines to, for every invocation (empty: only "
+               "native transcodes log, on stderr, which Jellyfin keeps in the transcode log)"),
     KEY_STRING("paths.map", paths_map, "",
                "path prefix pairs jellyfin=worker, separated by ';' (empty: same paths)"),
     KEY_STRING("paths.media_roots", paths_media_roots, "",

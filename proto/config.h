@@ -66,8 +66,12 @@ struct ffpool_config {
     char shim_fallback_ffprobe[CONFIG_STRING_MAX];
     int64_t shim_progress_interval_ms;
     char shim_no_pool_policy[CONFIG_STRING_MAX]; /* "fallback" or "fail" */
-    char paths_map[CONFIG_STRING_MAX];           /* "jellyfin_prefix=worker_prefix;..." */
-    char paths_media_roots[CONFIG_STRING_MAX];   /* comma-separated, "" = no confinement */
+    char shim_caps_cache[CONFIG_STRING_MAX];     /* "" = found by the shim (caps_cache.h) */
+    int64_t shim_probe_wait_ms;
+    int64_t shim_pool_down_memory_ms;
+    char shim_log_file[CONFIG_STRING_MAX];     /* "" = native transcodes on stderr, else nowhere */
+    char paths_map[CONFIG_STRING_MAX];         /* "jellyfin_prefix=worker_prefix;..." */
+    char paths_media_roots[CONFIG_STRING_MAX]; /* comma-separated, "" = no confinement */
     char paths_transcode_root[CONFIG_STRING_MAX];
 
     /* Observability. */

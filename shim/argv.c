@@ -14,11 +14,13 @@
  * While walking, anything that rules the native path out is recorded as a
  * "blocker" with a rank; the reason reported is the most specific blocker
  * (a hardware encoder says more than an unknown option it needs). REFUSE is
- * kept for lines that even ffmpeg could not run (missing values, no output,
- * no input) and for the checks the pool depends on (segment length > 0, a
- * segment pattern with one %d). A value this parser cannot read, or that
- * does not fit the spec, is a PASSTHROUGH: the real ffmpeg then decides, and
- * Jellyfin sees its real error if there is one.
+ * kept for lines that even ffmpeg could not run (missing values, no input,
+ * values ffmpeg rejects such as a negative -readrate) and for the checks the
+ * pool depends on (segment length > 0, a segment pattern with one %d). A
+ * line with no output at all (Jellyfin's device checks) goes to the local
+ * ffmpeg, whose own messages are the answer. A value this parser cannot
+ * read, or that does not fit the spec, is a PASSTHROUGH: the real ffmpeg
+ * then decides, and Jellyfin sees its real error if there is one.
  *
  * This file never allocates except in argv_split(), never logs, and never
  * touches the file system. */
@@ -26,6 +28,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -269,6 +272,41 @@ static enum value_status value_parse_int64(const char *text, int allow_suffix, i
             return VALUE_RANGE;
         *out = (int64_t)value;
     }
+    return VALUE_OK;
+}
+
+/* Parses a floating-point option value the way ffmpeg's av_strtod reads
+ * the common forms: a decimal number, then optionally an SI prefix
+ * k/K/M/G/T/P/E (with 'i': powers of 1024) and a 'B' (x8). Returns
+ * VALUE_RANGE for text that does not start with a number at all (ffmpeg:
+ * "Expected number ... but found"), VALUE_UNREADABLE for a number with a
+ * tail this parser does not read, and refuses NaN and infinities. */
+static enum value_status value_parse_double(const char *text, double *out)
+{
+    char *end;
+    double value = strtod(text, &end);
+    if (end == text || isspace((unsigned char)text[0]))
+        return VALUE_RANGE;
+    if (*end != '\0') {
+        static const char prefixes[] = "KMGTPE";
+        const char *at = *end == 'k' ? prefixes : strchr(prefixes, *end);
+        if (at != NULL) {
+            int power = (int)(at - prefixes) + 1;
+            double base = end[1] == 'i' ? 1024.0 : 1000.0;
+            end += end[1] == 'i' ? 2 : 1;
+            for (int k = 0; k < power; k++)
+                value *= base;
+        }
+        if (*end == 'B') {
+            value *= 8;
+            end++;
+        }
+        if (*end != '\0')
+            return VALUE_UNREADABLE;
+    }
+    if (!isfinite(value))
+        return VALUE_RANGE;
+    *out = value;
     return VALUE_OK;
 }
 
@@ -622,6 +660,10 @@ struct argv_parse {
     int hls_time_given, hls_list_size, hls_list_size_given;
     int playlist_type_given, segment_filename_given;
     int64_t keyframe_interval_us; /* from -force_key_frames, JOB_SPEC_UNSET if none */
+    double readrate;              /* -readrate as given, 0 if none */
+    int rate_emulation;           /* -re */
+    double readrate_catchup;      /* -readrate_catchup as given */
+    int readrate_catchup_given;
 };
 
 static void parse_block(struct argv_parse *p, enum blocker_rank rank, const char *fmt, ...)
@@ -1094,6 +1136,40 @@ static void on_canvas_size(struct argv_parse *p, const char *opt, char kind, con
     p->spec->canvas_height = h;
 }
 
+/* Reads a rate option (-readrate, -readrate_catchup). A value that is not
+ * a number is refused, as ffmpeg refuses it; one this parser cannot read
+ * goes to the local ffmpeg. Returns 0 with *out set, or -1. */
+static int parse_rate(struct argv_parse *p, const char *opt, const char *value, double *out)
+{
+    enum value_status status = value_parse_double(value, out);
+    if (status == VALUE_RANGE)
+        parse_refuse(p, "expected a number for %.64s but found '%.32s'", opt, value);
+    else if (status == VALUE_UNREADABLE)
+        parse_block(p, RANK_FEATURE, "cannot read %.64s value '%.32s'", opt, value);
+    return status == VALUE_OK ? 0 : -1;
+}
+
+/* -readrate R: read the input no faster than R x real time. Checked with
+ * -re and -readrate_catchup once the line is read (finish_readrate). */
+static void on_readrate(struct argv_parse *p, const char *opt, char kind, const char *value)
+{
+    parse_rate(p, opt, value, &p->readrate);
+}
+
+/* -re: -readrate 1, unless -readrate says otherwise. */
+static void on_rate_emulation(struct argv_parse *p, const char *opt, char kind, const char *value)
+{
+    p->rate_emulation = 1;
+}
+
+/* -readrate_catchup C (ffmpeg 8.0): how fast a read that fell behind R may
+ * catch up. */
+static void on_readrate_catchup(struct argv_parse *p, const char *opt, char kind, const char *value)
+{
+    if (parse_rate(p, opt, value, &p->readrate_catchup) == 0)
+        p->readrate_catchup_given = 1;
+}
+
 static void on_audio_filter(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
     parse_store(p, opt, p->spec->audio_filter, sizeof(p->spec->audio_filter), value);
@@ -1118,8 +1194,8 @@ static void on_bsf(struct argv_parse *p, const char *opt, char kind, const char 
     if (kind == 'a' && strcmp(value, "aac_adtstoasc") == 0)
         return;
     if (kind != 'v') {
-        parse_block(p, RANK_FEATURE, "%.64s %.32s not native (only -bsf:v and aac_adtstoasc)",
-                    opt, value);
+        parse_block(p, RANK_FEATURE, "%.64s %.32s not native (only -bsf:v and aac_adtstoasc)", opt,
+                    value);
         return;
     }
     parse_store(p, opt, p->spec->video_bsf, sizeof(p->spec->video_bsf), value);
@@ -1200,8 +1276,8 @@ static void on_max_delay(struct argv_parse *p, const char *opt, char kind, const
  * or DTS be copied into MP4). */
 static void on_strict(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
-    static const char *const names[] = {"very", "strict", "normal", "unofficial", "experimental",
-                                        NULL};
+    static const char *const names[] = {"very",       "strict",       "normal",
+                                        "unofficial", "experimental", NULL};
     for (int i = 0; names[i] != NULL; i++) {
         if (strcmp(value, names[i]) == 0) {
             p->spec->strict = 2 - i;
@@ -1362,8 +1438,12 @@ static const struct option_def option_table[] = {
     {"autorotate", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_autorotate},
     {"noautorotate", OPT_INPUT, STREAMS_NONE, on_autorotate},
     {"canvas_size", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_canvas_size},
-    /* A read-speed cap (backdrops): a worker reads as fast as it can. */
-    {"readrate", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_ignore},
+    /* Read-speed caps: Jellyfin's -readrate 10 on HLS stream copies when it
+     * deletes old segments (-readrate_catchup 1000 once the version is 8.0
+     * or later), so that the remux does not finish at once. */
+    {"readrate", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_readrate},
+    {"readrate_catchup", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_readrate_catchup},
+    {"re", OPT_INPUT, STREAMS_NONE, on_rate_emulation},
 
     /* Stream selection and metadata. */
     {"id3v2_version", OPT_OUTPUT | OPT_VALUE, STREAMS_NONE, on_id3_tags},
@@ -1652,6 +1732,33 @@ static int path_is_absolute(const char *path)
     return isalpha((unsigned char)path[0]) && path[1] == ':' && (path[2] == '\\' || path[2] == '/');
 }
 
+/* Settles -readrate, -re and -readrate_catchup as ffmpeg (8.0) does: a
+ * negative rate, or a catch-up below the rate, is an error; -re alone is
+ * rate 1; a catch-up without a rate is ignored. Returns 0, or -1 after
+ * refusing the line. */
+static int finish_readrate(struct argv_parse *p)
+{
+    double rate = p->readrate;
+    if (rate < 0) {
+        parse_refuse(p, "-readrate is %.3f; it must be non-negative", rate);
+        return -1;
+    }
+    if (rate == 0 && p->rate_emulation)
+        rate = 1;
+    double catchup = 0;
+    if (rate > 0 && p->readrate_catchup_given) {
+        if (p->readrate_catchup < rate) {
+            parse_refuse(p, "-readrate_catchup is %.3f; it must be at least equal to %.3f",
+                         p->readrate_catchup, rate);
+            return -1;
+        }
+        catchup = p->readrate_catchup;
+    }
+    p->spec->readrate = rate;
+    p->spec->readrate_catchup = catchup;
+    return 0;
+}
+
 /* The checks that need the whole line: output shape, HLS parameters,
  * which codecs the native path runs. */
 static void finish(struct argv_parse *p)
@@ -1659,13 +1766,19 @@ static void finish(struct argv_parse *p)
     struct job_spec *spec = p->spec;
 
     if (!p->have_output) {
-        parse_refuse(p, "no output file");
+        /* Jellyfin's device checks (-v verbose -init_hw_device ...) have no
+         * input and no output: what it reads is ffmpeg's own verbose stderr
+         * and exit status, which only the local ffmpeg can give. */
+        parse_block(p, RANK_FEATURE, "no output file: the local ffmpeg answers");
         return;
     }
     if (!p->have_input) {
         parse_refuse(p, "no input (-i)");
         return;
     }
+    if (finish_readrate(p) != 0)
+        return;
+    spec->keyframe_interval_us = p->keyframe_interval_us;
 
     /* Streams. Which input stream a map names is unknown without probing;
      * Jellyfin maps video first, then audio, so two maps are (video,

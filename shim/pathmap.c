@@ -2,9 +2,9 @@
  * paths (see pathmap.h).
  *
  * The map is a short list of prefix pairs, so a match is a linear scan that
- * keeps the longest prefix that ends at a component boundary. Job specs and
- * argv are rewritten with the same pathmap_translate(), so a job and an
- * ffprobe see the same worker-side file. */
+ * keeps the longest prefix that ends at a component boundary. Only what
+ * goes to the pool is rewritten: ffprobe and passthrough lines run on
+ * Jellyfin's host, on Jellyfin's own paths. */
 #include "pathmap.h"
 
 #include <stdio.h>
@@ -138,7 +138,7 @@ int pathmap_translate(const struct pathmap *map, enum pathmap_direction directio
 }
 
 /* ---------------------------------------------------------------------------
- * Job specs and argv
+ * Job specs
  * ------------------------------------------------------------------------- */
 
 /* Translates field (capacity size) in place. Returns 1, 0 or -1. */
@@ -278,37 +278,4 @@ int pathmap_apply_spec(const struct pathmap *map, struct job_spec *spec, char *e
         return -1;
     }
     return changed + status;
-}
-
-int pathmap_apply_argv(const struct pathmap *map, int argc, char **argv, char **owned)
-{
-    if (map == NULL || map->count == 0)
-        return 0;
-    int changed = 0;
-    for (int i = 1; i < argc && argv[i] != NULL; i++) {
-        const char *arg = argv[i];
-        if (arg[0] != '/' && strncmp(arg, "file:/", 6) != 0)
-            continue;
-        size_t size = strlen(arg) + PATHMAP_PREFIX_MAX + 1;
-        char *out = malloc(size);
-        if (out == NULL)
-            return -1;
-        int status = pathmap_translate(map, PATHMAP_TO_WORKER, arg, out, size);
-        if (status <= 0) {
-            free(out);
-            if (status < 0)
-                return -1;
-            continue;
-        }
-        owned[i] = out;
-        argv[i] = out;
-        changed++;
-    }
-    return changed;
-}
-
-void pathmap_argv_free(int argc, char **owned)
-{
-    for (int i = 0; owned != NULL && i < argc; i++)
-        free(owned[i]);
 }

@@ -3,7 +3,8 @@
  * Jellyfin and the workers need not mount the media, the transcode folder
  * or the subtitle folders at the same place: `paths.map` lists prefix pairs
  * "jellyfin_prefix=worker_prefix;..." and every path the shim hands to the
- * pool is translated with them. A prefix matches only at a path component
+ * pool is translated with them (never what runs on Jellyfin's own host:
+ * ffprobe and passthrough lines). A prefix matches only at a path component
  * boundary ("/media" matches "/media" and "/media/a.mkv", never
  * "/media2/a.mkv"), and the longest matching prefix wins. A "file:" scheme
  * prefix is kept as it is. Paths no prefix matches are left unchanged.
@@ -52,15 +53,5 @@ int pathmap_translate(const struct pathmap *map, enum pathmap_direction directio
  * number of fields changed, or -1 (err set) when a translated path does not
  * fit its field; spec is then partly translated and must not be used. */
 int pathmap_apply_spec(const struct pathmap *map, struct job_spec *spec, char *err, size_t errlen);
-
-/* Translates every argument of an ffprobe/ffmpeg argv that is a path a
- * prefix matches (plain or "file:"), replacing argv[i] with a malloc'd
- * string recorded in owned[] (owned must have argc entries, zeroed; free
- * them with pathmap_argv_free). Returns the number of arguments changed, or
- * -1 on allocation failure or overflow. */
-int pathmap_apply_argv(const struct pathmap *map, int argc, char **argv, char **owned);
-
-/* Frees what pathmap_apply_argv allocated. */
-void pathmap_argv_free(int argc, char **owned);
 
 #endif

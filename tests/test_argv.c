@@ -553,6 +553,16 @@ Test(argv_corpus, video_copy_after_seek_records_seek_and_start_number)
     cr_assert_eq(s.start_at_zero, 1);
 }
 
+Test(argv_corpus, remux_with_segment_deletion_keeps_its_read_rate)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(corpus_parse("004-", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(s.video_codec, "copy");
+    cr_assert_eq(s.readrate, 10);
+    cr_assert_eq(s.readrate_catchup, 0);
+}
+
 Test(argv_corpus, hevc_copy_with_noaccurate_seek_and_strict)
 {
     static struct job_spec s;
@@ -892,20 +902,18 @@ Test(argv_rules, fmp4_copy_and_progressive_are_native)
                             "-hls_list_size 0 /t/a.m3u8",
                             &s, reason, sizeof(reason)),
                  ARGV_NATIVE, "%s", reason);
-    cr_assert_eq(parse_args("-i /m/a.mkv -c copy -strict -2 " LINE_HLS, &s, reason,
-                            sizeof(reason)),
+    cr_assert_eq(parse_args("-i /m/a.mkv -c copy -strict -2 " LINE_HLS, &s, reason, sizeof(reason)),
                  ARGV_NATIVE, "%s", reason);
     cr_assert_eq(s.strict, -2, "-strict reaches the muxers");
     cr_assert_eq(parse_args("-i /m/a.mkv -c copy -strict experimental " LINE_HLS, &s, reason,
                             sizeof(reason)),
                  ARGV_NATIVE, "%s", reason);
     cr_assert_eq(s.strict, -2);
-    cr_assert_eq(parse_args("-i /m/a.mkv -c copy -strict 3 " LINE_HLS, &s, reason,
-                            sizeof(reason)),
+    cr_assert_eq(parse_args("-i /m/a.mkv -c copy -strict 3 " LINE_HLS, &s, reason, sizeof(reason)),
                  ARGV_PASSTHROUGH);
-    cr_assert_eq(parse_args("-i /m/a.mkv -c copy -bsf:a noise " LINE_HLS, &s, reason,
-                            sizeof(reason)),
-                 ARGV_PASSTHROUGH);
+    cr_assert_eq(
+        parse_args("-i /m/a.mkv -c copy -bsf:a noise " LINE_HLS, &s, reason, sizeof(reason)),
+        ARGV_PASSTHROUGH);
     cr_assert_str_eq(reason,
                      "passthrough: -bsf:a noise not native (only -bsf:v and aac_adtstoasc)");
 
@@ -992,6 +1000,144 @@ Test(argv_rules, probes_and_the_pause_key_check_are_passthrough)
     cr_assert_not_null(strstr(reason, "lavfi"), "%s", reason);
 }
 
+/* Jellyfin's VAAPI and Vulkan checks (EncoderValidator.cs) read ffmpeg's
+ * verbose stderr from lines with no input and no output. */
+Test(argv_rules, device_checks_without_output_go_to_the_local_ffmpeg)
+{
+    static struct job_spec s;
+    char reason[256];
+    const char *checks[] = {
+        "-v verbose -hide_banner -init_hw_device vaapi=va:/dev/dri/renderD128",
+        "-v verbose -hide_banner -init_hw_device drm=dr:/dev/dri/renderD128 "
+        "-init_hw_device vulkan=vk@dr",
+        "-v verbose -hide_banner -init_hw_device vulkan=vk",
+        "-hide_banner -i /m/a.mkv",
+    };
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+        cr_assert_eq(parse_args(checks[i], &s, reason, sizeof(reason)), ARGV_PASSTHROUGH, "%s: %s",
+                     checks[i], reason);
+    cr_assert_eq(parse_args("-v verbose -init_hw_device vulkan=vk -i", &s, reason, sizeof(reason)),
+                 ARGV_REFUSE, "a missing value is still refused");
+}
+
+/* A Jellyfin HLS remux (corpus 004's shape), with the read-rate options
+ * placed before -i. */
+static enum argv_decision parse_copy_with(const char *input_options, struct job_spec *spec,
+                                          char *reason, size_t reasonlen)
+{
+    char line[2048];
+    snprintf(line, sizeof(line),
+             "-analyzeduration 200M -probesize 1G %s -fflags +genpts -f matroska "
+             "-i file:/m/a.mkv -map 0:0 -map 0:1 -codec:v:0 copy -start_at_zero "
+             "-codec:a:0 copy %s",
+             input_options, LINE_HLS);
+    return parse_args(line, spec, reason, reasonlen);
+}
+
+Test(argv_rules, readrate_and_readrate_catchup_reach_the_spec)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_copy_with("", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.readrate, 0, "no limit unless asked");
+    cr_assert_eq(s.readrate_catchup, 0);
+
+    /* Segment deletion on a stream copy (EncodingHelper.cs:7258-7268). */
+    cr_assert_eq(parse_copy_with("-readrate 10", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s",
+                 reason);
+    cr_assert_eq(s.readrate, 10);
+    cr_assert_eq(s.readrate_catchup, 0, "ffmpeg before 8.0: no catch-up bound");
+
+    /* Reported version >= 8.0 adds the catch-up, 100 x the rate. */
+    cr_assert_eq(parse_copy_with("-readrate 10 -readrate_catchup 1000", &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.readrate, 10);
+    cr_assert_eq(s.readrate_catchup, 1000);
+    cr_assert_eq(parse_copy_with("-readrate_catchup 1000 -readrate 10", &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "order does not matter: %s", reason);
+    cr_assert_eq(s.readrate_catchup, 1000);
+
+    /* -re is rate 1 (Live TV's native frame rate), and -readrate wins. */
+    cr_assert_eq(parse_copy_with("-re -readrate_catchup 100", &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.readrate, 1);
+    cr_assert_eq(s.readrate_catchup, 100);
+    cr_assert_eq(parse_copy_with("-re -readrate 2.5", &s, reason, sizeof(reason)), ARGV_NATIVE,
+                 "%s", reason);
+    cr_assert_eq(s.readrate, 2.5);
+
+    /* ffmpeg 8.0 ignores a catch-up without a rate; so does the spec. */
+    cr_assert_eq(parse_copy_with("-readrate_catchup 1000", &s, reason, sizeof(reason)), ARGV_NATIVE,
+                 "%s", reason);
+    cr_assert_eq(s.readrate, 0);
+    cr_assert_eq(s.readrate_catchup, 0);
+    cr_assert_eq(parse_copy_with("-readrate 0", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s",
+                 reason);
+    cr_assert_eq(s.readrate, 0);
+}
+
+Test(argv_rules, invalid_read_rates_are_refused_like_ffmpeg)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_copy_with("-readrate -1", &s, reason, sizeof(reason)), ARGV_REFUSE);
+    cr_assert_str_eq(reason, "refuse: -readrate is -1.000; it must be non-negative");
+    cr_assert_eq(parse_copy_with("-readrate ten", &s, reason, sizeof(reason)), ARGV_REFUSE);
+    cr_assert_str_eq(reason, "refuse: expected a number for -readrate but found 'ten'");
+    cr_assert_eq(parse_copy_with("-readrate 10 -readrate_catchup 5", &s, reason, sizeof(reason)),
+                 ARGV_REFUSE);
+    cr_assert_str_eq(reason,
+                     "refuse: -readrate_catchup is 5.000; it must be at least equal to 10.000");
+    cr_assert_eq(
+        parse_copy_with("-readrate 10 -readrate_catchup -1000", &s, reason, sizeof(reason)),
+        ARGV_REFUSE);
+    cr_assert_eq(parse_copy_with("-re -readrate_catchup 0.5", &s, reason, sizeof(reason)),
+                 ARGV_REFUSE, "-re is rate 1: %s", reason);
+    cr_assert_eq(parse_copy_with("-readrate_catchup fast", &s, reason, sizeof(reason)),
+                 ARGV_REFUSE);
+    cr_assert_eq(parse_copy_with("-readrate nan", &s, reason, sizeof(reason)), ARGV_REFUSE);
+    cr_assert_eq(parse_copy_with("-readrate \"\"", &s, reason, sizeof(reason)), ARGV_REFUSE);
+    /* A number with a tail this parser does not read: the real ffmpeg
+     * decides. SI prefixes are read as ffmpeg reads them. */
+    cr_assert_eq(parse_copy_with("-readrate 10x", &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
+    cr_assert_eq(parse_copy_with("-readrate 1k", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s",
+                 reason);
+    cr_assert_eq(s.readrate, 1000);
+    /* -re and -readrate are input options: after -i ffmpeg rejects them. */
+    cr_assert_eq(
+        parse_args("-i /m/a.mkv -readrate 10 -c copy " LINE_HLS, &s, reason, sizeof(reason)),
+        ARGV_PASSTHROUGH);
+}
+
+/* Progressive transcodes (EncodingHelper.cs:7638-7643) ask for a keyframe
+ * every 5 s for seeking; HLS lines carry the segment length there. */
+Test(argv_rules, force_key_frames_sets_the_keyframe_interval)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args("-i file:/m/a.mkv -map 0:0 -map 0:1 -codec:v:0 libx264 -preset "
+                            "veryfast -crf 23 -force_key_frames \"expr:gte(t,n_forced*5)\" "
+                            "-codec:a:0 aac -ac 2 -ab 192000 -f mp4 -movflags "
+                            "frag_keyframe+empty_moov+delay_moov -y /t/a.mp4",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.output_kind, JOB_OUTPUT_PROGRESSIVE);
+    cr_assert_eq(s.keyframe_interval_us, 5000000);
+
+    cr_assert_eq(parse_args("-i /m/a.mkv -c:v libx264 -c:a aac -f matroska /t/a.mkv", &s, reason,
+                            sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.keyframe_interval_us, JOB_SPEC_UNSET, "the encoder's own GOP");
+
+    cr_assert_eq(parse_args(LINE_NATIVE, &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.keyframe_interval_us, 3000000);
+    cr_assert_eq(s.keyframe_interval_us, s.hls_time_us);
+    cr_assert_eq(
+        parse_args("-i /m/a.mkv -c:v libx264 -c:a aac " LINE_HLS, &s, reason, sizeof(reason)),
+        ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.keyframe_interval_us, JOB_SPEC_UNSET);
+}
+
 Test(argv_rules, hls_checks_refuse_what_the_pool_cannot_number)
 {
     static struct job_spec s;
@@ -1038,14 +1184,17 @@ Test(argv_adversarial, empty_argv_is_refused)
     cr_assert_gt(strlen(reason), 0);
     cr_assert_eq(argv_parse_job(0, NULL, &s, reason, sizeof(reason)), ARGV_REFUSE);
     cr_assert_eq(argv_parse_job(3, empty, &s, reason, sizeof(reason)), ARGV_REFUSE);
+    cr_assert_eq(argv_parse_job(1, (char *[]){"ffmpeg", NULL}, NULL, reason, sizeof(reason)),
+                 ARGV_REFUSE);
+    /* The program alone has no output: ffmpeg prints its usage, so the
+     * local ffmpeg must. */
     char *program[] = {"ffmpeg", NULL};
-    cr_assert_eq(argv_parse_job(1, program, &s, reason, sizeof(reason)), ARGV_REFUSE);
-    cr_assert_str_eq(reason, "refuse: no output file");
-    cr_assert_eq(argv_parse_job(1, program, NULL, reason, sizeof(reason)), ARGV_REFUSE);
+    cr_assert_eq(argv_parse_job(1, program, &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: no output file: the local ffmpeg answers");
     /* No reason buffer: still decides, writes nothing. */
-    cr_assert_eq(argv_parse_job(1, program, &s, NULL, 0), ARGV_REFUSE);
+    cr_assert_eq(argv_parse_job(1, program, &s, NULL, 0), ARGV_PASSTHROUGH);
     reason[0] = 'x';
-    cr_assert_eq(argv_parse_job(1, program, &s, reason, 0), ARGV_REFUSE);
+    cr_assert_eq(argv_parse_job(1, program, &s, reason, 0), ARGV_PASSTHROUGH);
     cr_assert_eq(reason[0], 'x');
 }
 
@@ -1058,8 +1207,8 @@ Test(argv_adversarial, missing_values_are_refused)
     cr_assert_eq(parse_args("-i /m/a.mkv -c:v", &s, reason, sizeof(reason)), ARGV_REFUSE);
     cr_assert_str_eq(reason, "refuse: -c:v needs a value");
     cr_assert_eq(parse_args("-i /m/a.mkv -hls_time", &s, reason, sizeof(reason)), ARGV_REFUSE);
-    cr_assert_eq(parse_args("-i /m/a.mkv -c:v libx264", &s, reason, sizeof(reason)), ARGV_REFUSE);
-    cr_assert_str_eq(reason, "refuse: no output file");
+    cr_assert_eq(parse_args("-i /m/a.mkv -c:v libx264", &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH, "no output: ffmpeg's own error, from the local ffmpeg");
     cr_assert_eq(parse_args("-c:v libx264 out.m3u8", &s, reason, sizeof(reason)), ARGV_REFUSE);
     cr_assert_str_eq(reason, "refuse: no input (-i)");
     cr_assert_eq(parse_args("-i /m/a.mkv \"\"", &s, reason, sizeof(reason)), ARGV_REFUSE);

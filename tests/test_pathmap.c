@@ -174,19 +174,3 @@ Test(pathmap, maps_unquoted_subtitle_paths_and_absolute_init_names)
     cr_expect_str_eq(spec->init_filename, "/tc/x-1.mp4");
     free(spec);
 }
-
-Test(pathmap, maps_ffprobe_arguments_that_are_paths)
-{
-    struct pathmap map = map_of("/media=/mnt/media");
-    char *argv[] = {"ffprobe",      "-analyzeduration",    "200M",
-                    "-i",           "file:/media/a b.mkv", "-show_streams",
-                    "/media/x.mkv", "/mediax/y.mkv",       NULL};
-    int argc = 8;
-    char *owned[8] = {0};
-    cr_assert_eq(pathmap_apply_argv(&map, argc, argv, owned), 2);
-    cr_expect_str_eq(argv[4], "file:/mnt/media/a b.mkv");
-    cr_expect_str_eq(argv[6], "/mnt/media/x.mkv");
-    cr_expect_str_eq(argv[7], "/mediax/y.mkv");
-    cr_expect_str_eq(argv[2], "200M");
-    pathmap_argv_free(argc, owned);
-}
