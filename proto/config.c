@@ -3,6 +3,8 @@
  * that knows key names; everything else reads struct ffpool_config. */
 #include "config.h"
 
+#include "defaults.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -29,24 +31,28 @@ struct config_key {
     }
 
 static const struct config_key config_keys[] = {
-    KEY_STRING("redis.host", redis_host, "127.0.0.1", "Redis server holding all job state"),
-    KEY_INT("redis.port", redis_port, "6379", "Redis port"),
+    KEY_STRING("redis.host", redis_host, FFPOOL_DEFAULT_REDIS_HOST,
+               "Redis server holding all job state"),
+    KEY_INT("redis.port", redis_port, FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_REDIS_PORT), "Redis port"),
     KEY_STRING("redis.password", redis_password, "", "Redis AUTH password (empty: none)"),
     KEY_INT("redis.db", redis_db, "0", "Redis database number"),
-    KEY_INT("redis.timeout_ms", redis_timeout_ms, "2000", "Redis connect and command time-out"),
+    KEY_INT("redis.timeout_ms", redis_timeout_ms,
+            FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_REDIS_TIMEOUT_MS),
+            "Redis connect and command time-out"),
     KEY_STRING("redis.sentinels", redis_sentinels, "",
                "Sentinel addresses host:port,... to find the master through (empty: direct)"),
-    KEY_STRING("redis.master_name", redis_master_name, "ffpool",
+    KEY_STRING("redis.master_name", redis_master_name, FFPOOL_DEFAULT_MASTER_NAME,
                "master name the Sentinels monitor"),
-    KEY_INT("lease.ttl_ms", lease_ttl_ms, "3000",
+    KEY_INT("lease.ttl_ms", lease_ttl_ms, FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_LEASE_TTL_MS),
             "job lease length; a dead worker's job is taken over after this"),
     KEY_INT("lease.safety_margin_ms", lease_safety_margin_ms, "500",
             "a worker stops writing a job it could not renew this long before the lease ends"),
-    KEY_INT("lease.max_attempts", lease_max_attempts, "3",
+    KEY_INT("lease.max_attempts", lease_max_attempts,
+            FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_MAX_ATTEMPTS),
             "failures or lost leases before a job ends failed"),
     KEY_INT("lease.heartbeat_ttl_ms", lease_heartbeat_ttl_ms, "15000",
             "a job whose client (shim) stopped polling this long is cancelled"),
-    KEY_INT("job.retention_ms", job_retention_ms, "86400000",
+    KEY_INT("job.retention_ms", job_retention_ms, FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_RETENTION_MS),
             "how long finished job records stay in Redis"),
     KEY_INT("routing.unroutable_timeout_ms", routing_unroutable_timeout_ms, "60000",
             "a job needing an encoder, decoder, filter or hwaccel that no live worker offers "

@@ -10,9 +10,9 @@
  * the claim script; this file only turns a worker's packed capabilities
  * into routing words (routing.h) when it announces them.
  *
- * Zero config values mean defaults: host 127.0.0.1, port 6379, time-out
- * 2000 ms, lease 30000 ms, max_attempts 3, retention 24 h, master name
- * "mymaster" when sentinels are given. */
+ * Zero config values mean the configuration's own defaults (defaults.h):
+ * host 127.0.0.1, port 6379, time-out 2000 ms, lease 3000 ms, max_attempts
+ * 3, retention 24 h, master name "ffpool" when sentinels are given. */
 #include "queue_internal.h"
 
 #include <errno.h>
@@ -20,15 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "defaults.h"
 #include "keys.h"
 #include "program.h"
 #include "routing.h"
 
-#define QUEUE_DEFAULT_PORT 6379
-#define QUEUE_DEFAULT_TIMEOUT_MS 2000
-#define QUEUE_DEFAULT_LEASE_TTL_MS 30000
-#define QUEUE_DEFAULT_MAX_ATTEMPTS 3
-#define QUEUE_DEFAULT_RETENTION_MS (24 * 3600 * 1000LL)
 #define QUEUE_CLAIM_ROUNDS 8 /* claim scripts that may answer AGAIN in a row */
 
 static const char *const queue_state_names[] = {
@@ -191,21 +187,21 @@ struct queue *queue_open(const struct queue_config *config)
     c->host[sizeof(c->host) - 1] = '\0';
     c->password[sizeof(c->password) - 1] = '\0';
     if (c->host[0] == '\0')
-        snprintf(c->host, sizeof(c->host), "127.0.0.1");
+        snprintf(c->host, sizeof(c->host), "%s", FFPOOL_DEFAULT_REDIS_HOST);
     if (c->port <= 0)
-        c->port = QUEUE_DEFAULT_PORT;
+        c->port = FFPOOL_DEFAULT_REDIS_PORT;
     if (c->timeout_ms <= 0)
-        c->timeout_ms = QUEUE_DEFAULT_TIMEOUT_MS;
+        c->timeout_ms = FFPOOL_DEFAULT_REDIS_TIMEOUT_MS;
     if (c->lease_ttl_ms <= 0)
-        c->lease_ttl_ms = QUEUE_DEFAULT_LEASE_TTL_MS;
+        c->lease_ttl_ms = FFPOOL_DEFAULT_LEASE_TTL_MS;
     if (c->max_attempts <= 0)
-        c->max_attempts = QUEUE_DEFAULT_MAX_ATTEMPTS;
+        c->max_attempts = FFPOOL_DEFAULT_MAX_ATTEMPTS;
     if (c->heartbeat_ttl_ms < 0)
         c->heartbeat_ttl_ms = 0;
     if (c->retention_ms <= 0)
-        c->retention_ms = QUEUE_DEFAULT_RETENTION_MS;
+        c->retention_ms = FFPOOL_DEFAULT_RETENTION_MS;
     if (c->sentinels[0] != '\0' && c->master_name[0] == '\0')
-        snprintf(c->master_name, sizeof(c->master_name), "mymaster");
+        snprintf(c->master_name, sizeof(c->master_name), "%s", FFPOOL_DEFAULT_MASTER_NAME);
     return queue;
 }
 
