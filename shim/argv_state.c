@@ -1,0 +1,63 @@
+/* argv_state.c -- the command-line parser's state, and how it records what
+ * it found.
+ *
+ * While the walk reads a line, anything that rules the native path out is
+ * recorded as a "blocker" with a rank (parse_block); the reason reported is
+ * the most specific blocker (a hardware encoder says more than an unknown
+ * option it needs). A refusal (parse_refuse) is kept for lines that even
+ * ffmpeg could not run (missing values, no input, values ffmpeg rejects
+ * such as a negative -readrate) and for the checks the pool depends on
+ * (segment length > 0, a segment pattern with one %d). A value this parser
+ * cannot read, or that does not fit the spec (parse_store), is a blocker,
+ * so the line is a PASSTHROUGH: the real ffmpeg then decides, and Jellyfin
+ * sees its real error if there is one.
+ *
+ * The state is one struct argv_parse on the caller's stack (argv_internal.h):
+ * nothing here allocates, logs or touches the file system. */
+#include "argv_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void parse_init(struct argv_parse *p, struct job_spec *spec)
+{
+    memset(p, 0, sizeof(*p));
+    p->spec = spec;
+    p->phase = PHASE_INPUT;
+    p->blocker_rank = RANK_NONE;
+    p->keyframe_interval_us = JOB_SPEC_UNSET;
+}
+
+void parse_block(struct argv_parse *p, enum blocker_rank rank, const char *fmt, ...)
+{
+    if (rank >= p->blocker_rank)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->blocker_reason, sizeof(p->blocker_reason), fmt, ap);
+    va_end(ap);
+    p->blocker_rank = rank;
+}
+
+void parse_refuse(struct argv_parse *p, const char *fmt, ...)
+{
+    if (p->refused)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->refuse_reason, sizeof(p->refuse_reason), fmt, ap);
+    va_end(ap);
+    p->refused = 1;
+}
+
+int parse_store(struct argv_parse *p, const char *opt, char *field, size_t size, const char *value)
+{
+    size_t n = strlen(value);
+    if (n >= size) {
+        parse_block(p, RANK_FEATURE, "value of %.64s too long for the job spec", opt);
+        return -1;
+    }
+    memcpy(field, value, n + 1);
+    return 0;
+}
