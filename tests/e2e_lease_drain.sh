@@ -8,7 +8,8 @@
 #     (SIGTERM to the next new segment on disk) is printed and must stay
 #     below the lease TTL; the job ends done with 0 takeovers and 0 attempts
 #     (a hand-back is neither);
-#   - the output is complete and valid.
+#   - the output is complete and valid, every segment's presentation times
+#     those of an uninterrupted run first made on the same pool.
 # Prints drain_gap_s=X and drain_exit_s=Y.
 # shellcheck source=tests/e2e_lease_lib.sh
 . "$(dirname "$0")/e2e_lease_lib.sh"
@@ -16,12 +17,13 @@
 size=${FFPOOL_DRAIN_SIZE:-640x360}
 lease_clip "${FFPOOL_DRAIN_DURATION:-30}" "$size"
 lease_pool_up 2 3000
+lease_reference
 lease_shim_start
 lease_wait_segment 2 120
 
 victim_pid=$(lease_owner_pid)
 victim=$(lease_job_field owner)
-ls "$dir/transcodes" | grep '\.ts$' | sort >"$dir/before"
+find "$dir/transcodes" -maxdepth 1 -name '*.ts' -printf '%f\n' | sort >"$dir/before"
 kill -TERM "$victim_pid"
 termed_at=$(now)
 exit_s=nan

@@ -22,10 +22,10 @@ check "shim exited non-zero (rc=$lease_shim_rc)" [ "$lease_shim_rc" != 0 -a "$le
 check "job ended failed after 3 attempts ($state attempts=$attempts)" [ "$state:$attempts" = failed:3 ]
 check "the last error is kept and names the input" grep -q "corrupt.mkv" <<<"$error"
 check "the shim printed the error" grep -q "^Error: .*corrupt.mkv" "$dir/shim.log"
-failed_logs=$(grep -h "event=job_failed job=$lease_job_id " "$pool"/worker-*.log | wc -l || true)
+failed_logs=$(grep -h "event=job_failed job=$lease_job_id " "$pool"/worker-*.log | grep -c . || true)
 check "each attempt was logged as job_failed ($failed_logs)" [ "$failed_logs" = 3 ]
 check "no segment was published for the failed job" \
-  [ -z "$(ls "$dir/transcodes" | grep '\.ts$' || true)" ]
+  [ -z "$(find "$dir/transcodes" -name '*.ts')" ]
 for f in "$pool"/worker-*.pid; do
   check "$(basename "$f" .pid) still running" kill -0 "$(cat "$f")"
 done
@@ -37,5 +37,5 @@ lease_shim_wait 60
 lease_job_id=$(e2e_job_id "$dir/shim.log")
 check "a new job ($lease_job_id after $good_id_before)" [ "$lease_job_id" != "$good_id_before" ]
 lease_check_output
-check "good job done" [ "$(lease_job_field state)" = done ]
+check "good job done" [ "$(lease_job_field state)" = "done" ]
 lease_finish

@@ -6,7 +6,11 @@
 # shim run with a real Jellyfin command line (corpus 003, paths rewritten),
 # some failure injected, then the same output checks as e2e_takeover.sh
 # (count, contiguity, every segment and the playlist decode, every frame
-# once, each index published by exactly one owner). Everything started is
+# once, each index published by exactly one owner). A scenario in which the
+# stream moves between workers or runs first calls lease_reference: the same
+# line on the same clip through the pool with no failure, whose segments'
+# presentation times every later stream's must then equal
+# (e2e_check_segment_times). Everything started is
 # stopped on every exit path; the mktemp folder is removed when all checks
 # pass and kept (path printed) when one fails.
 # Builds on e2e_lib.sh: $dir, $pool, check, say, e2e_finish and the cleanup.
@@ -53,18 +57,20 @@ lease_pool_up() {
     --lease-ttl-ms "${2:-3000}" >/dev/null
   # shellcheck disable=SC1091
   . "$pool/env"
+  # shellcheck disable=SC2317 # called by the scenarios
   rc() { redis-cli -p "$FFPOOL_REDIS_PORT" --raw "$@"; }
 }
 
-# lease_shim_start [INPUT]: runs the shim in the background on the clip (or
-# INPUT) with corpus 003's command line; sets the segment pattern etc.
+# lease_shim_start [INPUT [OUTDIR]]: runs the shim in the background on the
+# clip (or INPUT) with corpus 003's command line, into $dir/transcodes (or
+# OUTDIR, emptied first); sets the segment pattern etc.
 # shellcheck disable=SC2120 # INPUT is optional
 lease_shim_start() {
-  local input=${1:-$lease_clip} corpus
+  local input=${1:-$lease_clip} out=${2:-$dir/transcodes} corpus
   corpus=$(e2e_corpus 003)
-  rm -rf "$dir/transcodes" && mkdir -p "$dir/transcodes"
+  rm -rf "$out" && mkdir -p "$out"
   mapfile -d '' lease_args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" \
-    --input "$input" --outdir "$dir/transcodes")
+    --input "$input" --outdir "$out")
   lease_hls_time=3; lease_start_number=0; pattern=""
   local i
   for ((i = 0; i < ${#lease_args[@]} - 1; i++)); do
@@ -120,6 +126,18 @@ lease_shim_wait() {
   lease_shim_pid=""
 }
 
+# lease_reference: the clip through the pool with nothing injected, into
+# $dir/reference; its segments' times go to $dir/reference.times, which
+# lease_check_output then compares every stream's with. Call it before the
+# scenario's own stream (it sets what lease_shim_start sets).
+lease_reference() {
+  lease_shim_start "$lease_clip" "$dir/reference"
+  lease_shim_wait 120
+  check "uninterrupted run: shim exited 0 (rc=$lease_shim_rc)" [ "$lease_shim_rc" = 0 ]
+  e2e_segment_times "$dir/reference.times" "$pattern" "" "$lease_start_number" "$lease_expected"
+  e2e_check_timeline "uninterrupted run" "$dir/reference.times"
+}
+
 # lease_owners: "index epoch worker" per published segment, sorted, from
 # the workers' event=segment log lines.
 lease_owners() {
@@ -128,17 +146,18 @@ lease_owners() {
 }
 
 # lease_check_output: the stream is complete, decodable, every frame once,
-# each index published once.
+# each index published once; and, after lease_reference, each segment's
+# presentation times those of the uninterrupted run.
 lease_check_output() {
   check "shim exited 0 (rc=$lease_shim_rc)" [ "$lease_shim_rc" = 0 ]
   local count missing=0 bad=0 n out
-  count=$(ls "$dir/transcodes" | grep -c '\.ts$' || true)
+  count=$(find "$dir/transcodes" -maxdepth 1 -type f -name '*.ts' | wc -l)
   check "segment count $count = $lease_expected" [ "$count" = "$lease_expected" ]
   for ((n = lease_start_number; n < lease_start_number + lease_expected; n++)); do
     [ -e "$(segment_path $n)" ] || missing=$((missing + 1))
   done
   check "no segment index missing" [ "$missing" = 0 ]
-  check "no temporary files left" [ -z "$(ls "$dir/transcodes" | grep '\.tmp$' || true)" ]
+  check "no temporary files left" [ -z "$(find "$dir/transcodes" -name '*.tmp')" ]
   for ((n = lease_start_number; n < lease_start_number + lease_expected; n++)); do
     out=$(timeout 60 ffmpeg -v error -i "$(segment_path $n)" -f null - 2>&1 || echo "exit $?")
     [ -z "$out" ] || { bad=$((bad + 1)); say "segment $n: $out"; }
@@ -160,6 +179,10 @@ lease_check_output() {
   check "each segment index published exactly once" \
     [ "$(cut -d' ' -f1 "$dir/owners" | uniq -d | wc -l)" = 0 ]
   check "every segment's publication was logged" [ "$(wc -l <"$dir/owners")" = "$lease_expected" ]
+  if [ -s "$dir/reference.times" ]; then
+    e2e_segment_times "$dir/transcodes.times" "$pattern" "" "$lease_start_number" "$lease_expected"
+    e2e_check_segment_times "segment times" "$dir/reference.times" "$dir/transcodes.times"
+  fi
 }
 
 # lease_finish: exit status from the checks.

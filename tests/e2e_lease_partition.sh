@@ -7,7 +7,8 @@
 #   - the cut worker stops writing on its own at its local deadline
 #     (event=self_fenced), before its lease can have expired in Redis;
 #   - the other worker takes the job over (epoch 2, one takeover) and
-#     finishes it; output complete and valid;
+#     finishes it; output complete and valid, every segment's presentation
+#     times those of an uninterrupted run first made on the same pool;
 #   - the link is restored: the zombie publishes nothing (no segment line of
 #     its own after the cut, no segment file changes afterwards), and it
 #     reconnects and keeps serving.
@@ -82,6 +83,7 @@ for f in "$pool"/*.pid; do
 done
 
 lease_clip 24 960x540
+lease_reference
 lease_shim_start
 lease_wait_segment 1 120
 victim=$(lease_job_field owner)

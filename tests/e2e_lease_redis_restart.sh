@@ -9,7 +9,9 @@
 #   2. a long outage (7 s, past the 5 s TTL): the worker stops writing on its
 #      own (event=self_fenced), and when Redis is back the job is claimed
 #      again (epoch 2) and finished from the last checkpoint.
-# Both streams end complete and valid (same checks as e2e_takeover.sh).
+# Both streams end complete and valid (same checks as e2e_takeover.sh), each
+# segment with the presentation times of an uninterrupted run first made on
+# the same pool.
 # shellcheck source=tests/e2e_lease_lib.sh
 . "$(dirname "$0")/e2e_lease_lib.sh"
 
@@ -33,6 +35,7 @@ lease_clip 24 960x540
 # TTL 5 s: renewals every 1.7 s, a local deadline 4.5 s after each, so a 1 s
 # outage plus a restart slowed by a loaded machine stays inside it.
 lease_pool_up 2 5000
+lease_reference
 
 # ---- 1: short outage ----
 lease_shim_start

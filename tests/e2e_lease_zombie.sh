@@ -3,7 +3,9 @@
 # worker and its job processes: a frozen VM, a stuck NFS write) comes back
 # after another worker took its job over, and must be harmless:
 #   - the other worker takes over and finishes the stream (output complete,
-#     decodable, every frame once, each index published once);
+#     decodable, every frame once, each index published once, every
+#     segment's presentation times those of an uninterrupted run first made
+#     on the same pool);
 #   - after SIGCONT the zombie publishes nothing: no event=segment line of its
 #     own, every segment written after the stall belongs to the new owner,
 #     and no segment file changes (inode, mtime) after the new owner is done;
@@ -17,6 +19,7 @@
 
 lease_clip 24 960x540
 lease_pool_up 2 3000
+lease_reference
 lease_shim_start
 lease_wait_segment 2 120
 

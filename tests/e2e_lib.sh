@@ -102,21 +102,117 @@ e2e_wait_job_id() {
 
 # e2e_shim_args INPUT OUTDIR [OPTION...]: the argv Jellyfin would give the
 # shim for corpus line $corpus, on INPUT into OUTDIR (OPTIONs go to
-# tests/jellyfin_argv.py), in ${args[@]}; its -hls_segment_filename in $pattern.
+# tests/jellyfin_argv.py), in ${args[@]}, and what it says of its output:
+# $pattern (-hls_segment_filename), $playlist (the last argument),
+# $hls_time, $start_number, $segment_type (mpegts or fmp4) and, for fMP4,
+# $init (the init segment: -hls_fmp4_init_filename beside the playlist, as
+# the hls muxer places it; empty for MPEG-TS).
+# shellcheck disable=SC2034 # the variables are for the calling script
 e2e_shim_args() {
-  local input=$1 outdir=$2 i
+  local input=$1 outdir=$2 i init_name=init.mp4
   shift 2
   mapfile -d '' args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" --input "$input" \
     --outdir "$outdir" "$@")
-  pattern=""
+  if [ ${#args[@]} = 0 ]; then
+    echo "$(basename "$0" .sh): no argv from $corpus ($*)" >&2
+    exit 2
+  fi
+  pattern=""; hls_time=""; start_number=0; segment_type=mpegts; init=""
   for ((i = 0; i < ${#args[@]} - 1; i++)); do
-    if [ "${args[i]}" = -hls_segment_filename ]; then pattern=${args[i+1]}; fi
+    case ${args[i]} in
+      -hls_segment_filename) pattern=${args[i+1]} ;;
+      -hls_time) hls_time=${args[i+1]} ;;
+      -start_number) start_number=${args[i+1]} ;;
+      -hls_segment_type) segment_type=${args[i+1]} ;;
+      -hls_fmp4_init_filename) init_name=${args[i+1]} ;;
+    esac
   done
+  playlist=${args[${#args[@]}-1]}
+  if [ "$segment_type" = fmp4 ]; then
+    case $init_name in /*) init=$init_name ;; *) init=$(dirname "$playlist")/$init_name ;; esac
+  fi
 }
 
 # segment_path N: the path of segment N ($pattern with N for its %d).
 # shellcheck disable=SC2059 # the pattern is the format
 segment_path() { printf "${pattern//%d/%s}" "$1"; }
+
+# segment_count: how many segment files ($pattern with any number) there are
+# (the init segment and temporary files are not counted).
+segment_count() {
+  local base prefix suffix
+  base=$(basename "$pattern"); prefix=${base%%%d*}; suffix=${base#*%d}
+  find "$(dirname "$pattern")" -maxdepth 1 -type f -name "$prefix*$suffix" -printf '%f\n' |
+    awk -v p="$prefix" -v s="$suffix" \
+      'substr($0, 1, length(p)) == p && substr($0, length($0) - length(s) + 1) == s &&
+       substr($0, length(p) + 1, length($0) - length(p) - length(s)) ~ /^[0-9]+$/' | wc -l
+}
+
+# segment_decode_errors N: what `ffmpeg -v error` prints decoding segment N
+# on its own as a player reads it (an fMP4 segment after $init); empty if
+# it decodes cleanly.
+segment_decode_errors() {
+  local seg
+  seg=$(segment_path "$1")
+  if [ -n "$init" ]; then
+    cat "$init" "$seg" >"$dir/segment-joined.mp4"
+    seg=$dir/segment-joined.mp4
+  fi
+  timeout 60 ffmpeg -nostdin -v error -i "$seg" -f null - 2>&1 || echo "exit $?"
+}
+
+# ---- presentation times, segment by segment (tests/segment_times.py) ----
+# A player reads each segment's times as they are on disk: an MPEG-TS
+# segment's PES timestamps, an fMP4 fragment's decode time (tfdt) placed by
+# the init segment. These two functions compare them with those of an
+# uninterrupted run of the same line on the same clip, which is what a
+# stream that moved between workers must reproduce.
+
+# e2e_segment_times TABLE PATTERN INIT FIRST COUNT: writes to TABLE the
+# times of segments FIRST .. FIRST+COUNT-1 of PATTERN (read after INIT, the
+# init segment, unless INIT is empty).
+e2e_segment_times() {
+  python3 "$here/tests/segment_times.py" probe --pattern "$2" ${3:+--init "$3"} \
+    --first "$4" --count "$5" >"$1"
+}
+
+# e2e_check_segment_times WHAT REF GOT: one check per stream kind (video,
+# audio) that every segment of table GOT starts and ends at the times of
+# the same segment in table REF (the uninterrupted run), with as many
+# packets; each segment that differs is listed. The tolerance is 1 ms, for
+# two reasons: both runs make every timestamp from the same source times by
+# the same rules, so encoded streams agree to the tick (1/90000 s in
+# MPEG-TS, the track's time scale in fMP4) and differ only by the 6-decimal
+# printing; and a copied stream's times are the source's, which Matroska
+# rounds to 1 ms: an uninterrupted fMP4 run starts each fragment where the
+# previous one's last sample ends (AAC: 1024 samples after it), a resumed
+# run at its first packet's own rounded time, up to one 1 ms tick apart
+# (seen on tests/corpus/044). A segment shifted by one video frame (40 ms
+# at 25 fps) or one AAC frame (21.3 ms at 48 kHz), or restarting at 0, fails.
+e2e_check_segment_times() {
+  local what=$1 ref=$2 got=$3 kind out rc
+  for kind in video audio; do
+    rc=0
+    out=$(python3 "$here/tests/segment_times.py" compare "$ref" "$got" --kind "$kind" \
+      --tolerance-ms 1) || rc=$?
+    sed '$d' <<<"$out" | head -n 12 | while IFS= read -r line; do say "  $line"; done
+    check "$what: $kind first/last pts and packet count of every segment as in the uninterrupted run ($(tail -n 1 <<<"$out"))" \
+      [ "$rc" = 0 ]
+  done
+}
+
+# e2e_check_timeline WHAT TABLE: every segment's video and audio start
+# after the previous segment's last packet and less than 1 s later (the
+# timeline goes forward from segment to segment, without a hole).
+e2e_check_timeline() {
+  local what=$1 table=$2 out
+  out=$(awk '$3 == "MISSING" { print "segment " $1 " " $2 ": missing"; next }
+    { if (($2) in last && ($3 <= last[$2] || $3 - last[$2] >= 1))
+        printf "segment %d %s starts at %s, the previous one ended at %.6f\n", $1, $2, $3, last[$2]
+      last[$2] = $4 }' "$table")
+  [ -z "$out" ] || head -n 12 <<<"$out" | while IFS= read -r line; do say "  $line"; done
+  check "$what: each segment's video and audio continue the previous segment's timeline" [ -z "$out" ]
+}
 
 # free_port: a TCP port free on 127.0.0.1 right now.
 free_port() {
