@@ -35,6 +35,8 @@ void job_spec_init(struct job_spec *spec)
     spec->audio_channels = JOB_SPEC_UNSET;
     spec->audio_sample_rate = JOB_SPEC_UNSET;
     spec->max_delay_us = JOB_SPEC_UNSET;
+    spec->extra_hw_frames = JOB_SPEC_UNSET;
+    spec->autoscale = 1;
 }
 
 int job_spec_video_copies(const struct job_spec *spec)
@@ -45,6 +47,39 @@ int job_spec_video_copies(const struct job_spec *spec)
 int job_spec_audio_copies(const struct job_spec *spec)
 {
     return strcmp(spec->audio_codec, "copy") == 0;
+}
+
+/* Video encoders that run on a hardware device, by their name's suffix. */
+static int hardware_encoder(const char *name)
+{
+    static const char *const suffixes[] = {"_vaapi",        "_qsv",   "_nvenc", "_amf", "_v4l2m2m",
+                                           "_videotoolbox", "_rkmpp", "_omx",   "_mf",  NULL};
+    size_t n = strlen(name);
+    for (const char *const *s = suffixes; *s != NULL; s++) {
+        size_t k = strlen(*s);
+        if (n > k && strcmp(name + n - k, *s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int job_spec_uses_hardware(const struct job_spec *spec)
+{
+    return spec->n_hw_devices > 0 || spec->filter_hw_device[0] != '\0' ||
+           spec->hwaccel[0] != '\0' || spec->hwaccel_device[0] != '\0' ||
+           spec->video_decoder[0] != '\0' || hardware_encoder(spec->video_codec);
+}
+
+int job_spec_environment_allowed(const char *name, size_t len)
+{
+    static const char *const exact[] = {"AMD_DEBUG", "RADV_PERFTEST", "MESA_LOADER_DRIVER_OVERRIDE",
+                                        "CUDA_VISIBLE_DEVICES", NULL};
+    if (len > 6 && strncmp(name, "LIBVA_", 6) == 0)
+        return 1;
+    for (const char *const *e = exact; *e != NULL; e++)
+        if (strlen(*e) == len && strncmp(name, *e, len) == 0)
+            return 1;
+    return 0;
 }
 
 /* Finds the single integer conversion of a segment pattern. Returns its
@@ -131,6 +166,30 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
                                                "ac3", "copy", NULL};
     size_t offset, length;
 
+    if (spec->n_hw_devices < 0 || spec->n_hw_devices > JOB_SPEC_HW_DEVICES_MAX) {
+        snprintf(err, errlen, "%d hardware devices (at most %d)", spec->n_hw_devices,
+                 JOB_SPEC_HW_DEVICES_MAX);
+        return -1;
+    }
+    for (const char *line = spec->environment; *line != '\0';) {
+        const char *eq = strchr(line, '=');
+        const char *end = strchr(line, '\n');
+        if (end == NULL)
+            end = line + strlen(line);
+        if (eq == NULL || eq > end || !job_spec_environment_allowed(line, (size_t)(eq - line))) {
+            snprintf(err, errlen, "environment entry \"%.*s\" is not a driver variable",
+                     (int)(end - line), line);
+            return -1;
+        }
+        line = *end == '\n' ? end + 1 : end;
+    }
+    if (spec->output_kind == JOB_OUTPUT_DEVICE_CHECK) {
+        if (spec->n_hw_devices == 0) {
+            snprintf(err, errlen, "a device check needs a -init_hw_device");
+            return -1;
+        }
+        return 0;
+    }
     if (spec->input[0] == '\0') {
         snprintf(err, errlen, "job has no input");
         return -1;
@@ -139,7 +198,7 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         snprintf(err, errlen, "job has no output");
         return -1;
     }
-    if (!known_codec(spec->video_codec, video_codecs)) {
+    if (!known_codec(spec->video_codec, video_codecs) && !hardware_encoder(spec->video_codec)) {
         snprintf(err, errlen, "video codec %s is not supported by the worker", spec->video_codec);
         return -1;
     }
@@ -165,7 +224,8 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
     if (!(spec->readrate >= 0 && spec->readrate <= 1e6) ||
         !(spec->readrate_catchup >= 0 && spec->readrate_catchup <= 1e6) ||
         (spec->readrate_catchup > 0 && spec->readrate_catchup < spec->readrate)) {
-        snprintf(err, errlen, "readrate %g / readrate_catchup %g: not rates (catch-up below the rate)",
+        snprintf(err, errlen,
+                 "readrate %g / readrate_catchup %g: not rates (catch-up below the rate)",
                  spec->readrate, spec->readrate_catchup);
         return -1;
     }
@@ -218,13 +278,34 @@ struct string_field {
     }
 
 static const struct string_field string_fields[] = {
-    STRING_FIELD(input),           STRING_FIELD(input_format),     STRING_FIELD(video_codec),
-    STRING_FIELD(preset),          STRING_FIELD(profile),          STRING_FIELD(level),
-    STRING_FIELD(x264opts),        STRING_FIELD(pix_fmt),          STRING_FIELD(video_filter),
-    STRING_FIELD(video_bsf),       STRING_FIELD(video_tag),        STRING_FIELD(audio_codec),
-    STRING_FIELD(audio_filter),    STRING_FIELD(output_format),    STRING_FIELD(output),
-    STRING_FIELD(movflags),        STRING_FIELD(segment_filename), STRING_FIELD(init_filename),
-    STRING_FIELD(segment_options), STRING_FIELD(base_url),
+    STRING_FIELD(input),
+    STRING_FIELD(input_format),
+    STRING_FIELD(video_codec),
+    STRING_FIELD(preset),
+    STRING_FIELD(profile),
+    STRING_FIELD(level),
+    STRING_FIELD(x264opts),
+    STRING_FIELD(pix_fmt),
+    STRING_FIELD(video_filter),
+    STRING_FIELD(video_bsf),
+    STRING_FIELD(video_tag),
+    STRING_FIELD(audio_codec),
+    STRING_FIELD(audio_filter),
+    STRING_FIELD(output_format),
+    STRING_FIELD(output),
+    STRING_FIELD(movflags),
+    STRING_FIELD(segment_filename),
+    STRING_FIELD(init_filename),
+    STRING_FIELD(segment_options),
+    STRING_FIELD(base_url),
+    STRING_FIELD(filter_hw_device),
+    STRING_FIELD(hwaccel),
+    STRING_FIELD(hwaccel_device),
+    STRING_FIELD(hwaccel_output_format),
+    STRING_FIELD(hwaccel_flags),
+    STRING_FIELD(video_decoder),
+    STRING_FIELD(video_encoder_options),
+    STRING_FIELD(environment),
 };
 
 #define N_STRING_FIELDS (sizeof(string_fields) / sizeof(string_fields[0]))
@@ -270,6 +351,12 @@ uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len)
     message.copyts = spec->copyts;
     message.start_at_zero = spec->start_at_zero;
     message.strict = spec->strict;
+    message.extra_hw_frames = spec->extra_hw_frames;
+    message.autoscale = spec->autoscale;
+    char *device_list[JOB_SPEC_HW_DEVICES_MAX];
+    for (int i = 0; i < spec->n_hw_devices && i < JOB_SPEC_HW_DEVICES_MAX; i++)
+        device_list[message.n_hw_devices++] = (char *)spec->hw_devices[i];
+    message.hw_devices = device_list;
 
     /* requires: the space-separated words become a repeated field. */
     char words[JOB_SPEC_REQUIRES_MAX];
@@ -334,9 +421,10 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
     spec->audio_bitrate = message->audio_bitrate;
     spec->audio_channels = message->audio_channels;
     spec->audio_sample_rate = message->audio_sample_rate;
-    spec->output_kind = message->output_kind == FFPOOL__OUTPUT_KIND__PROGRESSIVE
-                            ? JOB_OUTPUT_PROGRESSIVE
-                            : JOB_OUTPUT_HLS;
+    spec->output_kind =
+        message->output_kind == FFPOOL__OUTPUT_KIND__PROGRESSIVE    ? JOB_OUTPUT_PROGRESSIVE
+        : message->output_kind == FFPOOL__OUTPUT_KIND__DEVICE_CHECK ? JOB_OUTPUT_DEVICE_CHECK
+                                                                    : JOB_OUTPUT_HLS;
     spec->hls_time_us = message->hls_time_us;
     spec->segment_type =
         message->segment_type == FFPOOL__SEGMENT_TYPE__FMP4 ? JOB_SEGMENT_FMP4 : JOB_SEGMENT_MPEGTS;
@@ -348,6 +436,21 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
     spec->copyts = message->copyts;
     spec->start_at_zero = message->start_at_zero;
     spec->strict = message->strict;
+    spec->extra_hw_frames = message->extra_hw_frames;
+    spec->autoscale = message->autoscale;
+    if (message->n_hw_devices > JOB_SPEC_HW_DEVICES_MAX) {
+        snprintf(err, errlen, "job spec has %zu hardware devices (limit %d)", message->n_hw_devices,
+                 JOB_SPEC_HW_DEVICES_MAX);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < message->n_hw_devices; i++) {
+        if (strlen(message->hw_devices[i]) >= sizeof(spec->hw_devices[i])) {
+            snprintf(err, errlen, "job spec field hw_devices is too long (element %zu)", i);
+            goto cleanup;
+        }
+        snprintf(spec->hw_devices[i], sizeof(spec->hw_devices[i]), "%s", message->hw_devices[i]);
+    }
+    spec->n_hw_devices = (int)message->n_hw_devices;
     size_t used = 0;
     for (size_t i = 0; i < message->n_requires; i++) {
         size_t n = strlen(message->requires[i]);

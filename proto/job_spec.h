@@ -22,11 +22,17 @@
 #define JOB_SPEC_FILTER_MAX 8192
 #define JOB_SPEC_SHORT_MAX 256
 #define JOB_SPEC_REQUIRES_MAX 2048
-#define JOB_SPEC_CANVAS_MAX 8192 /* -canvas_size: at most 8K a side */
+#define JOB_SPEC_CANVAS_MAX 8192  /* -canvas_size: at most 8K a side */
+#define JOB_SPEC_HW_DEVICES_MAX 4 /* -init_hw_device options in one line */
 
 enum job_output_kind {
     JOB_OUTPUT_HLS = 0,         /* -f hls: numbered segments plus a playlist */
     JOB_OUTPUT_PROGRESSIVE = 1, /* one growing file (-f mp4/matroska/mp3...) */
+    /* No input and no output: Jellyfin's device check (-v verbose
+     * -init_hw_device ...). A worker with the device creates hw_devices as
+     * the CLI would and the job's result is what the CLI prints on stderr
+     * and its exit status. */
+    JOB_OUTPUT_DEVICE_CHECK = 2,
 };
 
 enum job_segment_type {
@@ -112,7 +118,31 @@ struct job_spec {
     int64_t max_delay_us;
     int copyts;
     int start_at_zero;
-    int strict;                                 /* -strict, FF_COMPLIANCE_* (0 = normal) */
+    int strict; /* -strict, FF_COMPLIANCE_* (0 = normal) */
+
+    /* Hardware, as ffmpeg's options say it (the CLI's fftools/ffmpeg_hw.c
+     * semantics, see worker/pipeline). Device strings are worker-side: the
+     * shim maps device paths (paths.device_map). */
+    char hw_devices[JOB_SPEC_HW_DEVICES_MAX][JOB_SPEC_SHORT_MAX]; /* -init_hw_device
+                                                                     arguments, in order */
+    int n_hw_devices;
+    char filter_hw_device[JOB_SPEC_SHORT_MAX];      /* -filter_hw_device NAME, "" = none */
+    char hwaccel[JOB_SPEC_SHORT_MAX];               /* -hwaccel TYPE|auto, "" = none */
+    char hwaccel_device[JOB_SPEC_SHORT_MAX];        /* -hwaccel_device, "" = none */
+    char hwaccel_output_format[JOB_SPEC_SHORT_MAX]; /* -hwaccel_output_format, "" = not given */
+    char hwaccel_flags[JOB_SPEC_SHORT_MAX];         /* -hwaccel_flags (a decoder option) */
+    int extra_hw_frames;                            /* -extra_hw_frames, JOB_SPEC_UNSET */
+    char video_decoder[JOB_SPEC_SHORT_MAX];         /* -c:v before -i (h264_cuvid, hevc_qsv...),
+                                                       "" = libav's default for the stream */
+    int autoscale;                                  /* 0 with -noautoscale */
+    /* Further video encoder AVOptions as given (a hardware encoder's rc_mode,
+     * low_power, async_depth, compression_level, mbbrc, look_ahead,
+     * rc_init_occupancy...): "key=value" lines joined by '\n'. */
+    char video_encoder_options[JOB_SPEC_FILTER_MAX];
+    /* Environment the hardware drivers read that Jellyfin set in its own
+     * process (LIBVA_DRIVER_NAME, AMD_DEBUG...): "NAME=value" lines joined by
+     * '\n'; only names job_spec_environment_allowed() accepts. */
+    char environment[JOB_SPEC_SHORT_MAX * 4];
 
     /* Routing: capabilities the job needs, space-separated "kind:name"
      * words (proto/routing.h). As submitted, a client's additions; the
@@ -124,6 +154,15 @@ struct job_spec {
  * than encoding it. A job without that stream copies nothing. */
 int job_spec_video_copies(const struct job_spec *spec);
 int job_spec_audio_copies(const struct job_spec *spec);
+
+/* Whether the job uses a hardware device, a hardware decoder or a hardware
+ * video encoder (any hw field set, or a *_vaapi/_qsv/_nvenc/... encoder). */
+int job_spec_uses_hardware(const struct job_spec *spec);
+
+/* Whether NAME (the part of "NAME=value" before '=') may travel in
+ * spec->environment: the variables hardware drivers read (LIBVA_*,
+ * AMD_DEBUG, ...), nothing a worker's own behaviour depends on. */
+int job_spec_environment_allowed(const char *name, size_t len);
 
 /* Fills spec with every field at its "not given" value. */
 void job_spec_init(struct job_spec *spec);

@@ -96,9 +96,13 @@ Test(job_spec, validation_names_the_problem)
     char err[256];
     hls_spec(&s);
     cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), 0, "%s", err);
-    strcpy(s.video_codec, "h264_vaapi");
+    strcpy(s.video_codec, "libtheora");
     cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1);
-    cr_assert(strstr(err, "h264_vaapi") != NULL, "%s", err);
+    cr_assert(strstr(err, "libtheora") != NULL, "%s", err);
+    hls_spec(&s);
+    strcpy(s.environment, "LIBVA_DRIVER_NAME=iHD\nLD_PRELOAD=/tmp/x.so");
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1, "LD_PRELOAD must not travel");
+    cr_assert(strstr(err, "LD_PRELOAD") != NULL, "%s", err);
     hls_spec(&s);
     s.hls_time_us = 0;
     cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1);
@@ -142,4 +146,60 @@ Test(job_spec, requires_with_an_empty_or_spaced_word_is_refused)
     const uint8_t good[] = {0x82, 0x05, 9, 'e', 'n', 'c', 'o', 'd', 'e', 'r', ':', 'x'};
     cr_assert_eq(job_spec_unpack(good, sizeof(good), &s, err, sizeof(err)), 0, "%s", err);
     cr_assert_str_eq(s.requires, "encoder:x");
+}
+
+/* A hardware line's fields (devices, hwaccel, decoder, encoder options,
+ * driver environment) survive the trip to Redis and back, and a device
+ * check (no input, no output) is a valid job. */
+Test(job_spec, hardware_fields_round_trip)
+{
+    struct job_spec s, back;
+    char err[256];
+    hls_spec(&s);
+    strcpy(s.video_codec, "h264_vaapi");
+    s.n_hw_devices = 2;
+    strcpy(s.hw_devices[0], "vaapi=va:/dev/dri/renderD128,driver=iHD");
+    strcpy(s.hw_devices[1], "qsv=qs@va");
+    strcpy(s.filter_hw_device, "va");
+    strcpy(s.hwaccel, "vaapi");
+    strcpy(s.hwaccel_output_format, "vaapi");
+    strcpy(s.hwaccel_flags, "+allow_profile_mismatch");
+    s.extra_hw_frames = 24;
+    strcpy(s.video_decoder, "hevc_qsv");
+    s.autoscale = 0;
+    strcpy(s.video_encoder_options, "rc_mode=VBR\nlow_power=1");
+    strcpy(s.environment, "LIBVA_DRIVER_NAME=iHD");
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), 0, "%s", err);
+    cr_assert(job_spec_uses_hardware(&s));
+    size_t len;
+    uint8_t *packed = job_spec_pack(&s, &len);
+    cr_assert_not_null(packed);
+    cr_assert_eq(job_spec_unpack(packed, len, &back, err, sizeof(err)), 0, "%s", err);
+    free(packed);
+    cr_assert_eq(back.n_hw_devices, 2);
+    cr_assert_str_eq(back.hw_devices[0], s.hw_devices[0]);
+    cr_assert_str_eq(back.hw_devices[1], s.hw_devices[1]);
+    cr_assert_str_eq(back.filter_hw_device, "va");
+    cr_assert_str_eq(back.hwaccel, "vaapi");
+    cr_assert_str_eq(back.hwaccel_output_format, "vaapi");
+    cr_assert_str_eq(back.hwaccel_flags, "+allow_profile_mismatch");
+    cr_assert_eq(back.extra_hw_frames, 24);
+    cr_assert_str_eq(back.video_decoder, "hevc_qsv");
+    cr_assert_eq(back.autoscale, 0);
+    cr_assert_str_eq(back.video_encoder_options, s.video_encoder_options);
+    cr_assert_str_eq(back.environment, s.environment);
+
+    struct job_spec check;
+    job_spec_init(&check);
+    check.output_kind = JOB_OUTPUT_DEVICE_CHECK;
+    cr_assert_eq(job_spec_validate(&check, err, sizeof(err)), -1, "a check needs a device");
+    check.n_hw_devices = 1;
+    strcpy(check.hw_devices[0], "vulkan=vk");
+    cr_assert_eq(job_spec_validate(&check, err, sizeof(err)), 0, "%s", err);
+    packed = job_spec_pack(&check, &len);
+    cr_assert_eq(job_spec_unpack(packed, len, &back, err, sizeof(err)), 0, "%s", err);
+    free(packed);
+    cr_assert_eq(back.output_kind, JOB_OUTPUT_DEVICE_CHECK);
+    cr_assert_eq(back.autoscale, 1);
+    cr_assert_eq(back.extra_hw_frames, JOB_SPEC_UNSET);
 }
