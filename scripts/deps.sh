@@ -15,6 +15,7 @@ PACKAGES=(
   ffmpeg
   iproute2 procps python3 curl openssl yamllint
   chromium
+  mesa-vulkan-drivers pocl-opencl-icd
   clang libclang-rt-14-dev lua-check
 )
 

@@ -13,13 +13,16 @@
  * reaps them. SIGTERM (a Kubernetes scale-down) or an operator's drain stops
  * claiming and has every job process hand its job back at once.
  *
- * `ffpool-worker --run-job ...` is the job process itself (job_process.h). */
+ * `ffpool-worker --run-job ...` is the job process itself (job_process.h);
+ * `ffpool-worker --device-check ARG...` runs Jellyfin's device check for
+ * one (hw_device.h). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "hw_device.h"
 #include "job_process.h"
 #include "job_spec.h"
 #include "log.h"
@@ -138,6 +141,10 @@ int main(int argc, char **argv)
     int first_arg = program_start(argc, argv, "ffpool-worker", usage, &config);
     if (first_arg < argc && strcmp(argv[first_arg], JOB_PROCESS_FLAG) == 0)
         return job_process_main(&config, argc - first_arg - 1, argv + first_arg + 1);
+    /* A fresh process for a device check: drivers start in no process
+     * whose threads they could trip over (see hw_device.h). */
+    if (first_arg < argc && strcmp(argv[first_arg], HW_DEVICE_CHECK_FLAG) == 0)
+        return hw_device_check((const char *const *)argv + first_arg + 1, argc - first_arg - 1);
 
     program_on_stop_signals(on_signal);
 
