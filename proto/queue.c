@@ -577,10 +577,60 @@ int queue_release(struct queue *queue, const char *id, const char *owner, int64_
 
 int queue_complete(struct queue *queue, const char *id, const char *owner, int64_t epoch)
 {
+    return queue_complete_result(queue, id, owner, epoch, NULL, 0);
+}
+
+int queue_complete_result(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                          const char *result, int result_status)
+{
     struct queue_args args;
+    if (result != NULL && strlen(result) >= QUEUE_RESULT_MAX) {
+        queue_set_error(queue, "complete: result longer than %d bytes", QUEUE_RESULT_MAX - 1);
+        return QUEUE_ERROR;
+    }
     if (queue_args_owner(queue, &args, id, owner, epoch) != 0)
         return QUEUE_ERROR;
+    queue_args_text(&args, result != NULL ? result : "");
+    queue_args_int(&args, result_status);
     return queue_script_simple(queue, QUEUE_SCRIPT_COMPLETE, &args, NULL);
+}
+
+int queue_job_result(struct queue *queue, const char *id, char **result, int *status)
+{
+    *result = NULL;
+    *status = 0;
+    if (check_id(queue, id) != 0)
+        return QUEUE_ERROR;
+    char key[sizeof(FFPOOL_KEY_JOB) + QUEUE_ID_MAX];
+    snprintf(key, sizeof(key), FFPOOL_KEY_JOB "%s", id);
+    const char *argv[] = {"HMGET", key, "state", "result", "result_status"};
+    redisReply *reply = queue_command(queue, "job_result", 5, argv, NULL);
+    if (reply == NULL)
+        return QUEUE_ERROR;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+        queue_set_error(queue, "unexpected reply (type %d) to HMGET of job %s", reply->type, id);
+        queue_reject_reply(queue, reply);
+        return QUEUE_ERROR;
+    }
+    queue->failures = 0;
+    if (reply->element[0]->type == REDIS_REPLY_NIL) {
+        freeReplyObject(reply);
+        queue_set_error(queue, "job_result: no job %s", id);
+        return QUEUE_NOT_FOUND;
+    }
+    const redisReply *text = reply->element[1];
+    int ret = reply_int(reply->element[2], status) == 0 ? QUEUE_OK : QUEUE_ERROR;
+    if (ret == QUEUE_OK && text->type == REDIS_REPLY_STRING && text->len > 0) {
+        *result = malloc(text->len + 1);
+        if (*result == NULL)
+            ret = QUEUE_ERROR;
+        else
+            queue_copy_text(*result, text->len + 1, text->str, text->len);
+    }
+    if (ret != QUEUE_OK)
+        queue_set_error(queue, "job %s has a malformed result", id);
+    freeReplyObject(reply);
+    return ret;
 }
 
 int queue_fail(struct queue *queue, const char *id, const char *owner, int64_t epoch,

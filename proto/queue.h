@@ -27,6 +27,7 @@
 #define QUEUE_ERROR_MAX 512
 #define QUEUE_REQUIRES_MAX 2048
 #define QUEUE_FMP4_BASE_MAX 256 /* the text of an fMP4 fragment base (worker/fmp4_times.h) */
+#define QUEUE_RESULT_MAX 65536  /* a job's result text (a device check's stderr) */
 
 enum queue_status {
     QUEUE_OK = 0,
@@ -135,6 +136,9 @@ int queue_submit_routed(struct queue *queue, const char *job_key, const uint8_t 
                         size_t spec_len, int start_number, const char *needs, char id[QUEUE_ID_MAX],
                         int *created);
 int queue_get(struct queue *queue, const char *id, struct queue_job *job);
+/* The result queue_complete_result recorded: *result malloc'd (the caller
+ * frees it; NULL when the job has none) and its exit status. */
+int queue_job_result(struct queue *queue, const char *id, char **result, int *status);
 int queue_cancel(struct queue *queue, const char *id);
 /* A client is still waiting for the job: extends its heartbeat. */
 int queue_heartbeat(struct queue *queue, const char *id);
@@ -175,6 +179,11 @@ int queue_report_progress(struct queue *queue, const char *id, const char *owner
 /* Hands the job back for another worker to resume at once. */
 int queue_release(struct queue *queue, const char *id, const char *owner, int64_t epoch);
 int queue_complete(struct queue *queue, const char *id, const char *owner, int64_t epoch);
+/* queue_complete for a job whose outcome is text and an exit status (a
+ * device check: what the CLI prints on stderr, and its exit status), kept
+ * as the job's result (queue_job.result). */
+int queue_complete_result(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                          const char *result, int result_status);
 /* Counts an attempt; the job is requeued, or ends FAILED with `error` once
  * max_attempts is reached. */
 int queue_fail(struct queue *queue, const char *id, const char *owner, int64_t epoch,

@@ -176,6 +176,9 @@ static int confine_one(const char *what, const char *path, int must_exist, const
 int confine_job_check(const struct job_spec *spec, const char *media_roots,
                       const char *transcode_root, char *err, size_t errlen)
 {
+    /* A device check reads and writes no file. */
+    if (spec->output_kind == JOB_OUTPUT_DEVICE_CHECK)
+        return 0;
     if (!roots_empty(media_roots)) {
         if (strstr(spec->input, "://") != NULL || strncmp(spec->input, "pipe:", 5) == 0) {
             snprintf(err, errlen,

@@ -52,6 +52,8 @@ static void service_lists_free(struct service_thread *thread)
     free(thread->list_jobs);
     free(thread->list_status);
     free(thread->list_status_ptrs);
+    free(thread->job_result);
+    thread->job_result = NULL;
     thread->workers = NULL;
     thread->n_workers = 0;
     thread->worker_caps = NULL;
@@ -120,6 +122,19 @@ static void reply_job(struct service_thread *thread, const char *id, Ffpool__Rep
     if (reply_from_queue(thread, queue_get(thread->queue, id, &thread->job), reply))
         return;
     job_status_fill(&thread->status, &thread->job);
+    /* A finished job may have a result (a device check's output). */
+    int result_status = 0;
+    free(thread->job_result);
+    thread->job_result = NULL;
+    if (thread->job.state == QUEUE_JOB_DONE &&
+        reply_from_queue(thread,
+                         queue_job_result(thread->queue, id, &thread->job_result, &result_status),
+                         reply))
+        return;
+    if (thread->job_result != NULL) {
+        thread->status.result = thread->job_result;
+        thread->status.result_status = result_status;
+    }
     reply->job = &thread->status;
 }
 

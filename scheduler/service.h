@@ -41,6 +41,7 @@ struct service_thread {
     struct queue *queue;
     Ffpool__JobStatus status;
     struct queue_job job;
+    char *job_result; /* the result status.result points at, NULL if none */
     /* Listings: freed at the start of the next request. */
     struct queue_job *list_jobs;
     Ffpool__JobStatus *list_status;

@@ -18,11 +18,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "device_check.h"
 #include "job_test_hooks.h"
 #include "log.h"
 #include "pipeline.h"
 #include "playlist.h"
 #include "program.h"
+
+/* A device check (drivers starting, nothing else) longer than this is
+ * hung in a driver. */
+#define DEVICE_CHECK_TIMEOUT_MS 30000
 
 /* Pause between checkpoint attempts while Redis is unreachable. */
 #define CHECKPOINT_RETRY_MS 50
@@ -350,6 +355,27 @@ static void job_remove_stale_temps(struct job *job, const char *own_suffix)
     }
 }
 
+/* A device check: its output and exit status are the job's result. A check
+ * that cannot run (or hangs in a driver) fails the job with the reason. */
+static void job_device_check(struct job *job, struct job_run *run)
+{
+    char *output = NULL, err[512];
+    int exit_status = 0;
+    if (device_check_run(&job->spec, DEVICE_CHECK_TIMEOUT_MS, QUEUE_RESULT_MAX, &output,
+                         &exit_status, err, sizeof(err)) != 0) {
+        job_report(job, WORKER_EVENT_JOB_FAILED, 1);
+        log_error("job_failed", "job=%s epoch=%lld error=%s", job->id, (long long)job->epoch,
+                  log_quote(err));
+        queue_fail(run->queue, job->id, job->owner, job->epoch, err);
+        return;
+    }
+    int status = queue_complete_result(run->queue, job->id, job->owner, job->epoch, output,
+                                       exit_status);
+    log_info("job_done", "job=%s epoch=%lld device_check_status=%d bytes=%zu status=%d", job->id,
+             (long long)job->epoch, exit_status, strlen(output), status);
+    free(output);
+}
+
 static void *job_main(void *arg)
 {
     struct job *job = arg;
@@ -382,6 +408,10 @@ static void *job_main(void *arg)
         .fmp4_base = run.published.fmp4_base[0] != '\0' ? run.published.fmp4_base : NULL,
     };
     int result;
+    if (job->spec.output_kind == JOB_OUTPUT_DEVICE_CHECK) {
+        job_device_check(job, &run);
+        goto done;
+    }
     if (run.published.last_index >= 0 && job->first_index > run.published.last_index) {
         /* The owner before died or drained between checkpointing the last
          * segment and completing the job: the stream is whole. */

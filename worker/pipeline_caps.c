@@ -326,6 +326,11 @@ static void help_compress(struct caps_pool *pool, const struct caps_text *text,
 
 uint8_t *pipeline_capabilities_pack(size_t *len)
 {
+    return pipeline_capabilities_pack_devices(len, NULL, 0);
+}
+
+uint8_t *pipeline_capabilities_pack_devices(size_t *len, char (*devices)[32], int n_devices)
+{
     struct caps_pool pool = {0};
     uint8_t *packed = NULL;
     Ffpool__Capabilities caps = FFPOOL__CAPABILITIES__INIT;
@@ -423,6 +428,10 @@ uint8_t *pipeline_capabilities_pack(size_t *len)
     caps.filters = filter_ptrs;
     caps.bsfs = bsf_ptrs;
     caps.hwaccels = hwaccels;
+    char *device_names[32];
+    for (int i = 0; i < n_devices && i < 32; i++)
+        device_names[caps.n_devices++] = devices[i];
+    caps.devices = device_names;
 
     *len = ffpool__capabilities__get_packed_size(&caps);
     packed = malloc(*len > 0 ? *len : 1);

@@ -12,4 +12,8 @@
  * other thread of the process uses libav, as the worker does at start. */
 uint8_t *pipeline_capabilities_pack(size_t *len);
 
+/* The same, with the device types this worker opened (hw_device_probe) in
+ * Capabilities.devices: what routes hardware jobs to it. */
+uint8_t *pipeline_capabilities_pack_devices(size_t *len, char (*devices)[32], int n_devices);
+
 #endif
