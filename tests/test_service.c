@@ -527,11 +527,12 @@ Test(workers, identical_capabilities_travel_once)
     cr_assert_not_null(caps);
     Ffpool__Capabilities *other = ffpool__capabilities__unpack(NULL, caps_len, caps);
     cr_assert_not_null(other);
+    char *unpacked_version = other->av_version;
     other->av_version = "0.0-other";
     size_t other_len = ffpool__capabilities__get_packed_size(other);
     uint8_t *other_caps = malloc(other_len);
     ffpool__capabilities__pack(other, other_caps);
-    other->av_version = NULL; /* not ours to free */
+    other->av_version = unpacked_version; /* freed with the message */
     const char *same[] = {"worker-a", "worker-b", "worker-c", "worker-d"};
     for (int i = 0; i < 4; i++)
         cr_assert_eq(queue_worker_announce(queue, same[i], 10000, 1, 0, 0, caps, caps_len, NULL,
