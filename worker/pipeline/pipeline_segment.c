@@ -1,44 +1,52 @@
 /* pipeline_segment.c -- cuts encoded packets into HLS segments (MPEG-TS or
  * fMP4) or writes them to one progressive file.
  *
- * The only part of the pipeline that muxes. An MPEG-TS segment is its own
- * mpegts muxer writing to "<final path>.tmp"; an fMP4 run has one mp4
- * muxer (frag_custom, as the hls muxer sets it up) writing into memory, and
- * each segment is the fragment flushed at its end, written to its temp file.
- * The fMP4 init segment (ftyp+moov) is written once per job: a run that
- * finds it already there leaves it alone, because a resumed run's moov (edit
- * list) would differ. When a segment is complete (trailer written, file
- * closed) segment_done hands it to the caller, who publishes it.
- *
- * A progressive output (-f mp4/matroska/mp3...) is one muxer writing to
- * spec->output directly, since Jellyfin tails the growing file; segment_done
- * is never called for it. The writer never creates a final path itself and removes the temp file
- * of a segment it abandons, so a stopped run leaves nothing half-written.
+ * The only part of the pipeline that muxes. Where the packets go is a back
+ * end, a table of functions (struct segment_container) chosen once in
+ * segment_writer_open, as Redis's rio chooses its back end; nothing else in
+ * this file asks which one it has:
+ *  - MPEG-TS segments: each segment is its own mpegts muxer writing to
+ *    "<final path><temp suffix>";
+ *  - fMP4 segments: one mp4 muxer per run writing into memory, each segment
+ *    the fragment flushed at its end (pipeline_fmp4.c, which also writes
+ *    the init segment once per job and keeps the fragments' times on the
+ *    job's timeline);
+ *  - a progressive output (-f mp4/matroska/mp3...): one muxer writing to
+ *    spec->output directly, since Jellyfin tails the growing file;
+ *    segment_done is never called for it.
+ * When a segment is complete (trailer written, file closed) segment_done
+ * hands it to the caller, who publishes it. The writer never creates a
+ * final path itself and removes the temp file of a segment it abandons, so
+ * a stopped run leaves nothing half-written.
  *
  * Where segments are cut: with video, at the packet the video stage marked
  * with a struct segment_cut (the IDR that starts segment k), or where the
  * video stage announced the cut ahead of that packet
- * (segment_writer_video_cut, when it drains a run's first encoder). Audio packets
- * belong to the segment whose video was on screen at their pts, so an audio
- * packet at or past the current segment's nominal end waits in a queue until
- * the next cut says which side of it the packet falls. Audio-only runs cut
- * on the audio packets themselves.
+ * (segment_writer_video_cut, when it drains a run's first encoder). Audio
+ * packets belong to the segment whose video was on screen at their pts, so
+ * an audio packet at or past the current segment's nominal end waits in a
+ * queue until the next cut says which side of it the packet falls.
+ * Audio-only runs cut on the audio packets themselves.
  *
  * Timestamps: output = input timestamp + shift_us, where shift_us is derived
  * from the input's stream start times and the encoders' delays only (see
  * segment_writer_add_stream), never from where the run started. Every worker
- * therefore muxes identical timestamps for a given frame. */
+ * therefore muxes identical timestamps for a given frame.
+ *
+ * Runs on the encoding thread; owns its counters (bytes, out_time_us). It
+ * calls the fMP4 muxer, the timeline and the run's error sink and
+ * callbacks, nothing else of the pipeline. */
+#include "pipeline_segment.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <errno.h>
-
-#include <libavutil/intreadwrite.h>
+#include <libavutil/fifo.h>
 #include <libavutil/mathematics.h>
-#include <sys/stat.h>
+#include <libavutil/mem.h>
 
-#include "pipeline_internal.h"
+#include "pipeline_fmp4.h"
 
 /* The ffmpeg CLI's default -max_delay (0.7 s): the mpegts muxer offsets
  * timestamps by twice this, and Jellyfin's segments carry that offset. */
@@ -51,23 +59,105 @@
 /* Held audio this close to the next boundary waits for the cut's dts. */
 #define SEGMENT_SPLIT_MARGIN_US 1000000
 
-int segment_writer_init(struct segment_writer *w, struct pipeline_run *run, int has_video,
-                        int has_audio)
+struct segment_output_stream {
+    int expected; /* the run has this stream */
+    int ready;    /* add_stream was called */
+    AVCodecParameters *par;
+    AVRational time_base; /* of the packets handed in */
+    int64_t first_dts_us; /* absolute input time of the first dts a run from the
+                             start of the input would mux; see segment_writer_add_stream */
+    int mux_index;        /* index in the current muxer */
+};
+
+struct segment_container;
+
+/* Cuts the encoded packets into HLS segments (or one progressive file). */
+struct segment_writer {
+    struct pipeline_run *run;
+    const struct pipeline_timeline *timeline;
+    const struct segment_container *container; /* the back end, chosen at open */
+    struct pipeline_fmp4 *fmp4;                /* fMP4: the run's muxer */
+    struct segment_output_stream streams[SEGMENT_STREAMS];
+    int64_t shift_us; /* added to every output timestamp; fixed at the first open */
+    int shift_known;
+
+    AVFormatContext *mux; /* the open segment, NULL between segments */
+    char temp_path[JOB_SPEC_PATH_MAX + 64];
+    char final_path[JOB_SPEC_PATH_MAX];
+    int opened;           /* number of segments opened in this run */
+    int index;            /* file number of the open (or last) segment */
+    int64_t boundary;     /* its boundary number */
+    int64_t start_us;     /* stream time of its first frame */
+    int64_t end_us;       /* stream time where its last packet ends */
+    int64_t bytes_before; /* bytes of the segments already closed */
+    int64_t bytes;        /* bytes written so far */
+    int64_t out_time_us;  /* stream time of the latest packet of the cutting stream muxed */
+
+    /* Audio packets at or past end_ts wait here until the video cut that ends
+     * the open segment is known; audio before floor_ts is dropped. */
+    AVFifo *audio_queue; /* of AVPacket * */
+    int64_t end_ts;      /* in the video time base (or audio when audio-only) */
+    int64_t floor_ts;    /* in the video time base */
+    int has_floor;
+
+    /* A cut waits until the audio reaches its split point (the cut packet's
+     * dts: the hls muxer interleaves by dts, so audio before it belongs to
+     * the old segment); meanwhile the new segment's video waits here. */
+    int pending;
+    struct segment_cut pending_cut;
+    int64_t split_ts;    /* in the video time base */
+    AVFifo *video_queue; /* of AVPacket * */
+};
+
+/* A back end: what the writer produces. */
+struct segment_container {
+    const char *kind;      /* what its file is called in messages: "segment" or "output" */
+    int codec_tags;        /* the muxer honours -tag:v (mpegts has no use for codec tags) */
+    int muxer_per_segment; /* each segment is a muxer of its own */
+    /* Whether the muxer is of the MP4 family, which wants raw AAC and an
+     * AudioSpecificConfig. */
+    int (*is_mp4)(const struct job_spec *spec);
+    /* The output shift (us), given base (the input's start when
+     * -start_at_zero moves it to 0, else 0) and first (the earliest first
+     * dts a run from the start muxes, minus base). */
+    int64_t (*shift)(const struct segment_writer *w, int64_t base, int64_t first);
+    /* Names segment index (temp_path, final_path) and opens w->mux on it.
+     * Returns a pipeline_result. */
+    int (*open)(struct segment_writer *w, int index);
+    /* Writes one packet (timestamps and stream index the muxer's) to
+     * w->mux. Returns 0 or an AVERROR. */
+    int (*write)(struct segment_writer *w, AVPacket *pkt);
+    /* Finishes the segment that was open on mux (w->mux is already NULL)
+     * and sets *size to its bytes. Returns a pipeline_result. */
+    int (*close)(struct segment_writer *w, AVFormatContext *mux, int64_t *size);
+    /* Hands a finished segment to the caller. Returns a pipeline_result:
+     * PIPELINE_STOPPED when segment_done asks to stop. */
+    int (*deliver)(struct segment_writer *w, const struct pipeline_segment *segment);
+    /* Frees the muxers, abandoning an open segment. */
+    void (*free)(struct segment_writer *w);
+};
+
+static const struct segment_container segment_mpegts;
+static const struct segment_container segment_fmp4;
+static const struct segment_container segment_file;
+
+int segment_writer_open(struct segment_writer **out, struct pipeline_run *run,
+                        const struct pipeline_timeline *t, int has_video, int has_audio)
 {
-    memset(w, 0, sizeof(*w));
+    const struct job_spec *spec = run->spec;
+    struct segment_writer *w = *out = av_mallocz(sizeof(*w));
+    if (w == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the segment writer");
     w->run = run;
-    if (run->spec->output_kind == JOB_OUTPUT_PROGRESSIVE)
-        w->container = SEGMENT_CONTAINER_FILE;
-    else if (run->spec->segment_type == JOB_SEGMENT_FMP4)
-        w->container = SEGMENT_CONTAINER_FMP4;
+    w->timeline = t;
+    if (spec->output_kind == JOB_OUTPUT_PROGRESSIVE)
+        w->container = &segment_file;
+    else if (spec->segment_type == JOB_SEGMENT_FMP4)
+        w->container = &segment_fmp4;
     else
-        w->container = SEGMENT_CONTAINER_MPEGTS;
+        w->container = &segment_mpegts;
     w->streams[SEGMENT_VIDEO].expected = has_video;
     w->streams[SEGMENT_AUDIO].expected = has_audio;
-    /* A base that does not parse is treated as absent: the run then places
-     * its fragments as if the job had started at stream time 0. */
-    if (run->cb != NULL && run->cb->fmp4_base != NULL)
-        fmp4_base_parse(run->cb->fmp4_base, &w->fmp4_base);
     w->audio_queue = av_fifo_alloc2(64, sizeof(AVPacket *), AV_FIFO_FLAG_AUTO_GROW);
     w->video_queue = av_fifo_alloc2(16, sizeof(AVPacket *), AV_FIFO_FLAG_AUTO_GROW);
     if (w->audio_queue == NULL || w->video_queue == NULL)
@@ -94,22 +184,30 @@ int segment_writer_add_stream(struct segment_writer *w, enum segment_stream kind
     return PIPELINE_OK;
 }
 
+int segment_writer_muxer_per_segment(const struct segment_writer *w)
+{
+    return w->container->muxer_per_segment;
+}
+
+int segment_writer_is_mp4(const struct segment_writer *w)
+{
+    return w->container->is_mp4(w->run->spec);
+}
+
+int64_t segment_writer_bytes(const struct segment_writer *w)
+{
+    return w != NULL ? w->bytes : 0;
+}
+
+int64_t segment_writer_out_time_us(const struct segment_writer *w)
+{
+    return w != NULL ? w->out_time_us : 0;
+}
+
 /* The stream whose packets decide where segments begin and end. */
 static enum segment_stream segment_cutting_stream(const struct segment_writer *w)
 {
     return w->streams[SEGMENT_VIDEO].expected ? SEGMENT_VIDEO : SEGMENT_AUDIO;
-}
-
-/* Whether this run starts the job (its first segment is start_number), as
- * opposed to resuming it. */
-static int segment_job_first_run(const struct pipeline_run *run)
-{
-    return run->first_index == run->spec->start_number;
-}
-
-static int run_starts_at_zero(const struct pipeline_run *run)
-{
-    return run->spec->start_at_zero && run->spec->copyts;
 }
 
 /* Fixes shift_us the first time a segment opens. The ffmpeg CLI (with
@@ -117,11 +215,13 @@ static int run_starts_at_zero(const struct pipeline_run *run)
  * still shifts a run's timestamps so its first dts is not negative; a run
  * from the start of the input therefore comes out shifted by minus its most
  * negative first dts (the B-frame delay, the AAC priming). We apply that same
- * shift, computed from stream properties alone, to every run. */
+ * shift, computed from stream properties alone, to every run (each back end
+ * adjusts it for its muxer). */
 static int segment_fix_shift(struct segment_writer *w)
 {
     if (w->shift_known)
         return PIPELINE_OK;
+    const struct job_spec *spec = w->run->spec;
     int64_t first = INT64_MAX;
     for (int i = 0; i < SEGMENT_STREAMS; i++) {
         const struct segment_output_stream *s = &w->streams[i];
@@ -135,23 +235,15 @@ static int segment_fix_shift(struct segment_writer *w)
     }
     /* -start_at_zero (with -copyts): the CLI first moves the input's start
      * to 0. */
-    int64_t base = run_starts_at_zero(w->run) ? w->run->origin_us : 0;
+    int64_t base = spec->start_at_zero && spec->copyts ? w->timeline->origin_us : 0;
     first -= base;
-    w->shift_us = -base + (first < 0 ? -first : 0);
-    if (w->container == SEGMENT_CONTAINER_FMP4)
-        w->shift_us = -base; /* the mp4 muxer keeps negative dts (edit list) */
-    if (w->container == SEGMENT_CONTAINER_FILE) {
-        /* Without -copyts the CLI starts a file at 0 (after any -ss); the
-         * muxer's own avoid_negative_ts deals with the encoders' delays. */
-        const struct job_spec *spec = w->run->spec;
-        w->shift_us = spec->copyts ? -base : -(w->run->origin_us + w->run->job_start_us);
-    }
+    w->shift_us = w->container->shift(w, base, first);
     w->shift_known = 1;
     return PIPELINE_OK;
 }
 
-/* Adds the writer's streams to mux. For mp4 the -tag:v (e.g. hvc1) is
- * honoured; mpegts has no use for codec tags. */
+/* Adds the writer's streams to mux (what: mux's name in messages), with
+ * -tag:v (e.g. hvc1) where the back end's muxer honours it. */
 static int segment_add_streams(struct segment_writer *w, AVFormatContext *mux, const char *what)
 {
     const struct job_spec *spec = w->run->spec;
@@ -165,8 +257,7 @@ static int segment_add_streams(struct segment_writer *w, AVFormatContext *mux, c
         int averr = avcodec_parameters_copy(st->codecpar, s->par);
         if (averr < 0)
             return pipeline_fail(w->run, averr, "add a stream to %s", what);
-        if (i == SEGMENT_VIDEO && strlen(spec->video_tag) == 4 &&
-            w->container != SEGMENT_CONTAINER_MPEGTS)
+        if (i == SEGMENT_VIDEO && strlen(spec->video_tag) == 4 && w->container->codec_tags)
             st->codecpar->codec_tag = MKTAG(spec->video_tag[0], spec->video_tag[1],
                                             spec->video_tag[2], spec->video_tag[3]);
         st->time_base = s->time_base;
@@ -175,102 +266,34 @@ static int segment_add_streams(struct segment_writer *w, AVFormatContext *mux, c
     return PIPELINE_OK;
 }
 
-/* The fMP4 muxer options: -hls_segment_options, then what the hls muxer
- * adds for fmp4 (a fragment only when asked, styp/sidx per fragment, moov
- * after the first packets). */
-static int segment_fmp4_options(struct segment_writer *w, AVDictionary **options)
+/* ---- back ends: what they share ------------------------------------------------ */
+
+/* Names HLS segment index: its final path from -hls_segment_filename, and
+ * the temp file beside it. Returns a pipeline_result. */
+static int segment_name(struct segment_writer *w, int index)
 {
     const struct job_spec *spec = w->run->spec;
-    int averr = 0;
-    if (spec->segment_options[0] != '\0')
-        averr = av_dict_parse_string(options, spec->segment_options, "=", ":", 0);
-    if (averr >= 0)
-        averr = av_dict_set(options, "movflags", "+frag_custom+dash+delay_moov", AV_DICT_APPEND);
-    if (averr < 0)
-        return pipeline_fail(w->run, averr, "read -hls_segment_options \"%s\"",
-                             spec->segment_options);
+    if (job_spec_segment_path(spec, index, w->final_path, sizeof(w->final_path)) != 0)
+        return pipeline_fail(w->run, 0, "build the path of segment %d from \"%s\"", index,
+                             spec->segment_filename);
+    snprintf(w->temp_path, sizeof(w->temp_path), "%s%s", w->final_path,
+             pipeline_temp_suffix(w->run));
     return PIPELINE_OK;
 }
 
-/* Creates the run's fMP4 muxer, writing into memory. */
-static int segment_fmp4_create(struct segment_writer *w)
-{
-    struct pipeline_run *run = w->run;
-    AVDictionary *options = NULL;
-    AVFormatContext *mux = NULL;
-    int ret;
-    int averr = avformat_alloc_output_context2(&mux, NULL, "mp4", NULL);
-    if (averr < 0)
-        return pipeline_fail(run, averr, "create the fmp4 muxer");
-    w->fmp4 = mux;
-    if ((ret = segment_add_streams(w, mux, "the fmp4 muxer")) != PIPELINE_OK)
-        goto end;
-    if ((ret = segment_fmp4_options(w, &options)) != PIPELINE_OK)
-        goto end;
-    /* A resumed run numbers its fragments (mfhd) where the uninterrupted
-     * run would be: one fragment per segment since the job's first. */
-    if (!segment_job_first_run(run) &&
-        (averr = av_dict_set_int(&options, "fragment_index",
-                                 run->first_index - run->spec->start_number + 1, 0)) < 0) {
-        ret = pipeline_fail(run, averr, "set the fmp4 fragment index");
-        goto end;
-    }
-    mux->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
-    mux->strict_std_compliance = run->spec->strict;
-    averr = avio_open_dyn_buf(&mux->pb);
-    if (averr < 0) {
-        ret = pipeline_fail(run, averr, "create the fmp4 muxer");
-        goto end;
-    }
-    averr = avformat_write_header(mux, &options);
-    if (averr < 0) {
-        ret = pipeline_fail(run, averr, "write the fmp4 header");
-        goto end;
-    }
-    const AVDictionaryEntry *unused = av_dict_get(options, "", NULL, AV_DICT_IGNORE_SUFFIX);
-    if (unused != NULL)
-        ret =
-            pipeline_fail(run, 0, "-hls_segment_options: option %s is not recognised", unused->key);
-end:
-    av_dict_free(&options);
-    return ret;
-}
-
-/* Opens segment `index`: its own mpegts muxer on its temp file, the run's
- * fMP4 muxer, or the progressive file. Returns a pipeline_result. */
-static int segment_open(struct segment_writer *w, int index, int64_t boundary, int64_t start_us)
+/* Opens w->mux: a muxer of format (NULL or "": guessed from the file name)
+ * writing to temp_path, its header written with what add_options (NULL:
+ * nothing) sets on it. Returns a pipeline_result. */
+static int segment_open_muxer(struct segment_writer *w, const char *format,
+                              int (*add_options)(struct segment_writer *w, AVFormatContext *mux,
+                                                 AVDictionary **options))
 {
     struct pipeline_run *run = w->run;
     const struct job_spec *spec = run->spec;
     AVFormatContext *mux = NULL;
     AVDictionary *options = NULL;
     int created = 0;
-    int ret = segment_fix_shift(w);
-    if (ret != PIPELINE_OK)
-        return ret;
-
-    if (w->container == SEGMENT_CONTAINER_FILE) {
-        snprintf(w->final_path, sizeof(w->final_path), "%s", spec->output);
-        snprintf(w->temp_path, sizeof(w->temp_path), "%s", spec->output);
-    } else {
-        if (job_spec_segment_path(spec, index, w->final_path, sizeof(w->final_path)) != 0)
-            return pipeline_fail(run, 0, "build the path of segment %d from \"%s\"", index,
-                                 spec->segment_filename);
-        const char *suffix =
-            run->cb != NULL && run->cb->temp_suffix != NULL ? run->cb->temp_suffix : ".tmp";
-        snprintf(w->temp_path, sizeof(w->temp_path), "%s%s", w->final_path, suffix);
-    }
-
-    if (w->container == SEGMENT_CONTAINER_FMP4) {
-        if (w->fmp4 == NULL && (ret = segment_fmp4_create(w)) != PIPELINE_OK)
-            return ret;
-        w->mux = w->fmp4;
-        for (int i = 0; i < SEGMENT_STREAMS; i++)
-            w->streams[i].fragment_started = 0;
-        goto opened;
-    }
-
-    const char *format = w->container == SEGMENT_CONTAINER_FILE ? spec->output_format : "mpegts";
+    int ret;
     int averr = avformat_alloc_output_context2(&mux, NULL, format[0] ? format : NULL, w->temp_path);
     if (averr < 0) {
         ret = pipeline_fail(run, averr, "create the %s muxer for %s", format[0] ? format : "output",
@@ -284,27 +307,12 @@ static int segment_open(struct segment_writer *w, int index, int64_t boundary, i
     mux->strict_std_compliance = spec->strict;
     mux->max_delay =
         spec->max_delay_us >= 0 ? (int)spec->max_delay_us : SEGMENT_DEFAULT_MAX_DELAY_US;
-    if (w->container == SEGMENT_CONTAINER_FILE) {
-        mux->avoid_negative_ts = AVFMT_AVOID_NEG_TS_AUTO;
-        /* Jellyfin's mp3 tags (see on_id3_tags in shim/argv.c). */
-        if (strcmp(mux->oformat->name, "mp3") == 0 &&
-            ((averr = av_dict_set(&options, "id3v2_version", "3", 0)) < 0 ||
-             (averr = av_dict_set(&options, "write_id3v1", "1", 0)) < 0)) {
-            ret = pipeline_fail(run, averr, "set the mp3 tag options");
-            goto fail;
-        }
-        if (spec->movflags[0] != '\0' &&
-            (averr = av_dict_set(&options, "movflags", spec->movflags, 0)) < 0) {
-            ret = pipeline_fail(run, averr, "set movflags %s", spec->movflags);
-            goto fail;
-        }
-    }
+    if (add_options != NULL && (ret = add_options(w, mux, &options)) != PIPELINE_OK)
+        goto fail;
 
     averr = avio_open(&mux->pb, w->temp_path, AVIO_FLAG_WRITE);
     if (averr < 0) {
-        ret = pipeline_fail(run, averr, "open %s file %s",
-                            w->container == SEGMENT_CONTAINER_FILE ? "output" : "segment",
-                            w->temp_path);
+        ret = pipeline_fail(run, averr, "open %s file %s", w->container->kind, w->temp_path);
         goto fail;
     }
     created = 1;
@@ -315,12 +323,6 @@ static int segment_open(struct segment_writer *w, int index, int64_t boundary, i
     }
     av_dict_free(&options);
     w->mux = mux;
-opened:
-    w->index = index;
-    w->boundary = boundary;
-    w->start_us = start_us;
-    w->end_us = start_us;
-    w->opened++;
     return PIPELINE_OK;
 
 fail:
@@ -334,256 +336,261 @@ fail:
     return ret;
 }
 
-/* Writes size bytes to path (created or truncated). Returns an AVERROR code. */
-static int segment_write_file(const char *path, const uint8_t *data, int size)
+static int segment_write_interleaved(struct segment_writer *w, AVPacket *pkt)
 {
-    AVIOContext *pb = NULL;
-    int averr = avio_open(&pb, path, AVIO_FLAG_WRITE);
-    if (averr < 0)
-        return averr;
-    avio_write(pb, data, size);
-    avio_flush(pb);
-    averr = pb->error;
-    int closeerr = avio_closep(&pb);
+    return av_interleaved_write_frame(w->mux, pkt);
+}
+
+/* Writes mux's trailer, closes its file and frees it; *size: the file's
+ * size. Returns 0 or an AVERROR. */
+static int segment_finish_muxer(AVFormatContext *mux, int64_t *size)
+{
+    int averr = av_write_trailer(mux);
+    *size = avio_tell(mux->pb);
+    int closeerr = avio_closep(&mux->pb);
+    avformat_free_context(mux);
     return averr < 0 ? averr : closeerr;
 }
 
-/* Writes an fMP4 segment file: the styp box the hls muxer starts every
- * segment with, then the fragment. Returns an AVERROR code. */
-static int segment_write_segment(const char *path, const uint8_t *data, int size)
+/* Hands a finished HLS segment to the caller: from here on its temp file is
+ * the caller's, published or discarded. */
+static int segment_deliver(struct segment_writer *w, const struct pipeline_segment *segment)
 {
-    static const uint8_t styp[24] = {0, 0, 0, 24, 's', 't', 'y', 'p', 'm', 's', 'd', 'h',
-                                     0, 0, 0, 0,  'm', 's', 'd', 'h', 'm', 's', 'i', 'x'};
-    AVIOContext *pb = NULL;
-    int averr = avio_open(&pb, path, AVIO_FLAG_WRITE);
-    if (averr < 0)
-        return averr;
-    avio_write(pb, styp, sizeof(styp));
-    avio_write(pb, data, size);
-    avio_flush(pb);
-    averr = pb->error;
-    int closeerr = avio_closep(&pb);
-    return averr < 0 ? averr : closeerr;
-}
-
-/* Where the fMP4 init segment goes: -hls_fmp4_init_filename, relative to
- * the playlist's folder ("init.mp4" when not given, as the hls muxer). */
-static void segment_init_path(const struct job_spec *spec, char *out, size_t len)
-{
-    const char *name = spec->init_filename[0] != '\0' ? spec->init_filename : "init.mp4";
-    if (name[0] == '/') {
-        snprintf(out, len, "%s", name);
-        return;
-    }
-    const char *slash = strrchr(spec->output, '/');
-    int dir = slash != NULL ? (int)(slash - spec->output) : 0;
-    if (slash != NULL)
-        snprintf(out, len, "%.*s/%s", dir, spec->output, name);
-    else
-        snprintf(out, len, "%s", name);
-}
-
-/* Length of the leading ftyp/moov boxes of an fMP4 byte stream. */
-static int segment_init_length(const uint8_t *data, int size)
-{
-    int at = 0;
-    while (at + 8 <= size) {
-        uint32_t box = AV_RB32(data + at);
-        if (memcmp(data + at + 4, "ftyp", 4) != 0 && memcmp(data + at + 4, "moov", 4) != 0)
-            break;
-        if (box < 8 || box > (uint32_t)(size - at))
-            break;
-        at += (int)box;
-    }
-    return at;
-}
-
-/* The fragment times of the track of stream s, or NULL. */
-static const struct fmp4_track_times *segment_fmp4_track(const struct segment_output_stream *s,
-                                                         const struct fmp4_track_times *times,
-                                                         int n)
-{
-    for (int t = 0; t < n; t++)
-        if (times[t].track_id == (uint32_t)s->mux_index + 1)
-            return &times[t];
-    return NULL;
-}
-
-/* The job's first run: measures, per track, how far the first fragment's
- * decode times (its last sample's) stand from the dts it muxed, and with
- * its first sample's composition offset where its presentation times
- * stand (the job's base, fmp4_times.h); keeps its text to hand out with
- * the segment. */
-static int segment_fmp4_measure_base(struct segment_writer *w,
-                                     const struct fmp4_track_times *times, int n)
-{
-    struct fmp4_base *base = &w->fmp4_base;
-    memset(base, 0, sizeof(*base));
-    for (int i = 0; i < SEGMENT_STREAMS; i++) {
-        const struct segment_output_stream *s = &w->streams[i];
-        if (!s->expected || !s->fragment_started)
-            continue;
-        const struct fmp4_track_times *t = segment_fmp4_track(s, times, n);
-        if (t == NULL || !t->has_last_decode_time || s->fragment_last_dts == AV_NOPTS_VALUE)
-            return pipeline_fail(w->run, 0, "read the decode times of segment %s", w->temp_path);
-        base->tracks[base->count].track_id = t->track_id;
-        base->tracks[base->count].decode_offset = t->last_decode_time - s->fragment_last_dts;
-        base->tracks[base->count].presentation_offset =
-            base->tracks[base->count].decode_offset - t->first_composition_offset;
-        base->count++;
-    }
-    if (fmp4_base_format(base, w->fmp4_base_text, sizeof(w->fmp4_base_text)) != 0)
-        return pipeline_fail(w->run, 0, "record the fmp4 timeline of %s", w->temp_path);
-    return PIPELINE_OK;
-}
-
-/* A resumed run: rewrites the fragment's tfdt and sidx times so that they
- * stand where the job's base puts its dts and pts, as in the uninterrupted
- * run. The correction is fixed on a stream's first fragment and applied to
- * every later one (the muxer counts on from there). Without a base for a
- * track, the fragment is placed as the mp4 muxer's frag_discont would
- * place a job that started at stream time 0 (decode time = dts plus the
- * first packet's reorder delay). */
-static int segment_fmp4_rebase(struct segment_writer *w, uint8_t *fragment, int size,
-                               const struct fmp4_track_times *times, int n)
-{
-    for (int i = 0; i < SEGMENT_STREAMS; i++) {
-        struct segment_output_stream *s = &w->streams[i];
-        if (!s->expected || !s->fragment_started)
-            continue;
-        const struct fmp4_track_times *t = segment_fmp4_track(s, times, n);
-        if (!s->delta_known) {
-            if (t == NULL || !t->has_last_decode_time || s->fragment_last_dts == AV_NOPTS_VALUE)
-                return pipeline_fail(w->run, 0, "read the decode times of segment %s",
-                                     w->temp_path);
-            int64_t decode_offset, presentation_offset;
-            if (!fmp4_base_find(&w->fmp4_base, t->track_id, &decode_offset,
-                                &presentation_offset)) {
-                decode_offset = t->last_decode_time - t->decode_time -
-                                (s->fragment_last_dts - s->fragment_pts);
-                presentation_offset = 0;
-            }
-            s->decode_delta = s->fragment_last_dts + decode_offset - t->last_decode_time;
-            s->presentation_delta = t->has_presentation_time ? s->fragment_pts +
-                                                                    presentation_offset -
-                                                                    t->presentation_time
-                                                              : 0;
-            s->delta_known = 1;
-        }
-        if (t != NULL && fmp4_fragment_shift(fragment, (size_t)size, t->track_id, s->decode_delta,
-                                             s->presentation_delta) != 0)
-            return pipeline_fail(w->run, 0, "move the times of segment %s onto the job's timeline",
-                                 w->temp_path);
-    }
-    return PIPELINE_OK;
-}
-
-/* Places a finished fragment on the job's timeline: measured by the job's
- * first run on its first fragment, rewritten by every resumed run. */
-static int segment_fmp4_timeline(struct segment_writer *w, uint8_t *fragment, int size)
-{
-    int first_run = segment_job_first_run(w->run);
-    if (first_run && w->opened > 1)
+    const struct pipeline_callbacks *cb = w->run->cb;
+    if (cb == NULL || cb->segment_done == NULL) {
+        unlink(w->temp_path);
         return PIPELINE_OK;
-    struct fmp4_track_times times[FMP4_TRACKS_MAX];
-    int n = fmp4_fragment_times(fragment, (size_t)size, times, FMP4_TRACKS_MAX);
-    if (n < 0)
-        return pipeline_fail(w->run, 0, "read the times of segment %s", w->temp_path);
-    if (first_run)
-        return segment_fmp4_measure_base(w, times, n);
-    return segment_fmp4_rebase(w, fragment, size, times, n);
+    }
+    return cb->segment_done(cb->opaque, segment) != 0 ? PIPELINE_STOPPED : PIPELINE_OK;
 }
 
-/* fMP4: flushes the open segment's fragment and writes its bytes (and, in
- * the job's first run, the init segment) to their files. */
-static int segment_fmp4_flush(struct segment_writer *w, int64_t *size)
+static int segment_never_mp4(const struct job_spec *spec)
 {
-    struct pipeline_run *run = w->run;
-    AVFormatContext *mux = w->fmp4;
-    uint8_t *data = NULL;
-    /* Packets still in libavformat's interleaving queue belong to this
-     * segment too. */
-    int averr = av_interleaved_write_frame(mux, NULL);
-    if (averr >= 0)
-        averr = av_write_frame(mux, NULL);
-    /* With delay_moov the first flush writes only the moov; the second
-     * writes the fragment. */
-    if (averr >= 0 && !w->init_written)
-        averr = av_write_frame(mux, NULL);
-    if (averr < 0)
-        return pipeline_fail(run, averr, "flush the fragment of segment %s", w->temp_path);
-    int length = avio_close_dyn_buf(mux->pb, &data);
-    mux->pb = NULL;
-    int init = segment_init_length(data, length);
-    int ret = PIPELINE_OK;
+    return 0;
+}
 
-    if (init > 0 && !w->init_written) {
-        char path[JOB_SPEC_PATH_MAX + 64];
-        char temp[JOB_SPEC_PATH_MAX + 128];
-        struct stat st;
-        segment_init_path(run->spec, path, sizeof(path));
-        /* Written by the job's first run, over one a former job left (its
-         * edit list would not match this job's fragments); a resumed run's
-         * moov differs (edit list), so it writes one only if none is there. */
-        if (segment_job_first_run(run) || stat(path, &st) != 0) {
-            const char *suffix =
-                run->cb != NULL && run->cb->temp_suffix != NULL ? run->cb->temp_suffix : ".tmp";
-            snprintf(temp, sizeof(temp), "%s%s", path, suffix);
-            averr = segment_write_file(temp, data, init);
-            if (averr >= 0 && rename(temp, path) != 0)
-                averr = AVERROR(errno);
-            if (averr < 0) {
-                unlink(temp);
-                ret = pipeline_fail(run, averr, "write the init segment %s", path);
-                goto end;
-            }
-        }
-        w->init_written = 1;
-    }
-    if ((ret = segment_fmp4_timeline(w, data + init, length - init)) != PIPELINE_OK)
-        goto end;
-    averr = segment_write_segment(w->temp_path, data + init, length - init);
+/* ---- back end: MPEG-TS segments ---------------------------------------------------- */
+
+static int64_t segment_mpegts_shift(const struct segment_writer *w, int64_t base, int64_t first)
+{
+    return -base + (first < 0 ? -first : 0);
+}
+
+static int segment_mpegts_open(struct segment_writer *w, int index)
+{
+    int ret = segment_name(w, index);
+    return ret != PIPELINE_OK ? ret : segment_open_muxer(w, "mpegts", NULL);
+}
+
+static int segment_mpegts_close(struct segment_writer *w, AVFormatContext *mux, int64_t *size)
+{
+    int averr = segment_finish_muxer(mux, size);
     if (averr < 0) {
         unlink(w->temp_path);
-        ret = pipeline_fail(run, averr, "write segment file %s", w->temp_path);
-        goto end;
+        return pipeline_fail(w->run, averr, "finish %s", w->temp_path);
     }
-    *size = length - init + 24;
-    averr = avio_open_dyn_buf(&mux->pb);
-    if (averr < 0)
-        ret = pipeline_fail(run, averr, "reopen the fmp4 buffer");
-end:
-    av_free(data);
-    return ret;
+    return PIPELINE_OK;
+}
+
+static void segment_mpegts_free(struct segment_writer *w)
+{
+    if (w->mux == NULL)
+        return;
+    avio_closep(&w->mux->pb);
+    avformat_free_context(w->mux);
+    w->mux = NULL;
+    unlink(w->temp_path);
+}
+
+static const struct segment_container segment_mpegts = {
+    .kind = "segment",
+    .codec_tags = 0,
+    .muxer_per_segment = 1,
+    .is_mp4 = segment_never_mp4,
+    .shift = segment_mpegts_shift,
+    .open = segment_mpegts_open,
+    .write = segment_write_interleaved,
+    .close = segment_mpegts_close,
+    .deliver = segment_deliver,
+    .free = segment_mpegts_free,
+};
+
+/* ---- back end: fMP4 segments -------------------------------------------------------- */
+
+static int segment_always_mp4(const struct job_spec *spec)
+{
+    return 1;
+}
+
+/* The mp4 muxer keeps negative dts (edit list): no shift of its own. */
+static int64_t segment_fmp4_shift(const struct segment_writer *w, int64_t base, int64_t first)
+{
+    return -base;
+}
+
+/* Names the segment; the run's first segment creates the run's muxer,
+ * every segment starts a fragment in it. */
+static int segment_fmp4_open(struct segment_writer *w, int index)
+{
+    int ret = segment_name(w, index);
+    if (ret != PIPELINE_OK)
+        return ret;
+    if (w->fmp4 == NULL) {
+        AVFormatContext *mux = NULL;
+        int averr = avformat_alloc_output_context2(&mux, NULL, "mp4", NULL);
+        if (averr < 0)
+            return pipeline_fail(w->run, averr, "create the fmp4 muxer");
+        if ((ret = segment_add_streams(w, mux, "the fmp4 muxer")) != PIPELINE_OK) {
+            avformat_free_context(mux);
+            return ret;
+        }
+        if ((ret = pipeline_fmp4_open(&w->fmp4, w->run, w->timeline, mux)) != PIPELINE_OK)
+            return ret;
+    }
+    w->mux = pipeline_fmp4_muxer(w->fmp4);
+    pipeline_fmp4_begin(w->fmp4);
+    return PIPELINE_OK;
+}
+
+static int segment_fmp4_write(struct segment_writer *w, AVPacket *pkt)
+{
+    pipeline_fmp4_packet(w->fmp4, pkt);
+    return av_interleaved_write_frame(w->mux, pkt);
+}
+
+static int segment_fmp4_close(struct segment_writer *w, AVFormatContext *mux, int64_t *size)
+{
+    return pipeline_fmp4_flush(w->fmp4, w->temp_path, w->opened, size);
+}
+
+static void segment_fmp4_free(struct segment_writer *w)
+{
+    w->mux = NULL; /* the fmp4 muxer's */
+    pipeline_fmp4_free(&w->fmp4);
+}
+
+static const struct segment_container segment_fmp4 = {
+    .kind = "segment",
+    .codec_tags = 1,
+    .muxer_per_segment = 0,
+    .is_mp4 = segment_always_mp4,
+    .shift = segment_fmp4_shift,
+    .open = segment_fmp4_open,
+    .write = segment_fmp4_write,
+    .close = segment_fmp4_close,
+    .deliver = segment_deliver,
+    .free = segment_fmp4_free,
+};
+
+/* ---- back end: a progressive file ---------------------------------------------------- */
+
+static int segment_file_is_mp4(const struct job_spec *spec)
+{
+    return strcmp(spec->output_format, "mp4") == 0 || strcmp(spec->output_format, "mov") == 0 ||
+           strcmp(spec->output_format, "ipod") == 0;
+}
+
+/* Without -copyts the CLI starts a file at 0 (after any -ss); the muxer's
+ * own avoid_negative_ts deals with the encoders' delays. */
+static int64_t segment_file_shift(const struct segment_writer *w, int64_t base, int64_t first)
+{
+    const struct pipeline_timeline *t = w->timeline;
+    return w->run->spec->copyts ? -base : -(t->origin_us + t->job_start_us);
+}
+
+/* The file's muxer options: the muxer's own negative-timestamp handling,
+ * Jellyfin's mp3 tags (see on_id3_tags in shim/argv.c), -movflags. */
+static int segment_file_options(struct segment_writer *w, AVFormatContext *mux,
+                                AVDictionary **options)
+{
+    const struct job_spec *spec = w->run->spec;
+    int averr;
+    mux->avoid_negative_ts = AVFMT_AVOID_NEG_TS_AUTO;
+    if (strcmp(mux->oformat->name, "mp3") == 0 &&
+        ((averr = av_dict_set(options, "id3v2_version", "3", 0)) < 0 ||
+         (averr = av_dict_set(options, "write_id3v1", "1", 0)) < 0))
+        return pipeline_fail(w->run, averr, "set the mp3 tag options");
+    if (spec->movflags[0] != '\0' &&
+        (averr = av_dict_set(options, "movflags", spec->movflags, 0)) < 0)
+        return pipeline_fail(w->run, averr, "set movflags %s", spec->movflags);
+    return PIPELINE_OK;
+}
+
+/* The one "segment" is spec->output itself, written in place. */
+static int segment_file_open(struct segment_writer *w, int index)
+{
+    const struct job_spec *spec = w->run->spec;
+    snprintf(w->final_path, sizeof(w->final_path), "%s", spec->output);
+    snprintf(w->temp_path, sizeof(w->temp_path), "%s", spec->output);
+    return segment_open_muxer(w, spec->output_format, segment_file_options);
+}
+
+static int segment_file_close(struct segment_writer *w, AVFormatContext *mux, int64_t *size)
+{
+    int averr = segment_finish_muxer(mux, size);
+    return averr < 0 ? pipeline_fail(w->run, averr, "finish %s", w->temp_path) : PIPELINE_OK;
+}
+
+/* The file is complete when closed: there is nothing to publish. */
+static int segment_file_deliver(struct segment_writer *w, const struct pipeline_segment *segment)
+{
+    return PIPELINE_OK;
+}
+
+/* An unfinished progressive file stays: it is the output, not a temp file. */
+static void segment_file_free(struct segment_writer *w)
+{
+    if (w->mux == NULL)
+        return;
+    avio_closep(&w->mux->pb);
+    avformat_free_context(w->mux);
+    w->mux = NULL;
+}
+
+static const struct segment_container segment_file = {
+    .kind = "output",
+    .codec_tags = 1,
+    .muxer_per_segment = 0,
+    .is_mp4 = segment_file_is_mp4,
+    .shift = segment_file_shift,
+    .open = segment_file_open,
+    .write = segment_write_interleaved,
+    .close = segment_file_close,
+    .deliver = segment_file_deliver,
+    .free = segment_file_free,
+};
+
+/* ---- opening, closing, writing ------------------------------------------------------- */
+
+/* Opens segment `index` through the back end. Returns a pipeline_result. */
+static int segment_open(struct segment_writer *w, int index, int64_t boundary, int64_t start_us)
+{
+    int ret = segment_fix_shift(w);
+    if (ret == PIPELINE_OK)
+        ret = w->container->open(w, index);
+    if (ret != PIPELINE_OK)
+        return ret;
+    w->index = index;
+    w->boundary = boundary;
+    w->start_us = start_us;
+    w->end_us = start_us;
+    w->opened++;
+    return PIPELINE_OK;
 }
 
 /* Closes the open segment and hands it to the caller. Returns a pipeline_result:
  * PIPELINE_STOPPED when segment_done asks to stop. */
 static int segment_close(struct segment_writer *w, int last, int64_t duration_us)
 {
-    struct pipeline_run *run = w->run;
     AVFormatContext *mux = w->mux;
     int64_t size = 0;
     w->mux = NULL;
-
-    if (w->container == SEGMENT_CONTAINER_FMP4) {
-        int ret = segment_fmp4_flush(w, &size);
-        if (ret != PIPELINE_OK)
-            return ret;
-    } else {
-        int averr = av_write_trailer(mux);
-        size = avio_tell(mux->pb);
-        int closeerr = avio_closep(&mux->pb);
-        avformat_free_context(mux);
-        if (averr < 0 || closeerr < 0) {
-            if (w->container != SEGMENT_CONTAINER_FILE)
-                unlink(w->temp_path);
-            return pipeline_fail(run, averr < 0 ? averr : closeerr, "finish %s", w->temp_path);
-        }
-    }
+    int ret = w->container->close(w, mux, &size);
+    if (ret != PIPELINE_OK)
+        return ret;
     if (size > 0)
         w->bytes_before += size;
-    run->bytes = w->bytes_before;
+    w->bytes = w->bytes_before;
 
     struct pipeline_segment segment = {
         .index = w->index,
@@ -593,31 +600,23 @@ static int segment_close(struct segment_writer *w, int last, int64_t duration_us
         .duration_us = duration_us,
         .last = last,
         /* The job's first segment carries its fragment base (fMP4). */
-        .fmp4_base = w->fmp4_base_text[0] != '\0' && w->opened == 1 ? w->fmp4_base_text : NULL,
+        .fmp4_base = w->opened == 1 ? pipeline_fmp4_base(w->fmp4) : NULL,
     };
-    /* A progressive file is complete now; there is nothing to publish. */
-    if (w->container == SEGMENT_CONTAINER_FILE)
-        return PIPELINE_OK;
-    /* From here on the temp file is the caller's: published or discarded. */
-    if (run->cb == NULL || run->cb->segment_done == NULL) {
-        unlink(w->temp_path);
-        return PIPELINE_OK;
-    }
-    return run->cb->segment_done(run->cb->opaque, &segment) != 0 ? PIPELINE_STOPPED : PIPELINE_OK;
+    return w->container->deliver(w, &segment);
 }
 
 /* Writes one packet of stream `kind` to the open segment. Takes its reference. */
 static int segment_write(struct segment_writer *w, enum segment_stream kind, AVPacket *pkt)
 {
-    struct pipeline_run *run = w->run;
+    const struct pipeline_timeline *t = w->timeline;
     struct segment_output_stream *s = &w->streams[kind];
     AVStream *st = w->mux->streams[s->mux_index];
 
     if (kind == segment_cutting_stream(w) && pkt->pts != AV_NOPTS_VALUE) {
-        int64_t end = pipeline_stream_time_us(run, pkt->pts + pkt->duration, s->time_base);
+        int64_t end = timeline_stream_time_us(t, pkt->pts + pkt->duration, s->time_base);
         if (end > w->end_us)
             w->end_us = end;
-        run->out_time_us = pipeline_stream_time_us(run, pkt->pts, s->time_base);
+        w->out_time_us = timeline_stream_time_us(t, pkt->pts, s->time_base);
     }
 
     av_packet_rescale_ts(pkt, s->time_base, st->time_base);
@@ -627,18 +626,12 @@ static int segment_write(struct segment_writer *w, enum segment_stream kind, AVP
     if (pkt->dts != AV_NOPTS_VALUE)
         pkt->dts += shift;
     pkt->stream_index = s->mux_index;
-    if (w->container == SEGMENT_CONTAINER_FMP4) {
-        if (!s->fragment_started)
-            s->fragment_pts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
-        s->fragment_last_dts = pkt->dts;
-        s->fragment_started = 1;
-    }
 
-    int averr = av_interleaved_write_frame(w->mux, pkt);
+    int averr = w->container->write(w, pkt);
     av_packet_unref(pkt);
     if (averr < 0)
-        return pipeline_fail(run, averr, "write a packet to segment %s", w->temp_path);
-    run->bytes = w->bytes_before + avio_tell(w->mux->pb);
+        return pipeline_fail(w->run, averr, "write a packet to segment %s", w->temp_path);
+    w->bytes = w->bytes_before + avio_tell(w->mux->pb);
     return PIPELINE_OK;
 }
 
@@ -720,8 +713,8 @@ static void audio_queue_drop_before(struct segment_writer *w, int64_t floor)
 static int64_t segment_audio_limit(const struct segment_writer *w)
 {
     AVRational video_tb = w->streams[SEGMENT_VIDEO].time_base;
-    int64_t margin_us = w->run->hls_time_us / 2 < SEGMENT_SPLIT_MARGIN_US ? w->run->hls_time_us / 2
-                                                                          : SEGMENT_SPLIT_MARGIN_US;
+    int64_t half_us = w->timeline->hls_time_us / 2;
+    int64_t margin_us = half_us < SEGMENT_SPLIT_MARGIN_US ? half_us : SEGMENT_SPLIT_MARGIN_US;
     return w->end_ts - av_rescale_q(margin_us, AV_TIME_BASE_Q, video_tb);
 }
 
@@ -729,7 +722,6 @@ static int64_t segment_audio_limit(const struct segment_writer *w)
  * video that waited. */
 static int segment_resolve_cut(struct segment_writer *w)
 {
-    struct pipeline_run *run = w->run;
     AVRational video_tb = w->streams[SEGMENT_VIDEO].time_base;
     struct segment_cut cut = w->pending_cut;
     int ret;
@@ -740,7 +732,7 @@ static int segment_resolve_cut(struct segment_writer *w)
         return ret;
     if ((ret = segment_open(w, cut.index, cut.boundary, cut.start_us)) != PIPELINE_OK)
         return ret;
-    w->end_ts = pipeline_boundary_ts(run, cut.boundary + 1, video_tb);
+    w->end_ts = timeline_boundary_ts(w->timeline, cut.boundary + 1, video_tb);
     AVPacket *held = NULL;
     while (av_fifo_read(w->video_queue, &held, 1) >= 0) {
         ret = segment_write(w, SEGMENT_VIDEO, held);
@@ -796,7 +788,7 @@ static int video_queue_push(struct segment_writer *w, AVPacket *pkt)
 static int segment_begin(struct segment_writer *w, const struct segment_cut *cut, int64_t split,
                          AVPacket *pkt, int *queued)
 {
-    struct pipeline_run *run = w->run;
+    const struct pipeline_timeline *t = w->timeline;
     AVRational video_tb = w->streams[SEGMENT_VIDEO].time_base;
     int ret;
     *queued = 0;
@@ -817,7 +809,7 @@ static int segment_begin(struct segment_writer *w, const struct segment_cut *cut
     if (w->mux != NULL) {
         if ((ret = segment_close(w, 0, cut->start_us - w->start_us)) != PIPELINE_OK)
             return ret;
-    } else if (w->opened == 0 && run->trim) {
+    } else if (w->opened == 0 && t->trim) {
         /* A run that starts mid-stream begins its audio at its first
          * cut's split point: earlier audio went into the previous
          * segment of the run that produced it. */
@@ -827,7 +819,7 @@ static int segment_begin(struct segment_writer *w, const struct segment_cut *cut
     }
     if ((ret = segment_open(w, cut->index, cut->boundary, cut->start_us)) != PIPELINE_OK)
         return ret;
-    w->end_ts = pipeline_boundary_ts(run, cut->boundary + 1, video_tb);
+    w->end_ts = timeline_boundary_ts(t, cut->boundary + 1, video_tb);
     return PIPELINE_OK;
 }
 
@@ -876,21 +868,20 @@ done:
 /* Audio-only runs: segments begin at the first audio packet past each boundary. */
 static int segment_writer_audio_only(struct segment_writer *w, AVPacket *pkt)
 {
-    struct pipeline_run *run = w->run;
+    const struct pipeline_timeline *t = w->timeline;
     AVRational tb = w->streams[SEGMENT_AUDIO].time_base;
     int ret;
 
-    if (run->trim &&
-        av_compare_ts(pkt->pts, tb, run->origin_us + run->start_us, AV_TIME_BASE_Q) < 0) {
+    if (t->trim && av_compare_ts(pkt->pts, tb, t->origin_us + t->start_us, AV_TIME_BASE_Q) < 0) {
         av_packet_unref(pkt);
         return PIPELINE_OK;
     }
     if (w->mux == NULL || pkt->pts >= w->end_ts) {
-        int64_t start_us = pipeline_stream_time_us(run, pkt->pts, tb);
-        int64_t boundary = pipeline_boundary_index(run, pkt->pts, tb);
-        int index = run->first_index;
-        if (w->mux == NULL && boundary < run->first_boundary)
-            boundary = run->first_boundary;
+        int64_t start_us = timeline_stream_time_us(t, pkt->pts, tb);
+        int64_t boundary = timeline_boundary_index(t, pkt->pts, tb);
+        int index = t->first_index;
+        if (w->mux == NULL && boundary < t->first_boundary)
+            boundary = t->first_boundary;
         if (w->mux != NULL) {
             index = w->index + 1;
             if ((ret = segment_close(w, 0, start_us - w->start_us)) != PIPELINE_OK)
@@ -898,7 +889,7 @@ static int segment_writer_audio_only(struct segment_writer *w, AVPacket *pkt)
         }
         if ((ret = segment_open(w, index, boundary, start_us)) != PIPELINE_OK)
             goto done;
-        w->end_ts = pipeline_boundary_ts(run, boundary + 1, tb);
+        w->end_ts = timeline_boundary_ts(t, boundary + 1, tb);
     }
     ret = segment_write(w, SEGMENT_AUDIO, pkt);
 done:
@@ -939,9 +930,10 @@ int segment_writer_finish(struct segment_writer *w)
 {
     struct pipeline_run *run = w->run;
     if (w->mux == NULL)
-        return pipeline_fail(
-            run, 0, "transcode %s: no %s frame at or after %.3f s", run->spec->input,
-            w->streams[SEGMENT_VIDEO].expected ? "video" : "audio", (double)run->start_us / 1e6);
+        return pipeline_fail(run, 0, "transcode %s: no %s frame at or after %.3f s",
+                             run->spec->input,
+                             w->streams[SEGMENT_VIDEO].expected ? "video" : "audio",
+                             (double)w->timeline->start_us / 1e6);
     int ret = PIPELINE_OK;
     if (w->pending)
         ret = segment_resolve_cut(w);
@@ -952,24 +944,12 @@ int segment_writer_finish(struct segment_writer *w)
     return segment_close(w, 1, w->end_us - w->start_us);
 }
 
-void segment_writer_free(struct segment_writer *w)
+void segment_writer_free(struct segment_writer **wp)
 {
-    if (w->mux != NULL && w->container != SEGMENT_CONTAINER_FMP4) {
-        avio_closep(&w->mux->pb);
-        avformat_free_context(w->mux);
-        if (w->container != SEGMENT_CONTAINER_FILE)
-            unlink(w->temp_path);
-    }
-    w->mux = NULL;
-    if (w->fmp4 != NULL) {
-        uint8_t *data = NULL;
-        if (w->fmp4->pb != NULL)
-            avio_close_dyn_buf(w->fmp4->pb, &data);
-        av_free(data);
-        w->fmp4->pb = NULL;
-        avformat_free_context(w->fmp4);
-        w->fmp4 = NULL;
-    }
+    struct segment_writer *w = *wp;
+    if (w == NULL)
+        return;
+    w->container->free(w);
     if (w->audio_queue != NULL) {
         AVPacket *held;
         while ((held = audio_queue_pop(w)) != NULL)
@@ -984,4 +964,5 @@ void segment_writer_free(struct segment_writer *w)
     }
     for (int i = 0; i < SEGMENT_STREAMS; i++)
         avcodec_parameters_free(&w->streams[i].par);
+    av_freep(wp);
 }

@@ -1,46 +1,126 @@
-/* pipeline_video.c -- the video stream: decode, filter, encode with libx264.
+/* pipeline_video.c -- the video stream: decode, filter, encode with libx264,
+ * or copy its packets; either way, mark where segments begin.
  *
- * Owns the video decoder, the libavfilter graph built from the job's -vf
- * string, and the libx264 encoder; hands every encoded packet to the segment
- * writer. The filter graph is built from the first decoded frame and the
- * encoder from the first filtered frame, as the ffmpeg CLI does, so both see
- * the real frame properties (size, format, colour signalling set by
- * setparams).
+ * Owns the video decoder, the filter graph (pipeline_graph.c), the libx264
+ * encoder, the subtitle drawn into a -filter_complex graph
+ * (pipeline_subtitle.c), or, for a copy, the -bsf:v chain; hands every
+ * encoded (or copied) packet to the segment writer, the first packet of
+ * each segment with its struct segment_cut. Whether the stream is copied
+ * or encoded is chosen once, in pipeline_video_open, as a table of
+ * functions (struct video_mode): nothing after that asks again.
  *
- * What makes segments line up on every worker: the first frame at or past
- * each boundary k*T is forced to an IDR (forced-idr, no scene-cut keyframes,
- * pict_type cleared on every other frame), frames keep their input
- * timestamps (no frame-rate conversion), and a run that starts mid-stream
- * drops every frame before its start, so its first frame is the same frame a
- * run from the start put first in that segment.
+ * Encoding: the filter graph is built from the first decoded frame and the
+ * encoder from the first filtered frame, as the ffmpeg CLI does, so both
+ * see the real frame properties (size, format, colour signalling set by
+ * setparams). What makes segments line up on every worker: the first frame
+ * at or past each boundary k*T is forced to an IDR (forced-idr, no
+ * scene-cut keyframes, pict_type cleared on every other frame), frames keep
+ * their input timestamps (no frame-rate conversion), and a run that starts
+ * mid-stream drops every frame before its start, so its first frame is the
+ * same frame a run from the start put first in that segment.
+ *
+ * Copying: packets go through the -bsf:v chain and segments start on
+ * source keyframes by the CLI's rule (timeline_cutter, pipeline_timeline.h).
  *
  * With a handoff (pipeline.c's two-thread run) the decoder and the filter
  * graph run on the reader thread and push each filtered frame into it; the
  * encoder runs on the caller's thread (pipeline_video_encode_frame). The
  * decoder always gets libav's automatic thread count, frame and slice
  * threads, as the CLI's does: -threads is the encoder's (and, as in the CLI,
- * the filter graph's). */
-#include <math.h>
+ * the filter graph's). This stage's counters are its own: `decoded` is
+ * written by the decoding side only, `frames` by the encoding side only. */
+#include "pipeline_video.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include <libavcodec/bsf.h>
-#include <libavfilter/buffersink.h>
-#include <libavfilter/buffersrc.h>
-#include <libavutil/display.h>
-#include <libavutil/opt.h>
-#include <libavutil/pixdesc.h>
+#include <libavutil/fifo.h>
+#include <libavutil/mem.h>
 
-#include "pipeline_internal.h"
+#include "pipeline_graph.h"
+#include "pipeline_subtitle.h"
 
-static int video_open_copy(struct pipeline_video *v);
+/* Video frames between two pushes of an unchanged subtitle canvas: the
+ * overlay holds up to this many video frames waiting for one. */
+#define VIDEO_SUBTITLE_HEARTBEAT 8
 
-int pipeline_video_open(struct pipeline_video *v, struct pipeline_run *run,
-                        struct segment_writer *writer, AVFormatContext *input, AVStream *stream)
+struct video_mode;
+
+struct pipeline_video {
+    struct pipeline_run *run;
+    const struct pipeline_timeline *timeline;
+    struct segment_writer *writer;
+    const struct video_mode *mode; /* copy or encode, chosen at open */
+    AVStream *stream;
+    AVFormatContext *input; /* for -filter_complex's stream labels and the canvas size */
+    AVRational frame_rate;  /* guessed from the input, for the filter graph and x264 */
+    AVPacket *packet;       /* encoded, or copied */
+    AVFifo *cuts;           /* of struct segment_cut, not yet out of the encoder (bsf) */
+    int64_t frame_duration; /* in the encoder's (bsf's output) time base */
+    int64_t frames;         /* encoding side: frames sent to the encoder (packets muxed) */
+    int64_t decoded;        /* decoding side: frames decoded (packets taken) */
+
+    /* Encoding. */
+    AVCodecContext *decoder;
+    const AVCodec *encoder_codec;
+    struct pipeline_graph *graph; /* built from the first decoded frame */
+    AVCodecContext *encoder;
+    AVFrame *frame; /* decoded */
+    AVFrame *filtered;
+    int wait_keyframe;        /* drop input packets until a keyframe (after a seek) */
+    int64_t start_ts;         /* in the stream time base: earlier frames are dropped */
+    int started;              /* the first segment's frame has been sent */
+    int next_index;           /* file number of the next segment */
+    int64_t next_cut_ts;      /* in the encoder time base: frames at or past it start a segment */
+    int64_t next_keyframe_ts; /* progressive with a keyframe interval: frames at or past it
+                                 are forced IDRs (encoder time base); INT64_MAX: none */
+    int64_t last_pts;         /* of the latest frame sent to the encoder */
+    /* The run's first segment has an encoder of its own, drained when the
+     * next segment's first frame arrives (see video_encode): when each
+     * segment is a muxer of its own (MPEG-TS). Set while that first encoder
+     * is the open one. */
+    int first_encoder;
+    /* With a handoff the reader thread decodes and filters and pushes each
+     * filtered frame into it; the encoding thread encodes. */
+    struct pipeline_handoff *handoff;
+
+    /* -filter_complex with a subtitle stream: its canvas feeds the graph's
+     * subtitle input, pushed when it changes and every few frames. */
+    struct pipeline_subtitle *subtitle;
+    AVFrame *sub_frame;
+    int sub_pushed;      /* a canvas has been pushed */
+    int sub_since_push;  /* video frames fed since the last canvas was pushed */
+    int64_t sub_last_ts; /* of the latest video frame fed */
+
+    /* Copying. */
+    AVBSFContext *bsf;
+    struct timeline_cutter cutter;
+};
+
+/* One way of turning the stream's packets into muxed packets. */
+struct video_mode {
+    /* Sets the mode up, after the fields every mode shares. */
+    int (*open)(struct pipeline_video *v);
+    /* Takes one input packet (NULL: end of input, drain). */
+    int (*packet)(struct pipeline_video *v, const AVPacket *pkt);
+    /* Takes the next packet ready for the muxer into pkt; *got 0 when none
+     * is. */
+    int (*receive)(struct pipeline_video *v, AVPacket *pkt, int *got);
+};
+
+static const struct video_mode video_copy_mode;
+static const struct video_mode video_encode_mode;
+
+int pipeline_video_open(struct pipeline_video **out, struct pipeline_run *run,
+                        const struct pipeline_timeline *t, struct segment_writer *writer,
+                        AVFormatContext *input, AVStream *stream)
 {
-    const struct job_spec *spec = run->spec;
-    memset(v, 0, sizeof(*v));
+    struct pipeline_video *v = *out = av_mallocz(sizeof(*v));
+    if (v == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the video stage");
     v->run = run;
+    v->timeline = t;
     v->writer = writer;
     v->stream = stream;
     v->input = input;
@@ -48,96 +128,50 @@ int pipeline_video_open(struct pipeline_video *v, struct pipeline_run *run,
     v->next_keyframe_ts = INT64_MAX;
     /* After a seek the demuxer may start on a frame that needs earlier ones. */
     v->wait_keyframe = 1;
-    v->start_ts = run->trim ? pipeline_stream_ts(run, run->start_us, stream->time_base) : INT64_MIN;
+    v->start_ts = t->trim ? timeline_stream_ts(t, t->start_us, stream->time_base) : INT64_MIN;
     v->frame_rate = av_guess_frame_rate(input, stream, NULL);
-
-    if (run->copy_video)
-        return video_open_copy(v);
-    if (strcmp(spec->video_codec, "libx264") != 0)
-        return pipeline_fail(run, 0, "video codec %s is not supported yet", spec->video_codec);
-    v->encoder_codec = avcodec_find_encoder_by_name(spec->video_codec);
-    if (v->encoder_codec == NULL)
-        return pipeline_fail(run, AVERROR_ENCODER_NOT_FOUND, "find video encoder %s",
-                             spec->video_codec);
-
-    const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
-    if (codec == NULL)
-        return pipeline_fail(run, AVERROR_DECODER_NOT_FOUND,
-                             "find a decoder for video stream %d (%s)", stream->index,
-                             avcodec_get_name(stream->codecpar->codec_id));
-    v->decoder = avcodec_alloc_context3(codec);
-    v->frame = av_frame_alloc();
-    v->filtered = av_frame_alloc();
+    v->mode = strcmp(run->spec->video_codec, "copy") == 0 ? &video_copy_mode : &video_encode_mode;
     v->packet = av_packet_alloc();
     v->cuts = av_fifo_alloc2(8, sizeof(struct segment_cut), AV_FIFO_FLAG_AUTO_GROW);
-    if (v->decoder == NULL || v->frame == NULL || v->filtered == NULL || v->packet == NULL ||
-        v->cuts == NULL)
+    if (v->packet == NULL || v->cuts == NULL)
         return pipeline_fail(run, AVERROR(ENOMEM), "allocate the video stage");
+    return v->mode->open(v);
+}
 
-    int averr = avcodec_parameters_to_context(v->decoder, stream->codecpar);
-    if (averr < 0)
-        return pipeline_fail(run, averr, "set up the video decoder");
-    v->decoder->pkt_timebase = stream->time_base;
-    v->decoder->framerate = v->frame_rate;
-    /* Decoding threads are the worker's business (-threads sets the
-     * encoder's): as many as the CLI's decoder gets by default. */
-    v->decoder->thread_count = 0;
-    v->decoder->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
-    averr = avcodec_open2(v->decoder, codec, NULL);
-    if (averr < 0)
-        return pipeline_fail(run, averr, "open video decoder %s", codec->name);
-    return PIPELINE_OK;
+/* Hands every packet the mode has ready to the writer, with the queued cut
+ * attached to the packet that starts a segment. */
+static int video_mux_ready(struct pipeline_video *v)
+{
+    for (;;) {
+        int got;
+        int ret = v->mode->receive(v, v->packet, &got);
+        if (ret != PIPELINE_OK || !got)
+            return ret;
+        if (v->packet->duration <= 0)
+            v->packet->duration = v->frame_duration;
+        int64_t pts = v->packet->pts != AV_NOPTS_VALUE ? v->packet->pts : v->packet->dts;
+        struct segment_cut cut;
+        const struct segment_cut *starts = NULL;
+        if (av_fifo_peek(v->cuts, &cut, 1, 0) >= 0 && pts == cut.pts) {
+            av_fifo_drain2(v->cuts, 1);
+            starts = &cut;
+        }
+        if ((ret = segment_writer_video(v->writer, v->packet, starts)) != PIPELINE_OK)
+            return ret;
+    }
 }
 
 /* ---- stream copy ------------------------------------------------------------- */
 
-void pipeline_copy_cutter_init(struct pipeline_copy_cutter *c, const struct pipeline_run *run,
-                               AVRational tb)
-{
-    memset(c, 0, sizeof(*c));
-    c->tb = tb;
-    c->next_index = run->spec->start_number;
-    if (run->copy_job_start_ts != INT64_MIN)
-        c->start_ts = run->copy_job_start_ts; /* tb is the input video stream's, as there */
-    else
-        c->start_ts =
-            run->job_start_us > 0 ? pipeline_stream_ts(run, run->job_start_us, tb) : INT64_MIN;
-}
-
-int pipeline_copy_cutter_step(struct pipeline_copy_cutter *c, const struct pipeline_run *run,
-                              int64_t pts, int key, struct segment_cut *cut)
-{
-    if (!c->started) {
-        if (!key || pts == AV_NOPTS_VALUE || pts < c->start_ts)
-            return -1;
-    } else if (!key || pts == AV_NOPTS_VALUE || pts < c->next_cut_ts) {
-        return 0;
-    }
-    int64_t boundary = run->job_boundary + (c->next_index - run->spec->start_number);
-    cut->index = c->next_index;
-    cut->boundary = boundary;
-    cut->pts = pts;
-    cut->start_us = pipeline_stream_time_us(run, pts, c->tb);
-    cut->split = AV_NOPTS_VALUE;
-    c->started = 1;
-    c->next_index++;
-    c->next_cut_ts = pipeline_boundary_ts(run, boundary + 1, c->tb);
-    return 1;
-}
-
 /* Sets up the -bsf:v chain (or a pass-through) and declares the copied
  * stream to the writer. */
-static int video_open_copy(struct pipeline_video *v)
+static int video_copy_open(struct pipeline_video *v)
 {
     struct pipeline_run *run = v->run;
     const struct job_spec *spec = run->spec;
     AVStream *stream = v->stream;
     int averr;
 
-    v->packet = av_packet_alloc();
-    v->cuts = av_fifo_alloc2(8, sizeof(struct segment_cut), AV_FIFO_FLAG_AUTO_GROW);
-    if (v->packet == NULL || v->cuts == NULL)
-        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the video stage");
     if (spec->video_bsf[0] != '\0')
         averr = av_bsf_list_parse_str(spec->video_bsf, &v->bsf);
     else
@@ -159,17 +193,11 @@ static int video_open_copy(struct pipeline_video *v)
     v->frame_duration = av_rescale_q(1, av_inv_q(rate), v->bsf->time_base_out);
     if (v->frame_duration <= 0)
         v->frame_duration = 1;
-    pipeline_copy_cutter_init(&v->cutter, run, stream->time_base);
-    if (run->copy_start_ts != INT64_MIN) {
-        /* A resumed run: its first segment starts at the keyframe the
-         * replay of the cutter found (pipeline.c). */
-        v->cutter.start_ts = run->copy_start_ts;
-        v->cutter.next_index = run->first_index;
-    }
+    timeline_cutter_init_run(&v->cutter, v->timeline, stream->time_base);
 
     /* The first dts a run from the start muxes: the first frame minus the
      * reorder delay the parser reports (what the CLI's muxer shifts by). */
-    int64_t first_us = run->origin_us;
+    int64_t first_us = v->timeline->origin_us;
     if (stream->start_time != AV_NOPTS_VALUE)
         first_us = av_rescale_q(stream->start_time, stream->time_base, AV_TIME_BASE_Q);
     first_us -= av_rescale_q(stream->codecpar->video_delay, av_inv_q(rate), AV_TIME_BASE_Q);
@@ -177,31 +205,16 @@ static int video_open_copy(struct pipeline_video *v)
                                      v->bsf->time_base_out, first_us);
 }
 
-/* Muxes every packet the bitstream filter has ready, the queued cut on the
- * packet that starts a segment. */
-static int video_copy_receive(struct pipeline_video *v)
+static int video_copy_receive(struct pipeline_video *v, AVPacket *pkt, int *got)
 {
-    for (;;) {
-        int averr = av_bsf_receive_packet(v->bsf, v->packet);
-        if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
-            return PIPELINE_OK;
-        if (averr < 0)
-            return pipeline_fail(v->run, averr, "filter video packets (%s)",
-                                 v->run->spec->video_bsf);
-        if (v->packet->duration <= 0)
-            v->packet->duration = v->frame_duration;
-        int64_t pts = v->packet->pts != AV_NOPTS_VALUE ? v->packet->pts : v->packet->dts;
-        struct segment_cut cut;
-        const struct segment_cut *starts = NULL;
-        if (av_fifo_peek(v->cuts, &cut, 1, 0) >= 0 && pts == cut.pts) {
-            av_fifo_drain2(v->cuts, 1);
-            starts = &cut;
-        }
-        v->run->frames++;
-        int ret = segment_writer_video(v->writer, v->packet, starts);
-        if (ret != PIPELINE_OK)
-            return ret;
-    }
+    int averr = av_bsf_receive_packet(v->bsf, pkt);
+    *got = averr >= 0;
+    if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
+        return PIPELINE_OK;
+    if (averr < 0)
+        return pipeline_fail(v->run, averr, "filter video packets (%s)", v->run->spec->video_bsf);
+    v->frames++;
+    return PIPELINE_OK;
 }
 
 /* One packet of copied video (NULL: end of input). */
@@ -216,10 +229,10 @@ static int video_copy_packet(struct pipeline_video *v, const AVPacket *pkt)
         int64_t pts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
         struct segment_cut cut;
         int step =
-            pipeline_copy_cutter_step(&v->cutter, run, pts, pkt->flags & AV_PKT_FLAG_KEY, &cut);
+            timeline_cutter_step(&v->cutter, v->timeline, pts, pkt->flags & AV_PKT_FLAG_KEY, &cut);
         if (step < 0)
             return PIPELINE_OK;
-        run->video_decoded++;
+        v->decoded++;
         if (step > 0 && (averr = av_fifo_write(v->cuts, &cut, 1)) < 0)
             return pipeline_fail(run, averr, "queue a segment cut");
         averr = av_packet_ref(v->packet, pkt);
@@ -232,253 +245,56 @@ static int video_copy_packet(struct pipeline_video *v, const AVPacket *pkt)
     }
     if (averr < 0 && averr != AVERROR_EOF)
         return pipeline_fail(run, averr, "filter video packets (%s)", run->spec->video_bsf);
-    return video_copy_receive(v);
+    return video_mux_ready(v);
 }
 
-/* ---- filter graph ---------------------------------------------------------- */
+static const struct video_mode video_copy_mode = {
+    .open = video_copy_open,
+    .packet = video_copy_packet,
+    .receive = video_copy_receive,
+};
 
-/* The filters the ffmpeg CLI puts first when -autorotate is on (its
- * default) and the input carries a display matrix: a phone's portrait video
- * comes out upright. Writes "" when there is nothing to turn. */
-static void video_rotation_filters(const struct pipeline_video *v, const AVFrame *frame, char *out,
-                                   size_t len)
-{
-    out[0] = '\0';
-    if (!v->run->spec->autorotate)
-        return;
-    const int32_t *matrix =
-        (const int32_t *)av_stream_get_side_data(v->stream, AV_PKT_DATA_DISPLAYMATRIX, NULL);
-    if (matrix == NULL) {
-        const AVFrameSideData *sd = av_frame_get_side_data(frame, AV_FRAME_DATA_DISPLAYMATRIX);
-        if (sd != NULL && sd->size >= 9 * sizeof(int32_t))
-            matrix = (const int32_t *)sd->data;
-    }
-    if (matrix == NULL)
-        return;
-    /* Clockwise degrees in [0, 360), as the CLI rounds them. */
-    double theta = -round(av_display_rotation_get(matrix));
-    theta -= 360 * floor(theta / 360 + 0.9 / 360);
-    if (fabs(theta - 90) < 1.0)
-        snprintf(out, len, "transpose=%s,", matrix[3] > 0 ? "cclock_flip" : "clock");
-    else if (fabs(theta - 180) < 1.0)
-        snprintf(out, len, "%s%s", matrix[0] < 0 ? "hflip," : "", matrix[4] < 0 ? "vflip," : "");
-    else if (fabs(theta - 270) < 1.0)
-        snprintf(out, len, "transpose=%s,", matrix[3] < 0 ? "clock_flip" : "cclock");
-    else if (fabs(theta) > 1.0)
-        snprintf(out, len, "rotate=%f,", theta * M_PI / 180);
-    else if (matrix[4] < 0)
-        snprintf(out, len, "vflip,");
-}
+/* ---- decoder ------------------------------------------------------------------ */
 
-/* Links from's output pad to to's input pad through the filters of chain
- * ("" = directly). Returns 0 or an AVERROR. */
-static int video_link_chain(AVFilterGraph *graph, AVFilterContext *from, int from_pad,
-                            const char *chain, AVFilterContext *to, int to_pad)
-{
-    if (chain[0] == '\0')
-        return avfilter_link(from, (unsigned)from_pad, to, (unsigned)to_pad);
-    AVFilterInOut *ins = NULL;
-    AVFilterInOut *outs = NULL;
-    int averr = avfilter_graph_parse2(graph, chain, &ins, &outs);
-    if (averr >= 0 && (ins == NULL || outs == NULL || ins->next != NULL || outs->next != NULL))
-        averr = AVERROR_BUG;
-    if (averr >= 0)
-        averr = avfilter_link(from, (unsigned)from_pad, ins->filter_ctx, (unsigned)ins->pad_idx);
-    if (averr >= 0)
-        averr = avfilter_link(outs->filter_ctx, (unsigned)outs->pad_idx, to, (unsigned)to_pad);
-    avfilter_inout_free(&ins);
-    avfilter_inout_free(&outs);
-    return averr;
-}
-
-/* Fails the run for a graph libavfilter would not parse, naming a filter
- * the linked libavfilter lacks when that is the reason. */
-static int video_graph_parse_failed(struct pipeline_video *v, int averr, const char *description)
-{
-    char missing[64];
-    if (pipeline_filter_missing(description, missing, sizeof(missing)))
-        return pipeline_fail(v->run, averr, "parse video filter \"%s\": no filter named %s",
-                             description, missing);
-    return pipeline_fail(v->run, averr, "parse video filter \"%s\"", description);
-}
-
-/* -filter_complex: the job's graph with its stream inputs fed by the video
- * source (through the rotation, as the CLI's input filters do) and by a
- * subtitle source of canvas-sized RGB32 frames, and its one output led
- * (through -pix_fmt) to the sink. */
-static int video_link_complex(struct pipeline_video *v, const char *rotation)
+/* Opens the decoder; the filter graph and the encoder follow the first
+ * decoded frame. */
+static int video_decode_open(struct pipeline_video *v)
 {
     struct pipeline_run *run = v->run;
     const struct job_spec *spec = run->spec;
-    AVFilterInOut *inputs = NULL;
-    AVFilterInOut *outputs = NULL;
-    char chain[JOB_SPEC_SHORT_MAX + 16];
-    int video_linked = 0;
-    int ret = PIPELINE_OK;
+    AVStream *stream = v->stream;
 
-    int averr = avfilter_graph_parse2(v->graph, spec->video_filter, &inputs, &outputs);
-    if (averr < 0) {
-        ret = video_graph_parse_failed(v, averr, spec->video_filter);
-        goto end;
-    }
-    /* The rotation chain without its trailing comma. */
-    snprintf(chain, sizeof(chain), "%s", rotation);
-    if (chain[0] != '\0')
-        chain[strlen(chain) - 1] = '\0';
-    for (AVFilterInOut *in = inputs; in != NULL && ret == PIPELINE_OK; in = in->next) {
-        int index = pipeline_complex_stream(v->input, in->name);
-        if (index == v->stream->index && !video_linked) {
-            video_linked = 1;
-            averr = video_link_chain(v->graph, v->source, 0, chain, in->filter_ctx, in->pad_idx);
-        } else if (v->has_subtitle && index == v->subtitle.stream->index && v->sub_source == NULL) {
-            char args[256];
-            AVRational tb = v->stream->time_base;
-            snprintf(args, sizeof(args),
-                     "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=1/1",
-                     v->subtitle.width, v->subtitle.height, AV_PIX_FMT_RGB32, tb.num, tb.den);
-            averr = avfilter_graph_create_filter(&v->sub_source, avfilter_get_by_name("buffer"),
-                                                 "sub", args, NULL, v->graph);
-            if (averr >= 0)
-                averr = avfilter_link(v->sub_source, 0, in->filter_ctx, (unsigned)in->pad_idx);
-        } else {
-            ret = pipeline_fail(run, 0,
-                                "filter_complex input [%s] is not the job's video or "
-                                "subtitle stream",
-                                in->name ? in->name : "");
-            break;
-        }
-        if (averr < 0)
-            ret = pipeline_fail(run, averr, "connect filter_complex input [%s]", in->name);
-    }
-    if (ret != PIPELINE_OK)
-        goto end;
-    if (outputs == NULL || outputs->next != NULL) {
-        ret = pipeline_fail(run, 0, "filter_complex \"%s\" must have exactly one output",
-                            spec->video_filter);
-        goto end;
-    }
-    if (spec->pix_fmt[0] != '\0')
-        snprintf(chain, sizeof(chain), "format=%s", spec->pix_fmt);
-    else
-        chain[0] = '\0';
-    averr = video_link_chain(v->graph, outputs->filter_ctx, outputs->pad_idx, chain, v->sink, 0);
+    if (strcmp(spec->video_codec, "libx264") != 0)
+        return pipeline_fail(run, 0, "video codec %s is not supported yet", spec->video_codec);
+    v->encoder_codec = avcodec_find_encoder_by_name(spec->video_codec);
+    if (v->encoder_codec == NULL)
+        return pipeline_fail(run, AVERROR_ENCODER_NOT_FOUND, "find video encoder %s",
+                             spec->video_codec);
+
+    const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
+    if (codec == NULL)
+        return pipeline_fail(run, AVERROR_DECODER_NOT_FOUND,
+                             "find a decoder for video stream %d (%s)", stream->index,
+                             avcodec_get_name(stream->codecpar->codec_id));
+    v->decoder = avcodec_alloc_context3(codec);
+    v->frame = av_frame_alloc();
+    v->filtered = av_frame_alloc();
+    if (v->decoder == NULL || v->frame == NULL || v->filtered == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the video stage");
+
+    int averr = avcodec_parameters_to_context(v->decoder, stream->codecpar);
     if (averr < 0)
-        ret = pipeline_fail(run, averr, "connect the filter_complex output");
-end:
-    avfilter_inout_free(&inputs);
-    avfilter_inout_free(&outputs);
-    return ret;
-}
-
-/* Builds buffer -> (rotation) -> (the job's -vf) -> buffersink for frames
- * like `frame`, or the job's -filter_complex graph around them. */
-static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
-{
-    struct pipeline_run *run = v->run;
-    const struct job_spec *spec = run->spec;
-    AVFilterInOut *outputs = NULL;
-    AVFilterInOut *inputs = NULL;
-    char rotation[64];
-    char description[sizeof(rotation) + JOB_SPEC_FILTER_MAX + JOB_SPEC_SHORT_MAX + 16];
-    char args[512];
-    int ret = PIPELINE_OK;
-    int averr;
-
-    /* Without a -vf the encoder still needs one of its formats: -pix_fmt,
-     * else yuv420p (what every HLS player decodes). */
-    video_rotation_filters(v, frame, rotation, sizeof(rotation));
-    if (spec->filter_complex)
-        snprintf(description, sizeof(description), "%s", spec->video_filter);
-    else if (spec->video_filter[0] == '\0')
-        snprintf(description, sizeof(description), "%sformat=%s", rotation,
-                 spec->pix_fmt[0] ? spec->pix_fmt : "yuv420p");
-    else if (spec->pix_fmt[0] != '\0')
-        snprintf(description, sizeof(description), "%s%s,format=%s", rotation, spec->video_filter,
-                 spec->pix_fmt);
-    else
-        snprintf(description, sizeof(description), "%s%s", rotation, spec->video_filter);
-
-    AVRational sar = frame->sample_aspect_ratio;
-    if (sar.num <= 0 || sar.den <= 0)
-        sar = (AVRational){0, 1};
-    AVRational tb = v->stream->time_base;
-    int n = snprintf(args, sizeof(args),
-                     "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=%d/%d", frame->width,
-                     frame->height, frame->format, tb.num, tb.den, sar.num, sar.den);
-    if (v->frame_rate.num > 0 && v->frame_rate.den > 0)
-        snprintf(args + n, sizeof(args) - (size_t)n, ":frame_rate=%d/%d", v->frame_rate.num,
-                 v->frame_rate.den);
-
-    v->graph = avfilter_graph_alloc();
-    outputs = avfilter_inout_alloc();
-    inputs = avfilter_inout_alloc();
-    if (v->graph == NULL || outputs == NULL || inputs == NULL) {
-        ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate the video filter graph");
-        goto end;
-    }
-    /* As the CLI: the graph (and swscale's slices in it) gets -threads,
-     * 0 = one per core. */
-    v->graph->nb_threads = spec->threads;
-    averr = avfilter_graph_create_filter(&v->source, avfilter_get_by_name("buffer"), "in", args,
-                                         NULL, v->graph);
-    if (averr < 0) {
-        ret = pipeline_fail(run, averr, "create the video filter source");
-        goto end;
-    }
-    v->sink = avfilter_graph_alloc_filter(v->graph, avfilter_get_by_name("buffersink"), "out");
-    if (v->sink == NULL) {
-        ret = pipeline_fail(run, AVERROR(ENOMEM), "create the video filter sink");
-        goto end;
-    }
-    /* Let the graph convert to a format the encoder takes, as the CLI does. */
-    if (v->encoder_codec->pix_fmts != NULL) {
-        averr = av_opt_set_int_list(v->sink, "pix_fmts", v->encoder_codec->pix_fmts,
-                                    AV_PIX_FMT_NONE, AV_OPT_SEARCH_CHILDREN);
-        if (averr < 0) {
-            ret = pipeline_fail(run, averr, "set the video filter sink formats");
-            goto end;
-        }
-    }
-    averr = avfilter_init_str(v->sink, NULL);
-    if (averr < 0) {
-        ret = pipeline_fail(run, averr, "create the video filter sink");
-        goto end;
-    }
-
-    if (spec->filter_complex) {
-        if ((ret = video_link_complex(v, rotation)) != PIPELINE_OK)
-            goto end;
-    } else {
-        outputs->name = av_strdup("in");
-        outputs->filter_ctx = v->source;
-        inputs->name = av_strdup("out");
-        inputs->filter_ctx = v->sink;
-        if (outputs->name == NULL || inputs->name == NULL) {
-            ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate the video filter graph");
-            goto end;
-        }
-        /* The string goes in as written: "\," escapes are libavfilter syntax. */
-        averr = avfilter_graph_parse_ptr(v->graph, description, &inputs, &outputs, NULL);
-        if (averr < 0) {
-            ret = video_graph_parse_failed(v, averr, description);
-            goto end;
-        }
-    }
-    averr = avfilter_graph_config(v->graph, NULL);
-    if (averr < 0) {
-        ret = pipeline_fail(run, averr, "configure video filter \"%s\"", description);
-        goto end;
-    }
-    v->sink_width = av_buffersink_get_w(v->sink);
-    v->sink_height = av_buffersink_get_h(v->sink);
-    v->sink_format = av_buffersink_get_format(v->sink);
-    v->sink_sample_aspect_ratio = av_buffersink_get_sample_aspect_ratio(v->sink);
-    v->sink_time_base = av_buffersink_get_time_base(v->sink);
-    v->sink_frame_rate = av_buffersink_get_frame_rate(v->sink);
-end:
-    avfilter_inout_free(&inputs);
-    avfilter_inout_free(&outputs);
-    return ret;
+        return pipeline_fail(run, averr, "set up the video decoder");
+    v->decoder->pkt_timebase = stream->time_base;
+    v->decoder->framerate = v->frame_rate;
+    /* Decoding threads are the worker's business (-threads sets the
+     * encoder's): as many as the CLI's decoder gets by default. */
+    v->decoder->thread_count = 0;
+    v->decoder->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    averr = avcodec_open2(v->decoder, codec, NULL);
+    if (averr < 0)
+        return pipeline_fail(run, averr, "open video decoder %s", codec->name);
+    return PIPELINE_OK;
 }
 
 /* ---- encoder --------------------------------------------------------------- */
@@ -498,6 +314,7 @@ static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame, in
 {
     struct pipeline_run *run = v->run;
     const struct job_spec *spec = run->spec;
+    const struct pipeline_graph_output *sink = pipeline_graph_output(v->graph);
     AVDictionary *options = NULL;
     AVCodecParameters *par = NULL;
     char number[32];
@@ -507,13 +324,13 @@ static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame, in
     AVCodecContext *enc = v->encoder = avcodec_alloc_context3(v->encoder_codec);
     if (enc == NULL)
         return pipeline_fail(run, AVERROR(ENOMEM), "allocate the video encoder");
-    enc->width = v->sink_width;
-    enc->height = v->sink_height;
-    enc->pix_fmt = v->sink_format;
-    enc->sample_aspect_ratio = v->sink_sample_aspect_ratio;
+    enc->width = sink->width;
+    enc->height = sink->height;
+    enc->pix_fmt = sink->format;
+    enc->sample_aspect_ratio = sink->sample_aspect_ratio;
     /* Encoding in the filter's time base keeps every input timestamp exact. */
-    enc->time_base = v->sink_time_base;
-    AVRational rate = v->sink_frame_rate;
+    enc->time_base = sink->time_base;
+    AVRational rate = sink->frame_rate;
     if (rate.num <= 0 || rate.den <= 0)
         rate = v->frame_rate;
     if (rate.num <= 0 || rate.den <= 0)
@@ -573,11 +390,11 @@ static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame, in
         v->frame_duration = 1;
     if (!declare)
         goto end;
-    v->first_encoder = v->writer->container == SEGMENT_CONTAINER_MPEGTS;
+    v->first_encoder = segment_writer_muxer_per_segment(v->writer);
 
     /* A run from the start of the input would mux its first dts one
      * reorder delay before the stream's first frame. */
-    int64_t first_us = run->origin_us;
+    int64_t first_us = v->timeline->origin_us;
     if (v->stream->start_time != AV_NOPTS_VALUE)
         first_us = av_rescale_q(v->stream->start_time, v->stream->time_base, AV_TIME_BASE_Q);
     int64_t delay_us = av_rescale_q(enc->has_b_frames, av_inv_q(rate), AV_TIME_BASE_Q);
@@ -600,29 +417,15 @@ end:
     return ret;
 }
 
-/* Hands every packet the encoder has ready to the writer, with the cut that
- * starts a segment attached to its first packet. */
-static int video_receive_packets(struct pipeline_video *v)
+static int video_encoder_receive(struct pipeline_video *v, AVPacket *pkt, int *got)
 {
-    for (;;) {
-        int averr = avcodec_receive_packet(v->encoder, v->packet);
-        if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
-            return PIPELINE_OK;
-        if (averr < 0)
-            return pipeline_fail(v->run, averr, "encode video");
-        if (v->packet->duration <= 0)
-            v->packet->duration = v->frame_duration;
-
-        struct segment_cut cut;
-        const struct segment_cut *starts = NULL;
-        if (av_fifo_peek(v->cuts, &cut, 1, 0) >= 0 && v->packet->pts == cut.pts) {
-            av_fifo_drain2(v->cuts, 1);
-            starts = &cut;
-        }
-        int ret = segment_writer_video(v->writer, v->packet, starts);
-        if (ret != PIPELINE_OK)
-            return ret;
-    }
+    int averr = avcodec_receive_packet(v->encoder, pkt);
+    *got = averr >= 0;
+    if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
+        return PIPELINE_OK;
+    if (averr < 0)
+        return pipeline_fail(v->run, averr, "encode video");
+    return PIPELINE_OK;
 }
 
 /* The run's first segment is complete once its last frame leaves the
@@ -645,7 +448,7 @@ static int video_switch_encoder(struct pipeline_video *v, const AVFrame *frame,
     int averr = avcodec_send_frame(v->encoder, NULL);
     if (averr < 0)
         return pipeline_fail(v->run, averr, "drain the first segment's video encoder");
-    int ret = video_receive_packets(v);
+    int ret = video_mux_ready(v);
     if (ret != PIPELINE_OK)
         return ret;
     /* Segment 0 may be handed over now: before the encoder is closed and
@@ -670,14 +473,15 @@ static int video_switch_encoder(struct pipeline_video *v, const AVFrame *frame,
  * the CLI's t is without -copyts). HLS keyframes are the segment cuts. */
 static void video_plan_keyframe(struct pipeline_video *v, int64_t pts)
 {
-    const struct pipeline_run *run = v->run;
-    int64_t interval = run->spec->keyframe_interval_us;
-    if (run->spec->output_kind != JOB_OUTPUT_PROGRESSIVE || interval <= 0)
+    const struct job_spec *spec = v->run->spec;
+    const struct pipeline_timeline *t = v->timeline;
+    int64_t interval = spec->keyframe_interval_us;
+    if (spec->output_kind != JOB_OUTPUT_PROGRESSIVE || interval <= 0)
         return;
     AVRational tb = v->encoder->time_base;
-    int64_t since = pipeline_stream_time_us(run, pts, tb) - run->job_start_us;
-    int64_t n = pipeline_floor_div(since, interval) + 1;
-    v->next_keyframe_ts = pipeline_stream_ts(run, run->job_start_us + n * interval, tb);
+    int64_t since = timeline_stream_time_us(t, pts, tb) - t->job_start_us;
+    int64_t n = timeline_floor_div(since, interval) + 1;
+    v->next_keyframe_ts = timeline_stream_ts(t, t->job_start_us + n * interval, tb);
 }
 
 /* Sends one filtered frame (NULL: drain) to the encoder, forcing an IDR on
@@ -686,6 +490,7 @@ static void video_plan_keyframe(struct pipeline_video *v, int64_t pts)
 static int video_encode(struct pipeline_video *v, AVFrame *frame)
 {
     struct pipeline_run *run = v->run;
+    const struct pipeline_timeline *t = v->timeline;
     int ret;
 
     if (frame != NULL) {
@@ -703,10 +508,10 @@ static int video_encode(struct pipeline_video *v, AVFrame *frame)
 
         if (!v->started || pts >= v->next_cut_ts) {
             struct segment_cut cut = {
-                .index = v->started ? v->next_index : run->first_index,
-                .boundary = pipeline_boundary_index(run, pts, tb),
+                .index = v->started ? v->next_index : t->first_index,
+                .boundary = timeline_boundary_index(t, pts, tb),
                 .pts = pts,
-                .start_us = pipeline_stream_time_us(run, pts, tb),
+                .start_us = timeline_stream_time_us(t, pts, tb),
                 /* Where the uninterrupted run's IDR has its dts: the
                  * encoder's reorder delay (x264: 2 with B-pyramid) in
                  * frames before its pts. Taken from the encoder's dts
@@ -715,8 +520,8 @@ static int video_encode(struct pipeline_video *v, AVFrame *frame)
                  * session's first frames from the frames after them. */
                 .split = pts - (int64_t)v->encoder->has_b_frames * v->frame_duration,
             };
-            if (!v->started && cut.boundary < run->first_boundary)
-                cut.boundary = run->first_boundary;
+            if (!v->started && cut.boundary < t->first_boundary)
+                cut.boundary = t->first_boundary;
             if (v->started && v->first_encoder) {
                 /* The writer has the cut: the new encoder's first packet
                  * goes in without one. */
@@ -729,7 +534,7 @@ static int video_encode(struct pipeline_video *v, AVFrame *frame)
             }
             v->started = 1;
             v->next_index = cut.index + 1;
-            v->next_cut_ts = pipeline_boundary_ts(run, cut.boundary + 1, tb);
+            v->next_cut_ts = timeline_boundary_ts(t, cut.boundary + 1, tb);
             video_plan_keyframe(v, pts);
             frame->pict_type = AV_PICTURE_TYPE_I;
         } else if (pts >= v->next_keyframe_ts) {
@@ -739,7 +544,7 @@ static int video_encode(struct pipeline_video *v, AVFrame *frame)
             /* The decoder's picture type must not leak into the encoder. */
             frame->pict_type = AV_PICTURE_TYPE_NONE;
         }
-        run->frames++;
+        v->frames++;
     } else if (v->encoder == NULL) {
         return PIPELINE_OK;
     }
@@ -747,7 +552,7 @@ static int video_encode(struct pipeline_video *v, AVFrame *frame)
     int averr = avcodec_send_frame(v->encoder, frame);
     if (averr < 0)
         return pipeline_fail(run, averr, "encode video");
-    return video_receive_packets(v);
+    return video_mux_ready(v);
 }
 
 int pipeline_video_encode_frame(struct pipeline_video *v, AVFrame *frame)
@@ -761,6 +566,8 @@ int pipeline_video_finish(struct pipeline_video *v)
 {
     return video_encode(v, NULL);
 }
+
+/* ---- decoding and filtering ------------------------------------------------------ */
 
 /* Whether the decoding side should stop: with a handoff it runs on the
  * reader thread, which never calls the run's callbacks and stops when the
@@ -777,7 +584,7 @@ static int video_poll_stop(const struct pipeline_video *v)
 static int video_pull_filtered(struct pipeline_video *v)
 {
     for (;;) {
-        int averr = av_buffersink_get_frame(v->sink, v->filtered);
+        int averr = pipeline_graph_receive(v->graph, v->filtered);
         if (averr == AVERROR(EAGAIN) || averr == AVERROR_EOF)
             return PIPELINE_OK;
         if (averr < 0)
@@ -796,17 +603,13 @@ static int video_pull_filtered(struct pipeline_video *v)
     }
 }
 
-/* Video frames between two pushes of an unchanged subtitle canvas: the
- * overlay holds up to this many video frames waiting for one. */
-#define VIDEO_SUBTITLE_HEARTBEAT 8
-
 /* Pushes the canvas on screen with timestamp ts into the subtitle input. */
 static int video_push_subtitle(struct pipeline_video *v, int64_t ts)
 {
-    int averr = av_frame_ref(v->sub_frame, v->subtitle.shown);
+    int averr = av_frame_ref(v->sub_frame, pipeline_subtitle_shown(v->subtitle));
     if (averr >= 0) {
         v->sub_frame->pts = ts;
-        averr = av_buffersrc_add_frame_flags(v->sub_source, v->sub_frame, 0);
+        averr = pipeline_graph_send_subtitle(v->graph, v->sub_frame);
         av_frame_unref(v->sub_frame);
     }
     if (averr < 0)
@@ -828,7 +631,7 @@ static int video_feed_subtitle(struct pipeline_video *v, int64_t ts)
         return PIPELINE_OK;
     int changed;
     int ret = pipeline_subtitle_update(
-        &v->subtitle, av_rescale_q(ts, v->stream->time_base, AV_TIME_BASE_Q), &changed);
+        v->subtitle, av_rescale_q(ts, v->stream->time_base, AV_TIME_BASE_Q), &changed);
     if (ret != PIPELINE_OK)
         return ret;
     v->sub_last_ts = ts;
@@ -837,18 +640,21 @@ static int video_feed_subtitle(struct pipeline_video *v, int64_t ts)
     return PIPELINE_OK;
 }
 
-int pipeline_video_open_subtitle(struct pipeline_video *v, AVStream *stream)
+/* Builds the filter graph around the first decoded frame. */
+static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
 {
-    v->sub_frame = av_frame_alloc();
-    if (v->sub_frame == NULL)
-        return pipeline_fail(v->run, AVERROR(ENOMEM), "allocate the subtitle stage");
-    v->has_subtitle = 1;
-    return pipeline_subtitle_open(&v->subtitle, v->run, v->input, stream);
-}
-
-int pipeline_video_subtitle_packet(struct pipeline_video *v, const AVPacket *pkt)
-{
-    return v->has_subtitle ? pipeline_subtitle_packet(&v->subtitle, pkt) : PIPELINE_OK;
+    struct pipeline_graph_source src = {
+        .input = v->input,
+        .stream = v->stream,
+        .frame_rate = v->frame_rate,
+        .pix_fmts = v->encoder_codec->pix_fmts,
+        .subtitle_index = -1,
+    };
+    if (v->subtitle != NULL) {
+        src.subtitle_index = pipeline_subtitle_stream_index(v->subtitle);
+        pipeline_subtitle_size(v->subtitle, &src.subtitle_width, &src.subtitle_height);
+    }
+    return pipeline_graph_build(&v->graph, v->run, &src, frame);
 }
 
 /* Filters and encodes every frame the decoder has ready. */
@@ -863,7 +669,7 @@ static int video_receive_frames(struct pipeline_video *v)
             continue; /* a damaged frame: the CLI skips it too */
         if (averr < 0)
             return pipeline_fail(run, averr, "decode video");
-        run->video_decoded++;
+        v->decoded++;
 
         int ret = video_poll_stop(v);
         int64_t ts = v->frame->best_effort_timestamp;
@@ -878,11 +684,12 @@ static int video_receive_frames(struct pipeline_video *v)
             av_frame_unref(v->frame);
             return ret;
         }
-        if (v->sub_source != NULL && (ret = video_feed_subtitle(v, ts)) != PIPELINE_OK) {
+        if (pipeline_graph_has_subtitle(v->graph) &&
+            (ret = video_feed_subtitle(v, ts)) != PIPELINE_OK) {
             av_frame_unref(v->frame);
             return ret;
         }
-        averr = av_buffersrc_add_frame_flags(v->source, v->frame, 0);
+        averr = pipeline_graph_send(v->graph, v->frame);
         av_frame_unref(v->frame);
         if (averr < 0)
             return pipeline_fail(run, averr, "feed the video filter graph");
@@ -891,13 +698,13 @@ static int video_receive_frames(struct pipeline_video *v)
     }
 }
 
-int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt)
+/* One packet of encoded video (NULL: end of input): decode, filter and
+ * encode (or hand to the encoding thread). */
+static int video_decode_packet(struct pipeline_video *v, const AVPacket *pkt)
 {
     struct pipeline_run *run = v->run;
     int ret;
 
-    if (run->copy_video)
-        return video_copy_packet(v, pkt);
     if (pkt != NULL) {
         if (v->wait_keyframe && !(pkt->flags & AV_PKT_FLAG_KEY))
             return PIPELINE_OK;
@@ -915,14 +722,15 @@ int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt)
 
     /* End of input: drain the filter graph, then the encoder. */
     if (v->graph != NULL) {
+        int subtitle = pipeline_graph_has_subtitle(v->graph);
         /* A last canvas past every video frame lets the overlay draw the
          * frames it holds before the subtitle input ends. */
-        if (v->sub_source != NULL && v->sub_pushed &&
+        if (subtitle && v->sub_pushed &&
             (ret = video_push_subtitle(v, v->sub_last_ts + 1)) != PIPELINE_OK)
             return ret;
-        averr = av_buffersrc_add_frame_flags(v->source, NULL, 0);
-        if (averr >= 0 && v->sub_source != NULL)
-            averr = av_buffersrc_add_frame_flags(v->sub_source, NULL, 0);
+        averr = pipeline_graph_send(v->graph, NULL);
+        if (averr >= 0 && subtitle)
+            averr = pipeline_graph_send_subtitle(v->graph, NULL);
         if (averr < 0)
             return pipeline_fail(run, averr, "drain the video filter graph");
         if ((ret = video_pull_filtered(v)) != PIPELINE_OK)
@@ -931,17 +739,67 @@ int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt)
     return v->handoff != NULL ? PIPELINE_OK : video_encode(v, NULL);
 }
 
-void pipeline_video_close(struct pipeline_video *v)
+static const struct video_mode video_encode_mode = {
+    .open = video_decode_open,
+    .packet = video_decode_packet,
+    .receive = video_encoder_receive,
+};
+
+/* ---- the stage's other entry points ---------------------------------------------- */
+
+int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt)
 {
+    return v->mode->packet(v, pkt);
+}
+
+int pipeline_video_open_subtitle(struct pipeline_video *v, AVStream *stream)
+{
+    v->sub_frame = av_frame_alloc();
+    if (v->sub_frame == NULL)
+        return pipeline_fail(v->run, AVERROR(ENOMEM), "allocate the subtitle stage");
+    return pipeline_subtitle_open(&v->subtitle, v->run, v->input, stream);
+}
+
+int pipeline_video_subtitle_lookback(struct pipeline_video *v, const struct pipeline_input *input,
+                                     AVPacket *pkt)
+{
+    return pipeline_subtitle_lookback(v->subtitle, input, v->timeline, v->stream->index, pkt);
+}
+
+int pipeline_video_subtitle_packet(struct pipeline_video *v, const AVPacket *pkt)
+{
+    return v->subtitle != NULL ? pipeline_subtitle_packet(v->subtitle, pkt) : PIPELINE_OK;
+}
+
+void pipeline_video_set_handoff(struct pipeline_video *v, struct pipeline_handoff *handoff)
+{
+    v->handoff = handoff;
+}
+
+int64_t pipeline_video_frames(const struct pipeline_video *v)
+{
+    return v != NULL ? v->frames : 0;
+}
+
+int64_t pipeline_video_decoded(const struct pipeline_video *v)
+{
+    return v != NULL ? v->decoded : 0;
+}
+
+void pipeline_video_close(struct pipeline_video **vp)
+{
+    struct pipeline_video *v = *vp;
+    if (v == NULL)
+        return;
     avcodec_free_context(&v->decoder);
     avcodec_free_context(&v->encoder);
-    avfilter_graph_free(&v->graph);
+    pipeline_graph_free(&v->graph);
     av_frame_free(&v->frame);
     av_frame_free(&v->filtered);
     av_packet_free(&v->packet);
     av_fifo_freep2(&v->cuts);
     av_bsf_free(&v->bsf);
-    if (v->has_subtitle)
-        pipeline_subtitle_close(&v->subtitle);
+    pipeline_subtitle_close(&v->subtitle);
     av_frame_free(&v->sub_frame);
+    av_freep(vp);
 }
