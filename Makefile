@@ -170,7 +170,7 @@ lint: $(PIPELINE_OBJ) $(call obj,worker/pipeline_caps.c)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem --inline-suppr -Iproto -Iworker -Iworker/pipeline -Ishim \
 	  -Ischeduler proto worker scheduler shim
-	BUILD=$(BUILD) scripts/callgraph.sh
+	BUILD=$(BUILD) scripts/callgraph.sh -q
 
 clean:
 	rm -rf build

@@ -25,7 +25,8 @@
 #define QUEUE_OWNER_MAX 128
 #define QUEUE_ERROR_MAX 512
 #define QUEUE_REQUIRES_MAX 2048
-#define QUEUE_FMP4_BASE_MAX 256 /* the text of an fMP4 fragment base (worker/fmp4_times.h) */
+/* The text of an fMP4 fragment base (worker/pipeline/fmp4_times.h). */
+#define QUEUE_FMP4_BASE_MAX 256
 
 enum queue_status {
     QUEUE_OK = 0,

@@ -2,7 +2,7 @@
 # callgraph.sh -- the file-level call graph of the worker's libav pipeline,
 # read from its object files with nm, and a check that it has no cycle.
 #
-#   scripts/callgraph.sh [OBJECT.o...]
+#   scripts/callgraph.sh [-q] [OBJECT.o...]
 #
 # Without arguments it reads $BUILD/obj/worker/pipeline/*.o and
 # $BUILD/obj/worker/pipeline_caps.o (BUILD defaults to build; `make lint`
@@ -11,12 +11,15 @@
 # never show. Prints one line per file, "file.c -> callee.c (symbols) ...",
 # in an order where every file comes after the files it calls (leaves
 # first), and exits 0; on a cycle it names the files in it and exits 1.
+# -q prints only the verdict (make lint).
 # Needs only binutils' nm and coreutils' tsort.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$here/$build ;; esac
+quiet=0
+if [ "${1:-}" = -q ]; then quiet=1; shift; fi
 if [ $# -eq 0 ]; then
   shopt -s nullglob
   set -- "$build"/obj/worker/pipeline/*.o "$build"/obj/worker/pipeline_caps.o
@@ -52,7 +55,7 @@ tsort "$tmp/pairs" >"$tmp/order" 2>"$tmp/loop" || acyclic=0
 # "caller callee (symbols)", one line per pair of files.
 awk '{key = $1 " " $2; calls[key] = calls[key] (calls[key] == "" ? "" : " ") $3}
      END {for (k in calls) print k, "(" calls[k] ")"}' "$tmp/edges" | sort >"$tmp/pairs-named"
-while read -r file; do
+while [ "$quiet" = 0 ] && read -r file; do
   line=$(awk -v f="$file" '$1 == f {$1 = ""; print substr($0, 2)}' "$tmp/pairs-named" |
     paste -sd ';' - | sed 's/;/; /g')
   echo "$file -> ${line:-(nothing)}"

@@ -34,6 +34,9 @@ struct pipeline_graph_output {
 int pipeline_graph_build(struct pipeline_graph **out, struct pipeline_run *run,
                          const struct pipeline_graph_source *src, const AVFrame *frame);
 
+/* Fixed when the graph is built and never changed: the encoding thread may
+ * read it (after a frame the graph produced has reached it) while the
+ * decoding thread goes on feeding the graph. */
 const struct pipeline_graph_output *pipeline_graph_output(const struct pipeline_graph *g);
 
 /* Whether the graph has a subtitle input (pipeline_graph_send_subtitle). */

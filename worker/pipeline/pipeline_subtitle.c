@@ -19,7 +19,9 @@
  * A resumed run first reads back the subtitles of the seconds before its
  * start from a second opening of the input (pipeline_subtitle_lookback),
  * so one already on screen stays there. Runs on the thread that decodes
- * video; owns its decoder, its events and its canvases. */
+ * video; owns its decoder, its events and its canvases. It never touches
+ * the filter graph (the video stage feeds it) and calls nothing of the
+ * pipeline but the input (that second opening) and the run's error sink. */
 #include "pipeline_subtitle.h"
 
 #include <limits.h>

@@ -28,7 +28,9 @@
  * decoder always gets libav's automatic thread count, frame and slice
  * threads, as the CLI's does: -threads is the encoder's (and, as in the CLI,
  * the filter graph's). This stage's counters are its own: `decoded` is
- * written by the decoding side only, `frames` by the encoding side only. */
+ * written by the decoding side only, `frames` by the encoding side only.
+ * It calls the segment writer, its graph and subtitle, the handoff, the
+ * timeline and the run's error sink, never the driver. */
 #include "pipeline_video.h"
 
 #include <stdio.h>
