@@ -11,20 +11,24 @@
 # queue, config, logging) that every program links; worker/, scheduler/ and
 # shim/ each hold one program's own files. Every file named main.c (or ctl.c)
 # is a program's entry point; everything else is linked into the tests too.
+# worker/pipeline/ is the worker's libav pipeline: only its files (and
+# worker/pipeline_caps.c, the worker's list of libav capabilities) get the
+# libav compiler flags.
 
 VERSION := 0.1.0
 BUILD ?= build
 CC ?= cc
 
 LIBAV_PKGS := libavformat libavcodec libavfilter libavdevice libswscale libswresample libpostproc libavutil
-PKG_CFLAGS := $(shell pkg-config --cflags $(LIBAV_PKGS) hiredis yaml-0.1 libprotobuf-c zlib 2>/dev/null)
+LIBAV_CFLAGS := $(shell pkg-config --cflags $(LIBAV_PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags hiredis yaml-0.1 libprotobuf-c zlib 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(LIBAV_PKGS) hiredis yaml-0.1 libprotobuf-c zlib 2>/dev/null)
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation \
           -Wno-format-zero-length -pthread \
-          -DFFPOOL_VERSION='"$(VERSION)"' -Iproto -I$(BUILD)/gen -Iworker -Ishim -Ischeduler \
-          $(PKG_CFLAGS)
+          -DFFPOOL_VERSION='"$(VERSION)"' -Iproto -I$(BUILD)/gen -Iworker -Iworker/pipeline -Ishim \
+          -Ischeduler $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lnng -lpthread -lm
 
 ifeq ($(SAN),1)
@@ -38,7 +42,10 @@ GEN := $(BUILD)/gen/ffpool.pb-c.c
 LUA_SRC := $(wildcard proto/lua/*.lua)
 LUA_GEN := $(BUILD)/gen/queue_scripts.c
 PROTO_SRC := $(wildcard proto/*.c) $(GEN) $(LUA_GEN)
-WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
+# The pipeline's own files, and the others that call libav.
+PIPELINE_SRC := $(wildcard worker/pipeline/*.c)
+LIBAV_SRC := $(PIPELINE_SRC) worker/pipeline_caps.c
+WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c)) $(PIPELINE_SRC)
 SCHED_SRC := $(filter-out scheduler/main.c scheduler/ctl.c,$(wildcard scheduler/*.c))
 SHIM_SRC := $(filter-out shim/main.c,$(wildcard shim/*.c))
 
@@ -49,6 +56,10 @@ LIB_OBJ := $(call obj,$(PROTO_SRC))
 WORKER_OBJ := $(call obj,$(WORKER_SRC))
 SCHED_OBJ := $(call obj,$(SCHED_SRC))
 SHIM_OBJ := $(call obj,$(SHIM_SRC))
+PIPELINE_OBJ := $(call obj,$(PIPELINE_SRC))
+
+# libav's flags reach only the files that may call it.
+$(call obj,$(LIBAV_SRC)): CFLAGS += $(LIBAV_CFLAGS)
 
 BINS := $(BUILD)/bin/ffpool-worker $(BUILD)/bin/ffpool-scheduler $(BUILD)/bin/ffpool-shim \
         $(BUILD)/bin/ffpoolctl
@@ -111,7 +122,7 @@ $(BUILD)/tests/%: tests/%.c $(WORKER_OBJ) $(SCHED_OBJ) $(SHIM_OBJ) $(LIB)
 
 $(BUILD)/tests/tools/%: tests/tool_%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(LIBAV_CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
 
 tests: $(TESTS) $(TOOLS)
 
@@ -158,13 +169,18 @@ bench:
 	scripts/bench.sh
 
 fmt:
-	clang-format -i proto/*.[ch] worker/*.[ch] scheduler/*.[ch] shim/*.[ch] tests/*.[ch]
+	clang-format -i proto/*.[ch] worker/*.[ch] worker/pipeline/*.[ch] scheduler/*.[ch] shim/*.[ch] \
+	  tests/*.[ch]
 
-lint: $(LUA_GEN)
+# cppcheck and luacheck, then scripts/callgraph.sh: the pipeline's files
+# must call each other one way only (no file-level cycle), read from their
+# objects.
+lint: $(LUA_GEN) $(PIPELINE_OBJ) $(call obj,worker/pipeline_caps.c)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --suppress=missingIncludeSystem --inline-suppr -Iproto -Iworker -Ishim -Ischeduler \
-	  proto worker scheduler shim
+	  --suppress=missingIncludeSystem --inline-suppr -Iproto -Iworker -Iworker/pipeline -Ishim \
+	  -Ischeduler proto worker scheduler shim
 	luacheck --quiet --config proto/lua/.luacheckrc $(BUILD)/gen/lua/*.lua
+	BUILD=$(BUILD) scripts/callgraph.sh -q
 
 clean:
 	rm -rf build

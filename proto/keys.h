@@ -28,7 +28,7 @@
  *                                  stream's last segment once published, and
  *                                  (fMP4) field "fmp4_base" -> the fragment
  *                                  time base the job's first run measured
- *                                  (worker/fmp4_times.h), set with the
+ *                                  (worker/pipeline/fmp4_times.h), set with the
  *                                  checkpoint of its first segment
  *   ffpool:jobkey:<key>      STRING job_key -> id of the job it created
  *   ffpool:queue             LIST  ids of new jobs, oldest at the head

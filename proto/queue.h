@@ -26,8 +26,9 @@
 #define QUEUE_OWNER_MAX 128
 #define QUEUE_ERROR_MAX 512
 #define QUEUE_REQUIRES_MAX 2048
-#define QUEUE_FMP4_BASE_MAX 256 /* the text of an fMP4 fragment base (worker/fmp4_times.h) */
-#define QUEUE_RESULT_MAX 65536  /* a job's result text (a device check's stderr) */
+/* The text of an fMP4 fragment base (worker/pipeline/fmp4_times.h). */
+#define QUEUE_FMP4_BASE_MAX 256
+#define QUEUE_RESULT_MAX 65536 /* a job's result text (a device check's stderr) */
 
 enum queue_status {
     QUEUE_OK = 0,

@@ -1,4 +1,4 @@
-/* test_pipeline.c -- what the worker's libav pipeline promises (worker/pipeline.h).
+/* test_pipeline.c -- what the worker's libav pipeline promises (worker/pipeline/pipeline.h).
  *
  * Real libav on real files: short clips are made once per test run with the
  * ffmpeg CLI (testsrc2 + a sine tone) in a mkdtemp folder, every test writes
@@ -26,8 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "job_spec.h"
 #include "fmp4_times.h"
+#include "job_spec.h"
 #include "pipeline.h"
 
 #define FRAME_S 0.04                   /* 25 fps */
@@ -264,6 +264,7 @@ struct collected {
     struct pipeline_segment segments[MAX_SEGMENTS];
     int stop_after; /* segment_done returns 1 on this many-th segment (0: never) */
     int stop_polls; /* should_stop says stop on this many-th poll (0: never) */
+    int stop_once;  /* should_stop says stop on this many-th poll only (0: never) */
     int polls;
     int stall_poll; /* should_stop sleeps stall_ms on this many-th poll (0: never) */
     int stall_ms;
@@ -324,6 +325,8 @@ static int collect_should_stop(void *opaque)
     c->polls++;
     if (c->polls == c->stall_poll)
         usleep((useconds_t)c->stall_ms * 1000);
+    if (c->stop_once > 0)
+        return c->polls == c->stop_once;
     if (c->stop_polls <= 0 || c->polls < c->stop_polls)
         return 0;
     if (c->polls == c->stop_polls && c->dir != NULL)
@@ -631,7 +634,7 @@ static void video_bitstream_md5(const char *path, int packets, char *out, size_t
 
 /* The first segment of a run has an encoder of its own, drained at the
  * first frame of the next segment so that segment 0 is delivered without
- * waiting for x264's delay (worker/pipeline_video.c): segment 1 of a run
+ * waiting for x264's delay (worker/pipeline/pipeline_video.c): segment 1 of a run
  * from the start then begins exactly as in a run resumed there, on a fresh
  * encoder. Only its first half is compared: the end of a run's first
  * segment is encoded without the next one in x264's lookahead (the
@@ -1098,6 +1101,37 @@ Test(pipeline, copy_resume_with_wrong_durations_falls_back_to_the_replay)
     check_copy_resume_with_offset("clip.mkv", 2, 500000);
 }
 
+/* should_stop answering "stop" once stops the run (pipeline.h), wherever
+ * the poll falls: here, in the first polls of a resumed copy given its
+ * durations, which find the job's first keyframe, seek to the durations'
+ * sum and check the keyframe found there. The check used to read a stop
+ * (PIPELINE_STOPPED == 1) as "keyframe found" and copy on. */
+Test(pipeline, copy_resume_stops_at_once_when_stopped_during_the_keyframe_search)
+{
+    char input[512], dir_a[600], dir_b[600], err[512];
+    fixture_path(input, sizeof(input), "clip.mkv");
+    output_dir(dir_a, sizeof(dir_a), "copy-from-start");
+    struct job_spec spec_a, spec_b;
+    spec_jellyfin_hls(&spec_a, input, dir_a, 2000000);
+    tweak_copy(&spec_a);
+    struct collected a = {0};
+    run_ok(&spec_a, 0, &a);
+    cr_assert_geq(a.count, 3);
+    for (int poll = 1; poll <= 6; poll++) {
+        output_dir(dir_b, sizeof(dir_b), "copy-stopped");
+        spec_jellyfin_hls(&spec_b, input, dir_b, 2000000);
+        tweak_copy(&spec_b);
+        struct collected b = {.stop_once = poll};
+        b.resume_offset_us = a.segments[0].duration_us + a.segments[1].duration_us;
+        int result = run_pipeline(&spec_b, 2, &b, err, sizeof(err));
+        cr_expect_eq(result, PIPELINE_STOPPED, "stop on poll %d: result %d (%s)", poll, result,
+                     err);
+        cr_expect_eq(b.count, 0, "stop on poll %d: %d segments delivered", poll, b.count);
+        cr_expect_eq(b.polls, poll, "stop on poll %d: polled %d times", poll, b.polls);
+        cr_expect_eq(count_temp_files(dir_b), 0, "temp files left behind");
+    }
+}
+
 /* ---- fMP4 ------------------------------------------------------------------------- */
 
 /* fMP4 segments as Jellyfin 10.9 and 10.10 ask for them: no
@@ -1337,7 +1371,8 @@ static void check_copy_seek(spec_tweak tweak)
                      (long long)a.segments[1 + i].start_us, (long long)b.segments[i].start_us);
         cr_expect_eq(a.segments[1 + i].duration_us, b.segments[i].duration_us,
                      "segment %d: %lld us long, after the seek %lld", b.segments[i].index,
-                     (long long)a.segments[1 + i].duration_us, (long long)b.segments[i].duration_us);
+                     (long long)a.segments[1 + i].duration_us,
+                     (long long)b.segments[i].duration_us);
     }
     /* The seek job taken over after its first segment. */
     cr_assert_eq(run_pipeline(&spec_c, 1, &c1, err, sizeof(err)), PIPELINE_STOPPED, "%s", err);
@@ -1671,9 +1706,10 @@ Test(pipeline, progressive_copy_after_seek_starts_at_the_keyframe_before_as_the_
     probe_segment(cli, &theirs);
     cr_expect_eq(ours.video_packets, theirs.video_packets, "%d video frames, the CLI %d",
                  ours.video_packets, theirs.video_packets);
-    cr_expect_leq(fabs((ours.video_last - ours.video_first) - (theirs.video_last - theirs.video_first)),
-                  1e-3, "video spans %.3f s, the CLI's %.3f s", ours.video_last - ours.video_first,
-                  theirs.video_last - theirs.video_first);
+    cr_expect_leq(
+        fabs((ours.video_last - ours.video_first) - (theirs.video_last - theirs.video_first)), 1e-3,
+        "video spans %.3f s, the CLI's %.3f s", ours.video_last - ours.video_first,
+        theirs.video_last - theirs.video_first);
     cr_expect_eq(ours.video_packets, (int)lround((CLIP_S - 3.6) * 25), "%d frames from 3.6 s on",
                  ours.video_packets);
 }
@@ -1720,8 +1756,8 @@ Test(pipeline, aac_copied_from_mpegts_into_mp4_gets_its_config)
         if (!progressive) {
             /* The playlist the job process would write: init + segments. */
             snprintf(command, sizeof(command),
-                     "cd '%s' && cat %s $(ls seg*.mp4 | sort -V) > all.mp4",
-                     dir, spec.init_filename);
+                     "cd '%s' && cat %s $(ls seg*.mp4 | sort -V) > all.mp4", dir,
+                     spec.init_filename);
             cr_assert_eq(run_quiet(command), 0);
             snprintf(path, sizeof(path), "%s/all.mp4", dir);
         }

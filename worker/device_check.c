@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hw_device.h"
+#include "hw_check.h"
 
 extern char **environ;
 

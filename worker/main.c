@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hw_device.h"
+#include "hw_check.h"
 #include "job_process.h"
 #include "job_spec.h"
 #include "log.h"

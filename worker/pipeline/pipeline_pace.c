@@ -13,23 +13,38 @@
  * starts its own clock, as a CLI restarted at -ss would. Behind the rate,
  * with a catch-up speed C, progress since falling behind is held to C x
  * the wall time since. A leaf of the pipeline: it knows packets and
- * clocks, nothing of the stages. */
-#include <string.h>
-#include <unistd.h>
+ * clocks, nothing of the stages, and calls no other part of the pipeline. */
+#include "pipeline_pace.h"
 
+#include <libavutil/avutil.h>
 #include <libavutil/mathematics.h>
+#include <libavutil/mem.h>
 #include <libavutil/time.h>
 
-#include "pipeline_internal.h"
+#include "pipeline.h"
+
+struct pipeline_pace {
+    double rate;       /* 0: off */
+    double catchup;    /* 0: a read that fell behind catches up at once */
+    int64_t *first_us; /* per input stream: its first packet's time, AV_NOPTS_VALUE before */
+    unsigned streams;
+    int64_t started;     /* wall clock (us) of the run's first packet, 0 before it */
+    int64_t progress_us; /* the furthest progress read so far */
+    int behind;          /* catching up since behind_since, from behind_progress_us */
+    int64_t behind_since;
+    int64_t behind_progress_us;
+};
 
 /* The longest single sleep: a stop request is noticed this soon. */
 #define PACE_SLEEP_MAX_US 50000
 /* Within this of the rate, a read counts as keeping up (not catching up). */
 #define PACE_KEEPING_UP_US 1000
 
-int pipeline_pace_init(struct pipeline_pace *p, const struct job_spec *spec, unsigned streams)
+int pipeline_pace_open(struct pipeline_pace **out, const struct job_spec *spec, unsigned streams)
 {
-    memset(p, 0, sizeof(*p));
+    struct pipeline_pace *p = *out = av_mallocz(sizeof(*p));
+    if (p == NULL)
+        return AVERROR(ENOMEM);
     p->rate = spec->readrate;
     p->catchup = spec->readrate_catchup;
     if (p->rate <= 0)
@@ -43,9 +58,11 @@ int pipeline_pace_init(struct pipeline_pace *p, const struct job_spec *spec, uns
     return 0;
 }
 
-void pipeline_pace_free(struct pipeline_pace *p)
+void pipeline_pace_free(struct pipeline_pace **p)
 {
-    av_freep(&p->first_us);
+    if (*p != NULL)
+        av_freep(&(*p)->first_us);
+    av_freep(p);
 }
 
 /* How far (us of input time) the read may have got at wall time now. */
@@ -53,7 +70,8 @@ static int64_t pace_allowed(const struct pipeline_pace *p, int64_t now)
 {
     int64_t allowed = (int64_t)((double)(now - p->started) * p->rate);
     if (p->catchup > 0 && p->behind) {
-        int64_t burst = p->behind_progress_us + (int64_t)((double)(now - p->behind_since) * p->catchup);
+        int64_t burst =
+            p->behind_progress_us + (int64_t)((double)(now - p->behind_since) * p->catchup);
         if (burst < allowed)
             allowed = burst;
     }

@@ -1,31 +1,33 @@
-/* pipeline_complex.c -- a job's -filter_complex graph: which input streams
- * feed it, and bitmap subtitles drawn as video for it.
+/* pipeline_subtitle.c -- a bitmap subtitle stream drawn as video for a
+ * -filter_complex graph (the ffmpeg CLI's sub2video).
  *
- * Jellyfin burns graphical subtitles (PGS, DVD, DVB) into the picture with
- *   -filter_complex "[0:3]scale,...[sub];[0:0]...,format=yuv420p[main];
- *                    [main][sub]overlay=eof_action=pass:repeatlast=0"
- * The graph's inputs are labelled with stream specifiers of the one input
- * file. A video stream feeds its input with decoded frames; a subtitle
- * stream feeds it, as the ffmpeg CLI's sub2video does, with RGB32 frames of
- * the canvas size holding the subtitle on screen (transparent elsewhere).
+ * Decoded subtitle events are kept as bitmaps until they start, then drawn
+ * on a transparent RGB32 canvas of the canvas size (-canvas_size, else the
+ * subtitle stream's size, else the largest video stream's), shown from
+ * their start time until their end or the next event. The video stage
+ * (pipeline_video.c) asks what is on screen at each video frame's time and
+ * pushes a changed canvas into the graph with that frame's timestamp, so
+ * the overlay draws each canvas from exactly that frame on: what a frame
+ * shows depends only on its time and the subtitle events decoded before it,
+ * never on how the graph was scheduled, and a resumed run's frames are the
+ * uninterrupted run's. Between changes the video stage repeats the canvas
+ * every few frames (the overlay holds video frames until it has a subtitle
+ * frame past them), as the CLI's heartbeat does, rather than push it beside
+ * every frame: each pushed canvas goes through the graph's subtitle chain
+ * (scale, pad, crop), a full-size RGB32 picture.
  *
- * The video stage pushes a subtitle frame with the timestamp of the video
- * frame at which the canvas changes, so the overlay draws each canvas from
- * exactly that frame on: what a frame shows depends only on its time and the
- * subtitle events decoded before it, never on how the graph was scheduled,
- * and a resumed run's frames are the uninterrupted run's. Between changes it
- * repeats the canvas every few frames (the overlay holds video frames until
- * it has a subtitle frame past them), as the CLI's heartbeat does, rather
- * than push it beside every frame: each pushed canvas goes through the
- * graph's subtitle chain (scale, pad, crop), a full-size RGB32 picture.
  * A resumed run first reads back the subtitles of the seconds before its
- * start (pipeline.c), so one already on screen stays there. */
+ * start from a second opening of the input (pipeline_subtitle_lookback),
+ * so one already on screen stays there. Runs on the thread that decodes
+ * video; owns its decoder, its events and its canvases. It never touches
+ * the filter graph (the video stage feeds it) and calls nothing of the
+ * pipeline but the input (that second opening) and the run's error sink. */
+#include "pipeline_subtitle.h"
+
 #include <limits.h>
 #include <string.h>
 
-#include <libavfilter/avfilter.h>
-
-#include "pipeline_internal.h"
+#include <libavutil/mem.h>
 
 /* Decoded subtitles waiting for their start time: at most this many, and
  * at most this many bitmap pixels in all (a hostile file could otherwise
@@ -34,6 +36,11 @@
  * canvas only when they start. */
 #define SUBTITLE_PENDING_MAX 256
 #define SUBTITLE_PENDING_PIXELS (64 * 1024 * 1024)
+/* A mid-stream run looks this far back for the subtitle on screen at its
+ * start (PGS and DVD subtitles last seconds). */
+#define SUBTITLE_LOOKBACK_US 10000000
+/* Packets the look-back reads at most (a 4K remux has about 10,000 in 10 s). */
+#define SUBTITLE_LOOKBACK_PACKETS 200000
 
 /* A decoded subtitle, waiting for its start time. */
 struct subtitle_event {
@@ -43,74 +50,20 @@ struct subtitle_event {
     AVSubtitle sub;   /* owned: avsubtitle_free */
 };
 
-int pipeline_complex_stream(AVFormatContext *input, const char *label)
-{
-    if (label == NULL || strncmp(label, "0:", 2) != 0)
-        return -1;
-    for (unsigned i = 0; i < input->nb_streams; i++)
-        if (avformat_match_stream_specifier(input, input->streams[i], label + 2) > 0)
-            return (int)i;
-    return -1;
-}
-
-int pipeline_complex_inputs(struct pipeline_run *run, AVFormatContext *input, int *video_index,
-                            int *subtitle_index)
-{
-    const char *graph = run->spec->video_filter;
-    AVFilterGraph *scratch = avfilter_graph_alloc();
-    AVFilterInOut *inputs = NULL;
-    AVFilterInOut *outputs = NULL;
-    int ret = PIPELINE_OK;
-
-    *video_index = -1;
-    *subtitle_index = -1;
-    if (scratch == NULL)
-        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the filter_complex graph");
-    int averr = avfilter_graph_parse2(scratch, graph, &inputs, &outputs);
-    if (averr < 0) {
-        char missing[64];
-        if (pipeline_filter_missing(graph, missing, sizeof(missing)))
-            ret = pipeline_fail(run, averr, "parse filter_complex \"%s\": no filter named %s",
-                                graph, missing);
-        else
-            ret = pipeline_fail(run, averr, "parse filter_complex \"%s\"", graph);
-        goto end;
-    }
-    if (outputs == NULL || outputs->next != NULL) {
-        ret = pipeline_fail(run, 0, "filter_complex \"%s\" must have exactly one output", graph);
-        goto end;
-    }
-    for (AVFilterInOut *in = inputs; in != NULL; in = in->next) {
-        int index = pipeline_complex_stream(input, in->name);
-        if (index < 0) {
-            ret = pipeline_fail(run, 0, "filter_complex input [%s] names no stream of %s",
-                                in->name ? in->name : "", run->spec->input);
-            goto end;
-        }
-        enum AVMediaType type = input->streams[index]->codecpar->codec_type;
-        int *slot = type == AVMEDIA_TYPE_VIDEO      ? video_index
-                    : type == AVMEDIA_TYPE_SUBTITLE ? subtitle_index
-                                                    : NULL;
-        if (slot == NULL || *slot >= 0) {
-            const char *kind = av_get_media_type_string(type);
-            ret = pipeline_fail(run, 0,
-                                "filter_complex input [%s] reads %s stream %d; a graph may read "
-                                "one video stream and at most one subtitle stream",
-                                in->name, kind ? kind : "unknown", index);
-            goto end;
-        }
-        *slot = index;
-    }
-    if (*video_index < 0)
-        ret = pipeline_fail(run, 0, "filter_complex \"%s\" reads no video stream", graph);
-end:
-    avfilter_inout_free(&inputs);
-    avfilter_inout_free(&outputs);
-    avfilter_graph_free(&scratch);
-    return ret;
-}
-
-/* ---- sub2video --------------------------------------------------------------- */
+struct pipeline_subtitle {
+    struct pipeline_run *run;
+    AVStream *stream;
+    AVCodecContext *decoder;
+    int width, height;             /* the canvas */
+    AVFrame *blank;                /* nothing on screen */
+    AVFrame *shown;                /* a reference to what is on screen now */
+    int64_t shown_end_us;          /* absolute input time it disappears, INT64_MAX: never */
+    struct subtitle_event *events; /* decoded, not yet started, in start order */
+    int n_events;
+    int64_t pending_pixels;  /* of their bitmaps */
+    int64_t skip_before_pos; /* subtitle packets before this byte position were
+                                decoded by the run's look-back */
+};
 
 static AVFrame *subtitle_canvas_alloc(const struct pipeline_subtitle *s)
 {
@@ -129,11 +82,13 @@ static AVFrame *subtitle_canvas_alloc(const struct pipeline_subtitle *s)
     return canvas;
 }
 
-int pipeline_subtitle_open(struct pipeline_subtitle *s, struct pipeline_run *run,
+int pipeline_subtitle_open(struct pipeline_subtitle **out, struct pipeline_run *run,
                            AVFormatContext *input, AVStream *stream)
 {
     const struct job_spec *spec = run->spec;
-    memset(s, 0, sizeof(*s));
+    struct pipeline_subtitle *s = *out = av_mallocz(sizeof(*s));
+    if (s == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the subtitle stage");
     s->run = run;
     s->stream = stream;
 
@@ -271,7 +226,7 @@ int pipeline_subtitle_packet(struct pipeline_subtitle *s, const AVPacket *pkt)
 {
     AVSubtitle sub;
     int got = 0;
-    /* Already decoded by the run's look-back (pipeline.c). */
+    /* Already decoded by the run's look-back (pipeline_subtitle_lookback). */
     if (pkt->pos >= 0 && pkt->pos < s->skip_before_pos)
         return PIPELINE_OK;
     /* The decoder takes a non-const packet but does not change it. */
@@ -303,7 +258,9 @@ int pipeline_subtitle_packet(struct pipeline_subtitle *s, const AVPacket *pkt)
     return PIPELINE_OK;
 }
 
-void pipeline_subtitle_collapse(struct pipeline_subtitle *s, int64_t at_us)
+/* Drops the pending events that nothing will show at or after absolute
+ * input time at_us: replaced or ended by then (the run's look-back). */
+static void subtitle_collapse(struct pipeline_subtitle *s, int64_t at_us)
 {
     while (s->n_events >= 2 && s->events[1].start_us <= at_us)
         subtitle_drop(s, 0);
@@ -351,12 +308,112 @@ int pipeline_subtitle_update(struct pipeline_subtitle *s, int64_t at_us, int *ch
     return PIPELINE_OK;
 }
 
-void pipeline_subtitle_close(struct pipeline_subtitle *s)
+/* ---- the look-back --------------------------------------------------------- */
+
+/* A mid-stream run with a subtitle input: the subtitle on screen at its
+ * start may have begun before the keyframe the run decodes from, so the
+ * subtitle packets of the look-back window before the start are decoded
+ * from a second opening of the input (packets are only read, video is not
+ * decoded). It stops at the first video packet at or past the start, whose
+ * byte position is kept: the main read skips the subtitle packets before
+ * it, so every subtitle packet reaches the decoder once and in file order (a
+ * PGS display set can span several packets), and a resumed run draws what a
+ * run from the start draws. */
+/* Decodes the subtitle packets of input (the second opening) from the
+ * look-back window up to the run's start. Returns a pipeline_result. */
+static int subtitle_read_back(struct pipeline_subtitle *s, AVFormatContext *input,
+                              const struct pipeline_timeline *t, int video_index, AVPacket *pkt)
 {
-    while (s->n_events > 0)
-        subtitle_drop(s, s->n_events - 1);
+    struct pipeline_run *run = s->run;
+    int64_t start = t->origin_us + t->start_us;
+    int64_t from = start - SUBTITLE_LOOKBACK_US;
+    int64_t stop_pos = 0; /* the main read skips subtitle packets before it */
+    int ret = PIPELINE_OK;
+    if (from > t->origin_us) {
+        int averr = avformat_seek_file(input, -1, INT64_MIN, from, from, 0);
+        if (averr < 0)
+            return pipeline_fail(run, averr, "seek %s to %.3f s for subtitles", run->spec->input,
+                                 (double)(from - t->origin_us) / 1e6);
+    }
+    for (int n = 0; n < SUBTITLE_LOOKBACK_PACKETS; n++) {
+        if ((ret = pipeline_poll_stop(run)) != PIPELINE_OK)
+            return ret;
+        int averr = av_read_frame(input, pkt);
+        if (averr == AVERROR_EOF) {
+            stop_pos = INT64_MAX; /* every subtitle packet was seen */
+            break;
+        }
+        if (averr < 0)
+            return pipeline_fail(run, averr, "read %s", run->spec->input);
+        if (pkt->pos >= 0)
+            stop_pos = pkt->pos + 1; /* the budget may end here */
+        AVStream *st = input->streams[pkt->stream_index];
+        int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+        int64_t at =
+            ts != AV_NOPTS_VALUE ? av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q) : INT64_MIN;
+        /* Past the start: the run's first video packet, or any packet well
+         * past it (a video stream without timestamps). */
+        if (at != INT64_MIN && at != INT64_MAX && pkt->pos >= 0 &&
+            ((pkt->stream_index == video_index && at >= start) ||
+             at >= start + SUBTITLE_LOOKBACK_US)) {
+            stop_pos = pkt->pos;
+            av_packet_unref(pkt);
+            break;
+        }
+        if (pkt->stream_index == s->stream->index) {
+            ret = pipeline_subtitle_packet(s, pkt);
+            /* Subtitles that ended or were replaced before the start are
+             * not kept waiting. */
+            subtitle_collapse(s, start - 1);
+        }
+        av_packet_unref(pkt);
+        if (ret != PIPELINE_OK)
+            return ret;
+    }
+    /* The start, the end of the input, or the packet budget (timestamps
+     * that never get there): what was read up to stop_pos is not read again. */
+    s->skip_before_pos = stop_pos;
+    return PIPELINE_OK;
+}
+
+int pipeline_subtitle_lookback(struct pipeline_subtitle *s, const struct pipeline_input *main,
+                               const struct pipeline_timeline *t, int video_index, AVPacket *pkt)
+{
+    struct pipeline_input *second = NULL;
+    int ret = pipeline_input_open(&second, s->run, main);
+    if (ret == PIPELINE_OK)
+        ret = subtitle_read_back(s, pipeline_input_format(second), t, video_index, pkt);
+    pipeline_input_close(&second);
+    return ret;
+}
+
+void pipeline_subtitle_size(const struct pipeline_subtitle *s, int *width, int *height)
+{
+    *width = s->width;
+    *height = s->height;
+}
+
+int pipeline_subtitle_stream_index(const struct pipeline_subtitle *s)
+{
+    return s->stream->index;
+}
+
+const AVFrame *pipeline_subtitle_shown(const struct pipeline_subtitle *s)
+{
+    return s->shown;
+}
+
+void pipeline_subtitle_close(struct pipeline_subtitle **sp)
+{
+    struct pipeline_subtitle *s = *sp;
+    if (s == NULL)
+        return;
+    if (s->events != NULL)
+        while (s->n_events > 0)
+            subtitle_drop(s, s->n_events - 1);
     av_freep(&s->events);
     avcodec_free_context(&s->decoder);
     av_frame_free(&s->blank);
     av_frame_free(&s->shown);
+    av_freep(sp);
 }

@@ -10,30 +10,46 @@
  * runs at most that far ahead and memory stays bounded.
  *
  * Abort is the encoding side's way to stop the reader: pushes return
- * AVERROR_EXIT from then on, waking a reader blocked on a full queue. This
- * file never calls the run's callbacks and never writes run->err. */
+ * AVERROR_EXIT from then on, waking a reader blocked on a full queue. A
+ * leaf of the pipeline: this file never calls the run's callbacks, never
+ * writes the run's error and calls no other part of the pipeline. */
+#include "pipeline_handoff.h"
+
 #include <errno.h>
-#include <string.h>
+#include <pthread.h>
 
-#include "pipeline_internal.h"
+#include <libavutil/error.h>
+#include <libavutil/fifo.h>
+#include <libavutil/mem.h>
 
-int pipeline_handoff_init(struct pipeline_handoff *h, int capacity)
+struct pipeline_handoff {
+    AVFifo *items; /* of struct pipeline_handoff_item */
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* an item was added or taken, or abort was set */
+    int aborted;
+};
+
+int pipeline_handoff_open(struct pipeline_handoff **out, int capacity)
 {
-    memset(h, 0, sizeof(*h));
+    struct pipeline_handoff *h = av_mallocz(sizeof(*h));
+    *out = NULL;
+    if (h == NULL)
+        return AVERROR(ENOMEM);
     h->items = av_fifo_alloc2((size_t)capacity, sizeof(struct pipeline_handoff_item), 0);
     if (h->items == NULL)
-        return AVERROR(ENOMEM);
-    if (pthread_mutex_init(&h->lock, NULL) != 0) {
-        av_fifo_freep2(&h->items);
-        return AVERROR(ENOMEM);
-    }
+        goto fail;
+    if (pthread_mutex_init(&h->lock, NULL) != 0)
+        goto fail;
     if (pthread_cond_init(&h->changed, NULL) != 0) {
         pthread_mutex_destroy(&h->lock);
-        av_fifo_freep2(&h->items);
-        return AVERROR(ENOMEM);
+        goto fail;
     }
-    h->ready = 1;
+    *out = h;
     return 0;
+fail:
+    av_fifo_freep2(&h->items);
+    av_free(h);
+    return AVERROR(ENOMEM);
 }
 
 /* Waits for room and appends item. Returns 0 or AVERROR_EXIT after an abort. */
@@ -110,9 +126,10 @@ int pipeline_handoff_aborted(struct pipeline_handoff *h)
     return aborted;
 }
 
-void pipeline_handoff_free(struct pipeline_handoff *h)
+void pipeline_handoff_free(struct pipeline_handoff **hp)
 {
-    if (!h->ready)
+    struct pipeline_handoff *h = *hp;
+    if (h == NULL)
         return;
     struct pipeline_handoff_item item;
     while (av_fifo_read(h->items, &item, 1) >= 0)
@@ -120,5 +137,5 @@ void pipeline_handoff_free(struct pipeline_handoff *h)
     av_fifo_freep2(&h->items);
     pthread_cond_destroy(&h->changed);
     pthread_mutex_destroy(&h->lock);
-    h->ready = 0;
+    av_freep(hp);
 }

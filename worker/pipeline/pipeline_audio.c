@@ -15,18 +15,26 @@
  * AUDIO_RESYNC_SECONDS (then silence is inserted or samples dropped, like
  * aresample's hard compensation). A run that starts mid-stream feeds the
  * encoder from one frame before its start, so the first packet the writer
- * keeps is a real one and not the encoder's priming. */
+ * keeps is a real one and not the encoder's priming.
+ *
+ * Whether the stream is copied or encoded is chosen once, in
+ * pipeline_audio_open, as a table of functions (struct audio_mode). The
+ * stage runs on one thread (the encoding thread of a two-thread run) and
+ * owns its counter of decoded frames. It calls the segment writer, the
+ * timeline and the run's error sink, nothing else of the pipeline. */
+#include "pipeline_audio.h"
+
 #include <string.h>
 
 #include <libavcodec/bsf.h>
+#include <libavfilter/avfilter.h>
 #include <libavfilter/buffersink.h>
 #include <libavfilter/buffersrc.h>
 #include <libavutil/audio_fifo.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/mem.h>
 #include <libavutil/samplefmt.h>
 #include <libswresample/swresample.h>
-
-#include "pipeline_internal.h"
 
 /* Timestamp jumps up to this are treated as jitter, larger ones as gaps. */
 #define AUDIO_RESYNC_SECONDS 0.1
@@ -35,6 +43,56 @@
 /* A mid-stream run encodes audio from this long before its start (more
  * than any reorder delay between a cut's dts and its pts). */
 #define AUDIO_FEED_MARGIN_US 300000
+
+struct audio_mode;
+
+struct pipeline_audio {
+    struct pipeline_run *run;
+    const struct pipeline_timeline *timeline;
+    struct segment_writer *writer;
+    const struct audio_mode *mode; /* copy or encode, chosen at open */
+    AVStream *stream;
+    AVPacket *packet; /* encoded, or copied */
+    int64_t decoded;  /* frames decoded (packets taken, copy) */
+
+    /* Copy. */
+    AVBSFContext *bsf; /* aac_adtstoasc for an MP4 muxer, else NULL */
+
+    /* Encode. */
+    AVCodecContext *decoder;
+    struct SwrContext *resampler;
+    AVChannelLayout resampler_in_layout; /* what the resampler was set up for */
+    int resampler_in_format;
+    int resampler_in_rate;
+    AVFilterGraph *graph; /* the job's -af, NULL without one */
+    AVFilterContext *source;
+    AVFilterContext *sink;
+    AVFrame *filtered;
+    AVAudioFifo *fifo; /* resampled samples waiting to fill an encoder frame */
+    AVCodecContext *encoder;
+    AVFrame *frame;         /* decoded */
+    AVFrame *samples;       /* one encoder frame */
+    uint8_t **converted;    /* resampler output buffer */
+    int converted_capacity; /* in samples */
+    int frame_size;         /* samples per encoder frame: the grid step */
+
+    /* Sample positions are in the encoder's rate, counted from stream time 0. */
+    int64_t origin_samples; /* origin_us in 1/sample_rate */
+    int64_t feed_start;     /* first position fed to the encoder, INT64_MIN: all */
+    int64_t next_position;  /* of the next sample out of the resampler, INT64_MIN: none yet */
+    int64_t fifo_position;  /* of the fifo's first sample, INT64_MIN: not started */
+};
+
+/* One way of turning the stream's packets into muxed packets. */
+struct audio_mode {
+    /* Sets the mode up and declares the output stream to the writer. */
+    int (*open)(struct pipeline_audio *a);
+    /* Takes one input packet (NULL: end of input, drain). */
+    int (*packet)(struct pipeline_audio *a, const AVPacket *pkt);
+};
+
+static const struct audio_mode audio_copy_mode;
+static const struct audio_mode audio_encode_mode;
 
 /* Picks the encoder's rate nearest the wanted one. */
 static int audio_choose_rate(const AVCodec *codec, int wanted)
@@ -119,16 +177,17 @@ static int audio_open_encoder(struct pipeline_audio *a)
         return pipeline_fail(run, AVERROR(ENOMEM), "allocate the audio fifo");
 
     /* Positions on the grid, at the encoder's rate. */
-    a->origin_samples = av_rescale(run->origin_us, enc->sample_rate, AV_TIME_BASE);
+    const struct pipeline_timeline *t = a->timeline;
+    a->origin_samples = av_rescale(t->origin_us, enc->sample_rate, AV_TIME_BASE);
     a->next_position = INT64_MIN;
     a->fifo_position = INT64_MIN;
     a->feed_start = INT64_MIN;
-    if (run->trim) {
+    if (t->trim) {
         /* From before the first cut's dts (which the writer splits the
          * audio at), plus a frame of encoder history. */
         int64_t start =
-            av_rescale(run->start_us - AUDIO_FEED_MARGIN_US, enc->sample_rate, AV_TIME_BASE);
-        a->feed_start = (pipeline_floor_div(start, a->frame_size) - 1) * a->frame_size;
+            av_rescale(t->start_us - AUDIO_FEED_MARGIN_US, enc->sample_rate, AV_TIME_BASE);
+        a->feed_start = (timeline_floor_div(start, a->frame_size) - 1) * a->frame_size;
     }
 
     /* A run from the start of the input would mux its first packet at the
@@ -137,7 +196,7 @@ static int audio_open_encoder(struct pipeline_audio *a)
     if (a->stream->start_time != AV_NOPTS_VALUE)
         first = av_rescale_q(a->stream->start_time, a->stream->time_base, enc->time_base) -
                 a->origin_samples;
-    first = pipeline_floor_div(first, a->frame_size) * a->frame_size;
+    first = timeline_floor_div(first, a->frame_size) * a->frame_size;
     int64_t first_us = av_rescale_q(a->origin_samples + first - enc->initial_padding,
                                     enc->time_base, AV_TIME_BASE_Q);
 
@@ -158,17 +217,6 @@ end:
 }
 
 /* ---- stream copy ----------------------------------------------------------- */
-
-/* Whether the segment writer's muxer is of the MP4 family (fMP4 segments, a
- * progressive mp4 or mov), which wants raw AAC and an AudioSpecificConfig. */
-static int audio_output_is_mp4(const struct pipeline_audio *a)
-{
-    const struct job_spec *spec = a->run->spec;
-    if (spec->output_kind == JOB_OUTPUT_HLS)
-        return spec->segment_type == JOB_SEGMENT_FMP4;
-    return strcmp(spec->output_format, "mp4") == 0 || strcmp(spec->output_format, "mov") == 0 ||
-           strcmp(spec->output_format, "ipod") == 0;
-}
 
 /* The 2-byte AudioSpecificConfig an ADTS stream implies, as aac_adtstoasc
  * writes it: the object type and sampling rate of the AAC core (SBR and PS,
@@ -205,17 +253,17 @@ static int audio_adts_config(const AVCodecParameters *par, uint8_t asc[2])
  * source): ADTS headers are stripped, and a stream without an
  * AudioSpecificConfig (MPEG-TS) gets the one its ADTS headers imply before
  * the init segment is written. Returns a pipeline_result. */
-static int audio_open_copy(struct pipeline_audio *a)
+static int audio_copy_open(struct pipeline_audio *a)
 {
     struct pipeline_run *run = a->run;
     AVStream *stream = a->stream;
     const AVCodecParameters *par = stream->codecpar;
     AVRational time_base = stream->time_base;
-    int64_t first_us = run->origin_us;
+    int64_t first_us = a->timeline->origin_us;
     if (stream->start_time != AV_NOPTS_VALUE)
         first_us = av_rescale_q(stream->start_time, stream->time_base, AV_TIME_BASE_Q);
 
-    if (par->codec_id == AV_CODEC_ID_AAC && audio_output_is_mp4(a)) {
+    if (par->codec_id == AV_CODEC_ID_AAC && segment_writer_is_mp4(a->writer)) {
         int averr = av_bsf_alloc(av_bsf_get_by_name("aac_adtstoasc"), &a->bsf);
         if (averr >= 0)
             averr = avcodec_parameters_copy(a->bsf->par_in, par);
@@ -258,7 +306,7 @@ static int audio_copy_packet(struct pipeline_audio *a, const AVPacket *pkt)
         int averr = av_packet_ref(a->packet, pkt);
         if (averr < 0)
             return pipeline_fail(run, averr, "copy an audio packet");
-        run->audio_decoded++;
+        a->decoded++;
         return segment_writer_audio(a->writer, a->packet);
     }
     int averr = 0;
@@ -274,29 +322,24 @@ static int audio_copy_packet(struct pipeline_audio *a, const AVPacket *pkt)
             return PIPELINE_OK;
         if (averr < 0)
             return pipeline_fail(run, averr, "filter an audio packet (aac_adtstoasc)");
-        run->audio_decoded++;
+        a->decoded++;
         int ret = segment_writer_audio(a->writer, a->packet);
         if (ret != PIPELINE_OK)
             return ret;
     }
 }
 
-int pipeline_audio_open(struct pipeline_audio *a, struct pipeline_run *run,
-                        struct segment_writer *writer, AVStream *stream)
+static const struct audio_mode audio_copy_mode = {
+    .open = audio_copy_open,
+    .packet = audio_copy_packet,
+};
+
+/* Opens the decoder and the encoder; the -af graph and the resampler
+ * follow the first decoded frame. */
+static int audio_decode_open(struct pipeline_audio *a)
 {
-    const struct job_spec *spec = run->spec;
-    memset(a, 0, sizeof(*a));
-    a->run = run;
-    a->writer = writer;
-    a->stream = stream;
-    a->copy = strcmp(spec->audio_codec, "copy") == 0;
-    a->packet = av_packet_alloc();
-    if (a->packet == NULL)
-        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the audio stage");
-
-    if (a->copy)
-        return audio_open_copy(a);
-
+    struct pipeline_run *run = a->run;
+    AVStream *stream = a->stream;
     const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
     if (codec == NULL)
         return pipeline_fail(run, AVERROR_DECODER_NOT_FOUND,
@@ -367,12 +410,7 @@ static int audio_build_graph(struct pipeline_audio *a, const AVFrame *frame)
     }
     averr = avfilter_graph_parse_ptr(a->graph, description, &inputs, &outputs, NULL);
     if (averr < 0) {
-        char missing[64];
-        if (pipeline_filter_missing(description, missing, sizeof(missing)))
-            ret = pipeline_fail(run, averr, "parse audio filter \"%s\": no filter named %s",
-                                description, missing);
-        else
-            ret = pipeline_fail(run, averr, "parse audio filter \"%s\"", description);
+        ret = pipeline_fail_parse(run, averr, "audio filter", description);
         goto end;
     }
     averr = avfilter_graph_config(a->graph, NULL);
@@ -469,7 +507,7 @@ static int audio_append(struct pipeline_audio *a, uint8_t **data, int offset, in
     if (a->fifo_position != INT64_MIN)
         return audio_write_fifo(a, data, offset, count);
 
-    int64_t start = pipeline_floor_div(position, a->frame_size) * a->frame_size;
+    int64_t start = timeline_floor_div(position, a->frame_size) * a->frame_size;
     if (start < a->feed_start)
         start = a->feed_start;
     if (position + count <= start)
@@ -642,13 +680,12 @@ static int audio_filter(struct pipeline_audio *a, AVFrame *frame)
     }
 }
 
-int pipeline_audio_packet(struct pipeline_audio *a, const AVPacket *pkt)
+/* One packet of encoded audio (NULL: end of input): decode, filter,
+ * resample and encode. */
+static int audio_decode_packet(struct pipeline_audio *a, const AVPacket *pkt)
 {
     struct pipeline_run *run = a->run;
     int ret;
-
-    if (a->copy)
-        return audio_copy_packet(a, pkt);
 
     int averr = avcodec_send_packet(a->decoder, pkt);
     if (averr == AVERROR_INVALIDDATA)
@@ -663,7 +700,7 @@ int pipeline_audio_packet(struct pipeline_audio *a, const AVPacket *pkt)
             continue;
         if (averr < 0)
             return pipeline_fail(run, averr, "decode audio");
-        run->audio_decoded++;
+        a->decoded++;
         ret = pipeline_poll_stop(run);
         if (ret == PIPELINE_OK)
             ret = audio_filter(a, a->frame);
@@ -680,8 +717,46 @@ int pipeline_audio_packet(struct pipeline_audio *a, const AVPacket *pkt)
     return audio_encode(a, 1);
 }
 
-void pipeline_audio_close(struct pipeline_audio *a)
+static const struct audio_mode audio_encode_mode = {
+    .open = audio_decode_open,
+    .packet = audio_decode_packet,
+};
+
+/* ---- the stage's entry points ------------------------------------------------ */
+
+int pipeline_audio_open(struct pipeline_audio **out, struct pipeline_run *run,
+                        const struct pipeline_timeline *t, struct segment_writer *writer,
+                        AVStream *stream)
 {
+    struct pipeline_audio *a = *out = av_mallocz(sizeof(*a));
+    if (a == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the audio stage");
+    a->run = run;
+    a->timeline = t;
+    a->writer = writer;
+    a->stream = stream;
+    a->mode = strcmp(run->spec->audio_codec, "copy") == 0 ? &audio_copy_mode : &audio_encode_mode;
+    a->packet = av_packet_alloc();
+    if (a->packet == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the audio stage");
+    return a->mode->open(a);
+}
+
+int pipeline_audio_packet(struct pipeline_audio *a, const AVPacket *pkt)
+{
+    return a->mode->packet(a, pkt);
+}
+
+int64_t pipeline_audio_decoded(const struct pipeline_audio *a)
+{
+    return a != NULL ? a->decoded : 0;
+}
+
+void pipeline_audio_close(struct pipeline_audio **ap)
+{
+    struct pipeline_audio *a = *ap;
+    if (a == NULL)
+        return;
     av_bsf_free(&a->bsf);
     avcodec_free_context(&a->decoder);
     avcodec_free_context(&a->encoder);
@@ -691,11 +766,11 @@ void pipeline_audio_close(struct pipeline_audio *a)
     av_channel_layout_uninit(&a->resampler_in_layout);
     if (a->fifo != NULL)
         av_audio_fifo_free(a->fifo);
-    a->fifo = NULL;
     if (a->converted != NULL)
         av_freep(&a->converted[0]);
     av_freep(&a->converted);
     av_frame_free(&a->frame);
     av_frame_free(&a->samples);
     av_packet_free(&a->packet);
+    av_freep(ap);
 }

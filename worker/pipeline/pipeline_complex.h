@@ -1,0 +1,22 @@
+/* pipeline_complex.h -- the input streams a -filter_complex graph reads
+ * (see pipeline_complex.c). */
+#ifndef FFPOOL_WORKER_PIPELINE_COMPLEX_H
+#define FFPOOL_WORKER_PIPELINE_COMPLEX_H
+
+#include <libavformat/avformat.h>
+
+#include "pipeline_run.h"
+
+/* The input stream a graph input label names ("0:3", "0:v", "0:s:0"): the
+ * first stream matching the specifier after "0:", or -1. */
+int pipeline_complex_stream(AVFormatContext *input, const char *label);
+
+/* Parses the job's -filter_complex graph and resolves its input labels:
+ * the one video stream it reads, and the subtitle stream (-1 if none).
+ * Refuses a graph without exactly one output, or with an input that is not
+ * a stream, an audio stream, or a second video or subtitle stream. Returns
+ * a pipeline_result. */
+int pipeline_complex_inputs(struct pipeline_run *run, AVFormatContext *input, int *video_index,
+                            int *subtitle_index);
+
+#endif

@@ -1,0 +1,318 @@
+/* pipeline_graph.c -- the video stage's libavfilter graph: the job's -vf,
+ * or its -filter_complex graph, with -autorotate's filters first and a
+ * format the encoder takes last.
+ *
+ * Built from the first decoded frame, as the ffmpeg CLI does, so that the
+ * graph sees the real frame properties (size, format, display matrix); the
+ * encoder is then set up from what the sink gives (pipeline_graph_output),
+ * including the colour signalling setparams sets. A -filter_complex graph
+ * reads the video stream through a buffer source and, when it burns in a
+ * bitmap subtitle, a second buffer source of canvas-sized RGB32 frames
+ * (pipeline_subtitle.c draws them, the video stage pushes them). Strings
+ * go to libavfilter as written: "\," escapes are libavfilter syntax.
+ *
+ * Owns the graph; runs on the thread that decodes video. It calls nothing
+ * of the pipeline but the run's error sink and the -filter_complex label
+ * resolution. */
+#include "pipeline_graph.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+#include <libavutil/display.h>
+#include <libavutil/mem.h>
+#include <libavutil/opt.h>
+
+#include "pipeline_complex.h"
+
+struct pipeline_graph {
+    struct pipeline_run *run;
+    struct pipeline_graph_source src;
+    AVFilterGraph *graph;
+    AVFilterContext *source;     /* the video frames */
+    AVFilterContext *sub_source; /* the subtitle canvases, NULL without */
+    AVFilterContext *sink;
+    struct pipeline_graph_output output;
+};
+
+/* The filters the ffmpeg CLI puts first when -autorotate is on (its
+ * default) and the input carries a display matrix: a phone's portrait video
+ * comes out upright. Writes "" when there is nothing to turn. */
+static void graph_rotation_filters(const struct pipeline_graph *g, const AVFrame *frame, char *out,
+                                   size_t len)
+{
+    out[0] = '\0';
+    if (!g->run->spec->autorotate)
+        return;
+    const int32_t *matrix =
+        (const int32_t *)av_stream_get_side_data(g->src.stream, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (matrix == NULL) {
+        const AVFrameSideData *sd = av_frame_get_side_data(frame, AV_FRAME_DATA_DISPLAYMATRIX);
+        if (sd != NULL && sd->size >= 9 * sizeof(int32_t))
+            matrix = (const int32_t *)sd->data;
+    }
+    if (matrix == NULL)
+        return;
+    /* Clockwise degrees in [0, 360), as the CLI rounds them. */
+    double theta = -round(av_display_rotation_get(matrix));
+    theta -= 360 * floor(theta / 360 + 0.9 / 360);
+    if (fabs(theta - 90) < 1.0)
+        snprintf(out, len, "transpose=%s,", matrix[3] > 0 ? "cclock_flip" : "clock");
+    else if (fabs(theta - 180) < 1.0)
+        snprintf(out, len, "%s%s", matrix[0] < 0 ? "hflip," : "", matrix[4] < 0 ? "vflip," : "");
+    else if (fabs(theta - 270) < 1.0)
+        snprintf(out, len, "transpose=%s,", matrix[3] < 0 ? "clock_flip" : "cclock");
+    else if (fabs(theta) > 1.0)
+        snprintf(out, len, "rotate=%f,", theta * M_PI / 180);
+    else if (matrix[4] < 0)
+        snprintf(out, len, "vflip,");
+}
+
+/* Links from's output pad to to's input pad through the filters of chain
+ * ("" = directly). Returns 0 or an AVERROR. */
+static int graph_link_chain(AVFilterGraph *graph, AVFilterContext *from, int from_pad,
+                            const char *chain, AVFilterContext *to, int to_pad)
+{
+    if (chain[0] == '\0')
+        return avfilter_link(from, (unsigned)from_pad, to, (unsigned)to_pad);
+    AVFilterInOut *ins = NULL;
+    AVFilterInOut *outs = NULL;
+    int averr = avfilter_graph_parse2(graph, chain, &ins, &outs);
+    if (averr >= 0 && (ins == NULL || outs == NULL || ins->next != NULL || outs->next != NULL))
+        averr = AVERROR_BUG;
+    if (averr >= 0)
+        averr = avfilter_link(from, (unsigned)from_pad, ins->filter_ctx, (unsigned)ins->pad_idx);
+    if (averr >= 0)
+        averr = avfilter_link(outs->filter_ctx, (unsigned)outs->pad_idx, to, (unsigned)to_pad);
+    avfilter_inout_free(&ins);
+    avfilter_inout_free(&outs);
+    return averr;
+}
+
+/* -filter_complex: the job's graph with its stream inputs fed by the video
+ * source (through the rotation, as the CLI's input filters do) and by a
+ * subtitle source of canvas-sized RGB32 frames, and its one output led
+ * (through -pix_fmt) to the sink. */
+static int graph_link_complex(struct pipeline_graph *g, const char *rotation)
+{
+    struct pipeline_run *run = g->run;
+    const struct job_spec *spec = run->spec;
+    AVFilterInOut *inputs = NULL;
+    AVFilterInOut *outputs = NULL;
+    char chain[JOB_SPEC_SHORT_MAX + 16];
+    int video_linked = 0;
+    int ret = PIPELINE_OK;
+
+    int averr = avfilter_graph_parse2(g->graph, spec->video_filter, &inputs, &outputs);
+    if (averr < 0) {
+        ret = pipeline_fail_parse(run, averr, "video filter", spec->video_filter);
+        goto end;
+    }
+    /* The rotation chain without its trailing comma. */
+    snprintf(chain, sizeof(chain), "%s", rotation);
+    if (chain[0] != '\0')
+        chain[strlen(chain) - 1] = '\0';
+    for (AVFilterInOut *in = inputs; in != NULL && ret == PIPELINE_OK; in = in->next) {
+        int index = pipeline_complex_stream(g->src.input, in->name);
+        if (index == g->src.stream->index && !video_linked) {
+            video_linked = 1;
+            averr = graph_link_chain(g->graph, g->source, 0, chain, in->filter_ctx, in->pad_idx);
+        } else if (g->src.subtitle_index >= 0 && index == g->src.subtitle_index &&
+                   g->sub_source == NULL) {
+            char args[256];
+            AVRational tb = g->src.stream->time_base;
+            snprintf(
+                args, sizeof(args), "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=1/1",
+                g->src.subtitle_width, g->src.subtitle_height, AV_PIX_FMT_RGB32, tb.num, tb.den);
+            averr = avfilter_graph_create_filter(&g->sub_source, avfilter_get_by_name("buffer"),
+                                                 "sub", args, NULL, g->graph);
+            if (averr >= 0)
+                averr = avfilter_link(g->sub_source, 0, in->filter_ctx, (unsigned)in->pad_idx);
+        } else {
+            ret = pipeline_fail(run, 0,
+                                "filter_complex input [%s] is not the job's video or "
+                                "subtitle stream",
+                                in->name ? in->name : "");
+            break;
+        }
+        if (averr < 0)
+            ret = pipeline_fail(run, averr, "connect filter_complex input [%s]", in->name);
+    }
+    if (ret != PIPELINE_OK)
+        goto end;
+    if (outputs == NULL || outputs->next != NULL) {
+        ret = pipeline_fail(run, 0, "filter_complex \"%s\" must have exactly one output",
+                            spec->video_filter);
+        goto end;
+    }
+    if (spec->pix_fmt[0] != '\0')
+        snprintf(chain, sizeof(chain), "format=%s", spec->pix_fmt);
+    else
+        chain[0] = '\0';
+    averr = graph_link_chain(g->graph, outputs->filter_ctx, outputs->pad_idx, chain, g->sink, 0);
+    if (averr < 0)
+        ret = pipeline_fail(run, averr, "connect the filter_complex output");
+end:
+    avfilter_inout_free(&inputs);
+    avfilter_inout_free(&outputs);
+    return ret;
+}
+
+/* Builds buffer -> (rotation) -> (the job's -vf) -> buffersink for frames
+ * like `frame`, or the job's -filter_complex graph around them. */
+/* Builds g's graph around frames like frame. Returns a pipeline_result. */
+static int graph_build(struct pipeline_graph *g, const AVFrame *frame)
+{
+    struct pipeline_run *run = g->run;
+    const struct job_spec *spec = run->spec;
+    AVFilterInOut *outputs = NULL;
+    AVFilterInOut *inputs = NULL;
+    char rotation[64];
+    char description[sizeof(rotation) + JOB_SPEC_FILTER_MAX + JOB_SPEC_SHORT_MAX + 16];
+    char args[512];
+    int ret = PIPELINE_OK;
+    int averr;
+
+    /* Without a -vf the encoder still needs one of its formats: -pix_fmt,
+     * else yuv420p (what every HLS player decodes). */
+    graph_rotation_filters(g, frame, rotation, sizeof(rotation));
+    if (spec->filter_complex)
+        snprintf(description, sizeof(description), "%s", spec->video_filter);
+    else if (spec->video_filter[0] == '\0')
+        snprintf(description, sizeof(description), "%sformat=%s", rotation,
+                 spec->pix_fmt[0] ? spec->pix_fmt : "yuv420p");
+    else if (spec->pix_fmt[0] != '\0')
+        snprintf(description, sizeof(description), "%s%s,format=%s", rotation, spec->video_filter,
+                 spec->pix_fmt);
+    else
+        snprintf(description, sizeof(description), "%s%s", rotation, spec->video_filter);
+
+    AVRational sar = frame->sample_aspect_ratio;
+    if (sar.num <= 0 || sar.den <= 0)
+        sar = (AVRational){0, 1};
+    AVRational tb = g->src.stream->time_base;
+    int n = snprintf(args, sizeof(args),
+                     "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=%d/%d", frame->width,
+                     frame->height, frame->format, tb.num, tb.den, sar.num, sar.den);
+    AVRational rate = g->src.frame_rate;
+    if (rate.num > 0 && rate.den > 0)
+        snprintf(args + n, sizeof(args) - (size_t)n, ":frame_rate=%d/%d", rate.num, rate.den);
+
+    g->graph = avfilter_graph_alloc();
+    outputs = avfilter_inout_alloc();
+    inputs = avfilter_inout_alloc();
+    if (g->graph == NULL || outputs == NULL || inputs == NULL) {
+        ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate the video filter graph");
+        goto end;
+    }
+    /* As the CLI: the graph (and swscale's slices in it) gets -threads,
+     * 0 = one per core. */
+    g->graph->nb_threads = spec->threads;
+    averr = avfilter_graph_create_filter(&g->source, avfilter_get_by_name("buffer"), "in", args,
+                                         NULL, g->graph);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "create the video filter source");
+        goto end;
+    }
+    g->sink = avfilter_graph_alloc_filter(g->graph, avfilter_get_by_name("buffersink"), "out");
+    if (g->sink == NULL) {
+        ret = pipeline_fail(run, AVERROR(ENOMEM), "create the video filter sink");
+        goto end;
+    }
+    /* Let the graph convert to a format the encoder takes, as the CLI does. */
+    if (g->src.pix_fmts != NULL) {
+        averr = av_opt_set_int_list(g->sink, "pix_fmts", g->src.pix_fmts, AV_PIX_FMT_NONE,
+                                    AV_OPT_SEARCH_CHILDREN);
+        if (averr < 0) {
+            ret = pipeline_fail(run, averr, "set the video filter sink formats");
+            goto end;
+        }
+    }
+    averr = avfilter_init_str(g->sink, NULL);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "create the video filter sink");
+        goto end;
+    }
+
+    if (spec->filter_complex) {
+        if ((ret = graph_link_complex(g, rotation)) != PIPELINE_OK)
+            goto end;
+    } else {
+        outputs->name = av_strdup("in");
+        outputs->filter_ctx = g->source;
+        inputs->name = av_strdup("out");
+        inputs->filter_ctx = g->sink;
+        if (outputs->name == NULL || inputs->name == NULL) {
+            ret = pipeline_fail(run, AVERROR(ENOMEM), "allocate the video filter graph");
+            goto end;
+        }
+        /* The string goes in as written: "\," escapes are libavfilter syntax. */
+        averr = avfilter_graph_parse_ptr(g->graph, description, &inputs, &outputs, NULL);
+        if (averr < 0) {
+            ret = pipeline_fail_parse(run, averr, "video filter", description);
+            goto end;
+        }
+    }
+    averr = avfilter_graph_config(g->graph, NULL);
+    if (averr < 0) {
+        ret = pipeline_fail(run, averr, "configure video filter \"%s\"", description);
+        goto end;
+    }
+    g->output.width = av_buffersink_get_w(g->sink);
+    g->output.height = av_buffersink_get_h(g->sink);
+    g->output.format = av_buffersink_get_format(g->sink);
+    g->output.sample_aspect_ratio = av_buffersink_get_sample_aspect_ratio(g->sink);
+    g->output.time_base = av_buffersink_get_time_base(g->sink);
+    g->output.frame_rate = av_buffersink_get_frame_rate(g->sink);
+end:
+    avfilter_inout_free(&inputs);
+    avfilter_inout_free(&outputs);
+    return ret;
+}
+
+int pipeline_graph_build(struct pipeline_graph **out, struct pipeline_run *run,
+                         const struct pipeline_graph_source *src, const AVFrame *frame)
+{
+    struct pipeline_graph *g = *out = av_mallocz(sizeof(*g));
+    if (g == NULL)
+        return pipeline_fail(run, AVERROR(ENOMEM), "allocate the video filter graph");
+    g->run = run;
+    g->src = *src;
+    return graph_build(g, frame);
+}
+
+const struct pipeline_graph_output *pipeline_graph_output(const struct pipeline_graph *g)
+{
+    return &g->output;
+}
+
+int pipeline_graph_has_subtitle(const struct pipeline_graph *g)
+{
+    return g->sub_source != NULL;
+}
+
+int pipeline_graph_send(struct pipeline_graph *g, AVFrame *frame)
+{
+    return av_buffersrc_add_frame_flags(g->source, frame, 0);
+}
+
+int pipeline_graph_send_subtitle(struct pipeline_graph *g, AVFrame *canvas)
+{
+    return av_buffersrc_add_frame_flags(g->sub_source, canvas, 0);
+}
+
+int pipeline_graph_receive(struct pipeline_graph *g, AVFrame *frame)
+{
+    return av_buffersink_get_frame(g->sink, frame);
+}
+
+void pipeline_graph_free(struct pipeline_graph **gp)
+{
+    if (*gp == NULL)
+        return;
+    avfilter_graph_free(&(*gp)->graph);
+    av_freep(gp);
+}

@@ -1,0 +1,57 @@
+/* pipeline_graph.h -- the video stage's filter graph (-vf or
+ * -filter_complex; see pipeline_graph.c). Used by the video stage only. */
+#ifndef FFPOOL_WORKER_PIPELINE_GRAPH_H
+#define FFPOOL_WORKER_PIPELINE_GRAPH_H
+
+#include <libavfilter/avfilter.h>
+#include <libavformat/avformat.h>
+
+#include "pipeline_run.h"
+
+struct pipeline_graph;
+
+/* What the graph is built around. */
+struct pipeline_graph_source {
+    AVFormatContext *input;              /* whose streams -filter_complex labels name */
+    AVStream *stream;                    /* the video stream its frames come from */
+    AVRational frame_rate;               /* the stream's, as guessed (0/0: unknown) */
+    const enum AVPixelFormat *pix_fmts;  /* the encoder's formats (NULL: any) */
+    int subtitle_index;                  /* the subtitle stream drawn for it, -1: none */
+    int subtitle_width, subtitle_height; /* its canvas */
+};
+
+/* What comes out of the sink: what the encoder is set up for. */
+struct pipeline_graph_output {
+    int width, height;
+    int format; /* enum AVPixelFormat */
+    AVRational sample_aspect_ratio;
+    AVRational time_base;
+    AVRational frame_rate; /* 0/0 when the graph does not know it */
+};
+
+/* Builds the job's graph for frames like frame (the first decoded one) in
+ * *out (set even on failure: free it). Returns a pipeline_result. */
+int pipeline_graph_build(struct pipeline_graph **out, struct pipeline_run *run,
+                         const struct pipeline_graph_source *src, const AVFrame *frame);
+
+/* Fixed when the graph is built and never changed: the encoding thread may
+ * read it (after a frame the graph produced has reached it) while the
+ * decoding thread goes on feeding the graph. */
+const struct pipeline_graph_output *pipeline_graph_output(const struct pipeline_graph *g);
+
+/* Whether the graph has a subtitle input (pipeline_graph_send_subtitle). */
+int pipeline_graph_has_subtitle(const struct pipeline_graph *g);
+
+/* Feeds a video frame (NULL: end of input), taking its reference; feeds a
+ * subtitle canvas the same way. Return 0 or an AVERROR. */
+int pipeline_graph_send(struct pipeline_graph *g, AVFrame *frame);
+int pipeline_graph_send_subtitle(struct pipeline_graph *g, AVFrame *canvas);
+
+/* The next filtered frame into frame. Returns 0, AVERROR(EAGAIN) (feed
+ * more), AVERROR_EOF or another AVERROR. */
+int pipeline_graph_receive(struct pipeline_graph *g, AVFrame *frame);
+
+/* Frees the graph (NULL is fine) and sets *g to NULL. */
+void pipeline_graph_free(struct pipeline_graph **g);
+
+#endif
