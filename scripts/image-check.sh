@@ -247,9 +247,8 @@ glibc=$(objdump -T "$work/jf/ffpool-shim" "$work"/jf/lib/* 2>/dev/null |
 [ -n "$glibc" ] && say "4/5 the bundle needs glibc >= ${glibc#GLIBC_}"
 
 # ---- 5. a real transcode against a Redis on the host ----
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=scripts/lib.sh
+. "$here/scripts/lib.sh"
 t=$work/t
 mkdir -p "$t/redis" "$t/transcodes"
 chmod 777 "$t" "$t/transcodes"

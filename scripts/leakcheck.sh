@@ -71,9 +71,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=scripts/lib.sh
+. "$here/scripts/lib.sh"
 
 redis_port=$(free_port)
 sched_port=$(free_port)

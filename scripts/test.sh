@@ -18,7 +18,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+# shellcheck source=scripts/lib.sh
+. "$here/scripts/lib.sh"
+port=$(free_port)
 redis-server --port "$port" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly no \
   --daemonize no --maxmemory-policy noeviction >"$tmp/redis.log" 2>&1 &
 redis_pid=$!

@@ -214,10 +214,9 @@ e2e_check_timeline() {
   check "$what: each segment's video and audio continue the previous segment's timeline" [ -z "$out" ]
 }
 
-# free_port: a TCP port free on 127.0.0.1 right now.
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# free_port and wait_until (scripts/lib.sh).
+# shellcheck source=scripts/lib.sh
+. "$here/scripts/lib.sh"
 
 # alive PID: true while PID runs; a zombie (still answering kill -0) is dead.
 alive() {

@@ -32,9 +32,8 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=scripts/lib.sh
+. "$here/scripts/lib.sh"
 redis_port=$(free_port)
 sched_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly no \
