@@ -54,9 +54,10 @@ static const struct config_key config_keys[] = {
             "a job whose client (shim) stopped polling this long is cancelled"),
     KEY_INT("job.retention_ms", job_retention_ms, FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_RETENTION_MS),
             "how long finished job records stay in Redis"),
-    KEY_INT("routing.unroutable_timeout_ms", routing_unroutable_timeout_ms, "60000",
-            "a job needing an encoder, decoder, filter or hwaccel that no live worker offers "
-            "fails after waiting this long (0: waits until cancelled)"),
+    KEY_INT(
+        "routing.unroutable_timeout_ms", routing_unroutable_timeout_ms, "60000",
+        "a job needing an encoder, decoder, filter, hwaccel or device that no live worker offers "
+        "fails after waiting this long (0: waits until cancelled)"),
     KEY_STRING("scheduler.listen", scheduler_listen, "tcp://127.0.0.1:7070",
                "address the scheduler serves the job API on (tcp:// or tls+tcp://)"),
     KEY_STRING("scheduler.url", scheduler_url, "tcp://127.0.0.1:7070",
@@ -108,6 +109,10 @@ static const struct config_key config_keys[] = {
                "native transcodes log, on stderr, which Jellyfin keeps in the transcode log)"),
     KEY_STRING("paths.map", paths_map, "",
                "path prefix pairs jellyfin=worker, separated by ';' (empty: same paths)"),
+    KEY_STRING("paths.device_map", paths_device_map, "",
+               "hardware device path pairs jellyfin=worker, separated by ';', for the devices of "
+               "-init_hw_device, -vaapi_device, -qsv_device and -hwaccel_device, e.g. "
+               "/dev/dri/renderD128=/dev/dri/renderD129 (empty: same devices)"),
     KEY_STRING("paths.media_roots", paths_media_roots, "",
                "folders job inputs must resolve under, comma-separated (empty: anywhere)"),
     KEY_STRING("paths.transcode_root", paths_transcode_root, "",

@@ -71,6 +71,7 @@ struct ffpool_config {
     int64_t shim_pool_down_memory_ms;
     char shim_log_file[CONFIG_STRING_MAX];     /* "" = native transcodes on stderr, else nowhere */
     char paths_map[CONFIG_STRING_MAX];         /* "jellyfin_prefix=worker_prefix;..." */
+    char paths_device_map[CONFIG_STRING_MAX];  /* the same for hardware device paths */
     char paths_media_roots[CONFIG_STRING_MAX]; /* comma-separated, "" = no confinement */
     char paths_transcode_root[CONFIG_STRING_MAX];
 

@@ -13,7 +13,7 @@
 
 #include "ffpool.pb-c.h"
 
-static const char *const routing_kinds[] = {"encoder", "decoder", "filter", "hwaccel"};
+static const char *const routing_kinds[] = {"encoder", "decoder", "filter", "hwaccel", "device"};
 
 int routing_word_valid(const char *word)
 {
@@ -46,8 +46,8 @@ int routing_words_check(const char *words, char *err, size_t errlen)
         snprintf(word, sizeof(word), "%.*s", (int)(n < sizeof(word) ? n : sizeof(word) - 1), s);
         if (n >= sizeof(word) || !routing_word_valid(word)) {
             snprintf(err, errlen,
-                     "requirement \"%.*s\" is not kind:name (kind encoder, decoder, filter or "
-                     "hwaccel)",
+                     "requirement \"%.*s\" is not kind:name (kind encoder, decoder, filter, "
+                     "hwaccel or device)",
                      (int)(n < 64 ? n : 64), s);
             return -1;
         }
@@ -101,7 +101,10 @@ static void routing_words_add(struct routing_words *w, const char *kind, const c
     w->used += (size_t)n;
 }
 
-const char *routing_filter_next(const char *graph, char *name, size_t size)
+/* routing_filter_next(), also giving where the filter's "@id=arguments"
+ * text starts and how long it is. */
+static const char *routing_filter_next_args(const char *graph, char *name, size_t size,
+                                            const char **args, size_t *args_len)
 {
     const char *s = graph;
     for (;;) {
@@ -119,6 +122,7 @@ const char *routing_filter_next(const char *graph, char *name, size_t size)
         size_t n = strcspn(s, "=@,;[ \t\n");
         snprintf(name, size, "%.*s", (int)(n < size ? n : size - 1), s);
         s += n;
+        *args = s;
         /* "@id" and "=arguments" up to an unescaped, unquoted ',' ';' or '['. */
         int quoted = 0;
         while (*s != '\0' && (quoted || (*s != ',' && *s != ';' && *s != '['))) {
@@ -133,6 +137,7 @@ const char *routing_filter_next(const char *graph, char *name, size_t size)
             }
             s++;
         }
+        *args_len = (size_t)(s - *args);
         /* Output labels after the arguments. */
         while (*s == '[') {
             s += strcspn(s, "]");
@@ -144,12 +149,125 @@ const char *routing_filter_next(const char *graph, char *name, size_t size)
     }
 }
 
-/* Adds "filter:NAME" for every filter a graph description names. */
+const char *routing_filter_next(const char *graph, char *name, size_t size)
+{
+    const char *args;
+    size_t args_len;
+    return routing_filter_next_args(graph, name, size, &args, &args_len);
+}
+
+static int routing_name_has_suffix(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
+const char *routing_codec_device(const char *codec)
+{
+    static const char *const table[][2] = {
+        {"_vaapi", "vaapi"}, {"_qsv", "qsv"},         {"_nvenc", "cuda"},
+        {"_cuvid", "cuda"},  {"_v4l2m2m", "v4l2m2m"},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (routing_name_has_suffix(codec, table[i][0]))
+            return table[i][1];
+    return NULL;
+}
+
+const char *routing_filter_device(const char *filter)
+{
+    static const char *const table[][2] = {
+        {"_vaapi", "vaapi"}, {"_qsv", "qsv"},       {"_cuda", "cuda"},
+        {"_npp", "cuda"},    {"_opencl", "opencl"}, {"_vulkan", "vulkan"},
+    };
+    if (strcmp(filter, "libplacebo") == 0)
+        return "vulkan";
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (routing_name_has_suffix(filter, table[i][0]))
+            return table[i][1];
+    return NULL;
+}
+
+/* The value of "derive_device=" in a hwupload or hwmap argument text
+ * ("=derive_device=vaapi:extra_hw_frames=24", "=derive_device=qsv", or
+ * named by position: hwmap's first option is mode, hwupload's first is
+ * derive_device). Sets *type and *len, or returns 0 when there is none. */
+static int routing_derive_device(const char *filter, const char *args, size_t args_len,
+                                 const char **type, size_t *len)
+{
+    static const char key[] = "derive_device=";
+    const size_t key_len = sizeof(key) - 1;
+    const char *end = args + args_len;
+    const char *s = memchr(args, '=', args_len);
+    if (s == NULL)
+        return 0;
+    s++;
+    for (int position = 0; s < end; position++) {
+        size_t n = 0;
+        while (s + n < end && s[n] != ':')
+            n++;
+        const char *value = NULL;
+        if (n > key_len && strncmp(s, key, key_len) == 0)
+            value = s + key_len;
+        else if (position == 0 && strcmp(filter, "hwupload") == 0 && memchr(s, '=', n) == NULL)
+            value = s;
+        if (value != NULL) {
+            *type = value;
+            *len = (size_t)(s + n - value);
+            return *len > 0;
+        }
+        s += n + (s + n < end);
+    }
+    return 0;
+}
+
+/* Adds "filter:NAME" for every filter a graph description names, and
+ * "device:TYPE" for the device a hardware filter works on or a hwupload or
+ * hwmap derives. */
 static void routing_words_add_filters(struct routing_words *w, const char *graph)
 {
     char name[ROUTING_WORD_MAX];
-    for (const char *s = graph; (s = routing_filter_next(s, name, sizeof(name))) != NULL;)
+    const char *args, *type;
+    size_t args_len, type_len;
+    for (const char *s = graph;
+         (s = routing_filter_next_args(s, name, sizeof(name), &args, &args_len)) != NULL;) {
         routing_words_add(w, "filter", name, strlen(name));
+        const char *device = routing_filter_device(name);
+        if (device != NULL)
+            routing_words_add(w, "device", device, strlen(device));
+        if ((strcmp(name, "hwupload") == 0 || strcmp(name, "hwmap") == 0) &&
+            routing_derive_device(name, args, args_len, &type, &type_len))
+            routing_words_add(w, "device", type, type_len);
+    }
+}
+
+/* The device type an -init_hw_device argument creates: the text before the
+ * first ':', '=' or '@' (fftools/ffmpeg_hw.c hw_device_init_from_string). */
+static void routing_words_add_device(struct routing_words *w, const char *arg)
+{
+    size_t n = strcspn(arg, ":=@");
+    if (n > 0)
+        routing_words_add(w, "device", arg, n);
+}
+
+/* The words the input side of a transcoded video adds: the decoder named
+ * before -i and the -hwaccel type. */
+static void routing_words_add_decoding(struct routing_words *w, const struct job_spec *spec)
+{
+    if (spec->video_decoder[0] != '\0') {
+        const char *device = routing_codec_device(spec->video_decoder);
+        if (device != NULL)
+            routing_words_add(w, "device", device, strlen(device));
+        routing_words_add(w, "decoder", spec->video_decoder, strlen(spec->video_decoder));
+    }
+    const char *hwaccel = spec->hwaccel;
+    if (hwaccel[0] == '\0' || strcmp(hwaccel, "none") == 0 || strcmp(hwaccel, "auto") == 0)
+        return;
+    /* The CLI's own renaming (ffmpeg_opt.c): the NVDEC hwaccels use CUDA. */
+    if (strcmp(hwaccel, "nvdec") == 0 || strcmp(hwaccel, "cuvid") == 0)
+        hwaccel = "cuda";
+    routing_words_add(w, "device", hwaccel, strlen(hwaccel));
+    routing_words_add(w, "hwaccel", hwaccel, strlen(hwaccel));
 }
 
 int routing_job_requires(const struct job_spec *spec, char *out, size_t outlen, char *err,
@@ -172,7 +290,13 @@ int routing_job_requires(const struct job_spec *spec, char *out, size_t outlen, 
         routing_words_add(&w, kind, colon + 1, n - (size_t)(colon - s) - 1);
         s += n;
     }
+    for (int i = 0; i < spec->n_hw_devices && i < JOB_SPEC_HW_DEVICES_MAX; i++)
+        routing_words_add_device(&w, spec->hw_devices[i]);
     if (spec->video_codec[0] != '\0' && !job_spec_video_copies(spec)) {
+        routing_words_add_decoding(&w, spec);
+        const char *device = routing_codec_device(spec->video_codec);
+        if (device != NULL)
+            routing_words_add(&w, "device", device, strlen(device));
         routing_words_add(&w, "encoder", spec->video_codec, strlen(spec->video_codec));
         routing_words_add_filters(&w, spec->video_filter);
     }
@@ -181,12 +305,14 @@ int routing_job_requires(const struct job_spec *spec, char *out, size_t outlen, 
         routing_words_add_filters(&w, spec->audio_filter);
     }
     if (w.too_long) {
-        snprintf(err, errlen, "a capability name (encoder or filter) is longer than %d bytes",
+        snprintf(err, errlen,
+                 "a capability name (encoder, decoder, filter or device) is longer than %d bytes",
                  ROUTING_WORD_MAX - 1);
         return -1;
     }
     if (w.too_many) {
-        snprintf(err, errlen, "the job needs more than %d capabilities (encoders and filters)",
+        snprintf(err, errlen,
+                 "the job needs more than %d capabilities (encoders, filters, devices...)",
                  ROUTING_WORDS_MAX);
         return -1;
     }
@@ -234,6 +360,8 @@ char *routing_worker_offers(const uint8_t *caps, size_t caps_len)
         failed = offers_append(&text, &used, &size, "filter", c->filters[i]->name) != 0;
     for (size_t i = 0; i < c->n_hwaccels && !failed; i++)
         failed = offers_append(&text, &used, &size, "hwaccel", c->hwaccels[i]) != 0;
+    for (size_t i = 0; i < c->n_devices && !failed; i++)
+        failed = offers_append(&text, &used, &size, "device", c->devices[i]) != 0;
     ffpool__capabilities__free_unpacked(c, NULL);
     if (failed) {
         free(text);

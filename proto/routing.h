@@ -2,7 +2,11 @@
  *
  * Routing matches words of the form "kind:name", kind being encoder,
  * decoder, filter or hwaccel and name the libav name ("encoder:libx264",
- * "filter:tonemapx", "hwaccel:vaapi"). A job carries the words it needs
+ * "filter:tonemapx", "hwaccel:vaapi"), or device and name a hardware device
+ * type the worker really opened ("device:vaapi", "device:cuda", and
+ * "device:v4l2m2m" for a /dev/video* node: libav's device types name what
+ * libav was built with, not the hardware a machine has, so a job that needs
+ * a GPU needs a device word). A job carries the words it needs
  * (job_spec.requires, the job hash's `requires` field); a worker's
  * announcement stores the words its libav offers (a Redis set, see keys.h);
  * the claim script hands a worker only jobs whose every word it offers.
@@ -34,14 +38,36 @@ int routing_word_valid(const char *word);
 int routing_words_check(const char *words, char *err, size_t errlen);
 
 /* The words a job needs: spec->requires (a client's additions) plus what the
- * spec implies: the video and audio encoders (none for "copy") and every
- * filter named in -vf and -af (not applied, so not needed, with "copy").
- * Input decoders are not known before a worker opens the input, so they are
- * only routed when a client names them. Writes space-separated words, each
+ * spec implies:
+ *  - device:TYPE for every -init_hw_device (derived ones too: the CLI creates
+ *    them all before it opens the input, whatever the job does with them);
+ *  - when the video is transcoded: the decoder named before -i (decoder:NAME,
+ *    and device:cuda for *_cuvid, device:qsv for *_qsv), the -hwaccel type
+ *    (hwaccel:T and device:T; nvdec and cuvid are cuda; none and auto need
+ *    nothing), the video encoder (encoder:NAME, and the device of a hardware
+ *    encoder: routing_codec_device), every filter of -vf/-filter_complex
+ *    and the device a hardware filter works on (routing_filter_device, and
+ *    derive_device=T of hwupload/hwmap);
+ *  - when the audio is transcoded: its encoder and every filter of -af.
+ * Nothing is needed for a stream that is copied. The decoder libav picks
+ * for an input is not known before a worker opens it, so it is only routed
+ * when the line (or a client) names it. Writes space-separated words, each
  * once, into out. Returns 0, or -1 with a sentence in err when a word is
  * malformed or out is too small. */
 int routing_job_requires(const struct job_spec *spec, char *out, size_t outlen, char *err,
                          size_t errlen);
+
+/* The device type a hardware codec runs on, by its name: *_vaapi -> "vaapi",
+ * *_qsv -> "qsv", *_nvenc and *_cuvid -> "cuda", *_v4l2m2m -> "v4l2m2m".
+ * NULL for any other codec (software, or hardware no Linux worker has:
+ * *_videotoolbox, *_amf, *_mf, *_omx, *_mmal, *_rkmpp, *_mediacodec...). */
+const char *routing_codec_device(const char *codec);
+
+/* The device type a filter works on, by its name: *_vaapi -> "vaapi",
+ * *_qsv -> "qsv", *_cuda and *_npp -> "cuda", *_opencl -> "opencl",
+ * *_vulkan and libplacebo -> "vulkan"; NULL for any other filter (hwupload,
+ * hwmap and hwdownload take the device they are given). */
+const char *routing_filter_device(const char *filter);
 
 /* Reads the next filter name of a filter-graph description (-vf, -af,
  * -filter_complex syntax: chains split by ',' and ';', [labels], "name@id",

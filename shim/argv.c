@@ -288,20 +288,28 @@ static void finish_output(struct argv_parse *p)
         parse_block(p, RANK_FEATURE, "output format %.32s not native", format);
 }
 
-/* Which codecs the native path runs: libx264 (also behind -filter_complex)
- * or copy for video, the pipeline's audio encoders or copy for audio. */
+/* Whether the pipeline encodes video with this encoder: libx264, or a
+ * hardware encoder on a worker that has its device. */
+static int video_encoder_native(const char *codec)
+{
+    return strcmp(codec, "libx264") == 0 || name_is_pool_hardware_encoder(codec);
+}
+
+/* Which codecs the native path runs: libx264 or a pool hardware encoder
+ * (also behind -filter_complex) or copy for video, the pipeline's audio
+ * encoders or copy for audio. */
 static void finish_codecs(struct argv_parse *p)
 {
     const struct job_spec *spec = p->spec;
 
-    if (p->filter_complex_given && (p->video_disabled || strcmp(spec->video_codec, "libx264") != 0))
+    if (p->filter_complex_given && (p->video_disabled || !video_encoder_native(spec->video_codec)))
         parse_block(p, RANK_FEATURE, "-filter_complex into %.32s not native",
                     p->video_disabled ? "no video" : spec->video_codec);
     if (p->video_disabled)
         ; /* audio only: the pipeline cuts on the audio timestamps */
     else if (!p->video_codec_given)
         parse_block(p, RANK_FEATURE, "no video codec given");
-    else if (strcmp(spec->video_codec, "libx264") != 0 && strcmp(spec->video_codec, "copy") != 0)
+    else if (!video_encoder_native(spec->video_codec) && strcmp(spec->video_codec, "copy") != 0)
         parse_block(p, RANK_FEATURE, "video codec %.32s not native", spec->video_codec);
 
     if (!p->audio_disabled) {
@@ -474,7 +482,9 @@ enum argv_decision argv_parse_job(int argc, char *const argv[], struct job_spec 
         return ARGV_PASSTHROUGH;
     }
     char text[ARGV_REASON_MAX];
-    snprintf(text, sizeof(text), "HLS libx264+%.32s",
+    snprintf(text, sizeof(text), "%s %.32s+%.32s",
+             spec->output_kind == JOB_OUTPUT_HLS ? "HLS" : "progressive",
+             spec->video_codec[0] == '\0' ? "no video" : spec->video_codec,
              spec->audio_codec[0] == '\0' ? "no audio" : spec->audio_codec);
     reason_write(reason, reasonlen, "native: ", text);
     return ARGV_NATIVE;

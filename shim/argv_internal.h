@@ -58,16 +58,33 @@ enum value_status value_parse_duration_us(const char *text, int64_t *out);
  * at absolute multiples of T, which is what the pool does anyway. */
 enum value_status value_parse_keyframe_interval(const char *text, int64_t *interval_us);
 
-/* Encoders and decoders that need a device the pool's software workers do
- * not have (VAAPI, NVENC/CUVID, QSV, VideoToolbox, OMX/MMAL, V4L2, AMF,
- * MediaFoundation, Rockchip, Vulkan...). */
+/* Encoders and decoders that need a hardware device (VAAPI, NVENC/CUVID,
+ * QSV, VideoToolbox, OMX/MMAL, V4L2, AMF, MediaFoundation, Rockchip,
+ * Vulkan...). */
 int name_is_hardware_codec(const char *name);
 
-/* Finds the first hardware filter in a filtergraph string and copies its
- * name to out. Follows libavfilter's graph syntax: chains split on ';',
- * filters on ',', [labels] around them, NAME[@id][=args] with '\' escapes
- * and '...' quotes inside args. Returns 1 if one was found. */
-int filtergraph_find_hardware(const char *graph, char *out, size_t outlen);
+/* The hardware encoders the pool runs, on workers that opened their device
+ * (routing_codec_device): *_vaapi, *_qsv, *_nvenc, *_v4l2m2m. */
+int name_is_pool_hardware_encoder(const char *name);
+
+/* The hardware decoders the pool runs: *_cuvid, *_qsv, *_v4l2m2m. */
+int name_is_pool_hardware_decoder(const char *name);
+
+/* The hardware device types libav 5.1 knows (av_hwdevice_find_type_by_name:
+ * cuda, drm, dxva2, d3d11va, opencl, qsv, vaapi, vdpau, videotoolbox,
+ * mediacodec, vulkan). */
+int name_is_hwdevice_type(const char *name);
+
+/* The device types a Linux worker can open: the above without the Windows,
+ * macOS and Android ones. */
+int name_is_worker_hwdevice_type(const char *name);
+
+/* Checks an AVOption flag set ("+a-b", "a+b", "-a") against the constant
+ * names libav knows for it. Returns VALUE_OK, VALUE_RANGE with the first
+ * unknown name in unknown, or VALUE_UNREADABLE for an empty set, a number
+ * or characters no flag name has. */
+enum value_status value_check_flags(const char *value, const char *const *names, char *unknown,
+                                    size_t unknown_len);
 
 /* Demuxers that read a local file. Anything else (lavfi, concat, devices,
  * network demuxers) is not a plain file and stays with a local ffmpeg. */
@@ -100,11 +117,11 @@ int name_is_protocol(const char *url);
 /* Blocker ranks, most specific first: the reason reported is the blocker
  * with the lowest rank (the first one among equals). */
 enum blocker_rank {
-    RANK_HARDWARE_CODEC = 1,
-    RANK_HARDWARE_FILTER = 2,
-    RANK_HARDWARE_OPTION = 3,
-    RANK_UNKNOWN = 4,
-    RANK_FEATURE = 5,
+    RANK_HARDWARE_CODEC = 1,  /* a hardware codec no worker runs (VideoToolbox, OMX...) */
+    RANK_HARDWARE_OPTION = 2, /* a device type, hwaccel or option value the pool's libav
+                                 (5.1) lacks or no Linux worker has */
+    RANK_UNKNOWN = 3,
+    RANK_FEATURE = 4,
     RANK_NONE = 100,
 };
 
@@ -138,6 +155,15 @@ struct argv_parse {
     int rate_emulation;           /* -re */
     double readrate_catchup;      /* -readrate_catchup as given */
     int readrate_catchup_given;
+
+    /* Hardware devices defined so far (-init_hw_device, -vaapi_device,
+     * -qsv_device), by the names the CLI gives them: what -filter_hw_device
+     * and TYPE@SOURCE may name. Once a device could not be recorded the
+     * line is passed through and names are no longer checked. */
+    char hw_device_names[JOB_SPEC_HW_DEVICES_MAX][JOB_SPEC_SHORT_MAX];
+    int hw_device_count;
+    int hw_devices_untracked;
+    int filter_hw_device_given;
 };
 
 /* Starts a walk that fills spec (already initialised by job_spec_init):

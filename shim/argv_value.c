@@ -8,9 +8,11 @@
  * not read (VALUE_UNREADABLE: the caller hands the line to the local
  * ffmpeg, which then decides), or readable but out of range (VALUE_RANGE).
  *
- * Names: what counts as hardware (codecs, filters inside a filtergraph),
- * which formats are local files, which muxers and codecs the worker's
- * pipeline writes, and which arguments are protocols rather than files.
+ * Names: what counts as hardware (codecs, and which of them and which device
+ * types a Linux worker can have), flag sets such as -hwaccel_flags checked
+ * against libav 5.1's constants, which formats are local files, which
+ * muxers and codecs the worker's pipeline writes, and which arguments are
+ * protocols rather than files.
  *
  * Pure functions of their arguments: no parser state, no allocation, no
  * logging, no file system. */
@@ -19,6 +21,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -271,7 +274,7 @@ enum value_status value_parse_keyframe_interval(const char *text, int64_t *inter
 }
 
 /* ---------------------------------------------------------------------------
- * Names: what counts as hardware, which formats are files.
+ * Names: what counts as hardware, flag sets, which formats are files.
  * ------------------------------------------------------------------------- */
 
 static int name_has_suffix(const char *name, const char *suffix)
@@ -300,60 +303,67 @@ int name_is_hardware_codec(const char *name)
     return strncmp(name, "nvenc", 5) == 0;
 }
 
-/* Filters that run on, or move frames to or from, a hardware device. */
-static int name_is_hardware_filter(const char *name)
+int name_is_pool_hardware_encoder(const char *name)
 {
-    static const char *const suffixes[] = {"_cuda", "_vaapi", "_qsv",          "_opencl", "_vulkan",
-                                           "_npp",  "_rkrga", "_videotoolbox", "_vt",     NULL};
+    static const char *const suffixes[] = {"_vaapi", "_qsv", "_nvenc", "_v4l2m2m", NULL};
     for (const char *const *s = suffixes; *s != NULL; s++)
         if (name_has_suffix(name, *s))
             return 1;
-    return strncmp(name, "hwupload", 8) == 0 || strncmp(name, "hwdownload", 10) == 0 ||
-           strncmp(name, "hwmap", 5) == 0 || strncmp(name, "vpp_", 4) == 0;
+    return 0;
 }
 
-int filtergraph_find_hardware(const char *graph, char *out, size_t outlen)
+int name_is_pool_hardware_decoder(const char *name)
 {
-    size_t i = 0;
-    while (graph[i] != '\0') {
-        while (graph[i] == ' ' || graph[i] == '\n' || graph[i] == '\t' || graph[i] == '[') {
-            if (graph[i] == '[') {
-                while (graph[i] != '\0' && graph[i] != ']')
-                    i++;
-                if (graph[i] == ']')
-                    i++;
-            } else {
-                i++;
-            }
-        }
-        size_t start = i;
-        while (graph[i] != '\0' && strchr("=,;[@ \t\n", graph[i]) == NULL)
-            i++;
-        size_t length = i - start;
-        if (length > 0 && length < outlen) {
-            memcpy(out, graph + start, length);
-            out[length] = '\0';
-            if (name_is_hardware_filter(out))
-                return 1;
-        }
-        /* Skip "@id", "=args" and trailing labels up to the next filter. */
-        int quoted = 0;
-        while (graph[i] != '\0') {
-            char c = graph[i];
-            if (c == '\\' && graph[i + 1] != '\0') {
-                i += 2;
-                continue;
-            }
-            if (c == '\'')
-                quoted = !quoted;
-            else if (!quoted && (c == ',' || c == ';'))
-                break;
-            i++;
-        }
-        if (graph[i] != '\0')
-            i++;
-    }
+    static const char *const suffixes[] = {"_cuvid", "_qsv", "_v4l2m2m", NULL};
+    for (const char *const *s = suffixes; *s != NULL; s++)
+        if (name_has_suffix(name, *s))
+            return 1;
     return 0;
+}
+
+int name_is_hwdevice_type(const char *name)
+{
+    /* libavutil/hwcontext.c hw_type_names, 5.1. */
+    static const char *const types[] = {"cuda",         "drm",        "dxva2",  "d3d11va",
+                                        "opencl",       "qsv",        "vaapi",  "vdpau",
+                                        "videotoolbox", "mediacodec", "vulkan", NULL};
+    return name_in_list(name, types);
+}
+
+int name_is_worker_hwdevice_type(const char *name)
+{
+    static const char *const types[] = {"cuda",  "drm",   "opencl", "qsv",
+                                        "vaapi", "vdpau", "vulkan", NULL};
+    return name_in_list(name, types);
+}
+
+enum value_status value_check_flags(const char *value, const char *const *names, char *unknown,
+                                    size_t unknown_len)
+{
+    const char *s = value;
+    char name[64];
+    if (*s == '\0')
+        return VALUE_UNREADABLE;
+    while (*s != '\0') {
+        if (*s == '+' || *s == '-')
+            s++;
+        size_t n = strcspn(s, "+-");
+        if (n == 0 || n >= sizeof(name))
+            return VALUE_UNREADABLE;
+        memcpy(name, s, n);
+        name[n] = '\0';
+        if (isdigit((unsigned char)name[0]))
+            return VALUE_UNREADABLE; /* a number: libav reads it, this does not */
+        for (size_t i = 0; i < n; i++)
+            if (!isalnum((unsigned char)name[i]) && name[i] != '_')
+                return VALUE_UNREADABLE;
+        if (!name_in_list(name, names)) {
+            snprintf(unknown, unknown_len, "%s", name);
+            return VALUE_RANGE;
+        }
+        s += n;
+    }
+    return VALUE_OK;
 }
 
 int name_is_file_demuxer(const char *format)

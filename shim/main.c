@@ -7,10 +7,12 @@
  * keeps waiting across a worker takeover: the job lives in Redis, not in
  * any one worker. While no worker can run the job (routing: a filter or
  * encoder nobody offers) it prints the reason once, and exits 1 with it if
- * the job fails. Everything else (ffprobe, lines with no output such as
- * Jellyfin's device checks, images, hardware...) is handed to a local
- * ffmpeg/ffprobe (exec, same argv, Jellyfin's own paths), so Jellyfin
- * cannot tell the difference.
+ * the job fails. A hardware job also carries the driver settings Jellyfin
+ * put in its environment (LIBVA_DRIVER_NAME...) and its device paths
+ * mapped with paths.device_map. Everything else (ffprobe, lines with no
+ * output such as Jellyfin's device checks, images, hardware no Linux worker
+ * has...) is handed to a local ffmpeg/ffprobe (exec, same argv, Jellyfin's
+ * own paths), so Jellyfin cannot tell the difference.
  *
  * Jellyfin's start-up probes (-version, -encoders, -filters, -h filter=...)
  * are answered from the pool's workers (probe.c) through the scheduler's
@@ -45,6 +47,8 @@
 #include "program.h"
 #include "session.h"
 #include "wire.h"
+
+extern char **environ;
 
 /* One try at the pool for a start-up probe lasts at most this long (or
  * scheduler.timeout_ms if shorter). */
@@ -390,9 +394,11 @@ int main(int argc, char **argv)
         return shim_probe(&config, &probe, argc, argv);
     }
 
-    struct pathmap map;
+    struct pathmap map, device_map;
     char err[600];
-    if (pathmap_parse(&map, config.paths_map, err, sizeof(err)) != 0) {
+    if (pathmap_parse(&map, config.paths_map, err, sizeof(err)) != 0 ||
+        pathmap_parse_key(&device_map, "paths.device_map", config.paths_device_map, err,
+                          sizeof(err)) != 0) {
         fprintf(stderr, "ffpool: %s\n", err);
         return 1;
     }
@@ -403,6 +409,15 @@ int main(int argc, char **argv)
     if (spec == NULL || jellyfin_spec == NULL)
         goto cleanup;
     enum argv_decision decision = argv_parse_job(argc, argv, spec, reason, sizeof(reason));
+    /* A hardware job takes the driver settings Jellyfin put in its own
+     * environment (the shim's, inherited) to the worker; a job that cannot
+     * carry them is run here, where they apply. */
+    int forwarded = 0;
+    if (decision == ARGV_NATIVE && job_spec_uses_hardware(spec) &&
+        (forwarded = shim_environment_forward(spec, environ, err, sizeof(err))) < 0) {
+        decision = ARGV_PASSTHROUGH;
+        snprintf(reason, sizeof(reason), "passthrough: driver environment not forwarded: %s", err);
+    }
     if (decision == ARGV_NATIVE)
         shim_log_native(&config);
     log_info("decision", "decision=%s reason=%s", argv_decision_name(decision), log_quote(reason));
@@ -423,6 +438,15 @@ int main(int argc, char **argv)
     if (mapped > 0)
         log_info("paths_mapped", "count=%d input=%s output=%s", mapped, log_quote(spec->input),
                  log_quote(spec->output));
+    int devices = pathmap_apply_devices(&device_map, spec, err, sizeof(err));
+    if (devices < 0) {
+        fprintf(stderr, "ffpool: cannot serve this command line: %s\n", err);
+        goto cleanup;
+    }
+    if (devices > 0)
+        log_info("devices_mapped", "count=%d", devices);
+    if (forwarded > 0)
+        log_info("driver_environment", "count=%d", forwarded);
     status = shim_run_job(&config, spec, jellyfin_spec, argc, argv);
 cleanup:
     free(spec);

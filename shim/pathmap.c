@@ -35,6 +35,12 @@ static int prefix_copy(char *out, size_t outlen, const char *start, const char *
 
 int pathmap_parse(struct pathmap *map, const char *text, char *err, size_t errlen)
 {
+    return pathmap_parse_key(map, "paths.map", text, err, errlen);
+}
+
+int pathmap_parse_key(struct pathmap *map, const char *key, const char *text, char *err,
+                      size_t errlen)
+{
     memset(map, 0, sizeof(*map));
     if (text == NULL)
         return 0;
@@ -49,24 +55,23 @@ int pathmap_parse(struct pathmap *map, const char *text, char *err, size_t errle
         if (blank < end) {
             const char *equals = memchr(entry, '=', (size_t)(end - entry));
             if (equals == NULL) {
-                snprintf(err, errlen, "paths.map entry '%.*s' has no '='", (int)(end - entry),
-                         entry);
+                snprintf(err, errlen, "%s entry '%.*s' has no '='", key, (int)(end - entry), entry);
                 return -1;
             }
             if (map->count == PATHMAP_PAIRS_MAX) {
-                snprintf(err, errlen, "paths.map has more than %d pairs", PATHMAP_PAIRS_MAX);
+                snprintf(err, errlen, "%s has more than %d pairs", key, PATHMAP_PAIRS_MAX);
                 return -1;
             }
             struct pathmap_pair *pair = &map->pairs[map->count];
             if (prefix_copy(pair->jellyfin, sizeof(pair->jellyfin), entry, equals) != 0 ||
                 prefix_copy(pair->worker, sizeof(pair->worker), equals + 1, end) != 0) {
-                snprintf(err, errlen, "paths.map entry '%.*s' has a prefix that is too long",
+                snprintf(err, errlen, "%s entry '%.*s' has a prefix that is too long", key,
                          (int)(end - entry), entry);
                 return -1;
             }
             if (pair->jellyfin[0] != '/' || pair->worker[0] != '/') {
                 snprintf(err, errlen,
-                         "paths.map entry '%.*s' needs two absolute prefixes (jellyfin=worker)",
+                         "%s entry '%.*s' needs two absolute prefixes (jellyfin=worker)", key,
                          (int)(end - entry), entry);
                 return -1;
             }
@@ -278,4 +283,109 @@ int pathmap_apply_spec(const struct pathmap *map, struct job_spec *spec, char *e
         return -1;
     }
     return changed + status;
+}
+
+/* ---------------------------------------------------------------------------
+ * Hardware devices
+ * ------------------------------------------------------------------------- */
+
+/* Appends the translation of text[0..n) (itself when no prefix matches) to
+ * out. Returns 1 if it changed, 0 if not, -1 if out is full. */
+static int device_append(const struct pathmap *map, char *out, size_t outlen, size_t *used,
+                         const char *text, size_t n)
+{
+    char device[JOB_SPEC_SHORT_MAX], mapped[JOB_SPEC_SHORT_MAX];
+    if (n >= sizeof(device))
+        return -1;
+    memcpy(device, text, n);
+    device[n] = '\0';
+    int status = device[0] == '/'
+                     ? pathmap_translate(map, PATHMAP_TO_WORKER, device, mapped, sizeof(mapped))
+                     : 0;
+    if (status < 0)
+        return -1;
+    const char *piece = status > 0 ? mapped : device;
+    if (buffer_append(out, outlen, used, piece, strlen(piece)) != 0)
+        return -1;
+    return status;
+}
+
+/* Translates the device paths of one -init_hw_device argument in place
+ * (fftools/ffmpeg_hw.c grammar: TYPE[=NAME][:DEVICE][,key=value...] or
+ * TYPE[=NAME]@SOURCE). Returns the number of paths changed or -1. */
+static int device_argument_translate(const struct pathmap *map, char *arg, size_t size)
+{
+    static const char child[] = "child_device=";
+    char out[JOB_SPEC_SHORT_MAX];
+    size_t used = 0;
+    int changed = 0;
+    out[0] = '\0';
+    size_t k = strcspn(arg, ":=@");
+    if (arg[k] == '=')
+        k += 1 + strcspn(arg + k + 1, ":@,");
+    if (arg[k] != ':' && arg[k] != ',')
+        return 0; /* no device string, or derived from another device */
+    if (buffer_append(out, sizeof(out), &used, arg, k + 1) != 0)
+        return -1;
+    const char *s = arg + k + 1;
+    if (arg[k] == ':') {
+        size_t n = strcspn(s, ",");
+        int status = device_append(map, out, sizeof(out), &used, s, n);
+        if (status < 0)
+            return -1;
+        changed += status;
+        s += n;
+    }
+    /* Options: "key=value" pairs separated by ','; child_device= is a
+     * device path too (QSV's VAAPI or DXVA child). */
+    while (*s != '\0') {
+        if (*s == ',') {
+            if (buffer_append(out, sizeof(out), &used, s, 1) != 0)
+                return -1;
+            s++;
+            continue;
+        }
+        size_t n = strcspn(s, ",");
+        size_t key = strncmp(s, child, sizeof(child) - 1) == 0 ? sizeof(child) - 1 : n;
+        if (buffer_append(out, sizeof(out), &used, s, key) != 0)
+            return -1;
+        if (key < n) {
+            int status = device_append(map, out, sizeof(out), &used, s + key, n - key);
+            if (status < 0)
+                return -1;
+            changed += status;
+        }
+        s += n;
+    }
+    if (used >= size)
+        return -1;
+    if (changed > 0)
+        memcpy(arg, out, used + 1);
+    return changed;
+}
+
+int pathmap_apply_devices(const struct pathmap *map, struct job_spec *spec, char *err,
+                          size_t errlen)
+{
+    if (map == NULL || map->count == 0)
+        return 0;
+    int changed = 0;
+    for (int i = 0; i < spec->n_hw_devices && i < JOB_SPEC_HW_DEVICES_MAX; i++) {
+        int status =
+            device_argument_translate(map, spec->hw_devices[i], sizeof(spec->hw_devices[i]));
+        if (status < 0) {
+            snprintf(err, errlen, "the mapped device of -init_hw_device %s is too long",
+                     spec->hw_devices[i]);
+            return -1;
+        }
+        changed += status;
+    }
+    if (spec->hwaccel_device[0] == '/') {
+        int status = field_translate(map, spec->hwaccel_device, sizeof(spec->hwaccel_device),
+                                     "-hwaccel_device", err, errlen);
+        if (status < 0)
+            return -1;
+        changed += status;
+    }
+    return changed;
 }

@@ -8,6 +8,9 @@
  * boundary ("/media" matches "/media" and "/media/a.mkv", never
  * "/media2/a.mkv"), and the longest matching prefix wins. A "file:" scheme
  * prefix is kept as it is. Paths no prefix matches are left unchanged.
+ * `paths.device_map` does the same for the hardware device nodes a line
+ * names (/dev/dri/renderD128 on Jellyfin's host may be renderD129 on a
+ * worker).
  *
  * This module only rewrites strings: it never touches the file system. */
 #ifndef FFPOOL_SHIM_PATHMAP_H
@@ -41,6 +44,11 @@ struct pathmap {
  * prefix too long). An empty text is an empty map. */
 int pathmap_parse(struct pathmap *map, const char *text, char *err, size_t errlen);
 
+/* pathmap_parse() for the configuration key named key ("paths.map",
+ * "paths.device_map"), which its error sentences name. */
+int pathmap_parse_key(struct pathmap *map, const char *key, const char *text, char *err,
+                      size_t errlen);
+
 /* Writes path translated in the given direction to out. Returns 1 when a
  * prefix matched, 0 when path was copied unchanged, -1 when out is too
  * small (out then holds "" ). */
@@ -53,5 +61,15 @@ int pathmap_translate(const struct pathmap *map, enum pathmap_direction directio
  * number of fields changed, or -1 (err set) when a translated path does not
  * fit its field; spec is then partly translated and must not be used. */
 int pathmap_apply_spec(const struct pathmap *map, struct job_spec *spec, char *err, size_t errlen);
+
+/* Translates in place the hardware device paths of a job spec with
+ * `paths.device_map`: the DEVICE of every -init_hw_device
+ * TYPE[=NAME]:DEVICE[,options] (so also -vaapi_device's), the child_device=
+ * option among its options (-qsv_device's), and -hwaccel_device. A device
+ * named rather than given by path ("va", "0") matches no prefix and stays.
+ * Returns the number of strings changed, or -1 (err set) when a translated
+ * one does not fit; spec is then partly translated and must not be used. */
+int pathmap_apply_devices(const struct pathmap *map, struct job_spec *spec, char *err,
+                          size_t errlen);
 
 #endif

@@ -40,6 +40,55 @@
 extern char **environ;
 
 /* ---------------------------------------------------------------------------
+ * Driver environment
+ * ------------------------------------------------------------------------- */
+
+/* Whether envp[0..index) already has a variable named like entry. */
+static int environment_seen(char *const *envp, size_t index, const char *entry, size_t name_len)
+{
+    for (size_t i = 0; i < index; i++)
+        if (strncmp(envp[i], entry, name_len) == 0 && envp[i][name_len] == '=')
+            return 1;
+    return 0;
+}
+
+int shim_environment_forward(struct job_spec *spec, char *const *envp, char *err, size_t errlen)
+{
+    char *out = spec->environment;
+    size_t size = sizeof(spec->environment), used = 0;
+    int count = 0;
+    out[0] = '\0';
+    for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
+        const char *entry = envp[i];
+        const char *equals = strchr(entry, '=');
+        if (equals == NULL || equals == entry)
+            continue;
+        size_t name_len = (size_t)(equals - entry);
+        if (!job_spec_environment_allowed(entry, name_len) ||
+            environment_seen(envp, i, entry, name_len))
+            continue;
+        if (strchr(entry, '\n') != NULL) {
+            snprintf(err, errlen, "%.*s holds a newline", (int)name_len, entry);
+            out[0] = '\0';
+            return -1;
+        }
+        size_t n = strlen(entry);
+        if (used + (used > 0) + n + 1 > size) {
+            snprintf(err, errlen, "the driver environment (%.*s...) is longer than %zu bytes",
+                     (int)name_len, entry, size - 1);
+            out[0] = '\0';
+            return -1;
+        }
+        if (used > 0)
+            out[used++] = '\n';
+        memcpy(out + used, entry, n + 1);
+        used += n;
+        count++;
+    }
+    return count;
+}
+
+/* ---------------------------------------------------------------------------
  * Progress
  * ------------------------------------------------------------------------- */
 

@@ -19,6 +19,16 @@
 int shim_run_job(const struct ffpool_config *config, const struct job_spec *spec,
                  const struct job_spec *jellyfin_spec, int argc, char **argv);
 
+/* Copies into spec->environment (replacing it) the variables of envp
+ * ("NAME=value", e.g. environ) that job_spec_environment_allowed() accepts:
+ * the driver settings Jellyfin put in its own environment for its ffmpeg
+ * (LIBVA_DRIVER_NAME=i965, AMD_DEBUG=noefc...), which a worker's driver must
+ * see too. A name set twice counts once, as getenv() reads it. Returns how
+ * many were copied, or -1 with a sentence in err when they do not fit the
+ * field or a value holds a newline: the job would run with other driver
+ * settings than Jellyfin asked for. */
+int shim_environment_forward(struct job_spec *spec, char *const *envp, char *err, size_t errlen);
+
 /* `ffpool-shim --cancel-job ID`: what a stopped shim leaves behind. Sends
  * the cancel, retrying while no scheduler answers for at most the job's
  * heartbeat TTL. Returns the exit status. */

@@ -59,6 +59,35 @@ Test(config, yaml_sections_set_keys_and_environment_wins)
     cr_assert_eq(c.lease_ttl_ms, 5000);
 }
 
+/* paths.device_map: empty by default (same device nodes), set like
+ * paths.map from the file or FFPOOL_PATHS_DEVICE_MAP, and handed to a child
+ * (the cancel process) with the rest. */
+Test(config, device_map_comes_from_yaml_and_environment)
+{
+    struct ffpool_config c;
+    char err[256];
+    config_defaults(&c);
+    cr_assert_str_eq(c.paths_device_map, "");
+    char *path = write_temp("paths:\n  map: /media=/mnt/media\n"
+                            "  device_map: /dev/dri/renderD128=/dev/dri/renderD129\n");
+    cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(c.paths_device_map, "/dev/dri/renderD128=/dev/dri/renderD129");
+    setenv("FFPOOL_PATHS_DEVICE_MAP", "/dev/dri=/dev/dri-1", 1);
+    cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+    unsetenv("FFPOOL_PATHS_DEVICE_MAP");
+    unlink(path);
+    cr_assert_str_eq(c.paths_device_map, "/dev/dri=/dev/dri-1", "environment overrides the file");
+    cr_assert_str_eq(c.paths_map, "/media=/mnt/media");
+    char *base[] = {"PATH=/usr/bin", NULL};
+    char **env = config_environment(&c, base);
+    cr_assert_not_null(env);
+    int found = 0;
+    for (size_t i = 0; env[i] != NULL; i++)
+        found |= strcmp(env[i], "FFPOOL_PATHS_DEVICE_MAP=/dev/dri=/dev/dri-1") == 0;
+    config_environment_free(env);
+    cr_assert(found);
+}
+
 Test(config, unknown_key_is_an_error_naming_file_line_and_key)
 {
     char *path = write_temp("redis:\n  hots: x\n");

@@ -5,7 +5,9 @@
  * wins, a "file:" scheme survives, translating there and back returns the
  * original, and a job spec's input, output, segment, init and subtitle
  * paths are all rewritten (with the subtitle filter taken from a real
- * Jellyfin command line). */
+ * Jellyfin command line). paths.device_map does the same for the hardware
+ * device nodes of a line, and a hardware job carries the driver
+ * environment Jellyfin set in its own process, nothing else of it. */
 #include <criterion/criterion.h>
 
 #include <stdio.h>
@@ -14,6 +16,7 @@
 
 #include "argv.h"
 #include "pathmap.h"
+#include "session.h"
 
 static struct pathmap map_of(const char *text)
 {
@@ -172,5 +175,181 @@ Test(pathmap, maps_unquoted_subtitle_paths_and_absolute_init_names)
     cr_expect_str_eq(spec->video_filter,
                      "scale=1280:720,subtitles=/mnt/media/a\\:b.srt:si=0,format=yuv420p");
     cr_expect_str_eq(spec->init_filename, "/tc/x-1.mp4");
+    free(spec);
+}
+
+/* ---------------------------------------------------------------------------
+ * paths.device_map: the hardware device nodes a line names
+ * ------------------------------------------------------------------------- */
+
+/* The device string of every -init_hw_device form, QSV's child_device=,
+ * and -hwaccel_device; names, indexes and derived devices stay. */
+Test(device_map, maps_the_device_of_every_device_form)
+{
+    struct pathmap map;
+    char err[256] = "";
+    cr_assert_eq(
+        pathmap_parse_key(&map, "paths.device_map",
+                          "/dev/dri/renderD128=/dev/dri/renderD129;/dev/video0=/dev/video2", err,
+                          sizeof(err)),
+        0, "%s", err);
+    struct job_spec *spec = malloc(sizeof(*spec));
+    cr_assert_not_null(spec);
+    job_spec_init(spec);
+    static const char *const in[][2] = {
+        {"vaapi=va:/dev/dri/renderD128,driver=iHD", "vaapi=va:/dev/dri/renderD129,driver=iHD"},
+        {"vaapi:/dev/dri/renderD128", "vaapi:/dev/dri/renderD129"},
+        {"qsv=__qsv_device:hw_any,child_device=/dev/dri/renderD128",
+         "qsv=__qsv_device:hw_any,child_device=/dev/dri/renderD129"},
+        {"drm=dr:/dev/dri/renderD1280", "drm=dr:/dev/dri/renderD1280"},
+    };
+    for (int i = 0; i < 4; i++)
+        strcpy(spec->hw_devices[i], in[i][0]);
+    spec->n_hw_devices = 4;
+    strcpy(spec->hwaccel_device, "/dev/dri/renderD128");
+    cr_assert_eq(pathmap_apply_devices(&map, spec, err, sizeof(err)), 4, "%s", err);
+    for (int i = 0; i < 4; i++)
+        cr_expect_str_eq(spec->hw_devices[i], in[i][1]);
+    cr_expect_str_eq(spec->hwaccel_device, "/dev/dri/renderD129");
+
+    static const char *const kept[] = {"qsv=qs@va", "cuda=cu:0",
+                                       "vaapi=va:,driver=iHD,kernel_driver=i915", "opencl=ocl:0.0",
+                                       "vulkan"};
+    for (int i = 0; i < 4; i++)
+        strcpy(spec->hw_devices[i], kept[i]);
+    strcpy(spec->hwaccel_device, "va");
+    cr_assert_eq(pathmap_apply_devices(&map, spec, err, sizeof(err)), 0, "%s", err);
+    for (int i = 0; i < 4; i++)
+        cr_expect_str_eq(spec->hw_devices[i], kept[i]);
+    cr_expect_str_eq(spec->hwaccel_device, "va");
+    spec->n_hw_devices = 1;
+    strcpy(spec->hw_devices[0], kept[4]);
+    cr_assert_eq(pathmap_apply_devices(&map, spec, err, sizeof(err)), 0, "%s", err);
+    free(spec);
+}
+
+/* A Jellyfin line as the shim reads it (corpus 006's devices, a V4L2
+ * encoder's node has nothing to map), then the device map. */
+Test(device_map, maps_a_parsed_jellyfin_line)
+{
+    struct pathmap map;
+    char err[256] = "", reason[256];
+    cr_assert_eq(
+        pathmap_parse_key(&map, "paths.device_map", "/dev/dri=/dev/dri-gpu1", err, sizeof(err)), 0,
+        "%s", err);
+    const char *line = "ffmpeg -init_hw_device vaapi=va:/dev/dri/renderD128,driver=iHD "
+                       "-init_hw_device qsv=qs@va -filter_hw_device qs -hwaccel vaapi "
+                       "-hwaccel_output_format vaapi -i /m/a.mkv -map 0:0 -map 0:1 -codec:v:0 "
+                       "h264_qsv -preset veryfast -g:v:0 72 -keyint_min:v:0 72 "
+                       "-vf \"scale_vaapi=format=nv12,hwmap=derive_device=qsv,format=qsv\" "
+                       "-codec:a:0 aac -f hls -hls_time 3 -hls_segment_filename /t/a%d.ts "
+                       "-hls_playlist_type vod -hls_list_size 0 /t/a.m3u8";
+    int argc;
+    char **argv;
+    cr_assert_eq(argv_split(line, &argc, &argv), 0);
+    struct job_spec *spec = malloc(sizeof(*spec));
+    cr_assert_not_null(spec);
+    cr_assert_eq(argv_parse_job(argc, argv, spec, reason, sizeof(reason)), ARGV_NATIVE, "%s",
+                 reason);
+    argv_free(argv);
+    cr_assert_eq(pathmap_apply_devices(&map, spec, err, sizeof(err)), 1, "%s", err);
+    cr_expect_str_eq(spec->hw_devices[0], "vaapi=va:/dev/dri-gpu1/renderD128,driver=iHD");
+    cr_expect_str_eq(spec->hw_devices[1], "qsv=qs@va");
+    cr_expect_str_eq(spec->filter_hw_device, "qs");
+    free(spec);
+}
+
+Test(device_map, reports_its_own_key_and_overflow)
+{
+    struct pathmap map;
+    char err[256] = "";
+    cr_assert_eq(pathmap_parse_key(&map, "paths.device_map", "renderD128=/dev/x", err, sizeof(err)),
+                 -1);
+    cr_expect(strstr(err, "paths.device_map") != NULL, "%s", err);
+    cr_assert_eq(pathmap_parse(&map, "media", err, sizeof(err)), -1);
+    cr_expect(strstr(err, "paths.map") != NULL, "%s", err);
+
+    char longer[300];
+    memset(longer, 'x', sizeof(longer) - 1);
+    longer[0] = '/';
+    longer[sizeof(longer) - 1] = '\0';
+    char text[400];
+    snprintf(text, sizeof(text), "/dev/dri=%s", longer);
+    cr_assert_eq(pathmap_parse_key(&map, "paths.device_map", text, err, sizeof(err)), 0, "%s", err);
+    struct job_spec *spec = malloc(sizeof(*spec));
+    cr_assert_not_null(spec);
+    job_spec_init(spec);
+    strcpy(spec->hw_devices[0], "vaapi=va:/dev/dri/renderD128");
+    spec->n_hw_devices = 1;
+    cr_expect_eq(pathmap_apply_devices(&map, spec, err, sizeof(err)), -1);
+    cr_expect(strstr(err, "too long") != NULL, "%s", err);
+    job_spec_init(spec);
+    strcpy(spec->hwaccel_device, "/dev/dri/renderD128");
+    cr_expect_eq(pathmap_apply_devices(&map, spec, err, sizeof(err)), -1);
+    free(spec);
+}
+
+/* ---------------------------------------------------------------------------
+ * The driver environment Jellyfin sets in its own process (shim/session.c)
+ * ------------------------------------------------------------------------- */
+
+/* Only the variables drivers read travel (job_spec_environment_allowed),
+ * once each, in the environment's order; the shim's own settings, secrets
+ * and everything else stay on Jellyfin's host. */
+Test(shim_environment, forwards_only_the_driver_variables)
+{
+    char *envp[] = {"PATH=/usr/bin",
+                    "LIBVA_DRIVER_NAME=i965",
+                    "FFPOOL_API_TOKEN=secret",
+                    "LIBVA_DRIVER_NAME_JELLYFIN=i965",
+                    "HOME=/var/lib/jellyfin",
+                    "AMD_DEBUG=noefc",
+                    "LIBVA_DRIVER_NAME=iHD",
+                    "LIBVA_=x",
+                    "JELLYFIN_FFMPEG=/opt/ffpool/ffmpeg",
+                    "MESA_LOADER_DRIVER_OVERRIDE=radeonsi",
+                    "noequals",
+                    NULL};
+    struct job_spec *spec = malloc(sizeof(*spec));
+    cr_assert_not_null(spec);
+    job_spec_init(spec);
+    strcpy(spec->environment, "STALE=1");
+    char err[256] = "";
+    cr_assert_eq(shim_environment_forward(spec, envp, err, sizeof(err)), 4, "%s", err);
+    cr_assert_str_eq(spec->environment, "LIBVA_DRIVER_NAME=i965\nLIBVA_DRIVER_NAME_JELLYFIN=i965\n"
+                                        "AMD_DEBUG=noefc\nMESA_LOADER_DRIVER_OVERRIDE=radeonsi");
+    /* What the scheduler checks again. */
+    strcpy(spec->input, "/m/a.mkv");
+    strcpy(spec->output, "/t/a.mkv");
+    spec->output_kind = JOB_OUTPUT_PROGRESSIVE;
+    strcpy(spec->video_codec, "h264_vaapi");
+    cr_assert_eq(job_spec_validate(spec, err, sizeof(err)), 0, "%s", err);
+
+    char *none[] = {"PATH=/usr/bin", NULL};
+    cr_assert_eq(shim_environment_forward(spec, none, err, sizeof(err)), 0);
+    cr_assert_str_eq(spec->environment, "");
+    cr_assert_eq(shim_environment_forward(spec, NULL, err, sizeof(err)), 0);
+    free(spec);
+}
+
+/* A value the job cannot carry as it is never travels cut or changed. */
+Test(shim_environment, refuses_what_it_cannot_carry_whole)
+{
+    struct job_spec *spec = malloc(sizeof(*spec));
+    cr_assert_not_null(spec);
+    job_spec_init(spec);
+    char err[256] = "";
+    char *newline[] = {"LIBVA_DRIVER_NAME=i965\nAMD_DEBUG=x", NULL};
+    cr_assert_eq(shim_environment_forward(spec, newline, err, sizeof(err)), -1);
+    cr_expect(strstr(err, "LIBVA_DRIVER_NAME") != NULL, "%s", err);
+    cr_expect_str_eq(spec->environment, "");
+
+    static char big[2048];
+    snprintf(big, sizeof(big), "LIBVA_DRIVERS_PATH=");
+    memset(big + strlen(big), 'd', sizeof(big) - strlen(big) - 1);
+    char *toolong[] = {"AMD_DEBUG=noefc", big, NULL};
+    cr_assert_eq(shim_environment_forward(spec, toolong, err, sizeof(err)), -1);
+    cr_expect(strstr(err, "LIBVA_DRIVERS_PATH") != NULL, "%s", err);
+    cr_expect_str_eq(spec->environment, "");
     free(spec);
 }

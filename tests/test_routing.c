@@ -1,11 +1,15 @@
 /* test_routing.c -- the words routing matches: what a job spec implies it
- * needs, what a worker's capabilities offer, and which words are refused.
- * The claim script that matches them is tested in test_queue.c. */
+ * needs (codecs, filters, and the hardware devices a line asks for), what a
+ * worker's capabilities offer (the device types it opened too), and which
+ * words are refused. The claim script that matches them is tested in
+ * test_queue.c; worker_can_run() below is its rule (every word needed is
+ * offered). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ffpool.pb-c.h"
 #include "job_spec.h"
 #include "pipeline_caps.h"
 #include "routing.h"
@@ -152,4 +156,234 @@ Test(routing, this_libav_offers_libx264_and_scale_but_not_tonemapx)
     cr_assert(strstr(padded, " filter:scale ") != NULL);
     cr_assert(strstr(padded, " filter:tonemapx ") == NULL);
     cr_assert_null(routing_worker_offers((const uint8_t *)"\xff\xff\xff", 3));
+}
+
+/* ---------------------------------------------------------------------------
+ * Hardware: a job needs the devices its line asks for (device:TYPE, a type
+ * the worker really opened), beside the encoder, decoder, filter and
+ * hwaccel words.
+ * ------------------------------------------------------------------------- */
+
+Test(routing, device_words_are_valid_words)
+{
+    cr_assert(routing_word_valid("device:vaapi"));
+    cr_assert(routing_word_valid("device:v4l2m2m"));
+    cr_assert(!routing_word_valid("device:"));
+    cr_assert(!routing_word_valid("devices:vaapi"));
+    cr_assert(!routing_word_valid("device:/dev/dri/renderD128"));
+    struct job_spec s;
+    transcode_spec(&s);
+    strcpy(s.requires, "device:cuda");
+    cr_assert_str_eq(requires_of(&s), "device:cuda encoder:libx264 encoder:aac");
+}
+
+/* Jellyfin 10.8's VAAPI line (corpus 010's fields). */
+static void vaapi_spec(struct job_spec *s)
+{
+    transcode_spec(s);
+    strcpy(s->hw_devices[0], "vaapi=va:,driver=i965");
+    s->n_hw_devices = 1;
+    strcpy(s->filter_hw_device, "va");
+    strcpy(s->hwaccel, "vaapi");
+    strcpy(s->hwaccel_output_format, "vaapi");
+    strcpy(s->video_codec, "h264_vaapi");
+    strcpy(s->video_filter, "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709,"
+                            "scale_vaapi=format=nv12");
+}
+
+Test(routing, vaapi_line_needs_a_vaapi_device)
+{
+    struct job_spec s;
+    vaapi_spec(&s);
+    cr_assert_str_eq(requires_of(&s), "device:vaapi hwaccel:vaapi encoder:h264_vaapi "
+                                      "filter:setparams filter:scale_vaapi encoder:aac");
+    /* -vaapi_device's form, and a device the line only derives from. */
+    strcpy(s.hw_devices[0], "vaapi:/dev/dri/renderD128");
+    strcpy(s.hwaccel, "");
+    strcpy(s.video_filter, "format=nv12,hwupload");
+    cr_assert_str_eq(requires_of(&s),
+                     "device:vaapi encoder:h264_vaapi filter:format filter:hwupload encoder:aac");
+}
+
+Test(routing, qsv_on_vaapi_needs_both_devices)
+{
+    struct job_spec s;
+    vaapi_spec(&s);
+    strcpy(s.hw_devices[0], "vaapi=va:/dev/dri/renderD128,driver=iHD");
+    strcpy(s.hw_devices[1], "qsv=qs@va");
+    s.n_hw_devices = 2;
+    strcpy(s.filter_hw_device, "qs");
+    strcpy(s.video_codec, "hevc_qsv");
+    strcpy(s.video_filter, "scale_vaapi=format=nv12:extra_hw_frames=24,hwmap=derive_device=qsv,"
+                           "format=qsv");
+    cr_assert_str_eq(requires_of(&s), "device:vaapi device:qsv hwaccel:vaapi encoder:hevc_qsv "
+                                      "filter:scale_vaapi filter:hwmap filter:format encoder:aac");
+    /* -qsv_device's expansion is a QSV device too. */
+    strcpy(s.hw_devices[0], "qsv=__qsv_device:hw_any,child_device=/dev/dri/renderD128");
+    s.n_hw_devices = 1;
+    strcpy(s.hwaccel, "qsv");
+    strcpy(s.video_decoder, "h264_qsv");
+    strcpy(s.video_filter, "vpp_qsv=format=nv12");
+    cr_assert_str_eq(requires_of(&s), "device:qsv decoder:h264_qsv hwaccel:qsv encoder:hevc_qsv "
+                                      "filter:vpp_qsv encoder:aac");
+}
+
+Test(routing, nvenc_and_cuvid_need_cuda)
+{
+    struct job_spec s;
+    transcode_spec(&s);
+    strcpy(s.video_codec, "h264_nvenc");
+    strcpy(s.video_filter, "setparams=color_primaries=bt709,scale=1280:-2,format=yuv420p");
+    cr_assert_str_eq(requires_of(&s), "device:cuda encoder:h264_nvenc filter:setparams "
+                                      "filter:scale filter:format encoder:aac");
+    /* A CUVID decoder by name, and the CLI's NVDEC names for -hwaccel. */
+    strcpy(s.video_decoder, "hevc_cuvid");
+    strcpy(s.hwaccel, "nvdec");
+    strcpy(s.video_filter, "scale_cuda=format=nv12");
+    cr_assert_str_eq(requires_of(&s), "device:cuda decoder:hevc_cuvid hwaccel:cuda "
+                                      "encoder:h264_nvenc filter:scale_cuda encoder:aac");
+    strcpy(s.video_decoder, "");
+    strcpy(s.hwaccel, "cuvid");
+    cr_assert_str_eq(requires_of(&s), "device:cuda hwaccel:cuda encoder:h264_nvenc "
+                                      "filter:scale_cuda encoder:aac");
+}
+
+Test(routing, auto_and_none_hwaccels_and_v4l2m2m)
+{
+    struct job_spec s;
+    transcode_spec(&s);
+    strcpy(s.hwaccel, "auto");
+    cr_assert_str_eq(requires_of(&s), "encoder:libx264 encoder:aac", "auto falls back to software");
+    strcpy(s.hwaccel, "none");
+    cr_assert_str_eq(requires_of(&s), "encoder:libx264 encoder:aac");
+    strcpy(s.video_codec, "h264_v4l2m2m");
+    cr_assert_str_eq(requires_of(&s), "device:v4l2m2m encoder:h264_v4l2m2m encoder:aac");
+}
+
+/* Filters that work on a device need it, and so does a hwupload or hwmap
+ * that derives one (the issue's Vulkan and OpenCL lines, Jellyfin's
+ * hwupload=derive_device=vaapi without -init_hw_device). */
+Test(routing, hardware_filters_need_their_device)
+{
+    struct job_spec s;
+    transcode_spec(&s);
+    strcpy(s.video_filter, "format=yuv420p,hwupload,scale_vulkan=w=640:h=360,hwdownload,"
+                           "format=yuv420p");
+    cr_assert_str_eq(requires_of(&s), "encoder:libx264 filter:format filter:hwupload "
+                                      "filter:scale_vulkan device:vulkan filter:hwdownload "
+                                      "encoder:aac");
+    strcpy(s.video_filter, "hwdownload,format=p010le,hwupload=derive_device=opencl,"
+                           "tonemap_opencl=format=nv12,hwdownload,format=nv12,"
+                           "hwupload=extra_hw_frames=4:derive_device=vaapi,hwmap=mode=read");
+    cr_assert_str_eq(requires_of(&s), "encoder:libx264 filter:hwdownload filter:format "
+                                      "filter:hwupload device:opencl filter:tonemap_opencl "
+                                      "device:vaapi filter:hwmap encoder:aac");
+    strcpy(s.video_filter, "hwupload=cuda,libplacebo,overlay_npp");
+    cr_assert_str_eq(requires_of(&s), "encoder:libx264 filter:hwupload device:cuda "
+                                      "filter:libplacebo device:vulkan filter:overlay_npp "
+                                      "encoder:aac");
+}
+
+/* A device is created whatever the job does with it (the CLI creates them
+ * all before it opens the input); decoding and filters are not needed for
+ * a stream that is copied. A device check is only its devices. */
+Test(routing, devices_are_needed_even_when_the_video_is_copied)
+{
+    struct job_spec s;
+    vaapi_spec(&s);
+    strcpy(s.video_codec, "copy");
+    strcpy(s.audio_codec, "copy");
+    cr_assert_str_eq(requires_of(&s), "device:vaapi");
+
+    job_spec_init(&s);
+    s.output_kind = JOB_OUTPUT_DEVICE_CHECK;
+    strcpy(s.hw_devices[0], "drm=dr:/dev/dri/renderD128");
+    strcpy(s.hw_devices[1], "vulkan=vk@dr");
+    s.n_hw_devices = 2;
+    cr_assert_str_eq(requires_of(&s), "device:drm device:vulkan");
+}
+
+/* The codec and filter names that imply a device. */
+Test(routing, codec_and_filter_devices_by_name)
+{
+    cr_assert_str_eq(routing_codec_device("h264_vaapi"), "vaapi");
+    cr_assert_str_eq(routing_codec_device("av1_qsv"), "qsv");
+    cr_assert_str_eq(routing_codec_device("hevc_nvenc"), "cuda");
+    cr_assert_str_eq(routing_codec_device("h264_cuvid"), "cuda");
+    cr_assert_str_eq(routing_codec_device("hevc_v4l2m2m"), "v4l2m2m");
+    cr_assert_null(routing_codec_device("libx264"));
+    cr_assert_null(routing_codec_device("h264_videotoolbox"));
+    cr_assert_null(routing_codec_device("_vaapi"));
+    cr_assert_str_eq(routing_filter_device("tonemap_vaapi"), "vaapi");
+    cr_assert_str_eq(routing_filter_device("hwupload_cuda"), "cuda");
+    cr_assert_str_eq(routing_filter_device("scale_npp"), "cuda");
+    cr_assert_null(routing_filter_device("hwupload"));
+    cr_assert_null(routing_filter_device("scale"));
+}
+
+/* A packed Capabilities listing encoders and the device types a worker
+ * opened, as a worker announces it. */
+static char *offers_of(const char *const *encoders, const char *const *devices)
+{
+    Ffpool__Capabilities caps = FFPOOL__CAPABILITIES__INIT;
+    Ffpool__CodecInfo codecs[16], *encoder_ptrs[16];
+    char *device_names[16];
+    for (size_t i = 0; encoders[i] != NULL; i++) {
+        ffpool__codec_info__init(&codecs[i]);
+        codecs[i].name = (char *)encoders[i];
+        encoder_ptrs[caps.n_encoders++] = &codecs[i];
+    }
+    for (size_t i = 0; devices[i] != NULL; i++)
+        device_names[caps.n_devices++] = (char *)devices[i];
+    caps.encoders = encoder_ptrs;
+    caps.devices = device_names;
+    uint8_t packed[4096];
+    size_t len = ffpool__capabilities__get_packed_size(&caps);
+    cr_assert(len <= sizeof(packed));
+    ffpool__capabilities__pack(&caps, packed);
+    char *offers = routing_worker_offers(packed, len);
+    cr_assert_not_null(offers);
+    return offers;
+}
+
+/* What the claim script checks: every word the job needs is in the
+ * worker's offers set. */
+static int worker_can_run(const char *needs, const char *offers)
+{
+    char padded[8192], word[ROUTING_WORD_MAX + 2];
+    snprintf(padded, sizeof(padded), " %s ", offers);
+    for (const char *s = needs; *s != '\0';) {
+        size_t n = strcspn(s, " ");
+        snprintf(word, sizeof(word), " %.*s ", (int)n, s);
+        if (strstr(padded, word) == NULL)
+            return 0;
+        s += n + (s[n] == ' ');
+    }
+    return 1;
+}
+
+/* Every Debian worker's libav lists h264_vaapi, so the encoder word alone
+ * would send a VAAPI line to a worker without a GPU: the device word is
+ * what tells them apart. */
+Test(routing, a_vaapi_line_goes_only_to_a_worker_that_opened_vaapi)
+{
+    static const char *const encoders[] = {"libx264", "aac", "h264_vaapi", "h264_nvenc", NULL};
+    static const char *const gpu_devices[] = {"vaapi", "drm", "opencl", NULL};
+    static const char *const cpu_devices[] = {"vulkan", NULL};
+    struct job_spec s;
+    vaapi_spec(&s);
+    strcpy(s.video_filter, "");
+    strcpy(s.hwaccel, "");
+    char *gpu = offers_of(encoders, gpu_devices);
+    char *cpu = offers_of(encoders, cpu_devices);
+    cr_assert(strstr(gpu, "device:vaapi") != NULL, "%s", gpu);
+    cr_assert(worker_can_run(requires_of(&s), gpu), "%s vs %s", requires_of(&s), gpu);
+    cr_assert(!worker_can_run(requires_of(&s), cpu), "%s vs %s", requires_of(&s), cpu);
+    /* An NVENC line goes to neither. */
+    transcode_spec(&s);
+    strcpy(s.video_codec, "h264_nvenc");
+    cr_assert(!worker_can_run(requires_of(&s), gpu));
+    cr_assert(!worker_can_run(requires_of(&s), cpu));
+    free(gpu);
+    free(cpu);
 }
