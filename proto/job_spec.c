@@ -72,10 +72,12 @@ int job_spec_uses_hardware(const struct job_spec *spec)
 
 int job_spec_environment_allowed(const char *name, size_t len)
 {
+    /* Driver choices only: paths and device numbers (LIBVA_DRIVERS_PATH,
+     * CUDA_VISIBLE_DEVICES) describe Jellyfin's host, not the worker's. */
     static const char *const exact[] = {"AMD_DEBUG", "RADV_PERFTEST", "MESA_LOADER_DRIVER_OVERRIDE",
-                                        "CUDA_VISIBLE_DEVICES", NULL};
-    if (len > 6 && strncmp(name, "LIBVA_", 6) == 0)
-        return 1;
+                                        "LIBVA_MESSAGING_LEVEL", NULL};
+    if (len >= 17 && strncmp(name, "LIBVA_DRIVER_NAME", 17) == 0)
+        return 1; /* LIBVA_DRIVER_NAME, and Jellyfin's LIBVA_DRIVER_NAME_JELLYFIN */
     for (const char *const *e = exact; *e != NULL; e++)
         if (strlen(*e) == len && strncmp(name, *e, len) == 0)
             return 1;
@@ -213,7 +215,8 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         return -1;
     }
     if (spec->filter_complex &&
-        (spec->video_filter[0] == '\0' || strcmp(spec->video_codec, "libx264") != 0)) {
+        (spec->video_filter[0] == '\0' ||
+         (strcmp(spec->video_codec, "libx264") != 0 && !hardware_encoder(spec->video_codec)))) {
         snprintf(err, errlen, "a filter_complex job needs a graph and an encoded video stream");
         return -1;
     }

@@ -103,6 +103,19 @@ Test(job_spec, validation_names_the_problem)
     strcpy(s.environment, "LIBVA_DRIVER_NAME=iHD\nLD_PRELOAD=/tmp/x.so");
     cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1, "LD_PRELOAD must not travel");
     cr_assert(strstr(err, "LD_PRELOAD") != NULL, "%s", err);
+    /* Driver choices travel; host paths and device numbers do not. */
+    strcpy(s.environment, "LIBVA_DRIVER_NAME=i965\nLIBVA_DRIVER_NAME_JELLYFIN=i965\nAMD_DEBUG=noefc");
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), 0, "%s", err);
+    strcpy(s.environment, "LIBVA_DRIVERS_PATH=/opt/lib/dri");
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1);
+    strcpy(s.environment, "CUDA_VISIBLE_DEVICES=1");
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1);
+    /* Graphical subtitles burned in on a hardware encoder's line. */
+    hls_spec(&s);
+    strcpy(s.video_codec, "h264_vaapi");
+    strcpy(s.video_filter, "[0:2]scale[sub];[0:0][sub]overlay,hwupload=derive_device=vaapi");
+    s.filter_complex = 1;
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), 0, "%s", err);
     hls_spec(&s);
     s.hls_time_us = 0;
     cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1);

@@ -345,11 +345,11 @@ Test(shim_environment, refuses_what_it_cannot_carry_whole)
     cr_expect_str_eq(spec->environment, "");
 
     static char big[2048];
-    snprintf(big, sizeof(big), "LIBVA_DRIVERS_PATH=");
+    snprintf(big, sizeof(big), "LIBVA_DRIVER_NAME=");
     memset(big + strlen(big), 'd', sizeof(big) - strlen(big) - 1);
     char *toolong[] = {"AMD_DEBUG=noefc", big, NULL};
     cr_assert_eq(shim_environment_forward(spec, toolong, err, sizeof(err)), -1);
-    cr_expect(strstr(err, "LIBVA_DRIVERS_PATH") != NULL, "%s", err);
+    cr_expect(strstr(err, "LIBVA_DRIVER_NAME") != NULL, "%s", err);
     cr_expect_str_eq(spec->environment, "");
     free(spec);
 }
