@@ -76,6 +76,10 @@ static const struct config_key config_keys[] = {
     KEY_STRING("api.tls_ca", api_tls_ca, "", "clients: PEM CA that signed the scheduler's cert"),
     KEY_STRING("worker.id", worker_id, "", "worker name (empty: hostname-pid)"),
     KEY_INT("worker.slots", worker_slots, "1", "jobs a worker runs at once"),
+    KEY_STRING("worker.hw_devices", worker_hw_devices, "auto",
+               "hardware device types the worker tries to open at start and, when they open, "
+               "offers to hardware jobs (auto: every type its libav has; none; or a list such "
+               "as vaapi,vulkan)"),
     KEY_INT("worker.scan_interval_ms", worker_scan_interval_ms, "500",
             "longest wait between looks for expired leases"),
     KEY_INT("worker.job_watchdog_ms", worker_job_watchdog_ms, "120000",

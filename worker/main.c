@@ -127,6 +127,10 @@ static int claim_wait_ms(const struct queue_claim *claim, int scan_interval_ms)
     return wait;
 }
 
+/* Drivers that take longer than this to open a device at start are not
+ * offered. */
+#define WORKER_DEVICE_PROBE_MS 20000
+
 static void worker_id_default(char *out, size_t outlen)
 {
     char host[256] = "worker";
@@ -154,6 +158,16 @@ int main(int argc, char **argv)
     else
         worker_id_default(owner, sizeof(owner));
 
+    /* The hardware this machine really has, found before any thread starts
+     * (the probe forks): what routes hardware jobs here. */
+    char devices[HW_DEVICE_TYPES_MAX][32];
+    int n_devices = hw_device_probe(config.worker_hw_devices, devices, HW_DEVICE_TYPES_MAX,
+                                    WORKER_DEVICE_PROBE_MS);
+    char device_list[HW_DEVICE_TYPES_MAX * 33] = "";
+    for (int i = 0; i < n_devices; i++)
+        snprintf(device_list + strlen(device_list), sizeof(device_list) - strlen(device_list),
+                 "%s%s", i > 0 ? "," : "", devices[i]);
+
     int n_slots = config.worker_slots > 0 ? (int)config.worker_slots : 1;
     struct worker_metrics metrics;
     struct metrics *registry = config.metrics_listen[0] ? metrics_create() : NULL;
@@ -171,10 +185,10 @@ int main(int argc, char **argv)
     }
     log_info("started",
              "worker=%s slots=%d redis=%s:%lld lease_ttl_ms=%lld job_watchdog_ms=%lld "
-             "job_memory_limit_mb=%lld",
+             "job_memory_limit_mb=%lld devices=%s",
              owner, n_slots, config.redis_host, (long long)config.redis_port,
              (long long)config.lease_ttl_ms, (long long)config.worker_job_watchdog_ms,
-             (long long)config.worker_job_memory_limit_mb);
+             (long long)config.worker_job_memory_limit_mb, log_quote(device_list));
     struct worker_health health = {.metrics = &metrics};
     struct metrics_server *metrics_server = NULL;
     if (registry != NULL) {
@@ -192,7 +206,7 @@ int main(int argc, char **argv)
     }
 
     struct announcer announcer = {.need_caps = 1};
-    announcer.caps = pipeline_capabilities_pack(&announcer.caps_len);
+    announcer.caps = pipeline_capabilities_pack_devices(&announcer.caps_len, devices, n_devices);
 
     int redis_down_logged = 0;
     while (!drain_requested) {
