@@ -369,3 +369,28 @@ char *routing_worker_offers(const uint8_t *caps, size_t caps_len)
     }
     return text;
 }
+
+/* 1 if the space-separated list words holds word (length len). */
+static int routing_list_has(const char *words, const char *word, size_t len)
+{
+    for (const char *at = words; (at = strstr(at, word)) != NULL; at++)
+        if ((at == words || at[-1] == ' ') && (at[len] == ' ' || at[len] == '\0'))
+            return 1;
+    return 0;
+}
+
+int routing_offers_missing(const char *offers, const char *requires, char *missing, size_t size)
+{
+    for (const char *word = requires + strspn(requires, " "); *word != '\0';
+         word += strspn(word, " ")) {
+        size_t len = strcspn(word, " ");
+        char copy[ROUTING_WORD_MAX];
+        snprintf(copy, sizeof(copy), "%.*s", (int)len, word);
+        if (len >= ROUTING_WORD_MAX || !routing_list_has(offers, copy, len)) {
+            snprintf(missing, size, "%s", copy);
+            return 1;
+        }
+        word += len;
+    }
+    return 0;
+}

@@ -82,4 +82,11 @@ const char *routing_filter_next(const char *graph, char *name, size_t size);
  * message or on allocation failure. */
 char *routing_worker_offers(const uint8_t *caps, size_t caps_len);
 
+/* Whether offers (space-separated words, as routing_worker_offers() writes
+ * them) lacks a word of requires (space-separated). Returns 1 and copies
+ * the first missing word into missing (truncated to size-1 bytes), or 0
+ * when offers holds every word: the claim script's test, for a client that
+ * wants the answer before it submits. */
+int routing_offers_missing(const char *offers, const char *requires, char *missing, size_t size);
+
 #endif

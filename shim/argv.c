@@ -14,8 +14,10 @@
  * blockers and refusals. finish() then runs the checks that need the whole
  * line, one step each (read rate, streams, paths, output muxer, codecs,
  * HLS), and argv_parse_job() turns the state into the decision and its
- * reason. A line with no output at all (Jellyfin's device checks) goes to
- * the local ffmpeg, whose own messages are the answer.
+ * reason. Jellyfin's device check (-v verbose -hide_banner -init_hw_device
+ * ..., no input, no output) is a job of its own kind, which a worker with
+ * the device answers as the CLI would; any other line with no output goes
+ * to the local ffmpeg, whose own messages are the answer.
  *
  * The parser's files call one way (argv_internal.h): argv.c calls
  * argv_options.c, argv_state.c and argv_value.c; argv_options.c calls the
@@ -357,11 +359,17 @@ static void finish_hls(struct argv_parse *p)
  * refusal outranks every blocker and finish_codecs() only reads the spec. */
 static void finish(struct argv_parse *p)
 {
+    if (p->device_check) {
+        p->spec->output_kind = JOB_OUTPUT_DEVICE_CHECK;
+        return;
+    }
     if (!p->have_output) {
         /* Jellyfin's device checks (-v verbose -init_hw_device ...) have no
          * input and no output: what it reads is ffmpeg's own verbose stderr
          * and exit status, which only the local ffmpeg can give. */
-        parse_block(p, RANK_FEATURE, "no output file: the local ffmpeg answers");
+        parse_block(p, RANK_FEATURE,
+                    "no output file and not a device check: the local ffmpeg "
+                    "answers");
         return;
     }
     if (!p->have_input) {
@@ -398,6 +406,32 @@ static int program_is_ffprobe(const char *program)
     return strncasecmp(base, "ffprobe", 7) == 0;
 }
 
+/* Whether argv is Jellyfin's device check exactly: one or more
+ * -init_hw_device, -hide_banner and the verbose log level (-v or -loglevel),
+ * and nothing else. A worker answers such a line as the CLI would (its
+ * stderr byte for byte); any other line without an output is ffmpeg's to
+ * answer, since only the CLI knows what it prints. */
+static int device_check_shape(int argc, char *const argv[])
+{
+    int devices = 0, banner = 0, verbose = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-hide_banner") == 0) {
+            banner++;
+        } else if (i + 1 < argc && strcmp(arg, "-init_hw_device") == 0) {
+            devices++;
+            i++;
+        } else if (i + 1 < argc && (strcmp(arg, "-v") == 0 || strcmp(arg, "-loglevel") == 0) &&
+                   strcmp(argv[i + 1], "verbose") == 0) {
+            verbose++;
+            i++;
+        } else {
+            return 0;
+        }
+    }
+    return devices > 0 && banner == 1 && verbose == 1;
+}
+
 enum argv_decision argv_parse_job(int argc, char *const argv[], struct job_spec *spec, char *reason,
                                   size_t reasonlen)
 {
@@ -426,6 +460,7 @@ enum argv_decision argv_parse_job(int argc, char *const argv[], struct job_spec 
 
     struct argv_parse p;
     parse_init(&p, spec);
+    p.device_check = device_check_shape(argc, argv);
 
     /* ffmpeg answers a probe option (-version, -encoders...) and exits
      * before it looks at anything else, so look for one first. */
@@ -482,10 +517,14 @@ enum argv_decision argv_parse_job(int argc, char *const argv[], struct job_spec 
         return ARGV_PASSTHROUGH;
     }
     char text[ARGV_REASON_MAX];
-    snprintf(text, sizeof(text), "%s %.32s+%.32s",
-             spec->output_kind == JOB_OUTPUT_HLS ? "HLS" : "progressive",
-             spec->video_codec[0] == '\0' ? "no video" : spec->video_codec,
-             spec->audio_codec[0] == '\0' ? "no audio" : spec->audio_codec);
+    if (spec->output_kind == JOB_OUTPUT_DEVICE_CHECK)
+        snprintf(text, sizeof(text), "device check of %d device%s", spec->n_hw_devices,
+                 spec->n_hw_devices == 1 ? "" : "s");
+    else
+        snprintf(text, sizeof(text), "%s %.32s+%.32s",
+                 spec->output_kind == JOB_OUTPUT_HLS ? "HLS" : "progressive",
+                 spec->video_codec[0] == '\0' ? "no video" : spec->video_codec,
+                 spec->audio_codec[0] == '\0' ? "no audio" : spec->audio_codec);
     reason_write(reason, reasonlen, "native: ", text);
     return ARGV_NATIVE;
 }

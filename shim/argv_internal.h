@@ -164,6 +164,10 @@ struct argv_parse {
     int hw_device_count;
     int hw_devices_untracked;
     int filter_hw_device_given;
+
+    /* The line is Jellyfin's device check and nothing else: -v verbose,
+     * -hide_banner and -init_hw_device options (device_check_shape). */
+    int device_check;
 };
 
 /* Starts a walk that fills spec (already initialised by job_spec_init):

@@ -9,10 +9,12 @@
  * encoder nobody offers) it prints the reason once, and exits 1 with it if
  * the job fails. A hardware job also carries the driver settings Jellyfin
  * put in its environment (LIBVA_DRIVER_NAME...) and its device paths
- * mapped with paths.device_map. Everything else (ffprobe, lines with no
- * output such as Jellyfin's device checks, images, hardware no Linux worker
- * has...) is handed to a local ffmpeg/ffprobe (exec, same argv, Jellyfin's
- * own paths), so Jellyfin cannot tell the difference.
+ * mapped with paths.device_map, and goes to the pool only when a live
+ * worker has its devices (see "Hardware lines"); Jellyfin's device checks
+ * run on such a worker the same way and print what the CLI printed there.
+ * Everything else (ffprobe, other lines with no output, images, hardware no
+ * Linux worker has...) is handed to a local ffmpeg/ffprobe (exec, same
+ * argv, Jellyfin's own paths), so Jellyfin cannot tell the difference.
  *
  * Jellyfin's start-up probes (-version, -encoders, -filters, -h filter=...)
  * are answered from the pool's workers (probe.c) through the scheduler's
@@ -29,7 +31,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,19 +43,15 @@
 #include "config.h"
 #include "job_spec.h"
 #include "log.h"
+#include "offers.h"
 #include "pathmap.h"
 #include "probe.h"
 #include "program.h"
+#include "routing.h"
 #include "session.h"
-#include "wire.h"
 
 extern char **environ;
 
-/* One try at the pool for a start-up probe lasts at most this long (or
- * scheduler.timeout_ms if shorter). */
-#define SHIM_PROBE_TIMEOUT_MS 2000
-/* Pause between tries while a probe waits for the pool. */
-#define SHIM_PROBE_RETRY_MS 250
 /* Jellyfin writes '?' and closes stdin at once; a caller that never closes
  * it still gets an answer in this time. */
 #define SHIM_PAUSE_PROBE_TIMEOUT_MS 10000
@@ -150,7 +147,7 @@ static long long wall_clock_ms(void)
  *
  *   - the pool answers: its answer is printed, and kept on disk
  *     (caps_cache.c) with the time the pool last confirmed it;
- *   - it does not, and an answer is kept: one try (SHIM_PROBE_TIMEOUT_MS),
+ *   - it does not, and an answer is kept: one try (OFFERS_TRY_TIMEOUT_MS),
  *     then the kept answer;
  *   - it does not, and none is kept: the probe waits up to
  *     shim.probe_wait_ms for the scheduler and a worker (Jellyfin waits for
@@ -161,62 +158,6 @@ static long long wall_clock_ms(void)
  * answer, else the policy) without trying: one unreachable scheduler costs
  * a series of probes one time-out, not one each.
  * ------------------------------------------------------------------------- */
-
-/* Whether a Capabilities reply holds any worker's capabilities. */
-static int shim_reply_has_caps(const Ffpool__Reply *reply)
-{
-    for (size_t i = 0; i < reply->n_workers; i++)
-        if (reply->workers[i] != NULL && reply->workers[i]->capabilities != NULL)
-            return 1;
-    return 0;
-}
-
-/* Asks the scheduler(s) for the live workers' capabilities, trying again
- * until wait_ms has passed (a single try of SHIM_PROBE_TIMEOUT_MS when 0).
- * Returns a reply with capabilities, or NULL with err. */
-static Ffpool__Reply *shim_caps_fetch(const struct ffpool_config *config, long long wait_ms,
-                                      char *err, size_t errlen)
-{
-    int try_ms = (int)config->scheduler_timeout_ms;
-    if (try_ms <= 0 || try_ms > SHIM_PROBE_TIMEOUT_MS)
-        try_ms = SHIM_PROBE_TIMEOUT_MS;
-    long long deadline = program_monotonic_ms() + (wait_ms > 0 ? wait_ms : 0);
-    Ffpool__Reply *reply = NULL;
-    for (;;) {
-        /* A client per try, so that the last one ends with the wait. */
-        long long left = deadline - program_monotonic_ms();
-        int timeout = wait_ms <= 0 || left >= try_ms ? try_ms : left > 100 ? (int)left : 100;
-        struct wire_client *client = program_client_open(config, timeout, err, errlen);
-        if (client == NULL)
-            return NULL;
-        Ffpool__Request message = FFPOOL__REQUEST__INIT;
-        Ffpool__Empty empty = FFPOOL__EMPTY__INIT;
-        message.body_case = FFPOOL__REQUEST__BODY_CAPABILITIES;
-        message.capabilities = &empty;
-        int worth_waiting = 1;
-        if (wire_client_call(client, &message, &reply, err, errlen) == 0) {
-            if (reply->code == FFPOOL__ERROR_CODE__OK && shim_reply_has_caps(reply)) {
-                wire_client_close(client);
-                return reply;
-            }
-            if (reply->code == FFPOOL__ERROR_CODE__OK)
-                snprintf(err, errlen, "no worker published its capabilities");
-            else
-                snprintf(err, errlen, "%s: %s", wire_error_name(reply->code),
-                         reply->message ? reply->message : "");
-            /* A refusal (token, version) will not change by waiting. */
-            worth_waiting = reply->code == FFPOOL__ERROR_CODE__OK ||
-                            reply->code == FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE;
-            ffpool__reply__free_unpacked(reply, NULL);
-            reply = NULL;
-        }
-        wire_client_close(client);
-        left = deadline - program_monotonic_ms();
-        if (!worth_waiting || left <= 0)
-            return NULL;
-        poll(NULL, 0, left < SHIM_PROBE_RETRY_MS ? (int)left : SHIM_PROBE_RETRY_MS);
-    }
-}
 
 /* Prints the answer from the workers of reply. Returns ffmpeg's exit
  * status. */
@@ -282,7 +223,7 @@ static int shim_probe(const struct ffpool_config *config, const struct probe_req
     int status;
     if (shim_cache_path(config, argv[0], cache, sizeof(cache)) == 0) {
         cached = caps_cache_load(cache, url, &age, err, sizeof(err));
-        if (cached != NULL && !shim_reply_has_caps(cached)) {
+        if (cached != NULL && !offers_reply_has_caps(cached)) {
             ffpool__reply__free_unpacked(cached, NULL);
             cached = NULL;
         }
@@ -300,7 +241,7 @@ static int shim_probe(const struct ffpool_config *config, const struct probe_req
         int can_note = cache[0] != '\0' && caps_cache_writable(cache);
         long long wait = cached == NULL && can_note ? config->shim_probe_wait_ms : 0;
         long long started = program_monotonic_ms();
-        reply = shim_caps_fetch(config, wait, why, sizeof(why));
+        reply = offers_fetch(config, wait, why, sizeof(why));
         if (reply != NULL) {
             status = shim_probe_print(request, reply);
             log_info("probe", "probe=%s source=pool workers=%zu", log_quote(name),
@@ -331,6 +272,50 @@ cleanup:
     if (reply != NULL)
         ffpool__reply__free_unpacked(reply, NULL);
     return status;
+}
+
+/* ---------------------------------------------------------------------------
+ * Hardware lines
+ *
+ * A line that needs hardware (device:vaapi, encoder:h264_nvenc...) goes to
+ * the pool when a live worker has all of it. When none has (or the pool
+ * cannot say), shim.no_pool_policy decides: under fallback (the default)
+ * the local ffmpeg runs it, on Jellyfin's own host as before the pool, and
+ * a device check describes that host's hardware, which is then the one
+ * that runs Jellyfin's hardware lines; under fail a transcode is submitted
+ * all the same (it waits for such a worker and fails as routing does), and
+ * a device check fails at once.
+ * ------------------------------------------------------------------------- */
+
+/* Returns the decision for a native hardware line, with its reason. */
+static enum argv_decision shim_route_hardware(const struct ffpool_config *config,
+                                              const struct job_spec *spec, char *reason,
+                                              size_t reasonlen)
+{
+    char requires[JOB_SPEC_REQUIRES_MAX * 2], why[600];
+    if (routing_job_requires(spec, requires, sizeof(requires), why, sizeof(why)) != 0)
+        return ARGV_NATIVE; /* the scheduler refuses it, with this reason */
+    long long started = program_monotonic_ms();
+    Ffpool__Reply *reply = offers_fetch(config, 0, why, sizeof(why));
+    int runs = reply != NULL ? offers_can_run(reply, requires, why, sizeof(why)) : -1;
+    if (reply != NULL)
+        ffpool__reply__free_unpacked(reply, NULL);
+    log_info("hardware_route", "requires=%s runs=%d ms=%lld reason=%s", log_quote(requires), runs,
+             program_monotonic_ms() - started, log_quote(runs == 1 ? "" : why));
+    if (runs == 1)
+        return ARGV_NATIVE;
+    if (strcmp(config->shim_no_pool_policy, "fallback") == 0) {
+        snprintf(reason, reasonlen, "passthrough: no worker for this hardware: %s", why);
+        return ARGV_PASSTHROUGH;
+    }
+    if (spec->output_kind == JOB_OUTPUT_DEVICE_CHECK) {
+        snprintf(reason, reasonlen,
+                 "refuse: no worker for this device check: %s "
+                 "(shim.no_pool_policy=fail)",
+                 why);
+        return ARGV_REFUSE;
+    }
+    return ARGV_NATIVE;
 }
 
 /* ---------------------------------------------------------------------------
@@ -418,7 +403,9 @@ int main(int argc, char **argv)
         decision = ARGV_PASSTHROUGH;
         snprintf(reason, sizeof(reason), "passthrough: driver environment not forwarded: %s", err);
     }
-    if (decision == ARGV_NATIVE)
+    if (decision == ARGV_NATIVE && job_spec_uses_hardware(spec))
+        decision = shim_route_hardware(&config, spec, reason, sizeof(reason));
+    if (decision == ARGV_NATIVE && spec->output_kind != JOB_OUTPUT_DEVICE_CHECK)
         shim_log_native(&config);
     log_info("decision", "decision=%s reason=%s", argv_decision_name(decision), log_quote(reason));
     if (decision == ARGV_PASSTHROUGH) {
@@ -430,7 +417,9 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     memcpy(jellyfin_spec, spec, sizeof(*spec));
-    int mapped = pathmap_apply_spec(&map, spec, err, sizeof(err));
+    int mapped = spec->output_kind == JOB_OUTPUT_DEVICE_CHECK
+                     ? 0
+                     : pathmap_apply_spec(&map, spec, err, sizeof(err));
     if (mapped < 0) {
         fprintf(stderr, "ffpool: cannot serve this command line: %s\n", err);
         goto cleanup;

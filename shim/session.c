@@ -523,8 +523,9 @@ static void shim_placeholders_remove(struct shim_session *session)
     session->n_placeholders = session->placeholders_cap = 0;
 }
 
-/* Waits for the job to finish, printing progress. Returns the exit status. */
-static int shim_wait(struct shim_session *session)
+/* Waits for the job to finish, printing progress (a device check prints
+ * its result instead). Returns the exit status. */
+static int shim_wait(struct shim_session *session, int device_check)
 {
     const struct ffpool_config *config = session->config;
     long long started = program_monotonic_ms();
@@ -560,7 +561,12 @@ static int shim_wait(struct shim_session *session)
             last_contact = now;
             Ffpool__JobStatus *job = reply->job;
             int exit_status = -1;
-            if (job->state == FFPOOL__JOB_STATE__DONE) {
+            if (job->state == FFPOOL__JOB_STATE__DONE && device_check) {
+                /* What the CLI printed there, as it printed it. */
+                fputs(job->result, stderr);
+                fflush(stderr);
+                exit_status = job->result_status;
+            } else if (job->state == FFPOOL__JOB_STATE__DONE) {
                 print_progress(job, now - started, '\n');
                 exit_status = 0;
             } else if (job->state == FFPOOL__JOB_STATE__FAILED) {
@@ -569,6 +575,12 @@ static int shim_wait(struct shim_session *session)
             } else if (job->state == FFPOOL__JOB_STATE__CANCELLED) {
                 fprintf(stderr, "\nError: the job was cancelled\n");
                 exit_status = 1;
+            } else if (device_check) {
+                /* Its stderr is the check's answer: nothing else on it. */
+                if (job->waiting[0] != '\0' && strcmp(job->waiting, last_waiting) != 0)
+                    log_info("waiting", "job=%s reason=%s", session->job_id,
+                             log_quote(job->waiting));
+                snprintf(last_waiting, sizeof(last_waiting), "%s", job->waiting);
             } else {
                 /* Once per reason: why no worker has the job yet. */
                 if (job->waiting[0] != '\0' && strcmp(job->waiting, last_waiting) != 0)
@@ -638,8 +650,10 @@ int shim_run_job(const struct ffpool_config *config, const struct job_spec *spec
         fprintf(stderr, "Error: cannot submit the job to the ffpool pool: %s\n", err);
         goto cleanup;
     }
-    fprintf(stderr, "ffpool: job %s for %s\n", session->job_id, spec->output);
-    status = shim_wait(session);
+    int device_check = spec->output_kind == JOB_OUTPUT_DEVICE_CHECK;
+    if (!device_check)
+        fprintf(stderr, "ffpool: job %s for %s\n", session->job_id, spec->output);
+    status = shim_wait(session, device_check);
 cleanup:
     /* The key thread may still stop the process at any moment: what it
      * reads (lock, job_id, config) stays valid to the end. */

@@ -5,7 +5,8 @@
  * and SIGTERM/SIGINT end it within a second (the cancel is sent behind it
  * by shim_cancel_run() in a detached process), p/u pause and resume, an
  * empty placeholder for segment N+1 as soon as N is published, and the exit
- * status of ffmpeg. */
+ * status of ffmpeg. A device check job prints nothing but its result: the
+ * stderr and exit status the CLI had on the worker. */
 #ifndef FFPOOL_SHIM_SESSION_H
 #define FFPOOL_SHIM_SESSION_H
 

@@ -13,7 +13,10 @@
 #     with an input and no output), a probe answered by the pool (nothing);
 #     with shim.log_file the shim's lines are in that file instead;
 #   - Jellyfin's VAAPI and Vulkan device checks (no input, no output) get
-#     the local ffmpeg's verbose stderr and exit status (addresses aside);
+#     the local ffmpeg's verbose stderr and exit status (addresses aside):
+#     from the pool's worker when it opened the device (Vulkan on lavapipe
+#     here), else from the local ffmpeg (VAAPI, DRM: no /dev/dri here);
+#     e2e_hw_route tells the two apart;
 #   - ffprobe gets Jellyfin's own paths: with a paths.map whose worker side
 #     does not exist here, it prints what ffprobe prints directly (JSON
 #     media info, Jellyfin's keyframe listing);
@@ -103,7 +106,7 @@ unset FFPOOL_SHIM_LOG_FILE
 check "VAAPI device check: the local ffmpeg's verbose stderr and exit status" \
   same_stderr vaapi "$ffmpeg_shim" -v verbose -hide_banner -init_hw_device vaapi=va:/dev/dri/renderD128 -- \
   ffmpeg -v verbose -hide_banner -init_hw_device vaapi=va:/dev/dri/renderD128
-check "Vulkan device check: the local ffmpeg's verbose stderr and exit status" \
+check "Vulkan device check: the CLI's verbose stderr and exit status, from the worker" \
   same_stderr vulkan "$ffmpeg_shim" -v verbose -hide_banner -init_hw_device vulkan=vk -- \
   ffmpeg -v verbose -hide_banner -init_hw_device vulkan=vk
 check "DRM + Vulkan device check: the local ffmpeg's verbose stderr and exit status" \

@@ -968,30 +968,65 @@ Test(argv_rules, probes_and_the_pause_key_check_are_passthrough)
 }
 
 /* Jellyfin's VAAPI and Vulkan checks (EncoderValidator.cs) read ffmpeg's
- * verbose stderr from lines with no input and no output. */
-Test(argv_rules, device_checks_without_output_go_to_the_local_ffmpeg)
+ * verbose stderr from lines with no input and no output: such a line is a
+ * device check job, answered by a worker with the device. */
+Test(argv_rules, device_checks_are_device_check_jobs)
 {
     static struct job_spec s;
     char reason[256];
-    const char *checks[] = {
-        "-v verbose -hide_banner -init_hw_device vaapi=va:/dev/dri/renderD128",
-        "-v verbose -hide_banner -init_hw_device drm=dr:/dev/dri/renderD128 "
-        "-init_hw_device vulkan=vk@dr",
-        "-v verbose -hide_banner -init_hw_device vulkan=vk",
-        "-hide_banner -i /m/a.mkv",
-    };
-    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
-        cr_assert_eq(parse_args(checks[i], &s, reason, sizeof(reason)), ARGV_PASSTHROUGH, "%s: %s",
-                     checks[i], reason);
-    cr_assert_eq(parse_args("-v verbose -init_hw_device vulkan=vk -i", &s, reason, sizeof(reason)),
-                 ARGV_REFUSE, "a missing value is still refused");
-    /* The devices are read all the same, in order, for a device check run
-     * elsewhere. */
-    cr_assert_eq(parse_args(checks[1], &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
-    cr_assert_str_eq(reason, "passthrough: no output file: the local ffmpeg answers");
+    cr_assert_eq(parse_args("-v verbose -hide_banner -init_hw_device drm=dr:/dev/dri/renderD128 "
+                            "-init_hw_device vulkan=vk@dr",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: device check of 2 devices");
+    cr_assert_eq(s.output_kind, JOB_OUTPUT_DEVICE_CHECK);
     cr_assert_eq(s.n_hw_devices, 2);
     cr_assert_str_eq(s.hw_devices[0], "drm=dr:/dev/dri/renderD128");
     cr_assert_str_eq(s.hw_devices[1], "vulkan=vk@dr");
+    cr_assert_str_eq(s.input, "");
+    cr_assert_str_eq(s.output, "");
+
+    const char *checks[] = {
+        "-v verbose -hide_banner -init_hw_device vaapi=va:/dev/dri/renderD128",
+        "-hide_banner -loglevel verbose -init_hw_device vulkan=vk",
+        "-init_hw_device opencl=ocl -init_hw_device vulkan=vk -v verbose -hide_banner",
+    };
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+        cr_assert_eq(parse_args(checks[i], &s, reason, sizeof(reason)), ARGV_NATIVE, "%s: %s",
+                     checks[i], reason);
+        cr_assert_eq(s.output_kind, JOB_OUTPUT_DEVICE_CHECK, "%s", checks[i]);
+    }
+}
+
+/* What a worker prints for a device check is the CLI's stderr for exactly
+ * that shape; any other line without an output is the local ffmpeg's. */
+Test(argv_rules, other_lines_without_output_go_to_the_local_ffmpeg)
+{
+    static struct job_spec s;
+    char reason[256];
+    const char *lines[] = {
+        "-v verbose -init_hw_device vulkan=vk",            /* banner printed */
+        "-v debug -hide_banner -init_hw_device vulkan=vk", /* another log level */
+        "-hide_banner -init_hw_device vulkan=vk",          /* the default level */
+        "-v verbose -hide_banner -v verbose -init_hw_device vulkan=vk",
+        "-v verbose -hide_banner",                              /* no device */
+        "-v verbose -hide_banner -init_hw_device vulkan=vk -y", /* anything else */
+        "-v verbose -hide_banner -init_hw_device list",
+        "-v verbose -hide_banner -init_hw_device d3d11va=dx", /* no Linux worker has it */
+        "-hide_banner -i /m/a.mkv",
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+        cr_assert_eq(parse_args(lines[i], &s, reason, sizeof(reason)), ARGV_PASSTHROUGH, "%s: %s",
+                     lines[i], reason);
+    cr_assert_eq(parse_args(lines[0], &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
+    cr_assert_str_eq(
+        reason, "passthrough: no output file and not a device check: the local ffmpeg answers");
+    cr_assert_eq(parse_args("-v verbose -hide_banner -init_hw_device vulkan=vk "
+                            "-init_hw_device vulkan=vk",
+                            &s, reason, sizeof(reason)),
+                 ARGV_REFUSE, "%s", reason);
+    cr_assert_eq(parse_args("-v verbose -init_hw_device vulkan=vk -i", &s, reason, sizeof(reason)),
+                 ARGV_REFUSE, "a missing value is still refused");
 }
 
 /* A Jellyfin HLS remux (corpus 004's shape), with the read-rate options
@@ -1480,7 +1515,8 @@ Test(argv_hardware, devices_are_named_and_checked_as_the_cli_does)
         const char *options, *reason;
     } refused[] = {
         {"-filter_hw_device va -init_hw_device vaapi=va",
-         "refuse: -filter_hw_device va names no device defined before it (ffmpeg: Invalid filter "
+         "refuse: -filter_hw_device va names no device defined before it (ffmpeg: Invalid "
+         "filter "
          "device va.)"},
         {"-init_hw_device vaapi=va -filter_hw_device va -filter_hw_device va",
          "refuse: -filter_hw_device given twice (ffmpeg: Only one filter device can be used.)"},
@@ -1517,7 +1553,8 @@ Test(argv_hardware, devices_are_named_and_checked_as_the_cli_does)
         {"-init_hw_device d3d11va=dx -filter_hw_device dx",
          "passthrough: hardware device type d3d11va runs on no Linux worker"},
         {"-init_hw_device list", "passthrough: -init_hw_device list prints the device types"},
-        {"-init_hw_device vaapi -init_hw_device vaapi -init_hw_device vaapi -init_hw_device vaapi "
+        {"-init_hw_device vaapi -init_hw_device vaapi -init_hw_device vaapi -init_hw_device "
+         "vaapi "
          "-init_hw_device vaapi",
          "passthrough: more than 4 hardware devices not native"},
         {"-init_hw_device \"vaapi=va:,driver='iHD'\"",
@@ -1706,7 +1743,8 @@ Test(argv_adversarial, empty_argv_is_refused)
      * local ffmpeg must. */
     char *program[] = {"ffmpeg", NULL};
     cr_assert_eq(argv_parse_job(1, program, &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
-    cr_assert_str_eq(reason, "passthrough: no output file: the local ffmpeg answers");
+    cr_assert_str_eq(
+        reason, "passthrough: no output file and not a device check: the local ffmpeg answers");
     /* No reason buffer: still decides, writes nothing. */
     cr_assert_eq(argv_parse_job(1, program, &s, NULL, 0), ARGV_PASSTHROUGH);
     reason[0] = 'x';

@@ -387,3 +387,24 @@ Test(routing, a_vaapi_line_goes_only_to_a_worker_that_opened_vaapi)
     free(gpu);
     free(cpu);
 }
+
+Test(routing, offers_missing_names_the_first_word_no_worker_offers)
+{
+    const char *offers = "encoder:libx264 filter:scale filter:scale_vulkan device:vulkan";
+    char missing[ROUTING_WORD_MAX] = "";
+    cr_assert_eq(routing_offers_missing(offers, "", missing, sizeof(missing)), 0);
+    cr_assert_eq(routing_offers_missing(offers, " encoder:libx264  device:vulkan ", missing,
+                                        sizeof(missing)),
+                 0);
+    /* A word that is a prefix or a suffix of an offered one is not offered. */
+    cr_assert_eq(routing_offers_missing(offers, "filter:scale_vulkan filter:scale_v device:vulkan",
+                                        missing, sizeof(missing)),
+                 1);
+    cr_assert_str_eq(missing, "filter:scale_v");
+    cr_assert_eq(
+        routing_offers_missing(offers, "device:vaapi encoder:h264_vaapi", missing, sizeof(missing)),
+        1);
+    cr_assert_str_eq(missing, "device:vaapi");
+    cr_assert_eq(routing_offers_missing("", "filter:scale", missing, sizeof(missing)), 1);
+    cr_assert_eq(routing_offers_missing(offers, "coder:libx264", missing, sizeof(missing)), 1);
+}
