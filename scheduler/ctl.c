@@ -13,7 +13,7 @@ static const char usage[] =
     "Usage: ffpoolctl [--config FILE] [--json] [--watch] COMMAND [ARGS]\n\n"
     "Commands:\n"
     "  jobs         the newest jobs: state, owner, epoch, last segment, progress\n"
-    "  workers      live workers: slots, running jobs, draining, libav\n"
+    "  workers      live workers: slots, running jobs, draining, libav, devices\n"
     "  job ID       show one job (state, owner, epoch, last segment, progress)\n"
     "  cancel ID    cancel a job\n"
     "  pause ID     pause a job\n"
@@ -130,10 +130,24 @@ static void print_jobs(const Ffpool__Reply *reply, int json)
     }
 }
 
+/* The device types caps lists, comma-separated ("-" when none). */
+static void devices_text(const Ffpool__Capabilities *caps, char *out, size_t outlen)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; caps != NULL && i < caps->n_devices && used + 1 < outlen; i++) {
+        int n = snprintf(out + used, outlen - used, "%s%s", i ? "," : "", caps->devices[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    if (out[0] == '\0')
+        snprintf(out, outlen, "-");
+}
+
 static void print_workers(const Ffpool__Reply *reply, int json)
 {
     if (!json)
-        printf("%-24s %5s %7s %8s %s\n", "WORKER", "SLOTS", "RUNNING", "DRAINING", "LIBAV");
+        printf("%-24s %5s %7s %8s %-18s %s\n", "WORKER", "SLOTS", "RUNNING", "DRAINING", "LIBAV",
+               "DEVICES");
     else
         printf("[");
     for (size_t i = 0; i < reply->n_workers; i++) {
@@ -143,14 +157,22 @@ static void print_workers(const Ffpool__Reply *reply, int json)
             if (strcmp(reply->workers[j]->id, w->same_capabilities_as) == 0)
                 caps = reply->workers[j]->capabilities;
         const char *libav = caps != NULL ? caps->av_version : "";
-        if (json)
+        char devices[512];
+        devices_text(caps, devices, sizeof(devices));
+        if (json) {
             printf("%s{\"id\":\"%s\",\"slots\":%d,\"running\":%d,\"draining\":%s,"
-                   "\"updated_ms\":%lld}",
+                   "\"updated_ms\":%lld,\"devices\":[",
                    i ? "," : "", w->id, w->slots, w->running, w->draining ? "true" : "false",
                    (long long)w->updated_ms);
-        else
-            printf("%-24s %5d %7d %8s %s\n", w->id, w->slots, w->running,
-                   w->draining ? "yes" : "no", libav);
+            for (size_t d = 0; caps != NULL && d < caps->n_devices; d++) {
+                printf("%s", d ? "," : "");
+                print_json_string(caps->devices[d]);
+            }
+            printf("]}");
+        } else {
+            printf("%-24s %5d %7d %8s %-18s %s\n", w->id, w->slots, w->running,
+                   w->draining ? "yes" : "no", libav, devices);
+        }
     }
     if (json)
         printf("]\n");

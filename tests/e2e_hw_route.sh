@@ -118,7 +118,12 @@ check "the device worker offers device:vulkan and device:opencl" \
            rcli SMEMBERS ffpool:worker:worker-gpu:offers | grep -qx device:vulkan &&
            rcli SMEMBERS ffpool:worker:worker-gpu:offers | grep -qx device:opencl"
 
-# device_check_owner NAME: the worker that ran the shim's last job.
+"$build/bin/ffpoolctl" workers >"$dir/workers.txt"
+check "ffpoolctl workers lists each worker's devices" \
+  bash -c "grep -Eq '^worker-1 .* -$' '$dir/workers.txt' &&
+           grep -Eq '^worker-gpu .* (opencl,vulkan|vulkan,opencl)$' '$dir/workers.txt'"
+
+# last_job_owner: the worker that ran the shim's last job.
 last_job_owner() {
   local id
   id=$(grep -o 'event=submitted job=[^ ]*' "$dir/shim.log" | tail -1 | sed 's/.*job=//')
