@@ -20,8 +20,9 @@
  * to the local ffmpeg, whose own messages are the answer.
  *
  * The parser's files call one way (argv_internal.h): argv.c calls
- * argv_options.c, argv_state.c and argv_value.c; argv_options.c calls the
- * last two, which call nothing. This file never allocates, never logs and
+ * argv_options.c, argv_state.c and argv_value.c; argv_options.c calls
+ * argv_hardware.c (the hardware options' handlers) and the last two;
+ * argv_hardware.c calls those two, which call nothing. This file never allocates, never logs and
  * never touches the file system. */
 #include "argv.h"
 

@@ -187,6 +187,12 @@ void parse_refuse(struct argv_parse *p, const char *fmt, ...) __attribute__((for
  * Returns 0, or -1 after blocking. */
 int parse_store(struct argv_parse *p, const char *opt, char *field, size_t size, const char *value);
 
+/* Reads an integer option value in [min, max] (allow_suffix: k, M, G as
+ * av_strtod reads them). Returns 0, or -1 after recording why not (the
+ * caller then leaves the field alone). */
+int parse_integer(struct argv_parse *p, const char *opt, const char *value, int allow_suffix,
+                  int64_t min, int64_t max, int64_t *out);
+
 /* ---------------------------------------------------------------------------
  * The option table (argv_options.c)
  * ------------------------------------------------------------------------- */
@@ -229,5 +235,27 @@ const struct option_def *option_find(const char *arg, const char **specifier);
  * a kind is ever addressed ("v" or "v:0"); a bare "0" is output stream 0,
  * which is video in Jellyfin's lines (they always map video first). */
 char option_stream_kind(const struct option_def *def, const char *specifier);
+
+/* ---------------------------------------------------------------------------
+ * The hardware options' handlers (argv_hardware.c), for the option table
+ * ------------------------------------------------------------------------- */
+
+/* -init_hw_device, and -vaapi_device/-qsv_device as the CLI expands them. */
+void on_init_hw_device(struct argv_parse *p, const char *opt, char kind, const char *value);
+void on_device_shorthand(struct argv_parse *p, const char *opt, char kind, const char *value);
+void on_filter_hw_device(struct argv_parse *p, const char *opt, char kind, const char *value);
+/* -hwaccel, -hwaccel_device and -hwaccel_output_format, -hwaccel_flags,
+ * -extra_hw_frames. */
+void on_hwaccel(struct argv_parse *p, const char *opt, char kind, const char *value);
+void on_hwaccel_string(struct argv_parse *p, const char *opt, char kind, const char *value);
+void on_hwaccel_flags(struct argv_parse *p, const char *opt, char kind, const char *value);
+void on_extra_hw_frames(struct argv_parse *p, const char *opt, char kind, const char *value);
+/* The hardware encoders' options: booleans (-low_power), integers
+ * (-async_depth), -rc_mode, -sei, -flags:v. */
+void on_encoder_boolean(struct argv_parse *p, const char *opt, char kind, const char *value);
+void on_encoder_integer(struct argv_parse *p, const char *opt, char kind, const char *value);
+void on_rc_mode(struct argv_parse *p, const char *opt, char kind, const char *value);
+void on_sei(struct argv_parse *p, const char *opt, char kind, const char *value);
+void on_codec_flags(struct argv_parse *p, const char *opt, char kind, const char *value);
 
 #endif

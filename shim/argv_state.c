@@ -61,3 +61,22 @@ int parse_store(struct argv_parse *p, const char *opt, char *field, size_t size,
     memcpy(field, value, n + 1);
     return 0;
 }
+
+int parse_integer(struct argv_parse *p, const char *opt, const char *value, int allow_suffix,
+                  int64_t min, int64_t max, int64_t *out)
+{
+    int64_t v;
+    enum value_status status = value_parse_int64(value, allow_suffix, &v);
+    if (status == VALUE_OK && (v < min || v > max))
+        status = VALUE_RANGE;
+    if (status == VALUE_UNREADABLE) {
+        parse_block(p, RANK_FEATURE, "cannot read %.64s value '%.32s'", opt, value);
+        return -1;
+    }
+    if (status == VALUE_RANGE) {
+        parse_block(p, RANK_FEATURE, "%.64s value out of range", opt);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
