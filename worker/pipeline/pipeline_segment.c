@@ -499,7 +499,7 @@ static int64_t segment_file_shift(const struct segment_writer *w, int64_t base, 
 }
 
 /* The file's muxer options: the muxer's own negative-timestamp handling,
- * Jellyfin's mp3 tags (see on_id3_tags in shim/argv.c), -movflags. */
+ * Jellyfin's mp3 tags (see on_id3_tags in shim/argv_options.c), -movflags. */
 static int segment_file_options(struct segment_writer *w, AVFormatContext *mux,
                                 AVDictionary **options)
 {
