@@ -66,7 +66,7 @@ rm -f /tmp/e2e_manifests_npm.$$
 
 # ---- 3. shipped shell scripts ----
 echo "== scripts"
-for s in deploy/k8s/base/deletion-cost.sh deploy/k8s/redis-sentinel/init.sh; do
+for s in deploy/k8s/base/worker/deletion-cost.sh deploy/k8s/redis-sentinel/init.sh; do
   if sh -n "$s"; then ok "sh -n $s"; else bad "sh -n $s"; fi
 done
 
@@ -116,7 +116,7 @@ for _ in $(seq 1 50); do [ -s "$t/port" ] && break; sleep 0.1; done
 port=$(cat "$t/port")
 POD_NAME=ffpool-worker-abc POD_NAMESPACE=jellyfin METRICS_URL=http://127.0.0.1:$port/metrics \
   KUBERNETES_API=http://127.0.0.1:$port SERVICEACCOUNT_DIR=$t/sa INTERVAL_SECONDS=0.2 \
-  sh deploy/k8s/base/deletion-cost.sh >"$t/sidecar.log" 2>&1 &
+  sh deploy/k8s/base/worker/deletion-cost.sh >"$t/sidecar.log" 2>&1 &
 sidecar_pid=$!
 sleep 1
 echo 2 >"$t/jobs"

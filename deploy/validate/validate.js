@@ -18,10 +18,19 @@
 //     (proto/config.c), and so does every FFPOOL_* environment variable;
 //   - a few ffpool rules: worker liveness on /healthz and readiness on
 //     /readyz (port 9090), a grace period matched to the drain, tini as PID 1,
-//     KEDA reading the list ffpool:queue.
+//     KEDA reading the list ffpool:queue; for every worker Deployment
+//     (ffpool-worker, ffpool-worker-gpu-*): known worker.hw_devices types,
+//     and for one that asks for a GPU (nvidia.com/gpu, amd.com/gpu,
+//     gpu.intel.com/*) a component label of its own, no surge pod in a
+//     rollout, and for NVIDIA the video capability and no
+//     NVIDIA_VISIBLE_DEVICES of its own; privileged never with
+//     allowPrivilegeEscalation false (the API server refuses it).
 // When `kubectl` is on PATH it also renders every kustomization with
 // `kubectl kustomize` and checks the rendered objects (FFPOOL_KUSTOMIZE=0
-// skips this); without kubectl that part is reported as skipped.
+// skips this); without kubectl that part is reported as skipped. In a
+// rendered set it also checks that no pod is selected by two workload
+// selectors or two PodDisruptionBudgets (eviction refuses such pods), and
+// that each worker's slots x job memory limit fits its memory limit.
 //
 // Exit status 0 only when everything passed. The last line reads
 // `manifests: N passed, M failed`.
@@ -247,6 +256,42 @@ function containersOf(obj) {
   return spec ? [...(spec.initContainers || []), ...(spec.containers || [])] : [];
 }
 
+// ---- workers and GPUs ----
+const isWorkerName = (name) => typeof name === "string" && /^ffpool-worker(-|$)/.test(name);
+// The device types libav 5.1 knows (av_hwdevice_get_type_name), plus the
+// worker's own v4l2m2m; worker.hw_devices is auto, none or a list of these.
+const hwTypes = new Set(["vdpau", "cuda", "vaapi", "dxva2", "qsv", "videotoolbox", "d3d11va", "drm", "opencl", "mediacodec", "vulkan", "v4l2m2m"]);
+function hwDevicesErrors(what, value) {
+  const text = String(value ?? "").trim();
+  if (text === "" || text === "auto" || text === "none") return [];
+  const bad = text.split(",").map((t) => t.trim()).filter((t) => !hwTypes.has(t));
+  return bad.length ? [`${what}: unknown device type ${bad.map((b) => JSON.stringify(b)).join(", ")} (auto, none or a list of ${[...hwTypes].join(", ")})`] : [];
+}
+const gpuResource = (key) => key === "nvidia.com/gpu" || key === "amd.com/gpu" || key.startsWith("gpu.intel.com/");
+function gpuWorkerErrors(obj) {
+  const errors = [];
+  const spec = podSpecOf(obj);
+  const w = ((spec && spec.containers) || []).find((c) => c.name === "worker");
+  const limits = (w && w.resources && w.resources.limits) || {};
+  const gpus = Object.keys(limits).filter(gpuResource);
+  if (gpus.length === 0) return errors;
+  const labels = (obj.spec.template.metadata || {}).labels || {};
+  if (labels["app.kubernetes.io/component"] === "worker")
+    errors.push("GPU worker: pods labelled component=worker are the CPU workers' (their Deployment, budget and autoscaler would select these)");
+  const surge = ((obj.spec.strategy || {}).rollingUpdate || {}).maxSurge;
+  if ((obj.spec.strategy || {}).type !== "Recreate" && !(surge === 0 || surge === "0%"))
+    errors.push(`GPU worker: rollingUpdate.maxSurge ${surge === undefined ? "(default 25%)" : surge}: a surge pod waits for a GPU the old pod holds`);
+  if (gpus.includes("nvidia.com/gpu")) {
+    const env = new Map((w.env || []).map((e) => [e.name, e.value]));
+    if (env.has("NVIDIA_VISIBLE_DEVICES"))
+      errors.push("NVIDIA worker: NVIDIA_VISIBLE_DEVICES is the device plugin's (set here it overrides the GPU allocated)");
+    const caps = env.get("NVIDIA_DRIVER_CAPABILITIES");
+    if (caps !== undefined && caps !== "all" && !(caps.split(",").includes("video") && caps.split(",").includes("compute")))
+      errors.push(`NVIDIA worker: NVIDIA_DRIVER_CAPABILITIES ${caps} lacks compute or video (CUDA, NVENC/NVDEC)`);
+  }
+  return errors;
+}
+
 function ffpoolChecks(obj) {
   const errors = [];
   if (obj.kind === "ConfigMap" && isObj(obj.data) && typeof obj.data["ffpool.yaml"] === "string") {
@@ -263,6 +308,7 @@ function ffpoolChecks(obj) {
         for (const [k, v] of Object.entries(keys)) {
           if (!configKeys.has(`${section}.${k}`)) errors.push(`ffpool.yaml: unknown configuration key ${section}.${k}`);
           if (isObj(v) || Array.isArray(v)) errors.push(`ffpool.yaml: ${section}.${k} must be a scalar`);
+          if (`${section}.${k}` === "worker.hw_devices") errors.push(...hwDevicesErrors("ffpool.yaml: worker.hw_devices", v));
         }
       }
   }
@@ -273,7 +319,15 @@ function ffpoolChecks(obj) {
     }
   }
   const name = obj.metadata && obj.metadata.name;
-  if (obj.kind === "Deployment" && name === "ffpool-worker") {
+  for (const c of containersOf(obj)) {
+    const sc = c.securityContext || {};
+    if (sc.privileged === true && sc.allowPrivilegeEscalation === false)
+      errors.push(`container ${c.name}: privileged with allowPrivilegeEscalation false (the API server refuses it)`);
+    const hw = (c.env || []).find((e) => e.name === "FFPOOL_WORKER_HW_DEVICES");
+    if (hw) errors.push(...hwDevicesErrors(`container ${c.name}: FFPOOL_WORKER_HW_DEVICES`, hw.value));
+  }
+  if (obj.kind === "Deployment" && isWorkerName(name)) {
+    errors.push(...gpuWorkerErrors(obj));
     const spec = podSpecOf(obj);
     const w = (spec.containers || []).find((c) => c.name === "worker");
     const grace = spec.terminationGracePeriodSeconds;
@@ -400,6 +454,59 @@ for (const f of files) {
   }
 }
 
+// ---- checks across one rendered set of objects ----
+function selects(selector, labels) {
+  if (!isObj(selector)) return false;
+  const ml = selector.matchLabels || {};
+  const me = selector.matchExpressions || [];
+  if (Object.keys(ml).length === 0 && me.length === 0) return true; // {} selects everything
+  for (const [k, v] of Object.entries(ml)) if (labels[k] !== v) return false;
+  for (const e of me) {
+    const has = Object.hasOwn(labels, e.key);
+    const inValues = has && (e.values || []).includes(labels[e.key]);
+    if (e.operator === "In" && !inValues) return false;
+    if (e.operator === "NotIn" && inValues) return false;
+    if (e.operator === "Exists" && !has) return false;
+    if (e.operator === "DoesNotExist" && has) return false;
+  }
+  return true;
+}
+function mebibytes(q) {
+  const m = /^([0-9.]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q ?? ""));
+  if (!m) return null;
+  const f = { Ki: 1 / 1024, Mi: 1, Gi: 1024, Ti: 1024 * 1024, k: 1000 / 1048576, M: 1e6 / 1048576, G: 1e9 / 1048576, T: 1e12 / 1048576 };
+  return m[2] ? Number(m[1]) * f[m[2]] : Number(m[1]) / 1048576;
+}
+function renderedSetErrors(objects) {
+  const errors = [];
+  const ns = (o) => (o.metadata && o.metadata.namespace) || "";
+  const workloads = objects.filter((o) => ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"].includes(o.kind) && podSpecOf(o));
+  const budgets = objects.filter((o) => o.kind === "PodDisruptionBudget");
+  for (const w of workloads) {
+    const labels = (w.spec.template.metadata || {}).labels || {};
+    const others = workloads.filter((o) => o !== w && ns(o) === ns(w) && selects(o.spec.selector, labels));
+    if (others.length) errors.push(`${describe(w)}: its pods are also selected by ${others.map(describe).join(", ")}`);
+    const pdbs = budgets.filter((b) => ns(b) === ns(w) && selects(b.spec.selector, labels));
+    if (pdbs.length > 1) errors.push(`${describe(w)}: its pods are selected by ${pdbs.length} PodDisruptionBudgets (${pdbs.map(describe).join(", ")}): eviction refuses them`);
+  }
+  // worker.slots x worker.job_memory_limit_mb must fit the worker's memory limit.
+  const cm = objects.find((o) => o.kind === "ConfigMap" && o.metadata && o.metadata.name === "ffpool-config");
+  if (!cm || !isObj(cm.data)) return errors; // a set without the configuration (../base/worker, ../gpu/*)
+  const cfg = parseAll(cm.data["ffpool.yaml"] || "").objects[0] || {};
+  const cfgWorker = isObj(cfg.worker) ? cfg.worker : {};
+  for (const w of workloads.filter((o) => o.kind === "Deployment" && isWorkerName(o.metadata.name))) {
+    const c = (podSpecOf(w).containers || []).find((x) => x.name === "worker");
+    if (!c) continue;
+    const env = new Map((c.env || []).map((e) => [e.name, e.value]));
+    const slots = Number(env.get("FFPOOL_WORKER_SLOTS") ?? cfgWorker.slots ?? 1);
+    const perJob = Number(env.get("FFPOOL_WORKER_JOB_MEMORY_LIMIT_MB") ?? cfgWorker.job_memory_limit_mb ?? 4096);
+    const limit = mebibytes(((c.resources || {}).limits || {}).memory);
+    if (limit !== null && perJob > 0 && slots * perJob > limit)
+      errors.push(`${describe(w)}: ${slots} slots x job_memory_limit_mb ${perJob} exceed its memory limit (${Math.round(limit)} MiB)`);
+  }
+  return errors;
+}
+
 // ---- rendered kustomizations (optional: needs kubectl) ----
 let kubectl = null;
 if (process.env.FFPOOL_KUSTOMIZE !== "0") {
@@ -432,6 +539,7 @@ for (const f of files.filter(isKustomization)) {
     for (const e of ffpoolChecks(obj)) entry.errors.push(`${describe(obj)}: ${e}`);
     queueStrict(obj, (e) => entry.errors.push(`${describe(obj)}: ${e}`));
   }
+  entry.errors.push(...renderedSetErrors(objects));
   entry.detail = `${objects.length} objects rendered and valid`;
 }
 
