@@ -116,9 +116,10 @@ $(BUILD)/jellyfin/ffmpeg $(BUILD)/jellyfin/ffprobe: $(BUILD)/bin/ffpool-shim
 # criterion talks to its workers through libnanomsg's nn_* functions, and
 # libnng exports a compatibility layer under the same names: libnanomsg must
 # come first so that criterion gets the library it was built against.
-$(BUILD)/tests/%: tests/%.c $(WORKER_OBJ) $(SCHED_OBJ) $(SHIM_OBJ) $(LIB)
+# Tests share helpers in tests/*_test_lib.h: a change to one rebuilds them all.
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(WORKER_OBJ) $(SCHED_OBJ) $(SHIM_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ -lcriterion -lnanomsg $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $(filter-out %.h,$^) -lcriterion -lnanomsg $(LDLIBS) -o $@
 
 $(BUILD)/tests/tools/%: tests/tool_%.c
 	@mkdir -p $(dir $@)

@@ -96,7 +96,9 @@ static const struct config_key config_keys[] = {
             "how often the shim polls job status and prints a progress line"),
     KEY_STRING("shim.no_pool_policy", shim_no_pool_policy, "fallback",
                "when no worker is registered or the scheduler is unreachable and no capabilities "
-               "are cached: fallback (local ffmpeg) or fail"),
+               "are cached, and when no live worker has the hardware a line or device check "
+               "needs: fallback (local ffmpeg) or fail (a hardware transcode is submitted and "
+               "waits as routing does; a device check fails at once)"),
     KEY_STRING("shim.caps_cache", shim_caps_cache, "",
                "file keeping the pool's last capabilities, which answer Jellyfin's start-up "
                "probes while the pool is unreachable (empty: ffpool-caps.cache beside the shim "

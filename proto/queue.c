@@ -469,7 +469,7 @@ int queue_renew(struct queue *queue, const char *id, const char *owner, int64_t 
 }
 
 int queue_checkpoint(struct queue *queue, const char *id, const char *owner, int64_t epoch,
-                     int index, int64_t duration_us, int last, const char *fmp4_base)
+                     int index, int64_t duration_us, int last, const char *fmp4_base, int *paused)
 {
     struct queue_args args;
     if (fmp4_base != NULL && strlen(fmp4_base) >= QUEUE_FMP4_BASE_MAX) {
@@ -483,7 +483,11 @@ int queue_checkpoint(struct queue *queue, const char *id, const char *owner, int
     queue_args_int(&args, duration_us);
     queue_args_int(&args, last ? 1 : 0);
     queue_args_text(&args, fmp4_base != NULL ? fmp4_base : "");
-    return queue_script_simple(queue, QUEUE_SCRIPT_CHECKPOINT, &args, NULL);
+    int flag = 0;
+    int status = queue_script_simple(queue, QUEUE_SCRIPT_CHECKPOINT, &args, &flag);
+    if (status == QUEUE_OK && paused != NULL)
+        *paused = flag;
+    return status;
 }
 
 int queue_segment_durations(struct queue *queue, const char *id, int64_t *durations_us, int count,

@@ -162,12 +162,15 @@ int queue_renew(struct queue *queue, const char *id, const char *owner, int64_t 
  * moves the checkpoint backwards. last: it is the stream's last segment (a
  * run that takes the job over after it has nothing left to write).
  * fmp4_base (NULL or "" = none): the fragment time base the job's first
- * segment established, kept for the runs that resume the job. */
+ * segment established, kept for the runs that resume the job. *paused (if
+ * not NULL) set as queue_renew sets it, so that a pause takes hold at the
+ * next segment, not only at the next renewal. */
 int queue_checkpoint(struct queue *queue, const char *id, const char *owner, int64_t epoch,
-                     int index, int64_t duration_us, int last, const char *fmp4_base);
+                     int index, int64_t duration_us, int last, const char *fmp4_base,
+                     int *paused);
 /* What a run resuming the job needs of the segments published before it. */
 struct queue_segments {
-    int last_index; /* checkpointed as the stream's last segment, -1 if none */
+    int last_index;                      /* checkpointed as the stream's last segment, -1 if none */
     char fmp4_base[QUEUE_FMP4_BASE_MAX]; /* "" if none was recorded */
 };
 /* Durations of published segments, for rebuilding the playlist after a

@@ -17,7 +17,7 @@ shim_pid=""
 stop_shim() { if [ -n "$shim_pid" ]; then kill -KILL "$shim_pid" 2>/dev/null || true; fi; }
 e2e_at_exit stop_shim
 
-duration=30
+duration=45
 ffmpeg -nostdin -v error -f lavfi -i "testsrc2=size=640x360:rate=25" \
   -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$duration" \
   -c:v libx264 -preset ultrafast -g 50 -c:a aac "$dir/clip.mkv"

@@ -27,6 +27,8 @@ scrape() { curl -fsS --max-time 5 "$metrics/metrics"; }
 sample() { awk -v m="$1" '$1 == m { print $2 }'; }
 
 check "/healthz answers 200" curl -fsS --max-time 5 -o /dev/null "$metrics/healthz"
+# Ready once its first claim has reached Redis (a moment after start).
+wait_until 10 curl -fsS --max-time 5 -o /dev/null "$metrics/readyz" || true
 check "/readyz answers 200 with Redis up" curl -fsS --max-time 5 -o /dev/null "$metrics/readyz"
 sleep 1.1 # the scheduler checks Redis once a second
 check "scheduler /readyz answers 200" curl -fsS --max-time 5 -o /dev/null "$scheduler_metrics/readyz"

@@ -1,9 +1,9 @@
 /* test_routing.c -- the words routing matches: what a job spec implies it
  * needs (codecs, filters, and the hardware devices a line asks for), what a
  * worker's capabilities offer (the device types it opened too), and which
- * words are refused. The claim script that matches them is tested in
- * test_queue.c; worker_can_run() below is its rule (every word needed is
- * offered). */
+ * words are refused, and routing_offers_missing (the shim's check before
+ * it submits: every word needed is offered). The claim script that matches
+ * them in Redis is tested in test_queue_routing.c. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -346,20 +346,12 @@ static char *offers_of(const char *const *encoders, const char *const *devices)
     return offers;
 }
 
-/* What the claim script checks: every word the job needs is in the
- * worker's offers set. */
+/* routing_offers_missing, as a yes/no: every word the job needs is in the
+ * worker's offers. */
 static int worker_can_run(const char *needs, const char *offers)
 {
-    char padded[8192], word[ROUTING_WORD_MAX + 2];
-    snprintf(padded, sizeof(padded), " %s ", offers);
-    for (const char *s = needs; *s != '\0';) {
-        size_t n = strcspn(s, " ");
-        snprintf(word, sizeof(word), " %.*s ", (int)n, s);
-        if (strstr(padded, word) == NULL)
-            return 0;
-        s += n + (s[n] == ' ');
-    }
-    return 1;
+    char missing[ROUTING_WORD_MAX];
+    return routing_offers_missing(offers, needs, missing, sizeof(missing)) == 0;
 }
 
 /* Every Debian worker's libav lists h264_vaapi, so the encoder word alone

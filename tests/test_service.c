@@ -1,7 +1,8 @@
 /* test_service.c -- the scheduler's request handlers: confinement of job
  * paths against real files, folders and symlinks; Watch (long poll) and
  * Attach against a real redis-server at 127.0.0.1:$FFPOOL_TEST_REDIS_PORT,
- * each test in a Redis database of its own (leased as test_queue.c does). */
+ * each test in a Redis database of its own (leased as queue_test_lib.h
+ * does for the queue tests). */
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -535,9 +536,9 @@ Test(workers, identical_capabilities_travel_once)
     other->av_version = unpacked_version; /* freed with the message */
     const char *same[] = {"worker-a", "worker-b", "worker-c", "worker-d"};
     for (int i = 0; i < 4; i++)
-        cr_assert_eq(queue_worker_announce(queue, same[i], 10000, 1, 0, 0, caps, caps_len, NULL,
-                                           NULL),
-                     QUEUE_OK);
+        cr_assert_eq(
+            queue_worker_announce(queue, same[i], 10000, 1, 0, 0, caps, caps_len, NULL, NULL),
+            QUEUE_OK);
     cr_assert_eq(queue_worker_announce(queue, "worker-other", 10000, 1, 0, 0, other_caps, other_len,
                                        NULL, NULL),
                  QUEUE_OK);
@@ -554,8 +555,8 @@ Test(workers, identical_capabilities_travel_once)
     for (size_t i = 0; i < reply.n_workers; i++) {
         const Ffpool__WorkerInfo *w = reply.workers[i];
         if (strcmp(w->id, "worker-other") == 0) {
-            other_carried = w->capabilities != NULL &&
-                            strcmp(w->capabilities->av_version, "0.0-other") == 0;
+            other_carried =
+                w->capabilities != NULL && strcmp(w->capabilities->av_version, "0.0-other") == 0;
             continue;
         }
         if (w->capabilities != NULL) {

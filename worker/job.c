@@ -233,9 +233,12 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
      * failover) is retried until the lease deadline, holding the pipeline,
      * so that no published segment goes unrecorded; past the deadline the
      * job stops and the next owner rewrites this segment from the last
-     * checkpoint. */
+     * checkpoint. The reply also carries the client's pause, which then
+     * holds the pipeline from this segment on (a renewal can be a third of
+     * a lease away, and a fast encode writes many segments in that time). */
+    int paused = 0;
     int status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
-                                  segment->duration_us, segment->last, segment->fmp4_base);
+                                  segment->duration_us, segment->last, segment->fmp4_base, &paused);
     for (int tries = 1; status == QUEUE_ERROR; tries++) {
         job_report(job, WORKER_EVENT_REDIS_ERROR, 1);
         if (tries == 1)
@@ -250,7 +253,7 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
         }
         usleep(CHECKPOINT_RETRY_MS * 1000);
         status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
-                                  segment->duration_us, segment->last, segment->fmp4_base);
+                                  segment->duration_us, segment->last, segment->fmp4_base, &paused);
         if (status == QUEUE_OK)
             log_info("checkpoint_recovered", "job=%s segment=%d tries=%d", job->id, segment->index,
                      tries + 1);
@@ -263,6 +266,7 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
         job_fenced(job, "checkpoint");
         return 1;
     }
+    atomic_store(&job->paused, paused);
     run->segments_published++;
     run->last_published = segment->last;
     job_report(job, WORKER_EVENT_SEGMENT, 1);
@@ -369,8 +373,8 @@ static void job_device_check(struct job *job, struct job_run *run)
         queue_fail(run->queue, job->id, job->owner, job->epoch, err);
         return;
     }
-    int status = queue_complete_result(run->queue, job->id, job->owner, job->epoch, output,
-                                       exit_status);
+    int status =
+        queue_complete_result(run->queue, job->id, job->owner, job->epoch, output, exit_status);
     log_info("job_done", "job=%s epoch=%lld device_check_status=%d bytes=%zu status=%d", job->id,
              (long long)job->epoch, exit_status, strlen(output), status);
     free(output);

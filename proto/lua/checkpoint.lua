@@ -4,7 +4,7 @@
 -- stream's last segment (kept in the segments hash as field 'last'), ARGV[9]
 -- the job's fMP4 fragment base ('' = none; kept as field 'fmp4_base').
 -- Records the segment, raises (never lowers) the checkpoint and renews.
--- Returns {'OK'}.
+-- Returns {'OK', paused}, as RENEW does.
 
 local index = tonumber(ARGV[6])
 local bad, job = owned(id, owner, epoch, now, retention)
@@ -17,4 +17,5 @@ if index > (tonumber(job.checkpoint) or index - 1) then
 end
 redis.call('HINCRBY', JOB .. id, 'progress_version', 1)
 extend_lease(id, now, ttl)
-return {'OK'}
+if job.paused == '1' then return {'OK', 1} end
+return {'OK', 0}

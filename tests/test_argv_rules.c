@@ -1,0 +1,535 @@
+/* test_argv_rules.c -- the decision rules of the shim's command-line parser,
+ * on crafted lines: what the native path takes and the fields it records,
+ * what it leaves to the local ffmpeg (passthrough) and what it refuses.
+ * Most lines change one thing of the reference line (LINE_* in
+ * argv_test_lib.h); the real lines are replayed in test_argv.c. */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "argv.h"
+#include "argv_test_lib.h"
+
+/* ---------------------------------------------------------------------------
+ * Decision rules on crafted lines
+ * ------------------------------------------------------------------------- */
+
+TestSuite(argv_rules, .description = "what the native path takes and what it leaves");
+
+Test(argv_rules, the_reference_line_is_native)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args(LINE_NATIVE, &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: HLS libx264+aac");
+    cr_assert_str_eq(s.input, "/m/a b.mkv");
+    cr_assert_eq(s.audio_channels, 2);
+    cr_assert_eq(s.audio_bitrate, 256000);
+}
+
+Test(argv_rules, libfdk_aac_becomes_aac)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args(LINE_INPUT LINE_STREAMS LINE_VIDEO "-codec:a:0 libfdk_aac " LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(s.audio_codec, "aac");
+}
+
+Test(argv_rules, no_audio_is_native_without_an_audio_stream)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(
+        parse_args(LINE_INPUT "-map 0:0 " LINE_VIDEO "-an " LINE_HLS, &s, reason, sizeof(reason)),
+        ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: HLS libx264+no audio");
+    cr_assert_eq(s.video_stream, 0);
+    cr_assert_eq(s.audio_stream, -1);
+    cr_assert_str_eq(s.audio_codec, "");
+}
+
+Test(argv_rules, without_maps_streams_are_first_of_kind)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args(LINE_INPUT LINE_VIDEO LINE_AUDIO LINE_HLS, &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.video_stream, -2);
+    cr_assert_eq(s.audio_stream, -2);
+}
+
+Test(argv_rules, relative_paths_are_passthrough)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args("-i a.mkv " LINE_VIDEO LINE_AUDIO LINE_HLS, &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: relative input path not native");
+    cr_assert_eq(parse_args("-i C:\\m\\a.mkv -c:v libx264 -c:a aac -f hls -hls_time 3 "
+                            "-hls_segment_filename t%d.ts -hls_playlist_type vod "
+                            "-hls_list_size 0 C:/t/a.m3u8",
+                            &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: relative -hls_segment_filename not native");
+    cr_assert_str_eq(s.input, "C:\\m\\a.mkv");
+}
+
+Test(argv_rules, a_single_map_under_vn_is_the_audio_stream)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(
+        parse_args("-i /m/a.mkv -map 0:3 -vn -c:a aac " LINE_HLS, &s, reason, sizeof(reason)),
+        ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.video_stream, -1);
+    cr_assert_eq(s.audio_stream, 3);
+    cr_assert_eq(
+        parse_args("-i /m/a.mkv -map 0:2 -vn -an -c:s copy /t/a.srt", &s, reason, sizeof(reason)),
+        ARGV_PASSTHROUGH);
+}
+
+/* Jellyfin's software burn-in of a graphical (PGS/DVD) subtitle: the
+ * subtitle stream and the video feed one -filter_complex graph, the video
+ * map is taken back with -map -0:0 and the graph's unlabelled output is the
+ * video. */
+#define LINE_BURN_IN_GRAPH                                                                         \
+    "[0:3]scale,scale=-1:1080:fast_bilinear,crop,pad=max(1920\\,iw):max(1080\\,ih):(ow-iw)/2:"     \
+    "(oh-ih)/2:black@0,crop=1920:1080[sub];[0:0]setparams=color_primaries=bt709:color_trc=bt709:"  \
+    "colorspace=bt709,scale=trunc(min(max(iw\\,ih*a)\\,1920)/2)*2:trunc(ow/a/2)*2,"                \
+    "format=yuv420p[main];[main][sub]overlay=eof_action=pass:repeatlast=0"
+#define LINE_BURN_IN(maps, graph)                                                                  \
+    "-analyzeduration 200M -probesize 1G -canvas_size 1920x1080 -i file:\"/m/a b.mkv\" "           \
+    "-map_metadata -1 -map_chapters -1 -threads 0 " maps " " LINE_VIDEO "-filter_complex \"" graph \
+    "\" -start_at_zero -codec:a:0 libfdk_aac -ac 2 -ab 256000 "                                    \
+    "-af \"volume=2\" " LINE_HLS
+
+Test(argv_rules, graphical_subtitle_burn_in_with_filter_complex_is_native)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:0 -map 0:1 -map -0:0", LINE_BURN_IN_GRAPH), &s,
+                            reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.filter_complex, 1);
+    cr_assert_str_eq(s.video_filter, LINE_BURN_IN_GRAPH);
+    cr_assert_eq(s.video_stream, -2, "the worker finds the video in the graph");
+    cr_assert_eq(s.audio_stream, 1, "-map -0:0 leaves the audio map");
+    cr_assert_eq(s.canvas_width, 1920);
+    cr_assert_eq(s.canvas_height, 1080);
+    cr_assert_str_eq(s.audio_codec, "aac");
+
+    /* A labelled output mapped by name. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map [out] -map 0:1", LINE_BURN_IN_GRAPH "[out]"), &s,
+                            reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.audio_stream, 1);
+}
+
+Test(argv_rules, filter_complex_shapes_outside_the_native_path)
+{
+    static struct job_spec s;
+    char reason[256];
+    /* The video map left in place: ffmpeg would write two video streams. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:0 -map 0:1", LINE_BURN_IN_GRAPH), &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason,
+                     "passthrough: a mapped video stream beside -filter_complex not native");
+    /* A second input file. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:1", "[1:0]scale=640:-2[sub];[0:0][sub]overlay"),
+                            &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -filter_complex reading a second input not native");
+    /* Hardware filters are filter names: the graph goes to a worker that
+     * has them and their device (routing), as written. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:1", "[0:3]scale[sub];[0:0]hwupload_cuda[main];"
+                                                     "[main][sub]overlay_cuda"),
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    /* A -map [label] that is not the graph's output: the CLI fails, so the
+     * local ffmpeg gets the line and says why. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map [main] -map 0:1", LINE_BURN_IN_GRAPH "[out]"), &s,
+                            reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -map [main] is not the -filter_complex output");
+    /* A labelled output nobody maps. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:1", LINE_BURN_IN_GRAPH "[out]"), &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -filter_complex output label not mapped");
+    /* The graph's output mapped after the audio: it would be stream 1. */
+    cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:1 -map [out]", LINE_BURN_IN_GRAPH "[out]"), &s,
+                            reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -map [out] not native");
+    cr_assert_eq(parse_args("-canvas_size big " LINE_NATIVE, &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: cannot read -canvas_size value 'big'");
+}
+
+Test(argv_rules, values_with_si_suffixes_and_durations)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args("-probesize 1Gi -analyzeduration 1.5M -ss 1:30.25 -noaccurate_seek "
+                            "-noautorotate -fflags +genpts -i /m/a.mkv -map 0:0 -map 0:1 "
+                            "-c:v libx264 -b:v 2.5M -c:a aac -b:a 128k -ar 48000 " LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.probesize, 1073741824);
+    cr_assert_eq(s.analyzeduration_us, 1500000);
+    cr_assert_eq(s.seek_us, 90250000);
+    cr_assert_eq(s.accurate_seek, 0);
+    cr_assert_eq(s.autorotate, 0);
+    cr_assert_eq(s.genpts, 1);
+    cr_assert_eq(s.video_bitrate, 2500000);
+    cr_assert_eq(s.audio_bitrate, 128000);
+    cr_assert_eq(s.audio_sample_rate, 48000);
+    cr_assert_str_eq(s.input, "/m/a.mkv");
+
+    cr_assert_eq(parse_args("-ss 500ms -i /m/a.mkv -c:v libx264 -c:a aac " LINE_HLS, &s, reason,
+                            sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.seek_us, 500000);
+}
+
+Test(argv_rules, seek_keyframe_expression_with_offset_is_accepted)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args("-ss 00:00:30.000 -i /m/a.mkv -c:v libx264 "
+                            "-force_key_frames:0 \"expr:gte(t,30+n_forced*3)\" -c:a aac " LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+}
+
+Test(argv_rules, keyframe_interval_must_match_hls_time)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args("-i /m/a.mkv -c:v libx264 -force_key_frames \"expr:gte(t,n_forced*2)\" "
+                            "-c:a aac " LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_not_null(strstr(reason, "-hls_time"), "%s", reason);
+    cr_assert_eq(parse_args("-i /m/a.mkv -c:v libx264 -force_key_frames 0,3,6 -c:a aac " LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+}
+
+Test(argv_rules, fmp4_copy_and_progressive_are_native)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args("-i /m/a.mkv -c:v libx264 -c:a aac -f hls -hls_time 3 "
+                            "-hls_segment_type fmp4 -hls_fmp4_init_filename init.mp4 "
+                            "-hls_segment_filename /t/a%d.mp4 -hls_playlist_type vod "
+                            "-hls_list_size 0 /t/a.m3u8",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(s.init_filename, "init.mp4");
+
+    cr_assert_eq(parse_args("-i /m/a.mkv -c copy " LINE_HLS, &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(s.video_codec, "copy");
+    cr_assert_str_eq(s.audio_codec, "copy");
+
+    /* A recording (.ts) copied into fMP4: Jellyfin adds -bsf:a aac_adtstoasc,
+     * which the worker applies wherever AAC is copied into MP4. */
+    cr_assert_eq(parse_args("-i /m/rec.ts -map 0:0 -map 0:1 -codec:v:0 copy -tag:v:0 avc1 "
+                            "-codec:a:0 copy -bsf:a aac_adtstoasc -f hls -hls_time 3 "
+                            "-hls_segment_type fmp4 -hls_fmp4_init_filename init.mp4 "
+                            "-hls_segment_filename /t/a%d.mp4 -hls_playlist_type vod "
+                            "-hls_list_size 0 /t/a.m3u8",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(parse_args("-i /m/a.mkv -c copy -strict -2 " LINE_HLS, &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.strict, -2, "-strict reaches the muxers");
+    cr_assert_eq(parse_args("-i /m/a.mkv -c copy -strict experimental " LINE_HLS, &s, reason,
+                            sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.strict, -2);
+    cr_assert_eq(parse_args("-i /m/a.mkv -c copy -strict 3 " LINE_HLS, &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_eq(
+        parse_args("-i /m/a.mkv -c copy -bsf:a noise " LINE_HLS, &s, reason, sizeof(reason)),
+        ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason,
+                     "passthrough: -bsf:a noise not native (only -bsf:v and aac_adtstoasc)");
+
+    cr_assert_eq(parse_args("-i /m/a.mkv -c:v libx264 -c:a aac -movflags "
+                            "frag_keyframe+empty_moov+delay_moov -f mp4 /t/a.mp4",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.output_kind, JOB_OUTPUT_PROGRESSIVE);
+    cr_assert_str_eq(s.output_format, "mp4");
+    cr_assert_str_eq(s.movflags, "frag_keyframe+empty_moov+delay_moov");
+
+    cr_assert_eq(
+        parse_args("-i /m/a.flac -vn -c:a libmp3lame /t/a.mp3", &s, reason, sizeof(reason)),
+        ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(s.output_format, "mp3", "guessed from the extension");
+
+    /* Jellyfin's mp3 tags are what the worker writes; others are not. */
+    cr_assert_eq(parse_args("-i /m/a.flac -vn -c:a libmp3lame -id3v2_version 3 -write_id3v1 1 "
+                            "/t/a.mp3",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(parse_args("-i /m/a.flac -vn -c:a libmp3lame -id3v2_version 4 /t/a.mp3", &s,
+                            reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+
+    /* What the pipeline cannot write stays with a local ffmpeg. */
+    cr_assert_eq(parse_args("-i /m/a.mkv -c:v libx264 -c:a aac -f webm /t/a.webm", &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: progressive output format webm not native");
+    cr_assert_eq(
+        parse_args("-i /m/a.mkv -c:v libx264 -c:a opus " LINE_HLS, &s, reason, sizeof(reason)),
+        ARGV_PASSTHROUGH);
+}
+
+Test(argv_rules, unknown_options_and_urls_are_passthrough)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args("-i /m/a.mkv -foo 1 " LINE_VIDEO LINE_AUDIO LINE_HLS, &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: unknown option -foo");
+
+    cr_assert_eq(parse_args("-i http://host/live.ts " LINE_VIDEO LINE_AUDIO LINE_HLS, &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: input is not a local file");
+}
+
+Test(argv_rules, probes_and_the_pause_key_check_are_passthrough)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args("-version", &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: probe -version");
+    cr_assert_eq(parse_args("-hide_banner -encoders", &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_eq(parse_args("-h filter=scale_cuda", &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
+    cr_assert_eq(parse_args("-hide_banner -f lavfi -i nullsrc=s=1x1:d=10000 -f null -", &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_not_null(strstr(reason, "lavfi"), "%s", reason);
+}
+
+/* Jellyfin's VAAPI and Vulkan checks (EncoderValidator.cs) read ffmpeg's
+ * verbose stderr from lines with no input and no output: such a line is a
+ * device check job, answered by a worker with the device. */
+Test(argv_rules, device_checks_are_device_check_jobs)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args("-v verbose -hide_banner -init_hw_device drm=dr:/dev/dri/renderD128 "
+                            "-init_hw_device vulkan=vk@dr",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: device check of 2 devices");
+    cr_assert_eq(s.output_kind, JOB_OUTPUT_DEVICE_CHECK);
+    cr_assert_eq(s.n_hw_devices, 2);
+    cr_assert_str_eq(s.hw_devices[0], "drm=dr:/dev/dri/renderD128");
+    cr_assert_str_eq(s.hw_devices[1], "vulkan=vk@dr");
+    cr_assert_str_eq(s.input, "");
+    cr_assert_str_eq(s.output, "");
+
+    const char *checks[] = {
+        "-v verbose -hide_banner -init_hw_device vaapi=va:/dev/dri/renderD128",
+        "-hide_banner -loglevel verbose -init_hw_device vulkan=vk",
+        "-init_hw_device opencl=ocl -init_hw_device vulkan=vk -v verbose -hide_banner",
+    };
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+        cr_assert_eq(parse_args(checks[i], &s, reason, sizeof(reason)), ARGV_NATIVE, "%s: %s",
+                     checks[i], reason);
+        cr_assert_eq(s.output_kind, JOB_OUTPUT_DEVICE_CHECK, "%s", checks[i]);
+    }
+}
+
+/* What a worker prints for a device check is the CLI's stderr for exactly
+ * that shape; any other line without an output is the local ffmpeg's. */
+Test(argv_rules, other_lines_without_output_go_to_the_local_ffmpeg)
+{
+    static struct job_spec s;
+    char reason[256];
+    const char *lines[] = {
+        "-v verbose -init_hw_device vulkan=vk",            /* banner printed */
+        "-v debug -hide_banner -init_hw_device vulkan=vk", /* another log level */
+        "-hide_banner -init_hw_device vulkan=vk",          /* the default level */
+        "-v verbose -hide_banner -v verbose -init_hw_device vulkan=vk",
+        "-v verbose -hide_banner",                              /* no device */
+        "-v verbose -hide_banner -init_hw_device vulkan=vk -y", /* anything else */
+        "-v verbose -hide_banner -init_hw_device list",
+        "-v verbose -hide_banner -init_hw_device d3d11va=dx", /* no Linux worker has it */
+        "-hide_banner -i /m/a.mkv",
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+        cr_assert_eq(parse_args(lines[i], &s, reason, sizeof(reason)), ARGV_PASSTHROUGH, "%s: %s",
+                     lines[i], reason);
+    cr_assert_eq(parse_args(lines[0], &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
+    cr_assert_str_eq(
+        reason, "passthrough: no output file and not a device check: the local ffmpeg answers");
+    cr_assert_eq(parse_args("-v verbose -hide_banner -init_hw_device vulkan=vk "
+                            "-init_hw_device vulkan=vk",
+                            &s, reason, sizeof(reason)),
+                 ARGV_REFUSE, "%s", reason);
+    cr_assert_eq(parse_args("-v verbose -init_hw_device vulkan=vk -i", &s, reason, sizeof(reason)),
+                 ARGV_REFUSE, "a missing value is still refused");
+}
+
+/* A Jellyfin HLS remux (corpus 004's shape), with the read-rate options
+ * placed before -i. */
+static enum argv_decision parse_copy_with(const char *input_options, struct job_spec *spec,
+                                          char *reason, size_t reasonlen)
+{
+    char line[2048];
+    snprintf(line, sizeof(line),
+             "-analyzeduration 200M -probesize 1G %s -fflags +genpts -f matroska "
+             "-i file:/m/a.mkv -map 0:0 -map 0:1 -codec:v:0 copy -start_at_zero "
+             "-codec:a:0 copy %s",
+             input_options, LINE_HLS);
+    return parse_args(line, spec, reason, reasonlen);
+}
+
+Test(argv_rules, readrate_and_readrate_catchup_reach_the_spec)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_copy_with("", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.readrate, 0, "no limit unless asked");
+    cr_assert_eq(s.readrate_catchup, 0);
+
+    /* Segment deletion on a stream copy (EncodingHelper.cs:7258-7268). */
+    cr_assert_eq(parse_copy_with("-readrate 10", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s",
+                 reason);
+    cr_assert_eq(s.readrate, 10);
+    cr_assert_eq(s.readrate_catchup, 0, "ffmpeg before 8.0: no catch-up bound");
+
+    /* Reported version >= 8.0 adds the catch-up, 100 x the rate. */
+    cr_assert_eq(parse_copy_with("-readrate 10 -readrate_catchup 1000", &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.readrate, 10);
+    cr_assert_eq(s.readrate_catchup, 1000);
+    cr_assert_eq(parse_copy_with("-readrate_catchup 1000 -readrate 10", &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "order does not matter: %s", reason);
+    cr_assert_eq(s.readrate_catchup, 1000);
+
+    /* -re is rate 1 (Live TV's native frame rate), and -readrate wins. */
+    cr_assert_eq(parse_copy_with("-re -readrate_catchup 100", &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.readrate, 1);
+    cr_assert_eq(s.readrate_catchup, 100);
+    cr_assert_eq(parse_copy_with("-re -readrate 2.5", &s, reason, sizeof(reason)), ARGV_NATIVE,
+                 "%s", reason);
+    cr_assert_eq(s.readrate, 2.5);
+
+    /* ffmpeg 8.0 ignores a catch-up without a rate; so does the spec. */
+    cr_assert_eq(parse_copy_with("-readrate_catchup 1000", &s, reason, sizeof(reason)), ARGV_NATIVE,
+                 "%s", reason);
+    cr_assert_eq(s.readrate, 0);
+    cr_assert_eq(s.readrate_catchup, 0);
+    cr_assert_eq(parse_copy_with("-readrate 0", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s",
+                 reason);
+    cr_assert_eq(s.readrate, 0);
+}
+
+Test(argv_rules, invalid_read_rates_are_refused_like_ffmpeg)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_copy_with("-readrate -1", &s, reason, sizeof(reason)), ARGV_REFUSE);
+    cr_assert_str_eq(reason, "refuse: -readrate is -1.000; it must be non-negative");
+    cr_assert_eq(parse_copy_with("-readrate ten", &s, reason, sizeof(reason)), ARGV_REFUSE);
+    cr_assert_str_eq(reason, "refuse: expected a number for -readrate but found 'ten'");
+    cr_assert_eq(parse_copy_with("-readrate 10 -readrate_catchup 5", &s, reason, sizeof(reason)),
+                 ARGV_REFUSE);
+    cr_assert_str_eq(reason,
+                     "refuse: -readrate_catchup is 5.000; it must be at least equal to 10.000");
+    cr_assert_eq(
+        parse_copy_with("-readrate 10 -readrate_catchup -1000", &s, reason, sizeof(reason)),
+        ARGV_REFUSE);
+    cr_assert_eq(parse_copy_with("-re -readrate_catchup 0.5", &s, reason, sizeof(reason)),
+                 ARGV_REFUSE, "-re is rate 1: %s", reason);
+    cr_assert_eq(parse_copy_with("-readrate_catchup fast", &s, reason, sizeof(reason)),
+                 ARGV_REFUSE);
+    cr_assert_eq(parse_copy_with("-readrate nan", &s, reason, sizeof(reason)), ARGV_REFUSE);
+    cr_assert_eq(parse_copy_with("-readrate \"\"", &s, reason, sizeof(reason)), ARGV_REFUSE);
+    /* A number with a tail this parser does not read: the real ffmpeg
+     * decides. SI prefixes are read as ffmpeg reads them. */
+    cr_assert_eq(parse_copy_with("-readrate 10x", &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
+    cr_assert_eq(parse_copy_with("-readrate 1k", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s",
+                 reason);
+    cr_assert_eq(s.readrate, 1000);
+    /* -re and -readrate are input options: after -i ffmpeg rejects them. */
+    cr_assert_eq(
+        parse_args("-i /m/a.mkv -readrate 10 -c copy " LINE_HLS, &s, reason, sizeof(reason)),
+        ARGV_PASSTHROUGH);
+}
+
+/* Progressive transcodes (EncodingHelper.cs:7638-7643) ask for a keyframe
+ * every 5 s for seeking; HLS lines carry the segment length there. */
+Test(argv_rules, force_key_frames_sets_the_keyframe_interval)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args("-i file:/m/a.mkv -map 0:0 -map 0:1 -codec:v:0 libx264 -preset "
+                            "veryfast -crf 23 -force_key_frames \"expr:gte(t,n_forced*5)\" "
+                            "-codec:a:0 aac -ac 2 -ab 192000 -f mp4 -movflags "
+                            "frag_keyframe+empty_moov+delay_moov -y /t/a.mp4",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.output_kind, JOB_OUTPUT_PROGRESSIVE);
+    cr_assert_eq(s.keyframe_interval_us, 5000000);
+
+    cr_assert_eq(parse_args("-i /m/a.mkv -c:v libx264 -c:a aac -f matroska /t/a.mkv", &s, reason,
+                            sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.keyframe_interval_us, JOB_SPEC_UNSET, "the encoder's own GOP");
+
+    cr_assert_eq(parse_args(LINE_NATIVE, &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.keyframe_interval_us, 3000000);
+    cr_assert_eq(s.keyframe_interval_us, s.hls_time_us);
+    cr_assert_eq(
+        parse_args("-i /m/a.mkv -c:v libx264 -c:a aac " LINE_HLS, &s, reason, sizeof(reason)),
+        ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.keyframe_interval_us, JOB_SPEC_UNSET);
+}
+
+Test(argv_rules, hls_checks_refuse_what_the_pool_cannot_number)
+{
+    static struct job_spec s;
+    char reason[256];
+    const char *tail = "-i /m/a.mkv -c:v libx264 -c:a aac -f hls -hls_playlist_type vod "
+                       "-hls_list_size 0 ";
+    char line[1024];
+
+    snprintf(line, sizeof(line), "%s-hls_time 0 -hls_segment_filename /t/a%%d.ts /t/a.m3u8", tail);
+    cr_assert_eq(parse_args(line, &s, reason, sizeof(reason)), ARGV_REFUSE);
+    cr_assert_str_eq(reason, "refuse: -hls_time must be positive");
+
+    snprintf(line, sizeof(line), "%s-hls_time -3 -hls_segment_filename /t/a%%d.ts /t/a.m3u8", tail);
+    cr_assert_eq(parse_args(line, &s, reason, sizeof(reason)), ARGV_REFUSE);
+
+    snprintf(line, sizeof(line), "%s-hls_time 3 -hls_segment_filename /t/a%%d%%d.ts /t/a.m3u8",
+             tail);
+    cr_assert_eq(parse_args(line, &s, reason, sizeof(reason)), ARGV_REFUSE);
+    cr_assert_not_null(strstr(reason, "%d"), "%s", reason);
+
+    snprintf(line, sizeof(line), "%s-hls_time 3 -hls_segment_filename /t/a.ts /t/a.m3u8", tail);
+    cr_assert_eq(parse_args(line, &s, reason, sizeof(reason)), ARGV_REFUSE);
+
+    snprintf(line, sizeof(line), "%s-hls_time 3 -hls_segment_filename /t/a%%s.ts /t/a.m3u8", tail);
+    cr_assert_eq(parse_args(line, &s, reason, sizeof(reason)), ARGV_REFUSE);
+
+    snprintf(line, sizeof(line), "%s-hls_time 3 -hls_segment_filename /t/a%%05d-%%%%.ts /t/a.m3u8",
+             tail);
+    cr_assert_eq(parse_args(line, &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
+}
