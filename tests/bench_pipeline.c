@@ -36,10 +36,10 @@
 struct bench_state {
     const struct job_spec *spec;
     int64_t *durations_us;
-    int published;  /* segments published */
-    int stop_after; /* stop the run after this many segments in it (0: never) */
-    int in_run;     /* segments of the current run */
-    int last_seen;  /* the last segment of the input was delivered */
+    int published;                      /* segments published */
+    int stop_after;                     /* stop the run after this many segments in it (0: never) */
+    int in_run;                         /* segments of the current run */
+    int last_seen;                      /* the last segment of the input was delivered */
     char fmp4_base[FMP4_BASE_TEXT_MAX]; /* handed out with the job's first segment */
 };
 

@@ -13,7 +13,14 @@
 #              shape, to 720p): the subtitle drawn as video (sub2video);
 #   resume     the transcode line again, one pipeline_run per segment, each
 #              resumed at the next index (open, probe, seek, encoder start
-#              for every segment): the per-segment cost of the resume path.
+#              for every segment): the per-segment cost of the resume path;
+#   vulkan     the transcode's shape with its scale on a Vulkan device
+#              (-init_hw_device vulkan=vk -filter_hw_device vk, hwupload,
+#              scale_vulkan to 854x480, hwdownload), on a 720p30 20 s clip;
+#   opencl     the same with unsharp_opencl on an OpenCL device, on a 360p30
+#              10 s clip.
+# Vulkan and OpenCL run on the CPU here (Mesa's lavapipe, pocl): their
+# figures compare the pipeline with the CLI on the same devices, not a GPU.
 # The pipeline runs in build/bench/pipeline (argv_parse_job + pipeline_run,
 # no pool, segments renamed by the tool). The transcode and remux cases run
 # RUNS pairs (default 3), CLI and pipeline alternating so that both see the
@@ -47,6 +54,20 @@ if [ ! -s "$subs_clip" ]; then
   mv "$subs_clip.part" "$subs_clip"
   rm -f "$subs_clip.track.mkv"
 fi
+# Smaller clips for the hardware lines (lavapipe and pocl are CPU drivers:
+# pocl's unsharp runs at a few frames a second at 720p).
+hw_clip() { # hw_clip PATH SIZE SECONDS
+  [ -s "$1" ] && return
+  echo "pipeline bench: generating $1 (once)" >&2
+  ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=$2:rate=30,noise=alls=12:allf=t+u" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$3" -c:v libx264 -preset ultrafast \
+    -crf 20 -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -f matroska "$1.part"
+  mv "$1.part" "$1"
+}
+vulkan_clip=$(dirname "$clip")/pipeline-720p30-20s.mkv
+opencl_clip=$(dirname "$clip")/pipeline-360p30-10s.mkv
+hw_clip "$vulkan_clip" 1280x720 20
+hw_clip "$opencl_clip" 640x360 10
 work=$(mktemp -d "${TMPDIR:-/tmp}/ffpool-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -74,6 +95,17 @@ burnin_args() { # burnin_args OUTDIR
     -filter_complex "[0:2]scale,scale=-1:720:fast_bilinear,crop,pad=max(1280\,iw):max(720\,ih):(ow-iw)/2:(oh-ih)/2:black@0,crop=1280:720[sub];[0:0]setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709,scale=trunc(min(max(iw\,ih*a)\,1280)/2)*2:trunc(ow/a/2)*2,format=yuv420p[main];[main][sub]overlay=eof_action=pass:repeatlast=0" \
     "$(aac_hls_args "$1")"
 }
+# hw_args OUTDIR CLIP DEVICE NAME FILTER: the transcode's shape with a
+# hardware device and its filter between hwupload and hwdownload.
+hw_args() {
+  echo -init_hw_device "$3" -filter_hw_device "$4" -analyzeduration 200M -f matroska,webm \
+    -i "file:$2" -map_metadata -1 -map_chapters -1 -threads 0 -map 0:0 -map 0:1 -map -0:s \
+    "$(x264_args)" \
+    -vf "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709,format=yuv420p,hwupload,$5,hwdownload,format=yuv420p" \
+    "$(aac_hls_args "$1")"
+}
+vulkan_args() { hw_args "$1" "$vulkan_clip" vulkan=vk vk scale_vulkan=w=854:h=480; }
+opencl_args() { hw_args "$1" "$opencl_clip" opencl=ocl ocl unsharp_opencl; }
 remux_args() {
   echo -analyzeduration 200M -fflags +genpts -i "file:$clip" -map_metadata -1 -map_chapters -1 \
     -threads 0 -map 0:0 -map 0:1 -map -0:s -codec:v:0 copy -bsf:v h264_mp4toannexb -start_at_zero \
@@ -128,6 +160,8 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 compare t_cli t_ours transcode_args "$build/bench/pipeline" --
 compare r_cli r_ours remux_args "$build/bench/pipeline" --
 compare b_cli b_ours burnin_args "$build/bench/pipeline" --
+compare v_cli v_ours vulkan_args "$build/bench/pipeline" --
+compare o_cli o_ours opencl_args "$build/bench/pipeline" --
 : >"$work/t_resume.runs"
 run_once t_resume transcode_args "$build/bench/pipeline" --one-segment-runs --
 wall_t_resume=$wall cpu_t_resume=$cpu rss_t_resume=$rss
@@ -156,14 +190,22 @@ Load average (1, 5, 15 min) before: $load_before; after: $load_after ($(nproc) c
 | | pipeline | $wall_b_ours | $cpu_b_ours | $((rss_b_ours / 1024)) | $segs_b_ours |
 | | ratio | ${wallratio_b_ours}x | ${cpuratio_b_ours}x | $(ratio "$rss_b_ours" "$rss_b_cli") | |
 | transcode, one resumed run per segment | pipeline | $wall_t_resume | $cpu_t_resume | $((rss_t_resume / 1024)) | $segs_t_resume |
+| Vulkan (lavapipe): 720p30 20 s, scale_vulkan to 854x480 | ffmpeg CLI | $wall_v_cli | $cpu_v_cli | $((rss_v_cli / 1024)) | $segs_v_cli |
+| | pipeline | $wall_v_ours | $cpu_v_ours | $((rss_v_ours / 1024)) | $segs_v_ours |
+| | ratio | ${wallratio_v_ours}x | ${cpuratio_v_ours}x | $(ratio "$rss_v_ours" "$rss_v_cli") | |
+| OpenCL (pocl): 360p30 10 s, unsharp_opencl | ffmpeg CLI | $wall_o_cli | $cpu_o_cli | $((rss_o_cli / 1024)) | $segs_o_cli |
+| | pipeline | $wall_o_ours | $cpu_o_ours | $((rss_o_ours / 1024)) | $segs_o_ours |
+| | ratio | ${wallratio_o_ours}x | ${cpuratio_o_ours}x | $(ratio "$rss_o_ours" "$rss_o_cli") | |
 
-Per-pair wall ratios, transcode: ${wallratios_t_ours}; remux: ${wallratios_r_ours}; burn-in: ${wallratios_b_ours}.
+Per-pair wall ratios, transcode: ${wallratios_t_ours}; remux: ${wallratios_r_ours}; burn-in: ${wallratios_b_ours}; Vulkan: ${wallratios_v_ours}; OpenCL: ${wallratios_o_ours}.
 
 Resume path: ${per_segment_ms} ms of wall time per segment over one continuous run
 ($(ratio "$wall_t_resume" "$wall_t_ours")x the continuous run's wall time).
 
 Commands: \`build/bench/pipeline -- ARGS\` and \`ffmpeg -nostdin -v error ARGS\` with the argv
-printed by \`transcode_args\` / \`remux_args\` / \`burnin_args\` in scripts/bench/pipeline.sh;
+printed by \`transcode_args\` / \`remux_args\` / \`burnin_args\` / \`vulkan_args\` /
+\`opencl_args\` in scripts/bench/pipeline.sh (Vulkan on Mesa's lavapipe, OpenCL on pocl: both on
+the CPU);
 \`build/bench/pipeline --one-segment-runs -- ARGS\` for the resume row. Measured with
 \`/usr/bin/time -f "%e %U %S %M"\` (RSS = peak of the process).
 EOF

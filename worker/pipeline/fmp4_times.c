@@ -147,13 +147,13 @@ static int trun_durations(const struct box *b, int64_t default_duration, int64_t
     size_t at = 8 + (flags & 0x1 ? 4 : 0) + (flags & 0x4 ? 4 : 0);
     size_t per_sample = (flags & 0x100 ? 4 : 0) + (flags & 0x200 ? 4 : 0) +
                         (flags & 0x400 ? 4 : 0) + (flags & 0x800 ? 4 : 0);
-    if (at > b->payload_size ||
-        (per_sample > 0 && (b->payload_size - at) / per_sample < count))
+    if (at > b->payload_size || (per_sample > 0 && (b->payload_size - at) / per_sample < count))
         return -1;
     if (!(flags & 0x100) && default_duration < 0 && count > 0)
         return -1;
     if (*samples == 0 && count > 0 && (flags & 0x800)) {
-        size_t cto = at + (flags & 0x100 ? 4 : 0) + (flags & 0x200 ? 4 : 0) + (flags & 0x400 ? 4 : 0);
+        size_t cto =
+            at + (flags & 0x100 ? 4 : 0) + (flags & 0x200 ? 4 : 0) + (flags & 0x400 ? 4 : 0);
         uint32_t raw = read_u32(b->payload + cto);
         *first_composition_offset = b->payload[0] == 1 ? (int64_t)(int32_t)raw : (int64_t)raw;
     }

@@ -39,15 +39,15 @@
  * frag_discont) writes it that way. */
 struct fmp4_track_times {
     uint32_t track_id;
-    int has_decode_time;       /* the fragment has a tfdt for it */
-    int64_t decode_time;       /* tfdt */
-    int has_last_decode_time;  /* every sample duration is known */
-    int64_t last_decode_time;  /* of its last sample: tfdt plus the durations of the
-                                  samples before it */
-    uint32_t samples;          /* in its trun boxes */
+    int has_decode_time;              /* the fragment has a tfdt for it */
+    int64_t decode_time;              /* tfdt */
+    int has_last_decode_time;         /* every sample duration is known */
+    int64_t last_decode_time;         /* of its last sample: tfdt plus the durations of the
+                                         samples before it */
+    uint32_t samples;                 /* in its trun boxes */
     int64_t first_composition_offset; /* of its first sample (pts - dts), 0 if none */
-    int has_presentation_time; /* the segment has a sidx for it */
-    int64_t presentation_time; /* sidx earliest_presentation_time */
+    int has_presentation_time;        /* the segment has a sidx for it */
+    int64_t presentation_time;        /* sidx earliest_presentation_time */
 };
 
 /* Per track: decode time of a sample = its dts + decode_offset; earliest

@@ -121,6 +121,56 @@ int hw_devices_add(struct hw_devices *devices, const char *arg, char *why, size_
     return 0;
 }
 
+int hw_devices_add_default(struct hw_devices *devices, enum AVHWDeviceType type, const char *device,
+                           const struct hw_device **added, char *why, size_t whylen)
+{
+    char name[HW_DEVICE_NAME_MAX];
+    AVBufferRef *ref = NULL;
+    *added = NULL;
+    if (devices->count == HW_DEVICES_MAX) {
+        snprintf(why, whylen, "too many devices");
+        return AVERROR(ENOMEM);
+    }
+    hw_device_default_name(devices, type, name, sizeof(name));
+    int err = av_hwdevice_ctx_create(&ref, type, device, NULL, 0);
+    if (err < 0) {
+        av_log(NULL, AV_LOG_ERROR, "Device creation failed: %d.\n", err);
+        snprintf(why, whylen, "Device creation failed: %d.", err);
+        av_buffer_unref(&ref);
+        return err;
+    }
+    struct hw_device *dev = &devices->list[devices->count++];
+    snprintf(dev->name, sizeof(dev->name), "%s", name);
+    dev->type = type;
+    dev->ref = ref;
+    *added = dev;
+    return 0;
+}
+
+void hw_devices_name_for(const struct hw_devices *devices, const char *arg, char *out,
+                         size_t outlen)
+{
+    char type_name[64];
+    size_t k = strcspn(arg, ":=@");
+    snprintf(type_name, sizeof(type_name), "%.*s", (int)(k < 63 ? k : 63), arg);
+    enum AVHWDeviceType type = av_hwdevice_find_type_by_name(type_name);
+    if (outlen > 0)
+        out[0] = '\0';
+    if (type == AV_HWDEVICE_TYPE_NONE)
+        return;
+    if (arg[k] == '=') {
+        size_t n = strcspn(arg + k + 1, ":@,");
+        snprintf(out, outlen, "%.*s", (int)n, arg + k + 1);
+    } else {
+        hw_device_default_name(devices, type, out, outlen);
+    }
+}
+
+const struct hw_device *hw_devices_last(const struct hw_devices *devices)
+{
+    return devices->count > 0 ? &devices->list[devices->count - 1] : NULL;
+}
+
 void hw_devices_free(struct hw_devices *devices)
 {
     for (int i = 0; i < devices->count; i++)

@@ -52,6 +52,21 @@ struct hw_devices {
  * type"...). */
 int hw_devices_add(struct hw_devices *devices, const char *arg, char *why, size_t whylen);
 
+/* Creates a device of type with no options (the CLI's
+ * hw_device_init_from_type, which decoders use when no device fits: a
+ * default name, device NULL for the type's default) and adds it; *added
+ * points at it. Returns 0, or an AVERROR with the CLI's sentence in why. */
+int hw_devices_add_default(struct hw_devices *devices, enum AVHWDeviceType type, const char *device,
+                           const struct hw_device **added, char *why, size_t whylen);
+
+/* The name the device of an -init_hw_device argument gets (its =NAME, else
+ * the default name of its type), or "" when arg names no known type. */
+void hw_devices_name_for(const struct hw_devices *devices, const char *arg, char *out,
+                         size_t outlen);
+
+/* The device created last, or NULL (the CLI's filter device by default). */
+const struct hw_device *hw_devices_last(const struct hw_devices *devices);
+
 /* The device named name, or NULL. */
 const struct hw_device *hw_devices_find(const struct hw_devices *devices, const char *name);
 

@@ -1,7 +1,8 @@
 /* pipeline.c -- one run of the worker's libav pipeline (see pipeline.h): the
  * driver, which wires the stages together and owns nothing of their work.
  *
- * The run reads like FFmpeg's doc/examples/transcode.c: open the input and
+ * The run reads like FFmpeg's doc/examples/transcode.c: set up the job's
+ * hardware (pipeline_hw.c: driver environment, devices), open the input and
  * pick its streams (pipeline_input.c), place the run on the timeline
  * (pipeline_timeline.c; a stream copy first asks the input where its job
  * and its run start), open the segment writer (pipeline_segment.c) and the
@@ -18,7 +19,8 @@
  * encodes and muxes them in the same order (pipeline_encode_queued), so the
  * output is the one a single thread would produce, decoding and scaling
  * overlap with encoding, and every callback still runs on the caller's
- * thread.
+ * thread. A run whose encoder takes hardware frames stays on one thread,
+ * as the CLI: queued frames would hold surfaces of fixed-size pools.
  *
  * The calls go one way: this file calls the stages, the stages call the
  * writer and the leaves (pipeline_run.c, pipeline_timeline.c), and nothing
@@ -37,6 +39,7 @@
 
 #include "pipeline_audio.h"
 #include "pipeline_handoff.h"
+#include "pipeline_hw.h"
 #include "pipeline_input.h"
 #include "pipeline_pace.h"
 #include "pipeline_run.h"
@@ -299,6 +302,7 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
     };
     struct pipeline_timeline timeline;
     struct pipeline_reader r = {.run = &run, .timeline = &timeline};
+    struct pipeline_hw *hw = NULL;
     AVFormatContext *format;
     int ret;
 
@@ -306,6 +310,11 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
         err[0] = '\0';
     pthread_once(&pipeline_log_once, pipeline_quiet_libav);
     if ((ret = pipeline_check_spec(&run, first_index)) != PIPELINE_OK)
+        goto end;
+
+    /* The job's hardware first, as the CLI creates its devices before it
+     * opens an input: the driver environment, then every device. */
+    if (pipeline_hw_wanted(spec) && (ret = pipeline_hw_open(&hw, &run)) != PIPELINE_OK)
         goto end;
 
     /* Open the input and pick its streams. */
@@ -346,7 +355,7 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
                                    r.streams.audio >= 0)) != PIPELINE_OK)
         goto end;
     if (r.streams.video >= 0 &&
-        (ret = pipeline_video_open(&r.video, &run, &timeline, r.writer, format,
+        (ret = pipeline_video_open(&r.video, &run, &timeline, r.writer, hw, format,
                                    format->streams[r.streams.video])) != PIPELINE_OK)
         goto end;
     if (r.streams.subtitle >= 0 &&
@@ -367,14 +376,18 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
 
     /* Read, decode, encode and mux to the end of the input. Transcoded
      * video gets a thread of its own for decoding and filtering; a copy or
-     * audio-only run has too little work to split. */
+     * audio-only run has too little work to split. So does a run whose
+     * encoder takes hardware frames (VAAPI, QSV, NVENC): the frames it
+     * would queue hold surfaces of pools whose size libav fixes for the
+     * CLI's one-thread flow (a VAAPI filter's 10, a decoder's 20), so it
+     * keeps that flow and holds no surface the CLI would not. */
     r.started = r.last_report = av_gettime_relative();
     int averr = pipeline_pace_open(&r.pace, spec, format->nb_streams);
     if (averr < 0) {
         ret = pipeline_fail(&run, averr, "set up -readrate");
         goto end;
     }
-    if (r.streams.video >= 0 && !copy_video)
+    if (r.streams.video >= 0 && !copy_video && !pipeline_video_takes_hw_frames(r.video))
         ret = pipeline_read_and_encode(&r);
     else
         ret = pipeline_read(&r);
@@ -397,5 +410,6 @@ end:
     pipeline_pace_free(&r.pace);
     av_packet_free(&r.packet);
     pipeline_input_close(&r.input);
+    pipeline_hw_free(&hw);
     return ret;
 }

@@ -11,6 +11,15 @@
  * (pipeline_subtitle.c draws them, the video stage pushes them). Strings
  * go to libavfilter as written: "\," escapes are libavfilter syntax.
  *
+ * Hardware, as the 5.1 CLI's configure_filtergraph: every filter the job's
+ * graph parses gets the filter device (hwupload and hwmap upload or map to
+ * it), hardware frames enter through the buffer source with their frames
+ * context (av_buffersrc_parameters_set) and are never turned by
+ * -autorotate, and the subtitle canvas stays a software source (a graph
+ * that overlays it on hardware frames uploads it itself). A graph built
+ * again for frames that changed keeps the encoder's format and, unless
+ * -noautoscale, the first graph's size.
+ *
  * Owns the graph; runs on the thread that decodes video. It calls nothing
  * of the pipeline but the run's error sink and the -filter_complex label
  * resolution. */
@@ -25,6 +34,7 @@
 #include <libavutil/display.h>
 #include <libavutil/mem.h>
 #include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
 
 #include "pipeline_complex.h"
 
@@ -36,7 +46,36 @@ struct pipeline_graph {
     AVFilterContext *sub_source; /* the subtitle canvases, NULL without */
     AVFilterContext *sink;
     struct pipeline_graph_output output;
+    /* What the video source was set up for (pipeline_graph_accepts). */
+    int in_width, in_height, in_format;
+    AVBufferRef *in_frames; /* the frames' hardware frames context, NULL: software */
 };
+
+/* Whether format is a hardware surface format (AV_PIX_FMT_VAAPI...). */
+static int graph_hardware_format(int format)
+{
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(format);
+    return desc != NULL && (desc->flags & AV_PIX_FMT_FLAG_HWACCEL);
+}
+
+/* Gives the filter device to every filter of the graph from index `from`
+ * on: the filters a parse just created, as the CLI's 5.1
+ * hw_device_setup_for_filter does after avfilter_graph_parse2 (hwupload
+ * and hwmap upload or map to it; hardware filters with no hardware input
+ * use it). Returns 0 or an AVERROR. */
+static int graph_give_device(struct pipeline_graph *g, unsigned from)
+{
+    if (g->src.hw_device == NULL)
+        return 0;
+    for (unsigned i = from; i < g->graph->nb_filters; i++) {
+        AVFilterContext *filter = g->graph->filters[i];
+        av_buffer_unref(&filter->hw_device_ctx);
+        filter->hw_device_ctx = av_buffer_ref(g->src.hw_device);
+        if (filter->hw_device_ctx == NULL)
+            return AVERROR(ENOMEM);
+    }
+    return 0;
+}
 
 /* The filters the ffmpeg CLI puts first when -autorotate is on (its
  * default) and the input carries a display matrix: a phone's portrait video
@@ -45,7 +84,8 @@ static void graph_rotation_filters(const struct pipeline_graph *g, const AVFrame
                                    size_t len)
 {
     out[0] = '\0';
-    if (!g->run->spec->autorotate)
+    /* The CLI turns only software frames (configure_input_video_filter). */
+    if (!g->run->spec->autorotate || graph_hardware_format(frame->format))
         return;
     const int32_t *matrix =
         (const int32_t *)av_stream_get_side_data(g->src.stream, AV_PKT_DATA_DISPLAYMATRIX, NULL);
@@ -102,13 +142,18 @@ static int graph_link_complex(struct pipeline_graph *g, const char *rotation)
     const struct job_spec *spec = run->spec;
     AVFilterInOut *inputs = NULL;
     AVFilterInOut *outputs = NULL;
-    char chain[JOB_SPEC_SHORT_MAX + 16];
+    char chain[JOB_SPEC_SHORT_MAX + 64];
     int video_linked = 0;
     int ret = PIPELINE_OK;
 
+    unsigned parsed = g->graph->nb_filters;
     int averr = avfilter_graph_parse2(g->graph, spec->video_filter, &inputs, &outputs);
     if (averr < 0) {
         ret = pipeline_fail_parse(run, averr, "video filter", spec->video_filter);
+        goto end;
+    }
+    if ((averr = graph_give_device(g, parsed)) < 0) {
+        ret = pipeline_fail(run, averr, "give the filters their hardware device");
         goto end;
     }
     /* The rotation chain without its trailing comma. */
@@ -148,10 +193,15 @@ static int graph_link_complex(struct pipeline_graph *g, const char *rotation)
                             spec->video_filter);
         goto end;
     }
+    /* A rebuilt graph's autoscale, then -pix_fmt, as the CLI's output filters. */
+    int n = 0;
+    chain[0] = '\0';
+    if (g->src.first != NULL && spec->autoscale)
+        n = snprintf(chain, sizeof(chain), "scale=%d:%d", g->src.first->width,
+                     g->src.first->height);
     if (spec->pix_fmt[0] != '\0')
-        snprintf(chain, sizeof(chain), "format=%s", spec->pix_fmt);
-    else
-        chain[0] = '\0';
+        snprintf(chain + n, sizeof(chain) - (size_t)n, "%sformat=%s", n > 0 ? "," : "",
+                 spec->pix_fmt);
     averr = graph_link_chain(g->graph, outputs->filter_ctx, outputs->pad_idx, chain, g->sink, 0);
     if (averr < 0)
         ret = pipeline_fail(run, averr, "connect the filter_complex output");
@@ -171,22 +221,31 @@ static int graph_build(struct pipeline_graph *g, const AVFrame *frame)
     AVFilterInOut *outputs = NULL;
     AVFilterInOut *inputs = NULL;
     char rotation[64];
-    char description[sizeof(rotation) + JOB_SPEC_FILTER_MAX + JOB_SPEC_SHORT_MAX + 16];
+    char scale[64] = "";
+    char description[sizeof(rotation) + sizeof(scale) + JOB_SPEC_FILTER_MAX + JOB_SPEC_SHORT_MAX +
+                     16];
     char args[512];
     int ret = PIPELINE_OK;
     int averr;
 
     /* Without a -vf the encoder still needs one of its formats: -pix_fmt,
-     * else yuv420p (what every HLS player decodes). */
+     * else yuv420p (what every HLS player decodes). A graph built again
+     * mid-run keeps the first one's size (autoscale) after the job's
+     * filters and before -pix_fmt's format, where the CLI puts its scale. */
     graph_rotation_filters(g, frame, rotation, sizeof(rotation));
+    if (g->src.first != NULL && spec->autoscale)
+        snprintf(scale, sizeof(scale), "scale=%d:%d,", g->src.first->width, g->src.first->height);
     if (spec->filter_complex)
         snprintf(description, sizeof(description), "%s", spec->video_filter);
     else if (spec->video_filter[0] == '\0')
-        snprintf(description, sizeof(description), "%sformat=%s", rotation,
+        snprintf(description, sizeof(description), "%s%sformat=%s", rotation, scale,
                  spec->pix_fmt[0] ? spec->pix_fmt : "yuv420p");
     else if (spec->pix_fmt[0] != '\0')
-        snprintf(description, sizeof(description), "%s%s,format=%s", rotation, spec->video_filter,
-                 spec->pix_fmt);
+        snprintf(description, sizeof(description), "%s%s,%sformat=%s", rotation, spec->video_filter,
+                 scale, spec->pix_fmt);
+    else if (scale[0] != '\0')
+        snprintf(description, sizeof(description), "%s%s,%.*s", rotation, spec->video_filter,
+                 (int)strlen(scale) - 1, scale);
     else
         snprintf(description, sizeof(description), "%s%s", rotation, spec->video_filter);
 
@@ -217,14 +276,41 @@ static int graph_build(struct pipeline_graph *g, const AVFrame *frame)
         ret = pipeline_fail(run, averr, "create the video filter source");
         goto end;
     }
+    /* Hardware frames come with their frames context, which the first
+     * hardware filter reads (the CLI's av_buffersrc_parameters_set). */
+    g->in_width = frame->width;
+    g->in_height = frame->height;
+    g->in_format = frame->format;
+    if (frame->hw_frames_ctx != NULL) {
+        AVBufferSrcParameters *par = av_buffersrc_parameters_alloc();
+        g->in_frames = av_buffer_ref(frame->hw_frames_ctx);
+        averr = par != NULL && g->in_frames != NULL ? 0 : AVERROR(ENOMEM);
+        if (averr >= 0) {
+            par->format = AV_PIX_FMT_NONE;
+            par->hw_frames_ctx = frame->hw_frames_ctx;
+            averr = av_buffersrc_parameters_set(g->source, par);
+        }
+        av_free(par);
+        if (averr < 0) {
+            ret = pipeline_fail(run, averr, "give the video filter source its hardware frames");
+            goto end;
+        }
+    }
     g->sink = avfilter_graph_alloc_filter(g->graph, avfilter_get_by_name("buffersink"), "out");
     if (g->sink == NULL) {
         ret = pipeline_fail(run, AVERROR(ENOMEM), "create the video filter sink");
         goto end;
     }
-    /* Let the graph convert to a format the encoder takes, as the CLI does. */
-    if (g->src.pix_fmts != NULL) {
-        averr = av_opt_set_int_list(g->sink, "pix_fmts", g->src.pix_fmts, AV_PIX_FMT_NONE,
+    /* Let the graph convert to a format the encoder takes, as the CLI does;
+     * once the encoder is open, to the one it took. */
+    const enum AVPixelFormat *pix_fmts = g->src.pix_fmts;
+    enum AVPixelFormat encoder_format[2] = {AV_PIX_FMT_NONE, AV_PIX_FMT_NONE};
+    if (g->src.first != NULL) {
+        encoder_format[0] = g->src.first->format;
+        pix_fmts = encoder_format;
+    }
+    if (pix_fmts != NULL) {
+        averr = av_opt_set_int_list(g->sink, "pix_fmts", pix_fmts, AV_PIX_FMT_NONE,
                                     AV_OPT_SEARCH_CHILDREN);
         if (averr < 0) {
             ret = pipeline_fail(run, averr, "set the video filter sink formats");
@@ -250,9 +336,14 @@ static int graph_build(struct pipeline_graph *g, const AVFrame *frame)
             goto end;
         }
         /* The string goes in as written: "\," escapes are libavfilter syntax. */
+        unsigned parsed = g->graph->nb_filters;
         averr = avfilter_graph_parse_ptr(g->graph, description, &inputs, &outputs, NULL);
         if (averr < 0) {
             ret = pipeline_fail_parse(run, averr, "video filter", description);
+            goto end;
+        }
+        if ((averr = graph_give_device(g, parsed)) < 0) {
+            ret = pipeline_fail(run, averr, "give the filters their hardware device");
             goto end;
         }
     }
@@ -289,6 +380,16 @@ const struct pipeline_graph_output *pipeline_graph_output(const struct pipeline_
     return &g->output;
 }
 
+int pipeline_graph_accepts(const struct pipeline_graph *g, const AVFrame *frame)
+{
+    if (frame->format != g->in_format || frame->width != g->in_width ||
+        frame->height != g->in_height)
+        return 0;
+    if (g->in_frames == NULL || frame->hw_frames_ctx == NULL)
+        return g->in_frames == NULL && frame->hw_frames_ctx == NULL;
+    return g->in_frames->data == frame->hw_frames_ctx->data;
+}
+
 int pipeline_graph_has_subtitle(const struct pipeline_graph *g)
 {
     return g->sub_source != NULL;
@@ -314,5 +415,6 @@ void pipeline_graph_free(struct pipeline_graph **gp)
     if (*gp == NULL)
         return;
     avfilter_graph_free(&(*gp)->graph);
+    av_buffer_unref(&(*gp)->in_frames);
     av_freep(gp);
 }

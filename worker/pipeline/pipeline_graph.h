@@ -10,16 +10,6 @@
 
 struct pipeline_graph;
 
-/* What the graph is built around. */
-struct pipeline_graph_source {
-    AVFormatContext *input;              /* whose streams -filter_complex labels name */
-    AVStream *stream;                    /* the video stream its frames come from */
-    AVRational frame_rate;               /* the stream's, as guessed (0/0: unknown) */
-    const enum AVPixelFormat *pix_fmts;  /* the encoder's formats (NULL: any) */
-    int subtitle_index;                  /* the subtitle stream drawn for it, -1: none */
-    int subtitle_width, subtitle_height; /* its canvas */
-};
-
 /* What comes out of the sink: what the encoder is set up for. */
 struct pipeline_graph_output {
     int width, height;
@@ -29,10 +19,36 @@ struct pipeline_graph_output {
     AVRational frame_rate; /* 0/0 when the graph does not know it */
 };
 
-/* Builds the job's graph for frames like frame (the first decoded one) in
- * *out (set even on failure: free it). Returns a pipeline_result. */
+/* What the graph is built around. */
+struct pipeline_graph_source {
+    AVFormatContext *input;              /* whose streams -filter_complex labels name */
+    AVStream *stream;                    /* the video stream its frames come from */
+    AVRational frame_rate;               /* the stream's, as guessed (0/0: unknown) */
+    const enum AVPixelFormat *pix_fmts;  /* the encoder's formats (NULL: any) */
+    int subtitle_index;                  /* the subtitle stream drawn for it, -1: none */
+    int subtitle_width, subtitle_height; /* its canvas */
+    /* The device every filter the job's graph parses gets (the CLI's
+     * hw_device_setup_for_filter), NULL: none. Not owned. */
+    AVBufferRef *hw_device;
+    /* A graph built again mid-run because the decoded frames changed
+     * (pipeline_graph_accepts): the first graph's output, which the open
+     * encoder takes, so the sink keeps its format and, with -autoscale (the
+     * default), a scale keeps its size, as the CLI's configure_filtergraph
+     * does on a reconfiguration. NULL for the run's first graph. */
+    const struct pipeline_graph_output *first;
+};
+
+/* Builds the job's graph for frames like frame (the first decoded one, or
+ * the first of a change) in *out (set even on failure: free it). Hardware
+ * frames enter the graph with their frames context. Returns a
+ * pipeline_result. */
 int pipeline_graph_build(struct pipeline_graph **out, struct pipeline_run *run,
                          const struct pipeline_graph_source *src, const AVFrame *frame);
+
+/* Whether frame has what the graph was built for: the same format and
+ * size, and the same hardware frames context (or none), the CLI's
+ * conditions for keeping a filter graph. */
+int pipeline_graph_accepts(const struct pipeline_graph *g, const AVFrame *frame);
 
 /* Fixed when the graph is built and never changed: the encoding thread may
  * read it (after a frame the graph produced has reached it) while the

@@ -1,23 +1,35 @@
-/* pipeline_video.c -- the video stream: decode, filter, encode with libx264,
- * or copy its packets; either way, mark where segments begin.
+/* pipeline_video.c -- the video stream: decode, filter, encode with libx264
+ * or a hardware encoder (VAAPI, QSV, NVENC), or copy its packets; either
+ * way, mark where segments begin.
  *
- * Owns the video decoder, the filter graph (pipeline_graph.c), the libx264
- * encoder, the subtitle drawn into a -filter_complex graph
- * (pipeline_subtitle.c), or, for a copy, the -bsf:v chain; hands every
- * encoded (or copied) packet to the segment writer, the first packet of
- * each segment with its struct segment_cut. Whether the stream is copied
- * or encoded is chosen once, in pipeline_video_open, as a table of
- * functions (struct video_mode): nothing after that asks again.
+ * Owns the video decoder, the filter graph (pipeline_graph.c), the encoder,
+ * the subtitle drawn into a -filter_complex graph (pipeline_subtitle.c),
+ * or, for a copy, the -bsf:v chain; hands every encoded (or copied) packet
+ * to the segment writer, the first packet of each segment with its struct
+ * segment_cut. Whether the stream is copied or encoded is chosen once, in
+ * pipeline_video_open, as a table of functions (struct video_mode): nothing
+ * after that asks again.
  *
  * Encoding: the filter graph is built from the first decoded frame and the
  * encoder from the first filtered frame, as the ffmpeg CLI does, so both
  * see the real frame properties (size, format, colour signalling set by
- * setparams). What makes segments line up on every worker: the first frame
- * at or past each boundary k*T is forced to an IDR (forced-idr, no
- * scene-cut keyframes, pict_type cleared on every other frame), frames keep
- * their input timestamps (no frame-rate conversion), and a run that starts
- * mid-stream drops every frame before its start, so its first frame is the
- * same frame a run from the start put first in that segment.
+ * setparams, a hardware frames context). What makes segments line up on
+ * every worker: the first frame at or past each boundary k*T is forced to
+ * an IDR (pict_type I, with the options each encoder needs to make it an
+ * IDR and to make none of its own: struct video_encoder_kind), pict_type is
+ * cleared on every other frame, frames keep their input timestamps (no
+ * frame-rate conversion), and a run that starts mid-stream drops every
+ * frame before its start, so its first frame is the same frame a run from
+ * the start put first in that segment.
+ *
+ * Hardware (pipeline_hw.c does what the CLI does at each step): the decoder
+ * (-c:v before -i may name one, as h264_cuvid) gets its device and
+ * get_format before it opens; decoded surfaces are downloaded unless
+ * -hwaccel_output_format keeps them; the graph gets the filter device and
+ * the frames' hardware frames context; the encoder gets the filtered
+ * frames' frames context or a device. Frames that change (size, format,
+ * another hardware frames context) get a graph built again, as the CLI's
+ * reconfiguration, scaled back to the first size unless -noautoscale.
  *
  * Copying: packets go through the -bsf:v chain and segments start on
  * source keyframes by the CLI's rule (timeline_cutter, pipeline_timeline.h).
@@ -29,16 +41,18 @@
  * threads, as the CLI's does: -threads is the encoder's (and, as in the CLI,
  * the filter graph's). This stage's counters are its own: `decoded` is
  * written by the decoding side only, `frames` by the encoding side only.
- * It calls the segment writer, its graph and subtitle, the handoff, the
- * timeline and the run's error sink, never the driver. */
+ * It calls the segment writer, its graph and subtitle, the run's hardware,
+ * the handoff, the timeline and the run's error sink, never the driver. */
 #include "pipeline_video.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <libavcodec/bsf.h>
 #include <libavutil/fifo.h>
 #include <libavutil/mem.h>
+#include <libavutil/opt.h>
 
 #include "pipeline_graph.h"
 #include "pipeline_subtitle.h"
@@ -64,9 +78,16 @@ struct pipeline_video {
     int64_t decoded;        /* decoding side: frames decoded (packets taken) */
 
     /* Encoding. */
+    struct pipeline_hw *hw; /* the run's hardware, NULL: none (not owned) */
     AVCodecContext *decoder;
     const AVCodec *encoder_codec;
+    const struct video_encoder_kind *encoder_kind;
     struct pipeline_graph *graph; /* built from the first decoded frame */
+    /* The first graph's output, which the encoder is opened for: written by
+     * the decoding side before it hands on the graph's first frame, read by
+     * the encoding side after; a graph built again later keeps to it. */
+    struct pipeline_graph_output sink;
+    int graph_built;
     AVCodecContext *encoder;
     AVFrame *frame; /* decoded */
     AVFrame *filtered;
@@ -116,12 +137,13 @@ static const struct video_mode video_encode_mode;
 
 int pipeline_video_open(struct pipeline_video **out, struct pipeline_run *run,
                         const struct pipeline_timeline *t, struct segment_writer *writer,
-                        AVFormatContext *input, AVStream *stream)
+                        struct pipeline_hw *hw, AVFormatContext *input, AVStream *stream)
 {
     struct pipeline_video *v = *out = av_mallocz(sizeof(*v));
     if (v == NULL)
         return pipeline_fail(run, AVERROR(ENOMEM), "allocate the video stage");
     v->run = run;
+    v->hw = hw;
     v->timeline = t;
     v->writer = writer;
     v->stream = stream;
@@ -256,24 +278,76 @@ static const struct video_mode video_copy_mode = {
     .receive = video_copy_receive,
 };
 
+/* ---- the encoders segments are cut with ----------------------------------------- */
+
+/* How an encoder is made to start each segment with an IDR on the frame
+ * given pict_type I, and to make no IDR of its own in between (which the
+ * uninterrupted run would have where a resumed one would not): options set
+ * after the job's own, and the GOP it gets. */
+struct video_encoder_kind {
+    const char *name;
+    const char *const *options; /* key, value, ..., NULL */
+    int gop;                    /* 0: -g as given; else this GOP */
+};
+
+/* x264: forced frames are IDRs, no scene-cut keyframes (its keyint counts
+ * from each forced IDR). */
+static const char *const video_x264_options[] = {"forced-idr", "1", "sc_threshold", "0", NULL};
+/* VAAPI makes a forced frame an IDR by itself and restarts its GOP counter
+ * there (vaapi_encode.c), so its -g (Jellyfin gives none: 120) puts any
+ * GOP IDR at the same offset from its segment's start in every run. */
+static const char *const video_vaapi_options[] = {NULL};
+/* QSV and NVENC make a forced frame an I frame only, unless told
+ * (forced_idr / forced-idr, which Jellyfin never passes); whether a forced
+ * IDR restarts their GOP is the driver's business, so their GOP is made one
+ * they never reach: QSV's GopPicSize is 16 bits and h264's IdrInterval (I
+ * frames between IDRs, 16 bits) at its largest, hevc's "begin_only" (its
+ * first frame only: every later IDR is forced); NVENC's gopLength and
+ * idrPeriod at INT_MAX frames, and no scene-cut I frames with lookahead. */
+static const char *const video_qsv_h264_options[] = {"forced_idr", "1", "idr_interval", "65535",
+                                                     NULL};
+static const char *const video_qsv_hevc_options[] = {"forced_idr", "1", "idr_interval",
+                                                     "begin_only", NULL};
+static const char *const video_nvenc_options[] = {"forced-idr", "1", "no-scenecut", "1", NULL};
+
+static const struct video_encoder_kind video_encoder_kinds[] = {
+    {"libx264", video_x264_options, 0},           {"h264_vaapi", video_vaapi_options, 0},
+    {"hevc_vaapi", video_vaapi_options, 0},       {"h264_qsv", video_qsv_h264_options, 65535},
+    {"hevc_qsv", video_qsv_hevc_options, 65535},  {"h264_nvenc", video_nvenc_options, INT_MAX},
+    {"hevc_nvenc", video_nvenc_options, INT_MAX},
+};
+
 /* ---- decoder ------------------------------------------------------------------ */
 
-/* Opens the decoder; the filter graph and the encoder follow the first
- * decoded frame. */
+/* Opens the decoder (-c:v before -i names one, as h264_cuvid, else the
+ * stream's default), with the run's hardware set up on it first; the
+ * filter graph and the encoder follow the first decoded frame. */
 static int video_decode_open(struct pipeline_video *v)
 {
     struct pipeline_run *run = v->run;
     const struct job_spec *spec = run->spec;
     AVStream *stream = v->stream;
+    AVDictionary *options = NULL;
 
-    if (strcmp(spec->video_codec, "libx264") != 0)
+    for (size_t i = 0; i < sizeof(video_encoder_kinds) / sizeof(video_encoder_kinds[0]); i++)
+        if (strcmp(spec->video_codec, video_encoder_kinds[i].name) == 0)
+            v->encoder_kind = &video_encoder_kinds[i];
+    if (v->encoder_kind == NULL)
         return pipeline_fail(run, 0, "video codec %s is not supported yet", spec->video_codec);
     v->encoder_codec = avcodec_find_encoder_by_name(spec->video_codec);
     if (v->encoder_codec == NULL)
         return pipeline_fail(run, AVERROR_ENCODER_NOT_FOUND, "find video encoder %s",
                              spec->video_codec);
 
-    const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
+    const AVCodec *codec;
+    if (spec->video_decoder[0] != '\0') {
+        codec = avcodec_find_decoder_by_name(spec->video_decoder);
+        if (codec == NULL || codec->type != AVMEDIA_TYPE_VIDEO)
+            return pipeline_fail(run, AVERROR_DECODER_NOT_FOUND, "find video decoder %s",
+                                 spec->video_decoder);
+    } else {
+        codec = avcodec_find_decoder(stream->codecpar->codec_id);
+    }
     if (codec == NULL)
         return pipeline_fail(run, AVERROR_DECODER_NOT_FOUND,
                              "find a decoder for video stream %d (%s)", stream->index,
@@ -293,10 +367,19 @@ static int video_decode_open(struct pipeline_video *v)
      * encoder's): as many as the CLI's decoder gets by default. */
     v->decoder->thread_count = 0;
     v->decoder->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
-    averr = avcodec_open2(v->decoder, codec, NULL);
-    if (averr < 0)
-        return pipeline_fail(run, averr, "open video decoder %s", codec->name);
-    return PIPELINE_OK;
+    /* A decoder named for a stream of another codec decodes it as its own
+     * (the CLI sets the stream's codec id to the decoder's). */
+    v->decoder->codec_id = codec->id;
+    int ret = PIPELINE_OK;
+    if (v->hw != NULL)
+        ret = pipeline_hw_setup_decoder(v->hw, v->decoder, &options);
+    if (ret == PIPELINE_OK) {
+        averr = avcodec_open2(v->decoder, codec, &options);
+        if (averr < 0)
+            ret = pipeline_fail(run, averr, "open video decoder %s", codec->name);
+    }
+    av_dict_free(&options);
+    return ret;
 }
 
 /* ---- encoder --------------------------------------------------------------- */
@@ -308,15 +391,52 @@ static int video_set_option(struct pipeline_run *run, AVDictionary **options, co
     return averr < 0 ? pipeline_fail(run, averr, "set video encoder option %s", key) : PIPELINE_OK;
 }
 
-/* Opens libx264 for frames like `frame` (the first out of the filter graph)
- * and, for the run's first encoder (declare set), declares the video stream
- * to the writer. A later encoder has the same settings, hence the same
- * parameters and delay: the writer keeps the first one's. */
+/* Adds the job's further encoder options ("key=value" lines, as a hardware
+ * encoder's rc_mode or low_power) to options. Returns a pipeline_result. */
+static int video_set_further_options(struct pipeline_run *run, AVDictionary **options)
+{
+    const char *lines = run->spec->video_encoder_options;
+    while (*lines != '\0') {
+        size_t n = strcspn(lines, "\n");
+        char line[sizeof(run->spec->video_encoder_options)];
+        snprintf(line, sizeof(line), "%.*s", (int)n, lines);
+        lines += n + (lines[n] == '\n');
+        char *eq = strchr(line, '=');
+        if (eq == NULL || eq == line)
+            return pipeline_fail(run, AVERROR(EINVAL),
+                                 "video encoder option \"%s\" is not key=value", line);
+        *eq = '\0';
+        int ret = video_set_option(run, options, line, eq + 1);
+        if (ret != PIPELINE_OK)
+            return ret;
+    }
+    return PIPELINE_OK;
+}
+
+/* The first option in options that enc (with its private options) does
+ * not have, or NULL: refused before the encoder opens, so the error names
+ * it even where the encoder's device is missing. */
+static const AVDictionaryEntry *video_unknown_option(AVCodecContext *enc,
+                                                     const AVDictionary *options)
+{
+    const AVDictionaryEntry *e = NULL;
+    while ((e = av_dict_get(options, "", e, AV_DICT_IGNORE_SUFFIX)) != NULL)
+        if (av_opt_find(enc, e->key, NULL, 0, AV_OPT_SEARCH_CHILDREN) == NULL)
+            return e;
+    return NULL;
+}
+
+/* Opens the video encoder for frames like `frame` (the first out of the
+ * filter graph) and, for the run's first encoder (declare set), declares
+ * the video stream to the writer. A later encoder has the same settings,
+ * hence the same parameters and delay: the writer keeps the first one's. A
+ * hardware encoder gets the frames' hardware frames context, or a device
+ * (pipeline_hw_setup_encoder). */
 static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame, int declare)
 {
     struct pipeline_run *run = v->run;
     const struct job_spec *spec = run->spec;
-    const struct pipeline_graph_output *sink = pipeline_graph_output(v->graph);
+    const struct pipeline_graph_output *sink = &v->sink;
     AVDictionary *options = NULL;
     AVCodecParameters *par = NULL;
     char number[32];
@@ -369,10 +489,22 @@ static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame, in
         goto end;
     if (spec->x264opts[0] && (ret = video_set_option(run, &options, "x264opts", spec->x264opts)))
         goto end;
-    /* Segment boundaries: forced frames become IDRs (closed GOP), and x264
-     * adds no keyframes of its own at scene cuts. */
-    if ((ret = video_set_option(run, &options, "forced-idr", "1")) ||
-        (ret = video_set_option(run, &options, "sc_threshold", "0")))
+    if ((ret = video_set_further_options(run, &options)) != PIPELINE_OK)
+        goto end;
+    /* Segment boundaries: forced frames become IDRs, and the encoder makes
+     * none of its own (struct video_encoder_kind). */
+    for (const char *const *kv = v->encoder_kind->options; kv[0] != NULL; kv += 2)
+        if ((ret = video_set_option(run, &options, kv[0], kv[1])) != PIPELINE_OK)
+            goto end;
+    if (v->encoder_kind->gop > 0)
+        enc->gop_size = v->encoder_kind->gop;
+    const AVDictionaryEntry *unknown = video_unknown_option(enc, options);
+    if (unknown != NULL) {
+        ret = pipeline_fail(run, 0, "open video encoder %s: option %s is not recognised",
+                            v->encoder_codec->name, unknown->key);
+        goto end;
+    }
+    if (v->hw != NULL && (ret = pipeline_hw_setup_encoder(v->hw, enc, frame)) != PIPELINE_OK)
         goto end;
 
     averr = avcodec_open2(enc, v->encoder_codec, &options);
@@ -642,7 +774,11 @@ static int video_feed_subtitle(struct pipeline_video *v, int64_t ts)
     return PIPELINE_OK;
 }
 
-/* Builds the filter graph around the first decoded frame. */
+/* Builds the filter graph around the first decoded frame, or again around
+ * the first frame of a change (the CLI's reconfiguration: what the old
+ * graph still holds is dropped, as the CLI drops it; the new one keeps the
+ * encoder's format and, with autoscale, its size; the subtitle canvas goes
+ * in again). */
 static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
 {
     struct pipeline_graph_source src = {
@@ -651,12 +787,21 @@ static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
         .frame_rate = v->frame_rate,
         .pix_fmts = v->encoder_codec->pix_fmts,
         .subtitle_index = -1,
+        .hw_device = v->hw != NULL ? pipeline_hw_filter_device(v->hw) : NULL,
+        .first = v->graph_built ? &v->sink : NULL,
     };
     if (v->subtitle != NULL) {
         src.subtitle_index = pipeline_subtitle_stream_index(v->subtitle);
         pipeline_subtitle_size(v->subtitle, &src.subtitle_width, &src.subtitle_height);
     }
-    return pipeline_graph_build(&v->graph, v->run, &src, frame);
+    pipeline_graph_free(&v->graph);
+    v->sub_pushed = 0;
+    int ret = pipeline_graph_build(&v->graph, v->run, &src, frame);
+    if (ret == PIPELINE_OK && !v->graph_built) {
+        v->sink = *pipeline_graph_output(v->graph);
+        v->graph_built = 1;
+    }
+    return ret;
 }
 
 /* Filters and encodes every frame the decoder has ready. */
@@ -682,7 +827,15 @@ static int video_receive_frames(struct pipeline_video *v)
             continue;
         }
         v->frame->pts = ts;
-        if (v->graph == NULL && (ret = video_build_graph(v, v->frame)) != PIPELINE_OK) {
+        if (v->hw != NULL && (averr = pipeline_hw_retrieve(v->hw, v->frame)) < 0) {
+            av_frame_unref(v->frame);
+            return pipeline_fail(run, averr, "transfer a decoded video frame to memory (%s)",
+                                 run->spec->hwaccel_output_format[0] != '\0'
+                                     ? run->spec->hwaccel_output_format
+                                     : "its frames' own format");
+        }
+        if ((v->graph == NULL || !pipeline_graph_accepts(v->graph, v->frame)) &&
+            (ret = video_build_graph(v, v->frame)) != PIPELINE_OK) {
             av_frame_unref(v->frame);
             return ret;
         }
@@ -776,6 +929,19 @@ int pipeline_video_subtitle_packet(struct pipeline_video *v, const AVPacket *pkt
 void pipeline_video_set_handoff(struct pipeline_video *v, struct pipeline_handoff *handoff)
 {
     v->handoff = handoff;
+}
+
+int pipeline_video_takes_hw_frames(const struct pipeline_video *v)
+{
+    if (v == NULL || v->encoder_codec == NULL)
+        return 0;
+    for (int i = 0;; i++) {
+        const AVCodecHWConfig *config = avcodec_get_hw_config(v->encoder_codec, i);
+        if (config == NULL)
+            return 0;
+        if (config->methods & AV_CODEC_HW_CONFIG_METHOD_HW_FRAMES_CTX)
+            return 1;
+    }
 }
 
 int64_t pipeline_video_frames(const struct pipeline_video *v)

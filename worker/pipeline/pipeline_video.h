@@ -9,6 +9,7 @@
 #include <libavformat/avformat.h>
 
 #include "pipeline_handoff.h"
+#include "pipeline_hw.h"
 #include "pipeline_input.h"
 #include "pipeline_run.h"
 #include "pipeline_segment.h"
@@ -19,11 +20,17 @@ struct pipeline_video;
 /* Opens the stage for input stream `stream` in *out (set even on failure:
  * close it): copies it when the job's video codec is "copy" (declaring it
  * to the writer now), else opens its decoder (the filter graph and the
- * encoder follow the first decoded frame). t must be placed (pipeline.c)
- * and outlive the stage. Returns a pipeline_result. */
+ * encoder follow the first decoded frame) with the run's hardware hw
+ * (NULL: none) set up on it. t and hw must be placed (pipeline.c) and
+ * outlive the stage. Returns a pipeline_result. */
 int pipeline_video_open(struct pipeline_video **out, struct pipeline_run *run,
                         const struct pipeline_timeline *t, struct segment_writer *writer,
-                        AVFormatContext *input, AVStream *stream);
+                        struct pipeline_hw *hw, AVFormatContext *input, AVStream *stream);
+
+/* Whether the stage's encoder can take hardware frames (a VAAPI, QSV or
+ * NVENC encoder, given a frames context): such a run keeps decoding,
+ * filtering and encoding on one thread, as the CLI does (pipeline.c). */
+int pipeline_video_takes_hw_frames(const struct pipeline_video *v);
 
 /* -filter_complex: opens the subtitle drawn into the graph, input stream
  * `stream` (after pipeline_video_open). Returns a pipeline_result. */
