@@ -199,7 +199,8 @@ static void handle_list_workers(struct service_thread *thread, int with_caps, Ff
         for (int j = 0; w->caps != NULL && j < i; j++) {
             struct queue_worker *earlier = &thread->workers[j];
             if (earlier->caps != NULL && earlier->caps_len == w->caps_len &&
-                thread->worker_caps[j] != NULL && memcmp(earlier->caps, w->caps, w->caps_len) == 0) {
+                thread->worker_caps[j] != NULL &&
+                memcmp(earlier->caps, w->caps, w->caps_len) == 0) {
                 info->same_capabilities_as = earlier->id;
                 break;
             }

@@ -104,7 +104,8 @@ Test(job_spec, validation_names_the_problem)
     cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1, "LD_PRELOAD must not travel");
     cr_assert(strstr(err, "LD_PRELOAD") != NULL, "%s", err);
     /* Driver choices travel; host paths and device numbers do not. */
-    strcpy(s.environment, "LIBVA_DRIVER_NAME=i965\nLIBVA_DRIVER_NAME_JELLYFIN=i965\nAMD_DEBUG=noefc");
+    strcpy(s.environment,
+           "LIBVA_DRIVER_NAME=i965\nLIBVA_DRIVER_NAME_JELLYFIN=i965\nAMD_DEBUG=noefc");
     cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), 0, "%s", err);
     strcpy(s.environment, "LIBVA_DRIVERS_PATH=/opt/lib/dri");
     cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1);

@@ -66,8 +66,8 @@ static char **device_check_environment(const struct job_spec *spec, char **lines
     return env;
 }
 
-int device_check_run(const struct job_spec *spec, int timeout_ms, size_t output_max,
-                     char **output, int *status, char *err, size_t errlen)
+int device_check_run(const struct job_spec *spec, int timeout_ms, size_t output_max, char **output,
+                     int *status, char *err, size_t errlen)
 {
     const char *argv[JOB_SPEC_HW_DEVICES_MAX + 3];
     int argc = 0;

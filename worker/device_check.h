@@ -18,7 +18,7 @@
  * check's stderr in a malloc'd *output (at most output_max - 1 bytes; the
  * caller frees it) and its exit status in *status, or -1 with a sentence in
  * err when the check could not be run (or ran out of time). */
-int device_check_run(const struct job_spec *spec, int timeout_ms, size_t output_max,
-                     char **output, int *status, char *err, size_t errlen);
+int device_check_run(const struct job_spec *spec, int timeout_ms, size_t output_max, char **output,
+                     int *status, char *err, size_t errlen);
 
 #endif
