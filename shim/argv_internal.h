@@ -64,7 +64,7 @@ enum value_status value_parse_keyframe_interval(const char *text, int64_t *inter
 int name_is_hardware_codec(const char *name);
 
 /* The hardware encoders the pool runs, on workers that opened their device
- * (routing_codec_device): *_vaapi, *_qsv, *_nvenc, *_v4l2m2m. */
+ * (routing_codec_device): h264 and hevc on VAAPI, QSV and NVENC. */
 int name_is_pool_hardware_encoder(const char *name);
 
 /* The hardware decoders the pool runs: *_cuvid, *_qsv, *_v4l2m2m. */

@@ -305,11 +305,12 @@ int name_is_hardware_codec(const char *name)
 
 int name_is_pool_hardware_encoder(const char *name)
 {
-    static const char *const suffixes[] = {"_vaapi", "_qsv", "_nvenc", "_v4l2m2m", NULL};
-    for (const char *const *s = suffixes; *s != NULL; s++)
-        if (name_has_suffix(name, *s))
-            return 1;
-    return 0;
+    /* The hardware rows of video_encoder_kinds (worker/pipeline/
+     * pipeline_video.c): the encoders whose IDR placement the pipeline
+     * knows. Others (av1_*, *_v4l2m2m...) stay on a local ffmpeg. */
+    static const char *const encoders[] = {"h264_vaapi", "hevc_vaapi", "h264_qsv", "hevc_qsv",
+                                           "h264_nvenc", "hevc_nvenc", NULL};
+    return name_in_list(name, encoders);
 }
 
 int name_is_pool_hardware_decoder(const char *name)
