@@ -80,6 +80,9 @@ static const struct config_key config_keys[] = {
                "hardware device types the worker tries to open at start and, when they open, "
                "offers to hardware jobs (auto: every type its libav has; none; or a list such "
                "as vaapi,vulkan)"),
+    KEY_STRING("worker.ffmpeg", worker_ffmpeg, "ffmpeg",
+               "the ffmpeg CLI this worker runs for command lines its libav pipeline does not "
+               "take (a user may point it at jellyfin-ffmpeg); empty: none"),
     KEY_INT("worker.scan_interval_ms", worker_scan_interval_ms, "500",
             "longest wait between looks for expired leases"),
     KEY_INT("worker.job_watchdog_ms", worker_job_watchdog_ms, "120000",
@@ -97,8 +100,9 @@ static const struct config_key config_keys[] = {
     KEY_STRING("shim.no_pool_policy", shim_no_pool_policy, "fallback",
                "when no worker is registered or the scheduler is unreachable and no capabilities "
                "are cached, and when no live worker has the hardware a line or device check "
-               "needs: fallback (local ffmpeg) or fail (a hardware transcode is submitted and "
-               "waits as routing does; a device check fails at once)"),
+               "needs or a CLI that can run a line the pipeline does not take: fallback (local "
+               "ffmpeg) or fail (such a line is submitted and waits as routing does; a device "
+               "check fails at once)"),
     KEY_STRING("shim.caps_cache", shim_caps_cache, "",
                "file keeping the pool's last capabilities, which answer Jellyfin's start-up "
                "probes while the pool is unreachable (empty: ffpool-caps.cache beside the shim "

@@ -63,6 +63,41 @@ static int hardware_encoder(const char *name)
     return 0;
 }
 
+int job_spec_is_cli(const struct job_spec *spec)
+{
+    return spec->output_kind == JOB_OUTPUT_CLI_HLS || spec->output_kind == JOB_OUTPUT_CLI;
+}
+
+/* The bytes cli_args uses: each argument with its NUL. */
+static size_t cli_args_used(const struct job_spec *spec)
+{
+    size_t used = 0;
+    for (int i = 0; i < spec->n_cli_args; i++)
+        used += strlen(spec->cli_args + used) + 1;
+    return used;
+}
+
+int job_spec_cli_append(struct job_spec *spec, const char *arg)
+{
+    size_t used = cli_args_used(spec), n = strlen(arg);
+    if (spec->n_cli_args >= JOB_SPEC_CLI_ARGC_MAX || used + n + 1 > sizeof(spec->cli_args))
+        return -1;
+    memcpy(spec->cli_args + used, arg, n + 1);
+    spec->n_cli_args++;
+    return 0;
+}
+
+void job_spec_cli_argv(const struct job_spec *spec, const char **argv)
+{
+    size_t used = 0;
+    int i = 0;
+    for (; i < spec->n_cli_args && i < JOB_SPEC_CLI_ARGC_MAX; i++) {
+        argv[i] = spec->cli_args + used;
+        used += strlen(argv[i]) + 1;
+    }
+    argv[i] = NULL;
+}
+
 int job_spec_uses_hardware(const struct job_spec *spec)
 {
     return spec->n_hw_devices > 0 || spec->filter_hw_device[0] != '\0' ||
@@ -161,6 +196,30 @@ static int known_codec(const char *name, const char *const *list)
     return 0;
 }
 
+/* A CLI job: its arguments (none empty of meaning to the CLI but as a
+ * value), and for CLI_HLS what the stream writes, as for a native one. */
+static int cli_validate(const struct job_spec *spec, char *err, size_t errlen)
+{
+    size_t offset, length;
+    if (spec->n_cli_args <= 0 || spec->n_cli_args > JOB_SPEC_CLI_ARGC_MAX) {
+        snprintf(err, errlen, "a CLI job needs its arguments (1 to %d, not %d)",
+                 JOB_SPEC_CLI_ARGC_MAX, spec->n_cli_args);
+        return -1;
+    }
+    if (routing_words_check(spec->requires, err, errlen) != 0)
+        return -1;
+    if (spec->output_kind == JOB_OUTPUT_CLI)
+        return 0;
+    if (spec->output[0] == '\0' || spec->hls_time_us <= 0 || spec->start_number < 0 ||
+        pattern_find_conversion(spec->segment_filename, &offset, &length) != 0) {
+        snprintf(err, errlen,
+                 "a CLI HLS job needs its playlist, a positive hls_time, a start number and a "
+                 "segment pattern with one %%d");
+        return -1;
+    }
+    return 0;
+}
+
 int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
 {
     static const char *const video_codecs[] = {"", "libx264", "copy", NULL};
@@ -185,6 +244,8 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         }
         line = *end == '\n' ? end + 1 : end;
     }
+    if (job_spec_is_cli(spec))
+        return cli_validate(spec, err, errlen);
     if (spec->output_kind == JOB_OUTPUT_DEVICE_CHECK) {
         if (spec->n_hw_devices == 0) {
             snprintf(err, errlen, "a device check needs a -init_hw_device");
@@ -360,6 +421,15 @@ uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len)
     for (int i = 0; i < spec->n_hw_devices && i < JOB_SPEC_HW_DEVICES_MAX; i++)
         device_list[message.n_hw_devices++] = (char *)spec->hw_devices[i];
     message.hw_devices = device_list;
+    const char **cli_list = NULL;
+    if (spec->n_cli_args > 0) {
+        cli_list = malloc(((size_t)spec->n_cli_args + 1) * sizeof(*cli_list));
+        if (cli_list == NULL)
+            return NULL;
+        job_spec_cli_argv(spec, cli_list);
+        message.n_cli_args = (size_t)spec->n_cli_args;
+        message.cli_args = (char **)cli_list;
+    }
 
     /* requires: the space-separated words become a repeated field. */
     char words[JOB_SPEC_REQUIRES_MAX];
@@ -372,9 +442,9 @@ uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len)
 
     *len = ffpool__job_spec__get_packed_size(&message);
     uint8_t *buffer = malloc(*len > 0 ? *len : 1);
-    if (buffer == NULL)
-        return NULL;
-    ffpool__job_spec__pack(&message, buffer);
+    if (buffer != NULL)
+        ffpool__job_spec__pack(&message, buffer);
+    free(cli_list);
     return buffer;
 }
 
@@ -424,10 +494,23 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
     spec->audio_bitrate = message->audio_bitrate;
     spec->audio_channels = message->audio_channels;
     spec->audio_sample_rate = message->audio_sample_rate;
-    spec->output_kind =
-        message->output_kind == FFPOOL__OUTPUT_KIND__PROGRESSIVE    ? JOB_OUTPUT_PROGRESSIVE
-        : message->output_kind == FFPOOL__OUTPUT_KIND__DEVICE_CHECK ? JOB_OUTPUT_DEVICE_CHECK
-                                                                    : JOB_OUTPUT_HLS;
+    switch (message->output_kind) {
+    case FFPOOL__OUTPUT_KIND__PROGRESSIVE:
+        spec->output_kind = JOB_OUTPUT_PROGRESSIVE;
+        break;
+    case FFPOOL__OUTPUT_KIND__DEVICE_CHECK:
+        spec->output_kind = JOB_OUTPUT_DEVICE_CHECK;
+        break;
+    case FFPOOL__OUTPUT_KIND__CLI_HLS:
+        spec->output_kind = JOB_OUTPUT_CLI_HLS;
+        break;
+    case FFPOOL__OUTPUT_KIND__CLI:
+        spec->output_kind = JOB_OUTPUT_CLI;
+        break;
+    default:
+        spec->output_kind = JOB_OUTPUT_HLS;
+        break;
+    }
     spec->hls_time_us = message->hls_time_us;
     spec->segment_type =
         message->segment_type == FFPOOL__SEGMENT_TYPE__FMP4 ? JOB_SEGMENT_FMP4 : JOB_SEGMENT_MPEGTS;
@@ -454,6 +537,14 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
         snprintf(spec->hw_devices[i], sizeof(spec->hw_devices[i]), "%s", message->hw_devices[i]);
     }
     spec->n_hw_devices = (int)message->n_hw_devices;
+    for (size_t i = 0; i < message->n_cli_args; i++) {
+        if (job_spec_cli_append(spec, message->cli_args[i]) != 0) {
+            snprintf(err, errlen,
+                     "job spec field cli_args is too long (limit %d arguments, %d bytes)",
+                     JOB_SPEC_CLI_ARGC_MAX, JOB_SPEC_CLI_ARGS_MAX);
+            goto cleanup;
+        }
+    }
     size_t used = 0;
     for (size_t i = 0; i < message->n_requires; i++) {
         size_t n = strlen(message->requires[i]);

@@ -22,8 +22,10 @@
 #define JOB_SPEC_FILTER_MAX 8192
 #define JOB_SPEC_SHORT_MAX 256
 #define JOB_SPEC_REQUIRES_MAX 2048
-#define JOB_SPEC_CANVAS_MAX 8192  /* -canvas_size: at most 8K a side */
-#define JOB_SPEC_HW_DEVICES_MAX 4 /* -init_hw_device options in one line */
+#define JOB_SPEC_CANVAS_MAX 8192    /* -canvas_size: at most 8K a side */
+#define JOB_SPEC_HW_DEVICES_MAX 4   /* -init_hw_device options in one line */
+#define JOB_SPEC_CLI_ARGS_MAX 32768 /* a CLI job's arguments, each NUL-terminated */
+#define JOB_SPEC_CLI_ARGC_MAX 512
 
 enum job_output_kind {
     JOB_OUTPUT_HLS = 0,         /* -f hls: numbered segments plus a playlist */
@@ -33,6 +35,14 @@ enum job_output_kind {
      * the CLI would and the job's result is what the CLI prints on stderr
      * and its exit status. */
     JOB_OUTPUT_DEVICE_CHECK = 2,
+    /* A line the pipeline does not take, run by the worker's ffmpeg CLI
+     * with cli_args. CLI_HLS: an HLS stream (output, segment_filename,
+     * hls_time_us, start_number, segment_type, init_filename say what it
+     * writes), published segment by segment and taken over at the next
+     * one. CLI: anything else, run once (again from the start on a
+     * takeover); its stderr and exit status are the job's result. */
+    JOB_OUTPUT_CLI_HLS = 3,
+    JOB_OUTPUT_CLI = 4,
 };
 
 enum job_segment_type {
@@ -144,6 +154,11 @@ struct job_spec {
      * '\n'; only names job_spec_environment_allowed() accepts. */
     char environment[JOB_SPEC_SHORT_MAX * 4];
 
+    /* CLI jobs: ffmpeg's arguments after the program name, worker-side
+     * paths, one after another, each NUL-terminated (job_spec_cli_arg). */
+    char cli_args[JOB_SPEC_CLI_ARGS_MAX];
+    int n_cli_args;
+
     /* Routing: capabilities the job needs, space-separated "kind:name"
      * words (proto/routing.h). As submitted, a client's additions; the
      * scheduler adds what the spec implies before it stores the job. */
@@ -163,6 +178,17 @@ int job_spec_uses_hardware(const struct job_spec *spec);
  * spec->environment: the variables hardware drivers read (LIBVA_*,
  * AMD_DEBUG, ...), nothing a worker's own behaviour depends on. */
 int job_spec_environment_allowed(const char *name, size_t len);
+
+/* Whether the job runs on the worker's ffmpeg CLI (JOB_OUTPUT_CLI_HLS or
+ * JOB_OUTPUT_CLI). */
+int job_spec_is_cli(const struct job_spec *spec);
+
+/* Appends one CLI argument. Returns 0, or -1 when it does not fit. */
+int job_spec_cli_append(struct job_spec *spec, const char *arg);
+
+/* Fills argv[0..n_cli_args-1] with pointers into spec->cli_args and
+ * argv[n_cli_args] with NULL; argv has room for JOB_SPEC_CLI_ARGC_MAX + 1. */
+void job_spec_cli_argv(const struct job_spec *spec, const char **argv);
 
 /* Fills spec with every field at its "not given" value. */
 void job_spec_init(struct job_spec *spec);

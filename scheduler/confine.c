@@ -173,12 +173,44 @@ static int confine_one(const char *what, const char *path, int must_exist, const
     return 0;
 }
 
+/* A CLI job: the CLI may read or write any path its line names, so every
+ * argument that is an absolute path (or a file: one) must lie under the
+ * media roots or the transcode root, and with media roots set a URL is
+ * refused. Paths inside filter graphs are not read here. */
+static int confine_cli(const struct job_spec *spec, const char *media_roots,
+                       const char *transcode_root, char *err, size_t errlen)
+{
+    if (roots_empty(media_roots) && roots_empty(transcode_root))
+        return 0;
+    char roots[2 * 4096 + 2];
+    snprintf(roots, sizeof(roots), "%s,%s", roots_empty(media_roots) ? "" : media_roots,
+             roots_empty(transcode_root) ? "" : transcode_root);
+    const char *args[JOB_SPEC_CLI_ARGC_MAX + 1];
+    job_spec_cli_argv(spec, args);
+    for (int i = 0; i < spec->n_cli_args; i++) {
+        const char *arg = strncmp(args[i], "file:", 5) == 0 ? args[i] + 5 : args[i];
+        if (!roots_empty(media_roots) && strstr(arg, "://") != NULL) {
+            snprintf(err, errlen,
+                     "argument \"%.256s\" is a URL; with paths.media_roots set a CLI job may "
+                     "only name files under the roots",
+                     arg);
+            return -1;
+        }
+        if (arg[0] == '/' && confine_one("argument", arg, 0, roots,
+                                         "paths.media_roots and paths.transcode_root", err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
 int confine_job_check(const struct job_spec *spec, const char *media_roots,
                       const char *transcode_root, char *err, size_t errlen)
 {
     /* A device check reads and writes no file. */
     if (spec->output_kind == JOB_OUTPUT_DEVICE_CHECK)
         return 0;
+    if (job_spec_is_cli(spec))
+        return confine_cli(spec, media_roots, transcode_root, err, errlen);
     if (!roots_empty(media_roots)) {
         if (strstr(spec->input, "://") != NULL || strncmp(spec->input, "pipe:", 5) == 0) {
             snprintf(err, errlen,

@@ -46,6 +46,15 @@ void argv_free(char **argv);
 enum argv_decision argv_parse_job(int argc, char *const argv[], struct job_spec *spec, char *reason,
                                   size_t reasonlen);
 
+/* Reads a line the native parser passes through as a job for a worker's
+ * ffmpeg CLI (argv_cli.c): spec gets the arguments after the program
+ * (cli_args), the input and output, and for an HLS stream its segment
+ * fields (JOB_OUTPUT_CLI_HLS; anything else is JOB_OUTPUT_CLI). Returns 0,
+ * or -1 with why set when the line must stay on Jellyfin's host (it reads
+ * stdin, writes stdout, has no input or output, or an HLS output the pool
+ * cannot publish segment by segment). */
+int argv_cli_spec(int argc, char *const argv[], struct job_spec *spec, char *why, size_t whylen);
+
 /* Writes a stable key for "the same job": 32 lowercase hex digits hashing
  * argv[1..argc-1] (the program path does not count) plus a NUL. Not
  * cryptographic: two 64-bit FNV-1a hashes with different starting states. */

@@ -12,9 +12,12 @@
  * mapped with paths.device_map, and goes to the pool only when a live
  * worker has its devices (see "Hardware lines"); Jellyfin's device checks
  * run on such a worker the same way and print what the CLI printed there.
- * Everything else (ffprobe, other lines with no output, images, hardware no
- * Linux worker has...) is handed to a local ffmpeg/ffprobe (exec, same
- * argv, Jellyfin's own paths), so Jellyfin cannot tell the difference.
+ * A line the native parser does not take (images, extraction, options it
+ * does not know) runs on a worker's ffmpeg CLI when one can run it (see
+ * "Lines for a worker's ffmpeg CLI"). Everything else (ffprobe, lines that
+ * read stdin or write stdout, hardware no worker has...) is handed to a
+ * local ffmpeg/ffprobe (exec, same argv, Jellyfin's own paths), so
+ * Jellyfin cannot tell the difference.
  *
  * Jellyfin's start-up probes (-version, -encoders, -filters, -h filter=...)
  * are answered from the pool's workers (probe.c) through the scheduler's
@@ -319,6 +322,55 @@ static enum argv_decision shim_route_hardware(const struct ffpool_config *config
 }
 
 /* ---------------------------------------------------------------------------
+ * Lines for a worker's ffmpeg CLI
+ *
+ * A line the native parser passes through goes to a worker's ffmpeg CLI
+ * when a live worker's CLI has every encoder, decoder, filter, hwaccel and
+ * device it names (routing_cli_requires). When none has, or the line must
+ * stay here (it reads stdin, writes stdout...), shim.no_pool_policy
+ * decides as for hardware: fallback runs it on the local ffmpeg; fail
+ * submits it all the same, to wait for such a worker (a line that must
+ * stay here runs here under either).
+ * ------------------------------------------------------------------------- */
+
+/* Returns ARGV_NATIVE (spec is then a CLI job) or ARGV_PASSTHROUGH, with
+ * its reason; native_reason is why the native parser passed it through. */
+static enum argv_decision shim_route_cli(const struct ffpool_config *config, int argc, char **argv,
+                                         struct job_spec *spec, char *reason, size_t reasonlen)
+{
+    char native_reason[512], why[600], requires[JOB_SPEC_REQUIRES_MAX];
+    snprintf(native_reason, sizeof(native_reason), "%s",
+             strncmp(reason, "passthrough: ", 13) == 0 ? reason + 13 : reason);
+    if (argv_cli_spec(argc, argv, spec, why, sizeof(why)) != 0) {
+        snprintf(reason, reasonlen, "passthrough: %s; not for a worker's CLI: %s", native_reason,
+                 why);
+        return ARGV_PASSTHROUGH;
+    }
+    if (routing_cli_requires(argc - 1, argv + 1, requires, sizeof(requires), why, sizeof(why)) !=
+        0) {
+        snprintf(reason, reasonlen, "passthrough: %s; not for a worker's CLI: %s", native_reason,
+                 why);
+        return ARGV_PASSTHROUGH;
+    }
+    snprintf(spec->requires, sizeof(spec->requires), "%s", requires);
+    long long started = program_monotonic_ms();
+    Ffpool__Reply *reply = offers_fetch(config, 0, why, sizeof(why));
+    int runs = reply != NULL ? offers_can_run(reply, requires, why, sizeof(why)) : -1;
+    if (reply != NULL)
+        ffpool__reply__free_unpacked(reply, NULL);
+    log_info("cli_route", "requires=%s runs=%d ms=%lld reason=%s", log_quote(requires), runs,
+             program_monotonic_ms() - started, log_quote(runs == 1 ? "" : why));
+    const char *kind = spec->output_kind == JOB_OUTPUT_CLI_HLS ? "HLS stream" : "run once";
+    if (runs != 1 && strcmp(config->shim_no_pool_policy, "fallback") == 0) {
+        snprintf(reason, reasonlen, "passthrough: %s; no worker's CLI can run it: %s",
+                 native_reason, why);
+        return ARGV_PASSTHROUGH;
+    }
+    snprintf(reason, reasonlen, "cli: %s on a worker's ffmpeg (%s)", kind, native_reason);
+    return ARGV_NATIVE;
+}
+
+/* ---------------------------------------------------------------------------
  * Entry
  * ------------------------------------------------------------------------- */
 
@@ -394,6 +446,9 @@ int main(int argc, char **argv)
     if (spec == NULL || jellyfin_spec == NULL)
         goto cleanup;
     enum argv_decision decision = argv_parse_job(argc, argv, spec, reason, sizeof(reason));
+    /* What the native parser passes through may go to a worker's CLI; a
+     * native line no worker has the hardware for stays here. */
+    int for_cli = decision == ARGV_PASSTHROUGH;
     /* A hardware job takes the driver settings Jellyfin put in its own
      * environment (the shim's, inherited) to the worker; a job that cannot
      * carry them is run here, where they apply. */
@@ -405,7 +460,16 @@ int main(int argc, char **argv)
     }
     if (decision == ARGV_NATIVE && job_spec_uses_hardware(spec))
         decision = shim_route_hardware(&config, spec, reason, sizeof(reason));
-    if (decision == ARGV_NATIVE && spec->output_kind != JOB_OUTPUT_DEVICE_CHECK)
+    if (for_cli &&
+        (decision = shim_route_cli(&config, argc, argv, spec, reason, sizeof(reason))) ==
+            ARGV_NATIVE &&
+        strstr(spec->requires, "device:") != NULL &&
+        (forwarded = shim_environment_forward(spec, environ, err, sizeof(err))) < 0) {
+        decision = ARGV_PASSTHROUGH;
+        snprintf(reason, sizeof(reason), "passthrough: driver environment not forwarded: %s", err);
+    }
+    if (decision == ARGV_NATIVE && spec->output_kind != JOB_OUTPUT_DEVICE_CHECK &&
+        spec->output_kind != JOB_OUTPUT_CLI)
         shim_log_native(&config);
     log_info("decision", "decision=%s reason=%s", argv_decision_name(decision), log_quote(reason));
     if (decision == ARGV_PASSTHROUGH) {
@@ -427,6 +491,10 @@ int main(int argc, char **argv)
     if (mapped > 0)
         log_info("paths_mapped", "count=%d input=%s output=%s", mapped, log_quote(spec->input),
                  log_quote(spec->output));
+    if (job_spec_is_cli(spec) && pathmap_apply_cli(&map, &device_map, spec, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ffpool: cannot serve this command line: %s\n", err);
+        goto cleanup;
+    }
     int devices = pathmap_apply_devices(&device_map, spec, err, sizeof(err));
     if (devices < 0) {
         fprintf(stderr, "ffpool: cannot serve this command line: %s\n", err);

@@ -389,3 +389,58 @@ int pathmap_apply_devices(const struct pathmap *map, struct job_spec *spec, char
     }
     return changed;
 }
+
+int pathmap_apply_cli(const struct pathmap *map, const struct pathmap *device_map,
+                      struct job_spec *spec, char *err, size_t errlen)
+{
+    const char *args[JOB_SPEC_CLI_ARGC_MAX + 1];
+    job_spec_cli_argv(spec, args);
+    struct job_spec *mapped = malloc(sizeof(*mapped));
+    char *arg = malloc(JOB_SPEC_FILTER_MAX);
+    if (mapped == NULL || arg == NULL) {
+        free(mapped);
+        free(arg);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    mapped->n_cli_args = 0;
+    int changed = 0, status = 0;
+    for (int i = 0; i < spec->n_cli_args && status >= 0; i++) {
+        const char *before = i > 0 ? args[i - 1] : "";
+        if (strlen(args[i]) >= JOB_SPEC_FILTER_MAX) {
+            snprintf(err, errlen, "argument %d is too long to map", i + 1);
+            status = -1;
+            break;
+        }
+        snprintf(arg, JOB_SPEC_FILTER_MAX, "%s", args[i]);
+        status = 0;
+        if (strcmp(before, "-init_hw_device") == 0 || strcmp(before, "-vaapi_device") == 0 ||
+            strcmp(before, "-qsv_device") == 0)
+            status = device_map->count > 0
+                         ? device_argument_translate(device_map, arg, JOB_SPEC_SHORT_MAX)
+                         : 0;
+        else if (strcmp(before, "-hwaccel_device") == 0 && arg[0] == '/')
+            status = field_translate(device_map, arg, JOB_SPEC_SHORT_MAX, "-hwaccel_device", err,
+                                     errlen);
+        else if (strcmp(before, "-vf") == 0 || strncmp(before, "-filter", 7) == 0 ||
+                 strcmp(before, "-lavfi") == 0 || strcmp(before, "-af") == 0)
+            status = filter_translate(map, arg, JOB_SPEC_FILTER_MAX);
+        else if (arg[0] == '/' || strncmp(arg, "file:/", 6) == 0)
+            status = field_translate(map, arg, JOB_SPEC_FILTER_MAX, "argument", err, errlen);
+        if (status < 0)
+            snprintf(err, errlen, "the mapped form of argument %d (%.64s) is too long", i + 1,
+                     args[i]);
+        else if (job_spec_cli_append(mapped, arg) != 0) {
+            snprintf(err, errlen, "the mapped arguments do not fit a job");
+            status = -1;
+        } else
+            changed += status;
+    }
+    if (status >= 0) {
+        memcpy(spec->cli_args, mapped->cli_args, sizeof(spec->cli_args));
+        spec->n_cli_args = mapped->n_cli_args;
+    }
+    free(mapped);
+    free(arg);
+    return status < 0 ? -1 : changed;
+}

@@ -72,4 +72,13 @@ int pathmap_apply_spec(const struct pathmap *map, struct job_spec *spec, char *e
 int pathmap_apply_devices(const struct pathmap *map, struct job_spec *spec, char *err,
                           size_t errlen);
 
+/* A CLI job's arguments (spec->cli_args): every argument that is an
+ * absolute path (or file: one) with map, the paths in the filter graphs of
+ * -vf, -af, -filter* and -lavfi as pathmap_apply_spec does, and the
+ * devices of -init_hw_device, -vaapi_device, -qsv_device and
+ * -hwaccel_device with device_map. Returns the number of arguments changed,
+ * or -1 (err set) when one does not fit; spec is then unchanged. */
+int pathmap_apply_cli(const struct pathmap *map, const struct pathmap *device_map,
+                      struct job_spec *spec, char *err, size_t errlen);
+
 #endif

@@ -650,7 +650,9 @@ int shim_run_job(const struct ffpool_config *config, const struct job_spec *spec
         fprintf(stderr, "Error: cannot submit the job to the ffpool pool: %s\n", err);
         goto cleanup;
     }
-    int device_check = spec->output_kind == JOB_OUTPUT_DEVICE_CHECK;
+    /* A device check or a CLI job run once: its result is what it printed. */
+    int device_check =
+        spec->output_kind == JOB_OUTPUT_DEVICE_CHECK || spec->output_kind == JOB_OUTPUT_CLI;
     if (!device_check)
         fprintf(stderr, "ffpool: job %s for %s\n", session->job_id, spec->output);
     status = shim_wait(session, device_check);

@@ -9,8 +9,9 @@
 #
 # Checks, each printed as ok/FAIL:
 #   - stderr is the local program's, byte for byte, with no log line of the
-#     shim's: ffprobe, a passthrough line (an image extraction, and a line
-#     with an input and no output), a probe answered by the pool (nothing);
+#     shim's: ffprobe, an image extraction (run by a worker's ffmpeg CLI), a
+#     passthrough line with an input and no output, a probe answered by the
+#     pool (nothing);
 #     with shim.log_file the shim's lines are in that file instead;
 #   - Jellyfin's VAAPI and Vulkan device checks (no input, no output) get
 #     the local ffmpeg's verbose stderr and exit status (addresses aside):
@@ -83,7 +84,7 @@ same_stderr() {
 # ==== stderr belongs to the local program ====
 check "ffprobe: stderr is ffprobe's, byte for byte" \
   same_stderr ffprobe "$ffprobe_shim" -hide_banner "$clip" -- ffprobe -hide_banner "$clip"
-check "passthrough (image extraction): stderr is ffmpeg's" \
+check "an image extraction (on a worker's CLI): stderr is ffmpeg's" \
   same_stderr image "$ffmpeg_shim" -hide_banner -nostats -ss 1 -i "file:$clip" -frames:v 1 \
   -f image2 -y "$dir/out/thumb.jpg" -- \
   ffmpeg -hide_banner -nostats -ss 1 -i "file:$clip" -frames:v 1 -f image2 -y "$dir/out/thumb.jpg"

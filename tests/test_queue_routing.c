@@ -5,7 +5,8 @@
  * and fails after the unroutable timeout. What a spec needs and what a
  * worker offers are tested in test_routing.c; the server and the fixture
  * are in queue_test_lib.h. Jellyfin's hardware lines from the corpus go to
- * the worker that opened their device. */
+ * the worker that opened their device, and CLI jobs to a worker whose
+ * ffmpeg CLI (probed for real) offers what their line names. */
 #include "queue.h"
 
 #include <criterion/criterion.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "argv_test_lib.h"
+#include "cli_caps.h"
 #include "ffpool.pb-c.h"
 #include "pipeline_caps.h"
 #include "queue_test_lib.h"
@@ -354,7 +356,7 @@ static void announce_real(struct queue *queue, const char *worker_id, const char
     for (; devices[n] != NULL; n++)
         snprintf(names[n], sizeof(names[n]), "%s", devices[n]);
     size_t caps_len = 0;
-    uint8_t *caps = pipeline_capabilities_pack_devices(&caps_len, names, n);
+    uint8_t *caps = pipeline_capabilities_pack_devices(&caps_len, names, n, NULL);
     cr_assert_not_null(caps);
     int need_caps = -1;
     cr_assert_eq(
@@ -424,5 +426,77 @@ Test(queue, jellyfin_hardware_lines_go_to_the_worker_with_their_device)
     claim_empty(queue, "intel");
     claim_empty(queue, "nvidia");
     cr_assert_str_eq(get_ok(queue, id).waiting, "no worker offers filter:tonemap_cuda");
+    queue_close(queue);
+}
+
+/* ------------------------------------------------------------ CLI jobs */
+
+/* Announces worker_id with this libav's real capabilities and, when cli is
+ * set, its ffmpeg CLI's (as a worker with worker.ffmpeg announces them). */
+static void announce_real_cli(struct queue *queue, const char *worker_id,
+                              const Ffpool__CliInfo *cli)
+{
+    size_t caps_len = 0;
+    uint8_t *caps = pipeline_capabilities_pack_devices(&caps_len, NULL, 0, cli);
+    cr_assert_not_null(caps);
+    int need_caps = -1;
+    cr_assert_eq(
+        queue_worker_announce(queue, worker_id, 60000, 1, 0, 0, caps, caps_len, &need_caps, NULL),
+        QUEUE_OK, "%s", queue_last_error(queue));
+    free(caps);
+}
+
+/* A CLI line's words, as routing_cli_requires reads them. */
+static void cli_needs(const char *line, char *needs, size_t size)
+{
+    struct split_result r = split(line);
+    char err[256] = "";
+    int status = routing_cli_requires(r.argc, r.argv, needs, size, err, sizeof(err));
+    argv_free(r.argv);
+    cr_assert_eq(status, 0, "%s", err);
+}
+
+/* A worker announcing no cli section never gets a CLI job, even when its
+ * libav has the filter; a worker whose real CLI (Debian's ffmpeg) lists it
+ * does. A filter its CLI lacks (jellyfin-ffmpeg's tonemapx) waits, saying
+ * which word no worker offers. */
+Test(queue, a_cli_job_goes_only_to_a_worker_whose_cli_offers_what_it_needs)
+{
+    char err[512] = "";
+    Ffpool__CliInfo *cli = cli_caps_probe("ffmpeg", 20000, err, sizeof(err));
+    cr_assert_not_null(cli, "%s", err);
+    struct queue_config config = test_config();
+    config.unroutable_timeout_ms = 60000;
+    struct queue *queue = open_queue(&config);
+    announce_real_cli(queue, "native", NULL);
+    announce_real_cli(queue, "cli", cli);
+    cli_caps_free(cli);
+
+    char needs[1024], id[QUEUE_ID_MAX];
+    cli_needs("-i in.mkv -vf unsharp=5:5:1.0 -c:v libx264 -c:a copy out.mkv", needs, sizeof(needs));
+    cr_assert_str_eq(needs, "cli:ffmpeg cli-filter:unsharp cli-encoder:libx264");
+    submit_routed(queue, needs, id);
+    claim_empty(queue, "native");
+    claim_empty(queue, "never-announced");
+    cr_assert_str_eq(get_ok(queue, id).waiting, "", "the cli worker can run it");
+    struct queue_claim claim;
+    claim_ok(queue, "cli", &claim);
+    cr_assert_str_eq(claim.id, id);
+    cr_assert_eq(queue_complete(queue, claim.id, "cli", claim.epoch), QUEUE_OK);
+    queue_claim_clear(&claim);
+
+    /* The words alone, as the brief's shape: cli:ffmpeg and a filter. */
+    submit_routed(queue, "cli:ffmpeg cli-filter:scale", id);
+    claim_empty(queue, "native");
+    claim_ok(queue, "cli", &claim);
+    cr_assert_str_eq(claim.id, id);
+    cr_assert_eq(queue_complete(queue, claim.id, "cli", claim.epoch), QUEUE_OK);
+    queue_claim_clear(&claim);
+
+    cli_needs("-i in.mkv -vf tonemapx=tonemap=bt2390 -c:v libx264 out.mkv", needs, sizeof(needs));
+    submit_routed(queue, needs, id);
+    claim_empty(queue, "native");
+    claim_empty(queue, "cli");
+    cr_assert_str_eq(get_ok(queue, id).waiting, "no worker offers cli-filter:tonemapx");
     queue_close(queue);
 }

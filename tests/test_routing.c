@@ -2,13 +2,16 @@
  * needs (codecs, filters, and the hardware devices a line asks for), what a
  * worker's capabilities offer (the device types it opened too), and which
  * words are refused, and routing_offers_missing (the shim's check before
- * it submits: every word needed is offered). The claim script that matches
+ * it submits: every word needed is offered). CLI jobs (a line run by a
+ * worker's own ffmpeg CLI) need cli-* words read from their command line,
+ * which a worker offers from what its CLI lists. The claim script that matches
  * them in Redis is tested in test_queue_routing.c. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "argv_test_lib.h"
 #include "ffpool.pb-c.h"
 #include "job_spec.h"
 #include "pipeline_caps.h"
@@ -399,4 +402,239 @@ Test(routing, offers_missing_names_the_first_word_no_worker_offers)
     cr_assert_str_eq(missing, "device:vaapi");
     cr_assert_eq(routing_offers_missing("", "filter:scale", missing, sizeof(missing)), 1);
     cr_assert_eq(routing_offers_missing(offers, "coder:libx264", missing, sizeof(missing)), 1);
+}
+
+/* ---------------------------------------------------------------------------
+ * CLI jobs: the words an ffmpeg command line needs (routing_cli_requires),
+ * and a worker's CLI offers (Capabilities.cli).
+ * ------------------------------------------------------------------------- */
+
+Test(routing, cli_words_are_valid_words)
+{
+    cr_assert(routing_word_valid("cli:ffmpeg"));
+    cr_assert(routing_word_valid("cli-encoder:libx264"));
+    cr_assert(routing_word_valid("cli-decoder:h264_cuvid"));
+    cr_assert(routing_word_valid("cli-filter:tonemapx"));
+    cr_assert(routing_word_valid("cli-hwaccel:vaapi"));
+    cr_assert(!routing_word_valid("cli:ffprobe"), "kind cli has one word");
+    cr_assert(!routing_word_valid("cli:"));
+    cr_assert(!routing_word_valid("cli-encoder:"));
+    cr_assert(!routing_word_valid("cli-bsf:h264_mp4toannexb"));
+    cr_assert(!routing_word_valid("cli-filter:scale=1:1"));
+    cr_assert(!routing_word_valid("cli-device:vaapi"), "devices are the machine's: device:T");
+    char err[256];
+    cr_assert_eq(routing_words_check("cli:ffmpeg cli-filter:scale device:vaapi", err, sizeof(err)),
+                 0, "%s", err);
+    cr_assert_eq(routing_words_check("cli:ffmpeg cli:x", err, sizeof(err)), -1);
+    cr_assert(strstr(err, "\"cli:x\"") != NULL, "%s", err);
+}
+
+/* The words of a command line given as one string (split as a shell
+ * would, without the program name). */
+static const char *cli_requires_of(const char *line)
+{
+    static char out[1024];
+    struct split_result r = split(line);
+    char err[256] = "";
+    int status = routing_cli_requires(r.argc, r.argv, out, sizeof(out), err, sizeof(err));
+    argv_free(r.argv);
+    cr_assert_eq(status, 0, "%s: %s", line, err);
+    return out;
+}
+
+/* The words of a corpus line, read as the shim reads it. */
+static const char *cli_requires_of_corpus(const char *prefix)
+{
+    static char out[1024];
+    char path[4096], err[256] = "";
+    struct corpus_line c;
+    corpus_path(prefix, path, sizeof(path));
+    corpus_line_read(path, &c);
+    int status = routing_cli_requires(c.argc - 1, c.argv + 1, out, sizeof(out), err, sizeof(err));
+    corpus_line_free(&c);
+    cr_assert_eq(status, 0, "%s: %s", prefix, err);
+    return out;
+}
+
+/* Jellyfin 12's VAAPI trickplay line: hardware decode, a VAAPI scale in the
+ * graph, MJPEG images. */
+Test(routing, cli_trickplay_line_needs_its_hwaccel_filters_and_encoder)
+{
+    cr_assert_str_eq(cli_requires_of_corpus("016-"),
+                     "cli:ffmpeg device:vaapi cli-hwaccel:vaapi cli-filter:setpts cli-filter:fps "
+                     "cli-filter:setparams cli-filter:scale_vaapi cli-filter:hwmap "
+                     "cli-filter:format cli-encoder:mjpeg");
+}
+
+/* Subtitle extraction copies: it needs a CLI and nothing else. */
+Test(routing, cli_subtitle_extraction_needs_only_the_cli)
+{
+    cr_assert_str_eq(cli_requires_of_corpus("019-"), "cli:ffmpeg");
+}
+
+/* Jellyfin 10.7's VAAPI line: -vaapi_device, and flags (-start_at_zero)
+ * before options whose values start with '-' ("-vsync -1"): a flag taken
+ * for an option with a value would hide the audio encoder behind it. */
+Test(routing, cli_vaapi_line_reads_flags_and_dash_values_as_the_cli_does)
+{
+    cr_assert_str_eq(cli_requires_of_corpus("006-"),
+                     "cli:ffmpeg device:vaapi cli-hwaccel:vaapi cli-encoder:h264_vaapi "
+                     "cli-filter:scale_vaapi cli-encoder:aac");
+}
+
+Test(routing, cli_codec_before_an_input_is_its_decoder)
+{
+    cr_assert_str_eq(cli_requires_of("-c:v h264_cuvid -i in.mkv -c:v h264_nvenc -c:a:0 aac o.mp4"),
+                     "cli:ffmpeg device:cuda cli-decoder:h264_cuvid cli-encoder:h264_nvenc "
+                     "cli-encoder:aac");
+    /* Between two inputs: the second input's. Every spelling and specifier. */
+    cr_assert_str_eq(cli_requires_of("-i a.mkv -vcodec:0 hevc_qsv -i b.mkv -codec:v:0 libx265 "
+                                     "-acodec libopus -scodec mov_text -dcodec bin_data o.mkv"),
+                     "cli:ffmpeg device:qsv cli-decoder:hevc_qsv cli-encoder:libx265 "
+                     "cli-encoder:libopus cli-encoder:mov_text cli-encoder:bin_data");
+}
+
+Test(routing, cli_copy_needs_no_codec)
+{
+    cr_assert_str_eq(cli_requires_of("-i in.mkv -c copy out.mkv"), "cli:ffmpeg");
+    cr_assert_str_eq(cli_requires_of("-i in.mkv -map 0 -c:v copy -c:a libopus -c:s copy o.mkv"),
+                     "cli:ffmpeg cli-encoder:libopus");
+}
+
+Test(routing, cli_filter_complex_with_labels_needs_every_filter)
+{
+    cr_assert_str_eq(cli_requires_of("-i a.mkv -i b.sup -filter_complex "
+                                     "\"[0:v]scale=1280:-2[base];[1:s]scale=1280:720[sub];"
+                                     "[base][sub]overlay=eof_action=pass:repeatlast=0[v]\" "
+                                     "-map [v] -map 0:a -af volume=2 -filter:a:0 aresample=48000 "
+                                     "-lavfi nullsink -c:v libx264 out.mkv"),
+                     "cli:ffmpeg cli-filter:scale cli-filter:overlay cli-filter:volume "
+                     "cli-filter:aresample cli-filter:nullsink cli-encoder:libx264");
+    /* A graph in a file is not read here. */
+    cr_assert_str_eq(cli_requires_of("-i a.mkv -filter_complex_script /t/graph.txt "
+                                     "-filter_script:v /t/v.txt out.mkv"),
+                     "cli:ffmpeg");
+}
+
+Test(routing, cli_hwaccel_needs_its_device_and_nvdec_is_cuda)
+{
+    cr_assert_str_eq(cli_requires_of("-hwaccel cuda -hwaccel_output_format cuda -i in.mkv "
+                                     "-vf scale_cuda=1280:720 -c:v h264_nvenc out.mp4"),
+                     "cli:ffmpeg device:cuda cli-hwaccel:cuda cli-filter:scale_cuda "
+                     "cli-encoder:h264_nvenc");
+    cr_assert_str_eq(cli_requires_of("-hwaccel nvdec -i in.mkv out.mkv"),
+                     "cli:ffmpeg device:cuda cli-hwaccel:cuda");
+    cr_assert_str_eq(cli_requires_of("-hwaccel:v cuvid -i in.mkv out.mkv"),
+                     "cli:ffmpeg device:cuda cli-hwaccel:cuda");
+    cr_assert_str_eq(cli_requires_of("-hwaccel auto -i in.mkv out.mkv"), "cli:ffmpeg");
+    cr_assert_str_eq(cli_requires_of("-hwaccel none -i in.mkv out.mkv"), "cli:ffmpeg");
+}
+
+Test(routing, cli_hardware_devices_of_every_spelling)
+{
+    cr_assert_str_eq(cli_requires_of("-init_hw_device vaapi=va:/dev/dri/renderD128,driver=iHD "
+                                     "-init_hw_device opencl=ocl@va -init_hw_device list "
+                                     "-filter_hw_device ocl -i in.mkv "
+                                     "-vf hwupload=derive_device=vulkan,tonemap_opencl out.mkv"),
+                     "cli:ffmpeg device:vaapi device:opencl cli-filter:hwupload device:vulkan "
+                     "cli-filter:tonemap_opencl");
+    cr_assert_str_eq(cli_requires_of("-qsv_device /dev/dri/renderD128 -i in.mkv -c:v h264_qsv o"),
+                     "cli:ffmpeg device:qsv cli-encoder:h264_qsv");
+}
+
+/* Flags take no value, options do whatever their value looks like. */
+Test(routing, cli_values_are_never_read_as_options)
+{
+    cr_assert_str_eq(cli_requires_of("-nostdin -y -hide_banner -noautorotate -c:v h264_qsv "
+                                     "-autorotate 0 -i in.mkv -an -sn -copyts -map -0:s "
+                                     "-metadata title=-c -vf scale=1:1 -c:v libx264 -- -out.mkv"),
+                     "cli:ffmpeg device:qsv cli-decoder:h264_qsv cli-filter:scale "
+                     "cli-encoder:libx264");
+    /* "-c:v" as the value of -metadata is not a codec option. */
+    cr_assert_str_eq(cli_requires_of("-i in.mkv -metadata -c:v -c:a aac out.mkv"),
+                     "cli:ffmpeg cli-encoder:aac");
+    /* An option without its value at the end is no word. */
+    cr_assert_str_eq(cli_requires_of("-i in.mkv -c:v"), "cli:ffmpeg");
+    cr_assert_str_eq(cli_requires_of(""), "cli:ffmpeg");
+}
+
+Test(routing, cli_malformed_names_and_small_buffers_are_refused)
+{
+    char out[512], err[256];
+    char *bad[] = {"-i", "in.mkv", "-c:v", "lib x264", "out.mkv"};
+    cr_assert_eq(routing_cli_requires(5, bad, out, sizeof(out), err, sizeof(err)), -1);
+    cr_assert(strstr(err, "cli-encoder:lib x264") != NULL || strstr(err, "requirement") != NULL,
+              "%s", err);
+    char *line[] = {"-i", "in.mkv", "-c:v", "libx264", "-c:a", "aac", "out.mkv"};
+    cr_assert_eq(routing_cli_requires(7, line, out, 20, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "fit in 20 bytes") != NULL, "%s", err);
+    cr_assert(strlen(out) < 20);
+    cr_assert_eq(routing_cli_requires(7, line, out, 0, err, sizeof(err)), -1);
+}
+
+/* A packed Capabilities with a cli section listing these names (and no
+ * libav lists), as routing_worker_offers reads it. */
+static char *offers_with_cli(int with_cli)
+{
+    static char *encoders[] = {"libx264", "aac"};
+    static char *decoders[] = {"h264"};
+    static char *filters[] = {"scale", "tonemapx", "bad name", ""};
+    static char *hwaccels[] = {"vaapi"};
+    Ffpool__Capabilities caps = FFPOOL__CAPABILITIES__INIT;
+    Ffpool__CliInfo cli = FFPOOL__CLI_INFO__INIT;
+    Ffpool__CodecInfo libav_encoder = FFPOOL__CODEC_INFO__INIT, *libav_encoders[1];
+    libav_encoder.name = "libx264";
+    libav_encoders[0] = &libav_encoder;
+    caps.encoders = libav_encoders;
+    caps.n_encoders = 1;
+    cli.path = "/usr/lib/jellyfin-ffmpeg/ffmpeg";
+    cli.encoders = encoders;
+    cli.n_encoders = 2;
+    cli.decoders = decoders;
+    cli.n_decoders = 1;
+    cli.filters = filters;
+    cli.n_filters = 4;
+    cli.hwaccels = hwaccels;
+    cli.n_hwaccels = 1;
+    if (with_cli)
+        caps.cli = &cli;
+    uint8_t packed[4096];
+    size_t len = ffpool__capabilities__get_packed_size(&caps);
+    cr_assert(len <= sizeof(packed));
+    ffpool__capabilities__pack(&caps, packed);
+    char *offers = routing_worker_offers(packed, len);
+    cr_assert_not_null(offers);
+    return offers;
+}
+
+Test(routing, a_worker_with_a_cli_offers_its_names_as_cli_words)
+{
+    char *offers = offers_with_cli(1);
+    cr_assert_str_eq(offers, "encoder:libx264 cli:ffmpeg cli-encoder:libx264 cli-encoder:aac "
+                             "cli-decoder:h264 cli-filter:scale cli-filter:tonemapx "
+                             "cli-hwaccel:vaapi");
+    cr_assert(worker_can_run("cli:ffmpeg cli-filter:tonemapx cli-encoder:libx264", offers));
+    cr_assert(!worker_can_run("cli:ffmpeg cli-filter:unsharp", offers));
+    cr_assert(!worker_can_run("cli:ffmpeg device:vaapi cli-hwaccel:vaapi", offers),
+              "a hwaccel the CLI lists is not a device the worker opened");
+    free(offers);
+
+    char *plain = offers_with_cli(0);
+    cr_assert_str_eq(plain, "encoder:libx264");
+    cr_assert(!worker_can_run("cli:ffmpeg", plain));
+    free(plain);
+}
+
+/* A CLI line goes to a worker whose CLI has what it names; the libav
+ * encoder of the same name is not enough. */
+Test(routing, a_cli_line_goes_to_a_worker_by_its_cli_words)
+{
+    char *cli = offers_with_cli(1);
+    char *plain = offers_with_cli(0);
+    const char *needs = cli_requires_of("-i in.mkv -vf tonemapx=tonemap=bt2390 -c:v libx264 o.mp4");
+    cr_assert_str_eq(needs, "cli:ffmpeg cli-filter:tonemapx cli-encoder:libx264");
+    cr_assert(worker_can_run(needs, cli));
+    cr_assert(!worker_can_run(needs, plain));
+    free(cli);
+    free(plain);
 }

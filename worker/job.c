@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_job.h"
 #include "device_check.h"
 #include "job_test_hooks.h"
 #include "log.h"
@@ -380,6 +381,61 @@ static void job_device_check(struct job *job, struct job_run *run)
     free(output);
 }
 
+/* ---- CLI jobs ------------------------------------------------------------ */
+
+/* The CLI runner's stop poll: as job_should_stop, but never waits (a pause
+ * holds the CLI by signal: job_cli_paused). The watchdog hears of a CLI
+ * only while it prints (job_cli_active) or is paused by request. */
+static int job_cli_should_stop(void *opaque)
+{
+    struct job_run *run = opaque;
+    struct job *job = run->job;
+    if (atomic_load(&job->paused))
+        job_report_progress(job);
+    if (!job_lease_valid(job))
+        job_self_fence(job, "cli");
+    return atomic_load(&job->stop_reason) != JOB_RUNNING;
+}
+
+static void job_cli_active(void *opaque)
+{
+    struct job_run *run = opaque;
+    job_report_progress(run->job);
+}
+
+static int job_cli_paused(void *opaque)
+{
+    struct job_run *run = opaque;
+    return atomic_load(&run->job->paused);
+}
+
+/* A CLI job that is not a stream: run once; what it printed on stderr and
+ * its exit status are the job's result, as a device check's. */
+static void job_cli_once(struct job *job, struct job_run *run, const struct cli_callbacks *cb)
+{
+    char *output = NULL, err[512];
+    int exit_status = 0;
+    int ran = cli_run_once(&job->spec, job->config->worker_ffmpeg, cb, QUEUE_RESULT_MAX, &output,
+                           &exit_status, err, sizeof(err));
+    if (ran == 1) {
+        log_info("job_stopped", "job=%s epoch=%lld reason=%d", job->id, (long long)job->epoch,
+                 atomic_load(&job->stop_reason));
+        return;
+    }
+    if (ran != 0) {
+        job_report(job, WORKER_EVENT_JOB_FAILED, 1);
+        log_error("job_failed", "job=%s epoch=%lld error=%s", job->id, (long long)job->epoch,
+                  log_quote(err));
+        queue_fail(run->queue, job->id, job->owner, job->epoch, err);
+        return;
+    }
+    int status =
+        queue_complete_result(run->queue, job->id, job->owner, job->epoch, output, exit_status);
+    log_info("job_done", "job=%s epoch=%lld cli_status=%d bytes=%zu status=%d", job->id,
+             (long long)job->epoch, exit_status, strlen(output), status);
+    free(output);
+}
+
 static void *job_main(void *arg)
 {
     struct job *job = arg;
@@ -411,9 +467,29 @@ static void *job_main(void *arg)
         .resume_offset_us = run.resume_offset_us,
         .fmp4_base = run.published.fmp4_base[0] != '\0' ? run.published.fmp4_base : NULL,
     };
+    struct cli_callbacks cli = {
+        .opaque = &run,
+        .segment_done = job_segment_done,
+        .should_stop = job_cli_should_stop,
+        .paused = job_cli_paused,
+        .active = job_cli_active,
+        .progress = job_progress,
+        .temp_suffix = temp_suffix,
+        .resume_offset_us = run.resume_offset_us,
+    };
     int result;
     if (job->spec.output_kind == JOB_OUTPUT_DEVICE_CHECK) {
         job_device_check(job, &run);
+        goto done;
+    }
+    if (job_spec_is_cli(&job->spec) && job->config->worker_ffmpeg[0] == '\0') {
+        /* Routing keeps CLI jobs from a worker without a CLI: not reached. */
+        snprintf(err, sizeof(err), "this worker has no ffmpeg CLI (worker.ffmpeg is empty)");
+        queue_fail(run.queue, job->id, job->owner, job->epoch, err);
+        goto done;
+    }
+    if (job->spec.output_kind == JOB_OUTPUT_CLI) {
+        job_cli_once(job, &run, &cli);
         goto done;
     }
     if (run.published.last_index >= 0 && job->first_index > run.published.last_index) {
@@ -428,6 +504,9 @@ static void *job_main(void *arg)
         snprintf(err, sizeof(err), "progressive output %s cannot be resumed by another run",
                  job->spec.output);
         result = PIPELINE_ERROR;
+    } else if (job->spec.output_kind == JOB_OUTPUT_CLI_HLS) {
+        result = cli_run_hls(&job->spec, job->first_index, job->config->worker_ffmpeg, &cli, err,
+                             sizeof(err));
     } else {
         result = pipeline_run(&job->spec, job->first_index, &callbacks, err, sizeof(err));
     }

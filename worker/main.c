@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_caps.h"
 #include "hw_check.h"
 #include "job_process.h"
 #include "job_spec.h"
@@ -131,6 +132,10 @@ static int claim_wait_ms(const struct queue_claim *claim, int scan_interval_ms)
  * offered. */
 #define WORKER_DEVICE_PROBE_MS 20000
 
+/* An ffmpeg CLI that takes longer than this to list what it has is not
+ * offered. */
+#define WORKER_CLI_PROBE_MS 20000
+
 static void worker_id_default(char *out, size_t outlen)
 {
     char host[256] = "worker";
@@ -168,6 +173,14 @@ int main(int argc, char **argv)
         snprintf(device_list + strlen(device_list), sizeof(device_list) - strlen(device_list),
                  "%s%s", i > 0 ? "," : "", devices[i]);
 
+    /* The ffmpeg CLI that runs the lines the pipeline does not take: what it
+     * lists routes CLI jobs here. One that cannot be read is not offered,
+     * and the worker runs native jobs only. */
+    Ffpool__CliInfo *cli = NULL;
+    char cli_err[512] = "";
+    if (config.worker_ffmpeg[0] != '\0')
+        cli = cli_caps_probe(config.worker_ffmpeg, WORKER_CLI_PROBE_MS, cli_err, sizeof(cli_err));
+
     int n_slots = config.worker_slots > 0 ? (int)config.worker_slots : 1;
     struct worker_metrics metrics;
     struct metrics *registry = config.metrics_listen[0] ? metrics_create() : NULL;
@@ -181,6 +194,7 @@ int main(int argc, char **argv)
         supervisor_destroy(supervisor);
         queue_close(queue);
         metrics_destroy(registry);
+        cli_caps_free(cli);
         return 1;
     }
     log_info("started",
@@ -189,6 +203,16 @@ int main(int argc, char **argv)
              owner, n_slots, config.redis_host, (long long)config.redis_port,
              (long long)config.lease_ttl_ms, (long long)config.worker_job_watchdog_ms,
              (long long)config.worker_job_memory_limit_mb, log_quote(device_list));
+    if (cli != NULL) {
+        char version[256];
+        cli_caps_version_line(cli, version, sizeof(version));
+        log_info("cli", "path=%s version=%s encoders=%zu decoders=%zu filters=%zu hwaccels=%zu",
+                 log_quote(cli->path), log_quote(version), cli->n_encoders, cli->n_decoders,
+                 cli->n_filters, cli->n_hwaccels);
+    } else if (config.worker_ffmpeg[0] != '\0') {
+        log_warn("cli_unavailable", "path=%s error=%s", log_quote(config.worker_ffmpeg),
+                 log_quote(cli_err));
+    }
     struct worker_health health = {.metrics = &metrics};
     struct metrics_server *metrics_server = NULL;
     if (registry != NULL) {
@@ -200,13 +224,16 @@ int main(int argc, char **argv)
             metrics_destroy(registry);
             supervisor_destroy(supervisor);
             queue_close(queue);
+            cli_caps_free(cli);
             return 1;
         }
         log_info("metrics", "url=%s", config.metrics_listen);
     }
 
     struct announcer announcer = {.need_caps = 1};
-    announcer.caps = pipeline_capabilities_pack_devices(&announcer.caps_len, devices, n_devices);
+    announcer.caps =
+        pipeline_capabilities_pack_devices(&announcer.caps_len, devices, n_devices, cli);
+    cli_caps_free(cli);
 
     int redis_down_logged = 0;
     while (!drain_requested) {

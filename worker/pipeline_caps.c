@@ -326,10 +326,11 @@ static void help_compress(struct caps_pool *pool, const struct caps_text *text,
 
 uint8_t *pipeline_capabilities_pack(size_t *len)
 {
-    return pipeline_capabilities_pack_devices(len, NULL, 0);
+    return pipeline_capabilities_pack_devices(len, NULL, 0, NULL);
 }
 
-uint8_t *pipeline_capabilities_pack_devices(size_t *len, char (*devices)[32], int n_devices)
+uint8_t *pipeline_capabilities_pack_devices(size_t *len, char (*devices)[32], int n_devices,
+                                            const Ffpool__CliInfo *cli)
 {
     struct caps_pool pool = {0};
     uint8_t *packed = NULL;
@@ -432,6 +433,8 @@ uint8_t *pipeline_capabilities_pack_devices(size_t *len, char (*devices)[32], in
     for (int i = 0; i < n_devices && i < 32; i++)
         device_names[caps.n_devices++] = devices[i];
     caps.devices = device_names;
+    /* Packing only reads it. */
+    caps.cli = (Ffpool__CliInfo *)cli;
 
     *len = ffpool__capabilities__get_packed_size(&caps);
     packed = malloc(*len > 0 ? *len : 1);
