@@ -333,6 +333,39 @@ static enum argv_decision shim_route_hardware(const struct ffpool_config *config
  * stay here runs here under either).
  * ------------------------------------------------------------------------- */
 
+/* Whether a native software line asks for something no worker's libav has
+ * (a filter only jellyfin-ffmpeg has, which the probes listed from a
+ * worker's CLI) while a worker's CLI can run it: 1 then (why set), so that
+ * it goes to that CLI. Otherwise it stays native, and waits for a worker
+ * as routing says. The cached capabilities answer without a round trip
+ * when some worker there has it all; a pool that cannot be asked leaves
+ * the line native. */
+static int shim_native_lacks(const struct ffpool_config *config, int argc, char **argv,
+                             const struct job_spec *spec, char *why, size_t whylen)
+{
+    char requires[JOB_SPEC_REQUIRES_MAX * 2], cache[PATH_MAX], err[600];
+    if (routing_job_requires(spec, requires, sizeof(requires), err, sizeof(err)) != 0)
+        return 0; /* the scheduler refuses it, with this reason */
+    if (shim_cache_path(config, argv[0], cache, sizeof(cache)) == 0) {
+        Ffpool__Reply *cached =
+            caps_cache_load(cache, config->scheduler_url, NULL, err, sizeof(err));
+        int runs = cached != NULL ? offers_can_run(cached, requires, why, whylen) : -1;
+        if (cached != NULL)
+            ffpool__reply__free_unpacked(cached, NULL);
+        if (runs == 1)
+            return 0;
+    }
+    Ffpool__Reply *reply = offers_fetch(config, 0, err, sizeof(err));
+    if (reply == NULL)
+        return 0;
+    char cli[JOB_SPEC_REQUIRES_MAX], cli_why[600];
+    int lacks = offers_can_run(reply, requires, why, whylen) == 0 &&
+                routing_cli_requires(argc - 1, argv + 1, cli, sizeof(cli), err, sizeof(err)) == 0 &&
+                offers_can_run(reply, cli, cli_why, sizeof(cli_why)) == 1;
+    ffpool__reply__free_unpacked(reply, NULL);
+    return lacks;
+}
+
 /* Returns ARGV_NATIVE (spec is then a CLI job) or ARGV_PASSTHROUGH, with
  * its reason; native_reason is why the native parser passed it through. */
 static enum argv_decision shim_route_cli(const struct ffpool_config *config, int argc, char **argv,
@@ -449,6 +482,14 @@ int main(int argc, char **argv)
     /* What the native parser passes through may go to a worker's CLI; a
      * native line no worker has the hardware for stays here. */
     int for_cli = decision == ARGV_PASSTHROUGH;
+    char lacks[600];
+    if (decision == ARGV_NATIVE && !job_spec_uses_hardware(spec) &&
+        spec->output_kind != JOB_OUTPUT_DEVICE_CHECK &&
+        shim_native_lacks(&config, argc, argv, spec, lacks, sizeof(lacks))) {
+        snprintf(reason, sizeof(reason), "passthrough: no worker's libav can run it: %s", lacks);
+        decision = ARGV_PASSTHROUGH;
+        for_cli = 1;
+    }
     /* A hardware job takes the driver settings Jellyfin put in its own
      * environment (the shim's, inherited) to the worker; a job that cannot
      * carry them is run here, where they apply. */

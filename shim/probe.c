@@ -159,7 +159,9 @@ int probe_needs_pool(enum probe_kind kind)
  * hwaccel name), the worker message it came from (whose help texts it
  * points into) and whether it has a help text there. */
 struct probe_entry {
-    const void *item;
+    const void *item; /* NULL: a CLI's entry, printed as its line */
+    const char *line; /* a CLI's entry: its line in the CLI's listing */
+    size_t line_len;
     const char *name;
     const Ffpool__Capabilities *source;
     int helped;
@@ -236,6 +238,46 @@ static int version_compare(const char *a, const char *b)
     }
 }
 
+static const struct probe_entry *list_find(const struct probe_list *list, const char *name);
+
+/* The line of text whose second blank-separated token is name (a CLI's
+ * -encoders, -decoders or -filters listing): *len set, or NULL. */
+static const char *listing_line(const char *text, const char *name, size_t *len)
+{
+    size_t n = strlen(name);
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t line_len = end != NULL ? (size_t)(end - line) : strlen(line);
+        const char *s = line + strspn(line, " ");
+        s += strcspn(s, " \n");
+        s += strspn(s, " ");
+        if ((size_t)(line + line_len - s) >= n && strncmp(s, name, n) == 0 &&
+            (s[n] == ' ' || s[n] == '\n' || s[n] == '\0')) {
+            *len = line_len;
+            return line;
+        }
+        line = end != NULL ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* Adds what a worker's CLI lists and no libav of the pool has, as the
+ * CLI's own lines. Returns 0 or -1 (memory). */
+static int list_add_cli(struct probe_list *list, char **names, size_t n, const char *text)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        const char *line = text != NULL ? listing_line(text, names[i], &len) : NULL;
+        if (line == NULL || list_find(list, names[i]) != NULL)
+            continue;
+        if (list_add(list, names[i], NULL, NULL, 0) != 0)
+            return -1;
+        list->entries[list->count - 1].line = line;
+        list->entries[list->count - 1].line_len = len;
+    }
+    return 0;
+}
+
 struct probe_caps *probe_caps_build(Ffpool__WorkerInfo *const *workers, size_t n)
 {
     struct probe_caps *caps = calloc(1, sizeof(*caps));
@@ -261,6 +303,21 @@ struct probe_caps *probe_caps_build(Ffpool__WorkerInfo *const *workers, size_t n
                               has_help && c->bsfs[i]->help_length > 0);
         for (size_t i = 0; i < c->n_hwaccels && !failed; i++)
             failed = list_add(&caps->hwaccels, c->hwaccels[i], c->hwaccels[i], c, 0);
+    }
+    /* Then what only the workers' CLIs have (jellyfin-ffmpeg's tonemapx...):
+     * a line using it runs there. */
+    for (size_t w = 0; w < n && !failed; w++) {
+        const Ffpool__Capabilities *c = workers[w] ? workers[w]->capabilities : NULL;
+        const Ffpool__CliInfo *cli = c != NULL ? c->cli : NULL;
+        if (cli == NULL)
+            continue;
+        failed =
+            list_add_cli(&caps->encoders, cli->encoders, cli->n_encoders, cli->encoders_text) ||
+            list_add_cli(&caps->decoders, cli->decoders, cli->n_decoders, cli->decoders_text) ||
+            list_add_cli(&caps->filters, cli->filters, cli->n_filters, cli->filters_text);
+        for (size_t i = 0; i < cli->n_hwaccels && !failed; i++)
+            failed = list_find(&caps->hwaccels, cli->hwaccels[i]) == NULL &&
+                     list_add(&caps->hwaccels, cli->hwaccels[i], cli->hwaccels[i], NULL, 0);
     }
     if (failed || caps->oldest == NULL) {
         probe_caps_free(caps);
@@ -314,6 +371,10 @@ static void print_codecs(const struct probe_list *list, int encoders, FILE *out)
             encoders ? "Encoders" : "Decoders");
     for (size_t i = 0; i < list->count; i++) {
         const Ffpool__CodecInfo *codec = list->entries[i].item;
+        if (codec == NULL) {
+            fprintf(out, "%.*s\n", (int)list->entries[i].line_len, list->entries[i].line);
+            continue;
+        }
         fprintf(out, " %s %-20s %s\n", text_or_empty(codec->flags), text_or_empty(codec->name),
                 text_or_empty(codec->description));
     }
@@ -331,6 +392,10 @@ static void print_filters(const struct probe_list *list, FILE *out)
                  "  | = Source or sink filter\n");
     for (size_t i = 0; i < list->count; i++) {
         const Ffpool__FilterInfo *f = list->entries[i].item;
+        if (f == NULL) {
+            fprintf(out, "%.*s\n", (int)list->entries[i].line_len, list->entries[i].line);
+            continue;
+        }
         fprintf(out, " %s %-17s %-10s %s\n", text_or_empty(f->flags), text_or_empty(f->name),
                 text_or_empty(f->io), text_or_empty(f->description));
     }
@@ -392,6 +457,11 @@ static int print_help_filter(const struct probe_caps *caps, const char *name, FI
         return 0;
     }
     const Ffpool__FilterInfo *f = entry->item;
+    if (f == NULL) {
+        /* Only a worker's CLI has it: its name, and its listing line. */
+        fprintf(out, "Filter %s\n  %.*s\n", name, (int)entry->line_len, entry->line);
+        return 0;
+    }
     if (entry->helped && print_help_text(entry->source, f->help_offset, f->help_length, out) == 0)
         return 0;
     fprintf(out, "Filter %s\n", f->name);

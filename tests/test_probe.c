@@ -785,3 +785,63 @@ Test(probe_classify, no_corpus_line_is_a_probe)
     free(list);
     cr_expect_gt(files, 10, "corpus found in tests/corpus");
 }
+
+/* A worker whose CLI is jellyfin-ffmpeg: what only its CLI has is listed
+ * too, as that CLI prints it; what libav has already is listed once. */
+Test(probe, a_clis_own_filters_and_encoders_join_the_listings)
+{
+    static const char filters_text[] =
+        "Filters:\n"
+        "  T.. = Timeline support\n"
+        " ..C scale             V->V       Scale the input video "
+        "size and/or convert the image format.\n"
+        " ... tonemapx          V->V       SIMD optimized HDR to SDR "
+        "tonemapping\n";
+    static const char encoders_text[] = "Encoders:\n ------\n"
+                                        " V....D h264_rkmpp           Rockchip MPP H.264 encoder\n";
+    char *filters[] = {"scale", "tonemapx"};
+    char *encoders[] = {"h264_rkmpp"};
+    char *hwaccels[] = {"rkmpp"};
+    Ffpool__CliInfo cli = FFPOOL__CLI_INFO__INIT;
+    cli.filters = filters;
+    cli.n_filters = 2;
+    cli.filters_text = (char *)filters_text;
+    cli.encoders = encoders;
+    cli.n_encoders = 1;
+    cli.encoders_text = (char *)encoders_text;
+    cli.hwaccels = hwaccels;
+    cli.n_hwaccels = 1;
+    Ffpool__Capabilities with_cli = *real_caps;
+    with_cli.cli = &cli;
+    Ffpool__WorkerInfo worker = real_worker;
+    worker.capabilities = &with_cli;
+    Ffpool__WorkerInfo *workers[] = {&worker};
+    struct probe_caps *caps = probe_caps_build(workers, 1);
+    cr_assert_not_null(caps);
+
+    struct answer a = answer_for(PROBE_FILTERS, NULL, 1, caps);
+    cr_assert_not_null(strstr(a.out, " ... tonemapx          V->V       SIMD optimized HDR to SDR "
+                                     "tonemapping\n"),
+                       "%s", a.out);
+    size_t scales = 0;
+    for (const char *line = a.out; line != NULL;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+        scales += strncmp(line + strspn(line, " ") + 4, "scale ", 6) == 0;
+    cr_assert_eq(scales, 1, "scale is listed %zu times", scales);
+    answer_free(&a);
+    a = answer_for(PROBE_ENCODERS, NULL, 1, caps);
+    cr_assert_not_null(strstr(a.out, " V....D h264_rkmpp           Rockchip MPP H.264 encoder\n"));
+    answer_free(&a);
+    a = answer_for(PROBE_HWACCELS, NULL, 1, caps);
+    cr_assert_not_null(strstr(a.out, "\nrkmpp\n"), "%s", a.out);
+    answer_free(&a);
+    a = answer_for(PROBE_HELP_FILTER, "tonemapx", 1, caps);
+    cr_assert(strncmp(a.out, "Filter tonemapx\n", 16) == 0, "%s", a.out);
+    answer_free(&a);
+    /* The version stays the pipeline's libav: a line shaped for it runs
+     * natively or on any CLI at least as new. */
+    a = answer_for(PROBE_VERSION, NULL, 1, caps);
+    cr_assert_str_eq(a.out, real_caps->version_text);
+    answer_free(&a);
+    probe_caps_free(caps);
+}

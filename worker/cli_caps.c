@@ -450,6 +450,12 @@ Ffpool__CliInfo *cli_caps_probe(const char *ffmpeg, int timeout_ms, char *err, s
     cli->path = strdup(ffmpeg);
     cli->version_text = outputs[VERSION].out;
     outputs[VERSION].out = NULL;
+    cli->encoders_text = outputs[ENCODERS].out;
+    outputs[ENCODERS].out = NULL;
+    cli->decoders_text = outputs[DECODERS].out;
+    outputs[DECODERS].out = NULL;
+    cli->filters_text = outputs[FILTERS].out;
+    outputs[FILTERS].out = NULL;
     cli_names_give(&lists[ENCODERS], &cli->encoders, &cli->n_encoders);
     cli_names_give(&lists[DECODERS], &cli->decoders, &cli->n_decoders);
     cli_names_give(&lists[FILTERS], &cli->filters, &cli->n_filters);
@@ -484,6 +490,9 @@ void cli_caps_free(Ffpool__CliInfo *cli)
         return;
     free(cli->path);
     free(cli->version_text);
+    free(cli->encoders_text);
+    free(cli->decoders_text);
+    free(cli->filters_text);
     cli_strings_free(cli->encoders, cli->n_encoders);
     cli_strings_free(cli->decoders, cli->n_decoders);
     cli_strings_free(cli->filters, cli->n_filters);
