@@ -36,6 +36,7 @@ export FFPOOL_TEST_REDIS_PORT=$port
 mkdir -p "$tmp/san"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}:log_path=$tmp/san/asan"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:log_path=$tmp/san/ubsan"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$here/tests/lsan.supp:print_suppressions=0}"
 
 passed=0
 failed=0
