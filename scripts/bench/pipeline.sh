@@ -27,6 +27,8 @@
 # same load from whatever else runs on the machine; each pair gives a ratio
 # and the section reports their medians with the load averages before and
 # after. Wall and CPU time and peak RSS come from /usr/bin/time.
+# BASELINE=PATH compares with a pipeline bench binary built from another
+# commit instead of the CLI (before and after a refactoring; see the code).
 # Prints one markdown section with the figures, the commands and the ratios.
 set -euo pipefail
 set -f # the argv strings hold "*" (filters, expressions): no globbing
@@ -155,6 +157,34 @@ compare() {
   eval "wallratios_$ours=\"$(cut -d' ' -f1 "$work/$ours.ratios" | tr '\n' ' ')\""
 }
 ratio() { echo "scale=2; $1 / $2" | bc; }
+
+# BASELINE=PATH: the pipeline against a pipeline binary built from another
+# commit (a refactoring's before), instead of against the CLI: the
+# transcode, remux and burn-in cases in alternating pairs, and whether the
+# two wrote byte-identical segments.
+if [ -n "${BASELINE:-}" ]; then
+  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  echo "| case | before wall / CPU / RSS | after wall / CPU / RSS | before / after (time) | segments |"
+  echo "|---|---|---|---|---|"
+  for c in transcode remux burnin; do
+    : >"$work/${c}_before.runs"; : >"$work/${c}_after.runs"; : >"$work/${c}.ratios"
+    same=yes
+    for ((r = 0; r < runs; r++)); do
+      run_once "${c}_before" "${c}_args" "$BASELINE" --
+      bw=$wall bc_=$cpu
+      run_once "${c}_after" "${c}_args" "$build/bench/pipeline" --
+      echo "$(ratio "$bw" "$wall") $(ratio "$bc_" "$cpu")" >>"$work/$c.ratios"
+      diff -r "$work/${c}_before.out" "$work/${c}_after.out" >/dev/null || same=no
+    done
+    echo "| $c | $(median "$work/${c}_before.runs" 1) s / $(median "$work/${c}_before.runs" 2) s / $(($(sort -g "$work/${c}_before.runs" -k3 | tail -n 1 | cut -d' ' -f3) / 1024)) MiB" \
+      "| $(median "$work/${c}_after.runs" 1) s / $(median "$work/${c}_after.runs" 2) s / $(($(sort -g "$work/${c}_after.runs" -k3 | tail -n 1 | cut -d' ' -f3) / 1024)) MiB" \
+      "| wall $(median "$work/$c.ratios" 1)x (pairs $(cut -d' ' -f1 "$work/$c.ratios" | tr '\n' ' ')), CPU $(median "$work/$c.ratios" 2)x" \
+      "| byte-identical: $same |"
+  done
+  echo
+  echo "Load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores). BASELINE=$BASELINE"
+  exit 0
+fi
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 compare t_cli t_ours transcode_args "$build/bench/pipeline" --
