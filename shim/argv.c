@@ -13,8 +13,8 @@
  * What the walk finds is recorded in the parser state (argv_state.c) as
  * blockers and refusals. finish() then runs the checks that need the whole
  * line, one step each (read rate, streams, paths, output muxer, codecs,
- * HLS), and argv_parse_job() turns the state into the decision and its
- * reason. Jellyfin's device check (-v verbose -hide_banner -init_hw_device
+ * frame rate, HLS), and argv_parse_job() turns the state into the decision
+ * and its reason. Jellyfin's device check (-v verbose -hide_banner -init_hw_device
  * ..., no input, no output) is a job of its own kind, which a worker with
  * the device answers as the CLI would; any other line with no output goes
  * to the local ffmpeg, whose own messages are the answer.
@@ -208,6 +208,10 @@ static void finish_streams(struct argv_parse *p)
 {
     struct job_spec *spec = p->spec;
 
+    /* A source without audio: "-map 0:V -map -0:a" leaves the video alone,
+     * as -an would (Jellyfin then writes no audio options at all). */
+    if (p->audio_unmapped)
+        p->audio_disabled = 1;
     if (p->filter_complex_given) {
         finish_filter_complex(p);
     } else if (p->map_label[0] != '\0') {
@@ -321,6 +325,61 @@ static void finish_codecs(struct argv_parse *p)
         else if (!name_is_native_audio_codec(spec->audio_codec))
             parse_block(p, RANK_FEATURE, "audio codec %.32s not native", spec->audio_codec);
     }
+
+    /* The ipod muxer refuses what it has no tag for (MP3, HEVC): the CLI
+     * fails there, and says so in its own words. */
+    if (spec->output_kind == JOB_OUTPUT_PROGRESSIVE && strcmp(spec->output_format, "ipod") == 0) {
+        if (!name_ipod_takes_codec(spec->video_codec))
+            parse_block(p, RANK_FEATURE, "video codec %.32s into ipod not native",
+                        spec->video_codec);
+        if (!name_ipod_takes_codec(spec->audio_codec))
+            parse_block(p, RANK_FEATURE, "audio codec %.32s into ipod not native",
+                        spec->audio_codec);
+    }
+}
+
+/* -r N (a client's frame-rate cap): the CLI encodes at N frames a second,
+ * duplicating or dropping frames to fit (vsync cfr). Jellyfin puts fps=N
+ * first in -vf as well, so when every filter after it hands on one frame
+ * per frame, the graph already makes frames at N on N's time base and the
+ * CLI's -r has nothing left to duplicate or drop: the pipeline, which
+ * encodes the graph's frames on its time base, makes the same frames.
+ * Any other -r (no fps=N first, a filter that may change the rate after
+ * it, -filter_complex, no encoder) is the CLI's. */
+static void finish_frame_rate(struct argv_parse *p)
+{
+    const struct job_spec *spec = p->spec;
+    if (p->frame_rate[0] == '\0')
+        return;
+    if (p->video_disabled || !video_encoder_native(spec->video_codec)) {
+        parse_block(p, RANK_FEATURE, "-r without a native video encoder not native");
+        return;
+    }
+    if (p->filter_complex_given) {
+        parse_block(p, RANK_FEATURE, "-r with -filter_complex not native");
+        return;
+    }
+    const char *cursor = spec->video_filter;
+    struct filter_item item;
+    if (value_filter_next(&cursor, &item) != VALUE_OK || item.name_len != 3 ||
+        strncmp(item.name, "fps", 3) != 0 || strlen(p->frame_rate) != item.args_len ||
+        strncmp(item.args, p->frame_rate, item.args_len) != 0) {
+        parse_block(p, RANK_FEATURE, "-r %s without fps=%s first in -vf not native", p->frame_rate,
+                    p->frame_rate);
+        return;
+    }
+    enum value_status status;
+    while ((status = value_filter_next(&cursor, &item)) == VALUE_OK) {
+        if (!name_filter_keeps_frame_rate(&item)) {
+            int n = (int)(item.name_len + (item.args_len > 0 ? item.args_len + 1 : 0));
+            parse_block(p, RANK_FEATURE, "-r %s with %.*s after fps in -vf not native",
+                        p->frame_rate, n < 48 ? n : 48, item.name);
+            return;
+        }
+    }
+    if (status == VALUE_UNREADABLE)
+        parse_block(p, RANK_FEATURE, "-r %s with a -vf that is not one chain not native",
+                    p->frame_rate);
 }
 
 /* HLS output: the segment length and pattern the pool depends on (refused
@@ -385,6 +444,7 @@ static void finish(struct argv_parse *p)
     finish_paths(p);
     finish_output(p);
     finish_codecs(p);
+    finish_frame_rate(p);
     if (p->spec->output_kind == JOB_OUTPUT_HLS)
         finish_hls(p);
 }

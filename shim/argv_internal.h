@@ -58,6 +58,31 @@ enum value_status value_parse_duration_us(const char *text, int64_t *out);
  * at absolute multiples of T, which is what the pool does anyway. */
 enum value_status value_parse_keyframe_interval(const char *text, int64_t *interval_us);
 
+/* Reads a frame rate as Jellyfin writes -r and fps= (a double printed by
+ * .NET: "60", "29.969999313354492"). Returns VALUE_UNREADABLE for other
+ * forms ffmpeg also reads ("30000/1001", "ntsc"), VALUE_RANGE for 0. */
+enum value_status value_parse_frame_rate(const char *text, double *out);
+
+/* One filter of a -vf chain, pointing into the chain as written. */
+struct filter_item {
+    const char *name;
+    size_t name_len;
+    const char *args; /* after '=', escapes and quotes kept; "" if none */
+    size_t args_len;
+};
+
+/* Reads the filter at *cursor of a one-chain graph ("a=x,b,c=y") into item
+ * and moves *cursor past it and its ','. Returns VALUE_OK, VALUE_RANGE at
+ * the end of the chain, or VALUE_UNREADABLE for what is not one plain
+ * chain: link labels, a second chain (';'), an unterminated quote. */
+enum value_status value_filter_next(const char **cursor, struct filter_item *item);
+
+/* Whether a filter hands on exactly one frame for each frame it takes, at
+ * that frame's time: the filters of Jellyfin's chains that do (scale,
+ * format, setparams, tone mapping, uploads...), and deinterlacers in their
+ * frame-rate mode only. Unknown filters do not count. */
+int name_filter_keeps_frame_rate(const struct filter_item *item);
+
 /* Encoders and decoders that need a hardware device (VAAPI, NVENC/CUVID,
  * QSV, VideoToolbox, OMX/MMAL, V4L2, AMF, MediaFoundation, Rockchip,
  * Vulkan...). */
@@ -100,9 +125,15 @@ int name_is_native_audio_codec(const char *codec);
 /* The progressive muxers the worker's pipeline writes (one growing file). */
 int name_is_native_progressive_muxer(const char *format);
 
+/* Whether the ipod muxer (ffmpeg's pick for .m4a, .m4b and .m4v) takes a
+ * stream of this codec as the pipeline writes it ("" = no such stream):
+ * H.264 and AAC or AC-3, or a copy. */
+int name_ipod_takes_codec(const char *codec);
+
 /* Guesses the muxer ffmpeg would pick from the output file's extension, as
- * av_guess_format does when -f is absent. Returns NULL if there is none
- * (ffmpeg then fails with "Unable to find a suitable output format"). */
+ * av_guess_format does when -f is absent (.m4a, .m4b and .m4v: ipod).
+ * Returns NULL if there is none (ffmpeg then fails with "Unable to find a
+ * suitable output format"). */
 const char *name_guess_muxer(const char *path);
 
 /* Whether a URL-like argument names a protocol other than a plain file:
@@ -143,14 +174,19 @@ struct argv_parse {
 
     int have_input, have_output;
     int maps[2], map_count;
+    int maps_given; /* a positive -map was given, even if unmapped since */
     int filter_complex_given, simple_video_filter_given;
     char map_label[64]; /* -map [label]: a -filter_complex output, "" if none */
     int video_disabled, audio_disabled;
+    /* "-map -0:a" took the audio out of the maps before it (Jellyfin's line
+     * for a source without audio); a positive -map after it maps again. */
+    int audio_unmapped;
     int video_codec_given, audio_codec_given;
     char output_format[JOB_SPEC_SHORT_MAX]; /* -f after -i, "" if absent */
     int hls_time_given, hls_list_size, hls_list_size_given;
     int playlist_type_given, segment_filename_given;
     int64_t keyframe_interval_us; /* from -force_key_frames, JOB_SPEC_UNSET if none */
+    char frame_rate[32];          /* -r after -i as written, "" if none */
     double readrate;              /* -readrate as given, 0 if none */
     int rate_emulation;           /* -re */
     double readrate_catchup;      /* -readrate_catchup as given */

@@ -180,6 +180,21 @@ static int map_stream_index(const char *value)
 static void on_map(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
     if (value[0] == '-') {
+        if (strcmp(value, "-0:a") == 0) {
+            /* "-map 0:V -map -0:a": Jellyfin's line for a source without
+             * audio (and no audio options after it). It takes every audio
+             * stream out of the maps before it, which by Jellyfin's order
+             * (video, then audio) is the second one. With no -map before
+             * it ffmpeg fails ("matches no streams"), in its own words. */
+            if (!p->maps_given) {
+                parse_block(p, RANK_FEATURE, "-map %.32s without a -map before it", value);
+                return;
+            }
+            if (p->map_count == 2)
+                p->map_count = 1;
+            p->audio_unmapped = 1;
+            return;
+        }
         /* "-map -0:N" takes stream N back out of the maps before it (Jellyfin
          * maps its video and then unmaps it when -filter_complex makes the
          * video). Other negative maps ("-0:s") drop subtitles, which a
@@ -200,8 +215,10 @@ static void on_map(struct argv_parse *p, const char *opt, char kind, const char 
         if (n < 3 || n >= sizeof(p->map_label) || value[n - 1] != ']' || p->map_label[0] != '\0' ||
             p->map_count > 0)
             parse_block(p, RANK_FEATURE, "-map %.32s not native", value);
-        else
+        else {
             memcpy(p->map_label, value, n + 1);
+            p->maps_given = 1;
+        }
         return;
     }
     int index = map_stream_index(value);
@@ -214,6 +231,8 @@ static void on_map(struct argv_parse *p, const char *opt, char kind, const char 
         return;
     }
     p->maps[p->map_count++] = index;
+    p->maps_given = 1;
+    p->audio_unmapped = 0;
 }
 
 static void on_map_minus_one(struct argv_parse *p, const char *opt, char kind, const char *value)
@@ -364,6 +383,19 @@ static void on_sc_threshold(struct argv_parse *p, const char *opt, char kind, co
     int threshold;
     if (parse_int(p, opt, value, INT_MIN, &threshold) == 0 && threshold != 0)
         parse_block(p, RANK_FEATURE, "%.64s %d not native", opt, threshold);
+}
+
+/* -r N after -i: the output's frame rate. Kept as written, to be checked
+ * against the -vf chain once the line is read (finish_frame_rate, argv.c). */
+static void on_frame_rate(struct argv_parse *p, const char *opt, char kind, const char *value)
+{
+    double rate;
+    if (value_parse_frame_rate(value, &rate) != VALUE_OK ||
+        strlen(value) >= sizeof(p->frame_rate)) {
+        parse_block(p, RANK_FEATURE, "cannot read %.64s value '%.32s'", opt, value);
+        return;
+    }
+    strcpy(p->frame_rate, value);
 }
 
 static void on_force_key_frames(struct argv_parse *p, const char *opt, char kind, const char *value)
@@ -751,6 +783,7 @@ static const struct option_def option_table[] = {
     {"keyint_min", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_keyint_min},
     {"sc_threshold", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_sc_threshold},
     {"force_key_frames", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_force_key_frames},
+    {"r", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_frame_rate},
     {"vf", OPT_OUTPUT | OPT_VALUE, STREAMS_NONE, on_video_filter},
     {"filter_complex", OPT_ANYWHERE | OPT_VALUE, STREAMS_NONE, on_filter_complex},
     {"filter", OPT_OUTPUT | OPT_VALUE, STREAMS_ANY, on_filter},

@@ -2,8 +2,9 @@
  * parser.
  *
  * Values: integers with SI suffixes ("200M", "1Ki"), floating-point rates,
- * durations ("00:01:30.5", "6s") and Jellyfin's keyframe expressions, read
- * the way ffmpeg reads them. All arithmetic is checked; nothing here can
+ * frame rates, durations ("00:01:30.5", "6s"), Jellyfin's keyframe
+ * expressions and the filters of a -vf chain, read the way ffmpeg reads
+ * them. All arithmetic is checked; nothing here can
  * overflow. A value is either read (VALUE_OK), in a form this parser does
  * not read (VALUE_UNREADABLE: the caller hands the line to the local
  * ffmpeg, which then decides), or readable but out of range (VALUE_RANGE).
@@ -11,7 +12,8 @@
  * Names: what counts as hardware (codecs, and which of them and which device
  * types a Linux worker can have), flag sets such as -hwaccel_flags checked
  * against libav 5.1's constants, which formats are local files, which
- * muxers and codecs the worker's pipeline writes, and which arguments are
+ * muxers and codecs the worker's pipeline writes (and which codecs the ipod
+ * muxer takes), which filters keep the frame rate, and which arguments are
  * protocols rather than files.
  *
  * Pure functions of their arguments: no parser state, no allocation, no
@@ -27,7 +29,8 @@
 #include <strings.h>
 
 /* ---------------------------------------------------------------------------
- * Values: integers with SI suffixes, durations, keyframe expressions.
+ * Values: integers with SI suffixes, durations, keyframe expressions, frame
+ * rates, filter chains.
  * ------------------------------------------------------------------------- */
 
 enum value_status value_parse_int64(const char *text, int allow_suffix, int64_t *out)
@@ -273,9 +276,130 @@ enum value_status value_parse_keyframe_interval(const char *text, int64_t *inter
     return value_parse_duration_us(number, interval_us);
 }
 
+enum value_status value_parse_frame_rate(const char *text, double *out)
+{
+    if (strspn(text, "0123456789.") != strlen(text) || strchr(text, '.') != strrchr(text, '.'))
+        return VALUE_UNREADABLE;
+    double rate;
+    if (value_parse_double(text, &rate) != VALUE_OK)
+        return VALUE_UNREADABLE;
+    if (!(rate > 0))
+        return VALUE_RANGE;
+    *out = rate;
+    return VALUE_OK;
+}
+
+enum value_status value_filter_next(const char **cursor, struct filter_item *item)
+{
+    const char *s = *cursor;
+    if (*s == '\0')
+        return VALUE_RANGE;
+    /* As libavfilter's parser reads a filter (av_get_token): the name ends
+     * at '=', the arguments at ',' ';' '[' or ']', each outside quotes and
+     * escapes. */
+    item->name = s;
+    item->name_len = strcspn(s, "=,;[]'\\");
+    s += item->name_len;
+    item->args = s;
+    item->args_len = 0;
+    if (*s == '=') {
+        item->args = ++s;
+        int quoted = 0;
+        for (; *s != '\0'; s++) {
+            if (*s == '\\' && !quoted && s[1] != '\0')
+                s++;
+            else if (*s == '\'')
+                quoted = !quoted;
+            else if (!quoted && strchr(",;[]", *s) != NULL)
+                break;
+        }
+        if (quoted)
+            return VALUE_UNREADABLE;
+        item->args_len = (size_t)(s - item->args);
+    }
+    if (item->name_len == 0 || (*s != '\0' && *s != ','))
+        return VALUE_UNREADABLE; /* labels, a second chain, quotes in a name */
+    if (*s == ',' && *++s == '\0')
+        return VALUE_UNREADABLE;
+    *cursor = s;
+    return VALUE_OK;
+}
+
 /* ---------------------------------------------------------------------------
  * Names: what counts as hardware, flag sets, which formats are files.
  * ------------------------------------------------------------------------- */
+
+/* Whether item's name is name. */
+static int filter_is(const struct filter_item *item, const char *name)
+{
+    return strlen(name) == item->name_len && strncmp(item->name, name, item->name_len) == 0;
+}
+
+/* Whether item's arguments are exactly args. */
+static int filter_args_are(const struct filter_item *item, const char *args)
+{
+    return strlen(args) == item->args_len && strncmp(item->args, args, item->args_len) == 0;
+}
+
+int name_filter_keeps_frame_rate(const struct filter_item *item)
+{
+    /* One frame out for each frame in, at its time: scaling, formats,
+     * colour, tone mapping, cropping and rotating, text subtitles drawn in,
+     * uploads and downloads between hardware and software frames. */
+    static const char *const kept[] = {"null",
+                                       "setparams",
+                                       "setsar",
+                                       "setdar",
+                                       "scale",
+                                       "format",
+                                       "crop",
+                                       "pad",
+                                       "hflip",
+                                       "vflip",
+                                       "transpose",
+                                       "zscale",
+                                       "tonemap",
+                                       "tonemapx",
+                                       "colorspace",
+                                       "subtitles",
+                                       "ass",
+                                       "unsharp",
+                                       "hwupload",
+                                       "hwupload_cuda",
+                                       "hwdownload",
+                                       "hwmap",
+                                       "scale_vaapi",
+                                       "scale_qsv",
+                                       "scale_cuda",
+                                       "scale_npp",
+                                       "scale_vulkan",
+                                       "tonemap_vaapi",
+                                       "tonemap_opencl",
+                                       "tonemap_cuda",
+                                       "procamp_vaapi",
+                                       "transpose_vaapi",
+                                       "transpose_cuda",
+                                       "transpose_opencl",
+                                       "transpose_vulkan",
+                                       "transpose_npp",
+                                       "unsharp_opencl",
+                                       NULL};
+    for (const char *const *k = kept; *k != NULL; k++)
+        if (filter_is(item, *k))
+            return 1;
+    /* Deinterlacers make one frame per frame only in their send_frame mode
+     * (Jellyfin's "bwdif=0:-1:0"); its double rate ("=1:-1:0") makes two. */
+    static const char *const deinterlacers[] = {
+        "yadif",        "bwdif",        "yadif_cuda",   "bwdif_cuda",
+        "yadif_opencl", "bwdif_opencl", "bwdif_vulkan", NULL};
+    for (const char *const *d = deinterlacers; *d != NULL; d++)
+        if (filter_is(item, *d))
+            return (item->args_len == 1 || (item->args_len > 1 && item->args[1] == ':')) &&
+                   item->args[0] == '0';
+    if (filter_is(item, "deinterlace_vaapi"))
+        return filter_args_are(item, "") || filter_args_are(item, "rate=frame");
+    return 0;
+}
 
 static int name_has_suffix(const char *name, const char *suffix)
 {
@@ -408,19 +532,30 @@ int name_is_native_audio_codec(const char *codec)
 
 int name_is_native_progressive_muxer(const char *format)
 {
-    static const char *const muxers[] = {"mp4", "matroska", "mp3", "adts", "mpegts", NULL};
+    static const char *const muxers[] = {"mp4", "ipod", "matroska", "mp3", "adts", "mpegts", NULL};
     return name_in_list(format, muxers);
+}
+
+int name_ipod_takes_codec(const char *codec)
+{
+    /* libavformat's ipod tags (H.264, AAC, AC-3, ALAC...) among the codecs
+     * the pipeline encodes; a copy is the source's codec, which the muxer
+     * takes or refuses for the pipeline as for the CLI. */
+    static const char *const codecs[] = {"",         "copy",       "libx264", "h264_vaapi",
+                                         "h264_qsv", "h264_nvenc", "aac",     "libfdk_aac",
+                                         "ac3",      NULL};
+    return name_in_list(codec, codecs);
 }
 
 const char *name_guess_muxer(const char *path)
 {
     static const char *const table[][2] = {
-        {"m3u8", "hls"},     {"mp4", "mp4"},   {"m4v", "mp4"},    {"mov", "mov"},
-        {"mkv", "matroska"}, {"webm", "webm"}, {"mp3", "mp3"},    {"ts", "mpegts"},
-        {"aac", "adts"},     {"flac", "flac"}, {"ogg", "ogg"},    {"opus", "opus"},
-        {"wav", "wav"},      {"m4a", "ipod"},  {"jpg", "image2"}, {"jpeg", "image2"},
-        {"png", "image2"},   {"srt", "srt"},   {"ass", "ass"},    {"ssa", "ass"},
-        {"vtt", "webvtt"},
+        {"m3u8", "hls"},    {"mp4", "mp4"},      {"m4v", "ipod"},  {"m4b", "ipod"},
+        {"mov", "mov"},     {"mkv", "matroska"}, {"webm", "webm"}, {"mp3", "mp3"},
+        {"ts", "mpegts"},   {"aac", "adts"},     {"flac", "flac"}, {"ogg", "ogg"},
+        {"opus", "opus"},   {"wav", "wav"},      {"m4a", "ipod"},  {"jpg", "image2"},
+        {"jpeg", "image2"}, {"png", "image2"},   {"srt", "srt"},   {"ass", "ass"},
+        {"ssa", "ass"},     {"vtt", "webvtt"},
     };
     const char *base = path;
     for (const char *s = path; *s != '\0'; s++)

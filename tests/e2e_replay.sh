@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# e2e_replay.sh -- every software/copy HLS and progressive command line of
-# the Jellyfin corpus, through the shim and a local pool, compared with the
-# ffmpeg CLI running the same argv.
+# e2e_replay.sh -- every software/copy HLS, progressive, subtitle and image
+# command line of the Jellyfin corpus, through the shim and a local pool,
+# compared with the ffmpeg CLI running the same argv. The shim has no local
+# ffmpeg (shim.fallback_ffmpeg empty): a line the CLI can run must run in
+# the pool, natively or on a worker's ffmpeg CLI.
 #
 #   tests/e2e_replay.sh [--corpus DIR] [--keep]
 #
@@ -18,8 +20,9 @@
 #
 # The clips: 8 s, keyframe every second, AAC 48 kHz; H.264 in Matroska, or
 # H.265 for HEVC lines, H.264 in MPEG-TS for lines that remux a recording,
-# FLAC audio for lines that copy it, and a DVD subtitle track as stream 2
-# for -filter_complex burn-in lines.
+# FLAC audio for lines that copy it, a DVD subtitle track as stream 2
+# for -filter_complex burn-in lines, and H.264 in MP4 (its video from 0 s)
+# for a client's frame-rate cap (-r N, fps=N).
 #
 # Lines are adjusted where the CLI is not the reference Jellyfin means:
 #  - an input -ss is placed on the clip (K = first video pts + 4 s, a
@@ -38,12 +41,18 @@
 #  - expr:gte(t,S+n_forced*T) loses its S+ for the CLI (see
 #    the README's notes on Jellyfin's contract);
 #  - libfdk_aac is aac for the CLI (Debian's has no libfdk_aac; the pool
-#    maps it to aac too).
+#    maps it to aac too);
+#  - a frame-rate cap line runs on the MP4 clip: on the Matroska one, whose
+#    video starts 21 ms in, fps=N puts the first frame on its grid's second
+#    slot, and the CLI counts its keyframe clock (t) from that frame, so it
+#    cuts every segment a frame after k*T, where the pool cuts (the same
+#    frames at the same times otherwise: tests/test_pipeline_shapes.c).
 # Absolute timestamps are not compared: after a seek the pool keeps the
 # whole film's timeline (what a resumed worker continues), the CLI does not.
 #
-# Prints "replay: native=N passthrough=N refused=N compared=N failed=N" and
-# exits 0 only if every compared line agreed.
+# Prints "replay: native=N cli=N local=N refused=N compared=N failed=N"
+# (local: lines the shim would have run on Jellyfin's host, refused here)
+# and exits 0 only if every compared line agreed.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -79,7 +88,13 @@ make_clip() { # make_clip PATH ENCODER-ARGS...
 }
 make_clip "$dir/h264.mkv" -c:v libx264 -preset veryfast -g 25 -pix_fmt yuv420p
 make_clip "$dir/h264.ts" -c:v libx264 -preset veryfast -g 25 -pix_fmt yuv420p -f mpegts
+make_clip "$dir/h264.mp4" -c:v libx264 -preset veryfast -g 25 -pix_fmt yuv420p
 ffmpeg -nostdin -v error -i "$dir/h264.mkv" -map 0 -c:v copy -c:a flac "$dir/h264-flac.mkv"
+# For subtitle extraction: an ASS track as stream 2.
+printf '1\n00:00:01,000 --> 00:00:03,000\nOne\n\n2\n00:00:05,000 --> 00:00:07,000\nTwo\n' \
+  >"$dir/subs.srt"
+ffmpeg -nostdin -v error -i "$dir/h264.mkv" -i "$dir/subs.srt" -map 0 -map 1 -c copy -c:s ass \
+  "$dir/h264-ass.mkv"
 make_clip "$dir/hevc.mkv" -c:v libx265 -preset ultrafast -x265-params keyint=25:log-level=error \
   -pix_fmt yuv420p
 # For -filter_complex burn-in lines: h264.mkv plus a DVD (bitmap) subtitle
@@ -153,14 +168,14 @@ PY
 }
 
 # ---- the corpus ----
-native=0; passthrough=0; refused=0; compared=0
+native=0; cli=0; passthrough=0; refused=0; compared=0
 # The repository's corpus (real lines users pasted, and shapes written for
 # these tests, such as graphical subtitle burn-in), then any other folder.
 files=("$here"/tests/corpus/*.txt)
 [ -n "$corpus" ] && files+=("$corpus"/*.txt)
 for file in "${files[@]}"; do
   kind=$(sed -n 's/^# kind: *//p' "$file" | head -n 1)
-  case $kind in hls-*|progressive) ;; *) continue ;; esac
+  case $kind in hls-*|progressive|subtitle|image) ;; *) continue ;; esac
   grep -qiE '_vaapi|_qsv|_nvenc|_cuvid|cuda|videotoolbox|_omx|_mmal|dxva|d3d11|_rkmpp|_v4l2m2m|_amf' \
     "$file" && continue
   name=$(basename "$file" .txt)
@@ -169,6 +184,8 @@ for file in "${files[@]}"; do
     *hevc*) clip=$dir/hevc.mkv ;;
     *recording-ts*) clip=$dir/h264.ts ;;
     *flac-audiocopy*) clip=$dir/h264-flac.mkv ;;
+    *subtitle*) clip=$dir/h264-ass.mkv ;;
+    *framerate-cap*) clip=$dir/h264.mp4 ;;
   esac
   grep -q -- '-filter_complex' "$file" && clip=$dir/h264-subs.mkv
   mapfile -d '' raw < <(python3 "$here/tests/jellyfin_argv.py" "$file")
@@ -216,17 +233,18 @@ for file in "${files[@]}"; do
     --outdir "$dir/$name/cli" "${set_args[@]}" "${cli_args[@]}")
 
   rc_ours=0; rc_cli=0
-  timeout 120 "$build/jellyfin/ffmpeg" "${ours[@]}" </dev/null >"$dir/$name/pool.log" 2>&1 ||
+  FFPOOL_SHIM_FALLBACK_FFMPEG='' FFPOOL_SHIM_LOG_FILE="$dir/$name/shim.log" \
+    timeout 120 "$build/jellyfin/ffmpeg" "${ours[@]}" </dev/null >"$dir/$name/pool.log" 2>&1 ||
     rc_ours=$?
   timeout 120 ffmpeg -nostdin -v error "${theirs[@]}" </dev/null >"$dir/$name/cli.log" 2>&1 ||
     rc_cli=$?
-  if grep -q '^ffpool: job ' "$dir/$name/pool.log"; then
-    decision=native; native=$((native + 1))
-  elif grep -q 'cannot serve this command line' "$dir/$name/pool.log"; then
-    decision=refused; refused=$((refused + 1))
-  else
-    decision=passthrough; passthrough=$((passthrough + 1))
-  fi
+  line=$(grep -h 'event=decision' "$dir/$name/shim.log" 2>/dev/null | tail -n 1 || true)
+  case $line in
+    *'decision=native reason="cli:'*) decision=cli; cli=$((cli + 1)) ;;
+    *decision=native*) decision=native; native=$((native + 1)) ;;
+    *decision=passthrough*) decision=local; passthrough=$((passthrough + 1)) ;;
+    *) decision=refused; refused=$((refused + 1)) ;;
+  esac
 
   compared=$((compared + 1))
   if [ $((rc_ours != 0)) != $((rc_cli != 0)) ]; then
@@ -248,5 +266,5 @@ for file in "${files[@]}"; do
   fi
 done
 
-echo "replay: native=$native passthrough=$passthrough refused=$refused compared=$compared failed=$failed"
+echo "replay: native=$native cli=$cli local=$passthrough refused=$refused compared=$compared failed=$failed"
 [ "$failed" = 0 ] && [ "$native" -gt 0 ]

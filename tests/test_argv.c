@@ -354,6 +354,28 @@ Test(argv_corpus, windows_paths_keep_their_backslashes)
                      "C:\\Server\\Jellyfin_db\\transcodes\\03a3b4a94b0be6787d77c31b979f73f2%d.ts");
 }
 
+/* Shapes of Jellyfin 10.11 lines the native path took on in issue 14: a
+ * video without audio, a client's frame-rate cap, progressive .m4a. */
+Test(argv_corpus, video_only_frame_rate_cap_and_m4a_shapes_are_native)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(corpus_parse("107-", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: HLS libx264+no audio");
+    cr_assert_eq(s.video_stream, 0);
+    cr_assert_eq(s.audio_stream, -1);
+
+    cr_assert_eq(corpus_parse("108-", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: HLS libx264+aac");
+    cr_assert(starts_with(s.video_filter, "fps=23.976000785827637,setparams="), "%s",
+              s.video_filter);
+
+    cr_assert_eq(corpus_parse("133-", &s, reason, sizeof(reason)), ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: progressive no video+aac");
+    cr_assert_str_eq(s.output_format, "ipod");
+    cr_assert_str_eq(s.movflags, "empty_moov+delay_moov");
+}
+
 Test(argv_corpus, subtitle_extraction_is_passthrough)
 {
     static struct job_spec s;

@@ -170,6 +170,85 @@ Test(argv_rules, filter_complex_shapes_outside_the_native_path)
     cr_assert_str_eq(reason, "passthrough: cannot read -canvas_size value 'big'");
 }
 
+/* Jellyfin's line for a source without audio (GetMapArgs: "-map 0:V -map
+ * -0:a -map -0:s", then no audio options at all): video only, as with -an,
+ * in HLS, progressive, remux and burn-in shapes. */
+#define LINE_NO_AUDIO_MAPS                                                                         \
+    "-map_metadata -1 -map_chapters -1 -threads 0 -map 0:0 -map -0:a -map -0:s "
+
+Test(argv_rules, a_source_without_audio_unmaps_it_and_is_native)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(
+        parse_args(LINE_INPUT LINE_NO_AUDIO_MAPS LINE_VIDEO LINE_HLS, &s, reason, sizeof(reason)),
+        ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: HLS libx264+no audio");
+    cr_assert_eq(s.video_stream, 0);
+    cr_assert_eq(s.audio_stream, -1);
+    cr_assert_str_eq(s.audio_codec, "");
+
+    cr_assert_eq(parse_args(LINE_INPUT LINE_NO_AUDIO_MAPS
+                            "-codec:v:0 copy -start_at_zero " LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: HLS copy+no audio");
+
+    cr_assert_eq(parse_args("-i file:\"/m/a.mkv\" -map 0:0 -map -0:a -map -0:s -codec:v:0 libx264 "
+                            "-force_key_frames \"expr:gte(t,n_forced*5)\" -preset veryfast "
+                            "-crf 23 -map_metadata -1 -map_chapters -1 -threads 0 -f mp4 "
+                            "-movflags frag_keyframe+empty_moov+delay_moov -y \"/t/a.mp4\"",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: progressive libx264+no audio");
+    cr_assert_eq(s.audio_stream, -1);
+
+    /* Burn-in on a source without audio: the video map is taken back for
+     * the graph, and no map is left. */
+    cr_assert_eq(parse_args("-canvas_size 1920x1080 -i file:\"/m/a b.mkv\" " LINE_NO_AUDIO_MAPS
+                            "-map -0:0 " LINE_VIDEO "-filter_complex \"" LINE_BURN_IN_GRAPH
+                            "\" -start_at_zero " LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.filter_complex, 1);
+    cr_assert_eq(s.audio_stream, -1);
+}
+
+/* -map -0:a takes out the audio of the maps before it, not of those after
+ * it; with no -map before it ffmpeg 5.1 fails ("Stream map '0:a' matches
+ * no streams"), which the local ffmpeg says in its own words. */
+Test(argv_rules, unmapping_audio_acts_on_the_maps_before_it)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args(LINE_INPUT
+                            "-map 0:0 -map 0:1 -map -0:a " LINE_VIDEO LINE_AUDIO LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: HLS libx264+no audio");
+    cr_assert_eq(s.video_stream, 0);
+
+    cr_assert_eq(parse_args(LINE_INPUT
+                            "-map 0:0 -map -0:a -map 0:1 " LINE_VIDEO LINE_AUDIO LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: HLS libx264+aac");
+    cr_assert_eq(s.audio_stream, 1);
+    cr_assert_eq(parse_args(LINE_INPUT "-map 0:0 -map -0:a -map 0:1 " LINE_VIDEO LINE_HLS, &s,
+                            reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: no audio codec given");
+
+    cr_assert_eq(
+        parse_args(LINE_INPUT "-map -0:a " LINE_VIDEO LINE_HLS, &s, reason, sizeof(reason)),
+        ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -map -0:a without a -map before it");
+    cr_assert_eq(parse_args("-i /m/a.mkv -vn -map 0:1 -map -0:a -c:a aac " LINE_HLS, &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: neither video nor audio output");
+}
+
 Test(argv_rules, values_with_si_suffixes_and_durations)
 {
     static struct job_spec s;
@@ -291,6 +370,129 @@ Test(argv_rules, fmp4_copy_and_progressive_are_native)
     cr_assert_eq(
         parse_args("-i /m/a.mkv -c:v libx264 -c:a opus " LINE_HLS, &s, reason, sizeof(reason)),
         ARGV_PASSTHROUGH);
+}
+
+/* Jellyfin's progressive audio for a client that asks for .m4a
+ * (GetProgressiveAudioFullCommandLine): no -f, so ffmpeg picks the ipod
+ * muxer by the extension, as it does for .m4b and .m4v; the pipeline writes
+ * it with the codecs the ipod muxer takes. */
+Test(argv_rules, m4a_m4b_and_m4v_are_the_ipod_muxer_as_in_ffmpeg)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args("-analyzeduration 200M -probesize 1G -i file:\"/m/a song.flac\" "
+                            "-threads 0 -vn -ab 256000 -ac 2 -acodec aac -ar 48000 "
+                            "-movflags empty_moov+delay_moov -id3v2_version 3 -write_id3v1 1 "
+                            "-y \"/t/0f3c.m4a\"",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: progressive no video+aac");
+    cr_assert_eq(s.output_kind, JOB_OUTPUT_PROGRESSIVE);
+    cr_assert_str_eq(s.output_format, "ipod");
+    cr_assert_str_eq(s.movflags, "empty_moov+delay_moov");
+    cr_assert_eq(s.audio_sample_rate, 48000);
+
+    cr_assert_eq(parse_args("-i /m/a.flac -vn -acodec ac3 -y /t/a.m4b", &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(s.output_format, "ipod");
+    cr_assert_eq(parse_args("-i /m/a.mkv -map 0:0 -map 0:1 -codec:v:0 libx264 -codec:a:0 copy "
+                            "-map_metadata -1 -map_chapters -1 -threads 0 -y /t/a.m4v",
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(s.output_format, "ipod", ".m4v is ipod in ffmpeg too, not mp4");
+    cr_assert_eq(
+        parse_args("-i /m/a.flac -vn -acodec aac -f ipod /t/a.mp4", &s, reason, sizeof(reason)),
+        ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(s.output_format, "ipod");
+
+    /* The ipod muxer has no tag for MP3: the CLI fails, in its own words. */
+    cr_assert_eq(
+        parse_args("-i /m/a.flac -vn -acodec libmp3lame -y /t/a.m4a", &s, reason, sizeof(reason)),
+        ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: audio codec libmp3lame into ipod not native");
+}
+
+/* A client's frame-rate cap (GetFramerateParam): -r N among the video
+ * options and fps=N first in -vf. With every filter after fps=N handing on
+ * one frame per frame, the graph makes the frames -r asks for and the line
+ * is native; any other -r stays with the CLI, which duplicates and drops. */
+#define LINE_RATE_VIDEO(rate, chain)                                                               \
+    "-codec:v:0 libx264 -preset veryfast -crf 23 -maxrate 4150796 -bufsize 8301592 -r " rate       \
+    " -profile:v:0 high -level 51 -force_key_frames:0 \"expr:gte(t,n_forced*3)\" "                 \
+    "-sc_threshold:v:0 0 -vf \"fps=" rate "," chain "\" "
+#define LINE_RATE_CHAIN                                                                            \
+    "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709,scale=trunc(min(max(iw\\,"   \
+    "ih*a)\\,min(1280\\,720*a))/2)*2:trunc(min(max(iw/a\\,ih)\\,min(1280/a\\,720))/2)*2,"          \
+    "format=yuv420p"
+
+Test(argv_rules, a_frame_rate_cap_with_fps_first_in_the_chain_is_native)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args(LINE_INPUT LINE_STREAMS LINE_RATE_VIDEO("60", LINE_RATE_CHAIN)
+                                LINE_AUDIO LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(reason, "native: HLS libx264+aac");
+    cr_assert(starts_with(s.video_filter, "fps=60,setparams="), "%s", s.video_filter);
+    /* A float cap as .NET prints it, and a deinterlacer in its frame mode. */
+    cr_assert_eq(parse_args(LINE_INPUT LINE_STREAMS LINE_RATE_VIDEO(
+                                "29.969999313354492",
+                                "setparams=color_primaries=bt709,bwdif=0:-1:0," LINE_RATE_CHAIN)
+                                LINE_AUDIO LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    /* A hardware chain after fps. */
+    cr_assert_eq(parse_args(LINE_INPUT LINE_STREAMS LINE_RATE_VIDEO(
+                                "30", "hwupload=extra_hw_frames=64,scale_vulkan=w=1280:h=720,"
+                                      "hwdownload,format=yuv420p") LINE_AUDIO LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+}
+
+Test(argv_rules, other_frame_rate_caps_stay_with_the_cli)
+{
+    static const struct {
+        const char *video, *reason;
+    } cases[] = {
+        {"-codec:v:0 libx264 -r 30 -vf \"" LINE_RATE_CHAIN "\" ",
+         "-r 30 without fps=30 first in -vf not native"},
+        {"-codec:v:0 libx264 -r 30 ", "-r 30 without fps=30 first in -vf not native"},
+        {"-codec:v:0 libx264 -r 30 -vf \"fps=25," LINE_RATE_CHAIN "\" ",
+         "-r 30 without fps=30 first in -vf not native"},
+        {"-codec:v:0 libx264 -r 30 -vf \"fps=30:round=up," LINE_RATE_CHAIN "\" ",
+         "-r 30 without fps=30 first in -vf not native"},
+        /* Double-rate deinterlacing after fps makes 60 frames a second. */
+        {LINE_RATE_VIDEO("30", "bwdif=1:-1:0," LINE_RATE_CHAIN),
+         "-r 30 with bwdif=1:-1:0 after fps in -vf not native"},
+        {LINE_RATE_VIDEO("30", "deinterlace_vaapi=rate=field"),
+         "-r 30 with deinterlace_vaapi=rate=field after fps in -vf not native"},
+        {LINE_RATE_VIDEO("30", "setpts=PTS-STARTPTS"),
+         "-r 30 with setpts=PTS-STARTPTS after fps in -vf not native"},
+        {"-codec:v:0 copy -r 30 ", "-r without a native video encoder not native"},
+        {"-codec:v:0 libx264 -r 30000/1001 -vf \"fps=30000/1001\" ",
+         "cannot read -r value '30000/1001'"},
+        {"-codec:v:0 libx264 -r:v 0 -vf \"fps=0\" ", "cannot read -r:v value '0'"},
+    };
+    static struct job_spec s;
+    char line[4096], reason[256];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(line, sizeof(line), "%s%s%s%s", LINE_INPUT LINE_STREAMS, cases[i].video,
+                 LINE_AUDIO, LINE_HLS);
+        cr_expect_eq(parse_args(line, &s, reason, sizeof(reason)), ARGV_PASSTHROUGH, "%s: %s",
+                     cases[i].video, reason);
+        cr_expect(strcmp(reason + strlen("passthrough: "), cases[i].reason) == 0,
+                  "%s: reason \"%s\"", cases[i].video, reason);
+    }
+    cr_assert_eq(
+        parse_args("-canvas_size 1920x1080 -i /m/a.mkv -map 0:0 -map 0:1 -map -0:0 "
+                   "-codec:v:0 libx264 -r 30 -filter_complex \"[0:3]scale[sub];[0:0]fps=30,"
+                   "scale[main];[main][sub]overlay\" -codec:a:0 aac " LINE_HLS,
+                   &s, reason, sizeof(reason)),
+        ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -r with -filter_complex not native");
+    cr_assert_eq(parse_args("-r 30 " LINE_NATIVE, &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -r before -i not native");
 }
 
 Test(argv_rules, unknown_options_and_urls_are_passthrough)

@@ -400,6 +400,13 @@ int pipeline_graph_send(struct pipeline_graph *g, AVFrame *frame)
     return av_buffersrc_add_frame_flags(g->source, frame, 0);
 }
 
+int pipeline_graph_close(struct pipeline_graph *g, int64_t pts)
+{
+    if (pts == AV_NOPTS_VALUE)
+        return av_buffersrc_add_frame_flags(g->source, NULL, 0);
+    return av_buffersrc_close(g->source, pts, 0);
+}
+
 int pipeline_graph_send_subtitle(struct pipeline_graph *g, AVFrame *canvas)
 {
     return av_buffersrc_add_frame_flags(g->sub_source, canvas, 0);

@@ -63,6 +63,11 @@ int pipeline_graph_has_subtitle(const struct pipeline_graph *g);
 int pipeline_graph_send(struct pipeline_graph *g, AVFrame *frame);
 int pipeline_graph_send_subtitle(struct pipeline_graph *g, AVFrame *canvas);
 
+/* Ends the video input at pts (the stream's time base), where the CLI ends
+ * it: the last frame's end, which filters that fill time (fps=N) run up to;
+ * AV_NOPTS_VALUE: at the last frame's pts. Returns 0 or an AVERROR. */
+int pipeline_graph_close(struct pipeline_graph *g, int64_t pts);
+
 /* The next filtered frame into frame. Returns 0, AVERROR(EAGAIN) (feed
  * more), AVERROR_EOF or another AVERROR. */
 int pipeline_graph_receive(struct pipeline_graph *g, AVFrame *frame);

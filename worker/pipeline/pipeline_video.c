@@ -51,6 +51,7 @@
 
 #include <libavcodec/bsf.h>
 #include <libavutil/fifo.h>
+#include <libavutil/mathematics.h>
 #include <libavutil/mem.h>
 #include <libavutil/opt.h>
 
@@ -93,6 +94,8 @@ struct pipeline_video {
     AVFrame *filtered;
     int wait_keyframe;        /* drop input packets until a keyframe (after a seek) */
     int64_t start_ts;         /* in the stream time base: earlier frames are dropped */
+    int64_t end_ts;           /* decoding side: where the last frame fed to the graph ends
+                                 (stream time base), AV_NOPTS_VALUE: none fed */
     int started;              /* the first segment's frame has been sent */
     int next_index;           /* file number of the next segment */
     int64_t next_cut_ts;      /* in the encoder time base: frames at or past it start a segment */
@@ -149,6 +152,7 @@ int pipeline_video_open(struct pipeline_video **out, struct pipeline_run *run,
     v->stream = stream;
     v->input = input;
     v->last_pts = AV_NOPTS_VALUE;
+    v->end_ts = AV_NOPTS_VALUE;
     v->next_keyframe_ts = INT64_MAX;
     /* After a seek the demuxer may start on a frame that needs earlier ones. */
     v->wait_keyframe = 1;
@@ -527,10 +531,14 @@ static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame, in
     v->first_encoder = segment_writer_muxer_per_segment(v->writer);
 
     /* A run from the start of the input would mux its first dts one
-     * reorder delay before the stream's first frame. */
+     * reorder delay before the stream's first frame, as the graph puts it
+     * on its time base's grid (fps=25: 0.021 s -> 0.04 s, as the CLI's). */
     int64_t first_us = v->timeline->origin_us;
-    if (v->stream->start_time != AV_NOPTS_VALUE)
-        first_us = av_rescale_q(v->stream->start_time, v->stream->time_base, AV_TIME_BASE_Q);
+    if (v->stream->start_time != AV_NOPTS_VALUE) {
+        int64_t first = av_rescale_q_rnd(v->stream->start_time, v->stream->time_base,
+                                         enc->time_base, AV_ROUND_NEAR_INF | AV_ROUND_PASS_MINMAX);
+        first_us = av_rescale_q(first, enc->time_base, AV_TIME_BASE_Q);
+    }
     int64_t delay_us = av_rescale_q(enc->has_b_frames, av_inv_q(rate), AV_TIME_BASE_Q);
 
     par = avcodec_parameters_alloc();
@@ -804,6 +812,19 @@ static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
     return ret;
 }
 
+/* Notes where frame (about to enter the graph) ends, where the CLI ends the
+ * graph's input: after its duration, else one frame at the decoder's rate. */
+static void video_note_end(struct pipeline_video *v, const AVFrame *frame)
+{
+    if (frame->pts == AV_NOPTS_VALUE)
+        return;
+    int64_t duration = frame->pkt_duration;
+    AVRational rate = v->decoder->framerate;
+    if (duration <= 0 && rate.num > 0 && rate.den > 0)
+        duration = av_rescale_q(1, av_inv_q(rate), v->stream->time_base);
+    v->end_ts = frame->pts + (duration > 0 ? duration : 0);
+}
+
 /* Filters and encodes every frame the decoder has ready. */
 static int video_receive_frames(struct pipeline_video *v)
 {
@@ -827,6 +848,7 @@ static int video_receive_frames(struct pipeline_video *v)
             continue;
         }
         v->frame->pts = ts;
+        video_note_end(v, v->frame);
         if (v->hw != NULL && (averr = pipeline_hw_retrieve(v->hw, v->frame)) < 0) {
             av_frame_unref(v->frame);
             return pipeline_fail(run, averr, "transfer a decoded video frame to memory (%s)",
@@ -883,7 +905,7 @@ static int video_decode_packet(struct pipeline_video *v, const AVPacket *pkt)
         if (subtitle && v->sub_pushed &&
             (ret = video_push_subtitle(v, v->sub_last_ts + 1)) != PIPELINE_OK)
             return ret;
-        averr = pipeline_graph_send(v->graph, NULL);
+        averr = pipeline_graph_close(v->graph, v->end_ts);
         if (averr >= 0 && subtitle)
             averr = pipeline_graph_send_subtitle(v->graph, NULL);
         if (averr < 0)
