@@ -596,6 +596,7 @@ int queue_complete_result(struct queue *queue, const char *id, const char *owner
         return QUEUE_ERROR;
     queue_args_text(&args, result != NULL ? result : "");
     queue_args_int(&args, result_status);
+    queue_args_int(&args, result != NULL); /* a job whose outcome is a result, empty or not */
     return queue_script_simple(queue, QUEUE_SCRIPT_COMPLETE, &args, NULL);
 }
 
@@ -624,7 +625,7 @@ int queue_job_result(struct queue *queue, const char *id, char **result, int *st
     }
     const redisReply *text = reply->element[1];
     int ret = reply_int(reply->element[2], status) == 0 ? QUEUE_OK : QUEUE_ERROR;
-    if (ret == QUEUE_OK && text->type == REDIS_REPLY_STRING && text->len > 0) {
+    if (ret == QUEUE_OK && text->type == REDIS_REPLY_STRING) { /* "" too: a silent CLI */
         *result = malloc(text->len + 1);
         if (*result == NULL)
             ret = QUEUE_ERROR;

@@ -270,9 +270,9 @@ Test(queue, segment_durations_rebuild_the_playlist_after_a_takeover)
     struct queue_claim claim;
     claim_ok(queue, "worker-a", &claim);
     /* The job's first segment carries its fMP4 fragment base. */
-    cr_assert_eq(
-        queue_checkpoint(queue, id, "worker-a", claim.epoch, 10, 6000000, 0, "1:1024:-1024 2:0:0", NULL),
-        QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 10, 6000000, 0,
+                                  "1:1024:-1024 2:0:0", NULL),
+                 QUEUE_OK);
     cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 11, 6006000, 0, NULL, NULL),
                  QUEUE_OK);
     struct queue_segments segments;
@@ -301,8 +301,9 @@ Test(queue, segment_durations_rebuild_the_playlist_after_a_takeover)
     char long_base[QUEUE_FMP4_BASE_MAX + 8];
     memset(long_base, '1', sizeof(long_base) - 1);
     long_base[sizeof(long_base) - 1] = '\0';
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-b", claim.epoch, 12, 2500000, 1, long_base, NULL),
-                 QUEUE_ERROR);
+    cr_assert_eq(
+        queue_checkpoint(queue, id, "worker-b", claim.epoch, 12, 2500000, 1, long_base, NULL),
+        QUEUE_ERROR);
     queue_claim_clear(&claim);
     queue_close(queue);
 }
@@ -519,7 +520,8 @@ Test(queue, finished_jobs_expire_after_retention)
     struct queue_claim claim;
     claim_ok(queue, "worker-a", &claim);
     cr_assert_eq(admin_integer("PTTL ffpool:job:%s", id), -1, "a live job must not expire");
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 0, 1, 0, NULL, NULL), QUEUE_OK);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 0, 1, 0, NULL, NULL),
+                 QUEUE_OK);
     cr_assert_eq(queue_complete(queue, id, "worker-a", claim.epoch), QUEUE_OK);
     long long ttl = admin_integer("PTTL ffpool:job:%s", id);
     cr_assert(ttl > 50000 && ttl <= 60000, "job PTTL %lld", ttl);

@@ -62,7 +62,8 @@ Test(queue, redis_down_gives_queue_error_not_crash_and_reconnects_when_it_return
     cr_assert(strstr(queue_last_error(queue), "Redis") != NULL, "error: %s",
               queue_last_error(queue));
     cr_assert_eq(queue_claim(queue, "worker-a", &none), QUEUE_ERROR);
-    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 0, 1, 0, NULL, NULL), QUEUE_ERROR);
+    cr_assert_eq(queue_checkpoint(queue, id, "worker-a", claim.epoch, 0, 1, 0, NULL, NULL),
+                 QUEUE_ERROR);
     cr_assert_eq(queue_complete(queue, id, "worker-a", claim.epoch), QUEUE_ERROR);
     cr_assert_eq(queue_get(queue, id, &job), QUEUE_ERROR);
     cr_assert_eq(queue_submit(queue, "other", NULL, 0, 0, id, NULL), QUEUE_ERROR);
@@ -414,4 +415,34 @@ Test(queue, sentinel_finds_the_master_and_follows_a_failover)
     redis_stop(replica);
     redis_stop(master);
     remove_tree(dir);
+}
+
+/* A CLI job that printed nothing (-v quiet) still has its exit status;
+ * a stream's completion has no result at all. */
+Test(queue, a_silent_result_keeps_its_exit_status)
+{
+    struct queue_config config = test_config();
+    struct queue *queue = open_queue(&config);
+    char quiet[QUEUE_ID_MAX], stream[QUEUE_ID_MAX];
+    struct queue_claim claim;
+    submit_new(queue, "quiet", 0, quiet);
+    claim_ok(queue, "worker-a", &claim);
+    cr_assert_eq(queue_complete_result(queue, claim.id, "worker-a", claim.epoch, "", 1), QUEUE_OK);
+    queue_claim_clear(&claim);
+    char *result = NULL;
+    int status = -1;
+    cr_assert_eq(queue_job_result(queue, quiet, &result, &status), QUEUE_OK);
+    cr_assert_not_null(result, "an empty result is a result");
+    cr_assert_str_eq(result, "");
+    cr_assert_eq(status, 1);
+    free(result);
+
+    submit_new(queue, "stream", 0, stream);
+    claim_ok(queue, "worker-a", &claim);
+    cr_assert_eq(queue_complete(queue, claim.id, "worker-a", claim.epoch), QUEUE_OK);
+    queue_claim_clear(&claim);
+    cr_assert_eq(queue_job_result(queue, stream, &result, &status), QUEUE_OK);
+    cr_assert_null(result);
+    cr_assert_eq(status, 0);
+    queue_close(queue);
 }
