@@ -85,13 +85,10 @@ static __attribute__((unused)) int free_port(void)
     return port;
 }
 
-/* Starts redis-server in the foreground as a child that dies with us;
- * password NULL = no AUTH. */
-static __attribute__((unused)) pid_t redis_spawn_auth(int port, const char *dir,
-                                                      const char *password)
+/* Starts a program with argv as a child that dies with us, its output
+ * discarded. */
+static __attribute__((unused)) pid_t spawn_argv(char *const argv[])
 {
-    char port_text[16];
-    snprintf(port_text, sizeof(port_text), "%d", port);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0)
@@ -105,14 +102,36 @@ static __attribute__((unused)) pid_t redis_spawn_auth(int port, const char *dir,
         dup2(null, STDOUT_FILENO);
         dup2(null, STDERR_FILENO);
     }
-    if (password != NULL)
-        execlp("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1", "--dir",
-               dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--requirepass",
-               password, (char *)NULL);
-    else
-        execlp("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1", "--dir",
-               dir, "--save", "", "--appendonly", "no", "--daemonize", "no", (char *)NULL);
+    execvp(argv[0], argv);
     _exit(127);
+}
+
+/* Starts redis-server in the foreground as a child that dies with us;
+ * password NULL = no AUTH. */
+static __attribute__((unused)) pid_t redis_spawn_auth(int port, const char *dir,
+                                                      const char *password)
+{
+    char port_text[16];
+    snprintf(port_text, sizeof(port_text), "%d", port);
+    char *argv[] = {"redis-server",
+                    "--port",
+                    port_text,
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    (char *)dir,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--requirepass",
+                    (char *)password,
+                    NULL};
+    if (password == NULL)
+        argv[13] = NULL;
+    return spawn_argv(argv);
 }
 
 static __attribute__((unused)) pid_t redis_spawn(int port, const char *dir)

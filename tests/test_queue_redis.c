@@ -216,26 +216,6 @@ Test(queue, empty_claim_tells_when_the_next_lease_expires)
     queue_close(queue);
 }
 
-/* Starts a program with argv as a child that dies with us. */
-static pid_t spawn_argv(char *const argv[])
-{
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(1);
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-        dup2(null, STDIN_FILENO);
-        dup2(null, STDOUT_FILENO);
-        dup2(null, STDERR_FILENO);
-    }
-    execvp(argv[0], argv);
-    _exit(127);
-}
-
 /* A command on a fresh connection to 127.0.0.1:port; NULL if unreachable. */
 static redisReply *port_command(int port, const char *fmt, ...)
 {
