@@ -223,8 +223,9 @@ static int cli_validate(const struct job_spec *spec, char *err, size_t errlen)
 int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
 {
     static const char *const video_codecs[] = {"", "libx264", "copy", NULL};
-    static const char *const audio_codecs[] = {"",    "aac",  "libfdk_aac", "libmp3lame",
-                                               "ac3", "copy", NULL};
+    static const char *const audio_codecs[] = {"",     "aac",       "libfdk_aac", "libmp3lame",
+                                               "ac3",  "eac3",      "libopus",    "flac",
+                                               "alac", "libvorbis", "copy",       NULL};
     size_t offset, length;
 
     if (spec->n_hw_devices < 0 || spec->n_hw_devices > JOB_SPEC_HW_DEVICES_MAX) {
@@ -267,6 +268,10 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
     }
     if (!known_codec(spec->audio_codec, audio_codecs)) {
         snprintf(err, errlen, "audio codec %s is not supported by the worker", spec->audio_codec);
+        return -1;
+    }
+    if (spec->input_fflags[strspn(spec->input_fflags, "abcdefghijklmnopqrstuvwxyz+-")] != '\0') {
+        snprintf(err, errlen, "input fflags \"%s\" are not libavformat flags", spec->input_fflags);
         return -1;
     }
     if (routing_words_check(spec->requires, err, errlen) != 0)
@@ -344,6 +349,7 @@ struct string_field {
 static const struct string_field string_fields[] = {
     STRING_FIELD(input),
     STRING_FIELD(input_format),
+    STRING_FIELD(input_fflags),
     STRING_FIELD(video_codec),
     STRING_FIELD(preset),
     STRING_FIELD(profile),
@@ -355,6 +361,7 @@ static const struct string_field string_fields[] = {
     STRING_FIELD(video_tag),
     STRING_FIELD(audio_codec),
     STRING_FIELD(audio_filter),
+    STRING_FIELD(audio_encoder_options),
     STRING_FIELD(output_format),
     STRING_FIELD(output),
     STRING_FIELD(movflags),

@@ -73,6 +73,9 @@ struct job_spec {
     /* -readrate_catchup C: the speed allowed while a read that fell behind
      * R catches up; 0 = unbounded (ffmpeg before 8.0). */
     double readrate_catchup;
+    /* -fflags flags other than genpts, as libavformat's "fflags" option
+     * reads them: "+igndts", "+discardcorrupt+ignidx"; "" = none. */
+    char input_fflags[JOB_SPEC_SHORT_MAX];
 
     /* Stream selection: input stream indexes, -1 = none, -2 = first of kind. */
     int video_stream;
@@ -104,11 +107,16 @@ struct job_spec {
     char video_tag[16];                     /* -tag:v, e.g. "hvc1" */
 
     /* Audio. */
-    char audio_codec[JOB_SPEC_SHORT_MAX];   /* "aac", "libmp3lame", "ac3", "copy", "" = none */
-    int64_t audio_bitrate;                  /* -ab / -b:a */
-    int audio_channels;                     /* -ac, JOB_SPEC_UNSET = keep */
-    int audio_sample_rate;                  /* -ar, JOB_SPEC_UNSET = keep */
+    char audio_codec[JOB_SPEC_SHORT_MAX]; /* "aac", "libmp3lame", "libopus"..., "copy", "" = none */
+    int64_t audio_bitrate;                /* -ab / -b:a */
+    int audio_channels;                   /* -ac, JOB_SPEC_UNSET = keep */
+    int audio_sample_rate;                /* -ar, JOB_SPEC_UNSET = keep */
     char audio_filter[JOB_SPEC_FILTER_MAX]; /* -af, as written */
+    /* Further audio encoder AVOptions, "key=value" lines joined by '\n',
+     * as the CLI sets them: -qscale:a Q gives flags=+qscale and
+     * global_quality=Q*FF_QP2LAMBDA, -abr:a gives abr, a bare -flags gives
+     * flags (a later "flags" line applies on top of an earlier one). */
+    char audio_encoder_options[JOB_SPEC_SHORT_MAX];
 
     /* Output. */
     enum job_output_kind output_kind;

@@ -239,14 +239,17 @@ void on_extra_hw_frames(struct argv_parse *p, const char *opt, char kind, const 
         p->spec->extra_hw_frames = (int)v;
 }
 
-/* Sets "key=value" in the video encoder's further options; a later value
- * of the same key replaces an earlier one, as in the CLI's option
- * dictionary. */
-static void encoder_option_set(struct argv_parse *p, const char *opt, const char *key,
-                               const char *value)
+/* Sets "key=value" in an encoder's further options (options, size bytes);
+ * a later value of the same key replaces an earlier one, as in the CLI's
+ * option dictionary, except where append is set and the later value is
+ * relative ("+flag", "-flag"): it then applies on top of the earlier one,
+ * as the CLI's -qscale (a flag set directly) and -flags (the dictionary)
+ * both take effect. */
+static void options_set(struct argv_parse *p, const char *opt, char *options, size_t size,
+                        const char *key, const char *value, int append)
 {
-    char *options = p->spec->video_encoder_options;
-    size_t size = sizeof(p->spec->video_encoder_options), key_len = strlen(key);
+    char previous[JOB_SPEC_SHORT_MAX] = "";
+    size_t key_len = strlen(key);
     if (value[0] == '\0' || strchr(value, '\n') != NULL) {
         parse_block(p, RANK_FEATURE, "cannot read %.64s value", opt);
         return;
@@ -254,6 +257,10 @@ static void encoder_option_set(struct argv_parse *p, const char *opt, const char
     for (char *line = options; *line != '\0';) {
         char *end = strchr(line, '\n');
         if (strncmp(line, key, key_len) == 0 && line[key_len] == '=') {
+            const char *old = line + key_len + 1;
+            size_t old_len = end != NULL ? (size_t)(end - old) : strlen(old);
+            if (append && (value[0] == '+' || value[0] == '-'))
+                snprintf(previous, sizeof(previous), "%.*s", (int)old_len, old);
             if (end != NULL)
                 memmove(line, end + 1, strlen(end + 1) + 1);
             else
@@ -265,11 +272,26 @@ static void encoder_option_set(struct argv_parse *p, const char *opt, const char
         line = end + 1;
     }
     size_t used = strlen(options);
-    int n = snprintf(options + used, size - used, "%s%s=%s", used > 0 ? "\n" : "", key, value);
+    int n = snprintf(options + used, size - used, "%s%s=%s%s", used > 0 ? "\n" : "", key, previous,
+                     value);
     if (n < 0 || (size_t)n >= size - used) {
         options[used] = '\0';
         parse_block(p, RANK_FEATURE, "value of %.64s too long for the job spec", opt);
     }
+}
+
+static void encoder_option_set(struct argv_parse *p, const char *opt, const char *key,
+                               const char *value)
+{
+    options_set(p, opt, p->spec->video_encoder_options, sizeof(p->spec->video_encoder_options), key,
+                value, 0);
+}
+
+void audio_encoder_option_set(struct argv_parse *p, const char *opt, const char *key,
+                              const char *value)
+{
+    options_set(p, opt, p->spec->audio_encoder_options, sizeof(p->spec->audio_encoder_options), key,
+                value, 1);
 }
 
 /* Boolean encoder options (-low_power, -look_ahead, -forced_idr,
@@ -337,23 +359,29 @@ void on_sei(struct argv_parse *p, const char *opt, char kind, const char *value)
 }
 
 /* -flags:v (e.g. "-global_header" for hevc_vaapi on AMD): the video
- * encoder's codec flags. Without :v the CLI gives them to the audio
- * encoder too, which the job cannot say. */
+ * encoder's codec flags; -flags:a the audio encoder's; a bare -flags both
+ * (Jellyfin's "-flags -global_header" on live TV with MPEG-TS segments). */
 void on_codec_flags(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
     static const char *const flags[] = {"global_header", "cgop", "low_delay", "bitexact", "ildct",
                                         "ilme",          "loop", "gray",      "psnr",     "mv4",
                                         "qpel",          "aic",  "qscale",    NULL};
     char unknown[64];
-    if (kind != 'v') {
-        parse_block(p, RANK_FEATURE, "%.64s not native (only -flags:v)", opt);
+    if (kind != 'v' && kind != 'a' && kind != '*') {
+        parse_block(p, RANK_FEATURE, "%.64s not native (only -flags, -flags:v, -flags:a)", opt);
         return;
     }
     enum value_status status = value_check_flags(value, flags, unknown, sizeof(unknown));
-    if (status == VALUE_RANGE)
+    if (status == VALUE_RANGE) {
         parse_block(p, RANK_FEATURE, "%.64s %.32s not native", opt, unknown);
-    else if (status != VALUE_OK)
+        return;
+    }
+    if (status != VALUE_OK) {
         parse_block(p, RANK_FEATURE, "cannot read %.64s value '%.32s'", opt, value);
-    else
+        return;
+    }
+    if (kind != 'a')
         encoder_option_set(p, opt, "flags", value);
+    if (kind != 'v')
+        audio_encoder_option_set(p, opt, "flags", value);
 }

@@ -121,6 +121,9 @@ int name_is_progressive_muxer(const char *format);
 /* The audio codecs the worker's pipeline encodes (libfdk_aac runs as the
  * native aac encoder), or copy. */
 int name_is_native_audio_codec(const char *codec);
+/* -fflags flags, besides genpts, that the pipeline gives libavformat as
+ * written: igndts, ignidx, discardcorrupt, fastseek. */
+int name_is_native_input_fflag(const char *flag);
 
 /* The progressive muxers the worker's pipeline writes (one growing file). */
 int name_is_native_progressive_muxer(const char *format);
@@ -293,5 +296,9 @@ void on_encoder_integer(struct argv_parse *p, const char *opt, char kind, const 
 void on_rc_mode(struct argv_parse *p, const char *opt, char kind, const char *value);
 void on_sei(struct argv_parse *p, const char *opt, char kind, const char *value);
 void on_codec_flags(struct argv_parse *p, const char *opt, char kind, const char *value);
+/* Sets "key=value" in the audio encoder's further options (a relative
+ * "flags" value applies on top of an earlier one). */
+void audio_encoder_option_set(struct argv_parse *p, const char *opt, const char *key,
+                              const char *value);
 
 #endif

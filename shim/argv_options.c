@@ -75,8 +75,10 @@ static void on_probesize(struct argv_parse *p, const char *opt, char kind, const
         p->spec->probesize = v;
 }
 
-/* -fflags is a flag set: "+genpts", "+igndts+genpts", "genpts". Only genpts
- * is native; any other flag changes demuxing in a way the spec cannot say. */
+/* -fflags is a flag set: "+genpts", "+igndts+genpts", "genpts". genpts has
+ * its own field; the other flags Jellyfin writes (igndts for tuners,
+ * ignidx for recordings in progress, discardcorrupt, fastseek) go to
+ * libavformat's "fflags" as written. */
 static void on_fflags(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
     const char *s = value;
@@ -89,15 +91,29 @@ static void on_fflags(struct argv_parse *p, const char *opt, char kind, const ch
         if (*s == '+' || *s == '-')
             set = *s++ == '+';
         size_t n = strcspn(s, "+-");
-        if (n == 0) {
+        char name[32];
+        if (n == 0 || n >= sizeof(name)) {
             parse_block(p, RANK_FEATURE, "cannot read %.64s value '%.32s'", opt, value);
             return;
         }
-        if (n == 6 && strncmp(s, "genpts", 6) == 0)
-            p->spec->genpts = set;
-        else
-            parse_block(p, RANK_FEATURE, "-fflags flag %.*s not native", (int)(n < 32 ? n : 32), s);
+        memcpy(name, s, n);
+        name[n] = '\0';
         s += n;
+        if (strcmp(name, "genpts") == 0) {
+            p->spec->genpts = set;
+            continue;
+        }
+        if (!name_is_native_input_fflag(name)) {
+            parse_block(p, RANK_FEATURE, "-fflags flag %s not native", name);
+            continue;
+        }
+        size_t used = strlen(p->spec->input_fflags);
+        size_t room = sizeof(p->spec->input_fflags) - used;
+        if ((size_t)snprintf(p->spec->input_fflags + used, room, "%c%s", set ? '+' : '-', name) >=
+            room) {
+            p->spec->input_fflags[used] = '\0';
+            parse_block(p, RANK_FEATURE, "value of %.64s too long for the job spec", opt);
+        }
     }
 }
 
@@ -496,6 +512,38 @@ static void on_readrate_catchup(struct argv_parse *p, const char *opt, char kind
         p->readrate_catchup_given = 1;
 }
 
+/* -qscale:a Q (-q:a): variable bit rate at quality Q, as the CLI sets it on
+ * the encoder: its qscale flag and global_quality Q x FF_QP2LAMBDA (118).
+ * Jellyfin writes it with libmp3lame and libvorbis ("VBR audio encoding").
+ * A video -qscale (trickplay's mjpeg) is not a line the pipeline runs. */
+static void on_qscale(struct argv_parse *p, const char *opt, char kind, const char *value)
+{
+    double q;
+    if (kind != 'a') {
+        parse_block(p, RANK_FEATURE, "%.64s not native (only for audio)", opt);
+        return;
+    }
+    enum value_status status = value_parse_double(value, &q);
+    if (status != VALUE_OK || q < 0 || q > 1e6) {
+        parse_block(p, RANK_FEATURE, "cannot read %.64s value '%.32s'", opt, value);
+        return;
+    }
+    char quality[32];
+    snprintf(quality, sizeof(quality), "%d", (int)(118 * q));
+    audio_encoder_option_set(p, opt, "flags", "+qscale");
+    audio_encoder_option_set(p, opt, "global_quality", quality);
+}
+
+/* -abr:a 1: libmp3lame's average bit rate mode, at -b:a (Jellyfin's VBR
+ * setting for bit rates outside lame's VBR range). The encoder refuses it
+ * if it has no such option, as the CLI's would. */
+static void on_audio_abr(struct argv_parse *p, const char *opt, char kind, const char *value)
+{
+    int64_t v;
+    if (parse_integer(p, opt, value, 1, 0, 1, &v) == 0)
+        audio_encoder_option_set(p, opt, "abr", v ? "1" : "0");
+}
+
 static void on_audio_filter(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
     parse_store(p, opt, p->spec->audio_filter, sizeof(p->spec->audio_filter), value);
@@ -815,6 +863,9 @@ static const struct option_def option_table[] = {
     {"ac", OPT_OUTPUT | OPT_VALUE, STREAMS_AUDIO, on_audio_channels},
     {"ar", OPT_OUTPUT | OPT_VALUE, STREAMS_AUDIO, on_audio_sample_rate},
     {"af", OPT_OUTPUT | OPT_VALUE, STREAMS_NONE, on_audio_filter},
+    {"qscale", OPT_OUTPUT | OPT_VALUE, STREAMS_ANY, on_qscale},
+    {"q", OPT_OUTPUT | OPT_VALUE, STREAMS_ANY, on_qscale},
+    {"abr", OPT_OUTPUT | OPT_VALUE, STREAMS_AUDIO, on_audio_abr},
     {"strict", OPT_OUTPUT | OPT_VALUE, STREAMS_ANY, on_strict},
 
     /* Muxing. */

@@ -526,8 +526,16 @@ int name_is_progressive_muxer(const char *format)
 
 int name_is_native_audio_codec(const char *codec)
 {
-    static const char *const codecs[] = {"aac", "libfdk_aac", "libmp3lame", "ac3", "copy", NULL};
+    static const char *const codecs[] = {"aac",       "libfdk_aac", "libmp3lame", "ac3",
+                                         "eac3",      "libopus",    "flac",       "alac",
+                                         "libvorbis", "copy",       NULL};
     return name_in_list(codec, codecs);
+}
+
+int name_is_native_input_fflag(const char *flag)
+{
+    static const char *const flags[] = {"igndts", "ignidx", "discardcorrupt", "fastseek", NULL};
+    return name_in_list(flag, flags);
 }
 
 int name_is_native_progressive_muxer(const char *format)
@@ -543,19 +551,19 @@ int name_ipod_takes_codec(const char *codec)
      * takes or refuses for the pipeline as for the CLI. */
     static const char *const codecs[] = {"",         "copy",       "libx264", "h264_vaapi",
                                          "h264_qsv", "h264_nvenc", "aac",     "libfdk_aac",
-                                         "ac3",      NULL};
+                                         "ac3",      "eac3",       "alac",    NULL};
     return name_in_list(codec, codecs);
 }
 
 const char *name_guess_muxer(const char *path)
 {
     static const char *const table[][2] = {
-        {"m3u8", "hls"},    {"mp4", "mp4"},      {"m4v", "ipod"},  {"m4b", "ipod"},
-        {"mov", "mov"},     {"mkv", "matroska"}, {"webm", "webm"}, {"mp3", "mp3"},
-        {"ts", "mpegts"},   {"aac", "adts"},     {"flac", "flac"}, {"ogg", "ogg"},
-        {"opus", "opus"},   {"wav", "wav"},      {"m4a", "ipod"},  {"jpg", "image2"},
-        {"jpeg", "image2"}, {"png", "image2"},   {"srt", "srt"},   {"ass", "ass"},
-        {"ssa", "ass"},     {"vtt", "webvtt"},
+        {"m3u8", "hls"},   {"mp4", "mp4"},      {"m4v", "ipod"},     {"m4b", "ipod"},
+        {"mov", "mov"},    {"mkv", "matroska"}, {"mka", "matroska"}, {"webm", "webm"},
+        {"mp3", "mp3"},    {"ts", "mpegts"},    {"aac", "adts"},     {"flac", "flac"},
+        {"ogg", "ogg"},    {"opus", "opus"},    {"wav", "wav"},      {"m4a", "ipod"},
+        {"jpg", "image2"}, {"jpeg", "image2"},  {"png", "image2"},   {"srt", "srt"},
+        {"ass", "ass"},    {"ssa", "ass"},      {"vtt", "webvtt"},
     };
     const char *base = path;
     for (const char *s = path; *s != '\0'; s++)

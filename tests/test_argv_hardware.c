@@ -42,8 +42,8 @@ Test(argv_hardware, every_hardware_corpus_line_gets_its_decision)
         {"014-", ARGV_PASSTHROUGH,
          "passthrough: -hwaccel_flags unsafe_output unknown to libav 5.1"},
         /* Trickplay images (mjpeg, image2): not a pool job. */
-        {"016-", ARGV_PASSTHROUGH, "passthrough: unknown option -qscale:v"},
-        {"017-", ARGV_PASSTHROUGH, "passthrough: unknown option -qscale:v"},
+        {"016-", ARGV_PASSTHROUGH, "passthrough: -qscale:v not native (only for audio)"},
+        {"017-", ARGV_PASSTHROUGH, "passthrough: -qscale:v not native (only for audio)"},
         {"022-", ARGV_NATIVE, "native: progressive h264_vaapi+aac"},
         {"023-", ARGV_PASSTHROUGH, "passthrough: -sei a53_cc unknown to libav 5.1"},
         /* hwupload_vaapi and tonemap=bt2390 are jellyfin-ffmpeg's: routed by
@@ -518,7 +518,8 @@ Test(argv_hardware, hardware_encoders_take_their_options)
         {"-c:v av1_vaapi", "passthrough: hardware encoder av1_vaapi not run by the pool"},
         {"-c:v h264_vaapi -sei -a53_cc", "passthrough: -sei a53_cc unknown to libav 5.1"},
         {"-c:v h264_vaapi -rc_mode CRF", "passthrough: -rc_mode CRF unknown to libav 5.1"},
-        {"-c:v h264_vaapi -flags -global_header", "passthrough: -flags not native (only -flags:v)"},
+        {"-c:v h264_vaapi -flags:s -global_header",
+         "passthrough: -flags:s not native (only -flags, -flags:v, -flags:a)"},
         {"-c:v h264_vaapi -flags:v +unaligned", "passthrough: -flags:v unaligned not native"},
         {"-c:v h264_qsv -low_power maybe", "passthrough: cannot read -low_power value 'maybe'"},
         {"-c:v h264_qsv -async_depth 0", "passthrough: -async_depth value out of range"},

@@ -3,7 +3,9 @@
  * Owns the audio decoder, the job's -af graph (volume, loudnorm, ... handed
  * to libavfilter as written), the swresample context, a sample fifo and the
  * encoder ("aac" for aac and libfdk_aac, else the named encoder: libmp3lame,
- * ac3, ...); with audio_codec "copy" it passes packets through untouched
+ * ac3, eac3, libopus, flac, alac, libvorbis), given the job's further
+ * encoder options (-qscale:a, -abr:a) as the CLI gives them; with
+ * audio_codec "copy" it passes packets through untouched
  * (AAC into an MP4 muxer through aac_adtstoasc). Encoded or copied
  * packets go to the segment writer, which drops or places them.
  *
@@ -24,6 +26,7 @@
  * timeline and the run's error sink, nothing else of the pipeline. */
 #include "pipeline_audio.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include <libavcodec/bsf.h>
@@ -33,6 +36,7 @@
 #include <libavutil/audio_fifo.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/mem.h>
+#include <libavutil/opt.h>
 #include <libavutil/samplefmt.h>
 #include <libswresample/swresample.h>
 
@@ -128,6 +132,58 @@ static int audio_choose_layout(const AVCodec *codec, int wanted, AVChannelLayout
     return av_channel_layout_copy(out, best);
 }
 
+/* Picks the encoder's sample format for decoded samples in `have`, as the
+ * CLI's format negotiation does (libavfilter's swap_sample_fmts): `have`
+ * or its packed/planar twin if the encoder takes it, else the narrowest
+ * format at least as wide, else the widest narrower one. */
+static enum AVSampleFormat audio_choose_format(const AVCodec *codec, enum AVSampleFormat have)
+{
+    const enum AVSampleFormat *f = codec->sample_fmts;
+    if (f == NULL)
+        return AV_SAMPLE_FMT_FLTP;
+    int width = av_get_bytes_per_sample(have);
+    enum AVSampleFormat best = f[0];
+    int best_score = INT_MAX;
+    for (; *f != AV_SAMPLE_FMT_NONE; f++) {
+        if (av_get_packed_sample_fmt(*f) == av_get_packed_sample_fmt(have))
+            return *f;
+        int w = av_get_bytes_per_sample(*f);
+        int score = w >= width ? w - width : 100 + width - w; /* wider first, then least loss */
+        if (score < best_score) {
+            best_score = score;
+            best = *f;
+        }
+    }
+    return best;
+}
+
+/* The job's further encoder options ("key=value" lines, as -qscale:a and
+ * -abr:a give them) into *options; an option the encoder does not have is
+ * refused by name, as the CLI refuses it. Returns a pipeline_result. */
+static int audio_encoder_options(struct pipeline_run *run, AVCodecContext *enc,
+                                 AVDictionary **options)
+{
+    const char *lines = run->spec->audio_encoder_options;
+    while (*lines != '\0') {
+        size_t n = strcspn(lines, "\n");
+        char line[sizeof(run->spec->audio_encoder_options)];
+        snprintf(line, sizeof(line), "%.*s", (int)n, lines);
+        lines += n + (lines[n] == '\n');
+        char *eq = strchr(line, '=');
+        if (eq == NULL || eq == line)
+            return pipeline_fail(run, AVERROR(EINVAL),
+                                 "audio encoder option \"%s\" is not key=value", line);
+        *eq = '\0';
+        if (av_opt_find(enc, line, NULL, 0, AV_OPT_SEARCH_CHILDREN) == NULL)
+            return pipeline_fail(run, AVERROR_OPTION_NOT_FOUND, "audio encoder %s has no option %s",
+                                 enc->codec->name, line);
+        int averr = av_dict_set(options, line, eq + 1, 0);
+        if (averr < 0)
+            return pipeline_fail(run, averr, "set audio encoder option %s", line);
+    }
+    return PIPELINE_OK;
+}
+
 /* Opens the encoder and declares its stream to the writer. */
 static int audio_open_encoder(struct pipeline_audio *a)
 {
@@ -160,11 +216,16 @@ static int audio_open_encoder(struct pipeline_audio *a)
     if (enc->ch_layout.nb_channels > AUDIO_MAX_CHANNELS)
         return pipeline_fail(run, 0, "open audio encoder %s: %d channels is too many", name,
                              enc->ch_layout.nb_channels);
-    enc->sample_fmt = codec->sample_fmts != NULL ? codec->sample_fmts[0] : AV_SAMPLE_FMT_FLTP;
+    enc->sample_fmt = audio_choose_format(codec, a->decoder->sample_fmt);
     enc->time_base = (AVRational){1, enc->sample_rate};
     if (spec->audio_bitrate > 0)
         enc->bit_rate = spec->audio_bitrate;
-    averr = avcodec_open2(enc, codec, NULL);
+    AVDictionary *options = NULL;
+    ret = audio_encoder_options(run, enc, &options);
+    averr = ret == PIPELINE_OK ? avcodec_open2(enc, codec, &options) : 0;
+    av_dict_free(&options);
+    if (ret != PIPELINE_OK)
+        return ret;
     if (averr < 0)
         return pipeline_fail(run, averr, "open audio encoder %s", name);
 

@@ -21,6 +21,7 @@
 #include <libavutil/fifo.h>
 #include <libavutil/mathematics.h>
 #include <libavutil/mem.h>
+#include <libavutil/opt.h>
 
 #include "pipeline_complex.h"
 
@@ -92,7 +93,11 @@ static int input_open_format(struct pipeline_input *in, const AVFormatContext *l
     if (spec->genpts)
         input->flags |= AVFMT_FLAG_GENPTS;
     averr = 0;
-    if (spec->analyzeduration_us >= 0)
+    /* -fflags +igndts, +discardcorrupt...: libavformat reads them as the
+     * CLI gives them. */
+    if (spec->input_fflags[0] != '\0')
+        averr = av_opt_set(input, "fflags", spec->input_fflags, 0);
+    if (averr >= 0 && spec->analyzeduration_us >= 0)
         averr = av_dict_set_int(&options, "analyzeduration", spec->analyzeduration_us, 0);
     if (averr >= 0 && spec->probesize >= 0)
         averr = av_dict_set_int(&options, "probesize", spec->probesize, 0);
