@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "defaults.h"
 #include "keys.h"
@@ -651,6 +652,58 @@ int queue_fail(struct queue *queue, const char *id, const char *owner, int64_t e
     queue_args_text(&args, text);
     int ended = 0;
     return queue_script_simple(queue, QUEUE_SCRIPT_FAIL, &args, &ended);
+}
+
+/* ---- ending a run, retried ----------------------------------------------- */
+
+/* Pause between two tries of a call that ends a run. */
+#define QUEUE_RETRY_MS 50
+
+enum queue_run_end { QUEUE_RUN_COMPLETE, QUEUE_RUN_FAIL, QUEUE_RUN_RELEASE };
+
+/* Sends the call that ends the run until Redis answers or no try can start
+ * before deadline_ms; text is complete's result or fail's error. */
+static int queue_end_run_until(struct queue *queue, enum queue_run_end end, const char *id,
+                               const char *owner, int64_t epoch, const char *text,
+                               int result_status, long long deadline_ms, int *tries)
+{
+    int status, n = 0;
+    for (;;) {
+        if (end == QUEUE_RUN_COMPLETE)
+            status = queue_complete_result(queue, id, owner, epoch, text, result_status);
+        else if (end == QUEUE_RUN_FAIL)
+            status = queue_fail(queue, id, owner, epoch, text);
+        else
+            status = queue_release(queue, id, owner, epoch);
+        n++;
+        if (status != QUEUE_ERROR || program_monotonic_ms() + QUEUE_RETRY_MS >= deadline_ms)
+            break;
+        usleep(QUEUE_RETRY_MS * 1000);
+    }
+    if (tries != NULL)
+        *tries = n;
+    return status;
+}
+
+int queue_complete_until(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                         const char *result, int result_status, long long deadline_ms, int *tries)
+{
+    return queue_end_run_until(queue, QUEUE_RUN_COMPLETE, id, owner, epoch, result, result_status,
+                               deadline_ms, tries);
+}
+
+int queue_fail_until(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                     const char *error, long long deadline_ms, int *tries)
+{
+    return queue_end_run_until(queue, QUEUE_RUN_FAIL, id, owner, epoch, error, 0, deadline_ms,
+                               tries);
+}
+
+int queue_release_until(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                        long long deadline_ms, int *tries)
+{
+    return queue_end_run_until(queue, QUEUE_RUN_RELEASE, id, owner, epoch, NULL, 0, deadline_ms,
+                               tries);
 }
 
 int queue_wait(struct queue *queue, int timeout_ms)

@@ -166,8 +166,7 @@ int queue_renew(struct queue *queue, const char *id, const char *owner, int64_t 
  * not NULL) set as queue_renew sets it, so that a pause takes hold at the
  * next segment, not only at the next renewal. */
 int queue_checkpoint(struct queue *queue, const char *id, const char *owner, int64_t epoch,
-                     int index, int64_t duration_us, int last, const char *fmp4_base,
-                     int *paused);
+                     int index, int64_t duration_us, int last, const char *fmp4_base, int *paused);
 /* What a run resuming the job needs of the segments published before it. */
 struct queue_segments {
     int last_index;                      /* checkpointed as the stream's last segment, -1 if none */
@@ -192,6 +191,23 @@ int queue_complete_result(struct queue *queue, const char *id, const char *owner
  * max_attempts is reached. */
 int queue_fail(struct queue *queue, const char *id, const char *owner, int64_t epoch,
                const char *error);
+
+/* Complete, fail and release end an owner's run, and each may be sent
+ * again when Redis did not answer: the fence makes a repeat change nothing
+ * (a fail or release that was applied before its reply was lost answers
+ * QUEUE_FENCED), and complete repeats as QUEUE_OK. These send one until
+ * Redis answers, trying again every 50 ms after QUEUE_ERROR (unreachable, a
+ * time-out, a dropped connection, an error reply) while another try can
+ * start before deadline_ms (program_monotonic_ms() clock; the first try is
+ * always made). Any answer of the script's, fenced or cancelled too, is
+ * final. *tries (if not NULL) gets the number of tries made.
+ * queue_complete_until with result NULL is queue_complete. */
+int queue_complete_until(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                         const char *result, int result_status, long long deadline_ms, int *tries);
+int queue_fail_until(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                     const char *error, long long deadline_ms, int *tries);
+int queue_release_until(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                        long long deadline_ms, int *tries);
 
 /* Blocks up to timeout_ms for a wake-up (a submit or a release). Returns
  * QUEUE_OK on a wake-up or time-out, QUEUE_ERROR if Redis is unreachable. */

@@ -48,6 +48,11 @@ struct job_run {
     int64_t resume_offset_us; /* sum of the published durations before first_index; 0 unknown */
     struct queue_segments published; /* the last segment's index, the fMP4 base */
     int last_published;              /* this run published the stream's last segment */
+    int last_index;                  /* the stream's last segment, once known; -1 before */
+    int playlist_ended;              /* the playlist in place lists it, with #EXT-X-ENDLIST */
+    /* Names this run's temporary files, segments' and playlist's:
+     * ".<owner>.e<epoch>.tmp". */
+    char temp_suffix[QUEUE_OWNER_MAX + 48];
 };
 
 static void job_set_deadline_from(struct job *job, long long renew_started_ms)
@@ -59,6 +64,24 @@ static void job_set_deadline_from(struct job *job, long long renew_started_ms)
 static int job_lease_valid(struct job *job)
 {
     return program_monotonic_ms() < atomic_load(&job->lease_deadline_ms);
+}
+
+/* The local lease deadline (monotonic ms), also how long the calls that end
+ * the run (complete, fail, release) are retried while Redis does not answer:
+ * past it the lease may lapse, and the next claim finds the job where this
+ * run left it (a lost completion is redone by stream_already_complete, a
+ * lost fail or release is counted as a lost lease). */
+static long long job_deadline(struct job *job)
+{
+    return atomic_load(&job->lease_deadline_ms);
+}
+
+/* The lease is certainly still ours: no other owner was seen and the local
+ * deadline has not passed. (A drain or a cancel leaves it ours.) */
+static int job_lease_held(struct job *job)
+{
+    int reason = atomic_load(&job->stop_reason);
+    return reason != JOB_STOP_FENCED && reason != JOB_STOP_LEASE && job_lease_valid(job);
 }
 
 static void job_report(struct job *job, enum worker_event event, double value)
@@ -127,8 +150,10 @@ static void *job_renew_main(void *arg)
 
     while (queue != NULL && !atomic_load(&job->finished)) {
         pthread_mutex_lock(&job->lock);
+        /* job->wake waits on CLOCK_MONOTONIC (job_create): a wall clock
+         * stepped back must not delay the renewal past the deadline. */
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
+        clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += interval / 1000;
         until.tv_nsec += (interval % 1000) * 1000000L;
         if (until.tv_nsec >= 1000000000L) {
@@ -205,11 +230,61 @@ static int job_record_duration(struct job_run *run, int index, int64_t duration_
     return 0;
 }
 
+/* How a playlist may be put in place. */
+enum job_playlist_commit {
+    JOB_PLAYLIST_UNDER_LEASE, /* only while the lease is certainly ours */
+    JOB_PLAYLIST_COMPLETED,   /* Redis completed the job under this owner and epoch */
+};
+
+/* Rewrites the playlist: segments start_number .. start_number+count-1,
+ * ended adding #EXT-X-ENDLIST. It is written into this run's own temporary
+ * file (owner and epoch in its name, as its segments': a stalled former
+ * owner writes into a file of its own, which the next owner's sweep
+ * removes) and renamed over the published one only if the lease is
+ * certainly ours right before the rename: a segment's commit point. Once
+ * Redis has completed the job under this owner and epoch, no other owner
+ * has claimed it since this run's claim and none can: the final playlist
+ * then goes in place whatever the local deadline says. Returns 0 when it is
+ * in place, 1 if refused (the job self-fences), -1 if it could not be
+ * written (logged). */
+static int job_publish_playlist(struct job_run *run, int count, int ended,
+                                enum job_playlist_commit commit)
+{
+    struct job *job = run->job;
+    char temp[JOB_SPEC_PATH_MAX + sizeof(run->temp_suffix)], err[512];
+    if (count <= 0 || count > run->durations_cap)
+        return -1;
+    snprintf(temp, sizeof(temp), "%s%s", job->spec.output, run->temp_suffix);
+    if (playlist_write_temp(&job->spec, run->durations_us, count, ended, temp, err, sizeof(err)) !=
+        0) {
+        log_warn("playlist_failed", "job=%s error=%s", job->id, log_quote(err));
+        return -1;
+    }
+    if (commit == JOB_PLAYLIST_UNDER_LEASE && !job_lease_held(job)) {
+        unlink(temp);
+        job_report(job, WORKER_EVENT_FENCED_WRITE, 1);
+        log_warn("playlist_refused", "job=%s segments=%d epoch=%lld temp=%s msg=%s", job->id, count,
+                 (long long)job->epoch, log_quote(temp),
+                 log_quote("lease no longer certainly ours; playlist not replaced"));
+        if (!job_lease_valid(job))
+            job_self_fence(job, "playlist");
+        return 1;
+    }
+    if (rename(temp, job->spec.output) != 0) {
+        log_warn("playlist_failed", "job=%s path=%s error=%s", job->id, log_quote(job->spec.output),
+                 log_quote(strerror(errno)));
+        unlink(temp);
+        return -1;
+    }
+    if (ended)
+        run->playlist_ended = 1;
+    return 0;
+}
+
 static int job_segment_done(void *opaque, const struct pipeline_segment *segment)
 {
     struct job_run *run = opaque;
     struct job *job = run->job;
-    char err[512];
 
     job_test_hooks(job, segment->index);
     /* The commit point: never make a segment visible unless the lease is
@@ -270,16 +345,23 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
     atomic_store(&job->paused, paused);
     run->segments_published++;
     run->last_published = segment->last;
+    if (segment->last)
+        run->last_index = segment->index;
     job_report(job, WORKER_EVENT_SEGMENT, 1);
     log_info("segment", "job=%s segment=%d epoch=%lld worker=%s duration_us=%lld", job->id,
              segment->index, (long long)job->epoch, job->owner, (long long)segment->duration_us);
 
-    if (job_record_duration(run, segment->index, segment->duration_us) == 0) {
-        int count = segment->index - job->spec.start_number + 1;
-        if (playlist_write(&job->spec, run->durations_us, count, segment->last, err, sizeof(err)) !=
-            0)
-            log_warn("playlist_failed", "job=%s error=%s", job->id, log_quote(err));
-    }
+    job_test_hook_before_playlist(job, segment->index, segment->last);
+    if (job_record_duration(run, segment->index, segment->duration_us) != 0)
+        return 0;
+    /* A refused playlist stops the run at once, but for the stream's last
+     * segment: the stream is whole and recorded, so the job still tries to
+     * complete (fenced in Redis), and a completion puts the final playlist
+     * in place (job_complete). */
+    int count = segment->index - job->spec.start_number + 1;
+    if (job_publish_playlist(run, count, segment->last, JOB_PLAYLIST_UNDER_LEASE) == 1 &&
+        !segment->last)
+        return 1;
     return 0;
 }
 
@@ -333,31 +415,40 @@ static void job_load_durations(struct job_run *run)
             run->durations_us[i] = job->spec.hls_time_us;
 }
 
+/* Removes the temporary files "<final_path>.*.tmp" of other runs. */
+static void job_remove_stale_temps_of(struct job *job, const char *final_path,
+                                      const char *own_suffix)
+{
+    char pattern[JOB_SPEC_PATH_MAX + 16];
+    snprintf(pattern, sizeof(pattern), "%s.*.tmp", final_path);
+    glob_t found;
+    if (glob(pattern, GLOB_NOSORT | GLOB_NOESCAPE, NULL, &found) != 0)
+        return;
+    for (size_t i = 0; i < found.gl_pathc; i++) {
+        size_t len = strlen(found.gl_pathv[i]), suffix_len = strlen(own_suffix);
+        if (len >= suffix_len && strcmp(found.gl_pathv[i] + len - suffix_len, own_suffix) == 0)
+            continue;
+        if (unlink(found.gl_pathv[i]) == 0)
+            log_info("stale_temp_removed", "job=%s path=%s", job->id, log_quote(found.gl_pathv[i]));
+    }
+    globfree(&found);
+}
+
 /* A worker killed mid-segment leaves its temporary file (named for its
  * owner and epoch) beside the segment this run is about to write, or the one
- * after if it died between publishing and checkpointing. Removes those;
+ * after if it died between publishing and checkpointing, and one killed
+ * while writing the playlist leaves its temporary playlist. Removes those;
  * a stalled owner still writing one only loses an unlinked file. */
 static void job_remove_stale_temps(struct job *job, const char *own_suffix)
 {
     for (int index = job->first_index; index <= job->first_index + 1; index++) {
         char final_path[JOB_SPEC_PATH_MAX];
         if (job_spec_segment_path(&job->spec, index, final_path, sizeof(final_path)) != 0)
-            return;
-        char pattern[JOB_SPEC_PATH_MAX + 16];
-        snprintf(pattern, sizeof(pattern), "%s.*.tmp", final_path);
-        glob_t found;
-        if (glob(pattern, GLOB_NOSORT | GLOB_NOESCAPE, NULL, &found) != 0)
-            continue;
-        for (size_t i = 0; i < found.gl_pathc; i++) {
-            size_t len = strlen(found.gl_pathv[i]), suffix_len = strlen(own_suffix);
-            if (len >= suffix_len && strcmp(found.gl_pathv[i] + len - suffix_len, own_suffix) == 0)
-                continue;
-            if (unlink(found.gl_pathv[i]) == 0)
-                log_info("stale_temp_removed", "job=%s path=%s", job->id,
-                         log_quote(found.gl_pathv[i]));
-        }
-        globfree(&found);
+            break;
+        job_remove_stale_temps_of(job, final_path, own_suffix);
     }
+    if (job->spec.output_kind == JOB_OUTPUT_HLS || job->spec.output_kind == JOB_OUTPUT_CLI_HLS)
+        job_remove_stale_temps_of(job, job->spec.output, own_suffix);
 }
 
 /* A device check: its output and exit status are the job's result. A check
@@ -371,11 +462,11 @@ static void job_device_check(struct job *job, struct job_run *run)
         job_report(job, WORKER_EVENT_JOB_FAILED, 1);
         log_error("job_failed", "job=%s epoch=%lld error=%s", job->id, (long long)job->epoch,
                   log_quote(err));
-        queue_fail(run->queue, job->id, job->owner, job->epoch, err);
+        queue_fail_until(run->queue, job->id, job->owner, job->epoch, err, job_deadline(job), NULL);
         return;
     }
-    int status =
-        queue_complete_result(run->queue, job->id, job->owner, job->epoch, output, exit_status);
+    int status = queue_complete_until(run->queue, job->id, job->owner, job->epoch, output,
+                                      exit_status, job_deadline(job), NULL);
     log_info("job_done", "job=%s epoch=%lld device_check_status=%d bytes=%zu status=%d", job->id,
              (long long)job->epoch, exit_status, strlen(output), status);
     free(output);
@@ -426,20 +517,42 @@ static void job_cli_once(struct job *job, struct job_run *run, const struct cli_
         job_report(job, WORKER_EVENT_JOB_FAILED, 1);
         log_error("job_failed", "job=%s epoch=%lld error=%s", job->id, (long long)job->epoch,
                   log_quote(err));
-        queue_fail(run->queue, job->id, job->owner, job->epoch, err);
+        queue_fail_until(run->queue, job->id, job->owner, job->epoch, err, job_deadline(job), NULL);
         return;
     }
-    int status =
-        queue_complete_result(run->queue, job->id, job->owner, job->epoch, output, exit_status);
+    int status = queue_complete_until(run->queue, job->id, job->owner, job->epoch, output,
+                                      exit_status, job_deadline(job), NULL);
     log_info("job_done", "job=%s epoch=%lld cli_status=%d bytes=%zu status=%d", job->id,
              (long long)job->epoch, exit_status, strlen(output), status);
     free(output);
 }
 
+/* The stream is whole: completes the job, then puts the final playlist in
+ * place if it was refused after the last segment (the completion proves that
+ * nobody else has written since this run's claim). */
+static void job_complete(struct job_run *run, double seconds)
+{
+    struct job *job = run->job;
+    if (run->last_published)
+        job_test_hook_before_complete(job);
+    int tries = 0;
+    int status = queue_complete_until(run->queue, job->id, job->owner, job->epoch, NULL, 0,
+                                      job_deadline(job), &tries);
+    if (status == QUEUE_OK && run->last_index >= 0 && !run->playlist_ended)
+        job_publish_playlist(run, run->last_index - job->spec.start_number + 1, 1,
+                             JOB_PLAYLIST_COMPLETED);
+    if (status == QUEUE_ERROR)
+        log_warn("complete_failed", "job=%s epoch=%lld tries=%d error=%s msg=%s", job->id,
+                 (long long)job->epoch, tries, log_quote(queue_last_error(run->queue)),
+                 log_quote("the next owner finds the stream complete and completes it"));
+    log_info("job_done", "job=%s epoch=%lld segments=%d seconds=%.2f status=%d tries=%d", job->id,
+             (long long)job->epoch, run->segments_published, seconds, status, tries);
+}
+
 static void *job_main(void *arg)
 {
     struct job *job = arg;
-    struct job_run run = {.job = job, .published = {.last_index = -1}};
+    struct job_run run = {.job = job, .published = {.last_index = -1}, .last_index = -1};
     char err[1024] = "";
     long long started = program_monotonic_ms();
 
@@ -452,18 +565,18 @@ static void *job_main(void *arg)
     log_info("job_start", "job=%s epoch=%lld first_segment=%d takeover=%d input=%s", job->id,
              (long long)job->epoch, job->first_index, job->takeover, log_quote(job->spec.input));
 
-    /* Temporary segment files carry the owner and epoch: a former owner
-     * that wakes up after a stall writes into its own file, never into the
-     * one this run publishes. */
-    char temp_suffix[QUEUE_OWNER_MAX + 48];
-    snprintf(temp_suffix, sizeof(temp_suffix), ".%s.e%lld.tmp", job->owner, (long long)job->epoch);
-    job_remove_stale_temps(job, temp_suffix);
+    /* Temporary files carry the owner and epoch: a former owner that wakes
+     * up after a stall writes into its own file, never into one this run
+     * publishes. */
+    snprintf(run.temp_suffix, sizeof(run.temp_suffix), ".%s.e%lld.tmp", job->owner,
+             (long long)job->epoch);
+    job_remove_stale_temps(job, run.temp_suffix);
     struct pipeline_callbacks callbacks = {
         .opaque = &run,
         .segment_done = job_segment_done,
         .should_stop = job_should_stop,
         .progress = job_progress,
-        .temp_suffix = temp_suffix,
+        .temp_suffix = run.temp_suffix,
         .resume_offset_us = run.resume_offset_us,
         .fmp4_base = run.published.fmp4_base[0] != '\0' ? run.published.fmp4_base : NULL,
     };
@@ -474,7 +587,7 @@ static void *job_main(void *arg)
         .paused = job_cli_paused,
         .active = job_cli_active,
         .progress = job_progress,
-        .temp_suffix = temp_suffix,
+        .temp_suffix = run.temp_suffix,
         .resume_offset_us = run.resume_offset_us,
     };
     int result;
@@ -485,7 +598,7 @@ static void *job_main(void *arg)
     if (job_spec_is_cli(&job->spec) && job->config->worker_ffmpeg[0] == '\0') {
         /* Routing keeps CLI jobs from a worker without a CLI: not reached. */
         snprintf(err, sizeof(err), "this worker has no ffmpeg CLI (worker.ffmpeg is empty)");
-        queue_fail(run.queue, job->id, job->owner, job->epoch, err);
+        queue_fail_until(run.queue, job->id, job->owner, job->epoch, err, job_deadline(job), NULL);
         goto done;
     }
     if (job->spec.output_kind == JOB_OUTPUT_CLI) {
@@ -494,9 +607,14 @@ static void *job_main(void *arg)
     }
     if (run.published.last_index >= 0 && job->first_index > run.published.last_index) {
         /* The owner before died or drained between checkpointing the last
-         * segment and completing the job: the stream is whole. */
+         * segment and completing the job: the stream is whole, but its
+         * playlist may lack the last segment and #EXT-X-ENDLIST (it died
+         * before writing it): write it, then complete. */
         log_info("stream_already_complete", "job=%s epoch=%lld last_segment=%d", job->id,
                  (long long)job->epoch, run.published.last_index);
+        run.last_index = run.published.last_index;
+        job_publish_playlist(&run, run.last_index - job->spec.start_number + 1, 1,
+                             JOB_PLAYLIST_UNDER_LEASE);
         result = PIPELINE_OK;
     } else if (job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE && job->epoch > 1) {
         /* Jellyfin is tailing that file from the byte it has reached: a
@@ -513,24 +631,24 @@ static void *job_main(void *arg)
     int reason = atomic_load(&job->stop_reason);
     double seconds = (double)(program_monotonic_ms() - started) / 1000.0;
 
-    /* A drain that comes after the last segment was checkpointed completes
-     * the job rather than hand another worker nothing to do. */
-    if (result == PIPELINE_OK &&
-        (reason == JOB_RUNNING || (reason == JOB_STOP_DRAIN && run.last_published))) {
-        if (run.last_published)
-            job_test_hook_before_complete(job);
-        int status = queue_complete(run.queue, job->id, job->owner, job->epoch);
-        log_info("job_done", "job=%s epoch=%lld segments=%d seconds=%.2f status=%d", job->id,
-                 (long long)job->epoch, run.segments_published, seconds, status);
+    /* Every segment delivered: the stream is whole, so the job completes
+     * whatever stopped it since (a drain, a self-fence after the last
+     * checkpoint) unless another owner holds it or it was cancelled.
+     * Complete is fenced in Redis and writes nothing here: always safe to
+     * try. */
+    if (result == PIPELINE_OK && reason != JOB_STOP_FENCED && reason != JOB_STOP_CANCELLED) {
+        job_complete(&run, seconds);
     } else if (result == PIPELINE_ERROR && reason == JOB_RUNNING) {
         job_report(job, WORKER_EVENT_JOB_FAILED, 1);
         log_error("job_failed", "job=%s epoch=%lld error=%s", job->id, (long long)job->epoch,
                   log_quote(err));
-        queue_fail(run.queue, job->id, job->owner, job->epoch, err);
+        queue_fail_until(run.queue, job->id, job->owner, job->epoch, err, job_deadline(job), NULL);
     } else if (reason == JOB_STOP_DRAIN) {
-        int status = queue_release(run.queue, job->id, job->owner, job->epoch);
-        log_info("job_released", "job=%s epoch=%lld segments=%d status=%d", job->id,
-                 (long long)job->epoch, run.segments_published, status);
+        int tries = 0;
+        int status = queue_release_until(run.queue, job->id, job->owner, job->epoch,
+                                         job_deadline(job), &tries);
+        log_info("job_released", "job=%s epoch=%lld segments=%d status=%d tries=%d", job->id,
+                 (long long)job->epoch, run.segments_published, status, tries);
     } else {
         log_info("job_stopped", "job=%s epoch=%lld reason=%d segments=%d", job->id,
                  (long long)job->epoch, reason, run.segments_published);
@@ -570,7 +688,11 @@ struct job *job_create(const struct ffpool_config *config, const struct queue_co
     job->queue_config = *queue_config;
     job->report_fd = report_fd;
     pthread_mutex_init(&job->lock, NULL);
-    pthread_cond_init(&job->wake, NULL);
+    pthread_condattr_t wake_attr;
+    pthread_condattr_init(&wake_attr);
+    pthread_condattr_setclock(&wake_attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&job->wake, &wake_attr);
+    pthread_condattr_destroy(&wake_attr);
     return job;
 }
 

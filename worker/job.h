@@ -3,11 +3,27 @@
  *
  * A job runs in a job process of its own (worker/job_process.c, supervised
  * by the worker through worker/supervisor.c), in a job thread with a second
- * thread renewing its lease every TTL/3. The invariant that makes takeover safe: a segment is only
- * published (renamed to the name Jellyfin serves) while this worker's lease
- * is certainly still valid by its own monotonic clock, i.e. before
- * last successful renew + TTL - safety margin. Past that, the job stops
- * writing by itself, before any other worker can have claimed it. */
+ * thread renewing its lease every TTL/3. The invariant that makes takeover
+ * safe: a segment or the playlist is only published (renamed to the name
+ * Jellyfin serves) while this worker's lease is certainly still valid by its
+ * own monotonic clock, i.e. before last successful renew + TTL - safety
+ * margin. Past that, the job stops writing by itself, before any other
+ * worker can have claimed it.
+ *
+ * Clocks. The lease's end is Redis TIME (the server's wall clock) + TTL,
+ * and only the scripts compare it, with Redis TIME again. The worker never
+ * reads the server's clock: its deadline is its own CLOCK_MONOTONIC, read
+ * before the renew was sent, + TTL - margin, and every wait here (the renew
+ * thread's condition variable too) is on CLOCK_MONOTONIC, so stepping the
+ * worker's wall clock changes nothing. Stepping the server's wall clock
+ * does: forward by more than the margin, leases end early and another
+ * worker may claim a job whose owner still writes until its next renew is
+ * fenced (at most TTL/3; every running job is charged an attempt); back,
+ * a dead worker's jobs are taken over that much later. A failover compares
+ * with the new master's clock. Redis nodes need a slewing NTP, never a
+ * stepping one. (CLOCK_MONOTONIC stops during a system suspend, the
+ * server's clock does not: a worker that slept through its lease is stopped
+ * by its next renew, fenced if another worker took the job meanwhile.) */
 #ifndef FFPOOL_WORKER_JOB_H
 #define FFPOOL_WORKER_JOB_H
 
@@ -47,7 +63,7 @@ struct job {
     pthread_t thread;
     pthread_t renew_thread;
     pthread_mutex_t lock;
-    pthread_cond_t wake; /* wakes the renew thread early to exit */
+    pthread_cond_t wake; /* wakes the renew thread early to exit; CLOCK_MONOTONIC */
 };
 
 /* Builds a job from a claim; the job reports metric updates and progress to

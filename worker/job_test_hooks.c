@@ -51,10 +51,44 @@ void job_test_hooks(struct job *job, int index)
     }
 }
 
+/* Whether the hook whose _INPUT variable is input_name is armed for this
+ * job: the variable is set and the job's input path contains its text. */
+static int job_test_hook_input_armed(const struct job *job, const char *input_name)
+{
+    const char *input = getenv(input_name);
+    return input != NULL && input[0] != '\0' && strstr(job->spec.input, input) != NULL;
+}
+
+/* Stops this job process (every thread: the lease is no longer renewed)
+ * until a SIGCONT. The log line names the pid for the test to continue. */
+static void job_test_hook_stop(const struct job *job, int index, const char *hook)
+{
+    log_warn("test_hook", "job=%s segment=%d pid=%d msg=%s", job->id, index, (int)getpid(),
+             log_quote(hook));
+    raise(SIGSTOP);
+}
+
+void job_test_hook_before_playlist(const struct job *job, int index, int last)
+{
+    if (last && job_test_hook_input_armed(job, "FFPOOL_TEST_DIE_BEFORE_PLAYLIST_INPUT")) {
+        /* The machine lost: the worker first, so that no supervisor
+         * records the attempt and the job is taken over at lease expiry. */
+        log_warn("test_hook", "job=%s segment=%d msg=%s", job->id, index,
+                 log_quote("FFPOOL_TEST_DIE_BEFORE_PLAYLIST_INPUT: SIGKILL to the worker and "
+                           "its job process"));
+        kill(getppid(), SIGKILL);
+        raise(SIGKILL);
+    }
+    if (job_test_hook_armed(job, "FFPOOL_TEST_STOP_BEFORE_PLAYLIST_AT_SEGMENT",
+                            "FFPOOL_TEST_STOP_BEFORE_PLAYLIST_INPUT", index))
+        job_test_hook_stop(job, index, "FFPOOL_TEST_STOP_BEFORE_PLAYLIST_AT_SEGMENT: SIGSTOP");
+}
+
 void job_test_hook_before_complete(const struct job *job)
 {
-    const char *input = getenv("FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT");
-    if (input == NULL || input[0] == '\0' || strstr(job->spec.input, input) == NULL)
+    if (job_test_hook_input_armed(job, "FFPOOL_TEST_STOP_BEFORE_COMPLETE_INPUT"))
+        job_test_hook_stop(job, -1, "FFPOOL_TEST_STOP_BEFORE_COMPLETE_INPUT: SIGSTOP");
+    if (!job_test_hook_input_armed(job, "FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT"))
         return;
     log_warn("test_hook", "job=%s msg=%s", job->id,
              log_quote("FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT: raising SIGKILL"));

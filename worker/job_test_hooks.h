@@ -3,13 +3,27 @@
  * Compiled in, but armed only by environment variables whose names say that
  * they are test hooks; no deployment sets them. tests/e2e_isolation.sh uses
  * them to make one job process misbehave for real while another job runs on
- * the same worker. Each acts on jobs whose input path contains its _INPUT
- * text (every job if that is unset):
+ * the same worker, the tests/e2e_lease_*.sh scenarios to lose or stall an
+ * owner at a precise point. Each acts on jobs whose input path contains its
+ * _INPUT text (every job if that is unset; a hook named by its _INPUT
+ * variable alone is armed by it):
  *   FFPOOL_TEST_CRASH_AT_SEGMENT=N, FFPOOL_TEST_CRASH_INPUT=TEXT
  *       die by SIGSEGV instead of publishing segment N;
  *   FFPOOL_TEST_HOG_AT_SEGMENT=N, FFPOOL_TEST_HOG_INPUT=TEXT
  *       at segment N, allocate and touch memory at 64 MB/s (up to 2 GB) and
  *       never go on, still reporting progress (a runaway, not a hang);
+ *   FFPOOL_TEST_DIE_BEFORE_PLAYLIST_INPUT=TEXT
+ *       after checkpointing the stream's last segment, before writing the
+ *       playlist, SIGKILL the worker and this job process (a machine lost
+ *       at the very end of a stream: the job is taken over at lease expiry);
+ *   FFPOOL_TEST_STOP_BEFORE_PLAYLIST_AT_SEGMENT=N,
+ *   FFPOOL_TEST_STOP_BEFORE_PLAYLIST_INPUT=TEXT
+ *       after checkpointing segment N, before writing the playlist, stop
+ *       this job process by SIGSTOP (a stalled owner; the test continues
+ *       it, with the pid the test_hook log line names);
+ *   FFPOOL_TEST_STOP_BEFORE_COMPLETE_INPUT=TEXT
+ *       stop by SIGSTOP after the stream's last segment and playlist,
+ *       before completing the job (the test continues it);
  *   FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT=TEXT
  *       die by SIGKILL after checkpointing the last segment, before
  *       completing the job (a worker lost at the very end of a stream). */
@@ -21,8 +35,12 @@
 /* Before segment `index` is published: crashes or runs away if armed. */
 void job_test_hooks(struct job *job, int index);
 
+/* After segment `index` is checkpointed (last: the stream's last), before
+ * the playlist is written: kills or stops the job process if armed. */
+void job_test_hook_before_playlist(const struct job *job, int index, int last);
+
 /* After the stream's last segment is checkpointed, before the job is
- * completed: dies if armed. */
+ * completed: stops or dies if armed. */
 void job_test_hook_before_complete(const struct job *job);
 
 #endif

@@ -268,15 +268,17 @@ int main(int argc, char **argv)
         if (status != QUEUE_OK)
             continue;
 
-        /* A spec this worker cannot read fails here, without a process. */
+        /* A spec this worker cannot read fails here, without a process.
+         * Either call is retried while the lease just claimed lasts. */
         char err[512];
         struct job_spec spec;
+        long long lease_until = claim_started + config.lease_ttl_ms - config.lease_safety_margin_ms;
         if (job_spec_unpack(claim.spec, claim.spec_len, &spec, err, sizeof(err)) != 0) {
             log_error("job_unreadable", "job=%s error=%s", claim.id, log_quote(err));
-            queue_fail(queue, claim.id, owner, claim.epoch, err);
+            queue_fail_until(queue, claim.id, owner, claim.epoch, err, lease_until, NULL);
         } else if (supervisor_start(supervisor, &claim, claim_started, err, sizeof(err)) != 0) {
             log_error("job_start_failed", "job=%s error=%s", claim.id, log_quote(err));
-            queue_release(queue, claim.id, owner, claim.epoch);
+            queue_release_until(queue, claim.id, owner, claim.epoch, lease_until, NULL);
             supervisor_back_off(supervisor);
         } else {
             log_info("claimed", "job=%s epoch=%lld checkpoint=%d takeover=%d", claim.id,

@@ -13,11 +13,9 @@ static const char *path_basename(const char *path)
     return slash ? slash + 1 : path;
 }
 
-int playlist_write(const struct job_spec *spec, const int64_t *durations_us, int count, int ended,
-                   char *err, size_t errlen)
+int playlist_write_temp(const struct job_spec *spec, const int64_t *durations_us, int count,
+                        int ended, const char *temp, char *err, size_t errlen)
 {
-    char temp[JOB_SPEC_PATH_MAX + 16];
-    snprintf(temp, sizeof(temp), "%s.tmp", spec->output);
     FILE *file = fopen(temp, "w");
     if (file == NULL) {
         snprintf(err, errlen, "write playlist %s: %s", temp, strerror(errno));
@@ -50,7 +48,23 @@ int playlist_write(const struct job_spec *spec, const int64_t *durations_us, int
     }
     if (ended)
         fprintf(file, "#EXT-X-ENDLIST\n");
-    if (fclose(file) != 0 || rename(temp, spec->output) != 0) {
+    int failed = ferror(file);
+    if (fclose(file) != 0 || failed) {
+        snprintf(err, errlen, "write playlist %s: %s", temp, strerror(errno));
+        unlink(temp);
+        return -1;
+    }
+    return 0;
+}
+
+int playlist_write(const struct job_spec *spec, const int64_t *durations_us, int count, int ended,
+                   char *err, size_t errlen)
+{
+    char temp[JOB_SPEC_PATH_MAX + 16];
+    snprintf(temp, sizeof(temp), "%s.tmp", spec->output);
+    if (playlist_write_temp(spec, durations_us, count, ended, temp, err, errlen) != 0)
+        return -1;
+    if (rename(temp, spec->output) != 0) {
         snprintf(err, errlen, "write playlist %s: %s", spec->output, strerror(errno));
         unlink(temp);
         return -1;

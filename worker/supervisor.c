@@ -41,6 +41,10 @@
 #define SUPERVISOR_PIPE_DEFAULT_SIZE 65536
 /* No claims for this long after a job process could not be started. */
 #define SUPERVISOR_BACKOFF_MS 5000
+/* How long a dead child's fail or release is retried while Redis does not
+ * answer (the worker's loop waits meanwhile): about a lease, after which
+ * the next claim counts the lapsed lease anyway. */
+#define SUPERVISOR_FINISH_RETRY_MS 3000
 
 enum child_kill {
     CHILD_NOT_KILLED = 0,
@@ -383,6 +387,7 @@ static void supervisor_finish(struct supervisor *sup, struct queue *queue, struc
 
     char reason[QUEUE_ERROR_MAX];
     supervisor_end_reason(sup, child, status, reason, sizeof(reason));
+    long long retry_until = now + SUPERVISOR_FINISH_RETRY_MS;
     int setup_failed = child->killed == CHILD_NOT_KILLED && WIFEXITED(status) &&
                        (WEXITSTATUS(status) == JOB_PROCESS_EXIT_USAGE ||
                         WEXITSTATUS(status) == JOB_PROCESS_EXIT_SETUP ||
@@ -392,7 +397,8 @@ static void supervisor_finish(struct supervisor *sup, struct queue *queue, struc
          * Redis, threads). That is the worker's fault, not the job's: hand
          * it back without an attempt, and claim nothing for a while so that
          * a healthy worker gets it. */
-        int result = queue_release(queue, child->id, sup->owner, child->epoch);
+        int result =
+            queue_release_until(queue, child->id, sup->owner, child->epoch, retry_until, NULL);
         supervisor_back_off(sup);
         log_error("job_process_setup_failed",
                   "job=%s epoch=%lld pid=%d error=%s released=%d backoff_ms=%d", child->id,
@@ -403,12 +409,14 @@ static void supervisor_finish(struct supervisor *sup, struct queue *queue, struc
                   (long long)child->epoch, (int)child->pid);
     } else if (child->draining) {
         /* A drain must not cost the job an attempt. */
-        int result = queue_release(queue, child->id, sup->owner, child->epoch);
+        int result =
+            queue_release_until(queue, child->id, sup->owner, child->epoch, retry_until, NULL);
         log_warn("job_released", "job=%s epoch=%lld pid=%d by=worker status=%d error=%s", child->id,
                  (long long)child->epoch, (int)child->pid, result, log_quote(reason));
     } else {
         metrics_counter_add(sup->metrics->jobs_failed, 1);
-        int result = queue_fail(queue, child->id, sup->owner, child->epoch, reason);
+        int result =
+            queue_fail_until(queue, child->id, sup->owner, child->epoch, reason, retry_until, NULL);
         const char *recorded = result == QUEUE_OK      ? "yes"
                                : result == QUEUE_ERROR ? "no (Redis unreachable: the lease will "
                                                          "expire and the next claim counts it)"
