@@ -39,6 +39,22 @@ void job_spec_init(struct job_spec *spec)
     spec->autoscale = 1;
 }
 
+int job_spec_input_option_allowed(const char *key, size_t len)
+{
+    static const char *const keys[] = {
+        "user_agent",          "referer", "reconnect", "reconnect_at_eof", "reconnect_streamed",
+        "reconnect_delay_max", NULL};
+    for (int i = 0; keys[i] != NULL; i++)
+        if (strlen(keys[i]) == len && strncmp(keys[i], key, len) == 0)
+            return 1;
+    return 0;
+}
+
+int job_spec_input_is_url(const struct job_spec *spec)
+{
+    return strncmp(spec->input, "http://", 7) == 0 || strncmp(spec->input, "https://", 8) == 0;
+}
+
 int job_spec_video_copies(const struct job_spec *spec)
 {
     return strcmp(spec->video_codec, "copy") == 0;
@@ -270,6 +286,18 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         snprintf(err, errlen, "audio codec %s is not supported by the worker", spec->audio_codec);
         return -1;
     }
+    for (const char *line = spec->input_options; *line != '\0';) {
+        const char *eq = strchr(line, '=');
+        const char *end = strchr(line, '\n');
+        if (end == NULL)
+            end = line + strlen(line);
+        if (eq == NULL || eq > end || !job_spec_input_option_allowed(line, (size_t)(eq - line))) {
+            snprintf(err, errlen, "input option \"%.*s\" is not one a job may set",
+                     (int)(end - line), line);
+            return -1;
+        }
+        line = *end == '\n' ? end + 1 : end;
+    }
     if (spec->input_fflags[strspn(spec->input_fflags, "abcdefghijklmnopqrstuvwxyz+-")] != '\0') {
         snprintf(err, errlen, "input fflags \"%s\" are not libavformat flags", spec->input_fflags);
         return -1;
@@ -350,6 +378,7 @@ static const struct string_field string_fields[] = {
     STRING_FIELD(input),
     STRING_FIELD(input_format),
     STRING_FIELD(input_fflags),
+    STRING_FIELD(input_options),
     STRING_FIELD(video_codec),
     STRING_FIELD(preset),
     STRING_FIELD(profile),

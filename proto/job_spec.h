@@ -76,6 +76,10 @@ struct job_spec {
     /* -fflags flags other than genpts, as libavformat's "fflags" option
      * reads them: "+igndts", "+discardcorrupt+ignidx"; "" = none. */
     char input_fflags[JOB_SPEC_SHORT_MAX];
+    /* A URL input's protocol options, "key=value" lines joined by '\n'
+     * (only the keys job_spec_input_option_allowed() accepts): -user_agent,
+     * -referer, -reconnect* as Jellyfin gives them for a tuner or a .strm. */
+    char input_options[JOB_SPEC_SHORT_MAX * 4];
 
     /* Stream selection: input stream indexes, -1 = none, -2 = first of kind. */
     int video_stream;
@@ -172,6 +176,12 @@ struct job_spec {
      * scheduler adds what the spec implies before it stores the job. */
     char requires[JOB_SPEC_REQUIRES_MAX];
 };
+
+/* Whether key (len bytes) is an input protocol option a job may set. */
+int job_spec_input_option_allowed(const char *key, size_t len);
+
+/* Whether the input is a network URL the pipeline opens (http, https). */
+int job_spec_input_is_url(const struct job_spec *spec);
 
 /* Whether the job copies its video (audio) stream as it is ("copy") rather
  * than encoding it. A job without that stream copies nothing. */

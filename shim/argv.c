@@ -53,10 +53,17 @@ static int parse_input(struct argv_parse *p, int argc, char *const argv[], int i
     }
     p->have_input = 1;
     p->phase = PHASE_OUTPUT;
-    if (strncmp(url, "file:", 5) == 0)
+    if (strncmp(url, "file:", 5) == 0) {
         url += 5;
-    else if (name_is_protocol(url)) {
-        parse_block(p, RANK_FEATURE, "input is not a local file");
+    } else if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
+        /* Live TV, a recording in progress, a remote or .strm source: the
+         * worker opens the URL, which it must be able to reach. */
+        if (name_url_is_loopback(url)) {
+            parse_block(p, RANK_FEATURE, "input is on Jellyfin's own loopback address");
+            return i + 1;
+        }
+    } else if (name_is_protocol(url)) {
+        parse_block(p, RANK_FEATURE, "input is neither a local file nor an HTTP URL");
         return i + 1;
     }
     if (url[0] == '\0') {
@@ -255,7 +262,7 @@ static void finish_paths(struct argv_parse *p)
 {
     const struct job_spec *spec = p->spec;
 
-    if (spec->input[0] != '\0' && !path_is_absolute(spec->input))
+    if (spec->input[0] != '\0' && !path_is_absolute(spec->input) && !job_spec_input_is_url(spec))
         parse_block(p, RANK_FEATURE, "relative input path not native");
     if (spec->output[0] != '\0' && !path_is_absolute(spec->output))
         parse_block(p, RANK_FEATURE, "relative output path not native");

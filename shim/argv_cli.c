@@ -85,21 +85,6 @@ static int cli_hls_fields(int argc, char *const argv[], int outputs, struct job_
     return 0;
 }
 
-/* Whether an input URL names Jellyfin's own host by its loopback address
- * (a live stream Jellyfin relays to itself): no worker reaches it there. */
-static int url_is_loopback(const char *input)
-{
-    const char *host = strstr(input, "://");
-    if (host == NULL)
-        return 0;
-    host += 3;
-    const char *at = strchr(host, '@'), *slash = strchr(host, '/');
-    if (at != NULL && (slash == NULL || at < slash))
-        host = at + 1;
-    return strncmp(host, "localhost", 9) == 0 || strncmp(host, "127.", 4) == 0 ||
-           strncmp(host, "[::1]", 5) == 0;
-}
-
 int argv_cli_spec(int argc, char *const argv[], struct job_spec *spec, char *why, size_t whylen)
 {
     job_spec_init(spec);
@@ -122,7 +107,7 @@ int argv_cli_spec(int argc, char *const argv[], struct job_spec *spec, char *why
             return -1;
         }
         if (i + 1 < argc && strcmp(argv[i], "-i") == 0) {
-            if (url_is_loopback(argv[i + 1])) {
+            if (name_url_is_loopback(argv[i + 1])) {
                 snprintf(why, whylen, "its input is on Jellyfin's own loopback address");
                 return -1;
             }

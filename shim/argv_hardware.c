@@ -239,59 +239,18 @@ void on_extra_hw_frames(struct argv_parse *p, const char *opt, char kind, const 
         p->spec->extra_hw_frames = (int)v;
 }
 
-/* Sets "key=value" in an encoder's further options (options, size bytes);
- * a later value of the same key replaces an earlier one, as in the CLI's
- * option dictionary, except where append is set and the later value is
- * relative ("+flag", "-flag"): it then applies on top of the earlier one,
- * as the CLI's -qscale (a flag set directly) and -flags (the dictionary)
- * both take effect. */
-static void options_set(struct argv_parse *p, const char *opt, char *options, size_t size,
-                        const char *key, const char *value, int append)
-{
-    char previous[JOB_SPEC_SHORT_MAX] = "";
-    size_t key_len = strlen(key);
-    if (value[0] == '\0' || strchr(value, '\n') != NULL) {
-        parse_block(p, RANK_FEATURE, "cannot read %.64s value", opt);
-        return;
-    }
-    for (char *line = options; *line != '\0';) {
-        char *end = strchr(line, '\n');
-        if (strncmp(line, key, key_len) == 0 && line[key_len] == '=') {
-            const char *old = line + key_len + 1;
-            size_t old_len = end != NULL ? (size_t)(end - old) : strlen(old);
-            if (append && (value[0] == '+' || value[0] == '-'))
-                snprintf(previous, sizeof(previous), "%.*s", (int)old_len, old);
-            if (end != NULL)
-                memmove(line, end + 1, strlen(end + 1) + 1);
-            else
-                line[line > options ? -1 : 0] = '\0';
-            break;
-        }
-        if (end == NULL)
-            break;
-        line = end + 1;
-    }
-    size_t used = strlen(options);
-    int n = snprintf(options + used, size - used, "%s%s=%s%s", used > 0 ? "\n" : "", key, previous,
-                     value);
-    if (n < 0 || (size_t)n >= size - used) {
-        options[used] = '\0';
-        parse_block(p, RANK_FEATURE, "value of %.64s too long for the job spec", opt);
-    }
-}
-
 static void encoder_option_set(struct argv_parse *p, const char *opt, const char *key,
                                const char *value)
 {
-    options_set(p, opt, p->spec->video_encoder_options, sizeof(p->spec->video_encoder_options), key,
-                value, 0);
+    parse_option_line_set(p, opt, p->spec->video_encoder_options,
+                          sizeof(p->spec->video_encoder_options), key, value, 0);
 }
 
 void audio_encoder_option_set(struct argv_parse *p, const char *opt, const char *key,
                               const char *value)
 {
-    options_set(p, opt, p->spec->audio_encoder_options, sizeof(p->spec->audio_encoder_options), key,
-                value, 1);
+    parse_option_line_set(p, opt, p->spec->audio_encoder_options,
+                          sizeof(p->spec->audio_encoder_options), key, value, 1);
 }
 
 /* Boolean encoder options (-low_power, -look_ahead, -forced_idr,

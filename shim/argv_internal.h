@@ -121,6 +121,9 @@ int name_is_progressive_muxer(const char *format);
 /* The audio codecs the worker's pipeline encodes (libfdk_aac runs as the
  * native aac encoder), or copy. */
 int name_is_native_audio_codec(const char *codec);
+/* Whether an input URL names Jellyfin's own host by its loopback address
+ * (a live stream Jellyfin relays to itself): no worker reaches it there. */
+int name_url_is_loopback(const char *input);
 /* -fflags flags, besides genpts, that the pipeline gives libavformat as
  * written: igndts, ignidx, discardcorrupt, fastseek. */
 int name_is_native_input_fflag(const char *flag);
@@ -229,6 +232,12 @@ int parse_store(struct argv_parse *p, const char *opt, char *field, size_t size,
 /* Reads an integer option value in [min, max] (allow_suffix: k, M, G as
  * av_strtod reads them). Returns 0, or -1 after recording why not (the
  * caller then leaves the field alone). */
+/* Sets "key=value" in a spec's option lines (options, size bytes): a later
+ * value of a key replaces an earlier one, or with append a relative one
+ * ("+flag", "-flag") applies on top of it. Blocks the line if it does not
+ * fit or the value cannot be a line. */
+void parse_option_line_set(struct argv_parse *p, const char *opt, char *options, size_t size,
+                           const char *key, const char *value, int append);
 int parse_integer(struct argv_parse *p, const char *opt, const char *value, int allow_suffix,
                   int64_t min, int64_t max, int64_t *out);
 

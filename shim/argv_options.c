@@ -117,6 +117,29 @@ static void on_fflags(struct argv_parse *p, const char *opt, char kind, const ch
     }
 }
 
+/* -user_agent, -referer: the HTTP protocol's options for a URL input (M3U
+ * tuners, .strm sources with headers), as written. */
+static void on_input_protocol_string(struct argv_parse *p, const char *opt, char kind,
+                                     const char *value)
+{
+    parse_option_line_set(p, opt, p->spec->input_options, sizeof(p->spec->input_options), opt + 1,
+                          value, 0);
+}
+
+/* -reconnect, -reconnect_at_eof, -reconnect_streamed (booleans) and
+ * -reconnect_delay_max (seconds): the HTTP protocol's reconnection. */
+static void on_input_protocol_integer(struct argv_parse *p, const char *opt, char kind,
+                                      const char *value)
+{
+    int64_t v;
+    char text[32];
+    if (parse_integer(p, opt, value, 0, 0, INT_MAX, &v) != 0)
+        return;
+    snprintf(text, sizeof(text), "%lld", (long long)v);
+    parse_option_line_set(p, opt, p->spec->input_options, sizeof(p->spec->input_options), opt + 1,
+                          text, 0);
+}
+
 static void on_seek(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
     int64_t us;
@@ -799,6 +822,13 @@ static const struct option_def option_table[] = {
     {"readrate", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_readrate},
     {"readrate_catchup", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_readrate_catchup},
     {"re", OPT_INPUT, STREAMS_NONE, on_rate_emulation},
+    /* A URL input's HTTP options. */
+    {"user_agent", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_input_protocol_string},
+    {"referer", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_input_protocol_string},
+    {"reconnect", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_input_protocol_integer},
+    {"reconnect_at_eof", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_input_protocol_integer},
+    {"reconnect_streamed", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_input_protocol_integer},
+    {"reconnect_delay_max", OPT_INPUT | OPT_VALUE, STREAMS_NONE, on_input_protocol_integer},
 
     /* Stream selection and metadata. */
     {"id3v2_version", OPT_OUTPUT | OPT_VALUE, STREAMS_NONE, on_id3_tags},

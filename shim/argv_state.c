@@ -80,3 +80,44 @@ int parse_integer(struct argv_parse *p, const char *opt, const char *value, int 
     *out = v;
     return 0;
 }
+
+/* Sets "key=value" in a spec's option lines (options, size bytes);
+ * a later value of the same key replaces an earlier one, as in the CLI's
+ * option dictionary, except where append is set and the later value is
+ * relative ("+flag", "-flag"): it then applies on top of the earlier one,
+ * as the CLI's -qscale (a flag set directly) and -flags (the dictionary)
+ * both take effect. */
+void parse_option_line_set(struct argv_parse *p, const char *opt, char *options, size_t size,
+                           const char *key, const char *value, int append)
+{
+    char previous[JOB_SPEC_SHORT_MAX] = "";
+    size_t key_len = strlen(key);
+    if (value[0] == '\0' || strchr(value, '\n') != NULL) {
+        parse_block(p, RANK_FEATURE, "cannot read %.64s value", opt);
+        return;
+    }
+    for (char *line = options; *line != '\0';) {
+        char *end = strchr(line, '\n');
+        if (strncmp(line, key, key_len) == 0 && line[key_len] == '=') {
+            const char *old = line + key_len + 1;
+            size_t old_len = end != NULL ? (size_t)(end - old) : strlen(old);
+            if (append && (value[0] == '+' || value[0] == '-'))
+                snprintf(previous, sizeof(previous), "%.*s", (int)old_len, old);
+            if (end != NULL)
+                memmove(line, end + 1, strlen(end + 1) + 1);
+            else
+                line[line > options ? -1 : 0] = '\0';
+            break;
+        }
+        if (end == NULL)
+            break;
+        line = end + 1;
+    }
+    size_t used = strlen(options);
+    int n = snprintf(options + used, size - used, "%s%s=%s%s", used > 0 ? "\n" : "", key, previous,
+                     value);
+    if (n < 0 || (size_t)n >= size - used) {
+        options[used] = '\0';
+        parse_block(p, RANK_FEATURE, "value of %.64s too long for the job spec", opt);
+    }
+}

@@ -588,3 +588,18 @@ int name_is_protocol(const char *url)
         n++;
     return n >= 2 && url[n] == ':' && isalpha((unsigned char)url[0]);
 }
+
+/* Whether an input URL names Jellyfin's own host by its loopback address
+ * (a live stream Jellyfin relays to itself): no worker reaches it there. */
+int name_url_is_loopback(const char *input)
+{
+    const char *host = strstr(input, "://");
+    if (host == NULL)
+        return 0;
+    host += 3;
+    const char *at = strchr(host, '@'), *slash = strchr(host, '/');
+    if (at != NULL && (slash == NULL || at < slash))
+        host = at + 1;
+    return strncmp(host, "localhost", 9) == 0 || strncmp(host, "127.", 4) == 0 ||
+           strncmp(host, "[::1]", 5) == 0;
+}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # e2e_cli.sh -- lines the native parser does not take run on the workers'
 # own ffmpeg CLI (worker.ffmpeg), not on Jellyfin's host:
-#  1. routing by CLI: an HLS line with -flags -global_header (Jellyfin's
-#     event playlists; the native parser passes it through) waits while the
+#  1. routing by CLI: an HLS line with -async 1 (Jellyfin's for WMA/ASF and
+#     WTV sources; the native parser passes it through) waits while the
 #     only live worker has
 #     no CLI (worker.ffmpeg empty), then goes to a worker with one when it
 #     joins; it is the uninterrupted reference run;
@@ -42,14 +42,14 @@ EOF
 ffmpeg -nostdin -v error -i "$dir/clip.mkv" -i "$dir/subs.srt" -map 0 -map 1 -c copy \
   -c:s ass "$dir/subbed.mkv"
 
-# Corpus 003's shape (Jellyfin 10.8, x264 into MPEG-TS) with the
-# -flags -global_header EncodingHelper adds for event playlists.
-cat >"$dir/global-header.txt" <<'EOF'
-# source: tests/corpus/003 with -flags -global_header, written for tests/e2e_cli.sh
+# Corpus 003's shape (Jellyfin 10.8, x264 into MPEG-TS) with the -async 1
+# EncodingHelper adds for WMA/ASF and WTV sources.
+cat >"$dir/async.txt" <<'EOF'
+# source: tests/corpus/003 with -async 1, written for tests/e2e_cli.sh
 # kind: hls-transcode
-/usr/lib/jellyfin-ffmpeg/ffmpeg -analyzeduration 200M -f matroska,webm -autorotate 0 -i file:"/media/Show/Episode 01.mkv" -map_metadata -1 -map_chapters -1 -threads 0 -map 0:0 -map 0:1 -map -0:s -codec:v:0 libx264 -preset veryfast -crf 23 -maxrate 4875352 -bufsize 9750704 -x264opts:0 subme=0:me_range=4:rc_lookahead=10:me=dia:no_chroma_me:8x8dct=0:partitions=none -force_key_frames:0 "expr:gte(t,0+n_forced*3)" -sc_threshold:v:0 0 -flags -global_header -vf "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709,scale=trunc(min(max(iw\,ih*a)\,640)/2)*2:trunc(ow/a/2)*2,format=yuv420p" -codec:a:0 aac -ac 2 -ab 128000 -copyts -avoid_negative_ts disabled -max_muxing_queue_size 2048 -f hls -max_delay 5000000 -hls_time 3 -hls_segment_type mpegts -start_number 0 -hls_segment_filename "/var/lib/jellyfin/transcodes/7a1c9e3b5d2f4a60%d.ts" -hls_playlist_type vod -hls_list_size 0 -y "/var/lib/jellyfin/transcodes/7a1c9e3b5d2f4a60.m3u8"
+/usr/lib/jellyfin-ffmpeg/ffmpeg -analyzeduration 200M -async 1 -f matroska,webm -autorotate 0 -i file:"/media/Show/Episode 01.mkv" -map_metadata -1 -map_chapters -1 -threads 0 -map 0:0 -map 0:1 -map -0:s -codec:v:0 libx264 -preset veryfast -crf 23 -maxrate 4875352 -bufsize 9750704 -x264opts:0 subme=0:me_range=4:rc_lookahead=10:me=dia:no_chroma_me:8x8dct=0:partitions=none -force_key_frames:0 "expr:gte(t,0+n_forced*3)" -sc_threshold:v:0 0 -vf "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709,scale=trunc(min(max(iw\,ih*a)\,640)/2)*2:trunc(ow/a/2)*2,format=yuv420p" -codec:a:0 aac -ac 2 -ab 128000 -copyts -avoid_negative_ts disabled -max_muxing_queue_size 2048 -f hls -max_delay 5000000 -hls_time 3 -hls_segment_type mpegts -start_number 0 -hls_segment_filename "/var/lib/jellyfin/transcodes/7a1c9e3b5d2f4a60%d.ts" -hls_playlist_type vod -hls_list_size 0 -y "/var/lib/jellyfin/transcodes/7a1c9e3b5d2f4a60.m3u8"
 EOF
-corpus=$dir/global-header.txt
+corpus=$dir/async.txt
 
 FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers 0 --dir "$pool" 2>/dev/null
 # shellcheck disable=SC1091

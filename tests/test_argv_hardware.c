@@ -28,7 +28,8 @@ Test(argv_hardware, every_hardware_corpus_line_gets_its_decision)
         const char *reason;
     } lines[] = {
         /* 10.11 QSV on VAAPI, but Live TV: an http:// input. */
-        {"001-", ARGV_PASSTHROUGH, "passthrough: input is not a local file"},
+        /* Live TV from Jellyfin's own loopback relay: no worker reaches it. */
+        {"001-", ARGV_PASSTHROUGH, "passthrough: input is on Jellyfin's own loopback address"},
         {"006-", ARGV_NATIVE, "native: HLS h264_vaapi+aac"},
         /* 10.6's hls muxer option, not the hardware. */
         {"007-", ARGV_PASSTHROUGH, "passthrough: unknown option -individual_header_trailer"},

@@ -504,10 +504,20 @@ Test(argv_rules, unknown_options_and_urls_are_passthrough)
                  ARGV_PASSTHROUGH);
     cr_assert_str_eq(reason, "passthrough: unknown option -foo");
 
+    /* An HTTP URL is native (live TV, .strm: test_pipeline_url.c), but not
+     * Jellyfin's own loopback address, nor another protocol. */
     cr_assert_eq(parse_args("-i http://host/live.ts " LINE_VIDEO LINE_AUDIO LINE_HLS, &s, reason,
                             sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(s.input, "http://host/live.ts");
+    cr_assert_eq(parse_args("-i http://127.0.0.1:8096/live.ts " LINE_VIDEO LINE_AUDIO LINE_HLS, &s,
+                            reason, sizeof(reason)),
                  ARGV_PASSTHROUGH);
-    cr_assert_str_eq(reason, "passthrough: input is not a local file");
+    cr_assert_str_eq(reason, "passthrough: input is on Jellyfin's own loopback address");
+    cr_assert_eq(parse_args("-i rtp://host:5004 " LINE_VIDEO LINE_AUDIO LINE_HLS, &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: input is neither a local file nor an HTTP URL");
 }
 
 Test(argv_rules, probes_and_the_pause_key_check_are_passthrough)

@@ -37,6 +37,8 @@
  * must match the sum of the published durations to this (durations are
  * whole microseconds, summed). */
 #define INPUT_COPY_HINT_SLACK_US 1000
+/* Times an input that cannot seek may be opened again in one run. */
+#define INPUT_REWINDS_MAX 16
 
 struct pipeline_input {
     struct pipeline_run *run;
@@ -45,6 +47,10 @@ struct pipeline_input {
     AVPacket *scratch;       /* for the scans */
     struct pipeline_streams streams;
     int64_t duration_us;
+    /* Contexts a rewind replaced, open until the run ends: the stages keep
+     * pointers to their streams (time bases, parameters). */
+    AVFormatContext *retired[INPUT_REWINDS_MAX];
+    int n_retired;
 };
 
 /* ---- opening ------------------------------------------------------------------- */
@@ -97,6 +103,21 @@ static int input_open_format(struct pipeline_input *in, const AVFormatContext *l
      * CLI gives them. */
     if (spec->input_fflags[0] != '\0')
         averr = av_opt_set(input, "fflags", spec->input_fflags, 0);
+    /* A URL's protocol options (-user_agent, -referer, -reconnect*). */
+    for (const char *line = spec->input_options; averr >= 0 && *line != '\0';) {
+        size_t n = strcspn(line, "\n");
+        char key[64];
+        const char *eq = memchr(line, '=', n);
+        if (eq == NULL || (size_t)(eq - line) >= sizeof(key)) {
+            averr = AVERROR(EINVAL);
+            break;
+        }
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - line), line);
+        char value[sizeof(spec->input_options)];
+        snprintf(value, sizeof(value), "%.*s", (int)(line + n - eq - 1), eq + 1);
+        averr = av_dict_set(&options, key, value, 0);
+        line += n + (line[n] == '\n');
+    }
     if (averr >= 0 && spec->analyzeduration_us >= 0)
         averr = av_dict_set_int(&options, "analyzeduration", spec->analyzeduration_us, 0);
     if (averr >= 0 && spec->probesize >= 0)
@@ -110,6 +131,15 @@ static int input_open_format(struct pipeline_input *in, const AVFormatContext *l
     averr = avformat_open_input(&input, url, format, &options);
     if (averr < 0) {
         ret = pipeline_fail(run, averr, "open input %s", spec->input); /* input was freed */
+        goto end;
+    }
+    /* An option neither the demuxer nor the protocol took (-user_agent on
+     * a file) ends the run, as it ends the CLI's ("Option ... not found"). */
+    const AVDictionaryEntry *unused = av_dict_get(options, "", NULL, AV_DICT_IGNORE_SUFFIX);
+    if (unused != NULL) {
+        ret = pipeline_fail(run, AVERROR_OPTION_NOT_FOUND, "open input %s: option %s not found",
+                            spec->input, unused->key);
+        avformat_close_input(&input);
         goto end;
     }
     averr = like != NULL && input_same_streams(input, like)
@@ -280,6 +310,46 @@ static int input_scan_to_keyframe(struct pipeline_input *in, int video_index, in
     return PIPELINE_OK;
 }
 
+/* Whether the input can seek: an HTTP source without byte ranges (a live
+ * TV relay) cannot. */
+static int input_seekable(const AVFormatContext *input)
+{
+    return input->pb == NULL || (input->pb->seekable & AVIO_SEEKABLE_NORMAL);
+}
+
+/* Opens an input that cannot seek again, which reads it from its start (a
+ * relay serves its stream from the beginning of what it has), for a run
+ * that must go back further than libavformat still buffers (a forward
+ * seek reads ahead, which works on any input): a copy's keyframe search
+ * that has to start over. The new context must have the old one's
+ * streams; the old one stays open (retired) for the stages. Returns a
+ * pipeline_result. */
+static int input_rewind(struct pipeline_input *in)
+{
+    struct pipeline_run *run = in->run;
+    AVFormatContext *old = in->format;
+    if (in->n_retired == INPUT_REWINDS_MAX)
+        return pipeline_fail(run, AVERROR(ENOSYS), "read %s from its start again: done %d times",
+                             run->spec->input, INPUT_REWINDS_MAX);
+    input_replay_clear(in);
+    in->retired[in->n_retired++] = old;
+    /* Probed again: without find_stream_info an MPEG-TS demuxer hands out
+     * whole PES packets (several AAC frames each), not parsed frames. */
+    int ret = input_open_format(in, NULL);
+    if (ret != PIPELINE_OK)
+        return ret;
+    AVFormatContext *input = in->format;
+    int same = input_same_streams(input, old);
+    for (unsigned i = 0; same && i < input->nb_streams; i++) {
+        same = av_cmp_q(input->streams[i]->time_base, old->streams[i]->time_base) == 0;
+        input->streams[i]->discard = old->streams[i]->discard;
+    }
+    if (!same)
+        return pipeline_fail(run, AVERROR_INVALIDDATA,
+                             "read %s from its start again: its streams changed", run->spec->input);
+    return PIPELINE_OK;
+}
+
 /* Positions the input so that decoding reaches stream time start_us with
  * history: from a keyframe of video stream video_index (if >= 0) at or
  * before start - preroll, seeking by that stream, else by audio_index. MP4
@@ -319,6 +389,16 @@ static int input_seek(struct pipeline_input *in, const struct pipeline_timeline 
             int64_t ts = av_rescale_q_rnd(t->origin_us + target_us, AV_TIME_BASE_Q, tb,
                                           AV_ROUND_DOWN | AV_ROUND_PASS_MINMAX);
             averr = avformat_seek_file(input, seek_index, INT64_MIN, ts, ts, 0);
+        }
+        if (averr < 0 && !input_seekable(input)) {
+            /* A seek back past what it still buffers: the input's start is
+             * the only place it can go back to. */
+            int ret = input_rewind(in);
+            if (ret != PIPELINE_OK)
+                return ret;
+            input = in->format;
+            target_us = 0;
+            averr = 0;
         }
         if (averr < 0)
             return pipeline_fail(run, averr, "seek %s to %.3f s", run->spec->input,
@@ -529,5 +609,7 @@ void pipeline_input_close(struct pipeline_input **inp)
     av_fifo_freep2(&in->replay);
     av_packet_free(&in->scratch);
     avformat_close_input(&in->format);
+    for (int i = 0; i < in->n_retired; i++)
+        avformat_close_input(&in->retired[i]);
     av_freep(inp);
 }
