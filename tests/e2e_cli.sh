@@ -78,7 +78,7 @@ FFPOOL_SHIM_NO_POOL_POLICY=fail "$build/jellyfin/ffmpeg" "${args[@]}" </dev/null
 shim_pid=$!
 job=$(e2e_wait_job_id "$dir/reference.log")
 check "the line is submitted as a CLI job ($job)" \
-  grep -q 'reason="cli: HLS stream on a worker.s ffmpeg (-flags not native (only -flags:v))"' "$dir/reference.log"
+  grep -q 'reason="cli: HLS stream on a worker.s ffmpeg (unknown option -async)"' "$dir/reference.log"
 wait_until 10 bash -c "'$build/bin/ffpoolctl' job '$job' 2>/dev/null | grep -q '^waiting *no worker offers cli:ffmpeg'" || true
 check "it waits while only a worker without a CLI is live" \
   bash -c "'$build/bin/ffpoolctl' job '$job' | grep -q '^waiting *no worker offers cli:ffmpeg'"
