@@ -114,6 +114,10 @@ static const struct config_key config_keys[] = {
     KEY_INT("shim.pool_down_memory_ms", shim_pool_down_memory_ms, "60000",
             "after a probe found no pool, later probes for this long answer at once (from the "
             "cache, else by shim.no_pool_policy) instead of trying the pool again"),
+    KEY_INT("shim.queued_timeout_ms", shim_queued_timeout_ms, "60000",
+            "how long a submitted job may wait unclaimed (no live worker, or none that can run "
+            "it, or every one busy) before the shim cancels it and exits 1 saying why; a pool "
+            "that comes back within it fails nothing (0: wait as long as Jellyfin does)"),
     KEY_STRING("shim.log_file", shim_log_file, "",
                "file the shim appends its own log lines to, for every invocation (empty: only "
                "native transcodes log, on stderr, which Jellyfin keeps in the transcode log)"),

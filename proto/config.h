@@ -71,6 +71,7 @@ struct ffpool_config {
     char shim_caps_cache[CONFIG_STRING_MAX];     /* "" = found by the shim (caps_cache.h) */
     int64_t shim_probe_wait_ms;
     int64_t shim_pool_down_memory_ms;
+    int64_t shim_queued_timeout_ms;
     char shim_log_file[CONFIG_STRING_MAX];     /* "" = native transcodes on stderr, else nowhere */
     char paths_map[CONFIG_STRING_MAX];         /* "jellyfin_prefix=worker_prefix;..." */
     char paths_device_map[CONFIG_STRING_MAX];  /* the same for hardware device paths */

@@ -36,6 +36,8 @@
  * TTL (after which the pool cancels the job anyway), at least this long. */
 #define SHIM_CANCEL_MIN_MS 5000
 #define SHIM_CANCEL_RETRY_MS 250
+/* A job unclaimed this long with no reason from the pool: the shim says so. */
+#define SHIM_QUEUED_SAY_MS 3000
 
 extern char **environ;
 
@@ -523,6 +525,19 @@ static void shim_placeholders_remove(struct shim_session *session)
     session->n_placeholders = session->placeholders_cap = 0;
 }
 
+/* Cancels the job through the session's scheduler connection (one try;
+ * a job left behind ends when its heartbeat lapses). */
+static void shim_cancel_job(struct shim_session *session)
+{
+    char err[512];
+    Ffpool__Reply *reply = shim_job_request(session->client, session->job_id,
+                                            FFPOOL__REQUEST__BODY_CANCEL, err, sizeof(err));
+    log_info("cancelled", "job=%s code=%s", session->job_id,
+             reply != NULL ? wire_error_name(reply->code) : err);
+    if (reply != NULL)
+        ffpool__reply__free_unpacked(reply, NULL);
+}
+
 /* Waits for the job to finish, printing progress (a device check prints
  * its result instead). Returns the exit status. */
 static int shim_wait(struct shim_session *session, int device_check)
@@ -537,6 +552,10 @@ static int shim_wait(struct shim_session *session, int device_check)
      * the job is polled faster than progress is printed. */
     int first_ready = 0;
     char last_waiting[512] = "";
+    /* Since when the job has waited unclaimed (0: it has an owner), and
+     * whether that was said. */
+    long long queued_since = 0;
+    int queued_said = 0;
     for (;;) {
         shim_keys_apply(session);
         char err[512];
@@ -594,6 +613,34 @@ static int shim_wait(struct shim_session *session, int device_check)
                 }
                 first_ready = session->jellyfin_spec == NULL ||
                               job->checkpoint >= session->jellyfin_spec->start_number;
+            }
+            if (exit_status < 0 && job->state == FFPOOL__JOB_STATE__QUEUED) {
+                if (queued_since == 0)
+                    queued_since = now;
+                long long queued_ms = now - queued_since;
+                const char *why = job->waiting[0] != '\0'
+                                      ? job->waiting
+                                      : "no worker has claimed it (none is live, or every "
+                                        "one is busy)";
+                if (!queued_said && job->waiting[0] == '\0' && queued_ms >= SHIM_QUEUED_SAY_MS &&
+                    !device_check) {
+                    fprintf(stderr, "\nffpool: job %s is waiting: %s\n", session->job_id, why);
+                    queued_said = 1;
+                }
+                if (config->shim_queued_timeout_ms > 0 &&
+                    queued_ms >= config->shim_queued_timeout_ms) {
+                    /* Nobody will make this stream: say why and end it, as
+                     * the CLI ends on an input it cannot open. */
+                    fprintf(stderr, "\nError: ffpool job %s waited %lld s with no worker: %s\n",
+                            session->job_id, queued_ms / 1000, why);
+                    log_warn("queued_timeout", "job=%s ms=%lld reason=%s", session->job_id,
+                             queued_ms, log_quote(why));
+                    shim_cancel_job(session);
+                    exit_status = 1;
+                }
+            } else {
+                queued_since = 0;
+                queued_said = 0;
             }
             if (exit_status >= 0) {
                 log_info("finished", "job=%s state=%d takeovers=%d", session->job_id,
