@@ -38,6 +38,8 @@
 #define SHIM_CANCEL_RETRY_MS 250
 /* A job unclaimed this long with no reason from the pool: the shim says so. */
 #define SHIM_QUEUED_SAY_MS 3000
+/* Times a job the pool lost is submitted again. */
+#define SHIM_RESUBMITS_MAX 3
 
 extern char **environ;
 
@@ -133,7 +135,14 @@ struct shim_session {
     const struct ffpool_config *config;
     struct wire_client *client;
     const struct job_spec *jellyfin_spec; /* segment paths as Jellyfin sees them */
-    int *placeholders;                    /* indexes of the empty files we created */
+    /* What the job was submitted with, to submit it again if the pool
+     * loses it (Redis data loss). */
+    const struct job_spec *spec;
+    const char *job_key;
+    char **argv;
+    int argc;
+    int resubmits;
+    int *placeholders; /* indexes of the empty files we created */
     int n_placeholders, placeholders_cap;
     int next_placeholder; /* lowest index not yet considered */
     int wake_pipe[2];     /* the key thread wakes the main thread's sleeps */
@@ -572,6 +581,27 @@ static int shim_wait(struct shim_session *session, int device_check)
                     ffpool__reply__free_unpacked(reply, NULL);
                 return 1;
             }
+        } else if (reply->code == FFPOOL__ERROR_CODE__ERROR_NOT_FOUND &&
+                   session->resubmits < SHIM_RESUBMITS_MAX) {
+            /* The pool lost the job (Redis lost its data: a failover, a
+             * restart without persistence): submitted again under the same
+             * key, it is made again from the start, over the same files. */
+            char old_id[64];
+            snprintf(old_id, sizeof(old_id), "%s", session->job_id);
+            ffpool__reply__free_unpacked(reply, NULL);
+            reply = NULL;
+            session->resubmits++;
+            if (shim_submit(session, session->spec, session->job_key, session->argv, session->argc,
+                            err, sizeof(err)) == 0) {
+                last_contact = now;
+                queued_since = 0;
+                first_ready = 0;
+                log_warn("resubmitted", "lost=%s job=%s", old_id, session->job_id);
+                if (!device_check)
+                    fprintf(stderr,
+                            "\nffpool: job %s was lost by the pool; submitted again as %s\n",
+                            old_id, session->job_id);
+            }
         } else if (reply->code != FFPOOL__ERROR_CODE__OK || reply->job == NULL) {
             fprintf(stderr, "Error: %s: %s\n", wire_error_name(reply->code), reply->message);
             ffpool__reply__free_unpacked(reply, NULL);
@@ -667,6 +697,10 @@ int shim_run_job(const struct ffpool_config *config, const struct job_spec *spec
     session->config = config;
     session->jellyfin_spec = jellyfin_spec;
     argv_job_key(argc, argv, job_key);
+    session->spec = spec;
+    session->job_key = job_key;
+    session->argv = argv;
+    session->argc = argc;
     if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
         pipe2(session->wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         fprintf(stderr, "Error: cannot make a pipe: %s\n", strerror(errno));
