@@ -50,6 +50,10 @@ static const struct config_key config_keys[] = {
     KEY_INT("lease.max_attempts", lease_max_attempts,
             FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_MAX_ATTEMPTS),
             "failures or lost leases before a job ends failed"),
+    KEY_INT("lease.owner_gone_grace_ms", lease_owner_gone_grace_ms,
+            FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_OWNER_GONE_GRACE_MS),
+            "a worker whose connection to Redis has been closed this long is dead: its jobs are "
+            "taken over at once instead of when their leases end (0: off, leases only)"),
     KEY_INT("lease.heartbeat_ttl_ms", lease_heartbeat_ttl_ms, "15000",
             "a job whose client (shim) stopped polling this long is cancelled"),
     KEY_INT("job.retention_ms", job_retention_ms, FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_RETENTION_MS),

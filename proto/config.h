@@ -37,6 +37,7 @@ struct ffpool_config {
     int64_t lease_safety_margin_ms;
     int64_t lease_max_attempts;
     int64_t lease_heartbeat_ttl_ms;
+    int64_t lease_owner_gone_grace_ms;
     int64_t job_retention_ms;
 
     /* Routing. */

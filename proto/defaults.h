@@ -13,6 +13,9 @@
 #define FFPOOL_DEFAULT_LEASE_TTL_MS 3000
 #define FFPOOL_DEFAULT_MAX_ATTEMPTS 3
 #define FFPOOL_DEFAULT_RETENTION_MS 86400000
+/* A worker whose Redis connection has been closed this long is dead, and its
+ * jobs are taken over without waiting out their leases (queue_presence.c). */
+#define FFPOOL_DEFAULT_OWNER_GONE_GRACE_MS 500
 
 /* A number as the text of a default (FFPOOL_DEFAULT_TEXT(X) is "X"'s value). */
 #define FFPOOL_DEFAULT_TEXT(x) FFPOOL_DEFAULT_TEXT_(x)

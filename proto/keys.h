@@ -50,6 +50,19 @@
  *   ffpool:jobs              ZSET  job ids scored by creation time, for
  *                                  listing; ids of expired jobs are pruned
  *                                  when listed
+ *   ffpool:presence:<run_id> HASH  worker id -> server ms it was last seen
+ *                                  connected (its presence connection named
+ *                                  ffpool-worker:<id> in CLIENT LIST) on the
+ *                                  Redis process <run_id>; kept for an hour
+ *                                  after a worker was last seen
+ *   ffpool:presence:<run_id>:gone HASH worker id -> server ms of the first
+ *                                  look that found a worker holding leases
+ *                                  disconnected (queue_presence.c)
+ *   ffpool:reaper            STRING the worker whose turn it is to look for
+ *                                  dead workers (expires after one interval)
+ *   ffpool:presence-wait:<id> LIST never written: a worker's presence
+ *                                  connection blocks on it so that a closed
+ *                                  connection is noticed at once
  *
  * Finished jobs (done, failed, cancelled) keep their job, segments and
  * jobkey keys for retention_ms, then Redis expires them. */
@@ -70,5 +83,10 @@
 #define FFPOOL_KEY_OFFERS_SUFFIX ":offers"
 #define FFPOOL_KEY_WORKERS FFPOOL_KEY_PREFIX "workers"
 #define FFPOOL_KEY_JOBS FFPOOL_KEY_PREFIX "jobs"
+#define FFPOOL_KEY_PRESENCE FFPOOL_KEY_PREFIX "presence:"
+#define FFPOOL_KEY_REAPER FFPOOL_KEY_PREFIX "reaper"
+#define FFPOOL_KEY_PRESENCE_WAIT FFPOOL_KEY_PREFIX "presence-wait:"
+/* The CLIENT SETNAME of a worker's presence connection: this, then its id. */
+#define QUEUE_PRESENCE_CLIENT_PREFIX "ffpool-worker:"
 
 #endif

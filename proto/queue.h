@@ -66,6 +66,10 @@ struct queue_config {
      * master; a failover is followed at the next reconnect. */
     char sentinels[512];
     char master_name[128];
+    /* Sent as CLIENT SETNAME on every (re)connect ("" = none): how an
+     * operator tells the connections apart in CLIENT LIST, and how a
+     * worker's presence connection is recognised (queue_presence_name). */
+    char client_name[QUEUE_OWNER_MAX + 32];
 };
 
 /* What a client may read about a job. */
@@ -212,6 +216,32 @@ int queue_release_until(struct queue *queue, const char *id, const char *owner, 
 /* Blocks up to timeout_ms for a wake-up (a submit or a release). Returns
  * QUEUE_OK on a wake-up or time-out, QUEUE_ERROR if Redis is unreachable. */
 int queue_wait(struct queue *queue, int timeout_ms);
+
+/* ---- a dead worker noticed at once (queue_presence.c) ----------------- */
+
+/* A lease queue_presence_reap ended because its owner's connection closed. */
+struct queue_reaped {
+    char id[QUEUE_ID_MAX];
+    char owner[QUEUE_OWNER_MAX];
+    int64_t gone_ms; /* how long the owner had been seen gone */
+};
+
+/* The CLIENT SETNAME of owner's presence connection, into out: set it as
+ * the client_name of the queue that calls queue_presence_hold. Returns 0,
+ * or -1 if owner is empty or too long. */
+int queue_presence_name(const char *owner, char *out, size_t size);
+/* Waits wait_ms in a blocking call on the presence connection (its
+ * client_name from queue_presence_name), so that Redis sees it open for as
+ * long as the worker lives and a closed one is reopened at once. QUEUE_OK,
+ * or QUEUE_ERROR at once while Redis is unreachable. */
+int queue_presence_hold(struct queue *queue, const char *owner, int wait_ms);
+/* If no worker has within interval_ms: reads which presence connections
+ * Redis has and ends, at once, the leases of every worker gone for at least
+ * grace_ms (two looks that far apart both missed it), waking the idle
+ * workers to take them over. reaped gets up to max of them, *count how
+ * many. QUEUE_OK or QUEUE_ERROR. */
+int queue_presence_reap(struct queue *queue, const char *owner, int64_t interval_ms,
+                        int64_t grace_ms, struct queue_reaped *reaped, int max, int *count);
 
 /* ---- workers and listings ------------------------------------------- */
 

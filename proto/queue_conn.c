@@ -25,6 +25,7 @@
 #include "queue_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -221,6 +222,12 @@ static redisContext *queue_connect_open(struct queue *queue, const char *what, c
         redisFree(redis);
         return NULL;
     }
+    /* Not inherited by the programs the caller starts (a worker's job
+     * processes): a connection must close when its owner dies, which is how
+     * Redis learns that a worker is gone (queue_presence.c). */
+    int flags = fcntl(redis->fd, F_GETFD);
+    if (flags >= 0)
+        fcntl(redis->fd, F_SETFD, flags | FD_CLOEXEC);
     return redis;
 }
 
@@ -313,6 +320,11 @@ static redisContext *queue_connect_server(struct queue *queue)
     }
     if (config->sentinels[0] != '\0' && queue_role_check(queue, redis) != 0)
         goto failed;
+    if (config->client_name[0] != '\0') {
+        const char *name[] = {"CLIENT", "SETNAME", config->client_name};
+        if (queue_connect_command(queue, redis, "CLIENT SETNAME", 3, name) != 0)
+            goto failed;
+    }
     return redis;
 failed:
     redisFree(redis);
@@ -376,6 +388,55 @@ redisReply *queue_command(struct queue *queue, const char *what, int argc, const
                         queue->server_port, what,
                         queue->redis->errstr[0] ? queue->redis->errstr : "connection lost");
         queue_note_failure(queue);
+    }
+    return reply;
+}
+
+/* Runs commands in one MULTI ... EXEC, so that Redis runs them with nothing
+ * in between. Returns EXEC's reply (an array of each command's reply; the
+ * caller frees it) or NULL with the error set and the connection dropped. */
+redisReply *queue_transaction(struct queue *queue, const char *what, int count, const int *argc,
+                              const char **const *argv)
+{
+    if (queue_connect(queue) != 0)
+        return NULL;
+    struct sigpipe_guard guard;
+    sigpipe_guard_begin(&guard);
+    redisAppendCommand(queue->redis, "MULTI");
+    for (int i = 0; i < count; i++)
+        redisAppendCommandArgv(queue->redis, argc[i], argv[i], NULL);
+    redisAppendCommand(queue->redis, "EXEC");
+    redisReply *reply = NULL;
+    int ok = 1;
+    for (int i = 0; i < count + 2 && ok; i++) {
+        void *one = NULL;
+        ok = redisGetReply(queue->redis, &one) == REDIS_OK;
+        if (ok && i < count + 1 && ((redisReply *)one)->type == REDIS_REPLY_ERROR) {
+            queue_set_error(queue, "Redis refused %s: %s", what, ((redisReply *)one)->str);
+            ok = 0;
+        } else if (!ok) {
+            queue_set_error(queue, "Redis at %s:%d did not answer %s: %s", queue->server_host,
+                            queue->server_port, what,
+                            queue->redis->errstr[0] ? queue->redis->errstr : "connection lost");
+        }
+        if (ok && i == count + 1)
+            reply = one;
+        else if (one != NULL)
+            freeReplyObject(one);
+    }
+    sigpipe_guard_end(&guard);
+    if (ok &&
+        (reply == NULL || reply->type != REDIS_REPLY_ARRAY || (int)reply->elements != count)) {
+        queue_set_error(queue, "Redis did not run %s (%s)", what,
+                        reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                                          : "transaction aborted");
+        ok = 0;
+    }
+    if (!ok) {
+        if (reply != NULL)
+            freeReplyObject(reply);
+        queue_note_failure(queue);
+        return NULL;
     }
     return reply;
 }

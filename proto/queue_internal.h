@@ -74,6 +74,12 @@ int queue_connect(struct queue *queue);
 redisReply *queue_command(struct queue *queue, const char *what, int argc, const char **argv,
                           const size_t *length);
 
+/* Runs count commands (argc[i] words in argv[i]) in one MULTI ... EXEC.
+ * Returns EXEC's reply, an array of count replies (the caller frees it), or
+ * NULL with the error set and the connection dropped. */
+redisReply *queue_transaction(struct queue *queue, const char *what, int count, const int *argc,
+                              const char **const *argv);
+
 /* Drops a reply that cannot be used, with the error already set. */
 void queue_reject_reply(struct queue *queue, redisReply *reply);
 

@@ -85,6 +85,10 @@ done <"$dir/owners"
 check "every segment written after the stall is the new owner's" [ "$late" = 0 ]
 check "no segment file replaced or touched after the end" cmp -s "$dir/files.1" "$dir/files.2"
 check "zombie process still alive and serving" kill -0 "$victim_pid"
+# A stopped worker keeps its connections open: it is not declared gone (that
+# is for closed connections, proto/queue_presence.c) and its lease decides.
+check "the stopped worker was not declared gone (its lease ran out)" \
+  [ -z "$(grep -h "event=owner_gone" "$pool"/worker-*.log)" ]
 grep -h "job=$lease_job_id" "$victim_log" | grep -E "event=(fenced|self_fenced|segment_refused|job_stopped)" |
   sed 's/^/  zombie: /' >&2 || true
 lease_finish

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pipeline_caps.h"
+#include "presence.h"
 #include "program.h"
 #include "queue.h"
 #include "supervisor.h"
@@ -230,6 +231,17 @@ int main(int argc, char **argv)
         log_info("metrics", "url=%s", config.metrics_listen);
     }
 
+    /* Redis sees this worker alive for as long as it is (presence.h): a
+     * worker that dies has its jobs taken over at once, not at lease end. */
+    struct presence *presence = NULL;
+    if (config.lease_owner_gone_grace_ms > 0) {
+        char err[256];
+        presence = presence_start(&queue_config, owner, config.lease_owner_gone_grace_ms, err,
+                                  sizeof(err));
+        if (presence == NULL)
+            log_warn("presence_off", "worker=%s error=%s", owner, log_quote(err));
+    }
+
     struct announcer announcer = {.need_caps = 1};
     announcer.caps =
         pipeline_capabilities_pack_devices(&announcer.caps_len, devices, n_devices, cli);
@@ -291,6 +303,7 @@ int main(int argc, char **argv)
     log_info("draining", "worker=%s", owner);
     announce(queue, &announcer, owner, n_slots, supervisor_poll(supervisor, queue, 0), 1, 1);
     supervisor_drain(supervisor, queue, config.lease_ttl_ms + DRAIN_GRACE_EXTRA_MS);
+    presence_stop(presence);
     supervisor_destroy(supervisor);
     free(announcer.caps);
     queue_close(queue);
