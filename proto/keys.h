@@ -38,7 +38,7 @@
  *                                  claim takes due entries before the list
  *   ffpool:wake              LIST  wake-up tokens for blocked workers (kept to
  *                                  16 entries)
- *   ffpool:seq               STRING counter for job ids ("j<n>")
+ *   ffpool:seq               STRING counter for job ids ("j<n>-<random hex>")
  *   ffpool:worker:<id>       HASH  a worker's advertisement: caps (packed
  *                                  Capabilities), slots, running, draining,
  *                                  updated_ms; expires unless refreshed

@@ -255,6 +255,9 @@ int queue_submit_routed(struct queue *queue, const char *job_key, const uint8_t 
     queue_args_int(&args, queue->config.heartbeat_ttl_ms);
     queue_args_int(&args, queue->config.retention_ms);
     queue_args_text(&args, needs);
+    char tag[9];
+    queue_random_hex(tag, 4);
+    queue_args_text(&args, tag);
     redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_SUBMIT, &args);
     if (reply == NULL)
         return QUEUE_ERROR;

@@ -32,7 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "program.h"
 
@@ -46,6 +48,25 @@ void queue_sleep_ms(int64_t ms)
         if (nanosleep(&pause, NULL) == 0)
             break;
     }
+}
+
+/* Fills out with 2*bytes random hex digits and a terminator (getrandom,
+ * else the clock and pid: unique enough for a name, never a secret). */
+void queue_random_hex(char *out, size_t bytes)
+{
+    unsigned char raw[32];
+    if (bytes > sizeof(raw))
+        bytes = sizeof(raw);
+    if (getrandom(raw, bytes, 0) != (ssize_t)bytes) {
+        uint64_t mix =
+            (uint64_t)program_monotonic_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid();
+        for (size_t i = 0; i < bytes;
+             i++, mix = mix * 6364136223846793005ULL + 1442695040888963407ULL)
+            raw[i] = (unsigned char)(mix >> 56);
+    }
+    for (size_t i = 0; i < bytes; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    out[2 * bytes] = '\0';
 }
 
 struct timeval queue_timeval_from_ms(int64_t ms)

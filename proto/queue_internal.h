@@ -50,6 +50,9 @@ void queue_sleep_ms(int64_t ms);
 
 struct timeval queue_timeval_from_ms(int64_t ms);
 
+/* Writes 2*bytes random hex digits (bytes <= 32) and a terminator to out. */
+void queue_random_hex(char *out, size_t bytes);
+
 /* Builds the arguments of a command after the three slots
  * queue_script_run fills (EVALSHA, the SHA1, "0"). An argument that does not
  * fit sets args->overflow, which queue_script_run refuses. */

@@ -1,9 +1,16 @@
 --! script SUBMIT submit
 --! uses prelude
 -- ARGV: job_key ('' = none), spec, start_number, heartbeat_ttl_ms, retention_ms,
--- requires (space-separated "kind:name" words, '' = any worker).
+-- requires (space-separated "kind:name" words, '' = any worker), tag (the
+-- caller's random hex).
 -- Returns {'OK', id, created}. A job_key naming a QUEUED or RUNNING job
 -- attaches to it (and counts as a heartbeat); otherwise a new job is queued.
+--
+-- A job id is 'j<n>-<tag>': the counter orders ids for people, the tag keeps
+-- an id from ever naming two jobs. Redis can lose acknowledged writes (a
+-- Sentinel failover, an AOF everysec crash), the counter's INCR among them,
+-- and a counter alone would then hand a second client the id a first one
+-- is still polling, heartbeating and cancelling.
 
 local job_key, spec = ARGV[1], ARGV[2]
 local start_number = tonumber(ARGV[3])
@@ -23,7 +30,7 @@ if job_key ~= '' then
     end
   end
 end
-local id = 'j' .. str(redis.call('INCR', SEQ))
+local id = 'j' .. str(redis.call('INCR', SEQ)) .. '-' .. ARGV[7]
 local heartbeat_until = 0
 if heartbeat_ttl > 0 then heartbeat_until = now + heartbeat_ttl end
 redis.call('HSET', JOB .. id, 'spec', spec, 'state', 'queued', 'epoch', '0', 'owner', '',

@@ -52,6 +52,16 @@ maxmemory-policy noeviction
 requirepass "$REDIS_PASSWORD"
 masterauth "$REDIS_PASSWORD"
 replica-announce-ip $self
+# A master cut off from every replica refuses writes once none has
+# acknowledged for 1 s, so its workers' renewals fail and they stop writing
+# (lease.ttl_ms - lease.safety_margin_ms after their last renewal) before
+# the Sentinels can promote another master (down-after-milliseconds below):
+# (1 + 1) s + 5 s - 0.5 s < 8 s. Without it a partitioned master keeps
+# renewing its owners' leases while a new master hands the same jobs to
+# other workers. The price: with no replica up, the pool cannot write.
+# tests/test_queue_failover.c checks these numbers against the lease.
+min-replicas-to-write 1
+min-replicas-max-lag 1
 CONF
 if [ "$master" != "$self" ]; then
   echo "replicaof $master 6379" >>"$conf/redis.conf"
@@ -65,7 +75,7 @@ sentinel announce-hostnames yes
 sentinel announce-ip $self
 sentinel monitor $set_name $master 6379 $quorum
 sentinel auth-pass $set_name $REDIS_PASSWORD
-sentinel down-after-milliseconds $set_name 5000
+sentinel down-after-milliseconds $set_name 8000
 sentinel failover-timeout $set_name 60000
 sentinel parallel-syncs $set_name 1
 CONF
