@@ -49,7 +49,8 @@
  *                                  their advertisement (server ms)
  *   ffpool:jobs              ZSET  job ids scored by creation time, for
  *                                  listing; ids of expired jobs are pruned
- *                                  when listed
+ *                                  when listed, and by each submit among
+ *                                  the oldest
  *   ffpool:presence:<run_id> HASH  worker id -> server ms it was last seen
  *                                  connected (its presence connection named
  *                                  ffpool-worker:<id> in CLIENT LIST) on the

@@ -41,6 +41,14 @@ redis.call('HSET', JOB .. id, 'spec', spec, 'state', 'queued', 'epoch', '0', 'ow
   'heartbeat_until_ms', str(heartbeat_until), 'heartbeat_ttl_ms', str(heartbeat_ttl),
   'paused', '0', 'requires', ARGV[6], 'waiting', '', 'waiting_since_ms', '0')
 redis.call('RPUSH', QUEUE, id)
+-- The listing must not grow for ever (Redis runs with noeviction: a full
+-- one refuses every write): each submit drops up to PRUNE ids of expired
+-- jobs among the oldest, more than it adds. Jobs still alive there (a
+-- recording running for days) hold pruning back only while they live.
+local PRUNE = 8
+for _, old in ipairs(redis.call('ZRANGE', JOBS, 0, PRUNE - 1)) do
+  if redis.call('EXISTS', JOB .. old) == 0 then redis.call('ZREM', JOBS, old) end
+end
 redis.call('ZADD', JOBS, now, id)
 if job_key ~= '' then redis.call('SET', JOBKEY .. job_key, id) end
 wake()
