@@ -9,6 +9,9 @@
 #     0.5 s to 2 lease lengths, then SIGCONTs them (long stops make it a
 #     stale owner that must not publish); a SIGKILLed worker's job processes
 #     die with it (PR_SET_PDEATHSIG);
+#   - or stalls Redis (CLIENT PAUSE ALL) for 0.3 s to 2 s, as an AOF fsync,
+#     a fork for a snapshot or an overloaded node does: every renewal,
+#     checkpoint and claim waits;
 # and restarts Redis once, half way (same port, same folder, AOF), starting
 # one more stream right after it, as a Jellyfin would.
 # When the time is up it stops the chaos, lets the streams finish and checks
@@ -156,6 +159,7 @@ reap_streams() {
 # ---- chaos ----
 kills=0
 stops=0
+stalls=0
 redis_restarts=0
 worker_gen=0
 
@@ -207,7 +211,14 @@ while awk -v t="$(now)" -v e="$end_at" 'BEGIN { exit !(t < e) }'; do
   else
     w=$(pick_worker)
     pid=$(cat "$pool/worker-$w.pid")
-    if [ $((RANDOM % 2)) = 0 ]; then
+    action=$((RANDOM % 5))
+    if [ "$action" = 4 ]; then
+      ms=$((300 + RANDOM % 1701))
+      rcli CLIENT PAUSE "$ms" ALL >/dev/null 2>&1 || true
+      sleep "$(awk -v m="$ms" 'BEGIN { printf "%.3f", m / 1000 }')"
+      stalls=$((stalls + 1))
+      say "$(elapsed) s: stalled redis for $ms ms"
+    elif [ "$action" -lt 2 ]; then
       kill -KILL "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
       kills=$((kills + 1))
@@ -326,9 +337,9 @@ crashes=$(grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error' "$pool"/*.lo
 echo
 cat "$dir/streams.txt"
 echo
-printf '%-8s %-9s %-9s %-9s %-6s %-6s %-14s %-22s %-16s %-13s %s\n' streams complete segments takeovers kills stops redis_restarts fenced_writes_rejected worst_pts_gap_ms worst_stall_s soak_s
-printf '%-8s %-9s %-9s %-9s %-6s %-6s %-14s %-22s %-16s %-13s %s\n' "${#all_streams[@]}" "$complete" "$total_segments" \
-  "$total_takeovers" "$kills" "$stops" "$redis_restarts" "$fenced" "$worst_pts_gap_ms" "$worst_stall_s" "$soak_seconds"
+printf '%-8s %-9s %-9s %-9s %-6s %-6s %-7s %-14s %-22s %-16s %-13s %s\n' streams complete segments takeovers kills stops stalls redis_restarts fenced_writes_rejected worst_pts_gap_ms worst_stall_s soak_s
+printf '%-8s %-9s %-9s %-9s %-6s %-6s %-7s %-14s %-22s %-16s %-13s %s\n' "${#all_streams[@]}" "$complete" "$total_segments" \
+  "$total_takeovers" "$kills" "$stops" "$stalls" "$redis_restarts" "$fenced" "$worst_pts_gap_ms" "$worst_stall_s" "$soak_seconds"
 echo "(takeover claims logged by workers: $takeover_claims; publications left unlogged by a SIGKILL: $unlogged;" \
   "seed $seed; $workers workers; lease $lease_ttl_ms ms)"
 if [ "$failures" != 0 ]; then
