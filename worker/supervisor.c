@@ -51,6 +51,9 @@ enum child_kill {
     CHILD_KILLED_WATCHDOG,
     CHILD_KILLED_MEMORY,
     CHILD_KILLED_DRAIN, /* did not hand its job back within the drain grace */
+    /* This worker claimed the child's job again: Redis lost the child's
+     * claim (a failover) and may even have handed out the same epoch. */
+    CHILD_KILLED_SUPERSEDED,
 };
 
 /* One job process. pid 0 marks a free slot. */
@@ -198,9 +201,12 @@ static int supervisor_write_spec(int fd, const uint8_t *spec, size_t len, char *
     return 0;
 }
 
+static void supervisor_supersede(struct supervisor *sup, const char *id);
+
 int supervisor_start(struct supervisor *sup, const struct queue_claim *claim,
                      long long claim_started_ms, char *err, size_t errlen)
 {
+    supervisor_supersede(sup, claim->id);
     struct child *child = NULL;
     for (int i = 0; i < sup->n_slots && child == NULL; i++)
         if (sup->children[i].pid == 0)
@@ -358,6 +364,8 @@ static void supervisor_end_reason(struct supervisor *sup, const struct child *ch
         snprintf(reason, reasonlen, "%s", child->kill_reason);
     } else if (child->killed == CHILD_KILLED_DRAIN) {
         snprintf(reason, reasonlen, "job process did not hand its job back in time; killed");
+    } else if (child->killed == CHILD_KILLED_SUPERSEDED) {
+        snprintf(reason, reasonlen, "job claimed again by this worker; the earlier claim was lost");
     } else if (WIFSIGNALED(status)) {
         metrics_counter_add(sup->metrics->job_crashes, 1);
         const char *name = sigabbrev_np(WTERMSIG(status));
@@ -392,7 +400,13 @@ static void supervisor_finish(struct supervisor *sup, struct queue *queue, struc
                        (WEXITSTATUS(status) == JOB_PROCESS_EXIT_USAGE ||
                         WEXITSTATUS(status) == JOB_PROCESS_EXIT_SETUP ||
                         WEXITSTATUS(status) == JOB_PROCESS_EXIT_EXEC);
-    if (setup_failed) {
+    if (child->killed == CHILD_KILLED_SUPERSEDED) {
+        /* Nothing goes to Redis on its behalf: the owner and epoch it held
+         * may be the new claim's own (a lost claim's epoch handed out again),
+         * and a fail or release would end the run that replaces it. */
+        log_warn("job_process_superseded", "job=%s epoch=%lld pid=%d error=%s", child->id,
+                 (long long)child->epoch, (int)child->pid, log_quote(reason));
+    } else if (setup_failed) {
         /* The job never ran: this worker could not start it (exec, memory,
          * Redis, threads). That is the worker's fault, not the job's: hand
          * it back without an attempt, and claim nothing for a while so that
@@ -427,6 +441,26 @@ static void supervisor_finish(struct supervisor *sup, struct queue *queue, struc
     }
     memset(child, 0, sizeof(*child));
     child->report_fd = -1;
+}
+
+/* A claim of a job one of this worker's job processes still runs means
+ * Redis lost that process's claim (a failover with lost writes: the epoch
+ * counter moved back, and the same owner and epoch may be handed out
+ * again, which no fence in Redis could then tell apart). The earlier
+ * process is killed and reaped before the new one starts, so that two
+ * processes never hold the same credentials. */
+static void supervisor_supersede(struct supervisor *sup, const char *id)
+{
+    for (int i = 0; i < sup->n_slots; i++) {
+        struct child *child = &sup->children[i];
+        if (child->pid == 0 || strcmp(child->id, id) != 0)
+            continue;
+        supervisor_kill(child, CHILD_KILLED_SUPERSEDED);
+        int status = 0;
+        while (waitpid(child->pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        supervisor_finish(sup, NULL, child, status);
+    }
 }
 
 int supervisor_poll(struct supervisor *sup, struct queue *queue, int timeout_ms)
