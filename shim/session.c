@@ -142,7 +142,8 @@ struct shim_session {
     char **argv;
     int argc;
     int resubmits;
-    int *placeholders; /* indexes of the empty files we created */
+    int *placeholders;         /* indexes of the empty files we created */
+    ino_t *placeholder_inodes; /* and the inode each got */
     int n_placeholders, placeholders_cap;
     int next_placeholder; /* lowest index not yet considered */
     int wake_pipe[2];     /* the key thread wakes the main thread's sleeps */
@@ -490,12 +491,23 @@ static void shim_placeholder_create(struct shim_session *session, int index)
         if (grown == NULL)
             return;
         session->placeholders = grown;
+        ino_t *inodes = realloc(session->placeholder_inodes, (size_t)cap * sizeof(*inodes));
+        if (inodes == NULL)
+            return;
+        session->placeholder_inodes = inodes;
         session->placeholders_cap = cap;
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return; /* the real segment is there already, or the folder is not ours */
+    struct stat st;
+    int known = fstat(fd, &st) == 0;
     close(fd);
+    if (!known) {
+        unlink(path);
+        return;
+    }
+    session->placeholder_inodes[session->n_placeholders] = st.st_ino;
     session->placeholders[session->n_placeholders++] = index;
 }
 
@@ -517,19 +529,34 @@ static void shim_placeholders_update(struct shim_session *session, const Ffpool_
     shim_placeholder_create(session, next);
 }
 
-/* Removes the placeholders that are still empty (never replaced): the job
- * ended on its own, complete or failed. */
+/* Removes the placeholders that are still ours and empty (never replaced):
+ * the job ended on its own, complete or failed. A worker may rename a real
+ * segment onto a placeholder at any moment, and that file must stay. A
+ * check then an unlink of the path could remove a segment renamed in
+ * between, so the file is first moved aside (rename is atomic: whatever is
+ * at the path moves), and only the very file the shim created (its inode,
+ * still empty) is removed; anything else is linked back, unless an even
+ * newer file took the path meanwhile. */
 static void shim_placeholders_remove(struct shim_session *session)
 {
     for (int i = 0; i < session->n_placeholders; i++) {
-        char path[JOB_SPEC_PATH_MAX + 32];
+        char path[JOB_SPEC_PATH_MAX + 32], aside[JOB_SPEC_PATH_MAX + 64];
         struct stat st;
         if (job_spec_segment_path(session->jellyfin_spec, session->placeholders[i], path,
-                                  sizeof(path)) == 0 &&
-            stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
-            unlink(path);
+                                  sizeof(path)) != 0 ||
+            lstat(path, &st) != 0 || st.st_ino != session->placeholder_inodes[i] || st.st_size != 0)
+            continue; /* replaced already: nothing to do */
+        snprintf(aside, sizeof(aside), "%s.shim-%d.aside", path, (int)getpid());
+        if (rename(path, aside) != 0)
+            continue;
+        if (lstat(aside, &st) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_ino != session->placeholder_inodes[i] || st.st_size != 0)
+            (void)link(aside, path); /* a real segment: back in place (EEXIST: a newer one is) */
+        unlink(aside);
     }
     free(session->placeholders);
+    free(session->placeholder_inodes);
+    session->placeholder_inodes = NULL;
     session->placeholders = NULL;
     session->n_placeholders = session->placeholders_cap = 0;
 }
