@@ -12,6 +12,8 @@
  *                                  (queued|running|done|failed|cancelled),
  *                                  epoch, owner, lease_until_ms, checkpoint,
  *                                  start_number, attempts, takeovers, error,
+ *                                  start_failures (hand-backs by workers
+ *                                  that could not start it),
  *                                  job_key, created_ms, updated_ms, frames,
  *                                  out_time_us, start_us (stream time of the
  *                                  job's first output), bytes, speed,

@@ -575,12 +575,22 @@ int queue_report_progress(struct queue *queue, const char *id, const char *owner
     return queue_script_simple(queue, QUEUE_SCRIPT_PROGRESS, &args, NULL);
 }
 
-int queue_release(struct queue *queue, const char *id, const char *owner, int64_t epoch)
+/* A release; unstarted (NULL = none) is why this worker could not start
+ * the job, which counts towards QUEUE_MAX_START_FAILURES. */
+static int queue_release_why(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                             const char *unstarted)
 {
     struct queue_args args;
     if (queue_args_owner(queue, &args, id, owner, epoch) != 0)
         return QUEUE_ERROR;
+    queue_args_text(&args, unstarted != NULL ? unstarted : "");
+    queue_args_int(&args, QUEUE_MAX_START_FAILURES);
     return queue_script_simple(queue, QUEUE_SCRIPT_RELEASE, &args, NULL);
+}
+
+int queue_release(struct queue *queue, const char *id, const char *owner, int64_t epoch)
+{
+    return queue_release_why(queue, id, owner, epoch, NULL);
 }
 
 int queue_complete(struct queue *queue, const char *id, const char *owner, int64_t epoch)
@@ -662,10 +672,16 @@ int queue_fail(struct queue *queue, const char *id, const char *owner, int64_t e
 /* Pause between two tries of a call that ends a run. */
 #define QUEUE_RETRY_MS 50
 
-enum queue_run_end { QUEUE_RUN_COMPLETE, QUEUE_RUN_FAIL, QUEUE_RUN_RELEASE };
+enum queue_run_end {
+    QUEUE_RUN_COMPLETE,
+    QUEUE_RUN_FAIL,
+    QUEUE_RUN_RELEASE,
+    QUEUE_RUN_RELEASE_UNSTARTED,
+};
 
 /* Sends the call that ends the run until Redis answers or no try can start
- * before deadline_ms; text is complete's result or fail's error. */
+ * before deadline_ms; text is complete's result, fail's error or why an
+ * unstarted job was released. */
 static int queue_end_run_until(struct queue *queue, enum queue_run_end end, const char *id,
                                const char *owner, int64_t epoch, const char *text,
                                int result_status, long long deadline_ms, int *tries)
@@ -677,7 +693,8 @@ static int queue_end_run_until(struct queue *queue, enum queue_run_end end, cons
         else if (end == QUEUE_RUN_FAIL)
             status = queue_fail(queue, id, owner, epoch, text);
         else
-            status = queue_release(queue, id, owner, epoch);
+            status = queue_release_why(queue, id, owner, epoch,
+                                       end == QUEUE_RUN_RELEASE_UNSTARTED ? text : NULL);
         n++;
         if (status != QUEUE_ERROR || program_monotonic_ms() + QUEUE_RETRY_MS >= deadline_ms)
             break;
@@ -707,6 +724,14 @@ int queue_release_until(struct queue *queue, const char *id, const char *owner, 
 {
     return queue_end_run_until(queue, QUEUE_RUN_RELEASE, id, owner, epoch, NULL, 0, deadline_ms,
                                tries);
+}
+
+int queue_release_unstarted_until(struct queue *queue, const char *id, const char *owner,
+                                  int64_t epoch, const char *reason, long long deadline_ms,
+                                  int *tries)
+{
+    return queue_end_run_until(queue, QUEUE_RUN_RELEASE_UNSTARTED, id, owner, epoch, reason, 0,
+                               deadline_ms, tries);
 }
 
 int queue_wait(struct queue *queue, int timeout_ms)

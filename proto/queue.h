@@ -28,6 +28,8 @@
 #define QUEUE_REQUIRES_MAX 2048
 /* The text of an fMP4 fragment base (worker/pipeline/fmp4_times.h). */
 #define QUEUE_FMP4_BASE_MAX 256
+/* Hand-backs of a job no worker could start before it ends FAILED. */
+#define QUEUE_MAX_START_FAILURES 10
 #define QUEUE_RESULT_MAX 65536 /* a job's result text (a device check's stderr) */
 
 enum queue_status {
@@ -212,6 +214,14 @@ int queue_fail_until(struct queue *queue, const char *id, const char *owner, int
                      const char *error, long long deadline_ms, int *tries);
 int queue_release_until(struct queue *queue, const char *id, const char *owner, int64_t epoch,
                         long long deadline_ms, int *tries);
+/* queue_release_until for a job this worker could not start (exec, memory,
+ * threads, a spec it cannot hand over): no attempt, since the job never
+ * ran, but the job ends FAILED with reason once QUEUE_MAX_START_FAILURES
+ * such hand-backs (on any workers) have happened, instead of moving from
+ * worker to worker for as long as its client waits. */
+int queue_release_unstarted_until(struct queue *queue, const char *id, const char *owner,
+                                  int64_t epoch, const char *reason, long long deadline_ms,
+                                  int *tries);
 
 /* Blocks up to timeout_ms for a wake-up (a submit or a release). Returns
  * QUEUE_OK on a wake-up or time-out, QUEUE_ERROR if Redis is unreachable. */

@@ -1,12 +1,14 @@
-/* test_queue_bounds.c -- what keeps the pool's Redis from growing without
- * end. It runs with noeviction (deploy/k8s): a full Redis refuses every
- * write, renewals and checkpoints included, and every stream stops.
+/* test_queue_bounds.c -- what keeps the pool from going on for ever: the
+ * job listing in Redis (which runs with noeviction, deploy/k8s: a full
+ * Redis refuses every write, renewals and checkpoints included, and every
+ * stream stops), and a job that no worker can even start.
  * Against the shared redis-server (queue_test_lib.h). */
 #include "queue.h"
 
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "queue_test_lib.h"
 
@@ -30,5 +32,38 @@ Test(queue, the_job_listing_forgets_expired_jobs_as_new_ones_come)
     redisReply *score = admin_command("ZSCORE ffpool:jobs %s", live_id);
     cr_assert_eq(score->type, REDIS_REPLY_STRING, "a live job left the listing");
     freeReplyObject(score);
+    queue_close(queue);
+}
+
+Test(queue, a_job_no_worker_can_start_fails_after_its_bound)
+{
+    struct queue_config config = test_config();
+    struct queue *queue = open_queue(&config);
+    char id[QUEUE_ID_MAX];
+    submit_new(queue, "unstartable", 0, id);
+    /* A plain release (a drain) never counts. */
+    struct queue_claim claim;
+    claim_ok(queue, "w-drain", &claim);
+    cr_assert_eq(queue_release(queue, id, "w-drain", claim.epoch), QUEUE_OK);
+    queue_claim_clear(&claim);
+    for (int i = 1; i <= QUEUE_MAX_START_FAILURES; i++) {
+        claim_ok(queue, "w-start", &claim);
+        cr_assert_str_eq(claim.id, id);
+        cr_assert_eq(queue_release_unstarted_until(queue, id, "w-start", claim.epoch,
+                                                   "fork: Cannot allocate memory", now_ms() + 1000,
+                                                   NULL),
+                     QUEUE_OK, "%s", queue_last_error(queue));
+        queue_claim_clear(&claim);
+        struct queue_job job = get_ok(queue, id);
+        cr_assert_eq(job.attempts, 0, "a job that never ran used no attempt");
+        if (i < QUEUE_MAX_START_FAILURES)
+            cr_assert_eq(job.state, QUEUE_JOB_QUEUED, "hand-back %d", i);
+        else
+            cr_assert_eq(job.state, QUEUE_JOB_FAILED);
+    }
+    struct queue_job job = get_ok(queue, id);
+    cr_assert(strstr(job.error, "no worker could start the job") != NULL, "%s", job.error);
+    cr_assert(strstr(job.error, "fork: Cannot allocate memory") != NULL, "%s", job.error);
+    claim_empty(queue, "w-start");
     queue_close(queue);
 }

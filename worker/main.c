@@ -290,7 +290,8 @@ int main(int argc, char **argv)
             queue_fail_until(queue, claim.id, owner, claim.epoch, err, lease_until, NULL);
         } else if (supervisor_start(supervisor, &claim, claim_started, err, sizeof(err)) != 0) {
             log_error("job_start_failed", "job=%s error=%s", claim.id, log_quote(err));
-            queue_release_until(queue, claim.id, owner, claim.epoch, lease_until, NULL);
+            queue_release_unstarted_until(queue, claim.id, owner, claim.epoch, err, lease_until,
+                                          NULL);
             supervisor_back_off(supervisor);
         } else {
             log_info("claimed", "job=%s epoch=%lld checkpoint=%d takeover=%d", claim.id,

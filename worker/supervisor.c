@@ -411,8 +411,8 @@ static void supervisor_finish(struct supervisor *sup, struct queue *queue, struc
          * Redis, threads). That is the worker's fault, not the job's: hand
          * it back without an attempt, and claim nothing for a while so that
          * a healthy worker gets it. */
-        int result =
-            queue_release_until(queue, child->id, sup->owner, child->epoch, retry_until, NULL);
+        int result = queue_release_unstarted_until(queue, child->id, sup->owner, child->epoch,
+                                                   reason, retry_until, NULL);
         supervisor_back_off(sup);
         log_error("job_process_setup_failed",
                   "job=%s epoch=%lld pid=%d error=%s released=%d backoff_ms=%d", child->id,
