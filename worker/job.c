@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +51,10 @@ struct job_run {
     int last_published;              /* this run published the stream's last segment */
     int last_index;                  /* the stream's last segment, once known; -1 before */
     int playlist_ended;              /* the playlist in place lists it, with #EXT-X-ENDLIST */
+    /* Why a finished segment could not be put in place ("" = none): the job
+     * fails with it (a permission, a full or read-only disk, a stale NFS
+     * handle), not as a lapsed lease. */
+    char publish_error[512];
     /* Names this run's temporary files, segments' and playlist's:
      * ".<owner>.e<epoch>.tmp". */
     char temp_suffix[QUEUE_OWNER_MAX + 48];
@@ -300,9 +305,16 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
         return 1;
     }
     if (rename(segment->temp_path, segment->final_path) != 0) {
+        int error = errno;
         log_error("publish_failed", "job=%s segment=%d error=%s", job->id, segment->index,
-                  log_quote(strerror(errno)));
+                  log_quote(strerror(error)));
         unlink(segment->temp_path);
+        /* ENOENT: the temporary file is gone, removed by a successor's
+         * sweep, so this run has been replaced: a stop, not a failure. */
+        if (error != ENOENT)
+            snprintf(run->publish_error, sizeof(run->publish_error),
+                     "cannot put segment %d in place at %s: %s", segment->index,
+                     segment->final_path, strerror(error));
         return 1;
     }
     /* The segment is on disk: record it. Redis away (a restart, a
@@ -549,6 +561,14 @@ static void job_complete(struct job_run *run, double seconds)
              (long long)job->epoch, run->segments_published, seconds, status, tries);
 }
 
+/* 1 if a progressive output already holds bytes (an earlier run wrote
+ * them, and a reader may be tailing them). */
+static int job_output_written(const struct job_spec *spec)
+{
+    struct stat st;
+    return stat(spec->output, &st) == 0 && st.st_size > 0;
+}
+
 static void *job_main(void *arg)
 {
     struct job *job = arg;
@@ -616,9 +636,12 @@ static void *job_main(void *arg)
         job_publish_playlist(&run, run.last_index - job->spec.start_number + 1, 1,
                              JOB_PLAYLIST_UNDER_LEASE);
         result = PIPELINE_OK;
-    } else if (job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE && job->epoch > 1) {
+    } else if (job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE && job->epoch > 1 &&
+               job_output_written(&job->spec)) {
         /* Jellyfin is tailing that file from the byte it has reached: a
-         * second run would rewrite it from the start under the reader. */
+         * second run would rewrite it from the start under the reader. A
+         * run before this one that wrote nothing (handed back before its
+         * start, a lost claim, a drain at once) leaves nothing to tail. */
         snprintf(err, sizeof(err), "progressive output %s cannot be resumed by another run",
                  job->spec.output);
         result = PIPELINE_ERROR;
@@ -636,6 +659,10 @@ static void *job_main(void *arg)
      * checkpoint) unless another owner holds it or it was cancelled.
      * Complete is fenced in Redis and writes nothing here: always safe to
      * try. */
+    if (run.publish_error[0] != '\0' && reason == JOB_RUNNING) {
+        result = PIPELINE_ERROR;
+        snprintf(err, sizeof(err), "%s", run.publish_error);
+    }
     if (result == PIPELINE_OK && reason != JOB_STOP_FENCED && reason != JOB_STOP_CANCELLED) {
         job_complete(&run, seconds);
     } else if (result == PIPELINE_ERROR && reason == JOB_RUNNING) {
