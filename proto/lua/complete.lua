@@ -14,5 +14,6 @@ if bad then return {bad} end
 if ARGV[8] == '1' then
   redis.call('HSET', JOB .. id, 'result', ARGV[6], 'result_status', ARGV[7])
 end
-finish(id, 'done', nil, now, retention, false)
+-- A done job carries no error: one an earlier attempt left is cleared.
+finish(id, 'done', '', now, retention, false)
 return {'OK'}
