@@ -11,7 +11,13 @@
  *   ffpool:job:<id>          HASH  one job: spec (packed JobSpec), state
  *                                  (queued|running|done|failed|cancelled),
  *                                  epoch, owner, lease_until_ms, checkpoint,
- *                                  start_number, attempts, takeovers, error,
+ *                                  start_number, attempts (failures of the
+ *                                  job itself: its error, crash, hang or
+ *                                  memory; max_attempts of them fail it),
+ *                                  leases_lost (leases that lapsed: its
+ *                                  worker died, stalled or lost Redis;
+ *                                  max_lost_leases of them fail it),
+ *                                  takeovers, error,
  *                                  job_key, created_ms, updated_ms, frames,
  *                                  out_time_us, start_us (stream time of the
  *                                  job's first output), bytes, speed,
@@ -47,6 +53,12 @@
  *                                  the advertisement
  *   ffpool:workers           ZSET  live worker ids scored by the expiry of
  *                                  their advertisement (server ms)
+ *   ffpool:claim:<owner>     HASH  the owner's last claim: token (random,
+ *                                  sent with the claim), id, epoch,
+ *                                  takeover; a claim retried with the same
+ *                                  token after its reply was lost answers
+ *                                  that claim again (queue_claim.c);
+ *                                  expires 60 s after the claim
  *   ffpool:jobs              ZSET  job ids scored by creation time, for
  *                                  listing; ids of expired jobs are pruned
  *                                  when listed
@@ -70,5 +82,6 @@
 #define FFPOOL_KEY_OFFERS_SUFFIX ":offers"
 #define FFPOOL_KEY_WORKERS FFPOOL_KEY_PREFIX "workers"
 #define FFPOOL_KEY_JOBS FFPOOL_KEY_PREFIX "jobs"
+#define FFPOOL_KEY_CLAIM FFPOOL_KEY_PREFIX "claim:"
 
 #endif
