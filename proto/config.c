@@ -44,12 +44,21 @@ static const struct config_key config_keys[] = {
     KEY_STRING("redis.master_name", redis_master_name, FFPOOL_DEFAULT_MASTER_NAME,
                "master name the Sentinels monitor"),
     KEY_INT("lease.ttl_ms", lease_ttl_ms, FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_LEASE_TTL_MS),
-            "job lease length; a dead worker's job is taken over after this"),
-    KEY_INT("lease.safety_margin_ms", lease_safety_margin_ms, "500",
-            "a worker stops writing a job it could not renew this long before the lease ends"),
+            "job lease length: a stalled or cut-off worker's job is taken over after this (a "
+            "dead one's sooner, lease.owner_gone_grace_ms); the 5 s default rides out a 2 s "
+            "Redis stall"),
+    KEY_INT("lease.safety_margin_ms", lease_safety_margin_ms,
+            FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_LEASE_SAFETY_MARGIN_MS),
+            "a worker stops writing a job it could not renew this long before the lease ends; "
+            "it renews every ttl_ms/5, and ttl_ms - safety_margin_ms - ttl_ms/5 must hold one "
+            "redis.timeout_ms"),
     KEY_INT("lease.max_attempts", lease_max_attempts,
             FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_MAX_ATTEMPTS),
-            "failures or lost leases before a job ends failed"),
+            "failures of the job itself (its error, crash, hang, memory) before it ends failed"),
+    KEY_INT("lease.max_lost_leases", lease_max_lost_leases,
+            FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_MAX_LOST_LEASES),
+            "lapsed leases (its worker died, stalled or lost Redis; not attempts) before a job "
+            "ends failed"),
     KEY_INT("lease.owner_gone_grace_ms", lease_owner_gone_grace_ms,
             FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_OWNER_GONE_GRACE_MS),
             "a worker whose connection to Redis has been closed this long is dead: its jobs are "
@@ -358,6 +367,45 @@ static int config_check_choices(const struct ffpool_config *config, char *err, s
     snprintf(err, errlen, "log.level: %s is not one of debug, info, warn, error",
              config->log_level);
     return -1;
+}
+
+int64_t config_lease_renew_interval_ms(const struct ffpool_config *config)
+{
+    return config->lease_ttl_ms / FFPOOL_LEASE_RENEW_DIVISOR;
+}
+
+int config_check_lease(const struct ffpool_config *config, char *err, size_t errlen)
+{
+    long long ttl = (long long)config->lease_ttl_ms;
+    long long margin = (long long)config->lease_safety_margin_ms;
+    long long timeout = (long long)config->redis_timeout_ms;
+    long long interval = (long long)config_lease_renew_interval_ms(config);
+    if (ttl <= 0 || margin < 0 || timeout <= 0) {
+        snprintf(err, errlen,
+                 "lease.ttl_ms (%lld) and redis.timeout_ms (%lld) must be positive and "
+                 "lease.safety_margin_ms (%lld) not negative",
+                 ttl, timeout, margin);
+        return -1;
+    }
+    if (ttl - margin - interval < timeout) {
+        snprintf(
+            err, errlen,
+            "lease.ttl_ms (%lld) - lease.safety_margin_ms (%lld) - the renew interval "
+            "(lease.ttl_ms/%d = %lld) = %lld ms is shorter than redis.timeout_ms (%lld): a "
+            "renewal could not wait out one Redis time-out before the worker stops writing; "
+            "raise lease.ttl_ms to at least %lld or lower the others",
+            ttl, margin, FFPOOL_LEASE_RENEW_DIVISOR, interval, ttl - margin - interval, timeout,
+            ((margin + timeout) * FFPOOL_LEASE_RENEW_DIVISOR + FFPOOL_LEASE_RENEW_DIVISOR - 2) /
+                (FFPOOL_LEASE_RENEW_DIVISOR - 1));
+        return -1;
+    }
+    if (config->lease_max_attempts <= 0 || config->lease_max_lost_leases <= 0) {
+        snprintf(err, errlen,
+                 "lease.max_attempts (%lld) and lease.max_lost_leases (%lld) must be positive",
+                 (long long)config->lease_max_attempts, (long long)config->lease_max_lost_leases);
+        return -1;
+    }
+    return 0;
 }
 
 int config_load(struct ffpool_config *config, const char *path, char *err, size_t errlen)

@@ -10,7 +10,7 @@
  *   redis:
  *     host: 127.0.0.1
  *   lease:
- *     ttl_ms: 3000
+ *     ttl_ms: 5000
  *
  * and key `redis.host` is overridden by FFPOOL_REDIS_HOST. */
 #ifndef FFPOOL_CONFIG_H
@@ -36,6 +36,7 @@ struct ffpool_config {
     int64_t lease_ttl_ms;
     int64_t lease_safety_margin_ms;
     int64_t lease_max_attempts;
+    int64_t lease_max_lost_leases;
     int64_t lease_heartbeat_ttl_ms;
     int64_t lease_owner_gone_grace_ms;
     int64_t job_retention_ms;
@@ -102,6 +103,19 @@ int config_load_env(struct ffpool_config *config, char *err, size_t errlen);
  * error, no file at all is fine), then the environment, then the token file.
  * Returns 0 or -1 with err. */
 int config_load(struct ffpool_config *config, const char *path, char *err, size_t errlen);
+
+/* The lease renewal interval a worker uses: lease.ttl_ms / 5. */
+int64_t config_lease_renew_interval_ms(const struct ffpool_config *config);
+
+/* Checks the lease settings against each other: ttl_ms > 0, 0 <=
+ * safety_margin_ms, redis.timeout_ms > 0, and a renewal started one
+ * interval after the last must be able to wait a whole redis.timeout_ms
+ * before the self-fence point (ttl - margin - interval >= timeout), or a
+ * Redis stall the worker is configured to wait for would stop every job.
+ * max_attempts and max_lost_leases must be positive. Returns 0, or -1 with a
+ * sentence naming the keys and their values in err. The worker calls it at
+ * start-up. */
+int config_check_lease(const struct ffpool_config *config, char *err, size_t errlen);
 
 /* Sets one key by its YAML name ("redis.port"). Returns 0, -1 if unknown or
  * unparsable (err says which). */

@@ -10,8 +10,19 @@
 #define FFPOOL_DEFAULT_REDIS_PORT 6379
 #define FFPOOL_DEFAULT_REDIS_TIMEOUT_MS 2000
 #define FFPOOL_DEFAULT_MASTER_NAME "ffpool"
-#define FFPOOL_DEFAULT_LEASE_TTL_MS 3000
+/* The lease (see README "Leases and clocks"): a job renews every TTL /
+ * FFPOOL_LEASE_RENEW_DIVISOR and stops writing SAFETY_MARGIN before the end
+ * of a lease it could not renew. 5 s rides out a 2 s Redis stall (an AOF
+ * fsync, a blackholed connection) with a full Redis time-out to spare:
+ * 5000 - 500 (margin) - 1000 (interval) = 3500 >= 2000 (redis.timeout_ms),
+ * which config_check_lease enforces for every configuration. */
+#define FFPOOL_DEFAULT_LEASE_TTL_MS 5000
+#define FFPOOL_DEFAULT_LEASE_SAFETY_MARGIN_MS 500
+#define FFPOOL_LEASE_RENEW_DIVISOR 5
 #define FFPOOL_DEFAULT_MAX_ATTEMPTS 3
+/* A lease that lapsed (the worker died, stalled or lost Redis) is not an
+ * attempt: it counts in leases_lost, and this many end the job FAILED. */
+#define FFPOOL_DEFAULT_MAX_LOST_LEASES 20
 #define FFPOOL_DEFAULT_RETENTION_MS 86400000
 /* A worker whose Redis connection has been closed this long is dead, and its
  * jobs are taken over without waiting out their leases (queue_presence.c). */

@@ -11,7 +11,13 @@
  *   ffpool:job:<id>          HASH  one job: spec (packed JobSpec), state
  *                                  (queued|running|done|failed|cancelled),
  *                                  epoch, owner, lease_until_ms, checkpoint,
- *                                  start_number, attempts, takeovers, error,
+ *                                  start_number, attempts (failures of the
+ *                                  job itself: its error, crash, hang or
+ *                                  memory; max_attempts of them fail it),
+ *                                  leases_lost (leases that lapsed: its
+ *                                  worker died, stalled or lost Redis;
+ *                                  max_lost_leases of them fail it),
+ *                                  takeovers, error,
  *                                  start_failures (hand-backs by workers
  *                                  that could not start it),
  *                                  job_key, created_ms, updated_ms, frames,
@@ -49,6 +55,12 @@
  *                                  the advertisement
  *   ffpool:workers           ZSET  live worker ids scored by the expiry of
  *                                  their advertisement (server ms)
+ *   ffpool:claim:<owner>     HASH  the owner's last claim: token (random,
+ *                                  sent with the claim), id, epoch,
+ *                                  takeover; a claim retried with the same
+ *                                  token after its reply was lost answers
+ *                                  that claim again (queue_claim.c);
+ *                                  expires 60 s after the claim
  *   ffpool:jobs              ZSET  job ids scored by creation time, for
  *                                  listing; ids of expired jobs are pruned
  *                                  when listed, and by each submit among
@@ -91,5 +103,6 @@
 #define FFPOOL_KEY_PRESENCE_WAIT FFPOOL_KEY_PREFIX "presence-wait:"
 /* The CLIENT SETNAME of a worker's presence connection: this, then its id. */
 #define QUEUE_PRESENCE_CLIENT_PREFIX "ffpool-worker:"
+#define FFPOOL_KEY_CLAIM FFPOOL_KEY_PREFIX "claim:"
 
 #endif

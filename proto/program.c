@@ -64,6 +64,7 @@ void program_queue_config(const struct ffpool_config *config, struct queue_confi
     q->timeout_ms = (int)config->redis_timeout_ms;
     q->lease_ttl_ms = config->lease_ttl_ms;
     q->max_attempts = (int)config->lease_max_attempts;
+    q->max_lost_leases = (int)config->lease_max_lost_leases;
     q->heartbeat_ttl_ms = config->lease_heartbeat_ttl_ms;
     q->retention_ms = config->job_retention_ms;
     q->unroutable_timeout_ms = config->routing_unroutable_timeout_ms;

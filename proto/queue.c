@@ -11,8 +11,8 @@
  * into routing words (routing.h) when it announces them.
  *
  * Zero config values mean the configuration's own defaults (defaults.h):
- * host 127.0.0.1, port 6379, time-out 2000 ms, lease 3000 ms, max_attempts
- * 3, retention 24 h, master name "ffpool" when sentinels are given. */
+ * host 127.0.0.1, port 6379, time-out 2000 ms, lease 5000 ms, max_attempts
+ * 3, max_lost_leases 20, retention 24 h, master name "ffpool" when sentinels are given. */
 #include "queue_internal.h"
 
 #include <errno.h>
@@ -26,8 +26,6 @@
 #include "program.h"
 #include "routing.h"
 
-#define QUEUE_CLAIM_ROUNDS 8 /* claim scripts that may answer AGAIN in a row */
-
 static const char *const queue_state_names[] = {
     [QUEUE_JOB_QUEUED] = "queued", [QUEUE_JOB_RUNNING] = "running",     [QUEUE_JOB_DONE] = "done",
     [QUEUE_JOB_FAILED] = "failed", [QUEUE_JOB_CANCELLED] = "cancelled",
@@ -36,7 +34,7 @@ static const char *const queue_state_names[] = {
 /* --------------------------------------------------------------- replies */
 
 /* Reads an integer from an integer or a decimal string element. */
-static int reply_int64(const redisReply *reply, int64_t *out)
+int queue_reply_int64(const redisReply *reply, int64_t *out)
 {
     if (reply->type == REDIS_REPLY_INTEGER) {
         *out = reply->integer;
@@ -58,10 +56,11 @@ static int reply_int64(const redisReply *reply, int64_t *out)
     return 0;
 }
 
-static int reply_int(const redisReply *reply, int *out)
+/* queue_reply_int64 for a value that must fit an int. */
+int queue_reply_int(const redisReply *reply, int *out)
 {
     int64_t value;
-    if (reply_int64(reply, &value) != 0 || value < -2147483647LL || value > 2147483647LL)
+    if (queue_reply_int64(reply, &value) != 0 || value < -2147483647LL || value > 2147483647LL)
         return -1;
     *out = (int)value;
     return 0;
@@ -93,9 +92,8 @@ static int reply_state(const redisReply *reply, enum queue_job_state *state)
     return -1;
 }
 
-/* Maps a script's status word to a queue_status; AGAIN maps to 100. */
-#define QUEUE_AGAIN 100
-static int queue_script_status(struct queue *queue, redisReply *reply, enum queue_script script)
+/* Maps a script's status word to a queue_status; AGAIN maps to QUEUE_AGAIN. */
+int queue_script_status(struct queue *queue, redisReply *reply, enum queue_script script)
 {
     static const struct {
         const char *word;
@@ -132,7 +130,7 @@ static int queue_script_simple(struct queue *queue, enum queue_script script,
     int status = queue_script_status(queue, reply, script);
     if (status == QUEUE_OK && flag != NULL) {
         int64_t value = 0;
-        if (reply->elements < 2 || reply_int64(reply->element[1], &value) != 0) {
+        if (reply->elements < 2 || queue_reply_int64(reply->element[1], &value) != 0) {
             queue_set_error(queue, "malformed answer from the %s script",
                             queue_scripts[script].name);
             queue_reject_reply(queue, reply);
@@ -197,6 +195,8 @@ struct queue *queue_open(const struct queue_config *config)
         c->lease_ttl_ms = FFPOOL_DEFAULT_LEASE_TTL_MS;
     if (c->max_attempts <= 0)
         c->max_attempts = FFPOOL_DEFAULT_MAX_ATTEMPTS;
+    if (c->max_lost_leases <= 0)
+        c->max_lost_leases = FFPOOL_DEFAULT_MAX_LOST_LEASES;
     if (c->heartbeat_ttl_ms < 0)
         c->heartbeat_ttl_ms = 0;
     if (c->retention_ms <= 0)
@@ -266,7 +266,7 @@ int queue_submit_routed(struct queue *queue, const char *job_key, const uint8_t 
     if (status == QUEUE_OK &&
         (reply->elements < 3 || reply->element[1]->type != REDIS_REPLY_STRING ||
          reply->element[1]->len >= QUEUE_ID_MAX ||
-         reply_int64(reply->element[2], &was_created) != 0)) {
+         queue_reply_int64(reply->element[2], &was_created) != 0)) {
         queue_set_error(queue, "malformed answer from the submit script");
         queue_reject_reply(queue, reply);
         return QUEUE_ERROR;
@@ -302,6 +302,7 @@ int queue_get(struct queue *queue, const char *id, struct queue_job *job)
         "requires",
         "waiting",
         "start_us",
+        "leases_lost",
     };
     enum { FIELD_COUNT = sizeof(fields) / sizeof(fields[0]) };
     if (check_id(queue, id) != 0)
@@ -331,18 +332,23 @@ int queue_get(struct queue *queue, const char *id, struct queue_job *job)
     queue_copy_text(job->id, sizeof(job->id), id, strlen(id));
     char speed[64];
     int64_t paused = 0;
-    if (reply_state(f[0], &job->state) != 0 || reply_int64(f[1], &job->epoch) != 0 ||
+    if (reply_state(f[0], &job->state) != 0 || queue_reply_int64(f[1], &job->epoch) != 0 ||
         reply_text(f[2], job->owner, sizeof(job->owner)) != 0 ||
-        reply_int(f[3], &job->checkpoint) != 0 || reply_int(f[4], &job->start_number) != 0 ||
-        reply_int(f[5], &job->attempts) != 0 || reply_int(f[6], &job->takeovers) != 0 ||
+        queue_reply_int(f[3], &job->checkpoint) != 0 ||
+        queue_reply_int(f[4], &job->start_number) != 0 ||
+        queue_reply_int(f[5], &job->attempts) != 0 || queue_reply_int(f[6], &job->takeovers) != 0 ||
         reply_text(f[7], job->error, sizeof(job->error)) != 0 ||
-        reply_int64(f[8], &job->frames) != 0 || reply_int64(f[9], &job->out_time_us) != 0 ||
-        reply_int64(f[10], &job->bytes) != 0 || reply_text(f[11], speed, sizeof(speed)) != 0 ||
-        reply_int64(f[12], &job->progress_version) != 0 || reply_int64(f[13], &paused) != 0 ||
-        reply_int64(f[14], &job->duration_us) != 0 ||
+        queue_reply_int64(f[8], &job->frames) != 0 ||
+        queue_reply_int64(f[9], &job->out_time_us) != 0 ||
+        queue_reply_int64(f[10], &job->bytes) != 0 ||
+        reply_text(f[11], speed, sizeof(speed)) != 0 ||
+        queue_reply_int64(f[12], &job->progress_version) != 0 ||
+        queue_reply_int64(f[13], &paused) != 0 ||
+        queue_reply_int64(f[14], &job->duration_us) != 0 ||
         reply_text(f[15], job->requires, sizeof(job->requires)) != 0 ||
         reply_text(f[16], job->waiting, sizeof(job->waiting)) != 0 ||
-        reply_int64(f[17], &job->start_us) != 0) {
+        queue_reply_int64(f[17], &job->start_us) != 0 ||
+        queue_reply_int(f[18], &job->leases_lost) != 0) {
         queue_set_error(queue, "job %s has a malformed record in Redis", id);
         freeReplyObject(reply);
         return QUEUE_ERROR;
@@ -385,79 +391,6 @@ int queue_set_paused(struct queue *queue, const char *id, int paused)
     queue_args_text(&args, id);
     queue_args_int(&args, paused ? 1 : 0);
     return queue_script_simple(queue, QUEUE_SCRIPT_SET_PAUSED, &args, NULL);
-}
-
-/* Fills *claim from an OK answer of the claim script. */
-static int queue_claim_parse(struct queue *queue, const redisReply *reply,
-                             struct queue_claim *claim)
-{
-    if (reply->elements < 6 || reply->element[1]->type != REDIS_REPLY_STRING ||
-        reply->element[1]->len >= QUEUE_ID_MAX || reply->element[5]->type != REDIS_REPLY_STRING)
-        goto malformed;
-    int64_t takeover = 0;
-    if (reply_int64(reply->element[2], &claim->epoch) != 0 ||
-        reply_int(reply->element[3], &claim->checkpoint) != 0 ||
-        reply_int64(reply->element[4], &takeover) != 0)
-        goto malformed;
-    const redisReply *spec = reply->element[5];
-    claim->spec = malloc(spec->len + 1);
-    if (claim->spec == NULL) {
-        queue_set_error(queue, "out of memory for a %zu-byte job spec", spec->len);
-        return QUEUE_ERROR;
-    }
-    memcpy(claim->spec, spec->str, spec->len);
-    claim->spec[spec->len] = '\0';
-    claim->spec_len = spec->len;
-    queue_copy_text(claim->id, sizeof(claim->id), reply->element[1]->str, reply->element[1]->len);
-    claim->takeover = takeover != 0;
-    return QUEUE_OK;
-malformed:
-    queue_set_error(queue, "malformed answer from the claim script");
-    return QUEUE_ERROR;
-}
-
-int queue_claim(struct queue *queue, const char *owner, struct queue_claim *claim)
-{
-    memset(claim, 0, sizeof(*claim));
-    if (owner == NULL || owner[0] == '\0' || strlen(owner) >= QUEUE_OWNER_MAX) {
-        queue_set_error(queue, "invalid owner");
-        return QUEUE_ERROR;
-    }
-    for (int round = 0; round < QUEUE_CLAIM_ROUNDS; round++) {
-        struct queue_args args;
-        queue_args_init(&args);
-        queue_args_text(&args, owner);
-        queue_args_int(&args, queue->config.lease_ttl_ms);
-        queue_args_int(&args, queue->config.retention_ms);
-        queue_args_int(&args, queue->config.max_attempts);
-        queue_args_int(&args, queue->config.unroutable_timeout_ms);
-        redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_CLAIM, &args);
-        if (reply == NULL)
-            return QUEUE_ERROR;
-        int status = queue_script_status(queue, reply, QUEUE_SCRIPT_CLAIM);
-        if (status == QUEUE_OK)
-            status = queue_claim_parse(queue, reply, claim);
-        if (status == QUEUE_EMPTY) {
-            claim->next_due_ms = -1;
-            if (reply->elements >= 2 && reply_int64(reply->element[1], &claim->next_due_ms) != 0)
-                claim->next_due_ms = -1;
-        }
-        freeReplyObject(reply);
-        if (status == QUEUE_OK || status == QUEUE_EMPTY)
-            queue->failures = 0;
-        if (status != QUEUE_AGAIN)
-            return status;
-    }
-    queue_set_error(queue, "claim: still cleaning up dead queue entries; try again");
-    return QUEUE_EMPTY;
-}
-
-void queue_claim_clear(struct queue_claim *claim)
-{
-    if (claim == NULL)
-        return;
-    free(claim->spec);
-    memset(claim, 0, sizeof(*claim));
 }
 
 int queue_renew(struct queue *queue, const char *id, const char *owner, int64_t epoch, int *paused)
@@ -521,7 +454,7 @@ int queue_segment_durations(struct queue *queue, const char *id, int64_t *durati
         return status;
     }
     int64_t start = 0;
-    if (reply->elements < 3 || reply_int64(reply->element[1], &start) != 0 ||
+    if (reply->elements < 3 || queue_reply_int64(reply->element[1], &start) != 0 ||
         reply->element[2]->type != REDIS_REPLY_ARRAY || reply->element[2]->elements % 2 != 0) {
         queue_set_error(queue, "malformed answer from the segment_durations script");
         queue_reject_reply(queue, reply);
@@ -536,7 +469,8 @@ int queue_segment_durations(struct queue *queue, const char *id, int64_t *durati
         const redisReply *field = pairs->element[i];
         if (segments != NULL && field->type == REDIS_REPLY_STRING &&
             strcmp(field->str, QUEUE_SEGMENTS_LAST_FIELD) == 0 &&
-            reply_int64(pairs->element[i + 1], &index) == 0 && index >= 0 && index <= INT32_MAX) {
+            queue_reply_int64(pairs->element[i + 1], &index) == 0 && index >= 0 &&
+            index <= INT32_MAX) {
             segments->last_index = (int)index;
             continue;
         }
@@ -546,8 +480,8 @@ int queue_segment_durations(struct queue *queue, const char *id, int64_t *durati
             reply_text(pairs->element[i + 1], segments->fmp4_base, sizeof(segments->fmp4_base));
             continue;
         }
-        if (reply_int64(pairs->element[i], &index) != 0 ||
-            reply_int64(pairs->element[i + 1], &duration) != 0)
+        if (queue_reply_int64(pairs->element[i], &index) != 0 ||
+            queue_reply_int64(pairs->element[i + 1], &duration) != 0)
             continue; /* a foreign field in the hash is not ours to judge */
         if (index >= start && index - start < count)
             durations_us[index - start] = duration;
@@ -638,7 +572,7 @@ int queue_job_result(struct queue *queue, const char *id, char **result, int *st
         return QUEUE_NOT_FOUND;
     }
     const redisReply *text = reply->element[1];
-    int ret = reply_int(reply->element[2], status) == 0 ? QUEUE_OK : QUEUE_ERROR;
+    int ret = queue_reply_int(reply->element[2], status) == 0 ? QUEUE_OK : QUEUE_ERROR;
     if (ret == QUEUE_OK && text->type == REDIS_REPLY_STRING) { /* "" too: a silent CLI */
         *result = malloc(text->len + 1);
         if (*result == NULL)
@@ -817,8 +751,8 @@ int queue_worker_announce(struct queue *queue, const char *worker_id, int64_t tt
         return QUEUE_ERROR;
     int status = queue_script_status(queue, reply, QUEUE_SCRIPT_WORKER_ANNOUNCE);
     if (status == QUEUE_OK &&
-        (reply->elements < 3 || reply_int64(reply->element[1], &has_caps) != 0 ||
-         reply_int64(reply->element[2], &drain) != 0)) {
+        (reply->elements < 3 || queue_reply_int64(reply->element[1], &has_caps) != 0 ||
+         queue_reply_int64(reply->element[2], &drain) != 0)) {
         queue_set_error(queue, "malformed answer from the worker_announce script");
         queue_reject_reply(queue, reply);
         return QUEUE_ERROR;
@@ -912,10 +846,10 @@ int queue_worker_list(struct queue *queue, int with_caps, struct queue_worker **
         const redisReply *w = list->element[i];
         if (w->type != REDIS_REPLY_ARRAY || w->elements != 6 ||
             reply_text(w->element[0], out[n].id, sizeof(out[n].id)) != 0 ||
-            reply_int(w->element[1], &out[n].slots) != 0 ||
-            reply_int(w->element[2], &out[n].running) != 0 ||
-            reply_int(w->element[3], &out[n].draining) != 0 ||
-            reply_int64(w->element[4], &out[n].updated_ms) != 0)
+            queue_reply_int(w->element[1], &out[n].slots) != 0 ||
+            queue_reply_int(w->element[2], &out[n].running) != 0 ||
+            queue_reply_int(w->element[3], &out[n].draining) != 0 ||
+            queue_reply_int64(w->element[4], &out[n].updated_ms) != 0)
             continue; /* a half-written advertisement: skip it */
         const redisReply *caps = w->element[5];
         if (caps->type == REDIS_REPLY_STRING && caps->len > 0) {

@@ -24,6 +24,7 @@
 
 #define QUEUE_ID_MAX 64
 #define QUEUE_OWNER_MAX 128
+#define QUEUE_CLAIM_TOKEN_MAX 40 /* a claim token, with its terminating NUL */
 #define QUEUE_ERROR_MAX 512
 #define QUEUE_REQUIRES_MAX 2048
 /* The text of an fMP4 fragment base (worker/pipeline/fmp4_times.h). */
@@ -56,7 +57,8 @@ struct queue_config {
     int db;
     int timeout_ms;           /* connect and command time-out */
     int64_t lease_ttl_ms;     /* lease length granted by claim and renew */
-    int max_attempts;         /* failures (or lost leases) before a job ends FAILED */
+    int max_attempts;         /* failures of the job itself before it ends FAILED */
+    int max_lost_leases;      /* lapsed leases (its worker lost) before it ends FAILED */
     int64_t heartbeat_ttl_ms; /* client heartbeat; a lapsed one cancels the job. 0 = off */
     int64_t retention_ms;     /* how long finished job records are kept */
     /* A job that needs a capability no live worker offers fails after
@@ -82,8 +84,9 @@ struct queue_job {
     char owner[QUEUE_OWNER_MAX];
     int checkpoint; /* last published segment index, start_number-1 if none */
     int start_number;
-    int attempts;
-    int takeovers; /* claims of a job whose previous lease had expired */
+    int attempts;    /* failures of the job itself: its error, crash, hang, memory */
+    int leases_lost; /* leases that lapsed (worker died, stalled, lost Redis) */
+    int takeovers;   /* claims of a job whose previous lease had expired */
     char error[QUEUE_ERROR_MAX];
     int64_t frames;
     int64_t out_time_us; /* stream time the output has reached */
@@ -128,6 +131,13 @@ struct queue;
 struct queue *queue_open(const struct queue_config *config);
 void queue_close(struct queue *queue);
 
+/* Every later call on this queue returns by deadline_ms (monotonic ms,
+ * program_monotonic_ms; 0 = no deadline): its connect and command time-out
+ * is the configured one or the time left, whichever is shorter, and a call
+ * with no time left fails at once with QUEUE_ERROR. A lease renewal uses
+ * it so that a Redis stall never holds it past its self-fence point. */
+void queue_set_call_deadline(struct queue *queue, long long deadline_ms);
+
 /* The last error, as a sentence. Valid until the next call. */
 const char *queue_last_error(const struct queue *queue);
 
@@ -160,6 +170,16 @@ int queue_set_paused(struct queue *queue, const char *id, int paused);
  * held for unroutable_timeout_ms. queue_worker_announce() checks the same
  * window, so the deadline needs no scheduler state, only live workers. */
 int queue_claim(struct queue *queue, const char *owner, struct queue_claim *claim);
+/* queue_claim carrying token (queue_claim_token_new; NULL or "" = none): a
+ * claim whose reply was lost (QUEUE_ERROR: a time-out, a dropped
+ * connection) is sent again with the same token, and if the lost one did
+ * claim a job that is still this owner's under the same epoch, the retry
+ * answers that claim again (lease extended) instead of leaving it a phantom
+ * lease nobody works on. A new token for each claim that got an answer. */
+int queue_claim_with_token(struct queue *queue, const char *owner, const char *token,
+                           struct queue_claim *claim);
+/* Fills token with a fresh random claim token. */
+void queue_claim_token_new(char token[QUEUE_CLAIM_TOKEN_MAX]);
 void queue_claim_clear(struct queue_claim *claim);
 /* Extends the lease. QUEUE_OK, QUEUE_FENCED or QUEUE_CANCELLED. *paused set
  * when the client asked to pause. */

@@ -19,6 +19,13 @@
  * thread and discards one raised meanwhile (as libpq does), so a library
  * call never kills the process whatever the program's signal setup.
  *
+ * Call deadline: with queue_set_call_deadline, every connect and command
+ * gets the configured time-out or the time left, whichever is shorter, and
+ * one with no time left fails at once; a lease renewal thus returns before
+ * its self-fence point however long Redis stalls. A call cut short by it
+ * is a failed call like any other time-out (the connection is dropped: its
+ * reply may still come).
+ *
  * Scripts: each is loaded once per connection owner (SCRIPT LOAD) and run
  * with EVALSHA, falling back to EVAL when the server answers NOSCRIPT
  * (restart, failover, SCRIPT FLUSH). */
@@ -174,6 +181,27 @@ void queue_args_double(struct queue_args *args, double d)
 
 /* ------------------------------------------------------------ connection */
 
+void queue_set_call_deadline(struct queue *queue, long long deadline_ms)
+{
+    queue->call_deadline_ms = deadline_ms > 0 ? deadline_ms : 0;
+}
+
+/* The time-out of the next connect or command, in ms: the configured one,
+ * or the time left before the call deadline if that is shorter. Returns 0
+ * (error set) when the deadline has passed. */
+static int64_t queue_call_timeout_ms(struct queue *queue, const char *what)
+{
+    int64_t timeout = queue->config.timeout_ms;
+    if (queue->call_deadline_ms <= 0)
+        return timeout;
+    int64_t left = queue->call_deadline_ms - program_monotonic_ms();
+    if (left <= 0) {
+        queue_set_error(queue, "no time left for %s before the call deadline", what);
+        return 0;
+    }
+    return left < timeout ? left : timeout;
+}
+
 void queue_disconnect(struct queue *queue)
 {
     if (queue->redis != NULL)
@@ -226,7 +254,10 @@ static int queue_connect_command(struct queue *queue, redisContext *redis, const
 static redisContext *queue_connect_open(struct queue *queue, const char *what, const char *host,
                                         int port)
 {
-    struct timeval timeout = queue_timeval_from_ms(queue->config.timeout_ms);
+    int64_t timeout_ms = queue_call_timeout_ms(queue, "a connection");
+    if (timeout_ms <= 0)
+        return NULL;
+    struct timeval timeout = queue_timeval_from_ms(timeout_ms);
     redisContext *redis = redisConnectWithTimeout(host, port, timeout);
     if (redis == NULL) {
         queue_set_error(queue, "cannot allocate a Redis connection");
@@ -400,10 +431,19 @@ redisReply *queue_command(struct queue *queue, const char *what, int argc, const
 {
     if (queue_connect(queue) != 0)
         return NULL;
+    int64_t timeout_ms = queue_call_timeout_ms(queue, what);
+    if (timeout_ms <= 0)
+        return NULL;
+    /* A deadline shortens this command's time-out only: the next call
+     * without one gets the configured time-out back. */
+    if (queue->call_deadline_ms > 0)
+        redisSetTimeout(queue->redis, queue_timeval_from_ms(timeout_ms));
     struct sigpipe_guard guard;
     sigpipe_guard_begin(&guard);
     redisReply *reply = redisCommandArgv(queue->redis, argc, argv, length);
     sigpipe_guard_end(&guard);
+    if (reply != NULL && queue->call_deadline_ms > 0)
+        redisSetTimeout(queue->redis, queue_timeval_from_ms(queue->config.timeout_ms));
     if (reply == NULL) {
         queue_set_error(queue, "Redis at %s:%d did not answer %s: %s", queue->server_host,
                         queue->server_port, what,

@@ -1,4 +1,4 @@
-/* queue_internal.h -- what queue.c and queue_conn.c share, and nothing else
+/* queue_internal.h -- what queue.c, queue_claim.c and queue_conn.c share, and nothing else
  * may include: the queue's state, the argument list of a command, and the
  * connection calls the protocol is written on. */
 #ifndef FFPOOL_QUEUE_INTERNAL_H
@@ -26,6 +26,7 @@ struct queue {
     char server_host[256];         /* the server connected (or tried) */
     int server_port;
     char script_sha[QUEUE_SCRIPT_COUNT][QUEUE_SHA_SIZE]; /* "" until loaded */
+    long long call_deadline_ms; /* monotonic; 0 = none (queue_set_call_deadline) */
     char error[QUEUE_ERROR_MAX + 128];
 };
 
@@ -37,6 +38,18 @@ struct queue_args {
     size_t length[QUEUE_ARGS_MAX];
     char number[QUEUE_ARGS_MAX][32];
 };
+
+/* A script's status word AGAIN (the claim script cleaned up; call again). */
+#define QUEUE_AGAIN 100
+
+/* Reads an integer from an integer or a decimal string element (nil = 0).
+ * Returns 0 or -1. */
+int queue_reply_int64(const redisReply *reply, int64_t *out);
+int queue_reply_int(const redisReply *reply, int *out);
+
+/* Maps a script's status word (element 0 of its reply) to a queue_status,
+ * or QUEUE_AGAIN; sets the error for any word but OK. */
+int queue_script_status(struct queue *queue, redisReply *reply, enum queue_script script);
 
 /* Sets the queue's last error (queue_last_error). */
 void queue_set_error(struct queue *queue, const char *fmt, ...)

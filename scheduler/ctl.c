@@ -50,13 +50,14 @@ static void print_job(const Ffpool__JobStatus *job, int json)
     const char *state = job_state_name(job->state);
     if (json) {
         printf("{\"id\":\"%s\",\"state\":\"%s\",\"owner\":\"%s\",\"epoch\":%lld,"
-               "\"checkpoint\":%d,\"start_number\":%d,\"attempts\":%d,\"takeovers\":%d,"
+               "\"checkpoint\":%d,\"start_number\":%d,\"attempts\":%d,\"leases_lost\":%d,"
+               "\"takeovers\":%d,"
                "\"frames\":%lld,\"out_time_us\":%lld,\"bytes\":%lld,\"speed\":%.3f,"
                "\"paused\":%s,\"error\":",
                job->job_id, state, job->owner, (long long)job->epoch, job->checkpoint,
-               job->start_number, job->attempts, job->takeovers, (long long)job->frames,
-               (long long)job->out_time_us, (long long)job->bytes, job->speed,
-               job->paused ? "true" : "false");
+               job->start_number, job->attempts, job->leases_lost, job->takeovers,
+               (long long)job->frames, (long long)job->out_time_us, (long long)job->bytes,
+               job->speed, job->paused ? "true" : "false");
         print_json_string(job->error);
         printf(",\"waiting\":");
         print_json_string(job->waiting);
@@ -66,12 +67,12 @@ static void print_job(const Ffpool__JobStatus *job, int json)
         return;
     }
     printf("job         %s\nstate       %s%s\nowner       %s\nepoch       %lld\n"
-           "last segment %d (first %d)\nattempts    %d\ntakeovers   %d\n"
+           "last segment %d (first %d)\nattempts    %d\nleases lost %d\ntakeovers   %d\n"
            "progress    %lld frames, %.2f s, %lld bytes, %.2fx\n",
            job->job_id, state, job->paused ? " (paused)" : "", job->owner[0] ? job->owner : "-",
-           (long long)job->epoch, job->checkpoint, job->start_number, job->attempts, job->takeovers,
-           (long long)job->frames, (double)job->out_time_us / 1e6, (long long)job->bytes,
-           job->speed);
+           (long long)job->epoch, job->checkpoint, job->start_number, job->attempts,
+           job->leases_lost, job->takeovers, (long long)job->frames, (double)job->out_time_us / 1e6,
+           (long long)job->bytes, job->speed);
     if (job->requires[0] != '\0')
         printf("requires    %s\n", job->requires);
     if (job->waiting[0] != '\0')

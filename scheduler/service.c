@@ -103,6 +103,7 @@ static void job_status_fill(Ffpool__JobStatus *s, struct queue_job *job)
     s->start_number = job->start_number;
     s->attempts = job->attempts;
     s->takeovers = job->takeovers;
+    s->leases_lost = job->leases_lost;
     s->error = job->error;
     s->frames = job->frames;
     s->out_time_us = job->out_time_us;

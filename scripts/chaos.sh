@@ -108,7 +108,7 @@ clip_frames=$(ffprobe -v error -count_packets -select_streams v:0 \
   -show_entries stream=nb_read_packets -of csv=p=0 "$clip")
 
 # ---- the pool: lost leases must not end a stream, however many ----
-export FFPOOL_LEASE_MAX_ATTEMPTS=1000
+export FFPOOL_LEASE_MAX_ATTEMPTS=1000 FFPOOL_LEASE_MAX_LOST_LEASES=1000
 FFPOOL_BIN=$bin "$here/scripts/pool" up --workers "$workers" --dir "$pool" \
   --lease-ttl-ms "$lease_ttl_ms" >/dev/null
 # shellcheck disable=SC1091

@@ -51,10 +51,10 @@ lease_clip() {
     -show_entries stream=nb_read_packets -of csv=p=0 "$lease_clip")
 }
 
-# lease_pool_up WORKERS [TTL_MS]
+# lease_pool_up WORKERS [TTL_MS]: TTL_MS omitted, the built-in default.
 lease_pool_up() {
   FFPOOL_BIN=$build/bin "$here/scripts/pool" up --workers "$1" --dir "$pool" \
-    --lease-ttl-ms "${2:-3000}" >/dev/null
+    ${2:+--lease-ttl-ms "$2"} >/dev/null
   # shellcheck disable=SC1091
   . "$pool/env"
   # shellcheck disable=SC2317 # called by the scenarios

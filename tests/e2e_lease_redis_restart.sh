@@ -8,7 +8,8 @@
 #      segment checkpointed (the segments hash has all of them: nothing lost);
 #   2. a long outage (7 s, past the 5 s TTL): the worker stops writing on its
 #      own (event=self_fenced), and when Redis is back the job is claimed
-#      again (epoch 2) and finished from the last checkpoint.
+#      again (epoch 2) and finished from the last checkpoint; that costs a
+#      lost lease, not an attempt (an attempt is the job's own failure).
 # Both streams end complete and valid (same checks as e2e_takeover.sh), each
 # segment with the presentation times of an uninterrupted run first made on
 # the same pool.
@@ -32,8 +33,9 @@ redis_restart() { # redis_restart OUTAGE_SECONDS
 }
 
 lease_clip 24 960x540
-# TTL 5 s: renewals every 1.7 s, a local deadline 4.5 s after each, so a 1 s
-# outage plus a restart slowed by a loaded machine stays inside it.
+# TTL 5 s (the default): renewals every 1 s, retried every 100 ms after a
+# failure, a local deadline 4.5 s after each success, so a 1 s outage plus
+# a restart slowed by a loaded machine stays inside it.
 lease_pool_up 2 5000
 lease_reference
 
@@ -67,6 +69,9 @@ lease_shim_wait 120
 lease_check_output
 state=$(lease_job_field state); epoch=$(lease_job_field epoch)
 check "long outage: job claimed again and done ($state epoch=$epoch)" [ "$state:$epoch" = done:2 ]
+attempts=$(lease_job_field attempts); lost=$(lease_job_field leases_lost)
+check "long outage: a lost lease, not an attempt (attempts=$attempts leases_lost=$lost)" \
+  [ "$attempts:$lost" = 0:1 ]
 check "long outage: the holder stopped writing on its own" \
   grep -q "event=self_fenced job=$lease_job_id " "$pool/$holder.log"
 lease_finish

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -25,7 +26,11 @@ Test(config, defaults_are_the_documented_ones)
     config_defaults(&c);
     cr_assert_str_eq(c.redis_host, "127.0.0.1");
     cr_assert_eq(c.redis_port, 6379);
-    cr_assert_eq(c.lease_ttl_ms, 3000);
+    cr_assert_eq(c.lease_ttl_ms, 5000);
+    cr_assert_eq(c.lease_safety_margin_ms, 500);
+    cr_assert_eq(c.redis_timeout_ms, 2000);
+    cr_assert_eq(c.lease_max_lost_leases, 20);
+    cr_assert_eq(config_lease_renew_interval_ms(&c), 1000);
     cr_assert_eq(c.worker_slots, 1);
     cr_assert_eq(c.worker_job_watchdog_ms, 120000);
     cr_assert_eq(c.worker_job_memory_limit_mb, 4096);
@@ -149,6 +154,75 @@ Test(config, choice_keys_refuse_unknown_values)
     cr_assert(strstr(err, "log.level") != NULL, "%s", err);
 }
 
+/* F16: the lease settings are checked against each other at start-up. */
+Test(config, default_lease_settings_pass_the_lease_check)
+{
+    struct ffpool_config c;
+    char err[768] = "";
+    config_defaults(&c);
+    cr_assert_eq(config_check_lease(&c, err, sizeof(err)), 0, "%s", err);
+    /* The smallest TTL that holds one time-out after margin and interval. */
+    c.lease_ttl_ms = 3125;
+    cr_assert_eq(config_check_lease(&c, err, sizeof(err)), 0, "%s", err);
+}
+
+Test(config, lease_check_refuses_a_ttl_a_renewal_cannot_fit_in)
+{
+    struct ffpool_config c;
+    char err[768] = "";
+    config_defaults(&c);
+    c.lease_ttl_ms = 3000; /* the old default: 3000 - 500 - 600 = 1900 < 2000 */
+    cr_assert_eq(config_check_lease(&c, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "lease.ttl_ms (3000)") != NULL, "%s", err);
+    cr_assert(strstr(err, "lease.safety_margin_ms (500)") != NULL, "%s", err);
+    cr_assert(strstr(err, "redis.timeout_ms (2000)") != NULL, "%s", err);
+    cr_assert(strstr(err, "at least 3125") != NULL, "%s", err);
+
+    config_defaults(&c);
+    c.redis_timeout_ms = 4000; /* a time-out longer than the lease can absorb */
+    cr_assert_eq(config_check_lease(&c, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "redis.timeout_ms (4000)") != NULL, "%s", err);
+
+    config_defaults(&c);
+    c.lease_safety_margin_ms = 5000; /* margin >= TTL: every job would stop at once */
+    cr_assert_eq(config_check_lease(&c, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "lease.safety_margin_ms (5000)") != NULL, "%s", err);
+}
+
+Test(config, lease_check_refuses_zero_and_negative_values)
+{
+    struct ffpool_config c;
+    char err[768] = "";
+    config_defaults(&c);
+    c.lease_ttl_ms = 0;
+    cr_assert_eq(config_check_lease(&c, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "lease.ttl_ms (0)") != NULL, "%s", err);
+    config_defaults(&c);
+    c.lease_safety_margin_ms = -1;
+    cr_assert_eq(config_check_lease(&c, err, sizeof(err)), -1);
+    config_defaults(&c);
+    c.lease_max_lost_leases = 0;
+    cr_assert_eq(config_check_lease(&c, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "lease.max_lost_leases (0)") != NULL, "%s", err);
+}
+
+Test(config, worker_refuses_to_start_with_lease_settings_that_do_not_fit)
+{
+    char command[1024];
+    snprintf(command, sizeof(command),
+             "FFPOOL_LEASE_TTL_MS=3000 %s/bin/ffpool-worker 2>&1 </dev/null",
+             getenv("BUILD") != NULL ? getenv("BUILD") : "build");
+    FILE *out = popen(command, "r");
+    cr_assert_not_null(out);
+    char text[1024] = "";
+    size_t n = fread(text, 1, sizeof(text) - 1, out);
+    text[n] = '\0';
+    int status = pclose(out);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d: %s", status, text);
+    cr_assert(strstr(text, "lease.ttl_ms (3000)") != NULL, "%s", text);
+    cr_assert(strstr(text, "redis.timeout_ms (2000)") != NULL, "%s", text);
+}
+
 /* The README's table is what config_print_markdown prints: a key added to
  * the table in config.c without the README fails here. */
 Test(config, readme_table_lists_every_key_with_its_default_and_meaning)
@@ -199,7 +273,7 @@ Test(config, environment_carries_every_key_and_drops_the_file)
         ports += strncmp(*e, "FFPOOL_REDIS_PORT=", 18) == 0;
         port_6390 += strcmp(*e, "FFPOOL_REDIS_PORT=6390") == 0;
         hook += strcmp(*e, "FFPOOL_TEST_HOOK=7") == 0;
-        lease += strcmp(*e, "FFPOOL_LEASE_TTL_MS=3000") == 0;
+        lease += strcmp(*e, "FFPOOL_LEASE_TTL_MS=5000") == 0;
     }
     config_environment_free(env);
     cr_expect_eq(path, 1, "other variables are kept");

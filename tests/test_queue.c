@@ -157,7 +157,8 @@ Test(queue, claim_prefers_expired_leases_over_new_jobs)
     cr_assert_eq(job.state, QUEUE_JOB_RUNNING);
     cr_assert_str_eq(job.owner, "worker-c");
     cr_assert_eq(job.takeovers, 1);
-    cr_assert_eq(job.attempts, 1);
+    cr_assert_eq(job.attempts, 0); /* a lapsed lease is not an attempt */
+    cr_assert_eq(job.leases_lost, 1);
     queue_claim_clear(&first);
     queue_claim_clear(&second);
     queue_close(queue);
@@ -204,7 +205,8 @@ Test(queue, stale_owner_is_fenced_on_renew_checkpoint_complete)
     cr_assert_eq(job.epoch, fresh.epoch);
     cr_assert_eq(job.checkpoint, 1, "the stale checkpoint moved it to %d", job.checkpoint);
     cr_assert_eq(job.frames, 0);
-    cr_assert_eq(job.attempts, 1);
+    cr_assert_eq(job.attempts, 0);
+    cr_assert_eq(job.leases_lost, 1);
     int64_t durations[8];
     cr_assert_eq(queue_segment_durations(queue, id, durations, 8, NULL), QUEUE_OK);
     cr_assert_eq(durations[7], 0, "the stale segment 7 was recorded");
@@ -376,11 +378,15 @@ Test(queue, fail_requeues_until_max_attempts_then_fails_with_error)
     queue_close(queue);
 }
 
-Test(queue, lost_leases_count_as_attempts_until_the_job_fails)
+/* A lapsed lease is not the job's fault (its worker died, stalled or lost
+ * Redis): it costs no attempt, only a lost lease, and max_lost_leases of
+ * them end the job FAILED with an error naming that bound. */
+Test(queue, lost_leases_are_not_attempts_and_are_bounded_apart)
 {
     struct queue_config config = test_config();
     config.lease_ttl_ms = SHORT_LEASE_MS;
     config.max_attempts = 2;
+    config.max_lost_leases = 3;
     struct queue *queue = open_queue(&config);
     char id[QUEUE_ID_MAX];
     submit_new(queue, "poison", 0, id);
@@ -391,14 +397,54 @@ Test(queue, lost_leases_count_as_attempts_until_the_job_fails)
     claim_ok(queue, "worker-b", &claim);
     cr_assert_eq(claim.takeover, 1);
     queue_claim_clear(&claim);
-    cr_assert_eq(get_ok(queue, id).attempts, 1);
+    struct queue_job job = get_ok(queue, id);
+    cr_assert_eq(job.attempts, 0, "a lapsed lease is not an attempt");
+    cr_assert_eq(job.leases_lost, 1);
+    sleep_ms(PAST_SHORT_LEASE_MS);
+    claim_ok(queue, "worker-c", &claim); /* past max_attempts lost leases: still runs */
+    queue_claim_clear(&claim);
+    job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_RUNNING);
+    cr_assert_eq(job.attempts, 0);
+    cr_assert_eq(job.leases_lost, 2);
     sleep_ms(PAST_SHORT_LEASE_MS);
 
-    claim_empty(queue, "worker-c");
+    claim_empty(queue, "worker-d");
+    job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_FAILED);
+    cr_assert_eq(job.attempts, 0);
+    cr_assert_eq(job.leases_lost, 3);
+    cr_assert_str_eq(job.error, "the job lost its worker 3 times (lease.max_lost_leases)");
+    queue_close(queue);
+}
+
+/* Failures of the job itself still count as attempts beside lost leases. */
+Test(queue, failures_and_lost_leases_are_counted_apart)
+{
+    struct queue_config config = test_config();
+    config.lease_ttl_ms = SHORT_LEASE_MS;
+    config.max_attempts = 2;
+    struct queue *queue = open_queue(&config);
+    char id[QUEUE_ID_MAX];
+    submit_new(queue, "mixed", 0, id);
+    struct queue_claim claim;
+    claim_ok(queue, "worker-a", &claim);
+    queue_claim_clear(&claim);
+    sleep_ms(PAST_SHORT_LEASE_MS);
+    claim_ok(queue, "worker-b", &claim);
+    cr_assert_eq(queue_fail(queue, id, "worker-b", claim.epoch, "decoder error"), QUEUE_OK);
+    queue_claim_clear(&claim);
     struct queue_job job = get_ok(queue, id);
+    cr_assert_eq(job.state, QUEUE_JOB_QUEUED);
+    cr_assert_eq(job.attempts, 1);
+    cr_assert_eq(job.leases_lost, 1);
+    claim_ok(queue, "worker-c", &claim);
+    cr_assert_eq(queue_fail(queue, id, "worker-c", claim.epoch, "decoder error"), QUEUE_OK);
+    queue_claim_clear(&claim);
+    job = get_ok(queue, id);
     cr_assert_eq(job.state, QUEUE_JOB_FAILED);
     cr_assert_eq(job.attempts, 2);
-    cr_assert_str_eq(job.error, "worker lost the job 2 times");
+    cr_assert_str_eq(job.error, "decoder error");
     queue_close(queue);
 }
 

@@ -164,7 +164,7 @@ Test(failover, an_isolated_master_stops_its_owners_before_a_replica_can_be_promo
      * max_lag + 1 s (replicas acknowledge once a second) after the cut; it
      * stops writing lease.ttl_ms - safety margin after that write. The
      * Sentinels promote no sooner than down-after after the cut. */
-    long long margin_ms = 500;
+    long long margin_ms = FFPOOL_DEFAULT_LEASE_SAFETY_MARGIN_MS;
     long long owner_stops_ms = (max_lag_s + 1) * 1000 + FFPOOL_DEFAULT_LEASE_TTL_MS - margin_ms;
     cr_assert_lt(owner_stops_ms, down_after_ms,
                  "an owner on a cut-off master may write until %lld ms after the cut, but the "

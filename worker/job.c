@@ -147,27 +147,41 @@ static void job_fenced(struct job *job, const char *where)
 
 /* ---- lease renewal ------------------------------------------------------ */
 
+/* Pause between two tries of a renewal that failed (Redis did not answer in
+ * time, or the connection dropped), while the lease may still be saved. */
+#define RENEW_RETRY_MS 100
+
+/* Waits on job->wake until monotonic time until_ms, a stop or the end of
+ * the job. job->wake waits on CLOCK_MONOTONIC (job_create): a wall clock
+ * stepped back must not delay a renewal past the deadline. */
+static void job_renew_wait(struct job *job, long long until_ms)
+{
+    struct timespec until = {.tv_sec = until_ms / 1000, .tv_nsec = (until_ms % 1000) * 1000000L};
+    pthread_mutex_lock(&job->lock);
+    while (!atomic_load(&job->finished) && atomic_load(&job->stop_reason) == JOB_RUNNING &&
+           program_monotonic_ms() < until_ms)
+        if (pthread_cond_timedwait(&job->wake, &job->lock, &until) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&job->lock);
+}
+
+/* Renews the lease: once at once (the claim, the fork and the exec of this
+ * process have used part of the first lease, F8), then every TTL/5. Each
+ * renewal must return before the self-fence point (queue_set_call_deadline
+ * caps its time-out at the time left), and one that fails is tried again
+ * every RENEW_RETRY_MS until that point: a Redis stall shorter than the
+ * lease costs nothing. Only when the deadline passes without a renewal does
+ * the job stop writing (job_self_fence). */
 static void *job_renew_main(void *arg)
 {
     struct job *job = arg;
     struct queue *queue = queue_open(&job->queue_config);
-    long long interval = job->config->lease_ttl_ms / 3;
+    long long interval = config_lease_renew_interval_ms(job->config);
+    long long next_renew = program_monotonic_ms();
+    int failures = 0;
 
-    while (queue != NULL && !atomic_load(&job->finished)) {
-        pthread_mutex_lock(&job->lock);
-        /* job->wake waits on CLOCK_MONOTONIC (job_create): a wall clock
-         * stepped back must not delay the renewal past the deadline. */
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += interval / 1000;
-        until.tv_nsec += (interval % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        if (!atomic_load(&job->finished))
-            pthread_cond_timedwait(&job->wake, &job->lock, &until);
-        pthread_mutex_unlock(&job->lock);
+    while (queue != NULL) {
+        job_renew_wait(job, next_renew);
         if (atomic_load(&job->finished) || atomic_load(&job->stop_reason) != JOB_RUNNING)
             break;
 
@@ -175,10 +189,15 @@ static void *job_renew_main(void *arg)
          * grants runs from its own clock, at some moment after this. */
         long long started = program_monotonic_ms();
         int paused = 0;
+        queue_set_call_deadline(queue, job_deadline(job));
         int status = queue_renew(queue, job->id, job->owner, job->epoch, &paused);
         if (status == QUEUE_OK) {
             job_set_deadline_from(job, started);
             atomic_store(&job->paused, paused);
+            if (failures > 0)
+                log_info("renew_recovered", "job=%s tries=%d", job->id, failures + 1);
+            failures = 0;
+            next_renew = started + interval;
         } else if (status == QUEUE_FENCED || status == QUEUE_NOT_FOUND) {
             job_fenced(job, "renew");
         } else if (status == QUEUE_CANCELLED) {
@@ -186,10 +205,13 @@ static void *job_renew_main(void *arg)
             job_request_stop(job, JOB_STOP_CANCELLED);
         } else {
             job_report(job, WORKER_EVENT_REDIS_ERROR, 1);
-            log_warn("renew_failed", "job=%s error=%s", job->id,
-                     log_quote(queue_last_error(queue)));
+            if (failures++ == 0)
+                log_warn("renew_failed", "job=%s error=%s msg=%s", job->id,
+                         log_quote(queue_last_error(queue)),
+                         log_quote("retrying until the lease deadline"));
             if (!job_lease_valid(job))
                 job_self_fence(job, "renew");
+            next_renew = program_monotonic_ms() + RENEW_RETRY_MS;
         }
     }
     queue_close(queue);

@@ -3,7 +3,9 @@
  *
  * A job runs in a job process of its own (worker/job_process.c, supervised
  * by the worker through worker/supervisor.c), in a job thread with a second
- * thread renewing its lease every TTL/3. The invariant that makes takeover
+ * thread renewing its lease at once, then every TTL/5 (each renewal's
+ * Redis call cut short at the self-fence point and retried until it; see
+ * job_renew_main in job.c). The invariant that makes takeover
  * safe: a segment or the playlist is only published (renamed to the name
  * Jellyfin serves) while this worker's lease is certainly still valid by its
  * own monotonic clock, i.e. before last successful renew + TTL - safety
@@ -18,7 +20,7 @@
  * worker's wall clock changes nothing. Stepping the server's wall clock
  * does: forward by more than the margin, leases end early and another
  * worker may claim a job whose owner still writes until its next renew is
- * fenced (at most TTL/3; every running job is charged an attempt); back,
+ * fenced (at most TTL/5; every running job is charged a lost lease); back,
  * a dead worker's jobs are taken over that much later. A failover compares
  * with the new master's clock. Redis nodes need a slewing NTP, never a
  * stepping one. (CLOCK_MONOTONIC stops during a system suspend, the

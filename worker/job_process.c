@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "job.h"
+#include "job_test_hooks.h"
 #include "log.h"
 #include "program.h"
 
@@ -116,6 +117,7 @@ int job_process_main(const struct ffpool_config *config, int argc, char **argv)
         log_error("job_setup_failed", "job=%s error=%s", argv[FIELD_ID], log_quote(err));
         return JOB_PROCESS_EXIT_SETUP;
     }
+    job_test_hook_before_start(job);
     if (job_start(job, claim_started_ms) != 0) {
         log_error("job_setup_failed", "job=%s error=%s", job->id,
                   log_quote("cannot start the job's threads"));

@@ -25,6 +25,19 @@ static int job_test_hook_armed(const struct job *job, const char *at_name, const
     return input == NULL || strstr(job->spec.input, input) != NULL;
 }
 
+void job_test_hook_before_start(const struct job *job)
+{
+    const char *ms = getenv("FFPOOL_TEST_SLOW_START_MS");
+    if (ms == NULL || atoi(ms) <= 0 || job->epoch != 1)
+        return;
+    const char *input = getenv("FFPOOL_TEST_SLOW_START_INPUT");
+    if (input != NULL && input[0] != '\0' && strstr(job->spec.input, input) == NULL)
+        return;
+    log_warn("test_hook", "job=%s pid=%d msg=%s", job->id, (int)getpid(),
+             log_quote("FFPOOL_TEST_SLOW_START_MS: sleeping before the job starts"));
+    usleep((useconds_t)atoi(ms) * 1000);
+}
+
 void job_test_hooks(struct job *job, int index)
 {
     if (job_test_hook_armed(job, "FFPOOL_TEST_CRASH_AT_SEGMENT", "FFPOOL_TEST_CRASH_INPUT",

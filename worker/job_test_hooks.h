@@ -26,11 +26,18 @@
  *       before completing the job (the test continues it);
  *   FFPOOL_TEST_DIE_BEFORE_COMPLETE_INPUT=TEXT
  *       die by SIGKILL after checkpointing the last segment, before
- *       completing the job (a worker lost at the very end of a stream). */
+ *       completing the job (a worker lost at the very end of a stream);
+ *   FFPOOL_TEST_SLOW_START_MS=N, FFPOOL_TEST_SLOW_START_INPUT=TEXT
+ *       in the job's first run (epoch 1), sleep N ms before starting the
+ *       job (a slow fork and exec on a loaded node: the claimed lease is
+ *       running meanwhile). */
 #ifndef FFPOOL_WORKER_JOB_TEST_HOOKS_H
 #define FFPOOL_WORKER_JOB_TEST_HOOKS_H
 
 #include "job.h"
+
+/* Before the job's threads start: sleeps if armed. */
+void job_test_hook_before_start(const struct job *job);
 
 /* Before segment `index` is published: crashes or runs away if armed. */
 void job_test_hooks(struct job *job, int index);

@@ -156,6 +156,11 @@ int main(int argc, char **argv)
     if (first_arg < argc && strcmp(argv[first_arg], HW_DEVICE_CHECK_FLAG) == 0)
         return hw_device_check((const char *const *)argv + first_arg + 1, argc - first_arg - 1);
 
+    char lease_err[768];
+    if (config_check_lease(&config, lease_err, sizeof(lease_err)) != 0) {
+        fprintf(stderr, "ffpool-worker: %s\n", lease_err);
+        return 2;
+    }
     program_on_stop_signals(on_signal);
 
     char owner[QUEUE_OWNER_MAX];
@@ -248,6 +253,10 @@ int main(int argc, char **argv)
     cli_caps_free(cli);
 
     int redis_down_logged = 0;
+    /* One token per claim, kept while the claim goes unanswered: a retry
+     * then gets back the job a claim whose reply was lost took. */
+    char claim_token[QUEUE_CLAIM_TOKEN_MAX];
+    queue_claim_token_new(claim_token);
     while (!drain_requested) {
         int running = supervisor_poll(supervisor, queue, 0);
         worker_metrics_tick(&metrics);
@@ -259,8 +268,10 @@ int main(int argc, char **argv)
         struct queue_claim claim;
         memset(&claim, 0, sizeof(claim));
         long long claim_started = program_monotonic_ms();
-        int status = queue_claim(queue, owner, &claim);
+        int status = queue_claim_with_token(queue, owner, claim_token, &claim);
         atomic_store(&health.redis_ok, status != QUEUE_ERROR);
+        if (status != QUEUE_ERROR)
+            queue_claim_token_new(claim_token);
         if (status == QUEUE_ERROR) {
             metrics_counter_add(metrics.redis_errors, 1);
             if (!redis_down_logged)

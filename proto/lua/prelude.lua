@@ -21,6 +21,7 @@ local JOBS = '@FFPOOL_KEY_JOBS@'
 local WORKER = '@FFPOOL_KEY_WORKER@'
 local WORKERS = '@FFPOOL_KEY_WORKERS@'
 local OFFERS = '@FFPOOL_KEY_OFFERS_SUFFIX@'
+local CLAIM = '@FFPOOL_KEY_CLAIM@'
 local WAKE_KEEP = 16
 local LAPSED = 'the client stopped sending heartbeats'
 local function now_ms()

@@ -35,7 +35,8 @@ local heartbeat_until = 0
 if heartbeat_ttl > 0 then heartbeat_until = now + heartbeat_ttl end
 redis.call('HSET', JOB .. id, 'spec', spec, 'state', 'queued', 'epoch', '0', 'owner', '',
   'lease_until_ms', '0', 'checkpoint', str(start_number - 1),
-  'start_number', str(start_number), 'attempts', '0', 'takeovers', '0', 'error', '',
+  'start_number', str(start_number), 'attempts', '0', 'leases_lost', '0', 'takeovers', '0',
+  'error', '',
   'job_key', job_key, 'created_ms', str(now), 'updated_ms', str(now), 'frames', '0',
   'out_time_us', '0', 'bytes', '0', 'speed', '0', 'progress_version', '0',
   'heartbeat_until_ms', str(heartbeat_until), 'heartbeat_ttl_ms', str(heartbeat_ttl),

@@ -63,7 +63,7 @@ rc HSET "ffpool:job:$lease_job_id" paused 1 >/dev/null
 # The shim is stopped meanwhile (its status polls would count too; its
 # heartbeat lasts 15 s): only the worker's renewals and announcements remain.
 kill -STOP "$lease_shim_pid"
-sleep 1.2 # the renew thread sees the flag within TTL/3
+sleep 1.2 # the renew thread sees the flag within TTL/5
 cmdstats >"$dir/pause.0"; p0=$(now); sleep "$pause_s"; cmdstats >"$dir/pause.1"; p1=$(now)
 kill -CONT "$lease_shim_pid"
 rc HSET "ffpool:job:$lease_job_id" paused 0 >/dev/null
