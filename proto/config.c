@@ -98,6 +98,10 @@ static const struct config_key config_keys[] = {
                "take (a user may point it at jellyfin-ffmpeg); empty: none"),
     KEY_INT("worker.scan_interval_ms", worker_scan_interval_ms, "500",
             "longest wait between looks for expired leases"),
+    KEY_INT("worker.job_stall_ms", worker_job_stall_ms, "10000",
+            "a job whose pipeline, once started, has not moved this long (a read hung on a "
+            "network share) stops renewing its lease, so that another worker takes the stream "
+            "over in seconds; the process itself is left to the watchdog (0: off)"),
     KEY_INT("worker.job_watchdog_ms", worker_job_watchdog_ms, "120000",
             "a job process that reports no progress this long is killed and the attempt "
             "counted as failed; long enough for a stalled network share (0: off)"),

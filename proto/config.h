@@ -63,6 +63,7 @@ struct ffpool_config {
     char worker_ffmpeg[CONFIG_STRING_MAX]; /* a path or a name in PATH; "" = no CLI jobs */
     int64_t worker_scan_interval_ms;
     int64_t worker_job_watchdog_ms;     /* 0 = off */
+    int64_t worker_job_stall_ms;        /* 0 = off */
     int64_t worker_job_memory_limit_mb; /* 0 = off */
 
     /* Shim. */

@@ -99,6 +99,7 @@ static void job_report(struct job *job, enum worker_event event, double value)
 static void job_report_progress(struct job *job)
 {
     long long now = program_monotonic_ms();
+    atomic_store(&job->pipeline_alive_ms, now);
     if (now - job->last_progress_report_ms < PROGRESS_REPORT_INTERVAL_MS)
         return;
     job->last_progress_report_ms = now;
@@ -165,6 +166,27 @@ static void job_renew_wait(struct job *job, long long until_ms)
     pthread_mutex_unlock(&job->lock);
 }
 
+/* A pipeline that has started and then not moved for worker.job_stall_ms
+ * is hung (a read on a stalled network share, F9): the job stops renewing
+ * and writing (a self-fence), so that its lease lapses and another worker,
+ * whose share may well answer, takes the stream over in seconds. The hung
+ * process is left to the watchdog; nothing it does later can publish.
+ * Returns 1 when that is the case. A pipeline still opening its input has
+ * not started: that can rightly take long, and the watchdog bounds it. */
+static int job_pipeline_stalled(struct job *job)
+{
+    long long alive = atomic_load(&job->pipeline_alive_ms);
+    long long limit = job->config->worker_job_stall_ms;
+    long long quiet = program_monotonic_ms() - alive;
+    if (limit <= 0 || alive == 0 || quiet < limit)
+        return 0;
+    log_warn("pipeline_stalled", "job=%s epoch=%lld quiet_ms=%lld msg=%s", job->id,
+             (long long)job->epoch, quiet,
+             log_quote("no progress: the lease is left to lapse for another worker"));
+    job_self_fence(job, "stalled");
+    return 1;
+}
+
 /* Renews the lease: once at once (the claim, the fork and the exec of this
  * process have used part of the first lease, F8), then every TTL/5. Each
  * renewal must return before the self-fence point (queue_set_call_deadline
@@ -183,6 +205,8 @@ static void *job_renew_main(void *arg)
     while (queue != NULL) {
         job_renew_wait(job, next_renew);
         if (atomic_load(&job->finished) || atomic_load(&job->stop_reason) != JOB_RUNNING)
+            break;
+        if (job_pipeline_stalled(job))
             break;
 
         /* The deadline counts from before the call: the lease the server

@@ -60,6 +60,9 @@ struct job {
     atomic_int stop_reason; /* enum job_stop_reason, first one wins */
     atomic_int paused;
     atomic_llong lease_deadline_ms; /* monotonic; no publishing after it */
+    /* Monotonic ms the pipeline last showed it moves (a callback, or a
+     * pause by request); 0 until it first does. */
+    atomic_llong pipeline_alive_ms;
     atomic_int finished;            /* set when the job thread is done */
 
     pthread_t thread;

@@ -49,6 +49,15 @@ void job_test_hooks(struct job *job, int index)
         signal(SIGSEGV, SIG_DFL);
         raise(SIGSEGV);
     }
+    if (job->epoch == 1 &&
+        job_test_hook_armed(job, "FFPOOL_TEST_HANG_AT_SEGMENT", "FFPOOL_TEST_HANG_INPUT", index)) {
+        /* A read hung on a stalled share, on this machine only: no
+         * callback, no progress, for ever (the watchdog ends it). */
+        log_warn("test_hook", "job=%s segment=%d msg=%s", job->id, index,
+                 log_quote("FFPOOL_TEST_HANG_AT_SEGMENT: hanging (first run only)"));
+        for (;;)
+            pause();
+    }
     if (job_test_hook_armed(job, "FFPOOL_TEST_HOG_AT_SEGMENT", "FFPOOL_TEST_HOG_INPUT", index)) {
         log_warn("test_hook", "job=%s segment=%d msg=%s", job->id, index,
                  log_quote("FFPOOL_TEST_HOG_AT_SEGMENT: allocating without end"));

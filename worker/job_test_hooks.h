@@ -9,6 +9,10 @@
  * variable alone is armed by it):
  *   FFPOOL_TEST_CRASH_AT_SEGMENT=N, FFPOOL_TEST_CRASH_INPUT=TEXT
  *       die by SIGSEGV instead of publishing segment N;
+ *   FFPOOL_TEST_HANG_AT_SEGMENT=N, FFPOOL_TEST_HANG_INPUT=TEXT
+ *       in the job's first run (epoch 1), hang before publishing segment N
+ *       with no callback and no progress (a read on a stalled share of
+ *       this machine: another worker's runs go on);
  *   FFPOOL_TEST_HOG_AT_SEGMENT=N, FFPOOL_TEST_HOG_INPUT=TEXT
  *       at segment N, allocate and touch memory at 64 MB/s (up to 2 GB) and
  *       never go on, still reporting progress (a runaway, not a hang);
