@@ -181,7 +181,7 @@ fi
 
 # ---- 2. RSS of one worker over consecutive jobs ----
 if [ "$do_rss" = 1 ]; then
-  export FFPOOL_LEASE_TTL_MS=3000 FFPOOL_LEASE_SAFETY_MARGIN_MS=500
+  export FFPOOL_LEASE_TTL_MS=3000 FFPOOL_LEASE_SAFETY_MARGIN_MS=500 FFPOOL_REDIS_TIMEOUT_MS=1500
   ffmpeg -v error -f lavfi -i "testsrc2=size=160x90:rate=25" \
     -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 6 \
     -c:v libx264 -preset veryfast -g 50 -pix_fmt yuv420p -c:a aac -b:a 64k "$dir/short.mkv"

@@ -65,7 +65,7 @@ setsid redis-server --port "$redis_port" --bind 127.0.0.1 "$host_a" "$host_b" \
   --daemonize no --protected-mode no >"$pool/redis.log" 2>&1 </dev/null &
 echo $! >"$pool/redis.pid"
 for ((k = 0; k < 100; k++)); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
-export FFPOOL_REDIS_HOST=127.0.0.1 FFPOOL_REDIS_PORT=$redis_port FFPOOL_LEASE_TTL_MS=3000
+export FFPOOL_REDIS_HOST=127.0.0.1 FFPOOL_REDIS_PORT=$redis_port FFPOOL_LEASE_TTL_MS=3000 FFPOOL_REDIS_TIMEOUT_MS=1500
 export FFPOOL_SCHEDULER_LISTEN=tcp://127.0.0.1:$sched_port FFPOOL_SCHEDULER_URL=tcp://127.0.0.1:$sched_port
 rc() { redis-cli -p "$FFPOOL_REDIS_PORT" --raw "$@"; }
 setsid "$build/bin/ffpool-scheduler" >"$pool/scheduler.log" 2>&1 </dev/null &

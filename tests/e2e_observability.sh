@@ -57,14 +57,14 @@ check "ffpool_segments_total moves during the job ($segments_1 -> $segments_2)" 
 check "one job in progress (ffpool_worker_jobs_in_progress)" \
   [ "$(sample ffpool_worker_jobs_in_progress <<<"$second")" = 1 ]
 check "the running job's encode speed is exported" \
-  grep -q '^ffpool_job_encode_speed{job="j1"} ' <<<"$second"
+  grep -Eq '^ffpool_job_encode_speed\{job="j1-[0-9a-f]+"\} ' <<<"$second"
 check "last progress timestamp is recent" \
   awk -v t="$(sample ffpool_last_progress_timestamp_seconds <<<"$second")" -v now="$(date +%s)" \
   'BEGIN { exit !(now - t < 10) }'
 check "metric families carry HELP and TYPE" grep -q '^# TYPE ffpool_segments_total counter' <<<"$second"
 echo "$jobs_table" >&2
 check "ffpoolctl jobs shows j1 running on worker-1 with a progress bar" \
-  grep -Eq '^j1 +running +worker-1 .*\[#+\.*\] +[0-9]+%' <<<"$jobs_table"
+  grep -Eq '^j1-[0-9a-f]+ +running +worker-1 .*\[#+\.*\] +[0-9]+%' <<<"$jobs_table"
 check "ffpoolctl workers shows worker-1 busy with its libav" \
   grep -Eq '^worker-1 +1 +1 +no +[0-9]+\.[0-9]' <<<"$workers_table"
 

@@ -47,7 +47,9 @@ worker_metrics=http://127.0.0.1:$(free_port)
 sched_metrics=http://127.0.0.1:$(free_port)
 export FFPOOL_REDIS_HOST=127.0.0.1 FFPOOL_REDIS_PORT=$redis_port
 export FFPOOL_SCHEDULER_LISTEN=tcp://127.0.0.1:$sched_port FFPOOL_SCHEDULER_URL=tcp://127.0.0.1:$sched_port
-export FFPOOL_LEASE_TTL_MS=2000
+# A short lease for a quick test, with a Redis time-out that fits in it
+# (config_check_lease).
+export FFPOOL_LEASE_TTL_MS=2000 FFPOOL_REDIS_TIMEOUT_MS=1000
 
 # ---- 1. Redis down at start ----
 FFPOOL_METRICS_LISTEN=$sched_metrics "$bin/ffpool-scheduler" >"$dir/scheduler.log" 2>&1 </dev/null &

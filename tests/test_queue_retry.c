@@ -166,21 +166,3 @@ Test(queue, a_fail_or_release_repeated_after_it_landed_changes_nothing)
     cr_assert_eq(job.attempts, 1, "attempts: %d", job.attempts);
     queue_close(queue);
 }
-
-Test(queue, a_done_job_keeps_no_error_of_an_earlier_attempt)
-{
-    struct queue_config config = test_config();
-    struct queue *queue = open_queue(&config);
-    char id[QUEUE_ID_MAX];
-    int64_t epoch = claimed_job(queue, "earlier-error", "worker-a", id);
-    cr_assert_eq(queue_fail(queue, id, "worker-a", epoch, "decoder hiccup"), QUEUE_OK);
-    struct queue_claim claim;
-    claim_ok(queue, "worker-b", &claim);
-    cr_assert_str_eq(get_ok(queue, id).error, "decoder hiccup");
-    cr_assert_eq(queue_complete(queue, id, "worker-b", claim.epoch), QUEUE_OK);
-    queue_claim_clear(&claim);
-    struct queue_job job = get_ok(queue, id);
-    cr_assert_eq(job.state, QUEUE_JOB_DONE);
-    cr_assert_str_eq(job.error, "", "a done job showed '%s'", job.error);
-    queue_close(queue);
-}

@@ -14,6 +14,7 @@ if bad then return {bad} end
 if ARGV[8] == '1' then
   redis.call('HSET', JOB .. id, 'result', ARGV[6], 'result_status', ARGV[7])
 end
--- A done job carries no error: one an earlier attempt left is cleared.
-finish(id, 'done', '', now, retention, false)
+-- A done job keeps the error of its last counted attempt: `ffpoolctl job`
+-- then says why an attempt was used (tests/e2e_isolation.sh).
+finish(id, 'done', nil, now, retention, false)
 return {'OK'}
