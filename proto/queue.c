@@ -673,49 +673,15 @@ int queue_wait(struct queue *queue, int timeout_ms)
     if (timeout_ms < 1)
         timeout_ms = 1;
     int64_t deadline = program_monotonic_ms() + timeout_ms;
-    if (queue_connect(queue) != 0)
-        goto unreachable;
-
-    /* The socket time-out must outlast the block, or hiredis gives up first. */
-    struct timeval block = queue_timeval_from_ms(timeout_ms + queue->config.timeout_ms);
-    if (redisSetTimeout(queue->redis, block) != REDIS_OK) {
-        queue_set_error(queue, "cannot set the Redis time-out: %s", queue->redis->errstr);
-        queue_note_failure(queue);
-        goto unreachable;
-    }
-    char seconds[32];
-    snprintf(seconds, sizeof(seconds), "%d.%03d", timeout_ms / 1000, timeout_ms % 1000);
-    const char *argv[] = {"BLPOP", FFPOOL_KEY_WAKE, seconds};
-    redisReply *reply = queue_command(queue, "wait", 3, argv, NULL);
-    if (reply == NULL)
-        goto unreachable;
-    if (reply->type != REDIS_REPLY_NIL && reply->type != REDIS_REPLY_ARRAY) {
-        if (reply->type == REDIS_REPLY_ERROR)
-            queue_set_error(queue, "Redis refused wait: %s", reply->str);
-        else
-            queue_set_error(queue, "unexpected reply (type %d) to BLPOP", reply->type);
-        queue_reject_reply(queue, reply);
-        goto unreachable;
-    }
-    freeReplyObject(reply);
-    if (redisSetTimeout(queue->redis, queue_timeval_from_ms(queue->config.timeout_ms)) !=
-        REDIS_OK) {
-        queue_set_error(queue, "cannot set the Redis time-out: %s", queue->redis->errstr);
-        queue_note_failure(queue);
-        return QUEUE_ERROR;
-    }
-    queue->failures = 0;
-    return QUEUE_OK;
-
-unreachable:
-    /* Wait as asked (at most until the next connection attempt is due) so
-     * that a claim + wait loop does not spin while Redis is away. */
-    {
-        int64_t now = program_monotonic_ms();
-        int64_t until = queue->next_connect_ms < deadline ? queue->next_connect_ms : deadline;
-        if (until > now)
-            queue_sleep_ms(until - now);
-    }
+    if (queue_blpop(queue, "wait", FFPOOL_KEY_WAKE, timeout_ms) == 0)
+        return QUEUE_OK;
+    /* Unreachable: wait as asked (at most until the next connection
+     * attempt is due) so that a claim + wait loop does not spin while Redis
+     * is away. */
+    int64_t now = program_monotonic_ms();
+    int64_t until = queue->next_connect_ms < deadline ? queue->next_connect_ms : deadline;
+    if (until > now)
+        queue_sleep_ms(until - now);
     return QUEUE_ERROR;
 }
 

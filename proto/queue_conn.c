@@ -502,6 +502,45 @@ redisReply *queue_transaction(struct queue *queue, const char *what, int count, 
     return reply;
 }
 
+/* Blocks up to timeout_ms in a BLPOP on key (what names it in errors).
+ * The socket time-out is stretched to outlast the block, or hiredis would
+ * give up first, and set back after. Returns 0 (a value or the time-out)
+ * or -1 with the error set and the connection dropped. */
+int queue_blpop(struct queue *queue, const char *what, const char *key, int timeout_ms)
+{
+    if (queue_connect(queue) != 0)
+        return -1;
+    if (redisSetTimeout(queue->redis,
+                        queue_timeval_from_ms(timeout_ms + queue->config.timeout_ms)) != REDIS_OK) {
+        queue_set_error(queue, "cannot set the Redis time-out: %s", queue->redis->errstr);
+        queue_note_failure(queue);
+        return -1;
+    }
+    char seconds[32];
+    snprintf(seconds, sizeof(seconds), "%d.%03d", timeout_ms / 1000, timeout_ms % 1000);
+    const char *argv[] = {"BLPOP", key, seconds};
+    redisReply *reply = queue_command(queue, what, 3, argv, NULL);
+    if (reply == NULL)
+        return -1;
+    if (reply->type != REDIS_REPLY_NIL && reply->type != REDIS_REPLY_ARRAY) {
+        if (reply->type == REDIS_REPLY_ERROR)
+            queue_set_error(queue, "Redis refused %s: %s", what, reply->str);
+        else
+            queue_set_error(queue, "unexpected reply (type %d) to BLPOP", reply->type);
+        queue_reject_reply(queue, reply);
+        return -1;
+    }
+    freeReplyObject(reply);
+    if (redisSetTimeout(queue->redis, queue_timeval_from_ms(queue->config.timeout_ms)) !=
+        REDIS_OK) {
+        queue_set_error(queue, "cannot set the Redis time-out: %s", queue->redis->errstr);
+        queue_note_failure(queue);
+        return -1;
+    }
+    queue->failures = 0;
+    return 0;
+}
+
 /* Drops a reply that cannot be used, with the error already set. */
 void queue_reject_reply(struct queue *queue, redisReply *reply)
 {

@@ -96,6 +96,11 @@ redisReply *queue_command(struct queue *queue, const char *what, int argc, const
 redisReply *queue_transaction(struct queue *queue, const char *what, int count, const int *argc,
                               const char **const *argv);
 
+/* Blocks up to timeout_ms (>= 1) in a BLPOP on key; what names the call in
+ * errors. Returns 0 (a value or the time-out) or -1 with the error set and
+ * the connection dropped. */
+int queue_blpop(struct queue *queue, const char *what, const char *key, int timeout_ms);
+
 /* Drops a reply that cannot be used, with the error already set. */
 void queue_reject_reply(struct queue *queue, redisReply *reply);
 

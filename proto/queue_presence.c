@@ -49,38 +49,10 @@ int queue_presence_name(const char *owner, char *out, size_t size)
  * (the call then returns at once; the caller paces its retries). */
 int queue_presence_hold(struct queue *queue, const char *owner, int wait_ms)
 {
-    if (wait_ms < 1)
-        wait_ms = 1;
-    if (queue_connect(queue) != 0)
-        return QUEUE_ERROR;
-    struct timeval block = queue_timeval_from_ms(wait_ms + queue->config.timeout_ms);
-    if (redisSetTimeout(queue->redis, block) != REDIS_OK) {
-        queue_set_error(queue, "cannot set the Redis time-out: %s", queue->redis->errstr);
-        queue_note_failure(queue);
-        return QUEUE_ERROR;
-    }
-    char key[QUEUE_OWNER_MAX + 64], seconds[32];
+    char key[QUEUE_OWNER_MAX + 64];
     snprintf(key, sizeof(key), "%s%s", FFPOOL_KEY_PRESENCE_WAIT, owner);
-    snprintf(seconds, sizeof(seconds), "%d.%03d", wait_ms / 1000, wait_ms % 1000);
-    const char *argv[] = {"BLPOP", key, seconds};
-    redisReply *reply = queue_command(queue, "presence", 3, argv, NULL);
-    if (reply == NULL)
-        return QUEUE_ERROR;
-    int type = reply->type;
-    freeReplyObject(reply);
-    if (type != REDIS_REPLY_NIL && type != REDIS_REPLY_ARRAY) {
-        queue_set_error(queue, "unexpected reply (type %d) to the presence BLPOP", type);
-        queue_note_failure(queue);
-        return QUEUE_ERROR;
-    }
-    if (redisSetTimeout(queue->redis, queue_timeval_from_ms(queue->config.timeout_ms)) !=
-        REDIS_OK) {
-        queue_set_error(queue, "cannot set the Redis time-out: %s", queue->redis->errstr);
-        queue_note_failure(queue);
-        return QUEUE_ERROR;
-    }
-    queue->failures = 0;
-    return QUEUE_OK;
+    return queue_blpop(queue, "presence", key, wait_ms < 1 ? 1 : wait_ms) == 0 ? QUEUE_OK
+                                                                               : QUEUE_ERROR;
 }
 
 /* Writes to present (one id per line) the id of every presence connection
