@@ -41,12 +41,14 @@ export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$here/tests/lsan.supp:print_su
 passed=0
 failed=0
 failed_names=()
+durations=()
 mkdir -p "$tmp/logs"
 run() { # run NAME COMMAND...: output shown as it comes and kept for the digest
   local name=$1; shift
   echo "== $name" >&2
-  local ok=1
+  local ok=1 started=$SECONDS
   "$@" 2>&1 | tee "$tmp/logs/$name.log" || ok=0
+  durations+=("$((SECONDS - started)) $name")
   if [ -n "$(ls -A "$tmp/san")" ]; then
     echo "$name: sanitizer reports:" | tee -a "$tmp/logs/$name.log"
     cat "$tmp"/san/* | tee -a "$tmp/logs/$name.log"
@@ -86,6 +88,10 @@ for t in tests/e2e_*.sh; do
 done
 
 echo
+# The CI budget is spent here: the slowest tests, and the whole run.
+echo "slowest tests (seconds):"
+printf '%s\n' "${durations[@]}" | sort -rn | head -n 8 | sed 's/^/  /'
+echo "all tests: ${SECONDS} s"
 [ ${#failed_names[@]} -eq 0 ] || { digest; echo "failed: ${failed_names[*]}"; }
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
