@@ -19,6 +19,8 @@ void job_spec_init(struct job_spec *spec)
     memset(spec, 0, sizeof(*spec));
     spec->analyzeduration_us = JOB_SPEC_UNSET;
     spec->probesize = JOB_SPEC_UNSET;
+    spec->subtitle_analyzeduration_us = JOB_SPEC_UNSET;
+    spec->subtitle_probesize = JOB_SPEC_UNSET;
     spec->seek_us = JOB_SPEC_UNSET;
     spec->accurate_seek = 1;
     spec->autorotate = 1;
@@ -314,6 +316,16 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         snprintf(err, errlen, "a filter_complex job needs a graph and an encoded video stream");
         return -1;
     }
+    /* A second input is a local subtitle file the graph reads, nothing else. */
+    if (spec->subtitle_input[0] != '\0' &&
+        (!spec->filter_complex || strstr(spec->subtitle_input, "://") != NULL ||
+         strncmp(spec->subtitle_input, "pipe:", 5) == 0)) {
+        snprintf(err, errlen,
+                 "subtitle input \"%s\": a second input must be a file read by a "
+                 "filter_complex graph",
+                 spec->subtitle_input);
+        return -1;
+    }
     if (spec->strict < -2 || spec->strict > 2) {
         snprintf(err, errlen, "strict %d is not a compliance level (-2 to 2)", spec->strict);
         return -1;
@@ -379,6 +391,7 @@ static const struct string_field string_fields[] = {
     STRING_FIELD(input_format),
     STRING_FIELD(input_fflags),
     STRING_FIELD(input_options),
+    STRING_FIELD(subtitle_input),
     STRING_FIELD(video_codec),
     STRING_FIELD(preset),
     STRING_FIELD(profile),
@@ -420,6 +433,8 @@ uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len)
     }
     message.analyzeduration_us = spec->analyzeduration_us;
     message.probesize = spec->probesize;
+    message.subtitle_analyzeduration_us = spec->subtitle_analyzeduration_us;
+    message.subtitle_probesize = spec->subtitle_probesize;
     message.genpts = spec->genpts;
     message.seek_us = spec->seek_us;
     message.accurate_seek = spec->accurate_seek;
@@ -508,6 +523,8 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
     }
     spec->analyzeduration_us = message->analyzeduration_us;
     spec->probesize = message->probesize;
+    spec->subtitle_analyzeduration_us = message->subtitle_analyzeduration_us;
+    spec->subtitle_probesize = message->subtitle_probesize;
     spec->genpts = message->genpts;
     spec->seek_us = message->seek_us;
     spec->accurate_seek = message->accurate_seek;

@@ -80,6 +80,15 @@ struct job_spec {
      * (only the keys job_spec_input_option_allowed() accepts): -user_agent,
      * -referer, -reconnect* as Jellyfin gives them for a tuner or a .strm. */
     char input_options[JOB_SPEC_SHORT_MAX * 4];
+    /* The second input (-i after the first): an external subtitle file
+     * (.sup, .mks, .idx) whose bitmap stream the -filter_complex graph
+     * burns in, named there [1:N]; "" = none. Worker-side path, no "file:".
+     * Its own -analyzeduration and -probesize (JOB_SPEC_UNSET = default);
+     * its -ss is the first input's, its -canvas_size is canvas_width x
+     * canvas_height. */
+    char subtitle_input[JOB_SPEC_PATH_MAX];
+    int64_t subtitle_analyzeduration_us;
+    int64_t subtitle_probesize;
 
     /* Stream selection: input stream indexes, -1 = none, -2 = first of kind. */
     int video_stream;
@@ -106,7 +115,8 @@ struct job_spec {
     int64_t keyframe_interval_us;
     char video_filter[JOB_SPEC_FILTER_MAX]; /* -vf or -filter_complex, as written */
     int filter_complex;                     /* video_filter is a -filter_complex graph:
-                                               inputs labelled [0:N], one output */
+                                               inputs labelled [0:N] (and [1:N], the
+                                               subtitle_input), one output */
     char video_bsf[JOB_SPEC_SHORT_MAX];     /* -bsf:v for copy */
     char video_tag[16];                     /* -tag:v, e.g. "hvc1" */
 

@@ -221,6 +221,12 @@ int confine_job_check(const struct job_spec *spec, const char *media_roots,
         }
         if (confine_one("input", spec->input, 1, media_roots, "paths.media_roots", err, errlen))
             return -1;
+        /* The external subtitle file of a burn-in is read like the input. */
+        if (spec->subtitle_input[0] != '\0' &&
+            (strstr(spec->subtitle_input, "://") != NULL ||
+             confine_one("subtitle input", spec->subtitle_input, 1, media_roots,
+                         "paths.media_roots", err, errlen)))
+            return -1;
     }
     if (roots_empty(transcode_root))
         return 0;

@@ -29,6 +29,7 @@
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -47,7 +48,10 @@ static int parse_input(struct argv_parse *p, int argc, char *const argv[], int i
     }
     const char *url = argv[i + 1];
     if (p->phase != PHASE_INPUT) {
-        parse_block(p, RANK_FEATURE, "more than one input, or an input after the output");
+        parse_block(p, RANK_FEATURE,
+                    p->second_input && p->phase == PHASE_OUTPUT
+                        ? "more than two inputs not native"
+                        : "more than one input, or an input after the output");
         p->stopped = 1;
         return i + 1;
     }
@@ -72,6 +76,72 @@ static int parse_input(struct argv_parse *p, int argc, char *const argv[], int i
     }
     parse_store(p, "-i", p->spec->input, sizeof(p->spec->input), url);
     return i + 1;
+}
+
+/* The options Jellyfin writes before an external subtitle file it adds as
+ * a second input (EncodingHelper.GetInputArgument, 10.9 to 10.11). */
+static int second_input_option(const char *arg)
+{
+    return strcmp(arg, "-analyzeduration") == 0 || strcmp(arg, "-probesize") == 0 ||
+           strcmp(arg, "-ss") == 0 || strcmp(arg, "-canvas_size") == 0;
+}
+
+/* Reads one option of the second input into its fields. */
+static void parse_second_input_option(struct argv_parse *p, const char *opt, const char *value)
+{
+    struct job_spec *spec = p->spec;
+    int64_t v;
+    int w, h, end = 0;
+    if (strcmp(opt, "-analyzeduration") == 0) {
+        if (parse_integer(p, opt, value, 1, 0, INT64_MAX, &v) == 0)
+            spec->subtitle_analyzeduration_us = v;
+    } else if (strcmp(opt, "-probesize") == 0) {
+        if (parse_integer(p, opt, value, 1, 32, INT64_MAX, &v) == 0)
+            spec->subtitle_probesize = v;
+    } else if (strcmp(opt, "-ss") == 0) {
+        if (value_parse_duration_us(value, &v) != VALUE_OK || v < 0) {
+            parse_block(p, RANK_FEATURE, "cannot read %.64s value '%.32s'", opt, value);
+            return;
+        }
+        p->second_seek_given = 1;
+        p->second_seek_us = v;
+    } else if (sscanf(value, "%dx%d%n", &w, &h, &end) != 2 || value[end] != '\0' || w <= 0 ||
+               h <= 0 || w > JOB_SPEC_CANVAS_MAX || h > JOB_SPEC_CANVAS_MAX) {
+        parse_block(p, RANK_FEATURE, "cannot read %.64s value '%.32s'", opt, value);
+    } else {
+        p->second_canvas_width = w;
+        p->second_canvas_height = h;
+    }
+}
+
+/* After the first input: Jellyfin's external subtitle file, "[-analyzeduration
+ * D] [-probesize S] [-ss T] [-canvas_size WxH] -i file:PATH", starts at
+ * argv[i] if the options Jellyfin writes there lead to a -i. Reads it and
+ * returns the index of its last argument, or returns -1 (argv[i] is an
+ * output option) with nothing read. Whether the line may use it natively
+ * is settled at the end (finish_second_input). */
+static int parse_second_input(struct argv_parse *p, int argc, char *const argv[], int i)
+{
+    if (p->phase != PHASE_OUTPUT || p->second_input)
+        return -1;
+    int j = i;
+    while (j + 1 < argc && second_input_option(argv[j]))
+        j += 2;
+    if (j + 1 >= argc || strcmp(argv[j], "-i") != 0)
+        return -1;
+    for (int k = i; k < j; k += 2)
+        parse_second_input_option(p, argv[k], argv[k + 1]);
+    p->second_input = 1;
+    const char *url = argv[j + 1];
+    if (strncmp(url, "file:", 5) == 0)
+        url += 5;
+    else if (name_is_protocol(url))
+        parse_block(p, RANK_FEATURE, "second input is not a local file");
+    if (url[0] == '\0')
+        parse_refuse(p, "empty input file name");
+    else
+        parse_store(p, "-i", p->spec->subtitle_input, sizeof(p->spec->subtitle_input), url);
+    return j + 1;
 }
 
 static void parse_output(struct argv_parse *p, const char *path)
@@ -207,6 +277,65 @@ static void finish_filter_complex(struct argv_parse *p)
     spec->audio_stream = p->map_count == 1 ? p->maps[0] : -1;
 }
 
+/* Which inputs the -filter_complex graph's stream labels name ("[0:3]",
+ * "[1:0]"; link labels like "[main]" are the graph's own): bit N for
+ * input N, bit 31 for input 31 or beyond. */
+static unsigned complex_label_inputs(const char *graph)
+{
+    unsigned inputs = 0;
+    for (const char *at = strchr(graph, '['); at != NULL; at = strchr(at + 1, '[')) {
+        if (!isdigit((unsigned char)at[1]))
+            continue;
+        long n = strtol(at + 1, NULL, 10);
+        inputs |= 1u << (n >= 0 && n < 31 ? n : 31);
+    }
+    return inputs;
+}
+
+/* A second input is native in one use: Jellyfin's external graphical
+ * subtitle, read by the -filter_complex graph as [1:N], seeked as the first
+ * input is (the same -ss), with Jellyfin's void "-map 1:N -sn" at most.
+ * Any other use (external audio -map 1:a, a stream of it mapped to the
+ * output) is the CLI's. Its -canvas_size is the one its subtitle is drawn
+ * on. */
+static void finish_second_input(struct argv_parse *p)
+{
+    struct job_spec *spec = p->spec;
+    unsigned inputs = p->filter_complex_given ? complex_label_inputs(spec->video_filter) : 0;
+    if (inputs & ~3u) {
+        parse_block(p, RANK_FEATURE, "-filter_complex reading a third input not native");
+        return;
+    }
+    if (!p->second_input) {
+        if (inputs & 2u)
+            parse_block(p, RANK_FEATURE, "-filter_complex reading a second input not native");
+        return;
+    }
+    if (p->second_map[0] != '\0') {
+        char label[40];
+        snprintf(label, sizeof(label), "[%s]", p->second_map);
+        if (!p->subtitles_disabled || !p->filter_complex_given ||
+            strstr(spec->video_filter, label) == NULL) {
+            parse_block(p, RANK_FEATURE,
+                        "-map %.32s: a second input's stream in the output (external audio or "
+                        "subtitles) not native",
+                        p->second_map);
+            return;
+        }
+    }
+    if (!(inputs & 2u)) {
+        parse_block(p, RANK_FEATURE, "a second input not read by -filter_complex not native");
+        return;
+    }
+    if (p->second_seek_given != (spec->seek_us != JOB_SPEC_UNSET) ||
+        (p->second_seek_given && p->second_seek_us != spec->seek_us)) {
+        parse_block(p, RANK_FEATURE, "a second input seeked unlike the first (-ss) not native");
+        return;
+    }
+    spec->canvas_width = p->second_canvas_width;
+    spec->canvas_height = p->second_canvas_height;
+}
+
 /* Which input streams the output takes. Which input stream a map names is
  * unknown without probing; Jellyfin maps video first, then audio, so two
  * maps are (video, audio) and a single map is the audio stream only under
@@ -264,6 +393,8 @@ static void finish_paths(struct argv_parse *p)
 
     if (spec->input[0] != '\0' && !path_is_absolute(spec->input) && !job_spec_input_is_url(spec))
         parse_block(p, RANK_FEATURE, "relative input path not native");
+    if (spec->subtitle_input[0] != '\0' && !path_is_absolute(spec->subtitle_input))
+        parse_block(p, RANK_FEATURE, "relative second input path not native");
     if (spec->output[0] != '\0' && !path_is_absolute(spec->output))
         parse_block(p, RANK_FEATURE, "relative output path not native");
     if (p->segment_filename_given && !path_is_absolute(spec->segment_filename))
@@ -447,6 +578,7 @@ static void finish(struct argv_parse *p)
         return;
     p->spec->keyframe_interval_us = p->keyframe_interval_us;
 
+    finish_second_input(p);
     finish_streams(p);
     finish_paths(p);
     finish_output(p);
@@ -557,7 +689,10 @@ enum argv_decision argv_parse_job(int argc, char *const argv[], struct job_spec 
     for (int i = 1; i < argc && !p.stopped; i++) {
         const char *arg = argv[i];
         if (arg[0] == '-' && arg[1] != '\0') {
-            if (strcmp(arg, "-i") == 0)
+            int second = parse_second_input(&p, argc, argv, i);
+            if (second >= 0)
+                i = second;
+            else if (strcmp(arg, "-i") == 0)
                 i = parse_input(&p, argc, argv, i);
             else
                 i = parse_option(&p, argc, argv, i);

@@ -207,6 +207,15 @@ struct argv_parse {
     int hw_devices_untracked;
     int filter_hw_device_given;
 
+    /* The second input (Jellyfin's external subtitle file, -i after the
+     * first): its own options, read before it, and what names it. */
+    int second_input;      /* a second -i was read */
+    int second_seek_given; /* -ss before it */
+    int64_t second_seek_us;
+    int second_canvas_width, second_canvas_height; /* -canvas_size before it, 0 if none */
+    char second_map[32];    /* "-map 1:N" as written (Jellyfin's, made void by -sn), "" if none */
+    int subtitles_disabled; /* -sn */
+
     /* The line is Jellyfin's device check and nothing else: -v verbose,
      * -hide_banner and -init_hw_device options (device_check_shape). */
     int device_check;

@@ -260,6 +260,20 @@ static void on_map(struct argv_parse *p, const char *opt, char kind, const char 
         }
         return;
     }
+    if (strncmp(value, "1:", 2) == 0) {
+        /* A stream of the second input: Jellyfin's "-map 1:N -sn" beside an
+         * external subtitle burned in is void (-sn drops a subtitle map);
+         * anything else (external audio) is checked at the end
+         * (finish_second_input, argv.c). */
+        if (p->second_map[0] != '\0' || strlen(value) >= sizeof(p->second_map))
+            parse_block(p, RANK_FEATURE,
+                        "-map %.32s: more than one stream of a second input "
+                        "not native",
+                        value);
+        else
+            strcpy(p->second_map, value);
+        return;
+    }
     int index = map_stream_index(value);
     if (index < 0) {
         parse_block(p, RANK_FEATURE, "-map %.32s not native", value);
@@ -461,21 +475,10 @@ static void on_video_filter(struct argv_parse *p, const char *opt, char kind, co
     store_video_filter(p, opt, value);
 }
 
-/* Whether every stream label of a -filter_complex graph names a stream of
- * the one input ("[0:3]", "[0:v]"; "[1:0]" would be a second input). Link
- * labels ("[main]") are the graph's own. */
-static int complex_labels_native(const char *graph)
-{
-    for (const char *at = strchr(graph, '['); at != NULL; at = strchr(at + 1, '[')) {
-        if (isdigit((unsigned char)at[1]) && strncmp(at + 1, "0:", 2) != 0)
-            return 0;
-    }
-    return 1;
-}
-
 /* -filter_complex: the one graph that makes the output's video. Its stream
  * inputs are resolved by the worker (a bitmap subtitle stream among them is
- * drawn as video, as the CLI's sub2video does). */
+ * drawn as video, as the CLI's sub2video does); which inputs its labels
+ * name is checked once every input is read (finish_second_input, argv.c). */
 static void on_filter_complex(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
     if (p->filter_complex_given) {
@@ -484,8 +487,6 @@ static void on_filter_complex(struct argv_parse *p, const char *opt, char kind, 
     }
     p->filter_complex_given = 1;
     store_video_filter(p, opt, value);
-    if (!complex_labels_native(value))
-        parse_block(p, RANK_FEATURE, "-filter_complex reading a second input not native");
 }
 
 /* -canvas_size WxH (before -i): the size subtitles are drawn on. */
@@ -620,8 +621,10 @@ static void on_audio_sample_rate(struct argv_parse *p, const char *opt, char kin
 
 static void on_disable(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
-    /* -sn needs nothing: a native job never writes subtitles. */
-    if (strcmp(opt, "-vn") == 0)
+    /* -sn: a native job never writes subtitles; it makes a subtitle -map void. */
+    if (strcmp(opt, "-sn") == 0)
+        p->subtitles_disabled = 1;
+    else if (strcmp(opt, "-vn") == 0)
         p->video_disabled = 1;
     else if (strcmp(opt, "-an") == 0)
         p->audio_disabled = 1;

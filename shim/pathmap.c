@@ -263,6 +263,7 @@ int pathmap_apply_spec(const struct pathmap *map, struct job_spec *spec, char *e
         const char *name;
     } fields[] = {
         {spec->input, sizeof(spec->input), "input"},
+        {spec->subtitle_input, sizeof(spec->subtitle_input), "subtitle input"},
         {spec->output, sizeof(spec->output), "output"},
         {spec->segment_filename, sizeof(spec->segment_filename), "segment"},
         {spec->init_filename, sizeof(spec->init_filename), "init segment"},

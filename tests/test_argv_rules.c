@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "argv.h"
@@ -128,6 +129,105 @@ Test(argv_rules, graphical_subtitle_burn_in_with_filter_complex_is_native)
     cr_assert_eq(s.audio_stream, 1);
 }
 
+/* Jellyfin's line for an external graphical subtitle burned in (10.9 to
+ * 10.11, EncodingHelper.GetInputArgument and GetMapArgs): the subtitle
+ * file is a second input with its own probe options, -ss and -canvas_size,
+ * the graph reads it as [1:0], the void "-map 1:0 -sn" is there, and
+ * -start_at_zero is left out. */
+#define LINE_EXTERNAL_SUB(seek, sub_options, maps, graph)                                          \
+    "-analyzeduration 200M -probesize 1G " seek                                                    \
+    "-canvas_size 1920x1080 -i file:\"/m/a b.mkv\" " sub_options                                   \
+    "-i file:\"/m/a b.en.sup\" -map_metadata -1 -map_chapters -1 -threads 0 " maps " " LINE_VIDEO  \
+    "-filter_complex \"" graph "\" -copyts -avoid_negative_ts disabled "                           \
+    "-codec:a:0 libfdk_aac -ac 2 -ab 256000 -af \"volume=2\" " LINE_HLS
+#define LINE_EXTERNAL_GRAPH                                                                        \
+    "[1:0]scale,scale=-1:1080:fast_bilinear,crop,pad=max(1920\\,iw):max(1080\\,ih):(ow-iw)/2:"     \
+    "(oh-ih)/2:black@0,crop=1920:1080[sub];[0:0]format=yuv420p[main];"                             \
+    "[main][sub]overlay=eof_action=pass:repeatlast=0"
+
+Test(argv_rules, an_external_graphical_subtitle_burned_in_is_native)
+{
+    static struct job_spec s;
+    char reason[256];
+    cr_assert_eq(parse_args(LINE_EXTERNAL_SUB("-ss 00:01:00.000 ",
+                                              "-analyzeduration 100M -probesize 50M "
+                                              "-ss 00:01:00.000 -canvas_size 1280x720 ",
+                                              "-map 0:0 -map 0:1 -map 1:0 -sn -map -0:0",
+                                              LINE_EXTERNAL_GRAPH),
+                            &s, reason, sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_str_eq(s.input, "/m/a b.mkv");
+    cr_assert_str_eq(s.subtitle_input, "/m/a b.en.sup");
+    cr_assert_eq(s.subtitle_analyzeduration_us, 100000000);
+    cr_assert_eq(s.subtitle_probesize, 50000000);
+    cr_assert_eq(s.seek_us, 60000000);
+    cr_assert_eq(s.canvas_width, 1280, "the canvas the subtitle input's stream is drawn on");
+    cr_assert_eq(s.canvas_height, 720);
+    cr_assert_eq(s.filter_complex, 1);
+    cr_assert_eq(s.audio_stream, 1);
+    cr_assert_eq(s.copyts, 1);
+    cr_assert_eq(s.start_at_zero, 0);
+    struct job_spec copy;
+    char err[256];
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), 0, "%s", err);
+    size_t len;
+    uint8_t *packed = job_spec_pack(&s, &len);
+    cr_assert_not_null(packed);
+    cr_assert_eq(job_spec_unpack(packed, len, &copy, err, sizeof(err)), 0, "%s", err);
+    free(packed);
+    cr_assert_str_eq(copy.subtitle_input, "/m/a b.en.sup");
+    cr_assert_eq(copy.subtitle_analyzeduration_us, 100000000);
+    cr_assert_eq(copy.subtitle_probesize, 50000000);
+
+    /* No seek, no options, no void map: still the burn-in. */
+    cr_assert_eq(parse_args(LINE_EXTERNAL_SUB("", "", "-map 0:1", LINE_EXTERNAL_GRAPH), &s, reason,
+                            sizeof(reason)),
+                 ARGV_NATIVE, "%s", reason);
+    cr_assert_eq(s.subtitle_analyzeduration_us, JOB_SPEC_UNSET);
+    cr_assert_eq(s.canvas_width, 0, "-canvas_size before the first input is not the subtitle's");
+}
+
+Test(argv_rules, a_second_input_used_otherwise_goes_to_the_worker_cli)
+{
+    static struct job_spec s;
+    char reason[256];
+    /* External audio: Jellyfin's -ss -i AUDIO, mapped as the output's audio. */
+    cr_assert_eq(parse_args("-ss 00:00:10.000 -i file:\"/m/a.mkv\" -ss 00:00:10.000 "
+                            "-i \"/m/a.fr.mka\" -map 0:0 -map 1:0 -map -0:s " LINE_VIDEO
+                            "-codec:a:0 aac -ac 2 -ab 256000 " LINE_HLS,
+                            &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -map 1:0: a second input's stream in the output "
+                             "(external audio or subtitles) not native");
+    /* External audio beside an external subtitle burned in: three inputs. */
+    static const char three[] =
+        "-i file:/m/a.mkv -i file:/m/a.sup -i /m/a.mka -map 2:0 -map 1:0 -sn " LINE_VIDEO
+        "-filter_complex \"[1:0]scale[sub];[0:0][sub]overlay\" -codec:a:0 aac " LINE_HLS;
+    cr_assert_eq(parse_args(three, &s, reason, sizeof(reason)), ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: more than two inputs not native");
+    /* A subtitle file muxed into the output (-map 1:0 without -sn). */
+    cr_assert_eq(parse_args(LINE_EXTERNAL_SUB("", "", "-map 0:1 -map 1:0", LINE_EXTERNAL_GRAPH), &s,
+                            reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: -map 1:0: a second input's stream in the output "
+                             "(external audio or subtitles) not native");
+    /* A second input the graph does not read. */
+    cr_assert_eq(parse_args(LINE_EXTERNAL_SUB("", "", "-map 0:1", LINE_BURN_IN_GRAPH), &s, reason,
+                            sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason, "passthrough: a second input not read by -filter_complex not native");
+    /* Seeked unlike the first input. */
+    cr_assert_eq(parse_args(LINE_EXTERNAL_SUB("-ss 60 ", "", "-map 0:1", LINE_EXTERNAL_GRAPH), &s,
+                            reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+    cr_assert_str_eq(reason,
+                     "passthrough: a second input seeked unlike the first (-ss) not native");
+    /* An option Jellyfin never writes there: an output option, then a second -i. */
+    cr_assert_eq(parse_args(LINE_EXTERNAL_SUB("", "-itsoffset 2 ", "-map 0:1", LINE_EXTERNAL_GRAPH),
+                            &s, reason, sizeof(reason)),
+                 ARGV_PASSTHROUGH);
+}
+
 Test(argv_rules, filter_complex_shapes_outside_the_native_path)
 {
     static struct job_spec s;
@@ -138,7 +238,7 @@ Test(argv_rules, filter_complex_shapes_outside_the_native_path)
                  ARGV_PASSTHROUGH);
     cr_assert_str_eq(reason,
                      "passthrough: a mapped video stream beside -filter_complex not native");
-    /* A second input file. */
+    /* A graph reading a second input the line does not give. */
     cr_assert_eq(parse_args(LINE_BURN_IN("-map 0:1", "[1:0]scale=640:-2[sub];[0:0][sub]overlay"),
                             &s, reason, sizeof(reason)),
                  ARGV_PASSTHROUGH);

@@ -5,7 +5,8 @@
  * hardware (pipeline_hw.c: driver environment, devices), open the input and
  * pick its streams (pipeline_input.c), place the run on the timeline
  * (pipeline_timeline.c; a stream copy first asks the input where its job
- * and its run start), open the segment writer (pipeline_segment.c) and the
+ * and its run start; an external subtitle file burned in is a second input,
+ * pipeline_subinput.c), open the segment writer (pipeline_segment.c) and the
  * stages that feed it (pipeline_video.c, pipeline_audio.c), seek, then read
  * packets and hand each to its stream's stage; at end of input drain the
  * stages in order, refuse an input that yielded no frames or stopped short
@@ -35,6 +36,7 @@
 #include <string.h>
 
 #include <libavutil/log.h>
+#include <libavutil/mathematics.h>
 #include <libavutil/time.h>
 
 #include "pipeline_audio.h"
@@ -44,6 +46,7 @@
 #include "pipeline_pace.h"
 #include "pipeline_run.h"
 #include "pipeline_segment.h"
+#include "pipeline_subinput.h"
 #include "pipeline_timeline.h"
 #include "pipeline_video.h"
 
@@ -51,6 +54,11 @@
  * of the encoder: enough to ride out jitter, few enough to bound memory
  * (a 1080p yuv420p frame is 3 MB). */
 #define PIPELINE_HANDOFF_ITEMS 8
+/* An external subtitle file's packets are handed to the video stage this
+ * far ahead of the video packets: a frame leaves the decoder after packets
+ * with later timestamps went in (reordering, frame threads), and must find
+ * the subtitles of its time decoded. */
+#define PIPELINE_SUBTITLE_LEAD_US 3000000
 /* Input ending this much before its stated duration is truncated. */
 #define PIPELINE_TRUNCATED_US 5000000
 
@@ -106,6 +114,7 @@ struct pipeline_reader {
     struct pipeline_run *run;
     const struct pipeline_timeline *timeline;
     struct pipeline_input *input;
+    struct pipeline_subinput *subinput; /* the external subtitle file, NULL: none */
     struct pipeline_streams streams;
     AVPacket *packet;
     struct pipeline_video *video;
@@ -180,6 +189,28 @@ static int pipeline_reader_stopped(void *opaque)
     return pipeline_poll_stop(r->run);
 }
 
+/* Before video packet pkt: hands the video stage the packets of the
+ * external subtitle file due by its time (plus the lead), so subtitles
+ * reach it in time order with the video. Returns a pipeline_result. */
+static int pipeline_feed_subtitles(struct pipeline_reader *r, const AVPacket *pkt)
+{
+    if (r->subinput == NULL || r->streams.second_subtitle < 0)
+        return PIPELINE_OK;
+    AVStream *st = pipeline_input_format(r->input)->streams[pkt->stream_index];
+    int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+    if (ts == AV_NOPTS_VALUE)
+        return PIPELINE_OK; /* the next packet with a time brings them */
+    int64_t until = av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q) + PIPELINE_SUBTITLE_LEAD_US;
+    for (;;) {
+        AVPacket *sub;
+        int ret = pipeline_subinput_next(r->subinput, until, &sub);
+        if (ret != PIPELINE_OK || sub == NULL)
+            return ret;
+        if ((ret = pipeline_video_subtitle_packet(r->video, sub)) != PIPELINE_OK)
+            return ret;
+    }
+}
+
 /* Reads the input to its end, feeding each packet to its stream's stage,
  * then drains the video stage (with a handoff, up to the encoder). Returns a
  * pipeline_result. */
@@ -205,7 +236,9 @@ static int pipeline_read(struct pipeline_reader *r)
             return ret;
         }
         if (pkt->stream_index == s->video) {
-            ret = pipeline_video_packet(r->video, pkt);
+            ret = pipeline_feed_subtitles(r, pkt);
+            if (ret == PIPELINE_OK)
+                ret = pipeline_video_packet(r->video, pkt);
         } else if (pkt->stream_index == s->audio && r->handoff != NULL) {
             averr = pipeline_handoff_push_packet(r->handoff, pkt);
             if (averr == AVERROR_EXIT)
@@ -320,7 +353,12 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
     /* Open the input and pick its streams. */
     if ((ret = pipeline_input_open(&r.input, &run, NULL)) != PIPELINE_OK)
         goto end;
-    if ((ret = pipeline_input_select(r.input, &r.streams)) != PIPELINE_OK)
+    /* An external subtitle file burned in: the graph names its streams. */
+    if (spec->subtitle_input[0] != '\0' &&
+        (ret = pipeline_subinput_open(&r.subinput, &run)) != PIPELINE_OK)
+        goto end;
+    AVFormatContext *second = r.subinput != NULL ? pipeline_subinput_format(r.subinput) : NULL;
+    if ((ret = pipeline_input_select(r.input, second, &r.streams)) != PIPELINE_OK)
         goto end;
     format = pipeline_input_format(r.input);
 
@@ -359,16 +397,25 @@ int pipeline_run(const struct job_spec *spec, int first_index, const struct pipe
                                    format->streams[r.streams.video])) != PIPELINE_OK)
         goto end;
     if (r.streams.subtitle >= 0 &&
-        (ret = pipeline_video_open_subtitle(r.video, format->streams[r.streams.subtitle])))
+        (ret = pipeline_video_open_subtitle(r.video, format, format->streams[r.streams.subtitle])))
+        goto end;
+    if (r.streams.second_subtitle >= 0 &&
+        (ret = pipeline_video_open_subtitle(r.video, second,
+                                            second->streams[r.streams.second_subtitle])))
         goto end;
     if (r.streams.audio >= 0 &&
         (ret = pipeline_audio_open(&r.audio, &run, &timeline, r.writer,
                                    format->streams[r.streams.audio])) != PIPELINE_OK)
         goto end;
 
-    /* Go to the run's start: the subtitles already on screen there first. */
+    /* Go to the run's start: the subtitles already on screen there first
+     * (of the input, or of the external subtitle file, which is seeked too). */
     if (timeline.trim && r.streams.subtitle >= 0 &&
         (ret = pipeline_video_subtitle_lookback(r.video, r.input, r.packet)) != PIPELINE_OK)
+        goto end;
+    if (r.streams.second_subtitle >= 0 &&
+        (ret = pipeline_subinput_start(r.subinput, r.streams.second_subtitle, &timeline,
+                                       pipeline_input_origin_us(r.input))) != PIPELINE_OK)
         goto end;
     if ((timeline.trim || force_seek) &&
         (ret = pipeline_input_seek(r.input, &timeline, timeline.start_us, force_seek)))
@@ -410,6 +457,7 @@ end:
     pipeline_pace_free(&r.pace);
     av_packet_free(&r.packet);
     pipeline_input_close(&r.input);
+    pipeline_subinput_close(&r.subinput);
     pipeline_hw_free(&hw);
     return ret;
 }

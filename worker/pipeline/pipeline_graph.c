@@ -161,12 +161,19 @@ static int graph_link_complex(struct pipeline_graph *g, const char *rotation)
     if (chain[0] != '\0')
         chain[strlen(chain) - 1] = '\0';
     for (AVFilterInOut *in = inputs; in != NULL && ret == PIPELINE_OK; in = in->next) {
-        int index = pipeline_complex_stream(g->src.input, in->name);
-        if (index == g->src.stream->index && !video_linked) {
+        /* [0:N] names a stream of the input, [1:N] one of the external
+         * subtitle file (when the subtitle is not the input's own). */
+        int file = pipeline_complex_label_file(in->name);
+        AVFormatContext *format = file == 0 ? g->src.input
+                                  : file == 1 && g->src.subtitle_file != g->src.input
+                                      ? g->src.subtitle_file
+                                      : NULL;
+        int index = pipeline_complex_stream(format, in->name);
+        if (file == 0 && index == g->src.stream->index && !video_linked) {
             video_linked = 1;
             averr = graph_link_chain(g->graph, g->source, 0, chain, in->filter_ctx, in->pad_idx);
-        } else if (g->src.subtitle_index >= 0 && index == g->src.subtitle_index &&
-                   g->sub_source == NULL) {
+        } else if (g->src.subtitle_index >= 0 && format == g->src.subtitle_file &&
+                   index == g->src.subtitle_index && g->sub_source == NULL) {
             char args[256];
             AVRational tb = g->src.stream->time_base;
             snprintf(

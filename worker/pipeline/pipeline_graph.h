@@ -25,6 +25,8 @@ struct pipeline_graph_source {
     AVStream *stream;                    /* the video stream its frames come from */
     AVRational frame_rate;               /* the stream's, as guessed (0/0: unknown) */
     const enum AVPixelFormat *pix_fmts;  /* the encoder's formats (NULL: any) */
+    AVFormatContext *subtitle_file;      /* the file of the subtitle stream: input, or
+                                            the external subtitle file ([1:N]) */
     int subtitle_index;                  /* the subtitle stream drawn for it, -1: none */
     int subtitle_width, subtitle_height; /* its canvas */
     /* The device every filter the job's graph parses gets (the CLI's

@@ -164,7 +164,7 @@ int pipeline_input_open(struct pipeline_input **out, struct pipeline_run *run,
     if (in == NULL)
         return pipeline_fail(run, AVERROR(ENOMEM), "open input %s", run->spec->input);
     in->run = run;
-    in->streams = (struct pipeline_streams){-1, -1, -1};
+    in->streams = (struct pipeline_streams){-1, -1, -1, -1};
     in->scratch = av_packet_alloc();
     if (in->scratch == NULL)
         return pipeline_fail(run, AVERROR(ENOMEM), "open input %s", run->spec->input);
@@ -215,7 +215,8 @@ static int input_select_stream(struct pipeline_input *in, enum AVMediaType type,
     return PIPELINE_OK;
 }
 
-int pipeline_input_select(struct pipeline_input *in, struct pipeline_streams *out)
+int pipeline_input_select(struct pipeline_input *in, AVFormatContext *second,
+                          struct pipeline_streams *out)
 {
     struct pipeline_run *run = in->run;
     const struct job_spec *spec = run->spec;
@@ -225,7 +226,8 @@ int pipeline_input_select(struct pipeline_input *in, struct pipeline_streams *ou
     int want_video = spec->video_codec[0] != '\0';
     int want_audio = spec->audio_codec[0] != '\0';
     if (want_video && spec->filter_complex)
-        ret = pipeline_complex_inputs(run, in->format, &s->video, &s->subtitle);
+        ret = pipeline_complex_inputs(run, in->format, second, &s->video, &s->subtitle,
+                                      &s->second_subtitle);
     else if (want_video)
         ret = input_select_stream(in, AVMEDIA_TYPE_VIDEO, spec->video_stream, 1, &s->video);
     /* A film without sound is still a film: "best audio" may find none. */

@@ -18,6 +18,9 @@ struct pipeline_streams {
     int video;
     int audio;
     int subtitle; /* the bitmap subtitle stream a -filter_complex graph draws */
+    /* ... or that stream of the second input, the external subtitle file
+     * (pipeline_subinput.c), not of this one. */
+    int second_subtitle;
 };
 
 /* Opens spec->input and probes its streams, in *out (set even on failure:
@@ -37,10 +40,12 @@ int64_t pipeline_input_origin_us(const struct pipeline_input *in);
 int64_t pipeline_input_duration_us(const struct pipeline_input *in);
 
 /* Picks the streams the job reads (-map, -filter_complex's labels, else
- * the best of each kind; audio may be absent) into *out. Returns a
- * pipeline_result: an error when a stream named is missing or neither
- * video nor audio is left. */
-int pipeline_input_select(struct pipeline_input *in, struct pipeline_streams *out);
+ * the best of each kind; audio may be absent) into *out; second is the
+ * external subtitle file's demuxer, whose streams the graph may name [1:N]
+ * (NULL: none). Returns a pipeline_result: an error when a stream named is
+ * missing or neither video nor audio is left. */
+int pipeline_input_select(struct pipeline_input *in, AVFormatContext *second,
+                          struct pipeline_streams *out);
 
 /* Video copy with an input -ss: finds the last video keyframe at or before
  * the -ss time (the first keyframe when none precedes it), where the ffmpeg

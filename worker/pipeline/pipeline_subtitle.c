@@ -52,6 +52,7 @@ struct subtitle_event {
 
 struct pipeline_subtitle {
     struct pipeline_run *run;
+    AVFormatContext *file; /* the stream's: the input, or the external subtitle file */
     AVStream *stream;
     AVCodecContext *decoder;
     int width, height;             /* the canvas */
@@ -90,6 +91,7 @@ int pipeline_subtitle_open(struct pipeline_subtitle **out, struct pipeline_run *
     if (s == NULL)
         return pipeline_fail(run, AVERROR(ENOMEM), "allocate the subtitle stage");
     s->run = run;
+    s->file = input;
     s->stream = stream;
 
     const AVCodecDescriptor *desc = avcodec_descriptor_get(stream->codecpar->codec_id);
@@ -387,15 +389,13 @@ int pipeline_subtitle_lookback(struct pipeline_subtitle *s, const struct pipelin
     return ret;
 }
 
-void pipeline_subtitle_size(const struct pipeline_subtitle *s, int *width, int *height)
+void pipeline_subtitle_source(const struct pipeline_subtitle *s, AVFormatContext **file, int *index,
+                              int *width, int *height)
 {
+    *file = s->file;
+    *index = s->stream->index;
     *width = s->width;
     *height = s->height;
-}
-
-int pipeline_subtitle_stream_index(const struct pipeline_subtitle *s)
-{
-    return s->stream->index;
 }
 
 const AVFrame *pipeline_subtitle_shown(const struct pipeline_subtitle *s)

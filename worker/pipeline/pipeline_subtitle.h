@@ -15,15 +15,16 @@
 
 struct pipeline_subtitle;
 
-/* Opens the decoder of subtitle stream `stream` of input and sizes the
- * canvas, in *out (set even on failure: close it). Refuses a text
- * subtitle. Returns a pipeline_result. */
+/* Opens the decoder of subtitle stream `stream` of input (the job's input
+ * or its external subtitle file) and sizes the canvas, in *out (set even on failure: close it).
+ * Refuses a text subtitle. Returns a pipeline_result. */
 int pipeline_subtitle_open(struct pipeline_subtitle **out, struct pipeline_run *run,
                            AVFormatContext *input, AVStream *stream);
 
-/* The canvas size, and the input stream drawn on it. */
-void pipeline_subtitle_size(const struct pipeline_subtitle *s, int *width, int *height);
-int pipeline_subtitle_stream_index(const struct pipeline_subtitle *s);
+/* The input stream drawn (its file, the input or the external subtitle
+ * file, and its index there) and the canvas size. */
+void pipeline_subtitle_source(const struct pipeline_subtitle *s, AVFormatContext **file, int *index,
+                              int *width, int *height);
 
 /* A resumed run, before its first packet: decodes the subtitle packets of
  * the seconds before t->start_us from a second opening of main, up to the

@@ -798,10 +798,9 @@ static int video_build_graph(struct pipeline_video *v, const AVFrame *frame)
         .hw_device = v->hw != NULL ? pipeline_hw_filter_device(v->hw) : NULL,
         .first = v->graph_built ? &v->sink : NULL,
     };
-    if (v->subtitle != NULL) {
-        src.subtitle_index = pipeline_subtitle_stream_index(v->subtitle);
-        pipeline_subtitle_size(v->subtitle, &src.subtitle_width, &src.subtitle_height);
-    }
+    if (v->subtitle != NULL)
+        pipeline_subtitle_source(v->subtitle, &src.subtitle_file, &src.subtitle_index,
+                                 &src.subtitle_width, &src.subtitle_height);
     pipeline_graph_free(&v->graph);
     v->sub_pushed = 0;
     int ret = pipeline_graph_build(&v->graph, v->run, &src, frame);
@@ -929,12 +928,12 @@ int pipeline_video_packet(struct pipeline_video *v, const AVPacket *pkt)
     return v->mode->packet(v, pkt);
 }
 
-int pipeline_video_open_subtitle(struct pipeline_video *v, AVStream *stream)
+int pipeline_video_open_subtitle(struct pipeline_video *v, AVFormatContext *file, AVStream *stream)
 {
     v->sub_frame = av_frame_alloc();
     if (v->sub_frame == NULL)
         return pipeline_fail(v->run, AVERROR(ENOMEM), "allocate the subtitle stage");
-    return pipeline_subtitle_open(&v->subtitle, v->run, v->input, stream);
+    return pipeline_subtitle_open(&v->subtitle, v->run, file, stream);
 }
 
 int pipeline_video_subtitle_lookback(struct pipeline_video *v, const struct pipeline_input *input,

@@ -32,9 +32,10 @@ int pipeline_video_open(struct pipeline_video **out, struct pipeline_run *run,
  * filtering and encoding on one thread, as the CLI does (pipeline.c). */
 int pipeline_video_takes_hw_frames(const struct pipeline_video *v);
 
-/* -filter_complex: opens the subtitle drawn into the graph, input stream
- * `stream` (after pipeline_video_open). Returns a pipeline_result. */
-int pipeline_video_open_subtitle(struct pipeline_video *v, AVStream *stream);
+/* -filter_complex: opens the subtitle drawn into the graph, stream
+ * `stream` of file (the input, or the external subtitle file), after
+ * pipeline_video_open. Returns a pipeline_result. */
+int pipeline_video_open_subtitle(struct pipeline_video *v, AVFormatContext *file, AVStream *stream);
 
 /* A resumed run with that subtitle, before its first packet: reads back the
  * subtitles already on screen at its start (pipeline_subtitle_lookback;
