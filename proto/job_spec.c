@@ -240,7 +240,7 @@ static int cli_validate(const struct job_spec *spec, char *err, size_t errlen)
 
 int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
 {
-    static const char *const video_codecs[] = {"", "libx264", "copy", NULL};
+    static const char *const video_codecs[] = {"", "libx264", "libx265", "copy", NULL};
     static const char *const audio_codecs[] = {"",     "aac",       "libfdk_aac", "libmp3lame",
                                                "ac3",  "eac3",      "libopus",    "flac",
                                                "alac", "libvorbis", "copy",       NULL};
@@ -312,7 +312,8 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
     }
     if (spec->filter_complex &&
         (spec->video_filter[0] == '\0' ||
-         (strcmp(spec->video_codec, "libx264") != 0 && !hardware_encoder(spec->video_codec)))) {
+         (strcmp(spec->video_codec, "libx264") != 0 && strcmp(spec->video_codec, "libx265") != 0 &&
+          !hardware_encoder(spec->video_codec)))) {
         snprintf(err, errlen, "a filter_complex job needs a graph and an encoded video stream");
         return -1;
     }

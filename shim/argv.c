@@ -433,14 +433,15 @@ static void finish_output(struct argv_parse *p)
         parse_block(p, RANK_FEATURE, "output format %.32s not native", format);
 }
 
-/* Whether the pipeline encodes video with this encoder: libx264, or a
- * hardware encoder on a worker that has its device. */
+/* Whether the pipeline encodes video with this encoder: libx264, libx265,
+ * or a hardware encoder on a worker that has its device. */
 static int video_encoder_native(const char *codec)
 {
-    return strcmp(codec, "libx264") == 0 || name_is_pool_hardware_encoder(codec);
+    return strcmp(codec, "libx264") == 0 || strcmp(codec, "libx265") == 0 ||
+           name_is_pool_hardware_encoder(codec);
 }
 
-/* Which codecs the native path runs: libx264 or a pool hardware encoder
+/* Which codecs the native path runs: libx264, libx265 or a pool hardware encoder
  * (also behind -filter_complex) or copy for video, the pipeline's audio
  * encoders or copy for audio. */
 static void finish_codecs(struct argv_parse *p)

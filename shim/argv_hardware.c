@@ -271,7 +271,7 @@ void on_encoder_boolean(struct argv_parse *p, const char *opt, char kind, const 
 }
 
 /* Integer encoder options (-async_depth, -compression_level,
- * -rc_init_occupancy, -mbbrc), within libav's ranges, kept as plain
+ * -rc_init_occupancy, -mbbrc, -bf), within libav's ranges, kept as plain
  * decimal. */
 void on_encoder_integer(struct argv_parse *p, const char *opt, char kind, const char *value)
 {
@@ -280,12 +280,23 @@ void on_encoder_integer(struct argv_parse *p, const char *opt, char kind, const 
     option_key(opt, key, sizeof(key));
     if (strcmp(key, "async_depth") == 0)
         min = 1;
+    else if (strcmp(key, "bf") == 0)
+        min = -1;
     else if (strcmp(key, "mbbrc") == 0)
         min = -1, max = 1;
     if (parse_integer(p, opt, value, 1, min, max, &v) != 0)
         return;
     snprintf(text, sizeof(text), "%lld", (long long)v);
     encoder_option_set(p, opt, key, text);
+}
+
+/* String encoder options (-x265-params "k=v:k=v"), kept as written; the
+ * encoder reads them when it opens, as it does for the CLI. */
+void on_encoder_string(struct argv_parse *p, const char *opt, char kind, const char *value)
+{
+    char key[64];
+    option_key(opt, key, sizeof(key));
+    encoder_option_set(p, opt, key, value);
 }
 
 /* -rc_mode (VAAPI encoders): 5.1's modes by name or number. */

@@ -307,10 +307,11 @@ void on_hwaccel(struct argv_parse *p, const char *opt, char kind, const char *va
 void on_hwaccel_string(struct argv_parse *p, const char *opt, char kind, const char *value);
 void on_hwaccel_flags(struct argv_parse *p, const char *opt, char kind, const char *value);
 void on_extra_hw_frames(struct argv_parse *p, const char *opt, char kind, const char *value);
-/* The hardware encoders' options: booleans (-low_power), integers
- * (-async_depth), -rc_mode, -sei, -flags:v. */
+/* The encoders' own options: booleans (-low_power), integers
+ * (-async_depth, -bf), strings (-x265-params), -rc_mode, -sei, -flags:v. */
 void on_encoder_boolean(struct argv_parse *p, const char *opt, char kind, const char *value);
 void on_encoder_integer(struct argv_parse *p, const char *opt, char kind, const char *value);
+void on_encoder_string(struct argv_parse *p, const char *opt, char kind, const char *value);
 void on_rc_mode(struct argv_parse *p, const char *opt, char kind, const char *value);
 void on_sei(struct argv_parse *p, const char *opt, char kind, const char *value);
 void on_codec_flags(struct argv_parse *p, const char *opt, char kind, const char *value);

@@ -883,6 +883,8 @@ static const struct option_def option_table[] = {
     {"low_power", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_encoder_boolean},
     {"look_ahead", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_encoder_boolean},
     {"mbbrc", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_encoder_integer},
+    {"bf", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_encoder_integer},
+    {"x265-params", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_encoder_string},
     {"forced_idr", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_encoder_boolean},
     {"forced-idr", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_encoder_boolean},
     {"async_depth", OPT_OUTPUT | OPT_VALUE, STREAMS_VIDEO, on_encoder_integer},

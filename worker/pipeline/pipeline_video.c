@@ -1,4 +1,4 @@
-/* pipeline_video.c -- the video stream: decode, filter, encode with libx264
+/* pipeline_video.c -- the video stream: decode, filter, encode with libx264, libx265
  * or a hardware encoder (VAAPI, QSV, NVENC), or copy its packets; either
  * way, mark where segments begin.
  *
@@ -47,6 +47,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libavcodec/bsf.h>
@@ -107,6 +108,9 @@ struct pipeline_video {
      * segment is a muxer of its own (MPEG-TS). Set while that first encoder
      * is the open one. */
     int first_encoder;
+    /* The encoder's reorder delay was worked out, not told by the encoder
+     * (libx265): its first packet must bear it out. */
+    int delay_unchecked;
     /* With a handoff the reader thread decodes and filters and pushes each
      * filtered frame into it; the encoding thread encodes. */
     struct pipeline_handoff *handoff;
@@ -297,6 +301,9 @@ struct video_encoder_kind {
 /* x264: forced frames are IDRs, no scene-cut keyframes (its keyint counts
  * from each forced IDR). */
 static const char *const video_x264_options[] = {"forced-idr", "1", "sc_threshold", "0", NULL};
+/* x265 likewise (forced-idr); its scene cuts are turned off in
+ * -x265-params (video_x265_params), where x265 reads them. */
+static const char *const video_x265_options[] = {"forced-idr", "1", NULL};
 /* VAAPI makes a forced frame an IDR by itself and restarts its GOP counter
  * there (vaapi_encode.c), so its -g (Jellyfin gives none: 120) puts any
  * GOP IDR at the same offset from its segment's start in every run. */
@@ -315,10 +322,10 @@ static const char *const video_qsv_hevc_options[] = {"forced_idr", "1", "idr_int
 static const char *const video_nvenc_options[] = {"forced-idr", "1", "no-scenecut", "1", NULL};
 
 static const struct video_encoder_kind video_encoder_kinds[] = {
-    {"libx264", video_x264_options, 0},           {"h264_vaapi", video_vaapi_options, 0},
-    {"hevc_vaapi", video_vaapi_options, 0},       {"h264_qsv", video_qsv_h264_options, 65535},
-    {"hevc_qsv", video_qsv_hevc_options, 65535},  {"h264_nvenc", video_nvenc_options, INT_MAX},
-    {"hevc_nvenc", video_nvenc_options, INT_MAX},
+    {"libx264", video_x264_options, 0},           {"libx265", video_x265_options, 0},
+    {"h264_vaapi", video_vaapi_options, 0},       {"hevc_vaapi", video_vaapi_options, 0},
+    {"h264_qsv", video_qsv_h264_options, 65535},  {"hevc_qsv", video_qsv_hevc_options, 65535},
+    {"h264_nvenc", video_nvenc_options, INT_MAX}, {"hevc_nvenc", video_nvenc_options, INT_MAX},
 };
 
 /* ---- decoder ------------------------------------------------------------------ */
@@ -417,6 +424,58 @@ static int video_set_further_options(struct pipeline_run *run, AVDictionary **op
     return PIPELINE_OK;
 }
 
+/* libx265 has no sc_threshold: a scene cut is turned off in its
+ * -x265-params, appended to the job's own unless they already say
+ * (Jellyfin 10.10+ writes no-scenecut=1; 10.9 only no-info=1). */
+static int video_x265_params(struct pipeline_run *run, AVDictionary **options)
+{
+    const AVDictionaryEntry *given = av_dict_get(*options, "x265-params", NULL, 0);
+    if (given != NULL && strstr(given->value, "scenecut") != NULL)
+        return PIPELINE_OK;
+    char params[sizeof(run->spec->video_encoder_options) + 16];
+    snprintf(params, sizeof(params), "%s%sscenecut=0", given != NULL ? given->value : "",
+             given != NULL && given->value[0] != '\0' ? ":" : "");
+    return video_set_option(run, options, "x265-params", params);
+}
+
+/* Whether an x265 boolean parameter's value ("", "1", "true", "yes", "on")
+ * is true. */
+static int video_x265_true(const char *value)
+{
+    return value[0] == '\0' || strcmp(value, "1") == 0 || strcmp(value, "true") == 0 ||
+           strcmp(value, "yes") == 0 || strcmp(value, "on") == 0;
+}
+
+/* libx265 in libav 5.1 leaves has_b_frames at 0 while its dts trail its
+ * pts by x265's reorder delay: none without B-frames, 2 with a B-pyramid
+ * (every preset's default), 1 without. Worked out as x265 sets its
+ * parameters: the preset's (B-frames and a pyramid in every one), then -bf,
+ * then -x265-params in order ("bframes=N", "[no-]b-pyramid[=V]"). The
+ * first packet checks it (video_encoder_receive). */
+static int video_x265_delay(const AVCodecContext *enc, const AVDictionary *options)
+{
+    const AVDictionaryEntry *bf = av_dict_get(options, "bf", NULL, 0);
+    int max_b_frames = bf != NULL ? atoi(bf->value) : enc->max_b_frames;
+    int bframes = max_b_frames >= 0 ? max_b_frames : 4, pyramid = 1;
+    const AVDictionaryEntry *params = av_dict_get(options, "x265-params", NULL, 0);
+    for (const char *p = params != NULL ? params->value : ""; *p != '\0';) {
+        char token[128], *value;
+        size_t n = strcspn(p, ":");
+        snprintf(token, sizeof(token), "%.*s", (int)(n < sizeof(token) ? n : sizeof(token) - 1), p);
+        p += n + (p[n] == ':');
+        value = strchr(token, '=');
+        if (value != NULL)
+            *value++ = '\0';
+        int negated = strncmp(token, "no-", 3) == 0;
+        const char *key = negated ? token + 3 : token;
+        if (strcmp(key, "bframes") == 0 && value != NULL)
+            bframes = atoi(value);
+        else if (strcmp(key, "b-pyramid") == 0)
+            pyramid = video_x265_true(value != NULL ? value : "") != negated;
+    }
+    return bframes <= 0 ? 0 : pyramid ? 2 : 1;
+}
+
 /* The first option in options that enc (with its private options) does
  * not have, or NULL: refused before the encoder opens, so the error names
  * it even where the encoder's device is missing. */
@@ -502,6 +561,9 @@ static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame, in
             goto end;
     if (v->encoder_kind->gop > 0)
         enc->gop_size = v->encoder_kind->gop;
+    if (v->encoder_kind->options == video_x265_options &&
+        (ret = video_x265_params(run, &options)) != PIPELINE_OK)
+        goto end;
     const AVDictionaryEntry *unknown = video_unknown_option(enc, options);
     if (unknown != NULL) {
         ret = pipeline_fail(run, 0, "open video encoder %s: option %s is not recognised",
@@ -511,6 +573,7 @@ static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame, in
     if (v->hw != NULL && (ret = pipeline_hw_setup_encoder(v->hw, enc, frame)) != PIPELINE_OK)
         goto end;
 
+    int x265_delay = video_x265_delay(enc, options);
     averr = avcodec_open2(enc, v->encoder_codec, &options);
     if (averr < 0) {
         ret = pipeline_fail(run, averr, "open video encoder %s", v->encoder_codec->name);
@@ -521,6 +584,10 @@ static int video_open_encoder(struct pipeline_video *v, const AVFrame *frame, in
         ret = pipeline_fail(run, 0, "open video encoder %s: option %s is not recognised",
                             v->encoder_codec->name, unused->key);
         goto end;
+    }
+    if (v->encoder_kind->options == video_x265_options) {
+        enc->has_b_frames = x265_delay;
+        v->delay_unchecked = 1;
     }
 
     v->frame_duration = av_rescale_q(1, av_inv_q(rate), enc->time_base);
@@ -567,6 +634,19 @@ static int video_encoder_receive(struct pipeline_video *v, AVPacket *pkt, int *g
         return PIPELINE_OK;
     if (averr < 0)
         return pipeline_fail(v->run, averr, "encode video");
+    /* An encoder's first packet is its first frame, whose dts trails its
+     * pts by the reorder delay assumed (video_x265_delay). */
+    if (v->delay_unchecked && pkt->pts != AV_NOPTS_VALUE && pkt->dts != AV_NOPTS_VALUE) {
+        v->delay_unchecked = 0;
+        int64_t lag = pkt->pts - pkt->dts;
+        int64_t frames = (lag + v->frame_duration / 2) / v->frame_duration;
+        if (frames != v->encoder->has_b_frames)
+            return pipeline_fail(v->run, 0,
+                                 "encode video: %s delays its dts by %lld frames, not %d as ffpool "
+                                 "worked out from its options",
+                                 v->encoder_codec->name, (long long)frames,
+                                 v->encoder->has_b_frames);
+    }
     return PIPELINE_OK;
 }
 
