@@ -112,7 +112,8 @@ cleanup() {
   FFPOOL_BIN=$bin "$here/scripts/pool" down --dir "$pool" >/dev/null 2>&1 || true
   if [ -n "$stopped_node_pid" ]; then kill -CONT "$stopped_node_pid" 2>/dev/null || true; fi
   for f in "$pool"/sentinel-?.pid "$pool"/redis-?.pid; do # sentinel mode's own
-    if [ -e "$f" ]; then kill -KILL "$(cat "$f")" 2>/dev/null || true; fi
+    [ -e "$f" ] || continue
+    { kill -KILL "$(cat "$f")"; wait "$(cat "$f")"; } 2>/dev/null || true
   done
   exec 3>&- 2>/dev/null || true
   if [ "$keep" = 0 ] && [ "$failures" = 0 ]; then rm -rf "$dir"; else say "kept $dir"; fi
@@ -340,7 +341,7 @@ restart_redis() {
 # A fail-over with lost writes (sentinel mode): see the header. Returns
 # non-zero only when the pool was left without a master.
 failover() {
-  local m r mp rp mpid rpid n marker ack stop_ms off0 off1 t0 t1 t2 k p named lost
+  local m r mp rp mpid rpid n marker ack stop_ms off0 off1 t_stop t0 t1 t2 k p named lost
   n=$((failovers + 1))
   mp=$(master_port)
   [ -n "$mp" ] || { say "FAIL failover $n: no Sentinel names a master"; failures=$((failures + 1)); return 1; }
@@ -354,21 +355,26 @@ failover() {
   off0=$(repl_offset "$mp")
   kill -STOP "$rpid"
   stopped_node_pid=$rpid
+  t_stop=$(now)
   # Within min-replicas-max-lag the master still takes writes: the marker,
   # and whatever the pool writes (claims, renewals, checkpoints, submits).
   ack=$(redis-cli -p "$mp" --raw SET "$marker" "$(elapsed)" 2>&1 || true)
   stop_ms=$((300 + RANDOM % 601))
   sleep "$(awk -v m="$stop_ms" 'BEGIN { printf "%.3f", m / 1000 }')"
   off1=$(repl_offset "$mp")
-  kill -KILL "$mpid" 2>/dev/null || true
-  t0=$(now)
   # The writes the master sent are in the stopped replica's socket buffer:
   # SIGCONT alone would apply them. The replica dies with them and restarts
   # from its own AOF, that is with what it had applied before the stop.
-  kill -KILL "$rpid" 2>/dev/null || true
-  wait "$mpid" 2>/dev/null || true
-  wait "$rpid" 2>/dev/null || true
+  {
+    kill -KILL "$mpid"
+    t0=$(now)
+    kill -KILL "$rpid"
+    wait "$mpid"
+    wait "$rpid"
+  } 2>/dev/null || true
   stopped_node_pid=""
+  # The window in which acknowledged writes were lost (the checks use it).
+  echo "$n $t_stop $t0" >>"$dir/lost_windows"
   node_start "$r" "$mp"
   # The Sentinels see the master down after down-after-milliseconds and
   # promote the replica: done when a Sentinel names it and ROLE agrees.
@@ -515,7 +521,31 @@ for s in "${all_streams[@]}"; do
   { [ -n "$job" ] && grep "event=segment job=$job " "$dir/workers.log" || true; } |
     sed -n 's/.* segment=\([0-9]*\) epoch=.*/\1/p' | sort -n >"$dir/out/$s.published"
   dups=$(uniq -d "$dir/out/$s.published" | tr '\n' ' ')
-  [ -z "$dups" ] || { say "FAIL $s: segment index(es) published more than once: $dups"; ok=0; }
+  if [ -n "$dups" ]; then
+    # Sentinel mode: say which were first published while a fail-over was
+    # losing acknowledged writes (their checkpoints were lost with them).
+    why=""
+    for d in $dups; do
+      first=$(grep -h "event=segment job=$job segment=$d " "$dir/workers.log" | sort | head -n 1 |
+        sed -n 's/^ts=\([^ ]*\) .*/\1/p')
+      w=""
+      if [ -n "$first" ] && [ -s "$dir/lost_windows" ]; then
+        w=$(awk -v t="$(date -d "$first" +%s.%N)" '$2 - 0.2 <= t && t <= $3 { print $1; exit }' "$dir/lost_windows")
+      fi
+      why="$why $d${w:+ (first published in the lost-write window of fail-over $w)}"
+    done
+    say "FAIL $s: segment index(es) published more than once:$why"
+    ok=0
+  fi
+  # A job claimed again after its shim saw it end: its end was lost (a
+  # fail-over), and a worker transcodes into the stream's folder after the
+  # transcode is over for Jellyfin.
+  finished=$(sed -n 's/^ts=\([^ ]*\) .*event=finished .*/\1/p' "$dir/out/$s.log" | head -n 1)
+  if [ -n "$finished" ] && [ -n "$job" ]; then
+    late=$(grep -h "event=claimed job=$job " "$dir/workers.log" | sed -n 's/^ts=\([^ ]*\) .* epoch=\([0-9]*\) .*/\1 \2/p' |
+      awk -v f="$finished" '$1 > f { printf "%s epoch %s at %s", sep, $2, $1; sep = ", " }')
+    [ -z "$late" ] || { say "FAIL $s ($job): claimed again after its shim had finished ($finished): $late"; ok=0; }
+  fi
   # A worker SIGKILLed between its checkpoint and its log line leaves a
   # segment published but unlogged: counted, not failed (the segment itself
   # is checked on disk below).
