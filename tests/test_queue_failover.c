@@ -178,6 +178,17 @@ Test(failover, an_isolated_master_stops_its_owners_before_a_replica_can_be_promo
     port_ok(p.master_port, command);
     snprintf(command, sizeof(command), "CONFIG SET min-replicas-max-lag %lld", max_lag_s);
     port_ok(p.master_port, command);
+    /* The replica's link is up before the master has its first REPLCONF ACK
+     * (sent once a second): until then the master counts no good replica and
+     * refuses every write. */
+    for (int64_t deadline = now_ms() + 5000;; sleep_ms(20)) {
+        redisReply *info = port_command(p.master_port, "INFO replication");
+        int good = strstr(info->str, "min_slaves_good_slaves:1") != NULL;
+        freeReplyObject(info);
+        if (good)
+            break;
+        cr_assert_lt(now_ms(), deadline, "the master never counted its replica as good");
+    }
     struct queue *queue = queue_on(p.master_port);
     char id[QUEUE_ID_MAX];
     submit_new(queue, "isolated", 0, id);
