@@ -73,11 +73,19 @@
  *   ffpool:presence:<run_id>:gone HASH worker id -> server ms of the first
  *                                  look that found a worker holding leases
  *                                  disconnected (queue_presence.c)
- *   ffpool:reaper            STRING the worker whose turn it is to look for
- *                                  dead workers (expires after one interval)
+ *   ffpool:reaper            STRING the server ms (ffpool:clock) until which
+ *                                  a worker has the turn to look for dead
+ *                                  workers, then its id (expires after one
+ *                                  interval)
  *   ffpool:presence-wait:<id> LIST never written: a worker's presence
  *                                  connection blocks on it so that a closed
  *                                  connection is noticed at once
+ *   ffpool:clock             HASH  the scripts' clock (proto/lua/prelude.lua):
+ *                                  raw (the last Redis TIME a script read,
+ *                                  ms), offset (ms added to TIME: a step of
+ *                                  the server's wall clock is absorbed
+ *                                  here); every *_ms server time above
+ *                                  is TIME + offset
  *
  * Finished jobs (done, failed, cancelled) keep their job, segments and
  * jobkey keys for retention_ms, then Redis expires them. */
@@ -104,5 +112,6 @@
 /* The CLIENT SETNAME of a worker's presence connection: this, then its id. */
 #define QUEUE_PRESENCE_CLIENT_PREFIX "ffpool-worker:"
 #define FFPOOL_KEY_CLAIM FFPOOL_KEY_PREFIX "claim:"
+#define FFPOOL_KEY_CLOCK FFPOOL_KEY_PREFIX "clock"
 
 #endif

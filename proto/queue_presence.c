@@ -13,9 +13,10 @@
  * its connection in CLIENT LIST and is noticed when its lease runs out, as
  * before.
  *
- * Cost: per interval, one SET NX per worker, and one MULTI (TIME, CLIENT
- * LIST) plus one script for the worker whose turn it is; each worker's
- * presence connection sits in a BLPOP that nothing ever wakes.
+ * Cost: per interval, one short script per worker (presence_turn), and one
+ * MULTI (TIME, CLIENT LIST) plus one script for the worker whose turn it
+ * is; each worker's presence connection sits in a BLPOP that nothing ever
+ * wakes.
  *
  * Part of the queue layer: like queue.c, it speaks to Redis and nothing
  * else does. */
@@ -96,23 +97,19 @@ static int presence_names(const char *list, size_t length, int db, char *present
 }
 
 /* Takes the pool's turn to look for dead workers if nobody has taken it
- * within the last interval_ms. Returns 1 (our turn), 0 (someone else's) or
- * -1 (Redis unreachable, error set). */
+ * within the last interval_ms (proto/lua/presence_turn.lua). Returns 1 (our
+ * turn), 0 (someone else's) or -1 (Redis unreachable, error set). */
 static int presence_take_turn(struct queue *queue, const char *owner, int64_t interval_ms)
 {
-    char px[32];
-    snprintf(px, sizeof(px), "%lld", (long long)interval_ms);
-    const char *argv[] = {"SET", FFPOOL_KEY_REAPER, owner, "NX", "PX", px};
-    redisReply *reply = queue_command(queue, "presence_turn", 6, argv, NULL);
+    struct queue_args args;
+    queue_args_init(&args);
+    queue_args_text(&args, owner);
+    queue_args_int(&args, interval_ms);
+    redisReply *reply = queue_script_run(queue, QUEUE_SCRIPT_REAP_TURN, &args);
     if (reply == NULL)
         return -1;
-    int turn = reply->type == REDIS_REPLY_STATUS;
-    if (!turn && reply->type != REDIS_REPLY_NIL) {
-        queue_set_error(queue, "Redis refused presence_turn: %s",
-                        reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-        queue_reject_reply(queue, reply);
-        return -1;
-    }
+    int turn = reply->elements == 2 && reply->element[1]->type == REDIS_REPLY_INTEGER &&
+               reply->element[1]->integer == 1;
     freeReplyObject(reply);
     return turn;
 }

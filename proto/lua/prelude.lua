@@ -8,6 +8,29 @@
 -- owned() is the fence: it answers nil (and the job's fields) only when the
 -- job is RUNNING under owner and epoch. A job whose client stopped sending
 -- heartbeats is cancelled here, by whoever notices first.
+--
+-- now_ms() is the clock of every script: the server's TIME, kept monotonic
+-- in CLOCK (ffpool:clock: raw, the last TIME a script read; offset, what
+-- the clock adds to TIME). Leases, heartbeats, worker expiry and routing
+-- deadlines are stored as this clock's values and compared with it later,
+-- after a failover on another node, so a step of the server's wall clock
+-- (an NTP step, a VM resumed, a new master whose clock is off) must not
+-- move it:
+--   * back: the clock stays where it was and resumes from there (a lease
+--     set before the step would otherwise hold a dead worker's job for
+--     the length of the step);
+--   * forward by more than CLOCK_STEP_MS since the last script: the jump
+--     is not counted (every lease would otherwise end at once and every
+--     job whose client heartbeats be cancelled as lapsed).
+-- The bound tells a step from time really passing: a live pool runs a
+-- script every 100 ms (the presence reaper) and each worker at least every
+-- 2 s (its announcement), so a gap longer than CLOCK_STEP_MS (the default
+-- lease) between two scripts is a step, or a Redis that answered nobody
+-- for that long. Not counting the latter is safe: it only lengthens each
+-- lease, heartbeat and deadline by at most that gap, never shortens one
+-- (a worker stops writing on its own clock, the lease only fences). A
+-- forward step shorter than the bound counts as time passed, as before.
+-- Redis's own expiry (PEXPIRE, blocking time-outs) keeps the wall clock.
 
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local JOB = '@FFPOOL_KEY_JOB@'
@@ -22,13 +45,23 @@ local WORKER = '@FFPOOL_KEY_WORKER@'
 local WORKERS = '@FFPOOL_KEY_WORKERS@'
 local OFFERS = '@FFPOOL_KEY_OFFERS_SUFFIX@'
 local CLAIM = '@FFPOOL_KEY_CLAIM@'
+local CLOCK = '@FFPOOL_KEY_CLOCK@'
 local WAKE_KEEP = 16
+local CLOCK_STEP_MS = 5000
 local LAPSED = 'the client stopped sending heartbeats'
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
 local function str(n) return string.format('%d', n) end
+local clock = {} -- this script's reading: now, offset
+local function now_ms()
+  if clock.now then return clock.now end
+  local t = redis.call('TIME')
+  local raw = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local c = redis.call('HMGET', CLOCK, 'raw', 'offset')
+  local last, offset = tonumber(c[1]), tonumber(c[2]) or 0
+  if last and (raw < last or raw - last > CLOCK_STEP_MS) then offset = offset + last - raw end
+  redis.call('HSET', CLOCK, 'raw', str(raw), 'offset', str(offset))
+  clock.now, clock.offset = raw + offset, offset
+  return clock.now
+end
 local function finished(state)
   return state == 'done' or state == 'failed' or state == 'cancelled'
 end

@@ -2,6 +2,7 @@
 --! uses prelude
 -- ARGV: observed_ms, grace_ms, present.
 -- observed_ms: the server's TIME read in the same MULTI as the CLIENT LIST
+-- (raw TIME: the script puts it on its own clock, prelude's now_ms)
 -- the caller took present from; present: the ids of the workers whose
 -- presence connection that list showed, one per line.
 -- Returns {'OK', id, owner, gone_ms, ...} (the leases it ended, with their
@@ -35,9 +36,12 @@
 local PRESENCE = '@FFPOOL_KEY_PRESENCE@'
 local REAP_STALE_MS = 100
 local PRESENCE_KEEP_MS = 3600000
-local observed, grace = tonumber(ARGV[1]), tonumber(ARGV[2])
+local grace = tonumber(ARGV[2])
 local now = now_ms()
-if now - observed > REAP_STALE_MS then return {'STALE'} end
+-- The look's TIME on the scripts' clock (prelude): a step between the look
+-- and now shows as a look from the future or too old, and is not acted on.
+local observed = tonumber(ARGV[1]) + clock.offset
+if now - observed > REAP_STALE_MS or observed > now then return {'STALE'} end
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or 'unknown'
 local seen_key = PRESENCE .. run_id
 local gone_key = seen_key .. ':gone'
