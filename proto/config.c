@@ -43,6 +43,10 @@ static const struct config_key config_keys[] = {
                "Sentinel addresses host:port,... to find the master through (empty: direct)"),
     KEY_STRING("redis.master_name", redis_master_name, FFPOOL_DEFAULT_MASTER_NAME,
                "master name the Sentinels monitor"),
+    KEY_INT("redis.wait_replicas", redis_wait_replicas, "-1",
+            "replicas that must hold a claim, a checkpoint or a job's end (Redis WAIT) before a "
+            "worker acts on it or a client is told, so that a fail-over cannot lose it (-1: 1 "
+            "with redis.sentinels, 0 without)"),
     KEY_INT("lease.ttl_ms", lease_ttl_ms, FFPOOL_DEFAULT_TEXT(FFPOOL_DEFAULT_LEASE_TTL_MS),
             "job lease length: a stalled or cut-off worker's job is taken over after this (a "
             "dead one's sooner, lease.owner_gone_grace_ms); the 5 s default rides out a 2 s "
@@ -401,6 +405,11 @@ int config_check_lease(const struct ffpool_config *config, char *err, size_t err
             ttl, margin, FFPOOL_LEASE_RENEW_DIVISOR, interval, ttl - margin - interval, timeout,
             ((margin + timeout) * FFPOOL_LEASE_RENEW_DIVISOR + FFPOOL_LEASE_RENEW_DIVISOR - 2) /
                 (FFPOOL_LEASE_RENEW_DIVISOR - 1));
+        return -1;
+    }
+    if (config->redis_wait_replicas < -1 || config->redis_wait_replicas > 16) {
+        snprintf(err, errlen, "redis.wait_replicas (%lld) must be -1 (automatic) or 0 to 16",
+                 (long long)config->redis_wait_replicas);
         return -1;
     }
     if (config->lease_max_attempts <= 0 || config->lease_max_lost_leases <= 0) {

@@ -30,6 +30,7 @@ struct ffpool_config {
     int64_t redis_db;
     int64_t redis_timeout_ms;
     char redis_sentinels[CONFIG_STRING_MAX]; /* "host:port,host:port", "" = direct */
+    long long redis_wait_replicas;           /* -1 = 1 with sentinels, 0 without */
     char redis_master_name[CONFIG_STRING_MAX];
 
     /* Leases. */

@@ -80,6 +80,9 @@
  *   ffpool:presence-wait:<id> LIST never written: a worker's presence
  *                                  connection blocks on it so that a closed
  *                                  connection is noticed at once
+ *   ffpool:barrier           STRING a counter a client increments after
+ *                                  reading a finished job, and waits until
+ *                                  the replicas hold (redis.wait_replicas)
  *   ffpool:clock             HASH  the scripts' clock (proto/lua/prelude.lua):
  *                                  raw (the last Redis TIME a script read,
  *                                  ms), offset (ms added to TIME: a step of
@@ -108,6 +111,7 @@
 #define FFPOOL_KEY_JOBS FFPOOL_KEY_PREFIX "jobs"
 #define FFPOOL_KEY_PRESENCE FFPOOL_KEY_PREFIX "presence:"
 #define FFPOOL_KEY_REAPER FFPOOL_KEY_PREFIX "reaper"
+#define FFPOOL_KEY_BARRIER FFPOOL_KEY_PREFIX "barrier"
 #define FFPOOL_KEY_PRESENCE_WAIT FFPOOL_KEY_PREFIX "presence-wait:"
 /* The CLIENT SETNAME of a worker's presence connection: this, then its id. */
 #define QUEUE_PRESENCE_CLIENT_PREFIX "ffpool-worker:"

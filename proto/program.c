@@ -70,6 +70,9 @@ void program_queue_config(const struct ffpool_config *config, struct queue_confi
     q->unroutable_timeout_ms = config->routing_unroutable_timeout_ms;
     snprintf(q->sentinels, sizeof(q->sentinels), "%s", config->redis_sentinels);
     snprintf(q->master_name, sizeof(q->master_name), "%s", config->redis_master_name);
+    q->wait_replicas = config->redis_wait_replicas >= 0     ? (int)config->redis_wait_replicas
+                       : config->redis_sentinels[0] != '\0' ? 1
+                                                            : 0;
 }
 
 struct wire_client *program_client_open(const struct ffpool_config *config, int timeout_ms,

@@ -78,6 +78,34 @@ static int reply_text(const redisReply *reply, char *out, size_t size)
     return 0;
 }
 
+static int job_finished(enum queue_job_state state)
+{
+    return state == QUEUE_JOB_DONE || state == QUEUE_JOB_FAILED || state == QUEUE_JOB_CANCELLED;
+}
+
+/* A job read finished is shown finished only once its end is on the
+ * replicas (queue_config.wait_replicas): a client told "done" must never see
+ * the job run again after a fail-over. The end was written before this read;
+ * a write after it (the barrier counter) on this connection, once
+ * replicated, carries the end with it. QUEUE_OK or QUEUE_ERROR. */
+static int queue_end_replicated(struct queue *queue, const char *id)
+{
+    const char *argv[] = {"INCR", FFPOOL_KEY_BARRIER};
+    redisReply *reply = queue_command(queue, "the end's barrier", 2, argv, NULL);
+    if (reply == NULL)
+        return QUEUE_ERROR;
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        queue_set_error(queue, "Redis refused the end's barrier: %s",
+                        reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        queue_reject_reply(queue, reply);
+        return QUEUE_ERROR;
+    }
+    freeReplyObject(reply);
+    char what[QUEUE_ID_MAX + 32];
+    snprintf(what, sizeof(what), "the end of job %s", id);
+    return queue_replicated(queue, what) == 0 ? QUEUE_OK : QUEUE_ERROR;
+}
+
 static int reply_state(const redisReply *reply, enum queue_job_state *state)
 {
     if (reply->type != REDIS_REPLY_STRING)
@@ -142,6 +170,12 @@ static int queue_script_simple(struct queue *queue, enum queue_script script,
         status == QUEUE_NOT_FOUND || status == QUEUE_EMPTY)
         queue->failures = 0;
     freeReplyObject(reply);
+    /* What a fail-over must not lose (queue_config.wait_replicas). */
+    if (status == QUEUE_OK &&
+        (script == QUEUE_SCRIPT_CHECKPOINT || script == QUEUE_SCRIPT_COMPLETE ||
+         script == QUEUE_SCRIPT_FAIL) &&
+        queue_replicated(queue, queue_scripts[script].name) != 0)
+        return QUEUE_ERROR;
     return status;
 }
 
@@ -356,6 +390,8 @@ int queue_get(struct queue *queue, const char *id, struct queue_job *job)
     job->speed = strtod(speed, NULL);
     job->paused = paused != 0;
     freeReplyObject(reply);
+    if (job_finished(job->state) && queue->config.wait_replicas > 0)
+        return queue_end_replicated(queue, id);
     return QUEUE_OK;
 }
 

@@ -70,6 +70,14 @@ struct queue_config {
      * master; a failover is followed at the next reconnect. */
     char sentinels[512];
     char master_name[128];
+    /* Replicas that must acknowledge (Redis WAIT) a claim, a checkpoint or a
+     * job's end before the call answers QUEUE_OK, and a finished job before
+     * queue_get shows it finished; 0 = none. Asynchronous replication loses
+     * what a master acknowledged but never sent when a replica is promoted:
+     * a worker then rewrites a segment whose checkpoint it had, or a job a
+     * client saw end runs again. Not yet held by enough replicas, the call
+     * answers QUEUE_ERROR and is retried as for an unreachable Redis. */
+    int wait_replicas;
     /* Sent as CLIENT SETNAME on every (re)connect ("" = none): how an
      * operator tells the connections apart in CLIENT LIST, and how a
      * worker's presence connection is recognised (queue_presence_name). */

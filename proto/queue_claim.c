@@ -85,6 +85,13 @@ int queue_claim_with_token(struct queue *queue, const char *owner, const char *t
         int status = queue_script_status(queue, reply, QUEUE_SCRIPT_CLAIM);
         if (status == QUEUE_OK)
             status = queue_claim_parse(queue, reply, claim);
+        /* A claim a fail-over may still lose is not acted on: the caller
+         * retries with the same token, which answers with this claim. */
+        if (status == QUEUE_OK && queue_replicated(queue, "claim") != 0) {
+            freeReplyObject(reply);
+            queue_claim_clear(claim);
+            return QUEUE_ERROR;
+        }
         if (status == QUEUE_EMPTY) {
             claim->next_due_ms = -1;
             if (reply->elements >= 2 &&

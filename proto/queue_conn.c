@@ -541,6 +541,61 @@ int queue_blpop(struct queue *queue, const char *what, const char *key, int time
     return 0;
 }
 
+/* The longest single WAIT: the caller retries a shorter one until its own
+ * deadline, and a stop request is seen between two. */
+#define QUEUE_WAIT_MAX_MS 500
+/* What a WAIT leaves of the call's time-out, so that it answers before
+ * hiredis gives up on the socket. */
+#define QUEUE_WAIT_SLACK_MS 100
+
+int queue_replicated(struct queue *queue, const char *what)
+{
+    int want = queue->config.wait_replicas;
+    if (want <= 0)
+        return 0;
+    /* WAIT counts the replicas holding every write of this connection, so
+     * it must follow the write on the same one. Every script writes (the
+     * scripts' clock, prelude.lua), so a call repeated on a new connection
+     * is a write there too, and WAIT covers what the old one wrote. */
+    if (queue->redis == NULL) {
+        queue_set_error(queue, "the connection closed before %s was known to be on a replica",
+                        what);
+        return -1;
+    }
+    int64_t timeout_ms = queue_call_timeout_ms(queue, what);
+    if (timeout_ms <= 0)
+        return -1;
+    int64_t wait_ms = timeout_ms - QUEUE_WAIT_SLACK_MS;
+    if (wait_ms > QUEUE_WAIT_MAX_MS)
+        wait_ms = QUEUE_WAIT_MAX_MS;
+    if (wait_ms < 1)
+        wait_ms = 1;
+    char replicas[16], ms[32];
+    snprintf(replicas, sizeof(replicas), "%d", want);
+    snprintf(ms, sizeof(ms), "%lld", (long long)wait_ms);
+    const char *argv[] = {"WAIT", replicas, ms};
+    redisReply *reply = queue_command(queue, what, 3, argv, NULL);
+    if (reply == NULL)
+        return -1;
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        queue_set_error(queue, "Redis refused WAIT after %s: %s", what,
+                        reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        queue_reject_reply(queue, reply);
+        return -1;
+    }
+    long long got = reply->integer;
+    freeReplyObject(reply);
+    if (got < want) {
+        /* The connection is sound; the replicas are slow or cut off. */
+        queue_set_error(queue,
+                        "%s is on %lld of the %d replica(s) redis.wait_replicas asks for after "
+                        "%lld ms: not yet safe from a fail-over",
+                        what, got, want, (long long)wait_ms);
+        return -1;
+    }
+    return 0;
+}
+
 /* Drops a reply that cannot be used, with the error already set. */
 void queue_reject_reply(struct queue *queue, redisReply *reply)
 {

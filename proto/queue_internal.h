@@ -51,6 +51,12 @@ int queue_reply_int(const redisReply *reply, int *out);
  * or QUEUE_AGAIN; sets the error for any word but OK. */
 int queue_script_status(struct queue *queue, redisReply *reply, enum queue_script script);
 
+/* Waits (Redis WAIT) until config.wait_replicas replicas hold every write
+ * this connection has made, what naming it in errors; at once when
+ * wait_replicas is 0. Returns 0, or -1 with the error set (the connection
+ * is dropped only if it failed). */
+int queue_replicated(struct queue *queue, const char *what);
+
 /* Sets the queue's last error (queue_last_error). */
 void queue_set_error(struct queue *queue, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

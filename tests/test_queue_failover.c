@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,95 @@ Test(failover, a_job_id_lost_in_a_failover_is_never_issued_again)
 
     queue_close(old);
     queue_close(promoted);
+    pair_stop(&p);
+}
+
+/* 1 if the replica holds segment index of job id (a checkpoint). */
+static int replica_has_segment(struct pair *p, const char *id, int index)
+{
+    redisReply *reply =
+        port_command(p->replica_port, "HEXISTS ffpool:job:%s:segments %d", id, index);
+    int has = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+    freeReplyObject(reply);
+    return has;
+}
+
+Test(failover, a_checkpoint_claim_or_end_is_acknowledged_only_once_a_replica_holds_it)
+{
+    /* With redis.wait_replicas, what a worker acts on (its claim, the
+     * checkpoint that lets it publish the next segment, its job's end) and
+     * what a client is told (the job ended) is on a replica first: a
+     * fail-over to that replica cannot lose it. Without, a stopped replica
+     * changes nothing: every call answers OK from the master alone. */
+    struct pair p;
+    pair_start(&p);
+    struct queue_config config = test_config();
+    config.port = p.master_port;
+    config.db = 0;
+    config.timeout_ms = 1000;
+    config.wait_replicas = 1;
+    struct queue *worker = open_queue(&config);
+    struct queue *client = open_queue(&config);
+    char id[QUEUE_ID_MAX], second[QUEUE_ID_MAX];
+    submit_new(client, "durable", 0, id);
+    struct queue_claim claim;
+    claim_ok(worker, "owner", &claim);
+    int64_t epoch = claim.epoch;
+    queue_claim_clear(&claim);
+    cr_assert_eq(queue_checkpoint(worker, id, "owner", epoch, 0, 3000000, 0, NULL, NULL), QUEUE_OK);
+    cr_assert(replica_has_segment(&p, id, 0), "a checkpoint answered OK is not on the replica");
+
+    /* The replica stops acknowledging (SIGSTOP: a hung node, a cut link). */
+    cr_assert_eq(kill(p.replica, SIGSTOP), 0);
+    int64_t asked = now_ms();
+    cr_assert_eq(queue_checkpoint(worker, id, "owner", epoch, 1, 3000000, 0, NULL, NULL),
+                 QUEUE_ERROR, "a checkpoint no replica holds was acknowledged");
+    cr_assert(strstr(queue_last_error(worker), "not yet safe from a fail-over") != NULL, "%s",
+              queue_last_error(worker));
+    cr_assert_lt(now_ms() - asked, config.timeout_ms, "WAIT outlasted the call's time-out");
+    submit_new(client, "second", 0, second);
+    char token[QUEUE_CLAIM_TOKEN_MAX];
+    queue_claim_token_new(token);
+    cr_assert_eq(queue_claim_with_token(worker, "owner-2", token, &claim), QUEUE_ERROR,
+                 "a claim no replica holds was acknowledged");
+
+    /* The replica is back: the same calls, repeated as the worker repeats
+     * them, answer OK, and the claim is the same one. */
+    cr_assert_eq(kill(p.replica, SIGCONT), 0);
+    cr_assert_eq(queue_checkpoint(worker, id, "owner", epoch, 1, 3000000, 0, NULL, NULL), QUEUE_OK,
+                 "%s", queue_last_error(worker));
+    cr_assert(replica_has_segment(&p, id, 1));
+    cr_assert_eq(queue_claim_with_token(worker, "owner-2", token, &claim), QUEUE_OK, "%s",
+                 queue_last_error(worker));
+    cr_assert_str_eq(claim.id, second, "the repeated claim took another job");
+    int64_t second_epoch = claim.epoch;
+    queue_claim_clear(&claim);
+
+    /* The end, while the replica is stopped again: neither the worker nor a
+     * client reading the job takes it for done. */
+    cr_assert_eq(kill(p.replica, SIGSTOP), 0);
+    cr_assert_eq(queue_complete(worker, id, "owner", epoch), QUEUE_ERROR,
+                 "a job's end no replica holds was acknowledged");
+    struct queue_job job;
+    cr_assert_eq(queue_get(client, id, &job), QUEUE_ERROR,
+                 "a client was told of an end no replica holds");
+    cr_assert_eq(kill(p.replica, SIGCONT), 0);
+    cr_assert_eq(queue_complete(worker, id, "owner", epoch), QUEUE_OK, "%s",
+                 queue_last_error(worker));
+    cr_assert_eq(queue_get(client, id, &job), QUEUE_OK, "%s", queue_last_error(client));
+    cr_assert_eq(job.state, QUEUE_JOB_DONE);
+
+    /* Without wait_replicas the master alone answers. */
+    config.wait_replicas = 0;
+    struct queue *plain = open_queue(&config);
+    cr_assert_eq(kill(p.replica, SIGSTOP), 0);
+    cr_assert_eq(
+        queue_checkpoint(plain, second, "owner-2", second_epoch, 0, 3000000, 0, NULL, NULL),
+        QUEUE_OK);
+    cr_assert_eq(kill(p.replica, SIGCONT), 0);
+    queue_close(plain);
+    queue_close(worker);
+    queue_close(client);
     pair_stop(&p);
 }
 
