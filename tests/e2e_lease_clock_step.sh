@@ -51,16 +51,9 @@ real_step -30000
 sleep 0.5
 check "after the step back the job stayed with $owner ($(lease_job_field owner) epoch=$(lease_job_field epoch) state=$(lease_job_field state))" \
   [ "$(lease_job_field owner):$(lease_job_field epoch):$(lease_job_field state)" = "$owner:1:running" ]
-victim_pid=$(lease_owner_pid)
-lease_signal_worker KILL "$victim_pid"
-killed=$(now)
-rc HSET "ffpool:job:$lease_job_id" paused 0 >/dev/null
-lease_shim_wait 120
-lease_check_output
-first_new=$(awk -v w="$owner" '$3 != w { print $1; exit }' "$dir/owners")
-gap=nan
-[ -z "$first_new" ] || gap=$(elapsed "$killed" "$(stat -c %.9Y "$(segment_path "$first_new")")")
-say "SIGKILLed $owner (pid $victim_pid) 0.5 s after the step back; the next owner's first segment ($first_new) came $gap s later"
+lease_kill_held_owner "$owner"
+gap=$lease_gap
+say "SIGKILLed $owner (pid $lease_victim_pid) 0.5 s after the step back; the next owner's first segment ($lease_gap_first) came $gap s later"
 echo "clock_step_kill_gap_s=$gap"
 gap_ok() { [ "$gap" != nan ] && lt "$gap" 5; }
 check "another worker's first segment came within 5 s of the kill ($gap s)" gap_ok

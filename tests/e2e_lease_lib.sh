@@ -185,5 +185,26 @@ lease_check_output() {
   fi
 }
 
+# lease_kill_held_owner WORKER: SIGKILLs WORKER, which holds the job while
+# its client's pause holds the pipeline (so that it dies between two
+# segments), lifts the pause, waits for the shim and checks the output.
+# Sets lease_victim_pid, lease_gap_first (that segment's index) and
+# lease_gap: seconds from the kill to the first segment another worker put
+# on disk ("nan" if none).
+lease_kill_held_owner() {
+  local killed first_new
+  lease_victim_pid=$(cat "$pool/$1.pid")
+  lease_signal_worker KILL "$lease_victim_pid"
+  killed=$(now)
+  rc HSET "ffpool:job:$lease_job_id" paused 0 >/dev/null
+  lease_shim_wait 120
+  lease_check_output
+  first_new=$(awk -v w="$1" '$3 != w { print $1; exit }' "$dir/owners")
+  lease_gap=nan
+  [ -z "$first_new" ] ||
+    lease_gap=$(elapsed "$killed" "$(stat -c %.9Y "$(segment_path "$first_new")")")
+  lease_gap_first=$first_new
+}
+
 # lease_finish: exit status from the checks.
 lease_finish() { e2e_finish "$dir/shim.log" "$pool"/*.log; }

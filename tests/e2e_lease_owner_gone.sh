@@ -59,17 +59,10 @@ check "no worker was declared gone" \
 # Killed while held by the pause, so that it dies between two segments (no
 # segment of its own half-published), and the pause lifted at once.
 victim=$(lease_job_field owner)
-victim_pid=$(lease_owner_pid)
-lease_signal_worker KILL "$victim_pid"
-killed=$(now)
-rc HSET "ffpool:job:$lease_job_id" paused 0 >/dev/null
-lease_shim_wait 120
-lease_check_output
 # The gap: from the kill to the survivor's first segment on disk.
-first_new=$(awk -v w="$victim" '$3 != w { print $1; exit }' "$dir/owners")
-gap=nan
-[ -z "$first_new" ] || gap=$(elapsed "$killed" "$(stat -c %.9Y "$(segment_path "$first_new")")")
-say "SIGKILLed $victim (pid $victim_pid); the survivor's first segment ($first_new) came $gap s later"
+lease_kill_held_owner "$victim"
+gap=$lease_gap
+say "SIGKILLed $victim (pid $lease_victim_pid); the survivor's first segment ($lease_gap_first) came $gap s later"
 echo "owner_gone_gap_s=$gap"
 gap_ok() { [ "$gap" != nan ] && lt "$gap" 5; }
 check "the survivor's first segment came within 5 s of the kill ($gap s; lease 20 s)" gap_ok

@@ -26,6 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "psnr_test_lib.h"
+
 /* ---- fixtures --------------------------------------------------------------------- */
 
 static __attribute__((unused)) const char *fixture_dir(void)

@@ -38,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "psnr_test_lib.h"
 #include <unistd.h>
 
 #include "fmp4_times.h"

@@ -33,28 +33,6 @@ static void tweak_burn_in(struct job_spec *spec)
     spec->audio_stream = 1;
 }
 
-/* PSNR (dB) of b's frames against a's, frame by frame in order; 100 when
- * they are identical. */
-static double video_psnr(const char *a, const char *b)
-{
-    char command[2048], line[512];
-    snprintf(command, sizeof(command),
-             "ffmpeg -nostdin -hide_banner -i '%s' -i '%s' -lavfi "
-             "'[0:v]setpts=N[a];[1:v]setpts=N[b];[a][b]psnr' -f null - 2>&1",
-             a, b);
-    FILE *p = popen(command, "r");
-    cr_assert_not_null(p);
-    double psnr = -1;
-    while (fgets(line, sizeof(line), p) != NULL) {
-        const char *at = strstr(line, "average:");
-        if (at != NULL)
-            psnr = strncmp(at + 8, "inf", 3) == 0 ? 100.0 : atof(at + 8);
-    }
-    pclose(p);
-    cr_assert_geq(psnr, 0, "no PSNR for %s against %s", b, a);
-    return psnr;
-}
-
 /* Burns fixture's subtitle stream in through Jellyfin's graph and compares
  * each segment with the ffmpeg CLI's for the same argv, and with a run
  * without the subtitle. */

@@ -164,28 +164,6 @@ static void line_run_cli(const struct line *l)
     cr_assert_eq(run_quiet(command), 0, "the ffmpeg CLI failed: %s", command);
 }
 
-/* PSNR (dB) of b's frames against a's, frame by frame in order; 100 when
- * they are identical. */
-static double video_psnr(const char *a, const char *b)
-{
-    char command[2048], text[512];
-    snprintf(command, sizeof(command),
-             "ffmpeg -nostdin -hide_banner -i '%s' -i '%s' -lavfi "
-             "'[0:v]setpts=N[a];[1:v]setpts=N[b];[a][b]psnr' -f null - 2>&1",
-             a, b);
-    FILE *p = popen(command, "r");
-    cr_assert_not_null(p);
-    double psnr = -1;
-    while (fgets(text, sizeof(text), p) != NULL) {
-        const char *at = strstr(text, "average:");
-        if (at != NULL)
-            psnr = strncmp(at + 8, "inf", 3) == 0 ? 100.0 : atof(at + 8);
-    }
-    pclose(p);
-    cr_assert_geq(psnr, 0, "no PSNR for %s against %s", b, a);
-    return psnr;
-}
-
 /* Runs the line natively and through the CLI and compares each segment;
  * both must differ from the clip without the subtitle. */
 static void check_external_against_cli(const char *subtitle_fixture, int start_at_zero)
