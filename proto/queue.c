@@ -317,6 +317,14 @@ int queue_submit_routed(struct queue *queue, const char *job_key, const uint8_t 
 
 int queue_get(struct queue *queue, const char *id, struct queue_job *job)
 {
+    int status = queue_peek(queue, id, job);
+    if (status == QUEUE_OK && job_finished(job->state) && queue->config.wait_replicas > 0)
+        return queue_end_replicated(queue, id);
+    return status;
+}
+
+int queue_peek(struct queue *queue, const char *id, struct queue_job *job)
+{
     static const char *const fields[] = {
         "state",
         "epoch",
@@ -390,8 +398,6 @@ int queue_get(struct queue *queue, const char *id, struct queue_job *job)
     job->speed = strtod(speed, NULL);
     job->paused = paused != 0;
     freeReplyObject(reply);
-    if (job_finished(job->state) && queue->config.wait_replicas > 0)
-        return queue_end_replicated(queue, id);
     return QUEUE_OK;
 }
 

@@ -160,7 +160,12 @@ int queue_submit(struct queue *queue, const char *job_key, const uint8_t *spec, 
 int queue_submit_routed(struct queue *queue, const char *job_key, const uint8_t *spec,
                         size_t spec_len, int start_number, const char *needs, char id[QUEUE_ID_MAX],
                         int *created);
+/* Reads a job. With wait_replicas, a finished job is shown only once its end
+ * is on the replicas (QUEUE_ERROR until then): what tells a client its job
+ * ended. */
 int queue_get(struct queue *queue, const char *id, struct queue_job *job);
+/* queue_get without that wait: what a listing shows. */
+int queue_peek(struct queue *queue, const char *id, struct queue_job *job);
 /* The result queue_complete_result recorded: *result malloc'd (the caller
  * frees it; NULL when the job has none) and its exit status. */
 int queue_job_result(struct queue *queue, const char *id, char **result, int *status);

@@ -157,7 +157,9 @@ static void handle_list_jobs(struct service_thread *thread, const Ffpool__ListJo
                                  reply)) {
         size_t n = 0;
         for (int i = 0; i < count; i++) {
-            int status = queue_get(thread->queue, ids[i], &thread->list_jobs[n]);
+            /* A listing tells no client its job ended: no wait for the
+             * replicas per finished job (queue_get). */
+            int status = queue_peek(thread->queue, ids[i], &thread->list_jobs[n]);
             if (status == QUEUE_NOT_FOUND)
                 continue; /* expired between the listing and now */
             if (reply_from_queue(thread, status, reply))

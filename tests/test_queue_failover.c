@@ -202,6 +202,8 @@ Test(failover, a_checkpoint_claim_or_end_is_acknowledged_only_once_a_replica_hol
     struct queue_job job;
     cr_assert_eq(queue_get(client, id, &job), QUEUE_ERROR,
                  "a client was told of an end no replica holds");
+    cr_assert_eq(queue_peek(client, id, &job), QUEUE_OK, "%s", queue_last_error(client));
+    cr_assert_eq(job.state, QUEUE_JOB_DONE, "a listing shows the job as the master has it");
     cr_assert_eq(kill(p.replica, SIGCONT), 0);
     cr_assert_eq(queue_complete(worker, id, "owner", epoch), QUEUE_OK, "%s",
                  queue_last_error(worker));
