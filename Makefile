@@ -128,9 +128,9 @@ $(BUILD)/tests/tools/%: tests/tool_%.c
 tests: $(TESTS) $(TOOLS)
 
 # Benchmarks: tests/bench_NAME.c -> $(BUILD)/bench/NAME, driven by scripts/bench/*.sh.
-$(BUILD)/bench/%: tests/bench_%.c $(WORKER_OBJ) $(SCHED_OBJ) $(SHIM_OBJ) $(LIB)
+$(BUILD)/bench/%: tests/bench_%.c tests/bench_lib.h $(WORKER_OBJ) $(SCHED_OBJ) $(SHIM_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $(filter-out %.h,$^) $(LDLIBS) -o $@
 
 # Fuzz targets: tests/fuzz/fuzz_NAME.c -> build/fuzz/NAME, libFuzzer + ASan/UBSan,
 # built with clang in their own tree (their objects differ from the others).

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_lib.h"
 #include "job_spec.h"
 #include "wire.h"
 
@@ -34,13 +35,6 @@ struct bench_thread {
 };
 
 static Ffpool__JobSpec *spec_message;
-
-static long long now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
 
 static void *bench_thread_main(void *arg)
 {
@@ -99,12 +93,6 @@ static void *bench_thread_main(void *arg)
     }
     wire_client_close(client);
     return NULL;
-}
-
-static int compare_ll(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return (x > y) - (x < y);
 }
 
 /* Gathers every thread's samples and returns the q-quantile. */

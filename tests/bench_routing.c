@@ -12,21 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_lib.h"
 #include "ffpool.pb-c.h"
 #include "queue.h"
-
-static long long now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
-static int compare_ll(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return (x > y) - (x < y);
-}
 
 /* Times `claims` claims by "cpu", all of which must find nothing. Returns
  * the median in microseconds, or -1 on an error. */

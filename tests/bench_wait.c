@@ -12,20 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_lib.h"
 #include "queue.h"
-
-static long long now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
-static int compare_ll(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return (x > y) - (x < y);
-}
 
 /* Submits and claims one job, then checkpoints it count times; fills
  * p50/p99 (µs). Returns 0 or 1 (message printed). */
