@@ -115,7 +115,7 @@ check "... on the device worker only" \
 count=$(find "$dir/out" -name '*.ts' | wc -l)
 check "... and wrote all 3 segments ($count)" [ "$count" = 3 ]
 size=$(ffprobe -v error -select_streams v -show_entries stream=width,height -of csv=p=0 \
-  "$(find "$dir/out" -name '*0.ts' | head -1)" | grep -m1 .)
+  "$(find "$dir/out" -name '*0.ts' | head -1)" | awk 'NF && !seen++')
 check "... scaled by scale_vulkan to 480x270 ($size)" [ "$size" = 480,270 ]
 check "the device worker offers device:vulkan and device:opencl" \
   bash -c "rcli() { redis-cli -p $FFPOOL_REDIS_PORT --raw \"\$@\"; }

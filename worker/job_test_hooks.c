@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "program.h"
 #include "worker_metrics.h"
 
 #define TEST_HOG_STEP_MB 8
@@ -67,6 +68,10 @@ void job_test_hooks(struct job *job, int index)
                 if (block != NULL)
                     memset(block, 0x5a, (size_t)TEST_HOG_STEP_MB << 20);
             }
+            /* A leak in a pipeline that still moves: the stall check
+             * (worker.job_stall_ms) must not end it before the memory
+             * ceiling does, even where allocating is slow (ASan). */
+            atomic_store(&job->pipeline_alive_ms, program_monotonic_ms());
             worker_event_send(job->report_fd, WORKER_EVENT_PROGRESS, 0);
             usleep(TEST_HOG_STEP_MS * 1000);
         }
