@@ -17,7 +17,9 @@
 # end, every frame of the clip once, each segment's presentation times
 # those of the same line run in the shared-folder mode (the reference), each
 # index checkpointed by exactly one owner; the job ends done with one
-# takeover; no spool folder is left by the survivor.
+# takeover; no spool folder is left by the survivor. Then an fMP4 line
+# (init segment and all) delivered the same way must give exactly the files
+# the shared-folder mode gives.
 # Prints delivery_takeover_gap_s=X (kill to the next segment checkpointed).
 # Usage: tests/e2e_delivery.sh   (FFPOOL_TEST_KEEP=1 keeps the folder)
 # shellcheck source=tests/e2e_lease_lib.sh
@@ -88,4 +90,31 @@ check "job done with one takeover ($state, $takeovers)" [ "$state:$takeovers" = 
 survivor=$(lease_job_field owner)
 check "the survivor left no spool folder" \
   [ -z "$(find "$dir/spool" -mindepth 1 -maxdepth 1 -name "*.$survivor.*")" ]
+
+# ---- fMP4 (corpus 121): the init segment too, byte for byte ---------------
+# The same line delivered (shim in its namespace) and in the shared-folder
+# mode: every file, init segment and playlist included, must be the same.
+fmp4=$(e2e_corpus 121)
+mkdir -p "$dir/fmp4-shared" "$dir/fmp4-ns" "$dir/fmp4-delivered"
+mapfile -d '' shared_args < <(python3 "$here/tests/jellyfin_argv.py" "$fmp4" \
+  --input "$lease_clip" --outdir "$dir/fmp4-shared")
+mapfile -d '' ns_args < <(python3 "$here/tests/jellyfin_argv.py" "$fmp4" \
+  --input "$lease_clip" --outdir "$dir/fmp4-ns")
+rc_shared=0; rc_ns=0
+"$build/jellyfin/ffmpeg" "${shared_args[@]}" </dev/null 2>"$dir/fmp4-shared.log" || rc_shared=$?
+env FFPOOL_SHIM_DELIVERY=shim unshare -m bash -c "$namespace" namespace "$dir/fmp4-ns" \
+  "$dir/fmp4-delivered" "$build/jellyfin/ffmpeg" "${ns_args[@]}" </dev/null \
+  2>"$dir/fmp4-ns.log" || rc_ns=$?
+check "fMP4: both shims exited 0 ($rc_shared, $rc_ns)" [ "$rc_shared:$rc_ns" = 0:0 ]
+check "fMP4: nothing in the folder as the workers see it" [ -z "$(ls -A "$dir/fmp4-ns")" ]
+fmp4_same() {
+  local f n=0
+  for f in "$dir/fmp4-shared"/*; do
+    cmp -s "$f" "$dir/fmp4-delivered/$(basename "$f")" || return 1
+    n=$((n + 1))
+  done
+  [ "$n" -ge 3 ] && [ "$(ls "$dir/fmp4-delivered" | wc -l)" = "$n" ]
+}
+check "fMP4: every file delivered ($(ls "$dir/fmp4-delivered" | wc -l)) is the shared mode's, byte for byte" \
+  fmp4_same
 lease_finish
