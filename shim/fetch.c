@@ -207,13 +207,16 @@ static void *fetch_main(void *arg)
         Ffpool__Reply *reply =
             fetch_call(client, fetch->job_id, epoch, index, file.offset, err, sizeof(err));
         if (reply == NULL || reply->code != FFPOOL__ERROR_CODE__OK || reply->delivery == NULL) {
-            const char *why = reply == NULL ? err : reply->message;
+            const char *why = reply == NULL ? err
+                              : reply->message != NULL && reply->message[0] != '\0'
+                                  ? reply->message
+                                  : "no segment in the reply";
             if (strcmp(why, said) != 0)
                 log_warn("fetch_waiting", "job=%s segment=%d address=%s error=%s", fetch->job_id,
                          index, address, log_quote(why));
             snprintf(said, sizeof(said), "%s", why);
             if (reply != NULL && index < 0 && reply->code == FFPOOL__ERROR_CODE__ERROR_NOT_FOUND &&
-                reply->message != NULL && strstr(reply->message, "init segment") != NULL)
+                strstr(why, "init segment") != NULL)
                 have_init = 1; /* this owner has none for us: go on with segments */
             if (reply != NULL)
                 ffpool__reply__free_unpacked(reply, NULL);
