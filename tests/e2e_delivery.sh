@@ -48,7 +48,8 @@ lease_shim_start
 # then fetching all the owner has made; then the shim is stopped (SIGSTOP, 2 s: its heartbeat
 # lasts 15 s) and the pause lifted, so that the owner makes segments the
 # shim never gets; then the owner is SIGKILLed and the shim continued.
-wait_until 60 eval '[ -n "$(e2e_job_id "$dir/shim.log")" ]' || { say "FAIL no job"; exit 1; }
+has_job() { [ -n "$(e2e_job_id "$dir/shim.log")" ]; }
+wait_until 60 has_job || { say "FAIL no job"; exit 1; }
 lease_job_id=$(e2e_job_id "$dir/shim.log")
 held_at() { [ "$(lease_job_field checkpoint)" -ge "$1" ] 2>/dev/null; }
 wait_until 60 held_at "$lease_start_number" || { say "FAIL the shim got no segment"; exit 1; }
@@ -113,8 +114,8 @@ fmp4_same() {
     cmp -s "$f" "$dir/fmp4-delivered/$(basename "$f")" || return 1
     n=$((n + 1))
   done
-  [ "$n" -ge 3 ] && [ "$(ls "$dir/fmp4-delivered" | wc -l)" = "$n" ]
+  [ "$n" -ge 3 ] && [ "$(find "$dir/fmp4-delivered" -type f | wc -l)" = "$n" ]
 }
-check "fMP4: every file delivered ($(ls "$dir/fmp4-delivered" | wc -l)) is the shared mode's, byte for byte" \
+check "fMP4: every file delivered ($(find "$dir/fmp4-delivered" -type f | wc -l)) is the shared mode's, byte for byte" \
   fmp4_same
 lease_finish
