@@ -112,12 +112,29 @@ static const struct config_key config_keys[] = {
     KEY_INT("worker.job_memory_limit_mb", worker_job_memory_limit_mb, "4096",
             "a job process whose resident memory exceeds this is killed and the attempt "
             "counted as failed (0: off)"),
+    KEY_STRING("worker.spool_dir", worker_spool_dir, "",
+               "folder a worker writes a delivered job's segments into until the shim has them "
+               "(an emptyDir; empty: $TMPDIR/ffpool-spool)"),
+    KEY_STRING("worker.delivery_listen", worker_delivery_listen, "tcp://0.0.0.0:0",
+               "address each job process serves its segments to the shim on (port 0: one the "
+               "kernel picks; tls+tcp:// uses api.tls_cert and api.tls_key)"),
+    KEY_STRING("worker.advertise_host", worker_advertise_host, "",
+               "host the shim dials for a job's segments (Kubernetes: the pod IP; empty: this "
+               "host's name resolved)"),
+    KEY_INT("worker.delivery_ahead", worker_delivery_ahead, "3",
+            "segments a job may make before the shim has the earliest of them"),
+    KEY_INT("worker.delivery_timeout_ms", worker_delivery_timeout_ms, "30000",
+            "a delivered job that no shim has asked for a segment this long fails, saying so"),
     KEY_STRING("shim.fallback_ffmpeg", shim_fallback_ffmpeg, "/usr/bin/ffmpeg",
                "local ffmpeg for invocations the pool does not serve (empty: refuse them)"),
     KEY_STRING("shim.fallback_ffprobe", shim_fallback_ffprobe, "/usr/bin/ffprobe",
                "local ffprobe that serves ffprobe invocations"),
     KEY_INT("shim.progress_interval_ms", shim_progress_interval_ms, "500",
             "how often the shim polls job status and prints a progress line"),
+    KEY_STRING("shim.delivery", shim_delivery, "shared",
+               "how an HLS stream's segments reach Jellyfin's transcode folder: shared (workers "
+               "write into it: a volume both see) or shim (workers serve them, the shim writes "
+               "them)"),
     KEY_STRING("shim.no_pool_policy", shim_no_pool_policy, "fallback",
                "when no worker is registered or the scheduler is unreachable and no capabilities "
                "are cached, and when no live worker has the hardware a line or device check "
@@ -366,6 +383,17 @@ static int config_check_choices(const struct ffpool_config *config, char *err, s
         strcmp(config->shim_no_pool_policy, "fail") != 0) {
         snprintf(err, errlen, "shim.no_pool_policy: %s is neither fallback nor fail",
                  config->shim_no_pool_policy);
+        return -1;
+    }
+    if (strcmp(config->shim_delivery, "shared") != 0 &&
+        strcmp(config->shim_delivery, "shim") != 0) {
+        snprintf(err, errlen, "shim.delivery: %s is neither shared nor shim",
+                 config->shim_delivery);
+        return -1;
+    }
+    if (config->worker_delivery_ahead < 1 || config->worker_delivery_ahead > 64) {
+        snprintf(err, errlen, "worker.delivery_ahead: %lld is not between 1 and 64",
+                 (long long)config->worker_delivery_ahead);
         return -1;
     }
     static const char *const levels[] = {"debug", "info", "warn", "error"};

@@ -63,15 +63,21 @@ struct ffpool_config {
     char worker_hw_devices[CONFIG_STRING_MAX];
     char worker_ffmpeg[CONFIG_STRING_MAX]; /* a path or a name in PATH; "" = no CLI jobs */
     int64_t worker_scan_interval_ms;
-    int64_t worker_job_watchdog_ms;     /* 0 = off */
-    int64_t worker_job_stall_ms;        /* 0 = off */
-    int64_t worker_job_memory_limit_mb; /* 0 = off */
+    int64_t worker_job_watchdog_ms;                 /* 0 = off */
+    int64_t worker_job_stall_ms;                    /* 0 = off */
+    int64_t worker_job_memory_limit_mb;             /* 0 = off */
+    char worker_spool_dir[CONFIG_STRING_MAX];       /* "" = $TMPDIR/ffpool-spool */
+    char worker_delivery_listen[CONFIG_STRING_MAX]; /* tcp://HOST:PORT, port 0: any */
+    char worker_advertise_host[CONFIG_STRING_MAX];  /* "" = this host's address */
+    int64_t worker_delivery_ahead;
+    int64_t worker_delivery_timeout_ms;
 
     /* Shim. */
     char shim_fallback_ffmpeg[CONFIG_STRING_MAX];
     char shim_fallback_ffprobe[CONFIG_STRING_MAX];
     int64_t shim_progress_interval_ms;
     char shim_no_pool_policy[CONFIG_STRING_MAX]; /* "fallback" or "fail" */
+    char shim_delivery[CONFIG_STRING_MAX];       /* "shared" or "shim" */
     char shim_caps_cache[CONFIG_STRING_MAX];     /* "" = found by the shim (caps_cache.h) */
     int64_t shim_probe_wait_ms;
     int64_t shim_pool_down_memory_ms;

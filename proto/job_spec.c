@@ -351,6 +351,10 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
                  spec->canvas_height);
         return -1;
     }
+    if (spec->deliver && spec->output_kind != JOB_OUTPUT_HLS) {
+        snprintf(err, errlen, "only an HLS stream from the pipeline is delivered through the shim");
+        return -1;
+    }
     if (spec->output_kind == JOB_OUTPUT_HLS) {
         if (spec->hls_time_us <= 0) {
             snprintf(err, errlen, "hls_time must be positive");
@@ -467,6 +471,7 @@ uint8_t *job_spec_pack(const struct job_spec *spec, size_t *len)
     message.copyts = spec->copyts;
     message.start_at_zero = spec->start_at_zero;
     message.strict = spec->strict;
+    message.deliver = spec->deliver;
     message.extra_hw_frames = spec->extra_hw_frames;
     message.autoscale = spec->autoscale;
     char *device_list[JOB_SPEC_HW_DEVICES_MAX];
@@ -576,6 +581,7 @@ int job_spec_unpack(const uint8_t *data, size_t len, struct job_spec *spec, char
     spec->copyts = message->copyts;
     spec->start_at_zero = message->start_at_zero;
     spec->strict = message->strict;
+    spec->deliver = message->deliver;
     spec->extra_hw_frames = message->extra_hw_frames;
     spec->autoscale = message->autoscale;
     if (message->n_hw_devices > JOB_SPEC_HW_DEVICES_MAX) {

@@ -151,6 +151,10 @@ struct job_spec {
     int copyts;
     int start_at_zero;
     int strict; /* -strict, FF_COMPLIANCE_* (0 = normal) */
+    /* HLS only: the worker writes into a folder of its own and the shim
+     * fetches each segment into Jellyfin's folder (worker/delivery.h);
+     * 0: the worker writes into Jellyfin's folder itself. */
+    int deliver;
 
     /* Hardware, as ffmpeg's options say it (the CLI's fftools/ffmpeg_hw.c
      * semantics, see worker/pipeline). Device strings are worker-side: the

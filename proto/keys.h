@@ -30,7 +30,10 @@
  *                                  words, proto/routing.h; "" = any worker),
  *                                  waiting (why no live worker can run it,
  *                                  "" = none), waiting_since_ms (when that
- *                                  began, 0 = not waiting for a capability)
+ *                                  began, 0 = not waiting for a capability),
+ *                                  delivery (a deliver job: the address its
+ *                                  owner's job process serves segments on,
+ *                                  set by the owner's renewals)
  *   ffpool:job:<id>:segments HASH  segment index -> duration in microseconds,
  *                                  field "last" -> the index of the
  *                                  stream's last segment once published, and

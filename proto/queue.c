@@ -345,6 +345,7 @@ int queue_peek(struct queue *queue, const char *id, struct queue_job *job)
         "waiting",
         "start_us",
         "leases_lost",
+        "delivery",
     };
     enum { FIELD_COUNT = sizeof(fields) / sizeof(fields[0]) };
     if (check_id(queue, id) != 0)
@@ -390,7 +391,8 @@ int queue_peek(struct queue *queue, const char *id, struct queue_job *job)
         reply_text(f[15], job->requires, sizeof(job->requires)) != 0 ||
         reply_text(f[16], job->waiting, sizeof(job->waiting)) != 0 ||
         queue_reply_int64(f[17], &job->start_us) != 0 ||
-        queue_reply_int(f[18], &job->leases_lost) != 0) {
+        queue_reply_int(f[18], &job->leases_lost) != 0 ||
+        reply_text(f[19], job->delivery, sizeof(job->delivery)) != 0) {
         queue_set_error(queue, "job %s has a malformed record in Redis", id);
         freeReplyObject(reply);
         return QUEUE_ERROR;
@@ -437,9 +439,21 @@ int queue_set_paused(struct queue *queue, const char *id, int paused)
 
 int queue_renew(struct queue *queue, const char *id, const char *owner, int64_t epoch, int *paused)
 {
+    return queue_renew_delivery(queue, id, owner, epoch, NULL, paused);
+}
+
+int queue_renew_delivery(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                         const char *delivery, int *paused)
+{
     struct queue_args args;
+    if (delivery != NULL && strlen(delivery) >= QUEUE_ADDRESS_MAX) {
+        queue_set_error(queue, "renew: delivery address longer than %d bytes",
+                        QUEUE_ADDRESS_MAX - 1);
+        return QUEUE_ERROR;
+    }
     if (queue_args_owner(queue, &args, id, owner, epoch) != 0)
         return QUEUE_ERROR;
+    queue_args_text(&args, delivery != NULL ? delivery : "");
     int flag = 0;
     int status = queue_script_simple(queue, QUEUE_SCRIPT_RENEW, &args, &flag);
     if (status == QUEUE_OK && paused != NULL)

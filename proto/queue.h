@@ -26,6 +26,7 @@
 #define QUEUE_OWNER_MAX 128
 #define QUEUE_CLAIM_TOKEN_MAX 40 /* a claim token, with its terminating NUL */
 #define QUEUE_ERROR_MAX 512
+#define QUEUE_ADDRESS_MAX 256 /* a delivery address, "tls+tcp://host:port" */
 #define QUEUE_REQUIRES_MAX 2048
 /* The text of an fMP4 fragment base (worker/pipeline/fmp4_times.h). */
 #define QUEUE_FMP4_BASE_MAX 256
@@ -106,6 +107,7 @@ struct queue_job {
     int64_t duration_us; /* input duration, once a worker has opened it; 0 = unknown */
     char requires[QUEUE_REQUIRES_MAX]; /* routing words, "" = any worker */
     char waiting[QUEUE_ERROR_MAX];     /* QUEUED: why no live worker can run it, "" = none */
+    char delivery[QUEUE_ADDRESS_MAX];  /* a deliver job: its owner's address, "" = none */
 };
 
 /* A job handed to a worker by queue_claim(). */
@@ -197,6 +199,11 @@ void queue_claim_clear(struct queue_claim *claim);
 /* Extends the lease. QUEUE_OK, QUEUE_FENCED or QUEUE_CANCELLED. *paused set
  * when the client asked to pause. */
 int queue_renew(struct queue *queue, const char *id, const char *owner, int64_t epoch, int *paused);
+/* queue_renew that also records where this owner serves the job's segments
+ * (a deliver job, worker/delivery.h): a new address moves the job's
+ * progress_version, so a shim watching the job hears of it at once. */
+int queue_renew_delivery(struct queue *queue, const char *id, const char *owner, int64_t epoch,
+                         const char *delivery, int *paused);
 /* Records segment `index` as published, with its duration, and renews. Never
  * moves the checkpoint backwards. last: it is the stream's last segment (a
  * run that takes the job over after it has nothing left to write).

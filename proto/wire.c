@@ -73,6 +73,7 @@ struct wire_server {
     void *opaque;
     int n_threads;
     struct wire_server_thread *threads;
+    nng_listener listener;
 };
 
 /* Compares in time that depends only on the length of the expected token,
@@ -356,6 +357,7 @@ struct wire_server *wire_server_start(const struct wire_server_config *config,
         snprintf(err, errlen, "listen on %s: %s", config->listen_url, nng_strerror(rv));
         goto fail;
     }
+    server->listener = listener;
     server->threads = calloc((size_t)server->n_threads, sizeof(*server->threads));
     if (server->threads == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -380,6 +382,14 @@ struct wire_server *wire_server_start(const struct wire_server_config *config,
 fail:
     wire_server_stop(server);
     return NULL;
+}
+
+int wire_server_port(const struct wire_server *server)
+{
+    int port = 0;
+    if (nng_listener_get_int(server->listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
+        return -1;
+    return port;
 }
 
 void wire_server_stop(struct wire_server *server)

@@ -62,6 +62,9 @@ struct wire_server *wire_server_start(const struct wire_server_config *config,
                                       wire_thread_init_fn thread_init,
                                       wire_thread_free_fn thread_free, wire_handler_fn handler,
                                       void *opaque, char *err, size_t errlen);
+/* The TCP port the server listens on (a URL with port 0 gets one from the
+ * kernel), or -1 for a transport without ports. */
+int wire_server_port(const struct wire_server *server);
 /* Stops serving, joins the threads, frees everything. */
 void wire_server_stop(struct wire_server *server);
 

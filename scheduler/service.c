@@ -104,6 +104,7 @@ static void job_status_fill(Ffpool__JobStatus *s, struct queue_job *job)
     s->attempts = job->attempts;
     s->takeovers = job->takeovers;
     s->leases_lost = job->leases_lost;
+    s->delivery = job->delivery;
     s->error = job->error;
     s->frames = job->frames;
     s->out_time_us = job->out_time_us;

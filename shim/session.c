@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "argv.h"
+#include "fetch.h"
 #include "log.h"
 #include "probe.h"
 #include "program.h"
@@ -145,9 +146,10 @@ struct shim_session {
     int *placeholders;         /* indexes of the empty files we created */
     ino_t *placeholder_inodes; /* and the inode each got */
     int n_placeholders, placeholders_cap;
-    int next_placeholder; /* lowest index not yet considered */
-    int wake_pipe[2];     /* the key thread wakes the main thread's sleeps */
-    int pause_applied;    /* the key_seq last sent to the scheduler */
+    int next_placeholder;     /* lowest index not yet considered */
+    int wake_pipe[2];         /* the key thread wakes the main thread's sleeps */
+    struct shim_fetch *fetch; /* a delivered job's (spec->deliver): its fetch thread */
+    int pause_applied;        /* the key_seq last sent to the scheduler */
 
     /* Shared with the key thread, under lock. */
     pthread_mutex_t lock;
@@ -511,17 +513,19 @@ static void shim_placeholder_create(struct shim_session *session, int index)
     session->placeholders[session->n_placeholders++] = index;
 }
 
-/* After the job says segment `checkpoint` is published: an empty file for
- * the next one, unless the input ends before it. */
-static void shim_placeholders_update(struct shim_session *session, const Ffpool__JobStatus *job)
+/* After segment `held` is in Jellyfin's folder (the job's checkpoint, or
+ * what this shim's fetch thread wrote): an empty file for the next one,
+ * unless the input ends before it. */
+static void shim_placeholders_update(struct shim_session *session, int held,
+                                     const Ffpool__JobStatus *job)
 {
     const struct job_spec *spec = session->jellyfin_spec;
     if (spec == NULL || spec->segment_filename[0] == '\0' || spec->hls_time_us <= 0)
         return;
     if (session->next_placeholder < spec->start_number + 1)
         session->next_placeholder = spec->start_number + 1;
-    int next = job->checkpoint + 1;
-    if (job->checkpoint < spec->start_number || next < session->next_placeholder)
+    int next = held + 1;
+    if (held < spec->start_number || next < session->next_placeholder)
         return;
     session->next_placeholder = next + 1;
     if (job->duration_us > 0 && (int64_t)next * spec->hls_time_us >= job->duration_us)
@@ -623,6 +627,11 @@ static int shim_wait(struct shim_session *session, int device_check)
                 last_contact = now;
                 queued_since = 0;
                 first_ready = 0;
+                if (session->fetch != NULL) {
+                    shim_fetch_stop(session->fetch);
+                    session->fetch =
+                        shim_fetch_start(config, session->jellyfin_spec, session->job_id);
+                }
                 log_warn("resubmitted", "lost=%s job=%s", old_id, session->job_id);
                 if (!device_check)
                     fprintf(stderr,
@@ -663,13 +672,18 @@ static int shim_wait(struct shim_session *session, int device_check)
                     fprintf(stderr, "\nffpool: job %s is waiting: %s\n", session->job_id,
                             job->waiting);
                 snprintf(last_waiting, sizeof(last_waiting), "%s", job->waiting);
-                shim_placeholders_update(session, job);
+                int held = job->checkpoint;
+                if (session->fetch != NULL) {
+                    shim_fetch_follow(session->fetch, job->epoch, job->delivery);
+                    held = shim_fetch_written(session->fetch);
+                }
+                shim_placeholders_update(session, held, job);
                 if (now - last_print >= interval) {
                     print_progress(job, now - started, '\r');
                     last_print = now;
                 }
-                first_ready = session->jellyfin_spec == NULL ||
-                              job->checkpoint >= session->jellyfin_spec->start_number;
+                first_ready =
+                    session->jellyfin_spec == NULL || held >= session->jellyfin_spec->start_number;
             }
             if (exit_status < 0 && job->state == FFPOOL__JOB_STATE__QUEUED) {
                 if (queued_since == 0)
@@ -763,8 +777,18 @@ int shim_run_job(const struct ffpool_config *config, const struct job_spec *spec
         spec->output_kind == JOB_OUTPUT_DEVICE_CHECK || spec->output_kind == JOB_OUTPUT_CLI;
     if (!device_check)
         fprintf(stderr, "ffpool: job %s for %s\n", session->job_id, spec->output);
+    if (spec->deliver &&
+        (session->fetch = shim_fetch_start(config, jellyfin_spec, session->job_id)) == NULL) {
+        fprintf(stderr, "Error: cannot start the thread that fetches the job's segments\n");
+        shim_cancel_job(session);
+        goto cleanup;
+    }
     status = shim_wait(session, device_check);
 cleanup:
+    /* A done job's segments are all in place (its owner completed it only
+     * once this shim had asked past the last one). */
+    shim_fetch_stop(session->fetch);
+    session->fetch = NULL;
     /* The key thread may still stop the process at any moment: what it
      * reads (lock, job_id, config) stays valid to the end. */
     shim_placeholders_remove(session);

@@ -19,6 +19,9 @@
 
 e2e_init "$(basename "$0" .sh)"
 lease_shim_pid=""
+# What lease_shim_start runs the shim under (a scenario may set it: a
+# command that ends by running its arguments).
+lease_runner=()
 mkdir -p "$dir/transcodes"
 
 # lease_cleanup: kills the shim and continues stopped workers (SIGSTOP), or
@@ -85,7 +88,7 @@ lease_shim_start() {
   [ -e "$dir/stdin" ] || mkfifo "$dir/stdin"
   exec 3<>"$dir/stdin"
   : >"$dir/shim.log"
-  "$build/jellyfin/ffmpeg" "${lease_args[@]}" <"$dir/stdin" 2>"$dir/shim.log" &
+  "${lease_runner[@]}" "$build/jellyfin/ffmpeg" "${lease_args[@]}" <"$dir/stdin" 2>"$dir/shim.log" &
   lease_shim_pid=$!
   lease_job_id=""
 }

@@ -214,7 +214,8 @@ static void *job_renew_main(void *arg)
         long long started = program_monotonic_ms();
         int paused = 0;
         queue_set_call_deadline(queue, job_deadline(job));
-        int status = queue_renew(queue, job->id, job->owner, job->epoch, &paused);
+        int status = queue_renew_delivery(queue, job->id, job->owner, job->epoch,
+                                          job->delivery_address, &paused);
         if (status == QUEUE_OK) {
             job_set_deadline_from(job, started);
             atomic_store(&job->paused, paused);
@@ -332,6 +333,141 @@ static int job_publish_playlist(struct job_run *run, int count, int ended,
     return 0;
 }
 
+/* Records segment index as published (in Jellyfin's folder), with its
+ * duration. Redis away (a restart, a failover) is retried until the lease
+ * deadline, holding the caller, so that no published segment goes
+ * unrecorded; past the deadline the job stops and the next owner rewrites
+ * this segment from the last checkpoint. The reply also carries the
+ * client's pause, which then holds the pipeline from this segment on (a
+ * renewal can be a third of a lease away, and a fast encode writes many
+ * segments in that time). Returns 0, or 1 when the run stops. */
+static int job_checkpoint(struct job *job, struct queue *queue, int index, int64_t duration_us,
+                          int last, const char *fmp4_base)
+{
+    int paused = 0;
+    int status = queue_checkpoint(queue, job->id, job->owner, job->epoch, index, duration_us, last,
+                                  fmp4_base, &paused);
+    for (int tries = 1; status == QUEUE_ERROR; tries++) {
+        job_report(job, WORKER_EVENT_REDIS_ERROR, 1);
+        if (tries == 1)
+            log_warn("checkpoint_failed", "job=%s segment=%d error=%s msg=%s", job->id, index,
+                     log_quote(queue_last_error(queue)),
+                     log_quote("retrying until the lease deadline"));
+        if (atomic_load(&job->stop_reason) != JOB_RUNNING)
+            return 1;
+        if (!job_lease_valid(job)) {
+            job_self_fence(job, "checkpoint");
+            return 1;
+        }
+        usleep(CHECKPOINT_RETRY_MS * 1000);
+        status = queue_checkpoint(queue, job->id, job->owner, job->epoch, index, duration_us, last,
+                                  fmp4_base, &paused);
+        if (status == QUEUE_OK)
+            log_info("checkpoint_recovered", "job=%s segment=%d tries=%d", job->id, index,
+                     tries + 1);
+    }
+    if (status == QUEUE_CANCELLED) {
+        job_request_stop(job, JOB_STOP_CANCELLED);
+        return 1;
+    }
+    if (status == QUEUE_FENCED || status == QUEUE_NOT_FOUND) {
+        job_fenced(job, "checkpoint");
+        return 1;
+    }
+    atomic_store(&job->paused, paused);
+    job_report(job, WORKER_EVENT_SEGMENT, 1);
+    log_info("segment", "job=%s segment=%d epoch=%lld worker=%s duration_us=%lld", job->id, index,
+             (long long)job->epoch, job->owner, (long long)duration_us);
+    return 0;
+}
+
+/* ---- delivery through the shim (delivery.h) ----------------------------- */
+
+/* The delivery server's commit: the shim holds item in Jellyfin's folder. */
+static int job_delivery_commit(void *opaque, struct queue *queue, const struct delivery_item *item)
+{
+    struct job *job = opaque;
+    if (job_checkpoint(job, queue, item->index, item->duration_us, item->last,
+                       item->fmp4_base[0] != '\0' ? item->fmp4_base : NULL) != 0)
+        return 1;
+    atomic_fetch_add(&job->delivered, 1);
+    if (item->last)
+        atomic_store(&job->delivered_last, 1);
+    return 0;
+}
+
+static int job_delivery_may_serve(void *opaque)
+{
+    return job_lease_held(opaque);
+}
+
+/* Waits while more than `most` segments are made and not acknowledged:
+ * the spool stays bounded, and a shim that stops asking ends the run.
+ * Returns PIPELINE_OK, PIPELINE_STOPPED (the job stops: fenced, cancelled,
+ * drained, the lease lost) or PIPELINE_ERROR (no shim asked for so long,
+ * run->publish_error says so). */
+static int job_delivery_wait(struct job_run *run, int most)
+{
+    struct job *job = run->job;
+    long long timeout = job->config->worker_delivery_timeout_ms;
+    while (delivery_pending(job->delivery) > most) {
+        if (atomic_load(&job->stop_reason) != JOB_RUNNING)
+            return PIPELINE_STOPPED;
+        if (!job_lease_valid(job)) {
+            job_self_fence(job, "delivery");
+            return PIPELINE_STOPPED;
+        }
+        long long quiet = program_monotonic_ms() - delivery_last_request_ms(job->delivery);
+        if (timeout > 0 && quiet > timeout) {
+            snprintf(run->publish_error, sizeof(run->publish_error),
+                     "no shim asked for the job's segments for %lld s (at %s): is the worker's "
+                     "address reachable from Jellyfin's host (worker.advertise_host)?",
+                     quiet / 1000, job->delivery_address);
+            return PIPELINE_ERROR;
+        }
+        job_report_progress(job); /* waiting for the shim is not a hang */
+        delivery_wait(job->delivery, 100);
+    }
+    return PIPELINE_OK;
+}
+
+/* A made segment goes to the delivery server with the playlist that lists
+ * it; the pipeline then waits while worker.delivery_ahead segments are
+ * unacknowledged. */
+static int job_segment_offer(struct job_run *run, const struct pipeline_segment *segment)
+{
+    struct job *job = run->job;
+    char err[512];
+    struct delivery_item *item = calloc(1, sizeof(*item));
+    if (item == NULL || job_record_duration(run, segment->index, segment->duration_us) != 0) {
+        free(item);
+        unlink(segment->final_path);
+        snprintf(run->publish_error, sizeof(run->publish_error), "out of memory");
+        return 1;
+    }
+    int count = segment->index - job->spec.start_number + 1;
+    item->playlist = playlist_text(&job->spec, run->durations_us, count, segment->last,
+                                   &item->playlist_len, err, sizeof(err));
+    if (item->playlist == NULL) {
+        free(item);
+        unlink(segment->final_path);
+        snprintf(run->publish_error, sizeof(run->publish_error), "%s", err);
+        return 1;
+    }
+    item->index = segment->index;
+    snprintf(item->path, sizeof(item->path), "%s", segment->final_path);
+    item->duration_us = segment->duration_us;
+    item->last = segment->last;
+    snprintf(item->fmp4_base, sizeof(item->fmp4_base), "%s",
+             segment->fmp4_base != NULL ? segment->fmp4_base : "");
+    delivery_offer(job->delivery, item);
+    run->segments_published++;
+    if (segment->last)
+        run->last_index = segment->index;
+    return job_delivery_wait(run, (int)job->config->worker_delivery_ahead - 1) == PIPELINE_OK ? 0
+                                                                                              : 1;
+}
+
 static int job_segment_done(void *opaque, const struct pipeline_segment *segment)
 {
     struct job_run *run = opaque;
@@ -363,51 +499,18 @@ static int job_segment_done(void *opaque, const struct pipeline_segment *segment
                      segment->final_path, strerror(error));
         return 1;
     }
-    /* The segment is on disk: record it. Redis away (a restart, a
-     * failover) is retried until the lease deadline, holding the pipeline,
-     * so that no published segment goes unrecorded; past the deadline the
-     * job stops and the next owner rewrites this segment from the last
-     * checkpoint. The reply also carries the client's pause, which then
-     * holds the pipeline from this segment on (a renewal can be a third of
-     * a lease away, and a fast encode writes many segments in that time). */
-    int paused = 0;
-    int status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
-                                  segment->duration_us, segment->last, segment->fmp4_base, &paused);
-    for (int tries = 1; status == QUEUE_ERROR; tries++) {
-        job_report(job, WORKER_EVENT_REDIS_ERROR, 1);
-        if (tries == 1)
-            log_warn("checkpoint_failed", "job=%s segment=%d error=%s msg=%s", job->id,
-                     segment->index, log_quote(queue_last_error(run->queue)),
-                     log_quote("retrying until the lease deadline"));
-        if (atomic_load(&job->stop_reason) != JOB_RUNNING)
-            return 1;
-        if (!job_lease_valid(job)) {
-            job_self_fence(job, "checkpoint");
-            return 1;
-        }
-        usleep(CHECKPOINT_RETRY_MS * 1000);
-        status = queue_checkpoint(run->queue, job->id, job->owner, job->epoch, segment->index,
-                                  segment->duration_us, segment->last, segment->fmp4_base, &paused);
-        if (status == QUEUE_OK)
-            log_info("checkpoint_recovered", "job=%s segment=%d tries=%d", job->id, segment->index,
-                     tries + 1);
-    }
-    if (status == QUEUE_CANCELLED) {
-        job_request_stop(job, JOB_STOP_CANCELLED);
+    /* A delivered job's segment is in the spool: the shim's
+     * acknowledgement, not this rename, is its checkpoint. */
+    if (job->delivery != NULL)
+        return job_segment_offer(run, segment);
+    /* The segment is on disk: record it. */
+    if (job_checkpoint(job, run->queue, segment->index, segment->duration_us, segment->last,
+                       segment->fmp4_base) != 0)
         return 1;
-    }
-    if (status == QUEUE_FENCED || status == QUEUE_NOT_FOUND) {
-        job_fenced(job, "checkpoint");
-        return 1;
-    }
-    atomic_store(&job->paused, paused);
     run->segments_published++;
     run->last_published = segment->last;
     if (segment->last)
         run->last_index = segment->index;
-    job_report(job, WORKER_EVENT_SEGMENT, 1);
-    log_info("segment", "job=%s segment=%d epoch=%lld worker=%s duration_us=%lld", job->id,
-             segment->index, (long long)job->epoch, job->owner, (long long)segment->duration_us);
 
     job_test_hook_before_playlist(job, segment->index, segment->last);
     if (job_record_duration(run, segment->index, segment->duration_us) != 0)
@@ -596,7 +699,7 @@ static void job_complete(struct job_run *run, double seconds)
     int tries = 0;
     int status = queue_complete_until(run->queue, job->id, job->owner, job->epoch, NULL, 0,
                                       job_deadline(job), &tries);
-    if (status == QUEUE_OK && run->last_index >= 0 && !run->playlist_ended)
+    if (status == QUEUE_OK && run->last_index >= 0 && !run->playlist_ended && job->delivery == NULL)
         job_publish_playlist(run, run->last_index - job->spec.start_number + 1, 1,
                              JOB_PLAYLIST_COMPLETED);
     if (status == QUEUE_ERROR)
@@ -679,8 +782,13 @@ static void *job_main(void *arg)
         log_info("stream_already_complete", "job=%s epoch=%lld last_segment=%d", job->id,
                  (long long)job->epoch, run.published.last_index);
         run.last_index = run.published.last_index;
-        job_publish_playlist(&run, run.last_index - job->spec.start_number + 1, 1,
-                             JOB_PLAYLIST_UNDER_LEASE);
+        /* A delivered stream's shim wrote it before acknowledging the
+         * last segment. */
+        if (job->delivery == NULL)
+            job_publish_playlist(&run, run.last_index - job->spec.start_number + 1, 1,
+                                 JOB_PLAYLIST_UNDER_LEASE);
+        else
+            delivery_end(job->delivery); /* the shim's next request is answered END */
         result = PIPELINE_OK;
     } else if (job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE && job->epoch > 1 &&
                job_output_written(&job->spec)) {
@@ -696,6 +804,11 @@ static void *job_main(void *arg)
                              sizeof(err));
     } else {
         result = pipeline_run(&job->spec, job->first_index, &callbacks, err, sizeof(err));
+        /* Delivered: the stream is whole once the shim has every segment. */
+        if (result == PIPELINE_OK && job->delivery != NULL) {
+            delivery_end(job->delivery);
+            result = job_delivery_wait(&run, 0);
+        }
     }
     int reason = atomic_load(&job->stop_reason);
     double seconds = (double)(program_monotonic_ms() - started) / 1000.0;
@@ -760,6 +873,13 @@ struct job *job_create(const struct ffpool_config *config, const struct queue_co
     job->config = config;
     job->queue_config = *queue_config;
     job->report_fd = report_fd;
+    if (job->spec.deliver &&
+        delivery_spool_prepare(&job->spec, config->worker_spool_dir, job->id, job->owner,
+                               job->epoch, job->spool, sizeof(job->spool), err, errlen) != 0) {
+        delivery_spool_remove(job->spool);
+        free(job);
+        return NULL;
+    }
     pthread_mutex_init(&job->lock, NULL);
     pthread_condattr_t wake_attr;
     pthread_condattr_init(&wake_attr);
@@ -769,17 +889,59 @@ struct job *job_create(const struct ffpool_config *config, const struct queue_co
     return job;
 }
 
+/* A deliver job's segment server, started before the first renewal
+ * records its address. */
+static int job_delivery_start(struct job *job)
+{
+    const struct ffpool_config *config = job->config;
+    char init_path[JOB_SPEC_PATH_MAX + 64] = "";
+    if (job->spec.segment_type == JOB_SEGMENT_FMP4 && job->first_index == job->spec.start_number)
+        snprintf(init_path, sizeof(init_path), "%s/%s", job->spool,
+                 strrchr(job->spec.init_filename, '/') != NULL
+                     ? strrchr(job->spec.init_filename, '/') + 1
+                     : (job->spec.init_filename[0] ? job->spec.init_filename : "init.mp4"));
+    struct delivery_config delivery = {
+        .listen_url = config->worker_delivery_listen,
+        .advertise_host = config->worker_advertise_host,
+        .token = config->api_token,
+        .tls_cert = config->api_tls_cert,
+        .tls_key = config->api_tls_key,
+        .job_id = job->id,
+        .epoch = job->epoch,
+        .init_path = init_path,
+        .queue_config = &job->queue_config,
+    };
+    struct delivery_callbacks callbacks = {
+        .opaque = job,
+        .may_serve = job_delivery_may_serve,
+        .commit = job_delivery_commit,
+    };
+    char err[512];
+    job->delivery = delivery_start(&delivery, &callbacks, job->delivery_address,
+                                   sizeof(job->delivery_address), err, sizeof(err));
+    if (job->delivery == NULL) {
+        log_error("delivery_failed", "job=%s error=%s", job->id, log_quote(err));
+        return -1;
+    }
+    log_info("delivery", "job=%s address=%s spool=%s", job->id, job->delivery_address,
+             log_quote(job->spool));
+    return 0;
+}
+
 int job_start(struct job *job, long long claim_started_ms)
 {
+    if (job->spec.deliver && job_delivery_start(job) != 0)
+        return -1;
     job_set_deadline_from(job, claim_started_ms);
     if (pthread_create(&job->renew_thread, NULL, job_renew_main, job) != 0)
         return -1;
+    job->threads_started = 1;
     if (pthread_create(&job->thread, NULL, job_main, job) != 0) {
         atomic_store(&job->finished, 1);
         job_request_stop(job, JOB_STOP_DRAIN);
-        pthread_join(job->renew_thread, NULL);
         return -1;
     }
+    job->threads_started |= 2;
     return 0;
 }
 
@@ -787,8 +949,12 @@ void job_destroy(struct job *job)
 {
     if (job == NULL)
         return;
-    pthread_join(job->thread, NULL);
-    pthread_join(job->renew_thread, NULL);
+    if (job->threads_started & 2)
+        pthread_join(job->thread, NULL);
+    if (job->threads_started & 1)
+        pthread_join(job->renew_thread, NULL);
+    delivery_stop(job->delivery);
+    delivery_spool_remove(job->spool);
     pthread_mutex_destroy(&job->lock);
     pthread_cond_destroy(&job->wake);
     free(job);

@@ -33,6 +33,7 @@
 #include <stdatomic.h>
 
 #include "config.h"
+#include "delivery.h"
 #include "job_spec.h"
 #include "queue.h"
 #include "worker_metrics.h"
@@ -63,10 +64,21 @@ struct job {
     /* Monotonic ms the pipeline last showed it moves (a callback, or a
      * pause by request); 0 until it first does. */
     atomic_llong pipeline_alive_ms;
-    atomic_int finished;            /* set when the job thread is done */
+    atomic_int finished; /* set when the job thread is done */
+
+    /* A deliver job (spec.deliver, delivery.h): this run's folder in
+     * worker.spool_dir (the spec's output paths point into it), the server
+     * that hands its segments to the shim, and the address the renewals
+     * record. */
+    char spool[JOB_SPEC_PATH_MAX];
+    struct delivery *delivery;
+    char delivery_address[QUEUE_ADDRESS_MAX];
+    atomic_int delivered;      /* segments the shim acknowledged */
+    atomic_int delivered_last; /* 1 once the stream's last one is acknowledged */
 
     pthread_t thread;
     pthread_t renew_thread;
+    int threads_started; /* 1: the renew thread, 2: the job thread */
     pthread_mutex_t lock;
     pthread_cond_t wake; /* wakes the renew thread early to exit; CLOCK_MONOTONIC */
 };

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,14 +14,10 @@ static const char *path_basename(const char *path)
     return slash ? slash + 1 : path;
 }
 
-int playlist_write_temp(const struct job_spec *spec, const int64_t *durations_us, int count,
-                        int ended, const char *temp, char *err, size_t errlen)
+/* Prints the playlist; returns 0, or -1 with err (an invalid pattern). */
+static int playlist_print(FILE *file, const struct job_spec *spec, const int64_t *durations_us,
+                          int count, int ended, char *err, size_t errlen)
 {
-    FILE *file = fopen(temp, "w");
-    if (file == NULL) {
-        snprintf(err, errlen, "write playlist %s: %s", temp, strerror(errno));
-        return -1;
-    }
     int64_t longest = spec->hls_time_us;
     for (int i = 0; i < count; i++)
         if (durations_us[i] > longest)
@@ -39,8 +36,6 @@ int playlist_write_temp(const struct job_spec *spec, const int64_t *durations_us
         char segment[JOB_SPEC_PATH_MAX];
         if (job_spec_segment_path(spec, spec->start_number + i, segment, sizeof(segment)) != 0) {
             snprintf(err, errlen, "segment pattern %s is invalid", spec->segment_filename);
-            fclose(file);
-            unlink(temp);
             return -1;
         }
         fprintf(file, "#EXTINF:%.6f,\n%s%s\n", (double)durations_us[i] / 1e6, spec->base_url,
@@ -48,6 +43,22 @@ int playlist_write_temp(const struct job_spec *spec, const int64_t *durations_us
     }
     if (ended)
         fprintf(file, "#EXT-X-ENDLIST\n");
+    return 0;
+}
+
+int playlist_write_temp(const struct job_spec *spec, const int64_t *durations_us, int count,
+                        int ended, const char *temp, char *err, size_t errlen)
+{
+    FILE *file = fopen(temp, "w");
+    if (file == NULL) {
+        snprintf(err, errlen, "write playlist %s: %s", temp, strerror(errno));
+        return -1;
+    }
+    if (playlist_print(file, spec, durations_us, count, ended, err, errlen) != 0) {
+        fclose(file);
+        unlink(temp);
+        return -1;
+    }
     int failed = ferror(file);
     if (fclose(file) != 0 || failed) {
         snprintf(err, errlen, "write playlist %s: %s", temp, strerror(errno));
@@ -55,6 +66,25 @@ int playlist_write_temp(const struct job_spec *spec, const int64_t *durations_us
         return -1;
     }
     return 0;
+}
+
+char *playlist_text(const struct job_spec *spec, const int64_t *durations_us, int count, int ended,
+                    size_t *len, char *err, size_t errlen)
+{
+    char *text = NULL;
+    FILE *file = open_memstream(&text, len);
+    if (file == NULL) {
+        snprintf(err, errlen, "playlist: %s", strerror(errno));
+        return NULL;
+    }
+    int printed = playlist_print(file, spec, durations_us, count, ended, err, errlen);
+    if (fclose(file) != 0 || printed != 0) {
+        if (printed == 0)
+            snprintf(err, errlen, "playlist: out of memory");
+        free(text);
+        return NULL;
+    }
+    return text;
 }
 
 int playlist_write(const struct job_spec *spec, const int64_t *durations_us, int count, int ended,

@@ -22,6 +22,11 @@
 int playlist_write_temp(const struct job_spec *spec, const int64_t *durations_us, int count,
                         int ended, const char *temp, char *err, size_t errlen);
 
+/* The same playlist as text (malloc'd, *len bytes), for a delivered job,
+ * whose shim writes it. Returns NULL with err. */
+char *playlist_text(const struct job_spec *spec, const int64_t *durations_us, int count, int ended,
+                    size_t *len, char *err, size_t errlen);
+
 /* playlist_write_temp into "<spec->output>.tmp", then the rename: for a
  * writer that is sure to be the only one (a benchmark), never for a job,
  * whose former owner may still be writing. Returns 0, or -1 with err. */

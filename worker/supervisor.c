@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "delivery.h"
 #include "job_process.h"
 #include "log.h"
 #include "program.h"
@@ -439,6 +440,12 @@ static void supervisor_finish(struct supervisor *sup, struct queue *queue, struc
                   child->id, (long long)child->epoch, (int)child->pid, log_quote(reason),
                   log_quote(recorded));
     }
+    /* A delivered job's segments a crashed or killed job process left in
+     * its spool folder: nobody will ask for them now. */
+    char spool[JOB_SPEC_PATH_MAX + 64];
+    delivery_spool_path(sup->config->worker_spool_dir, child->id, sup->owner, child->epoch, spool,
+                        sizeof(spool));
+    delivery_spool_remove(spool);
     memset(child, 0, sizeof(*child));
     child->report_fd = -1;
 }

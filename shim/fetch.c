@@ -1,0 +1,295 @@
+/* fetch.c -- the shim's delivery thread; see fetch.h.
+ *
+ * The request for segment k + 1 is what acknowledges segment k, so it is
+ * sent only once k and the playlist listing it are in place. A segment is
+ * fetched in chunks into a temporary file of this process's beside its
+ * final name; a change of owner mid-segment starts it again from its first
+ * byte (the new owner's bytes are the same, but nothing is assumed). */
+#include "fetch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "program.h"
+#include "wire.h"
+
+/* How long one request may wait for its segment to be made (the worker
+ * bounds it at 2 s), and how long past that a reply may take. */
+#define FETCH_WAIT_MS 1000
+#define FETCH_TIMEOUT_MS 2000
+/* Pause after a failed request (no owner yet, owner gone, lease moving). */
+#define FETCH_RETRY_MS 50
+
+struct shim_fetch {
+    const struct ffpool_config *config;
+    const struct job_spec *spec;
+    char job_id[64];
+    pthread_t thread;
+
+    pthread_mutex_t lock;
+    int64_t epoch;
+    char address[256];
+    atomic_int written;
+    atomic_int stop;
+};
+
+/* Where the fMP4 init segment goes: relative to the playlist's folder, as
+ * the hls muxer puts it. */
+static void init_path(const struct job_spec *spec, char *out, size_t len)
+{
+    const char *name = spec->init_filename[0] != '\0' ? spec->init_filename : "init.mp4";
+    const char *slash = strrchr(spec->output, '/');
+    if (name[0] == '/' || slash == NULL)
+        snprintf(out, len, "%s", name);
+    else
+        snprintf(out, len, "%.*s/%s", (int)(slash - spec->output), spec->output, name);
+}
+
+static int write_all(int fd, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Writes a whole small file (the playlist) by temporary name and rename. */
+static int write_file(const char *path, const uint8_t *data, size_t len)
+{
+    char temp[JOB_SPEC_PATH_MAX + 64];
+    snprintf(temp, sizeof(temp), "%s.shim-%d.tmp", path, (int)getpid());
+    int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int failed = write_all(fd, data, len);
+    if (close(fd) != 0 || failed != 0 || rename(temp, path) != 0) {
+        unlink(temp);
+        return -1;
+    }
+    return 0;
+}
+
+/* One segment (or the init segment) being fetched. */
+struct fetch_file {
+    int index;
+    int64_t epoch; /* the owner it comes from */
+    int64_t offset;
+    int fd;
+    char path[JOB_SPEC_PATH_MAX + 32];
+    char temp[JOB_SPEC_PATH_MAX + 64];
+};
+
+static void file_abandon(struct fetch_file *file)
+{
+    if (file->fd >= 0) {
+        close(file->fd);
+        unlink(file->temp);
+    }
+    file->fd = -1;
+    file->offset = 0;
+}
+
+/* Appends a chunk; when it completes the file, puts it (and the playlist
+ * that came with it) in place. Returns 1 when complete, 0 when more is to
+ * come, -1 on a write error (err set). */
+static int file_take(struct shim_fetch *fetch, struct fetch_file *file,
+                     const Ffpool__Delivery *delivery, char *err, size_t errlen)
+{
+    if (delivery->offset != file->offset) {
+        file_abandon(file);
+        return 0;
+    }
+    if (file->fd < 0) {
+        snprintf(file->temp, sizeof(file->temp), "%s.shim-%d.tmp", file->path, (int)getpid());
+        file->fd = open(file->temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (file->fd < 0) {
+            snprintf(err, errlen, "%s: %s", file->temp, strerror(errno));
+            return -1;
+        }
+    }
+    if (write_all(file->fd, delivery->data.data, delivery->data.len) != 0) {
+        snprintf(err, errlen, "%s: %s", file->temp, strerror(errno));
+        file_abandon(file);
+        return -1;
+    }
+    file->offset += (int64_t)delivery->data.len;
+    if (file->offset < delivery->size)
+        return 0;
+    int closed = close(file->fd);
+    file->fd = -1;
+    file->offset = 0;
+    if (closed != 0 || rename(file->temp, file->path) != 0) {
+        snprintf(err, errlen, "%s: %s", file->path, strerror(errno));
+        unlink(file->temp);
+        return -1;
+    }
+    if (delivery->playlist.len > 0 &&
+        write_file(fetch->spec->output, delivery->playlist.data, delivery->playlist.len) != 0) {
+        snprintf(err, errlen, "playlist %s: %s", fetch->spec->output, strerror(errno));
+        return -1;
+    }
+    return 1;
+}
+
+/* Sends one Fetch; returns the reply or NULL. */
+static Ffpool__Reply *fetch_call(struct wire_client *client, const char *job_id, int64_t epoch,
+                                 int index, int64_t offset, char *err, size_t errlen)
+{
+    Ffpool__Request request = FFPOOL__REQUEST__INIT;
+    Ffpool__FetchRequest body = FFPOOL__FETCH_REQUEST__INIT;
+    body.job_id = (char *)job_id;
+    body.epoch = epoch;
+    body.index = index;
+    body.offset = offset;
+    body.wait_ms = FETCH_WAIT_MS;
+    request.body_case = FFPOOL__REQUEST__BODY_FETCH;
+    request.fetch = &body;
+    Ffpool__Reply *reply = NULL;
+    if (wire_client_call_long(client, &request, FETCH_WAIT_MS, &reply, err, errlen) != 0)
+        return NULL;
+    return reply;
+}
+
+static void *fetch_main(void *arg)
+{
+    struct shim_fetch *fetch = arg;
+    const struct job_spec *spec = fetch->spec;
+    struct wire_client *client = NULL;
+    char dialled[256] = "", err[512], said[512] = "";
+    int have_init = spec->segment_type != JOB_SEGMENT_FMP4;
+    struct fetch_file file = {.index = spec->start_number, .fd = -1};
+
+    while (!atomic_load(&fetch->stop)) {
+        pthread_mutex_lock(&fetch->lock);
+        int64_t epoch = fetch->epoch;
+        char address[256];
+        snprintf(address, sizeof(address), "%s", fetch->address);
+        pthread_mutex_unlock(&fetch->lock);
+        if (address[0] == '\0') {
+            poll(NULL, 0, FETCH_RETRY_MS);
+            continue;
+        }
+        if (client == NULL || strcmp(address, dialled) != 0) {
+            wire_client_close(client);
+            struct wire_client_options options = {.urls = address,
+                                                  .token = fetch->config->api_token,
+                                                  .timeout_ms = FETCH_TIMEOUT_MS,
+                                                  .tls_ca = fetch->config->api_tls_ca};
+            client = wire_client_open_options(&options, err, sizeof(err));
+            snprintf(dialled, sizeof(dialled), "%s", client != NULL ? address : "");
+            if (client == NULL) {
+                log_warn("fetch_failed", "job=%s address=%s error=%s", fetch->job_id, address,
+                         log_quote(err));
+                poll(NULL, 0, FETCH_RETRY_MS);
+                continue;
+            }
+            log_info("fetch_owner", "job=%s epoch=%lld address=%s", fetch->job_id, (long long)epoch,
+                     address);
+        }
+        int index = have_init ? file.index : -1;
+        if (file.epoch != epoch)
+            file_abandon(&file); /* another owner: its bytes from the first */
+        file.epoch = epoch;
+        Ffpool__Reply *reply =
+            fetch_call(client, fetch->job_id, epoch, index, file.offset, err, sizeof(err));
+        if (reply == NULL || reply->code != FFPOOL__ERROR_CODE__OK || reply->delivery == NULL) {
+            const char *why = reply == NULL ? err
+                              : reply->message != NULL && reply->message[0] != '\0'
+                                  ? reply->message
+                                  : "no segment in the reply";
+            if (strcmp(why, said) != 0)
+                log_warn("fetch_waiting", "job=%s segment=%d address=%s error=%s", fetch->job_id,
+                         index, address, log_quote(why));
+            snprintf(said, sizeof(said), "%s", why);
+            if (reply != NULL && index < 0 && reply->code == FFPOOL__ERROR_CODE__ERROR_NOT_FOUND &&
+                strstr(why, "init segment") != NULL)
+                have_init = 1; /* this owner has none for us: go on with segments */
+            if (reply != NULL)
+                ffpool__reply__free_unpacked(reply, NULL);
+            poll(NULL, 0, FETCH_RETRY_MS);
+            continue;
+        }
+        said[0] = '\0';
+        const Ffpool__Delivery *delivery = reply->delivery;
+        if (delivery->state == FFPOOL__DELIVERY_STATE__END) {
+            ffpool__reply__free_unpacked(reply, NULL);
+            break;
+        }
+        if (delivery->state == FFPOOL__DELIVERY_STATE__READY) {
+            if (index < 0)
+                init_path(spec, file.path, sizeof(file.path));
+            else
+                job_spec_segment_path(spec, index, file.path, sizeof(file.path));
+            int done = file_take(fetch, &file, delivery, err, sizeof(err));
+            if (done < 0)
+                log_warn("fetch_write_failed", "job=%s segment=%d error=%s", fetch->job_id, index,
+                         log_quote(err));
+            if (done == 1 && index < 0) {
+                have_init = 1;
+            } else if (done == 1) {
+                atomic_store(&fetch->written, index);
+                file.index++;
+            }
+        }
+        ffpool__reply__free_unpacked(reply, NULL);
+    }
+    file_abandon(&file);
+    wire_client_close(client);
+    return NULL;
+}
+
+struct shim_fetch *shim_fetch_start(const struct ffpool_config *config,
+                                    const struct job_spec *jellyfin_spec, const char *job_id)
+{
+    struct shim_fetch *fetch = calloc(1, sizeof(*fetch));
+    if (fetch == NULL)
+        return NULL;
+    fetch->config = config;
+    fetch->spec = jellyfin_spec;
+    snprintf(fetch->job_id, sizeof(fetch->job_id), "%s", job_id);
+    atomic_store(&fetch->written, jellyfin_spec->start_number - 1);
+    pthread_mutex_init(&fetch->lock, NULL);
+    if (pthread_create(&fetch->thread, NULL, fetch_main, fetch) != 0) {
+        pthread_mutex_destroy(&fetch->lock);
+        free(fetch);
+        return NULL;
+    }
+    return fetch;
+}
+
+void shim_fetch_follow(struct shim_fetch *fetch, int64_t epoch, const char *address)
+{
+    pthread_mutex_lock(&fetch->lock);
+    fetch->epoch = epoch;
+    snprintf(fetch->address, sizeof(fetch->address), "%s", address != NULL ? address : "");
+    pthread_mutex_unlock(&fetch->lock);
+}
+
+int shim_fetch_written(struct shim_fetch *fetch)
+{
+    return atomic_load(&fetch->written);
+}
+
+void shim_fetch_stop(struct shim_fetch *fetch)
+{
+    if (fetch == NULL)
+        return;
+    atomic_store(&fetch->stop, 1);
+    pthread_join(fetch->thread, NULL);
+    pthread_mutex_destroy(&fetch->lock);
+    free(fetch);
+}

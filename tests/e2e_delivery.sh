@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# e2e_delivery.sh -- no shared transcode folder (shim.delivery shim,
+# worker/delivery.h, shim/fetch.h): the workers write an HLS stream into
+# folders of their own and the shim fetches each segment into Jellyfin's.
+#
+# The shim runs in a mount namespace of its own (unshare -m, as root) with a
+# private tmpfs over Jellyfin's transcode folder, so nothing a worker writes
+# to that path can reach it: whatever Jellyfin's folder holds came through
+# the shim. The worker holding the job is SIGKILLed once the shim holds
+# segment 2 (the job's checkpoint, which in this mode records what the shim
+# has acknowledged), wherever its pipeline then is: the segments it made
+# and never delivered are made again by the survivor.
+#
+# Checks: the shim exits 0; the folder as the workers see it stays empty;
+# Jellyfin's folder (copied out of the namespace when the shim exits) holds
+# every segment, no temporary file, a complete playlist that decodes end to
+# end, every frame of the clip once, each segment's presentation times
+# those of the same line run in the shared-folder mode (the reference), each
+# index checkpointed by exactly one owner; the job ends done with one
+# takeover; no spool folder is left by the survivor. Then an fMP4 line
+# (init segment and all) delivered the same way must give exactly the files
+# the shared-folder mode gives.
+# Prints delivery_takeover_gap_s=X (kill to the next segment checkpointed).
+# Usage: tests/e2e_delivery.sh   (FFPOOL_TEST_KEEP=1 keeps the folder)
+# shellcheck source=tests/e2e_lease_lib.sh
+. "$(dirname "$0")/e2e_lease_lib.sh"
+
+if [ "$(id -u)" != 0 ] || ! unshare -m true 2>/dev/null; then
+  say "FAIL this test needs root and unshare -m (a mount namespace of its own)"
+  exit 1
+fi
+export FFPOOL_WORKER_SPOOL_DIR=$dir/spool
+lease_clip 36 640x360
+lease_pool_up 2
+lease_reference
+
+# ---- the delivered run, the shim in its own mount namespace ---------------
+mkdir -p "$dir/delivered"
+# shellcheck disable=SC2016 # expanded by the inner shell
+namespace='folder=$1 copy=$2; shift 2
+mount -t tmpfs -o mode=0755 tmpfs "$folder" || exit 97
+rc=0; "$@" || rc=$?
+cp -a "$folder"/. "$copy"/; exit $rc'
+lease_runner=(env FFPOOL_SHIM_DELIVERY=shim unshare -m bash -c "$namespace" namespace
+  "$dir/transcodes" "$dir/delivered")
+lease_shim_start
+# Held by Jellyfin's pause once the shim has its first segment, the shim
+# then fetching all the owner has made; then the shim is stopped (SIGSTOP, 2 s: its heartbeat
+# lasts 15 s) and the pause lifted, so that the owner makes segments the
+# shim never gets; then the owner is SIGKILLed and the shim continued.
+has_job() { [ -n "$(e2e_job_id "$dir/shim.log")" ]; }
+wait_until 60 has_job || { say "FAIL no job"; exit 1; }
+lease_job_id=$(e2e_job_id "$dir/shim.log")
+held_at() { [ "$(lease_job_field checkpoint)" -ge "$1" ] 2>/dev/null; }
+wait_until 60 held_at "$lease_start_number" || { say "FAIL the shim got no segment"; exit 1; }
+rc HSET "ffpool:job:$lease_job_id" paused 1 >/dev/null
+sleep 1.5
+shim_only=$(pgrep -f "^$build/jellyfin/ffmpeg .*$dir/transcodes" | head -n 1)
+check "found the shim's own process ($shim_only)" [ -n "$shim_only" ]
+kill -STOP "$shim_only"
+held=$(lease_job_field checkpoint)
+rc HSET "ffpool:job:$lease_job_id" paused 0 >/dev/null
+sleep 2
+victim=$(lease_job_field owner)
+victim_pid=$(cat "$pool/$victim.pid")
+made=$(find "$dir/spool" -name '*.ts' | wc -l)
+lease_signal_worker KILL "$victim_pid"
+killed=$(now)
+kill -CONT "$shim_only"
+say "SIGKILLed $victim (pid $victim_pid): the shim held up to segment $held, $made made and not delivered"
+check "the owner had made segments the shim never got ($made)" [ "$made" -ge 1 ]
+lease_shim_wait 120
+
+check "nothing appeared in the transcode folder as the workers see it" \
+  [ -z "$(ls -A "$dir/transcodes")" ]
+check "the folder the shim wrote was its namespace's own (segments came out of it)" \
+  [ -n "$(ls -A "$dir/delivered")" ]
+rmdir "$dir/transcodes" && mv "$dir/delivered" "$dir/transcodes"
+lease_check_output
+first_new=$(awk -v w="$victim" '$3 != w { print $1; exit }' "$dir/owners")
+gap=nan
+if [ -n "$first_new" ]; then
+  at=$(grep -h "event=segment job=$lease_job_id segment=$first_new " "$pool"/worker-*.log |
+    sed -n 's/^ts=\([^ ]*\) .*/\1/p' | head -n 1)
+  [ -z "$at" ] || gap=$(elapsed "$killed" "$(date -d "$at" +%s.%N)")
+fi
+say "the survivor's first checkpointed segment ($first_new) came $gap s after the kill"
+echo "delivery_takeover_gap_s=$gap"
+state=$(lease_job_field state); takeovers=$(lease_job_field takeovers)
+check "job done with one takeover ($state, $takeovers)" [ "$state:$takeovers" = "done:1" ]
+survivor=$(lease_job_field owner)
+check "the survivor left no spool folder" \
+  [ -z "$(find "$dir/spool" -mindepth 1 -maxdepth 1 -name "*.$survivor.*")" ]
+
+# ---- fMP4 (corpus 121): the init segment too, byte for byte ---------------
+# The same line delivered (shim in its namespace) and in the shared-folder
+# mode: every file, init segment and playlist included, must be the same.
+fmp4=$(e2e_corpus 121)
+mkdir -p "$dir/fmp4-shared" "$dir/fmp4-ns" "$dir/fmp4-delivered"
+mapfile -d '' shared_args < <(python3 "$here/tests/jellyfin_argv.py" "$fmp4" \
+  --input "$lease_clip" --outdir "$dir/fmp4-shared")
+mapfile -d '' ns_args < <(python3 "$here/tests/jellyfin_argv.py" "$fmp4" \
+  --input "$lease_clip" --outdir "$dir/fmp4-ns")
+rc_shared=0; rc_ns=0
+"$build/jellyfin/ffmpeg" "${shared_args[@]}" </dev/null 2>"$dir/fmp4-shared.log" || rc_shared=$?
+env FFPOOL_SHIM_DELIVERY=shim unshare -m bash -c "$namespace" namespace "$dir/fmp4-ns" \
+  "$dir/fmp4-delivered" "$build/jellyfin/ffmpeg" "${ns_args[@]}" </dev/null \
+  2>"$dir/fmp4-ns.log" || rc_ns=$?
+check "fMP4: both shims exited 0 ($rc_shared, $rc_ns)" [ "$rc_shared:$rc_ns" = 0:0 ]
+check "fMP4: nothing in the folder as the workers see it" [ -z "$(ls -A "$dir/fmp4-ns")" ]
+fmp4_same() {
+  local f n=0
+  for f in "$dir/fmp4-shared"/*; do
+    cmp -s "$f" "$dir/fmp4-delivered/$(basename "$f")" || return 1
+    n=$((n + 1))
+  done
+  [ "$n" -ge 3 ] && [ "$(find "$dir/fmp4-delivered" -type f | wc -l)" = "$n" ]
+}
+check "fMP4: every file delivered ($(find "$dir/fmp4-delivered" -type f | wc -l)) is the shared mode's, byte for byte" \
+  fmp4_same
+lease_finish

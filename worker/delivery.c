@@ -1,0 +1,479 @@
+/* delivery.c -- a deliver job's segment server; see delivery.h.
+ *
+ * One serving thread (one nng context): requests from the one shim that
+ * follows the job are answered in order, acknowledgements are recorded in
+ * index order on that thread's Redis connection, and an item is freed only
+ * there (or at delivery_stop, once serving has stopped), so the item a
+ * reply points into outlives the reply's packing. */
+#include "delivery.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "program.h"
+#include "wire.h"
+
+/* Bytes of a segment per reply: below the shim's receive limit (4 MB). */
+#define DELIVERY_CHUNK (2 << 20)
+/* The longest a request waits for its segment to be made. */
+#define DELIVERY_WAIT_MAX_MS 2000
+/* A request may carry a playlist this long, besides a chunk. */
+#define DELIVERY_RECV_MAX 65536
+
+struct delivery {
+    struct delivery_config config;
+    struct delivery_callbacks callbacks;
+    char job_id[QUEUE_ID_MAX];
+    char init_path[JOB_SPEC_PATH_MAX + 64];
+    struct wire_server *server;
+
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* an item offered or acknowledged, the end; CLOCK_MONOTONIC */
+    struct delivery_item *head, *tail;
+    int pending;
+    int ended;
+    int stopped; /* a commit stopped the run: nothing more is served */
+    atomic_llong last_request_ms;
+};
+
+/* The serving thread's state: its Redis connection and what the last reply
+ * points into. */
+struct delivery_thread {
+    struct delivery *delivery;
+    struct queue *queue;
+    Ffpool__Delivery message;
+    uint8_t *data;
+    char text[512];
+};
+
+static void *delivery_thread_init(void *opaque)
+{
+    struct delivery *delivery = opaque;
+    struct delivery_thread *thread = calloc(1, sizeof(*thread));
+    if (thread == NULL)
+        return NULL;
+    thread->delivery = delivery;
+    thread->queue = queue_open(delivery->config.queue_config);
+    return thread;
+}
+
+static void delivery_thread_free(void *opaque)
+{
+    struct delivery_thread *thread = opaque;
+    if (thread == NULL)
+        return;
+    queue_close(thread->queue);
+    free(thread->data);
+    free(thread);
+}
+
+static void item_free(struct delivery_item *item)
+{
+    if (item == NULL)
+        return;
+    unlink(item->path);
+    free(item->playlist);
+    free(item);
+}
+
+static long long monotonic_deadline(struct timespec *at, long long ms)
+{
+    long long deadline = program_monotonic_ms() + ms;
+    at->tv_sec = deadline / 1000;
+    at->tv_nsec = (deadline % 1000) * 1000000L;
+    return deadline;
+}
+
+static void reply_error(struct delivery_thread *thread, Ffpool__Reply *reply,
+                        Ffpool__ErrorCode code, const char *format, const char *detail)
+{
+    snprintf(thread->text, sizeof(thread->text), format, detail);
+    reply->code = code;
+    reply->message = thread->text;
+}
+
+/* Reads bytes [offset, offset + DELIVERY_CHUNK) of path into the thread's
+ * buffer and points message at them. Returns 0, or -1 (errno). */
+static int read_chunk(struct delivery_thread *thread, const char *path, int64_t offset)
+{
+    Ffpool__Delivery *message = &thread->message;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || offset < 0 || offset > st.st_size) {
+        int error = errno ? errno : EINVAL;
+        close(fd);
+        errno = error;
+        return -1;
+    }
+    size_t want = (size_t)(st.st_size - offset);
+    if (want > DELIVERY_CHUNK)
+        want = DELIVERY_CHUNK;
+    thread->data = malloc(want > 0 ? want : 1);
+    ssize_t got = thread->data != NULL ? pread(fd, thread->data, want, offset) : -1;
+    int error = errno;
+    close(fd);
+    if (got != (ssize_t)want) {
+        errno = got < 0 ? error : EIO;
+        return -1;
+    }
+    message->size = st.st_size;
+    message->offset = offset;
+    message->data.data = thread->data;
+    message->data.len = want;
+    return 0;
+}
+
+/* Records every item before index as the shim's, in order. Called and
+ * returns with the lock held. Returns 0, or 1 when the run stopped. */
+static int acknowledge_below(struct delivery_thread *thread, int index)
+{
+    struct delivery *delivery = thread->delivery;
+    while (delivery->head != NULL && delivery->head->index < index) {
+        struct delivery_item *item = delivery->head;
+        pthread_mutex_unlock(&delivery->lock);
+        int stop = delivery->callbacks.commit(delivery->callbacks.opaque, thread->queue, item);
+        pthread_mutex_lock(&delivery->lock);
+        if (stop) {
+            delivery->stopped = 1;
+            return 1;
+        }
+        delivery->head = item->next;
+        if (delivery->head == NULL)
+            delivery->tail = NULL;
+        delivery->pending--;
+        item_free(item);
+        pthread_cond_broadcast(&delivery->changed);
+    }
+    return 0;
+}
+
+/* The fMP4 init segment: served whole once this run has written it. */
+static void serve_init(struct delivery_thread *thread, const Ffpool__FetchRequest *fetch,
+                       Ffpool__Reply *reply)
+{
+    struct delivery *delivery = thread->delivery;
+    Ffpool__Delivery *message = &thread->message;
+    message->index = -1;
+    if (delivery->init_path[0] == '\0') {
+        reply_error(thread, reply, FFPOOL__ERROR_CODE__ERROR_NOT_FOUND,
+                    "job %s: this run has no init segment for Jellyfin (a resumed fMP4 run's "
+                    "differs from the first run's)",
+                    delivery->job_id);
+        return;
+    }
+    int wait_ms = fetch->wait_ms < DELIVERY_WAIT_MAX_MS ? fetch->wait_ms : DELIVERY_WAIT_MAX_MS;
+    long long deadline = program_monotonic_ms() + wait_ms;
+    struct stat st;
+    while (stat(delivery->init_path, &st) != 0 && program_monotonic_ms() < deadline)
+        usleep(10 * 1000);
+    if (stat(delivery->init_path, &st) != 0) {
+        message->state = FFPOOL__DELIVERY_STATE__PENDING;
+        return;
+    }
+    if (read_chunk(thread, delivery->init_path, fetch->offset) != 0) {
+        reply_error(thread, reply, FFPOOL__ERROR_CODE__ERROR_INTERNAL, "init segment: %s",
+                    strerror(errno));
+        return;
+    }
+    message->state = FFPOOL__DELIVERY_STATE__READY;
+}
+
+/* Fetch: acknowledge what is before the index asked for, then answer with
+ * a chunk of it, PENDING when it is not made within the wait, or END when
+ * the stream ended before it. */
+static void delivery_handle(void *state, const Ffpool__Request *request, Ffpool__Reply *reply)
+{
+    struct delivery_thread *thread = state;
+    if (thread == NULL || thread->queue == NULL) {
+        reply->code = FFPOOL__ERROR_CODE__ERROR_INTERNAL;
+        reply->message = "the delivery server has no Redis connection";
+        return;
+    }
+    struct delivery *delivery = thread->delivery;
+    free(thread->data);
+    thread->data = NULL;
+    ffpool__delivery__init(&thread->message);
+    if (request->body_case != FFPOOL__REQUEST__BODY_FETCH) {
+        reply->code = FFPOOL__ERROR_CODE__ERROR_BAD_REQUEST;
+        reply->message = "a job process serves Fetch only (the job API is the scheduler's)";
+        return;
+    }
+    const Ffpool__FetchRequest *fetch = request->fetch;
+    atomic_store(&delivery->last_request_ms, program_monotonic_ms());
+    if (strcmp(fetch->job_id, delivery->job_id) != 0 || fetch->epoch != delivery->config.epoch) {
+        reply_error(thread, reply, FFPOOL__ERROR_CODE__ERROR_NOT_FOUND,
+                    "not served here: this process runs job %s", delivery->job_id);
+        return;
+    }
+    if (!delivery->callbacks.may_serve(delivery->callbacks.opaque)) {
+        reply_error(thread, reply, FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE,
+                    "job %s: this worker no longer certainly holds its lease", delivery->job_id);
+        return;
+    }
+    reply->delivery = &thread->message;
+    if (fetch->index < 0) {
+        serve_init(thread, fetch, reply);
+        return;
+    }
+    int wait_ms = fetch->wait_ms < DELIVERY_WAIT_MAX_MS ? fetch->wait_ms : DELIVERY_WAIT_MAX_MS;
+    struct timespec until;
+    long long deadline = monotonic_deadline(&until, wait_ms > 0 ? wait_ms : 0);
+    struct delivery_item *found = NULL;
+    pthread_mutex_lock(&delivery->lock);
+    for (;;) {
+        if (delivery->stopped || acknowledge_below(thread, fetch->index) != 0) {
+            pthread_mutex_unlock(&delivery->lock);
+            reply->delivery = NULL;
+            reply_error(thread, reply, FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE,
+                        "job %s: this run has stopped", delivery->job_id);
+            return;
+        }
+        if (delivery->head != NULL && delivery->head->index == fetch->index) {
+            found = delivery->head;
+            break;
+        }
+        if (delivery->ended || program_monotonic_ms() >= deadline)
+            break;
+        pthread_cond_timedwait(&delivery->changed, &delivery->lock, &until);
+    }
+    int ended = delivery->ended;
+    pthread_mutex_unlock(&delivery->lock);
+
+    Ffpool__Delivery *message = &thread->message;
+    message->index = fetch->index;
+    if (found == NULL) {
+        message->state = ended ? FFPOOL__DELIVERY_STATE__END : FFPOOL__DELIVERY_STATE__PENDING;
+        return;
+    }
+    /* Only this thread frees items: found stays valid while the reply is
+     * packed. */
+    if (read_chunk(thread, found->path, fetch->offset) != 0) {
+        reply->delivery = NULL;
+        snprintf(thread->text, sizeof(thread->text), "job %s segment %d: %s", delivery->job_id,
+                 found->index, strerror(errno));
+        reply->code = FFPOOL__ERROR_CODE__ERROR_INTERNAL;
+        reply->message = thread->text;
+        return;
+    }
+    message->state = FFPOOL__DELIVERY_STATE__READY;
+    if (message->offset + (int64_t)message->data.len == message->size) {
+        message->duration_us = found->duration_us;
+        message->last = found->last;
+        message->playlist.data = (uint8_t *)found->playlist;
+        message->playlist.len = found->playlist_len;
+    }
+}
+
+/* The address the shim dials: the configured host, else this host's own
+ * (its name resolved: a pod's IP in Kubernetes), else loopback. */
+static void advertised_host(const char *configured, char *out, size_t outlen)
+{
+    if (configured != NULL && configured[0] != '\0') {
+        snprintf(out, outlen, "%s", configured);
+        return;
+    }
+    snprintf(out, outlen, "127.0.0.1");
+    char name[256];
+    if (gethostname(name, sizeof(name)) != 0)
+        return;
+    name[sizeof(name) - 1] = '\0';
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *found = NULL;
+    if (getaddrinfo(name, NULL, &hints, &found) != 0 || found == NULL)
+        return;
+    char host[NI_MAXHOST];
+    if (getnameinfo(found->ai_addr, found->ai_addrlen, host, sizeof(host), NULL, 0,
+                    NI_NUMERICHOST) == 0)
+        snprintf(out, outlen, "%s", host);
+    freeaddrinfo(found);
+}
+
+struct delivery *delivery_start(const struct delivery_config *config,
+                                const struct delivery_callbacks *callbacks, char *address,
+                                size_t address_len, char *err, size_t errlen)
+{
+    struct delivery *delivery = calloc(1, sizeof(*delivery));
+    if (delivery == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    delivery->config = *config;
+    delivery->callbacks = *callbacks;
+    snprintf(delivery->job_id, sizeof(delivery->job_id), "%s", config->job_id);
+    snprintf(delivery->init_path, sizeof(delivery->init_path), "%s",
+             config->init_path != NULL ? config->init_path : "");
+    delivery->config.job_id = delivery->job_id;
+    pthread_mutex_init(&delivery->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&delivery->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    atomic_store(&delivery->last_request_ms, program_monotonic_ms());
+
+    struct wire_server_config server = {
+        .listen_url = config->listen_url,
+        .contexts = 1,
+        .recv_max_bytes = DELIVERY_RECV_MAX,
+        .timeout_ms = 5000,
+        .token = config->token,
+        .tls_cert = config->tls_cert,
+        .tls_key = config->tls_key,
+    };
+    delivery->server = wire_server_start(&server, delivery_thread_init, delivery_thread_free,
+                                         delivery_handle, delivery, err, errlen);
+    if (delivery->server == NULL) {
+        delivery_stop(delivery);
+        return NULL;
+    }
+    int port = wire_server_port(delivery->server);
+    if (port <= 0) {
+        snprintf(err, errlen, "worker.delivery_listen %s is not a TCP address", config->listen_url);
+        delivery_stop(delivery);
+        return NULL;
+    }
+    char host[256];
+    advertised_host(config->advertise_host, host, sizeof(host));
+    const char *scheme = strncmp(config->listen_url, "tls+", 4) == 0 ? "tls+tcp" : "tcp";
+    snprintf(address, address_len, strchr(host, ':') != NULL ? "%s://[%s]:%d" : "%s://%s:%d",
+             scheme, host, port);
+    return delivery;
+}
+
+void delivery_offer(struct delivery *delivery, struct delivery_item *item)
+{
+    item->next = NULL;
+    pthread_mutex_lock(&delivery->lock);
+    if (delivery->tail != NULL)
+        delivery->tail->next = item;
+    else
+        delivery->head = item;
+    delivery->tail = item;
+    delivery->pending++;
+    pthread_cond_broadcast(&delivery->changed);
+    pthread_mutex_unlock(&delivery->lock);
+}
+
+int delivery_pending(struct delivery *delivery)
+{
+    pthread_mutex_lock(&delivery->lock);
+    int pending = delivery->pending;
+    pthread_mutex_unlock(&delivery->lock);
+    return pending;
+}
+
+void delivery_wait(struct delivery *delivery, int ms)
+{
+    struct timespec until;
+    monotonic_deadline(&until, ms);
+    pthread_mutex_lock(&delivery->lock);
+    pthread_cond_timedwait(&delivery->changed, &delivery->lock, &until);
+    pthread_mutex_unlock(&delivery->lock);
+}
+
+void delivery_end(struct delivery *delivery)
+{
+    pthread_mutex_lock(&delivery->lock);
+    delivery->ended = 1;
+    pthread_cond_broadcast(&delivery->changed);
+    pthread_mutex_unlock(&delivery->lock);
+}
+
+long long delivery_last_request_ms(struct delivery *delivery)
+{
+    return atomic_load(&delivery->last_request_ms);
+}
+
+void delivery_stop(struct delivery *delivery)
+{
+    if (delivery == NULL)
+        return;
+    wire_server_stop(delivery->server);
+    while (delivery->head != NULL) {
+        struct delivery_item *item = delivery->head;
+        delivery->head = item->next;
+        item_free(item);
+    }
+    pthread_mutex_destroy(&delivery->lock);
+    pthread_cond_destroy(&delivery->changed);
+    free(delivery);
+}
+
+/* worker.spool_dir, or $TMPDIR/ffpool-spool when it is empty. */
+static void spool_root(const char *spool_dir, char *out, size_t len)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (spool_dir[0] != '\0')
+        snprintf(out, len, "%s", spool_dir);
+    else
+        snprintf(out, len, "%s/ffpool-spool", tmp && tmp[0] ? tmp : "/tmp");
+}
+
+void delivery_spool_path(const char *spool_dir, const char *job_id, const char *owner,
+                         int64_t epoch, char *out, size_t len)
+{
+    char root[JOB_SPEC_PATH_MAX];
+    spool_root(spool_dir, root, sizeof(root));
+    snprintf(out, len, "%s/%s.%s.e%lld", root, job_id, owner, (long long)epoch);
+}
+
+int delivery_spool_prepare(struct job_spec *spec, const char *spool_dir, const char *job_id,
+                           const char *owner, int64_t epoch, char *spool, size_t spool_len,
+                           char *err, size_t errlen)
+{
+    char root[JOB_SPEC_PATH_MAX];
+    spool_root(spool_dir, root, sizeof(root));
+    if (mkdir(root, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "worker.spool_dir %s: %s", root, strerror(errno));
+        return -1;
+    }
+    delivery_spool_path(spool_dir, job_id, owner, epoch, spool, spool_len);
+    if (mkdir(spool, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "spool folder %s: %s", spool, strerror(errno));
+        return -1;
+    }
+    char *paths[] = {spec->output, spec->segment_filename, spec->init_filename};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        /* The init segment's name is relative to the playlist's folder
+         * unless absolute: the spool either way. */
+        if (paths[i] == spec->init_filename && strchr(paths[i], '/') == NULL)
+            continue;
+        const char *slash = strrchr(paths[i], '/');
+        char moved[JOB_SPEC_PATH_MAX];
+        int n = snprintf(moved, sizeof(moved), "%s/%s", spool, slash ? slash + 1 : paths[i]);
+        if (n < 0 || (size_t)n >= sizeof(moved)) {
+            snprintf(err, errlen, "spool path for %s is too long", paths[i]);
+            return -1;
+        }
+        memcpy(paths[i], moved, (size_t)n + 1);
+    }
+    return 0;
+}
+
+void delivery_spool_remove(const char *spool)
+{
+    if (spool[0] == '\0')
+        return;
+    char pattern[JOB_SPEC_PATH_MAX + 4];
+    snprintf(pattern, sizeof(pattern), "%s/*", spool);
+    glob_t found;
+    if (glob(pattern, GLOB_NOSORT | GLOB_NOESCAPE, NULL, &found) == 0) {
+        for (size_t i = 0; i < found.gl_pathc; i++)
+            unlink(found.gl_pathv[i]);
+        globfree(&found);
+    }
+    rmdir(spool);
+}
