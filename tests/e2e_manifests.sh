@@ -118,12 +118,16 @@ POD_NAME=ffpool-worker-abc POD_NAMESPACE=jellyfin METRICS_URL=http://127.0.0.1:$
   KUBERNETES_API=http://127.0.0.1:$port SERVICEACCOUNT_DIR=$t/sa INTERVAL_SECONDS=0.2 \
   sh deploy/k8s/base/worker/deletion-cost.sh >"$t/sidecar.log" 2>&1 &
 sidecar_pid=$!
+# The fake /metrics reads $t/jobs on every request: it is replaced whole
+# (rename), never truncated then written, which a read between the two would
+# see empty.
+set_jobs() { echo "$1" >"$t/jobs.new" && mv "$t/jobs.new" "$t/jobs"; }
 sleep 1
-echo 2 >"$t/jobs"
+set_jobs 2
 sleep 1
-echo down >"$t/jobs"
+set_jobs down
 sleep 1
-echo 1 >"$t/jobs"
+set_jobs 1
 sleep 1
 kill -TERM "$sidecar_pid"
 stopped=0
