@@ -241,6 +241,8 @@ static void *fetch_main(void *arg)
             if (done == 1 && index < 0) {
                 have_init = 1;
             } else if (done == 1) {
+                log_info("segment_delivered", "job=%s segment=%d bytes=%lld", fetch->job_id, index,
+                         (long long)delivery->size);
                 atomic_store(&fetch->written, index);
                 file.index++;
             }

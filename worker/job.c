@@ -461,6 +461,8 @@ static int job_segment_offer(struct job_run *run, const struct pipeline_segment 
     snprintf(item->fmp4_base, sizeof(item->fmp4_base), "%s",
              segment->fmp4_base != NULL ? segment->fmp4_base : "");
     delivery_offer(job->delivery, item);
+    log_info("segment_made", "job=%s segment=%d epoch=%lld duration_us=%lld", job->id,
+             segment->index, (long long)job->epoch, (long long)segment->duration_us);
     run->segments_published++;
     if (segment->last)
         run->last_index = segment->index;
