@@ -45,7 +45,7 @@ lease_runner=(env FFPOOL_SHIM_DELIVERY=shim unshare -m bash -c "$namespace" name
   "$dir/transcodes" "$dir/delivered")
 lease_shim_start
 # Held by Jellyfin's pause once the shim has its first segment, the shim
-# then fetching all the owner has made; then the shim is stopped (SIGSTOP, 2 s: its heartbeat
+# then fetching all the owner has made; then the shim is stopped (SIGSTOP, 3 s: its heartbeat
 # lasts 15 s) and the pause lifted, so that the owner makes segments the
 # shim never gets; then the owner is SIGKILLed and the shim continued.
 has_job() { [ -n "$(e2e_job_id "$dir/shim.log")" ]; }
@@ -60,7 +60,9 @@ check "found the shim's own process ($shim_only)" [ -n "$shim_only" ]
 kill -STOP "$shim_only"
 held=$(lease_job_field checkpoint)
 rc HSET "ffpool:job:$lease_job_id" paused 0 >/dev/null
-sleep 2
+# The owner hears of the resume at its next renewal (1 s), then makes
+# segments until it holds worker.delivery_ahead of them.
+sleep 3
 victim=$(lease_job_field owner)
 victim_pid=$(cat "$pool/$victim.pid")
 made=$(find "$dir/spool" -name '*.ts' | wc -l)
