@@ -22,9 +22,11 @@
 #include "wire.h"
 
 /* How long one request may wait for its segment to be made (the worker
- * bounds it at 2 s), and how long past that a reply may take. */
-#define FETCH_WAIT_MS 1000
-#define FETCH_TIMEOUT_MS 2000
+ * bounds it at 2 s), and how long past that a reply (a 2 MB chunk) may
+ * take. Their sum is also how long a request to an owner that died stays
+ * unanswered before the shim dials the next owner: short. */
+#define FETCH_WAIT_MS 500
+#define FETCH_TIMEOUT_MS 1000
 /* Pause after a failed request (no owner yet, owner gone, lease moving). */
 #define FETCH_RETRY_MS 50
 
