@@ -28,7 +28,7 @@
 #define DELIVERY_CHUNK (2 << 20)
 /* The longest a request waits for its segment to be made. */
 #define DELIVERY_WAIT_MAX_MS 2000
-/* A request may carry a playlist this long, besides a chunk. */
+/* A Fetch is a few dozen bytes: anything longer is refused unread. */
 #define DELIVERY_RECV_MAX 65536
 
 struct delivery {
