@@ -168,6 +168,16 @@ int job_spec_pattern_valid(const char *pattern)
     return pattern_find_conversion(pattern, &offset, &length) == 0;
 }
 
+void job_spec_init_path(const struct job_spec *spec, char *out, size_t outlen)
+{
+    const char *name = spec->init_filename[0] != '\0' ? spec->init_filename : "init.mp4";
+    const char *slash = strrchr(spec->output, '/');
+    if (name[0] == '/' || slash == NULL)
+        snprintf(out, outlen, "%s", name);
+    else
+        snprintf(out, outlen, "%.*s/%s", (int)(slash - spec->output), spec->output, name);
+}
+
 int job_spec_segment_path(const struct job_spec *spec, int index, char *out, size_t outlen)
 {
     size_t offset, length;

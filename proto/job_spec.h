@@ -228,6 +228,10 @@ void job_spec_init(struct job_spec *spec);
 /* Writes the path of segment `index` into out. Returns 0, or -1 if the
  * pattern is not a single %d (or %0Nd) conversion or the path does not fit. */
 int job_spec_segment_path(const struct job_spec *spec, int index, char *out, size_t outlen);
+/* Where the fMP4 init segment goes: -hls_fmp4_init_filename, relative to
+ * the playlist's folder unless absolute ("init.mp4" when not given, as the
+ * hls muxer). */
+void job_spec_init_path(const struct job_spec *spec, char *out, size_t outlen);
 
 /* 1 if pattern holds exactly one %d (or %Nd, up to 3 digits) and otherwise
  * only "%%": the form job_spec_segment_path() expands. */

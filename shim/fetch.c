@@ -43,18 +43,6 @@ struct shim_fetch {
     atomic_int stop;
 };
 
-/* Where the fMP4 init segment goes: relative to the playlist's folder, as
- * the hls muxer puts it. */
-static void init_path(const struct job_spec *spec, char *out, size_t len)
-{
-    const char *name = spec->init_filename[0] != '\0' ? spec->init_filename : "init.mp4";
-    const char *slash = strrchr(spec->output, '/');
-    if (name[0] == '/' || slash == NULL)
-        snprintf(out, len, "%s", name);
-    else
-        snprintf(out, len, "%.*s/%s", (int)(slash - spec->output), spec->output, name);
-}
-
 static int write_all(int fd, const uint8_t *data, size_t len)
 {
     while (len > 0) {
@@ -233,7 +221,7 @@ static void *fetch_main(void *arg)
         }
         if (delivery->state == FFPOOL__DELIVERY_STATE__READY) {
             if (index < 0)
-                init_path(spec, file.path, sizeof(file.path));
+                job_spec_init_path(spec, file.path, sizeof(file.path));
             else
                 job_spec_segment_path(spec, index, file.path, sizeof(file.path));
             int done = file_take(fetch, &file, delivery, err, sizeof(err));

@@ -69,6 +69,13 @@ static void pair_start(struct pair *p)
             break;
         cr_assert_lt(now_ms(), deadline, "the replica never caught up");
     }
+    /* The replica reports its link up before its first acknowledgement puts
+     * it online on the master's side; until then WAIT does not count it.
+     * WAIT with nothing written blocks until the master counts it. */
+    redisReply *reply = port_command(p->master_port, "WAIT 1 10000");
+    cr_assert_eq(reply->type, REDIS_REPLY_INTEGER);
+    cr_assert_eq(reply->integer, 1, "the master never counted the replica as online");
+    freeReplyObject(reply);
 }
 
 /* Makes sure the replica has everything the master has acknowledged. */

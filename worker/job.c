@@ -896,12 +896,10 @@ struct job *job_create(const struct ffpool_config *config, const struct queue_co
 static int job_delivery_start(struct job *job)
 {
     const struct ffpool_config *config = job->config;
+    /* The spec's paths point into the spool (delivery_spool_prepare). */
     char init_path[JOB_SPEC_PATH_MAX + 64] = "";
     if (job->spec.segment_type == JOB_SEGMENT_FMP4 && job->first_index == job->spec.start_number)
-        snprintf(init_path, sizeof(init_path), "%s/%s", job->spool,
-                 strrchr(job->spec.init_filename, '/') != NULL
-                     ? strrchr(job->spec.init_filename, '/') + 1
-                     : (job->spec.init_filename[0] ? job->spec.init_filename : "init.mp4"));
+        job_spec_init_path(&job->spec, init_path, sizeof(init_path));
     struct delivery_config delivery = {
         .listen_url = config->worker_delivery_listen,
         .advertise_host = config->worker_advertise_host,

@@ -283,23 +283,6 @@ static int fmp4_write_file(const char *path, int styp, const uint8_t *data, int 
     return averr < 0 ? averr : closeerr;
 }
 
-/* Where the init segment goes: -hls_fmp4_init_filename, relative to the
- * playlist's folder ("init.mp4" when not given, as the hls muxer). */
-static void fmp4_init_path(const struct job_spec *spec, char *out, size_t len)
-{
-    const char *name = spec->init_filename[0] != '\0' ? spec->init_filename : "init.mp4";
-    if (name[0] == '/') {
-        snprintf(out, len, "%s", name);
-        return;
-    }
-    const char *slash = strrchr(spec->output, '/');
-    int dir = slash != NULL ? (int)(slash - spec->output) : 0;
-    if (slash != NULL)
-        snprintf(out, len, "%.*s/%s", dir, spec->output, name);
-    else
-        snprintf(out, len, "%s", name);
-}
-
 /* Length of the leading ftyp/moov boxes of an fMP4 byte stream. */
 static int fmp4_init_length(const uint8_t *data, int size)
 {
@@ -323,7 +306,7 @@ static int fmp4_write_init(struct pipeline_fmp4 *f, const uint8_t *data, int ini
     char path[JOB_SPEC_PATH_MAX + 64];
     char temp[JOB_SPEC_PATH_MAX + 128];
     struct stat st;
-    fmp4_init_path(run->spec, path, sizeof(path));
+    job_spec_init_path(run->spec, path, sizeof(path));
     /* Written by the job's first run, over one a former job left (its edit
      * list would not match this job's fragments); a resumed run's moov
      * differs (edit list), so it writes one only if none is there. */
