@@ -361,8 +361,9 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
                  spec->canvas_height);
         return -1;
     }
-    if (spec->deliver && spec->output_kind != JOB_OUTPUT_HLS) {
-        snprintf(err, errlen, "only an HLS stream from the pipeline is delivered through the shim");
+    if (spec->deliver && spec->output_kind != JOB_OUTPUT_HLS &&
+        spec->output_kind != JOB_OUTPUT_CLI_HLS) {
+        snprintf(err, errlen, "only an HLS stream is delivered through the shim");
         return -1;
     }
     if (spec->output_kind == JOB_OUTPUT_HLS) {

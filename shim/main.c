@@ -524,7 +524,8 @@ int main(int argc, char **argv)
     /* shim.delivery shim: the workers write an HLS stream into a folder of
      * their own and this shim writes it into Jellyfin's (shim/fetch.h). */
     spec->deliver =
-        spec->output_kind == JOB_OUTPUT_HLS && strcmp(config.shim_delivery, "shim") == 0;
+        (spec->output_kind == JOB_OUTPUT_HLS || spec->output_kind == JOB_OUTPUT_CLI_HLS) &&
+        strcmp(config.shim_delivery, "shim") == 0;
     memcpy(jellyfin_spec, spec, sizeof(*spec));
     int mapped = spec->output_kind == JOB_OUTPUT_DEVICE_CHECK
                      ? 0

@@ -18,8 +18,9 @@
 # those of the same line run in the shared-folder mode (the reference), each
 # index checkpointed by exactly one owner; the job ends done with one
 # takeover; no spool folder is left by the survivor. Then an fMP4 line
-# (init segment and all) delivered the same way must give exactly the files
-# the shared-folder mode gives.
+# (init segment and all), and the same line run by the worker's ffmpeg CLI,
+# delivered the same way must give exactly the files the shared-folder
+# mode gives.
 # Prints delivery_takeover_gap_s=X (kill to the next segment checkpointed).
 # Usage: tests/e2e_delivery.sh   (FFPOOL_TEST_KEEP=1 keeps the folder)
 # shellcheck source=tests/e2e_lease_lib.sh
@@ -94,30 +95,45 @@ survivor=$(lease_job_field owner)
 check "the survivor left no spool folder" \
   [ -z "$(find "$dir/spool" -mindepth 1 -maxdepth 1 -name "*.$survivor.*")" ]
 
-# ---- fMP4 (corpus 121): the init segment too, byte for byte ---------------
-# The same line delivered (shim in its namespace) and in the shared-folder
-# mode: every file, init segment and playlist included, must be the same.
-fmp4=$(e2e_corpus 121)
-mkdir -p "$dir/fmp4-shared" "$dir/fmp4-ns" "$dir/fmp4-delivered"
-mapfile -d '' shared_args < <(python3 "$here/tests/jellyfin_argv.py" "$fmp4" \
-  --input "$lease_clip" --outdir "$dir/fmp4-shared")
-mapfile -d '' ns_args < <(python3 "$here/tests/jellyfin_argv.py" "$fmp4" \
-  --input "$lease_clip" --outdir "$dir/fmp4-ns")
-rc_shared=0; rc_ns=0
-"$build/jellyfin/ffmpeg" "${shared_args[@]}" </dev/null 2>"$dir/fmp4-shared.log" || rc_shared=$?
-env FFPOOL_SHIM_DELIVERY=shim unshare -m bash -c "$namespace" namespace "$dir/fmp4-ns" \
-  "$dir/fmp4-delivered" "$build/jellyfin/ffmpeg" "${ns_args[@]}" </dev/null \
-  2>"$dir/fmp4-ns.log" || rc_ns=$?
-check "fMP4: both shims exited 0 ($rc_shared, $rc_ns)" [ "$rc_shared:$rc_ns" = 0:0 ]
-check "fMP4: nothing in the folder as the workers see it" [ -z "$(ls -A "$dir/fmp4-ns")" ]
-fmp4_same() {
-  local f n=0
-  for f in "$dir/fmp4-shared"/*; do
-    cmp -s "$f" "$dir/fmp4-delivered/$(basename "$f")" || return 1
-    n=$((n + 1))
-  done
-  [ "$n" -ge 3 ] && [ "$(find "$dir/fmp4-delivered" -type f | wc -l)" = "$n" ]
+# ---- the same files as the shared-folder mode -----------------------------
+# deliver_same NAME CORPUS: the line run once in the shared-folder mode and
+# once delivered (shim in its namespace); every file, init segment and
+# playlist included, must be the same.
+deliver_same() {
+  local name=$1 corpus=$2 rc_shared=0 rc_ns=0
+  local shared=$dir/$name-shared ns=$dir/$name-ns delivered=$dir/$name-delivered
+  mkdir -p "$shared" "$ns" "$delivered"
+  mapfile -d '' shared_args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" \
+    --input "$lease_clip" --outdir "$shared")
+  mapfile -d '' ns_args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" \
+    --input "$lease_clip" --outdir "$ns")
+  "$build/jellyfin/ffmpeg" "${shared_args[@]}" </dev/null 2>"$shared.log" || rc_shared=$?
+  env FFPOOL_SHIM_DELIVERY=shim unshare -m bash -c "$namespace" namespace "$ns" \
+    "$delivered" "$build/jellyfin/ffmpeg" "${ns_args[@]}" </dev/null 2>"$ns.log" || rc_ns=$?
+  check "$name: both shims exited 0 ($rc_shared, $rc_ns)" [ "$rc_shared:$rc_ns" = 0:0 ]
+  check "$name: nothing in the folder as the workers see it" [ -z "$(ls -A "$ns")" ]
+  same() {
+    local f n=0
+    for f in "$shared"/*; do
+      cmp -s "$f" "$delivered/$(basename "$f")" || return 1
+      n=$((n + 1))
+    done
+    [ "$n" -ge 3 ] && [ "$(find "$delivered" -type f | wc -l)" = "$n" ]
+  }
+  check "$name: every file delivered ($(find "$delivered" -type f | wc -l)) is the shared mode's, byte for byte" \
+    same
 }
-check "fMP4: every file delivered ($(find "$dir/fmp4-delivered" -type f | wc -l)) is the shared mode's, byte for byte" \
-  fmp4_same
+
+# fMP4 (corpus 121): the init segment too.
+deliver_same fmp4 "$(e2e_corpus 121)"
+
+# A line only the worker's ffmpeg CLI runs (corpus 121 with the -async 1
+# EncodingHelper adds for WMA/ASF sources, and Debian's aac encoder for
+# jellyfin-ffmpeg's libfdk_aac): the CLI writes into the run's folder
+# inside the spool, and its segments and init segment are delivered as the
+# pipeline's are.
+sed -e 's|"-analyzeduration |"-async 1 -analyzeduration |' -e 's|libfdk_aac|aac|' \
+  "$(e2e_corpus 121)" >"$dir/cli.txt"
+deliver_same cli "$dir/cli.txt"
+check "cli: the line ran on a worker's CLI" grep -q 'reason="cli: ' "$dir/cli-ns.log"
 lease_finish

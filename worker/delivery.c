@@ -9,7 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
+#include <ftw.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -463,17 +463,19 @@ int delivery_spool_prepare(struct job_spec *spec, const char *spool_dir, const c
     return 0;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
 void delivery_spool_remove(const char *spool)
 {
-    if (spool[0] == '\0')
-        return;
-    char pattern[JOB_SPEC_PATH_MAX + 4];
-    snprintf(pattern, sizeof(pattern), "%s/*", spool);
-    glob_t found;
-    if (glob(pattern, GLOB_NOSORT | GLOB_NOESCAPE, NULL, &found) == 0) {
-        for (size_t i = 0; i < found.gl_pathc; i++)
-            unlink(found.gl_pathv[i]);
-        globfree(&found);
-    }
-    rmdir(spool);
+    /* Depth first, not following links: what a run wrote, and the CLI's
+     * private folder inside (worker/cli_job.c). */
+    if (spool[0] != '\0')
+        nftw(spool, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -801,11 +801,12 @@ static void *job_main(void *arg)
         snprintf(err, sizeof(err), "progressive output %s cannot be resumed by another run",
                  job->spec.output);
         result = PIPELINE_ERROR;
-    } else if (job->spec.output_kind == JOB_OUTPUT_CLI_HLS) {
-        result = cli_run_hls(&job->spec, job->first_index, job->config->worker_ffmpeg, &cli, err,
-                             sizeof(err));
     } else {
-        result = pipeline_run(&job->spec, job->first_index, &callbacks, err, sizeof(err));
+        if (job->spec.output_kind == JOB_OUTPUT_CLI_HLS)
+            result = cli_run_hls(&job->spec, job->first_index, job->config->worker_ffmpeg, &cli,
+                                 err, sizeof(err));
+        else
+            result = pipeline_run(&job->spec, job->first_index, &callbacks, err, sizeof(err));
         /* Delivered: the stream is whole once the shim has every segment. */
         if (result == PIPELINE_OK && job->delivery != NULL) {
             delivery_end(job->delivery);
