@@ -362,8 +362,9 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         return -1;
     }
     if (spec->deliver && spec->output_kind != JOB_OUTPUT_HLS &&
-        spec->output_kind != JOB_OUTPUT_CLI_HLS) {
-        snprintf(err, errlen, "only an HLS stream is delivered through the shim");
+        spec->output_kind != JOB_OUTPUT_CLI_HLS && spec->output_kind != JOB_OUTPUT_PROGRESSIVE) {
+        snprintf(err, errlen,
+                 "only an HLS stream or a progressive output is delivered through the shim");
         return -1;
     }
     if (spec->output_kind == JOB_OUTPUT_HLS) {

@@ -154,42 +154,73 @@ static Ffpool__Reply *fetch_call(struct wire_client *client, const char *job_id,
     return reply;
 }
 
-static void *fetch_main(void *arg)
+/* Dials the owner the last status named when it changed; its epoch goes in
+ * *epoch and its address in address. Returns 0 when a client is ready, -1
+ * (after a pause) when there is none yet. */
+static int fetch_owner(struct shim_fetch *fetch, struct wire_client **client, char *dialled,
+                       size_t dialled_len, int64_t *epoch, char *address, size_t address_len)
 {
-    struct shim_fetch *fetch = arg;
+    pthread_mutex_lock(&fetch->lock);
+    *epoch = fetch->epoch;
+    snprintf(address, address_len, "%s", fetch->address);
+    pthread_mutex_unlock(&fetch->lock);
+    if (address[0] == '\0') {
+        poll(NULL, 0, FETCH_RETRY_MS);
+        return -1;
+    }
+    if (*client != NULL && strcmp(address, dialled) == 0)
+        return 0;
+    wire_client_close(*client);
+    char err[512];
+    struct wire_client_options options = {.urls = address,
+                                          .token = fetch->config->api_token,
+                                          .timeout_ms = FETCH_TIMEOUT_MS,
+                                          .tls_ca = fetch->config->api_tls_ca};
+    *client = wire_client_open_options(&options, err, sizeof(err));
+    snprintf(dialled, dialled_len, "%s", *client != NULL ? address : "");
+    if (*client == NULL) {
+        log_warn("fetch_failed", "job=%s address=%s error=%s", fetch->job_id, address,
+                 log_quote(err));
+        poll(NULL, 0, FETCH_RETRY_MS);
+        return -1;
+    }
+    log_info("fetch_owner", "job=%s epoch=%lld address=%s", fetch->job_id, (long long)*epoch,
+             address);
+    return 0;
+}
+
+/* A Fetch that brought nothing: says why (once per reason; said holds the
+ * last reason), frees the reply and pauses. */
+static void fetch_refused(struct shim_fetch *fetch, Ffpool__Reply *reply, const char *err,
+                          int index, const char *address, char *said, size_t said_len)
+{
+    const char *why = reply == NULL ? err
+                      : reply->message != NULL && reply->message[0] != '\0'
+                          ? reply->message
+                          : "nothing in the reply";
+    if (strcmp(why, said) != 0)
+        log_warn("fetch_waiting", "job=%s segment=%d address=%s error=%s", fetch->job_id, index,
+                 address, log_quote(why));
+    snprintf(said, said_len, "%s", why);
+    if (reply != NULL)
+        ffpool__reply__free_unpacked(reply, NULL);
+    poll(NULL, 0, FETCH_RETRY_MS);
+}
+
+/* An HLS stream: segment by segment, the fMP4 init segment first. */
+static void fetch_segments(struct shim_fetch *fetch)
+{
     const struct job_spec *spec = fetch->spec;
     struct wire_client *client = NULL;
-    char dialled[256] = "", err[512], said[512] = "";
+    char dialled[256] = "", address[256], err[512], said[512] = "";
     int have_init = spec->segment_type != JOB_SEGMENT_FMP4;
     struct fetch_file file = {.index = spec->start_number, .fd = -1};
 
     while (!atomic_load(&fetch->stop)) {
-        pthread_mutex_lock(&fetch->lock);
-        int64_t epoch = fetch->epoch;
-        char address[256];
-        snprintf(address, sizeof(address), "%s", fetch->address);
-        pthread_mutex_unlock(&fetch->lock);
-        if (address[0] == '\0') {
-            poll(NULL, 0, FETCH_RETRY_MS);
+        int64_t epoch;
+        if (fetch_owner(fetch, &client, dialled, sizeof(dialled), &epoch, address,
+                        sizeof(address)) != 0)
             continue;
-        }
-        if (client == NULL || strcmp(address, dialled) != 0) {
-            wire_client_close(client);
-            struct wire_client_options options = {.urls = address,
-                                                  .token = fetch->config->api_token,
-                                                  .timeout_ms = FETCH_TIMEOUT_MS,
-                                                  .tls_ca = fetch->config->api_tls_ca};
-            client = wire_client_open_options(&options, err, sizeof(err));
-            snprintf(dialled, sizeof(dialled), "%s", client != NULL ? address : "");
-            if (client == NULL) {
-                log_warn("fetch_failed", "job=%s address=%s error=%s", fetch->job_id, address,
-                         log_quote(err));
-                poll(NULL, 0, FETCH_RETRY_MS);
-                continue;
-            }
-            log_info("fetch_owner", "job=%s epoch=%lld address=%s", fetch->job_id, (long long)epoch,
-                     address);
-        }
         int index = have_init ? file.index : -1;
         if (file.epoch != epoch)
             file_abandon(&file); /* another owner: its bytes from the first */
@@ -197,20 +228,10 @@ static void *fetch_main(void *arg)
         Ffpool__Reply *reply =
             fetch_call(client, fetch->job_id, epoch, index, file.offset, err, sizeof(err));
         if (reply == NULL || reply->code != FFPOOL__ERROR_CODE__OK || reply->delivery == NULL) {
-            const char *why = reply == NULL ? err
-                              : reply->message != NULL && reply->message[0] != '\0'
-                                  ? reply->message
-                                  : "no segment in the reply";
-            if (strcmp(why, said) != 0)
-                log_warn("fetch_waiting", "job=%s segment=%d address=%s error=%s", fetch->job_id,
-                         index, address, log_quote(why));
-            snprintf(said, sizeof(said), "%s", why);
             if (reply != NULL && index < 0 && reply->code == FFPOOL__ERROR_CODE__ERROR_NOT_FOUND &&
-                strstr(why, "init segment") != NULL)
+                reply->message != NULL && strstr(reply->message, "init segment") != NULL)
                 have_init = 1; /* this owner has none for us: go on with segments */
-            if (reply != NULL)
-                ffpool__reply__free_unpacked(reply, NULL);
-            poll(NULL, 0, FETCH_RETRY_MS);
+            fetch_refused(fetch, reply, err, index, address, said, sizeof(said));
             continue;
         }
         said[0] = '\0';
@@ -241,6 +262,90 @@ static void *fetch_main(void *arg)
     }
     file_abandon(&file);
     wire_client_close(client);
+}
+
+static int write_at(int fd, const uint8_t *data, size_t len, int64_t offset)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fd, data, len, offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+        offset += n;
+    }
+    return 0;
+}
+
+/* A progressive output: written where Jellyfin reads it, as it grows (no
+ * temporary name: Jellyfin tails it), then the bytes the muxer rewrote at
+ * its end, in place; END gives its final size. */
+static void fetch_output(struct shim_fetch *fetch)
+{
+    const char *path = fetch->spec->output;
+    struct wire_client *client = NULL;
+    char dialled[256] = "", address[256], err[512], said[512] = "";
+    int fd = -1, rewrites = 0;
+    int64_t have = 0;
+
+    while (!atomic_load(&fetch->stop)) {
+        int64_t epoch;
+        if (fetch_owner(fetch, &client, dialled, sizeof(dialled), &epoch, address,
+                        sizeof(address)) != 0)
+            continue;
+        Ffpool__Reply *reply =
+            fetch_call(client, fetch->job_id, epoch, rewrites, have, err, sizeof(err));
+        if (reply == NULL || reply->code != FFPOOL__ERROR_CODE__OK || reply->delivery == NULL) {
+            fetch_refused(fetch, reply, err, fetch->spec->start_number, address, said,
+                          sizeof(said));
+            continue;
+        }
+        said[0] = '\0';
+        const Ffpool__Delivery *delivery = reply->delivery;
+        int ended = delivery->state == FFPOOL__DELIVERY_STATE__END;
+        int ready = delivery->state == FFPOOL__DELIVERY_STATE__READY &&
+                    (delivery->rewrite || delivery->offset == have);
+        if (fd < 0 && (ready || ended) &&
+            (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+            log_warn("fetch_write_failed", "job=%s output=%s error=%s", fetch->job_id,
+                     log_quote(path), log_quote(strerror(errno)));
+        if (fd >= 0 && ready) {
+            if (write_at(fd, delivery->data.data, delivery->data.len, delivery->offset) != 0) {
+                log_warn("fetch_write_failed", "job=%s output=%s error=%s", fetch->job_id,
+                         log_quote(path), log_quote(strerror(errno)));
+            } else if (delivery->rewrite) {
+                rewrites++;
+            } else {
+                have += (int64_t)delivery->data.len;
+                atomic_store(&fetch->written, fetch->spec->start_number);
+            }
+        }
+        if (fd >= 0 && ended) {
+            if (delivery->size != have && ftruncate(fd, delivery->size) != 0)
+                log_warn("fetch_write_failed", "job=%s output=%s error=%s", fetch->job_id,
+                         log_quote(path), log_quote(strerror(errno)));
+            log_info("output_delivered", "job=%s bytes=%lld rewrites=%d", fetch->job_id,
+                     (long long)delivery->size, rewrites);
+            atomic_store(&fetch->written, fetch->spec->start_number);
+        }
+        ffpool__reply__free_unpacked(reply, NULL);
+        if (ended)
+            break;
+    }
+    if (fd >= 0)
+        close(fd);
+    wire_client_close(client);
+}
+
+static void *fetch_main(void *arg)
+{
+    struct shim_fetch *fetch = arg;
+    if (fetch->spec->output_kind == JOB_OUTPUT_PROGRESSIVE)
+        fetch_output(fetch);
+    else
+        fetch_segments(fetch);
     return NULL;
 }
 

@@ -521,10 +521,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "ffpool: cannot serve this command line: %s\n", reason);
         goto cleanup;
     }
-    /* shim.delivery shim: the workers write an HLS stream into a folder of
+    /* shim.delivery shim: the workers write a stream into a folder of
      * their own and this shim writes it into Jellyfin's (shim/fetch.h). */
     spec->deliver =
-        (spec->output_kind == JOB_OUTPUT_HLS || spec->output_kind == JOB_OUTPUT_CLI_HLS) &&
+        (spec->output_kind == JOB_OUTPUT_HLS || spec->output_kind == JOB_OUTPUT_CLI_HLS ||
+         spec->output_kind == JOB_OUTPUT_PROGRESSIVE) &&
         strcmp(config.shim_delivery, "shim") == 0;
     memcpy(jellyfin_spec, spec, sizeof(*spec));
     int mapped = spec->output_kind == JOB_OUTPUT_DEVICE_CHECK

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "log.h"
 #include "program.h"
@@ -30,6 +31,21 @@
 #define DELIVERY_WAIT_MAX_MS 2000
 /* A Fetch is a few dozen bytes: anything longer is refused unread. */
 #define DELIVERY_RECV_MAX 65536
+/* A progressive output is checked for rewrites in blocks of this size. */
+#define DELIVERY_BLOCK (1 << 20)
+
+/* A progressive output, served as it grows (config.file_path). Only the
+ * serving thread touches it. */
+struct delivery_file {
+    char path[JOB_SPEC_PATH_MAX + 64];
+    int64_t served;    /* bytes served at least once, from 0 */
+    int committed;     /* the shim's first byte recorded */
+    uint32_t *crc;     /* per DELIVERY_BLOCK: the CRC of the bytes served */
+    size_t blocks;     /* entries in crc */
+    int64_t *rewrites; /* block offsets that differ at the end */
+    int n_rewrites;
+    int checked; /* rewrites found (the file is final) */
+};
 
 struct delivery {
     struct delivery_config config;
@@ -45,6 +61,7 @@ struct delivery {
     int ended;
     int stopped; /* a commit stopped the run: nothing more is served */
     atomic_llong last_request_ms;
+    struct delivery_file file;
 };
 
 /* The serving thread's state: its Redis connection and what the last reply
@@ -191,6 +208,160 @@ static void serve_init(struct delivery_thread *thread, const Ffpool__FetchReques
     message->state = FFPOOL__DELIVERY_STATE__READY;
 }
 
+/* ---- a progressive output ----------------------------------------------- */
+
+/* Adds bytes [offset, offset + len) to the CRCs of what was served; only
+ * bytes past `served` count (a chunk served again is the file's current
+ * content: if it changed, the end's check finds it). Returns 0, or -1. */
+static int file_note_served(struct delivery_file *file, int64_t offset, const uint8_t *data,
+                            size_t len)
+{
+    int64_t end = offset + (int64_t)len;
+    if (end <= file->served)
+        return 0;
+    size_t need = (size_t)((end + DELIVERY_BLOCK - 1) / DELIVERY_BLOCK);
+    if (need > file->blocks) {
+        uint32_t *crc = realloc(file->crc, need * sizeof(*crc));
+        if (crc == NULL)
+            return -1;
+        for (size_t b = file->blocks; b < need; b++)
+            crc[b] = (uint32_t)crc32(0L, Z_NULL, 0);
+        file->crc = crc;
+        file->blocks = need;
+    }
+    for (int64_t at = file->served; at < end;) {
+        size_t block = (size_t)(at / DELIVERY_BLOCK);
+        int64_t stop = (int64_t)(block + 1) * DELIVERY_BLOCK;
+        if (stop > end)
+            stop = end;
+        file->crc[block] =
+            (uint32_t)crc32(file->crc[block], data + (at - offset), (uInt)(stop - at));
+        at = stop;
+    }
+    file->served = end;
+    return 0;
+}
+
+/* The file is final: finds the blocks whose bytes differ from those served
+ * (a muxer's trailer rewrites its header in place). Returns 0, or -1. */
+static int file_find_rewrites(struct delivery_file *file)
+{
+    int fd = open(file->path, O_RDONLY | O_CLOEXEC);
+    uint8_t *block = malloc(DELIVERY_BLOCK);
+    file->rewrites = calloc(file->blocks > 0 ? file->blocks : 1, sizeof(*file->rewrites));
+    int failed = fd < 0 || block == NULL || file->rewrites == NULL;
+    for (size_t b = 0; b < file->blocks && !failed; b++) {
+        int64_t at = (int64_t)b * DELIVERY_BLOCK;
+        int64_t want = file->served - at < DELIVERY_BLOCK ? file->served - at : DELIVERY_BLOCK;
+        ssize_t got = pread(fd, block, (size_t)want, at);
+        if (got < 0) {
+            failed = 1;
+            break;
+        }
+        /* Past the final end: the shim cuts its copy there (END's size). */
+        if (got > 0 && (got != want ||
+                        (uint32_t)crc32(crc32(0L, Z_NULL, 0), block, (uInt)got) != file->crc[b]))
+            file->rewrites[file->n_rewrites++] = at;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(block);
+    file->checked = !failed;
+    return failed ? -1 : 0;
+}
+
+/* A progressive output: fetch->offset is what the shim holds. Serves the
+ * bytes after it as the file grows; once the run has ended and the shim
+ * holds them all, the rewritten blocks one by one (fetch->index: how many
+ * it has written), then END. */
+static void serve_file(struct delivery_thread *thread, const Ffpool__FetchRequest *fetch,
+                       Ffpool__Reply *reply)
+{
+    struct delivery *delivery = thread->delivery;
+    struct delivery_file *file = &delivery->file;
+    Ffpool__Delivery *message = &thread->message;
+    pthread_mutex_lock(&delivery->lock);
+    int stopped = delivery->stopped;
+    pthread_mutex_unlock(&delivery->lock);
+    if (stopped) {
+        reply->delivery = NULL;
+        reply_error(thread, reply, FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE,
+                    "job %s: this run has stopped", delivery->job_id);
+        return;
+    }
+    if (fetch->offset < 0 || fetch->offset > file->served || fetch->index < 0) {
+        reply->delivery = NULL;
+        reply_error(thread, reply, FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE,
+                    "job %s: this run did not serve those bytes (another run's)", delivery->job_id);
+        return;
+    }
+    if (fetch->offset > 0 && !file->committed) {
+        /* The shim holds bytes: no later run may start the file again. */
+        struct delivery_item held = {.index = delivery->config.start_number};
+        if (delivery->callbacks.commit(delivery->callbacks.opaque, thread->queue, &held) != 0) {
+            pthread_mutex_lock(&delivery->lock);
+            delivery->stopped = 1;
+            pthread_mutex_unlock(&delivery->lock);
+            reply->delivery = NULL;
+            reply_error(thread, reply, FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE,
+                        "job %s: this run has stopped", delivery->job_id);
+            return;
+        }
+        file->committed = 1;
+    }
+    int wait_ms = fetch->wait_ms < DELIVERY_WAIT_MAX_MS ? fetch->wait_ms : DELIVERY_WAIT_MAX_MS;
+    long long deadline = program_monotonic_ms() + (wait_ms > 0 ? wait_ms : 0);
+    message->index = fetch->index;
+    for (;;) {
+        pthread_mutex_lock(&delivery->lock);
+        int ended = delivery->ended;
+        pthread_mutex_unlock(&delivery->lock);
+        struct stat st;
+        int exists = stat(file->path, &st) == 0;
+        if ((!exists && errno != ENOENT) || (!exists && ended))
+            break;
+        if (exists && st.st_size > fetch->offset) {
+            if (read_chunk(thread, file->path, fetch->offset) != 0 ||
+                file_note_served(file, fetch->offset, thread->data, message->data.len) != 0)
+                break;
+            message->state = FFPOOL__DELIVERY_STATE__READY;
+            return;
+        }
+        if (ended && exists) {
+            if (!file->checked && file_find_rewrites(file) != 0)
+                break;
+            message->size = st.st_size;
+            if (fetch->index < file->n_rewrites) {
+                int64_t at = file->rewrites[fetch->index];
+                if (read_chunk(thread, file->path, at) != 0)
+                    break;
+                if (message->data.len > DELIVERY_BLOCK)
+                    message->data.len = DELIVERY_BLOCK;
+                message->rewrite = 1;
+                message->state = FFPOOL__DELIVERY_STATE__READY;
+                return;
+            }
+            /* The shim holds the final file. */
+            message->state = FFPOOL__DELIVERY_STATE__END;
+            pthread_mutex_lock(&delivery->lock);
+            delivery->pending = 0;
+            pthread_cond_broadcast(&delivery->changed);
+            pthread_mutex_unlock(&delivery->lock);
+            return;
+        }
+        if (program_monotonic_ms() >= deadline) {
+            message->state = FFPOOL__DELIVERY_STATE__PENDING;
+            return;
+        }
+        usleep(10 * 1000);
+    }
+    reply->delivery = NULL;
+    snprintf(thread->text, sizeof(thread->text), "job %s: %s: %s", delivery->job_id, file->path,
+             strerror(errno));
+    reply->code = FFPOOL__ERROR_CODE__ERROR_INTERNAL;
+    reply->message = thread->text;
+}
+
 /* Fetch: acknowledge what is before the index asked for, then answer with
  * a chunk of it, PENDING when it is not made within the wait, or END when
  * the stream ended before it. */
@@ -224,6 +395,10 @@ static void delivery_handle(void *state, const Ffpool__Request *request, Ffpool_
         return;
     }
     reply->delivery = &thread->message;
+    if (delivery->file.path[0] != '\0') {
+        serve_file(thread, fetch, reply);
+        return;
+    }
     if (fetch->index < 0) {
         serve_init(thread, fetch, reply);
         return;
@@ -316,6 +491,11 @@ struct delivery *delivery_start(const struct delivery_config *config,
     snprintf(delivery->init_path, sizeof(delivery->init_path), "%s",
              config->init_path != NULL ? config->init_path : "");
     delivery->config.job_id = delivery->job_id;
+    if (config->file_path != NULL && config->file_path[0] != '\0') {
+        snprintf(delivery->file.path, sizeof(delivery->file.path), "%s", config->file_path);
+        delivery->pending = 1; /* the file, until the shim holds it whole */
+    }
+    delivery->config.file_path = delivery->file.path;
     pthread_mutex_init(&delivery->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -407,6 +587,8 @@ void delivery_stop(struct delivery *delivery)
         delivery->head = item->next;
         item_free(item);
     }
+    free(delivery->file.crc);
+    free(delivery->file.rewrites);
     pthread_mutex_destroy(&delivery->lock);
     pthread_cond_destroy(&delivery->changed);
     free(delivery);
@@ -449,7 +631,8 @@ int delivery_spool_prepare(struct job_spec *spec, const char *spool_dir, const c
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         /* The init segment's name is relative to the playlist's folder
          * unless absolute: the spool either way. */
-        if (paths[i] == spec->init_filename && strchr(paths[i], '/') == NULL)
+        if (paths[i][0] == '\0' ||
+            (paths[i] == spec->init_filename && strchr(paths[i], '/') == NULL))
             continue;
         const char *slash = strrchr(paths[i], '/');
         char moved[JOB_SPEC_PATH_MAX];

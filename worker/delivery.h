@@ -67,6 +67,13 @@ struct delivery_config {
      * (MPEG-TS, or a resumed run, whose init differs from the first run's
      * that Jellyfin already has). */
     const char *init_path;
+    /* A progressive output (its copy in the spool), or "" for a stream.
+     * Served as it grows; at the end, the blocks its muxer rewrote after
+     * they were served are served again (Delivery.rewrite). The shim's
+     * first acknowledged byte is committed as segment start_number: a run
+     * after it must not write the file again from its start. */
+    const char *file_path;
+    int start_number;
     const struct queue_config *queue_config; /* for the server's connection */
 };
 

@@ -713,11 +713,14 @@ static void job_complete(struct job_run *run, double seconds)
 }
 
 /* 1 if a progressive output already holds bytes (an earlier run wrote
- * them, and a reader may be tailing them). */
-static int job_output_written(const struct job_spec *spec)
+ * them, and a reader may be tailing them). Delivered, the shim's first
+ * byte was committed as the first segment (delivery.h). */
+static int job_output_written(const struct job *job)
 {
+    if (job->delivery != NULL)
+        return job->first_index > job->spec.start_number;
     struct stat st;
-    return stat(spec->output, &st) == 0 && st.st_size > 0;
+    return stat(job->spec.output, &st) == 0 && st.st_size > 0;
 }
 
 static void *job_main(void *arg)
@@ -793,7 +796,7 @@ static void *job_main(void *arg)
             delivery_end(job->delivery); /* the shim's next request is answered END */
         result = PIPELINE_OK;
     } else if (job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE && job->epoch > 1 &&
-               job_output_written(&job->spec)) {
+               job_output_written(job)) {
         /* Jellyfin is tailing that file from the byte it has reached: a
          * second run would rewrite it from the start under the reader. A
          * run before this one that wrote nothing (handed back before its
@@ -910,6 +913,8 @@ static int job_delivery_start(struct job *job)
         .job_id = job->id,
         .epoch = job->epoch,
         .init_path = init_path,
+        .file_path = job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE ? job->spec.output : "",
+        .start_number = job->spec.start_number,
         .queue_config = &job->queue_config,
     };
     struct delivery_callbacks callbacks = {
