@@ -43,9 +43,14 @@
 # check, which then names the fail-over, and a job claimed again after its
 # shim saw it end (its end lost) fails too.
 #
+# --delivery: no shared transcode folder (shim.delivery shim): the workers
+# write into spool folders of their own (DIR/spool) and the shims fetch
+# every segment into the streams' folders; the checks are the same, plus
+# every segment's delivery logged by its shim.
+#
 #   scripts/chaos.sh [--duration S] [--streams K] [--workers N] [--clip-seconds S]
 #                    [--size WxH] [--lease-ttl-ms MS] [--seed N] [--dir DIR] [--keep]
-#                    [--sentinel]
+#                    [--sentinel] [--delivery]
 #
 # Defaults: 600 s, 3 streams, 4 workers, 120 s clips at 640x360, lease 2000 ms.
 set -euo pipefail
@@ -66,6 +71,7 @@ seed=$$
 dir=""
 keep=0
 sentinel=0
+delivery=0
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) duration=$2; shift 2 ;;
@@ -78,7 +84,8 @@ while [ $# -gt 0 ]; do
     --dir) dir=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     --sentinel) sentinel=1; shift ;;
-    -h | --help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --delivery) delivery=1; shift ;;
+    -h | --help) sed -n '2,55p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "chaos: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -96,6 +103,9 @@ cp "$bin"/ffpool-worker "$bin"/ffpool-scheduler "$bin"/ffpool-shim "$bin"/ffpool
 ln -s ../bin/ffpool-shim "$dir/jellyfin/ffmpeg"
 bin=$dir/bin
 pool=$dir/pool
+if [ "$delivery" = 1 ]; then
+  export FFPOOL_SHIM_DELIVERY=shim FFPOOL_WORKER_SPOOL_DIR=$dir/spool
+fi
 RANDOM=$seed
 failures=0
 stopped_pid=""
@@ -541,6 +551,14 @@ for s in "${all_streams[@]}"; do
     done
     say "FAIL $s: segment index(es) published more than once:$why"
     ok=0
+  fi
+  # Delivered: the shim wrote every index once (its log, event=segment_delivered).
+  if [ "$delivery" = 1 ]; then
+    delivered=$(grep -c "event=segment_delivered job=$job " "$dir/out/$s.log" || true)
+    ddups=$(sed -n "s/.*event=segment_delivered job=$job segment=\([0-9]*\) .*/\1/p" "$dir/out/$s.log" |
+      sort -n | uniq -d | tr '\n' ' ')
+    [ "$delivered" = "$expected" ] && [ -z "$ddups" ] ||
+      { say "FAIL $s ($job): the shim delivered $delivered segment(s), expected $expected${ddups:+; twice: $ddups}"; ok=0; }
   fi
   # A job claimed again after its shim saw it end: its end was lost (a
   # fail-over), and a worker transcodes into the stream's folder after the
