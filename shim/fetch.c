@@ -240,6 +240,14 @@ static void fetch_segments(struct shim_fetch *fetch)
             ffpool__reply__free_unpacked(reply, NULL);
             break;
         }
+        if (delivery->state == FFPOOL__DELIVERY_STATE__AHEAD && delivery->index > file.index) {
+            /* This shim attached to a job another one was fetching: the
+             * stream goes on where that one left it. */
+            log_warn("fetch_attached", "job=%s segments=%d-%d delivered to another shim",
+                     fetch->job_id, file.index, delivery->index - 1);
+            file_abandon(&file);
+            file.index = delivery->index;
+        }
         if (delivery->state == FFPOOL__DELIVERY_STATE__READY) {
             if (index < 0)
                 job_spec_init_path(spec, file.path, sizeof(file.path));

@@ -58,6 +58,7 @@ struct delivery {
     pthread_cond_t changed; /* an item offered or acknowledged, the end; CLOCK_MONOTONIC */
     struct delivery_item *head, *tail;
     int pending;
+    int acked_below; /* every segment before it is acknowledged */
     int ended;
     int stopped; /* a commit stopped the run: nothing more is served */
     atomic_llong last_request_ms;
@@ -171,6 +172,7 @@ static int acknowledge_below(struct delivery_thread *thread, int index)
         if (delivery->head == NULL)
             delivery->tail = NULL;
         delivery->pending--;
+        delivery->acked_below = item->index + 1;
         item_free(item);
         pthread_cond_broadcast(&delivery->changed);
     }
@@ -416,6 +418,8 @@ static void delivery_handle(void *state, const Ffpool__Request *request, Ffpool_
                         "job %s: this run has stopped", delivery->job_id);
             return;
         }
+        if (fetch->index < delivery->acked_below)
+            break; /* another shim has it */
         if (delivery->head != NULL && delivery->head->index == fetch->index) {
             found = delivery->head;
             break;
@@ -425,10 +429,16 @@ static void delivery_handle(void *state, const Ffpool__Request *request, Ffpool_
         pthread_cond_timedwait(&delivery->changed, &delivery->lock, &until);
     }
     int ended = delivery->ended;
+    int acked_below = delivery->acked_below;
     pthread_mutex_unlock(&delivery->lock);
 
     Ffpool__Delivery *message = &thread->message;
     message->index = fetch->index;
+    if (found == NULL && fetch->index < acked_below) {
+        message->state = FFPOOL__DELIVERY_STATE__AHEAD;
+        message->index = acked_below;
+        return;
+    }
     if (found == NULL) {
         message->state = ended ? FFPOOL__DELIVERY_STATE__END : FFPOOL__DELIVERY_STATE__PENDING;
         return;
@@ -491,6 +501,7 @@ struct delivery *delivery_start(const struct delivery_config *config,
     snprintf(delivery->init_path, sizeof(delivery->init_path), "%s",
              config->init_path != NULL ? config->init_path : "");
     delivery->config.job_id = delivery->job_id;
+    delivery->acked_below = config->first_index;
     if (config->file_path != NULL && config->file_path[0] != '\0') {
         snprintf(delivery->file.path, sizeof(delivery->file.path), "%s", config->file_path);
         delivery->pending = 1; /* the file, until the shim holds it whole */

@@ -74,6 +74,9 @@ struct delivery_config {
      * after it must not write the file again from its start. */
     const char *file_path;
     int start_number;
+    /* The run's first segment: those before it were acknowledged to an
+     * earlier run. */
+    int first_index;
     const struct queue_config *queue_config; /* for the server's connection */
 };
 

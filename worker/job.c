@@ -915,6 +915,7 @@ static int job_delivery_start(struct job *job)
         .init_path = init_path,
         .file_path = job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE ? job->spec.output : "",
         .start_number = job->spec.start_number,
+        .first_index = job->first_index,
         .queue_config = &job->queue_config,
     };
     struct delivery_callbacks callbacks = {
