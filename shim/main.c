@@ -366,15 +366,45 @@ static int shim_native_lacks(const struct ffpool_config *config, int argc, char 
     return lacks;
 }
 
+/* Whether the workers see the folder a run-once line writes its output
+ * file into (images, extracted subtitles: Jellyfin's data and cache
+ * folders, not its transcode folder). Its files are not delivered through
+ * the shim: with shim.delivery shim the workers see none of Jellyfin's
+ * folders; with a paths.map they see the mapped ones; without one they
+ * share Jellyfin's file system. Returns 1, or 0 with why. */
+static int shim_cli_output_seen(const struct ffpool_config *config, const struct pathmap *map,
+                                const struct job_spec *spec, char *why, size_t whylen)
+{
+    char mapped[JOB_SPEC_PATH_MAX];
+    if (spec->output_kind != JOB_OUTPUT_CLI || spec->output[0] != '/')
+        return 1; /* a stream (delivered or published), or no file (-f null -) */
+    if (strcmp(config->shim_delivery, "shim") == 0) {
+        snprintf(why, whylen,
+                 "it writes %s, and with shim.delivery shim the workers see none of Jellyfin's "
+                 "folders (a run-once line's files are not delivered)",
+                 spec->output);
+        return 0;
+    }
+    if (map->count > 0 &&
+        pathmap_translate(map, PATHMAP_TO_WORKER, spec->output, mapped, sizeof(mapped)) != 1) {
+        snprintf(why, whylen, "it writes %s, under no paths.map folder the workers see",
+                 spec->output);
+        return 0;
+    }
+    return 1;
+}
+
 /* Returns ARGV_NATIVE (spec is then a CLI job) or ARGV_PASSTHROUGH, with
  * its reason; native_reason is why the native parser passed it through. */
-static enum argv_decision shim_route_cli(const struct ffpool_config *config, int argc, char **argv,
+static enum argv_decision shim_route_cli(const struct ffpool_config *config,
+                                         const struct pathmap *map, int argc, char **argv,
                                          struct job_spec *spec, char *reason, size_t reasonlen)
 {
     char native_reason[512], why[600], requires[JOB_SPEC_REQUIRES_MAX];
     snprintf(native_reason, sizeof(native_reason), "%s",
              strncmp(reason, "passthrough: ", 13) == 0 ? reason + 13 : reason);
-    if (argv_cli_spec(argc, argv, spec, why, sizeof(why)) != 0) {
+    if (argv_cli_spec(argc, argv, spec, why, sizeof(why)) != 0 ||
+        !shim_cli_output_seen(config, map, spec, why, sizeof(why))) {
         snprintf(reason, reasonlen, "passthrough: %s; not for a worker's CLI: %s", native_reason,
                  why);
         return ARGV_PASSTHROUGH;
@@ -502,7 +532,7 @@ int main(int argc, char **argv)
     if (decision == ARGV_NATIVE && job_spec_uses_hardware(spec))
         decision = shim_route_hardware(&config, spec, reason, sizeof(reason));
     if (for_cli &&
-        (decision = shim_route_cli(&config, argc, argv, spec, reason, sizeof(reason))) ==
+        (decision = shim_route_cli(&config, &map, argc, argv, spec, reason, sizeof(reason))) ==
             ARGV_NATIVE &&
         strstr(spec->requires, "device:") != NULL &&
         (forwarded = shim_environment_forward(spec, environ, err, sizeof(err))) < 0) {

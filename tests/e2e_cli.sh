@@ -204,6 +204,25 @@ check "extraction: the pool's file is the local CLI's, byte for byte" \
   cmp -s "$dir/extract/pool/subs.ass" "$dir/extract/local/subs.ass"
 check "extraction ran on a worker's CLI" ran_on_pool 2
 
+# Where the workers do not see the folder a run-once line writes into, it
+# runs on Jellyfin's own ffmpeg (shim.fallback_ffmpeg), and the log says
+# why: under a paths.map that does not cover it (Kubernetes maps only the
+# transcode folder; images and subtitles go to Jellyfin's data and cache
+# folders), and with shim.delivery shim (the workers see none of them).
+mkdir -p "$dir/unseen"
+for how in FFPOOL_PATHS_MAP=/nowhere=/elsewhere FFPOOL_SHIM_DELIVERY=shim; do
+  rm -f "$dir/unseen/subs.ass"
+  rc=0
+  : >"$dir/unseen.log"
+  env "$how" FFPOOL_SHIM_LOG_FILE="$dir/unseen.log" "$build/jellyfin/ffmpeg" -i "$dir/subbed.mkv" \
+    -copyts -map 0:2 -an -vn -c:s copy "$dir/unseen/subs.ass" </dev/null 2>/dev/null || rc=$?
+  check "$how: the extraction ran on the local ffmpeg (rc=$rc) and wrote the CLI's file" \
+    bash -c "[ $rc = 0 ] && cmp -s '$dir/unseen/subs.ass' '$dir/extract/local/subs.ass'"
+  check "$how: the log says why ($(grep -o 'it writes [^"]*' "$dir/unseen.log" | head -n 1))" \
+    grep -q 'the workers see' "$dir/unseen.log"
+done
+check "neither ran on a worker's CLI" ran_on_pool 2
+
 # A loudness scan: its answer is on stderr.
 run_both loudness -hide_banner -i "$dir/clip.mkv" -vn -af ebur128=framelog=verbose -f null -
 summary() { sed -n '/Summary:/,$p' "$1" | sed 's/ @ 0x[0-9a-f]*//'; }
