@@ -43,16 +43,17 @@ struct shim_fetch {
     atomic_int stop;
 };
 
-static int write_all(int fd, const uint8_t *data, size_t len)
+static int write_at(int fd, const uint8_t *data, size_t len, int64_t offset)
 {
     while (len > 0) {
-        ssize_t n = write(fd, data, len);
+        ssize_t n = pwrite(fd, data, len, offset);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return -1;
         data += n;
         len -= (size_t)n;
+        offset += n;
     }
     return 0;
 }
@@ -65,7 +66,7 @@ static int write_file(const char *path, const uint8_t *data, size_t len)
     int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
-    int failed = write_all(fd, data, len);
+    int failed = write_at(fd, data, len, 0);
     if (close(fd) != 0 || failed != 0 || rename(temp, path) != 0) {
         unlink(temp);
         return -1;
@@ -111,7 +112,7 @@ static int file_take(struct shim_fetch *fetch, struct fetch_file *file,
             return -1;
         }
     }
-    if (write_all(file->fd, delivery->data.data, delivery->data.len) != 0) {
+    if (write_at(file->fd, delivery->data.data, delivery->data.len, file->offset) != 0) {
         snprintf(err, errlen, "%s: %s", file->temp, strerror(errno));
         file_abandon(file);
         return -1;
@@ -270,21 +271,6 @@ static void fetch_segments(struct shim_fetch *fetch)
     }
     file_abandon(&file);
     wire_client_close(client);
-}
-
-static int write_at(int fd, const uint8_t *data, size_t len, int64_t offset)
-{
-    while (len > 0) {
-        ssize_t n = pwrite(fd, data, len, offset);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-        offset += n;
-    }
-    return 0;
 }
 
 /* A progressive output: written where Jellyfin reads it, as it grows (no

@@ -26,10 +26,7 @@
 # shellcheck source=tests/e2e_lease_lib.sh
 . "$(dirname "$0")/e2e_lease_lib.sh"
 
-if [ "$(id -u)" != 0 ] || ! unshare -m true 2>/dev/null; then
-  say "FAIL this test needs root and unshare -m (a mount namespace of its own)"
-  exit 1
-fi
+lease_need_namespace
 export FFPOOL_WORKER_SPOOL_DIR=$dir/spool
 lease_clip 36 640x360
 lease_pool_up 2
@@ -37,13 +34,7 @@ lease_reference
 
 # ---- the delivered run, the shim in its own mount namespace ---------------
 mkdir -p "$dir/delivered"
-# shellcheck disable=SC2016 # expanded by the inner shell
-namespace='folder=$1 copy=$2; shift 2
-mount -t tmpfs -o mode=0755 tmpfs "$folder" || exit 97
-rc=0; "$@" || rc=$?
-cp -a "$folder"/. "$copy"/; exit $rc'
-lease_runner=(env FFPOOL_SHIM_DELIVERY=shim unshare -m bash -c "$namespace" namespace
-  "$dir/transcodes" "$dir/delivered")
+lease_runner=(lease_delivered "$dir/transcodes" "$dir/delivered")
 lease_shim_start
 # Held by Jellyfin's pause once the shim has its first segment, the shim
 # then fetching all the owner has made; then the shim is stopped (SIGSTOP, 3 s: its heartbeat
@@ -109,8 +100,8 @@ deliver_same() {
   mapfile -d '' ns_args < <(python3 "$here/tests/jellyfin_argv.py" "$corpus" \
     --input "$lease_clip" --outdir "$ns")
   "$build/jellyfin/ffmpeg" "${shared_args[@]}" </dev/null 2>"$shared.log" || rc_shared=$?
-  env FFPOOL_SHIM_DELIVERY=shim unshare -m bash -c "$namespace" namespace "$ns" \
-    "$delivered" "$build/jellyfin/ffmpeg" "${ns_args[@]}" </dev/null 2>"$ns.log" || rc_ns=$?
+  lease_delivered "$ns" "$delivered" "$build/jellyfin/ffmpeg" "${ns_args[@]}" </dev/null \
+    2>"$ns.log" || rc_ns=$?
   check "$name: both shims exited 0 ($rc_shared, $rc_ns)" [ "$rc_shared:$rc_ns" = 0:0 ]
   check "$name: nothing in the folder as the workers see it" [ -z "$(ls -A "$ns")" ]
   same() {

@@ -23,23 +23,14 @@
 # shellcheck source=tests/e2e_lease_lib.sh
 . "$(dirname "$0")/e2e_lease_lib.sh"
 
-if [ "$(id -u)" != 0 ] || ! unshare -m true 2>/dev/null; then
-  say "FAIL this test needs root and unshare -m (a mount namespace of its own)"
-  exit 1
-fi
+lease_need_namespace
 export FFPOOL_WORKER_SPOOL_DIR=$dir/spool
 lease_clip 36 640x360
 lease_pool_up 1
 lease_reference
 
-# shellcheck disable=SC2016 # expanded by the inner shell
-namespace='folder=$1 copy=$2; shift 2
-mount -t tmpfs -o mode=0755 tmpfs "$folder" || exit 97
-rc=0; "$@" || rc=$?
-cp -a "$folder"/. "$copy"/; exit $rc'
 mkdir -p "$dir/first" "$dir/second"
-lease_runner=(env FFPOOL_SHIM_DELIVERY=shim unshare -m bash -c "$namespace" namespace
-  "$dir/transcodes" "$dir/first")
+lease_runner=(lease_delivered "$dir/transcodes" "$dir/first")
 lease_shim_start
 has_job() { [ -n "$(e2e_job_id "$dir/shim.log")" ]; }
 wait_until 60 has_job || { say "FAIL no job"; exit 1; }
@@ -54,9 +45,8 @@ held=$(lease_job_field checkpoint)
 say "SIGKILLed the first shim; the job's checkpoint (what it acknowledged) was segment $held"
 
 rc2=0
-env FFPOOL_SHIM_DELIVERY=shim unshare -m bash -c "$namespace" namespace "$dir/transcodes" \
-  "$dir/second" "$build/jellyfin/ffmpeg" "${lease_args[@]}" </dev/null 2>"$dir/second.log" ||
-  rc2=$?
+lease_delivered "$dir/transcodes" "$dir/second" "$build/jellyfin/ffmpeg" "${lease_args[@]}" \
+  </dev/null 2>"$dir/second.log" || rc2=$?
 check "the second shim exited 0 (rc=$rc2)" [ "$rc2" = 0 ]
 check "it attached to the running job ($lease_job_id), no second job" \
   grep -q "event=attached job=$lease_job_id" "$dir/second.log"

@@ -211,3 +211,24 @@ lease_kill_held_owner() {
 
 # lease_finish: exit status from the checks.
 lease_finish() { e2e_finish "$dir/shim.log" "$pool"/*.log; }
+
+# lease_need_namespace: exits unless this runs as root with unshare -m.
+lease_need_namespace() {
+  if [ "$(id -u)" != 0 ] || ! unshare -m true 2>/dev/null; then
+    say "FAIL this test needs root and unshare -m (a mount namespace of its own)"
+    exit 1
+  fi
+}
+
+# lease_delivered FOLDER COPY COMMAND...: COMMAND as a shim that delivers
+# (shim.delivery shim), in a mount namespace of its own with a private
+# tmpfs over FOLDER (Jellyfin's folder), so that nothing a worker writes to
+# that path can reach it; when COMMAND exits, what it wrote there is copied
+# to COPY. Returns COMMAND's status.
+lease_delivered() {
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  env FFPOOL_SHIM_DELIVERY=shim unshare -m bash -c 'folder=$1 copy=$2; shift 2
+mount -t tmpfs -o mode=0755 tmpfs "$folder" || exit 97
+rc=0; "$@" || rc=$?
+cp -a "$folder"/. "$copy"/; exit $rc' namespace "$@"
+}
