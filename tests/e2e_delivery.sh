@@ -63,6 +63,7 @@ killed=$(now)
 kill -CONT "$shim_only"
 say "SIGKILLed $victim (pid $victim_pid): the shim held up to segment $held, $made made and not delivered"
 check "the owner had made segments the shim never got ($made)" [ "$made" -ge 1 ]
+check "... at most worker.delivery_ahead (3) of them: the spool is bounded" [ "$made" -le 3 ]
 lease_shim_wait 120
 
 check "nothing appeared in the transcode folder as the workers see it" \

@@ -18,7 +18,9 @@
 # acknowledged to the end, and a complete playlist; a segment both shims
 # hold is the same file; the two folders together hold the whole stream
 # (every segment once, every frame, each segment's times those of an
-# uninterrupted run), and each index was checkpointed once.
+# uninterrupted run), and each index was checkpointed once. Then a shim
+# that goes away with no other to attach: the job is cancelled, its spool
+# folder removed, and the worker serves the next job.
 # Usage: tests/e2e_delivery_attach.sh   (FFPOOL_TEST_KEEP=1 keeps the folder)
 # shellcheck source=tests/e2e_lease_lib.sh
 . "$(dirname "$0")/e2e_lease_lib.sh"
@@ -89,4 +91,33 @@ find "$dir/first" -name '*.ts' -size +0 -exec cp -t "$dir/transcodes/" {} +
 cp "$dir"/second/* "$dir/transcodes/"
 lease_shim_rc=$rc2
 lease_check_output
+
+# ---- a shim that goes away for good ---------------------------------------
+# Jellyfin gone and no other shim: nobody asks for the segments, the owner
+# stops at worker.delivery_ahead of them, the shim's heartbeat lapses
+# (lease.heartbeat_ttl_ms, 15 s) and the job is cancelled; the worker
+# removes its spool folder and serves the next job.
+rm -rf "$dir/transcodes" "$dir/first"
+mkdir -p "$dir/transcodes" "$dir/first"
+lease_shim_start
+wait_until 60 has_job || { say "FAIL no job"; exit 1; }
+lease_job_id=$(e2e_job_id "$dir/shim.log")
+wait_until 60 held_at "$lease_start_number" || { say "FAIL the shim got no segment"; exit 1; }
+gone_shim=$(pgrep -f "^$build/jellyfin/ffmpeg .*$dir/transcodes" | head -n 1)
+kill -KILL "$gone_shim"
+gone_at=$(now)
+lease_shim_wait 30
+ended() { [ "$(lease_job_field state)" = cancelled ]; }
+wait_until 40 ended || true
+state=$(lease_job_field state)
+check "with no shim left, the job was cancelled ($state, $(elapsed "$gone_at" "$(now)") s after the kill)" \
+  [ "$state" = cancelled ]
+spool_empty() { [ -z "$(find "$dir/spool" -mindepth 1 -maxdepth 1)" ]; }
+wait_until 10 spool_empty || true
+check "the worker removed the job's spool folder" spool_empty
+rm -rf "$dir/transcodes" "$dir/reference"
+lease_runner=()
+lease_shim_start "$lease_clip" "$dir/reference"
+lease_shim_wait 120
+check "the worker then serves the next job (shared folder: rc=$lease_shim_rc)" [ "$lease_shim_rc" = 0 ]
 lease_finish
