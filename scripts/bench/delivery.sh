@@ -9,7 +9,9 @@
 #   2. throughput through one shim: a 4K remux of a high-bitrate clip (the
 #      same line), bytes written over the job's wall time, shim and shared;
 #   3. time to first segment: exec to segment 0 on disk (a transcode:
-#      tests/corpus/002, 1080p to 720p x264), shim and shared, alternating.
+#      tests/corpus/002, 1080p to 720p x264), shim and shared, alternating;
+#   4. a progressive output through one shim: the 4K clip remuxed into one
+#      Matroska file (tests/corpus/132 without its -ss), bytes over wall time.
 #   scripts/bench/delivery.sh [RUNS]   (default 5)
 # Prints a markdown section for BENCHMARKS.md.
 set -euo pipefail
@@ -61,9 +63,21 @@ run() {
   awk -v s="$start" -v f="$first" -v e="$end" -v b="$(du -sb "$out" | cut -f1)" \
     'BEGIN { printf "%.3f %.3f %d\n", f - s, e - s, b }'
 }
+# progressive MODE NAME: one progressive remux; prints "total_seconds bytes".
+progressive() {
+  local mode=$1 out=$dir/$2 start end
+  rm -rf "$out" && mkdir -p "$out"
+  mapfile -d '' args < <(python3 "$here/tests/jellyfin_argv.py" "$c132" --input "$clip_4k" --drop=-ss \
+    --outdir "$out")
+  start=$(date +%s.%N)
+  FFPOOL_SHIM_DELIVERY=$mode "$build/jellyfin/ffmpeg" "${args[@]}" </dev/null 2>"$out.log"
+  end=$(date +%s.%N)
+  awk -v s="$start" -v e="$end" -v b="$(du -sb "$out" | cut -f1)" 'BEGIN { printf "%.3f %d\n", e - s, b }'
+}
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 c018=$(find "$here/tests/corpus" -name "018-*.txt" | head -n 1)
 c002=$(find "$here/tests/corpus" -name "002-*.txt" | head -n 1)
+c132=$(find "$here/tests/corpus" -name "132-*.txt" | head -n 1)
 
 # 1. latency, from the two logs (same clock, ms resolution)
 : >"$dir/latency"
@@ -88,15 +102,21 @@ seg_bytes=$(find "$dir/lat" -name '*.ts' -printf '%s\n' | sort -g | awk '{ v[NR]
 
 # 2. and 3., alternating modes
 : >"$dir/remux.shared"; : >"$dir/remux.shim"; : >"$dir/first.shared"; : >"$dir/first.shim"
+: >"$dir/file.shared"; : >"$dir/file.shim"
 for ((r = 0; r < runs; r++)); do
   for mode in shared shim; do
     read -r _ total bytes < <(run "$mode" "$c018" "$clip_4k" "remux-$mode")
     awk -v t="$total" -v b="$bytes" 'BEGIN { printf "%.1f\n", b * 8 / t / 1e6 }' >>"$dir/remux.$mode"
     read -r first _ _ < <(run "$mode" "$c002" "$clip_1080" "first-$mode")
     echo "$first" >>"$dir/first.$mode"
+    read -r total bytes < <(progressive "$mode" "file-$mode")
+    awk -v t="$total" -v b="$bytes" 'BEGIN { printf "%.1f\n", b * 8 / t / 1e6 }' >>"$dir/file.$mode"
   done
 done
 remux_bytes=$(du -sb "$dir/remux-shim" | cut -f1)
+file_bytes=$(du -sb "$dir/file-shim" | cut -f1)
+file_same="sizes differ"
+[ "$file_bytes" != "$(du -sb "$dir/file-shared" | cut -f1)" ] || file_same="the same size"
 cat <<MD
 ### Delivery through the shim against the shared folder ($runs runs each, one worker, loopback)
 
@@ -107,4 +127,5 @@ cat <<MD
 | segment complete on the worker -> in Jellyfin's folder, 1080p copy, median segment $((seg_bytes / 1024)) kB (ms: median / worst of $(wc -l <"$dir/latency")) | 0 (written in place) | $(median <"$dir/latency") / $(sort -g "$dir/latency" | tail -n 1) |
 | 4K remux, $((remux_bytes / 1048576)) MB, Mbit/s written (median) | $(median <"$dir/remux.shared") | $(median <"$dir/remux.shim") |
 | time to first segment, 1080p -> 720p x264 (s, median) | $(median <"$dir/first.shared") | $(median <"$dir/first.shim") |
+| progressive 4K remux into one Matroska file, $((file_bytes / 1048576)) MB, Mbit/s written (median; the two files $file_same) | $(median <"$dir/file.shared") | $(median <"$dir/file.shim") |
 MD
