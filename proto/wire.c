@@ -23,10 +23,10 @@
 /* Certificates and keys are a few kilobytes; refuse anything absurd. */
 #define WIRE_PEM_MAX (256 * 1024)
 /* nng does not report a failed TLS handshake to the caller, only that no
- * scheduler answered: say what to check. */
+ * server answered: say what to check (%s: the peer, "scheduler"). */
 #define WIRE_TLS_HINT                                                                              \
-    " (tls+tcp://: check that api.tls_ca is the CA that signed the scheduler's certificate and "   \
-    "that the certificate names the URL's host)"
+    " (tls+tcp://: check that api.tls_ca is the CA that signed the %s's certificate and that "     \
+    "the certificate names the URL's host)"
 
 const char *wire_error_name(Ffpool__ErrorCode code)
 {
@@ -420,7 +420,21 @@ struct wire_client {
     int timeout_ms;
     int tls;        /* some URL is tls+tcp://: failures may be certificate problems */
     char urls[512]; /* for error messages */
+    char peer[32];  /* what answers: "scheduler", "worker" */
 };
+
+/* A failed call's sentence: format names the peer, then the URLs, then
+ * nng's error; a TLS client adds what to check. */
+static void wire_client_error(const struct wire_client *client, char *err, size_t errlen,
+                              const char *format, int rv)
+{
+    char hint[256] = "";
+    if (client->tls)
+        snprintf(hint, sizeof(hint), WIRE_TLS_HINT, client->peer);
+    int n = snprintf(err, errlen, format, client->peer, client->urls, nng_strerror(rv));
+    if (n >= 0 && (size_t)n < errlen)
+        snprintf(err + n, errlen - (size_t)n, "%s", hint);
+}
 
 struct wire_client *wire_client_open_options(const struct wire_client_options *options, char *err,
                                              size_t errlen)
@@ -436,6 +450,8 @@ struct wire_client *wire_client_open_options(const struct wire_client_options *o
     snprintf(client->token, sizeof(client->token), "%s", options->token ? options->token : "");
     client->timeout_ms = options->timeout_ms > 0 ? options->timeout_ms : 5000;
     snprintf(client->urls, sizeof(client->urls), "%s", urls);
+    snprintf(client->peer, sizeof(client->peer), "%s",
+             options->peer != NULL ? options->peer : "scheduler");
     if ((rv = nng_req0_open(&client->socket)) != 0) {
         snprintf(err, errlen, "open req socket: %s", nng_strerror(rv));
         free(client);
@@ -546,8 +562,7 @@ static int client_exchange(struct wire_client *client, Ffpool__Request *request,
     nng_aio_wait(aio);
     if ((rv = nng_aio_result(aio)) != 0) {
         /* On failure the message still belongs to us. */
-        snprintf(err, errlen, "no scheduler reachable at %s: %s%s", client->urls, nng_strerror(rv),
-                 client->tls ? WIRE_TLS_HINT : "");
+        wire_client_error(client, err, errlen, "no %s reachable at %s: %s", rv);
         goto cleanup;
     }
     msg = NULL;
@@ -556,8 +571,7 @@ static int client_exchange(struct wire_client *client, Ffpool__Request *request,
     nng_ctx_recv(ctx, aio);
     nng_aio_wait(aio);
     if ((rv = nng_aio_result(aio)) != 0) {
-        snprintf(err, errlen, "no reply from a scheduler at %s: %s%s", client->urls,
-                 nng_strerror(rv), client->tls ? WIRE_TLS_HINT : "");
+        wire_client_error(client, err, errlen, "no reply from a %s at %s: %s", rv);
         goto cleanup;
     }
     msg = nng_aio_get_msg(aio);

@@ -78,6 +78,8 @@ struct wire_client_options {
     int timeout_ms;     /* per call; <= 0 = 5000 */
     const char *tls_ca; /* PEM file of the CA that signed the schedulers'
                          * certificates: required for tls+tcp:// URLs */
+    const char *peer;   /* what answers, for error messages: NULL = "scheduler"
+                         * ("worker": a job process's delivery server) */
 };
 
 /* Dials every URL of a comma-separated list without waiting for any to

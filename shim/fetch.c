@@ -176,7 +176,8 @@ static int fetch_owner(struct shim_fetch *fetch, struct wire_client **client, ch
     struct wire_client_options options = {.urls = address,
                                           .token = fetch->config->api_token,
                                           .timeout_ms = FETCH_TIMEOUT_MS,
-                                          .tls_ca = fetch->config->api_tls_ca};
+                                          .tls_ca = fetch->config->api_tls_ca,
+                                          .peer = "worker"};
     *client = wire_client_open_options(&options, err, sizeof(err));
     snprintf(dialled, dialled_len, "%s", *client != NULL ? address : "");
     if (*client == NULL) {
