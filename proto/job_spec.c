@@ -116,6 +116,31 @@ void job_spec_cli_argv(const struct job_spec *spec, const char **argv)
     argv[i] = NULL;
 }
 
+int job_spec_cli_outputs(const struct job_spec *spec, char *is_output, int *pattern)
+{
+    const char *args[JOB_SPEC_CLI_ARGC_MAX + 1];
+    job_spec_cli_argv(spec, args);
+    const char *slash = strrchr(spec->output, '/');
+    *pattern = 0;
+    if (slash == NULL || slash == spec->output)
+        return 0; /* no file in a folder (-f null -) */
+    size_t dir_len = (size_t)(slash - spec->output);
+    int last_input = -1, count = 0;
+    for (int i = 0; i + 1 < spec->n_cli_args; i++)
+        if (strcmp(args[i], "-i") == 0)
+            last_input = i + 1;
+    for (int i = 0; i < spec->n_cli_args; i++) {
+        const char *arg = strncmp(args[i], "file:", 5) == 0 ? args[i] + 5 : args[i];
+        int output = i > last_input && strncmp(arg, spec->output, dir_len) == 0 &&
+                     arg[dir_len] == '/' && strchr(arg + dir_len + 1, '/') == NULL;
+        if (is_output != NULL)
+            is_output[i] = (char)output;
+        count += output;
+        *pattern |= output && strchr(arg + dir_len, '%') != NULL;
+    }
+    return count;
+}
+
 int job_spec_uses_hardware(const struct job_spec *spec)
 {
     return spec->n_hw_devices > 0 || spec->filter_hw_device[0] != '\0' ||
@@ -361,10 +386,8 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
                  spec->canvas_height);
         return -1;
     }
-    if (spec->deliver && spec->output_kind != JOB_OUTPUT_HLS &&
-        spec->output_kind != JOB_OUTPUT_CLI_HLS && spec->output_kind != JOB_OUTPUT_PROGRESSIVE) {
-        snprintf(err, errlen,
-                 "only an HLS stream or a progressive output is delivered through the shim");
+    if (spec->deliver && spec->output_kind == JOB_OUTPUT_DEVICE_CHECK) {
+        snprintf(err, errlen, "a device check writes nothing to deliver");
         return -1;
     }
     if (spec->output_kind == JOB_OUTPUT_HLS) {

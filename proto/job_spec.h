@@ -222,6 +222,15 @@ int job_spec_cli_append(struct job_spec *spec, const char *arg);
  * argv[n_cli_args] with NULL; argv has room for JOB_SPEC_CLI_ARGC_MAX + 1. */
 void job_spec_cli_argv(const struct job_spec *spec, const char **argv);
 
+/* A run-once CLI line's output files: the arguments after its last input
+ * that name a file directly in the folder of spec->output (its last
+ * output). Marks them in is_output (JOB_SPEC_CLI_ARGC_MAX entries; may be
+ * NULL), sets *pattern when one is an image2 pattern (%), and returns how
+ * many. The worker writes them into its spool and the shim, with
+ * shim.delivery shim, fetches them: one plain file served as it grows, or
+ * several once the line has run. */
+int job_spec_cli_outputs(const struct job_spec *spec, char *is_output, int *pattern);
+
 /* Fills spec with every field at its "not given" value. */
 void job_spec_init(struct job_spec *spec);
 

@@ -136,6 +136,21 @@ static int file_take(struct shim_fetch *fetch, struct fetch_file *file,
     return 1;
 }
 
+/* A name a worker sends for a run-once line's file: written into the
+ * output's folder, so a plain name only (no folder, no hidden file). */
+static int file_name_safe(const char *name)
+{
+    return name != NULL && name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL;
+}
+
+/* The path of a run-once line's file named name: beside its output. */
+static void output_folder_path(const struct job_spec *spec, const char *name, char *out, size_t len)
+{
+    const char *slash = strrchr(spec->output, '/');
+    int dir = slash != NULL ? (int)(slash - spec->output) : 0;
+    snprintf(out, len, "%.*s/%s", dir, spec->output, name);
+}
+
 /* Sends one Fetch; returns the reply or NULL. */
 static Ffpool__Reply *fetch_call(struct wire_client *client, const char *job_id, int64_t epoch,
                                  int index, int64_t offset, char *err, size_t errlen)
@@ -215,8 +230,9 @@ static void fetch_segments(struct shim_fetch *fetch)
     const struct job_spec *spec = fetch->spec;
     struct wire_client *client = NULL;
     char dialled[256] = "", address[256], err[512], said[512] = "";
-    int have_init = spec->segment_type != JOB_SEGMENT_FMP4;
-    struct fetch_file file = {.index = spec->start_number, .fd = -1};
+    int files = spec->output_kind == JOB_OUTPUT_CLI; /* a run-once line's files, by name */
+    int have_init = files || spec->segment_type != JOB_SEGMENT_FMP4;
+    struct fetch_file file = {.index = files ? 0 : spec->start_number, .fd = -1};
 
     while (!atomic_load(&fetch->stop)) {
         int64_t epoch;
@@ -251,11 +267,22 @@ static void fetch_segments(struct shim_fetch *fetch)
             file.index = delivery->index;
         }
         if (delivery->state == FFPOOL__DELIVERY_STATE__READY) {
-            if (index < 0)
-                job_spec_init_path(spec, file.path, sizeof(file.path));
-            else
-                job_spec_segment_path(spec, index, file.path, sizeof(file.path));
-            int done = file_take(fetch, &file, delivery, err, sizeof(err));
+            int done;
+            if (files && !file_name_safe(delivery->name)) {
+                /* Refused, and passed over (asking for the next one). */
+                log_warn("fetch_refused", "job=%s file=%d name=%s", fetch->job_id, index,
+                         log_quote(delivery->name != NULL ? delivery->name : ""));
+                file.index++;
+                done = 0;
+            } else {
+                if (files)
+                    output_folder_path(spec, delivery->name, file.path, sizeof(file.path));
+                else if (index < 0)
+                    job_spec_init_path(spec, file.path, sizeof(file.path));
+                else
+                    job_spec_segment_path(spec, index, file.path, sizeof(file.path));
+                done = file_take(fetch, &file, delivery, err, sizeof(err));
+            }
             if (done < 0)
                 log_warn("fetch_write_failed", "job=%s segment=%d error=%s", fetch->job_id, index,
                          log_quote(err));
@@ -337,7 +364,11 @@ static void fetch_output(struct shim_fetch *fetch)
 static void *fetch_main(void *arg)
 {
     struct shim_fetch *fetch = arg;
-    if (fetch->spec->output_kind == JOB_OUTPUT_PROGRESSIVE)
+    const struct job_spec *spec = fetch->spec;
+    int pattern = 0;
+    if (spec->output_kind == JOB_OUTPUT_PROGRESSIVE ||
+        (spec->output_kind == JOB_OUTPUT_CLI && job_spec_cli_outputs(spec, NULL, &pattern) == 1 &&
+         !pattern))
         fetch_output(fetch);
     else
         fetch_segments(fetch);

@@ -366,22 +366,23 @@ static int shim_native_lacks(const struct ffpool_config *config, int argc, char 
     return lacks;
 }
 
-/* Whether the workers see the folder a run-once line writes its output
- * file into (images, extracted subtitles: Jellyfin's data and cache
- * folders, not its transcode folder). Its files are not delivered through
- * the shim: with shim.delivery shim the workers see none of Jellyfin's
- * folders; with a paths.map they see the mapped ones; without one they
- * share Jellyfin's file system. Returns 1, or 0 with why. */
+/* Whether a run-once line's output files (images, extracted subtitles:
+ * Jellyfin's data and cache folders, not its transcode folder) reach
+ * Jellyfin from a worker: with shim.delivery shim the shim fetches them;
+ * otherwise the workers write them, so they must see the folder: a mapped
+ * one with a paths.map, any without (one file system). Returns 1, or 0
+ * with why. */
 static int shim_cli_output_seen(const struct ffpool_config *config, const struct pathmap *map,
                                 const struct job_spec *spec, char *why, size_t whylen)
 {
     char mapped[JOB_SPEC_PATH_MAX];
     if (spec->output_kind != JOB_OUTPUT_CLI || spec->output[0] != '/')
         return 1; /* a stream (delivered or published), or no file (-f null -) */
+    int pattern;
     if (strcmp(config->shim_delivery, "shim") == 0) {
-        snprintf(why, whylen,
-                 "it writes %s, and with shim.delivery shim the workers see none of Jellyfin's "
-                 "folders (a run-once line's files are not delivered)",
+        if (job_spec_cli_outputs(spec, NULL, &pattern) > 0)
+            return 1; /* its files are delivered */
+        snprintf(why, whylen, "its output %s is not one of its arguments (nothing to deliver)",
                  spec->output);
         return 0;
     }
@@ -553,9 +554,12 @@ int main(int argc, char **argv)
     }
     /* shim.delivery shim: the workers write a stream into a folder of
      * their own and this shim writes it into Jellyfin's (shim/fetch.h). */
+    int cli_pattern;
     spec->deliver =
         (spec->output_kind == JOB_OUTPUT_HLS || spec->output_kind == JOB_OUTPUT_CLI_HLS ||
-         spec->output_kind == JOB_OUTPUT_PROGRESSIVE) &&
+         spec->output_kind == JOB_OUTPUT_PROGRESSIVE ||
+         (spec->output_kind == JOB_OUTPUT_CLI &&
+          job_spec_cli_outputs(spec, NULL, &cli_pattern) > 0)) &&
         strcmp(config.shim_delivery, "shim") == 0;
     memcpy(jellyfin_spec, spec, sizeof(*spec));
     int mapped = spec->output_kind == JOB_OUTPUT_DEVICE_CHECK

@@ -661,7 +661,10 @@ static int shim_wait(struct shim_session *session, int device_check)
                 fprintf(stderr, "\nError: the job was cancelled\n");
                 exit_status = 1;
             } else if (device_check) {
-                /* Its stderr is the check's answer: nothing else on it. */
+                /* Its stderr is the check's answer: nothing else on it. A
+                 * run-once line's files come through the fetch thread. */
+                if (session->fetch != NULL)
+                    shim_fetch_follow(session->fetch, job->epoch, job->delivery);
                 if (job->waiting[0] != '\0' && strcmp(job->waiting, last_waiting) != 0)
                     log_info("waiting", "job=%s reason=%s", session->job_id,
                              log_quote(job->waiting));

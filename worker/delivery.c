@@ -7,6 +7,7 @@
  * reply points into outlives the reply's packing. */
 #include "delivery.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -454,6 +455,8 @@ static void delivery_handle(void *state, const Ffpool__Request *request, Ffpool_
         return;
     }
     message->state = FFPOOL__DELIVERY_STATE__READY;
+    if (found->name[0] != '\0')
+        message->name = found->name;
     if (message->offset + (int64_t)message->data.len == message->size) {
         message->duration_us = found->duration_us;
         message->last = found->last;
@@ -623,6 +626,42 @@ void delivery_spool_path(const char *spool_dir, const char *job_id, const char *
     snprintf(out, len, "%s/%s.%s.e%lld", root, job_id, owner, (long long)epoch);
 }
 
+/* A run-once line's output files (job_spec_cli_outputs) pointed into the
+ * spool. Returns 0, or -1 with err. */
+static int spool_cli_outputs(struct job_spec *spec, const char *spool, char *err, size_t errlen)
+{
+    char is_output[JOB_SPEC_CLI_ARGC_MAX];
+    int pattern;
+    if (job_spec_cli_outputs(spec, is_output, &pattern) == 0)
+        return 0;
+    const char *args[JOB_SPEC_CLI_ARGC_MAX + 1];
+    job_spec_cli_argv(spec, args);
+    struct job_spec *moved = malloc(sizeof(*moved));
+    if (moved == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    moved->n_cli_args = 0;
+    int failed = 0;
+    for (int i = 0; i < spec->n_cli_args && !failed; i++) {
+        char path[JOB_SPEC_PATH_MAX * 2];
+        const char *arg = args[i];
+        if (is_output[i]) {
+            snprintf(path, sizeof(path), "%s/%s", spool, strrchr(arg, '/') + 1);
+            arg = path;
+        }
+        failed = job_spec_cli_append(moved, arg) != 0;
+    }
+    if (!failed) {
+        memcpy(spec->cli_args, moved->cli_args, sizeof(spec->cli_args));
+        spec->n_cli_args = moved->n_cli_args;
+    } else {
+        snprintf(err, errlen, "the line's arguments do not fit a job once pointed into the spool");
+    }
+    free(moved);
+    return failed ? -1 : 0;
+}
+
 int delivery_spool_prepare(struct job_spec *spec, const char *spool_dir, const char *job_id,
                            const char *owner, int64_t epoch, char *spool, size_t spool_len,
                            char *err, size_t errlen)
@@ -638,6 +677,8 @@ int delivery_spool_prepare(struct job_spec *spec, const char *spool_dir, const c
         snprintf(err, errlen, "spool folder %s: %s", spool, strerror(errno));
         return -1;
     }
+    if (spec->output_kind == JOB_OUTPUT_CLI && spool_cli_outputs(spec, spool, err, errlen) != 0)
+        return -1;
     char *paths[] = {spec->output, spec->segment_filename, spec->init_filename};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         /* The init segment's name is relative to the playlist's folder
@@ -655,6 +696,63 @@ int delivery_spool_prepare(struct job_spec *spec, const char *spool_dir, const c
         memcpy(paths[i], moved, (size_t)n + 1);
     }
     return 0;
+}
+
+static int name_compare(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int delivery_offer_files(struct delivery *delivery, const char *spool, char *err, size_t errlen)
+{
+    DIR *dir = opendir(spool);
+    if (dir == NULL) {
+        snprintf(err, errlen, "spool folder %s: %s", spool, strerror(errno));
+        return -1;
+    }
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *entry;
+    int failed = 0;
+    while (!failed && (entry = readdir(dir)) != NULL) {
+        if (entry->d_name[0] == '.' ||
+            strlen(entry->d_name) >= sizeof(((struct delivery_item *)0)->name))
+            continue; /* ., .., the CLI's own temporary files */
+        if (count == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **more = realloc(names, cap * sizeof(*names));
+            failed = more == NULL;
+            names = failed ? names : more;
+        }
+        if (!failed && (names[count] = strdup(entry->d_name)) != NULL)
+            count++;
+        else
+            failed = 1;
+    }
+    closedir(dir);
+    if (!failed)
+        qsort(names, count, sizeof(*names), name_compare);
+    for (size_t i = 0; i < count && !failed; i++) {
+        struct delivery_item *item = calloc(1, sizeof(*item));
+        if (item == NULL) {
+            failed = 1;
+            break;
+        }
+        item->index = (int)i;
+        snprintf(item->path, sizeof(item->path), "%s/%s", spool, names[i]);
+        snprintf(item->name, sizeof(item->name), "%s", names[i]);
+        item->last = i + 1 == count;
+        delivery_offer(delivery, item);
+    }
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    if (failed) {
+        snprintf(err, errlen, "out of memory listing %s", spool);
+        return -1;
+    }
+    delivery_end(delivery);
+    return (int)count;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)

@@ -37,7 +37,8 @@ struct delivery_item {
     int index;
     char path[JOB_SPEC_PATH_MAX + 64]; /* the file in the spool */
     int64_t duration_us;
-    int last; /* the stream's last segment */
+    int last;       /* the stream's last segment */
+    char name[256]; /* a run-once line's file: its name in the output's folder */
     char fmp4_base[QUEUE_FMP4_BASE_MAX];
     char *playlist; /* malloc'd: the playlist listing it, written after it */
     size_t playlist_len;
@@ -118,6 +119,11 @@ int delivery_spool_prepare(struct job_spec *spec, const char *spool_dir, const c
 /* The spool folder of one run (job, owner, epoch), whether or not it exists. */
 void delivery_spool_path(const char *spool_dir, const char *job_id, const char *owner,
                          int64_t epoch, char *out, size_t len);
+
+/* Offers every file a run-once line that writes several (a pattern,
+ * several outputs: job_spec_cli_outputs) left in the spool, by name, and
+ * ends the delivery. Returns how many, or -1 with err. */
+int delivery_offer_files(struct delivery *delivery, const char *spool, char *err, size_t errlen);
 
 /* Removes a spool folder and whatever is left in it ("" = none). */
 void delivery_spool_remove(const char *spool);

@@ -676,7 +676,30 @@ static void job_cli_once(struct job *job, struct job_run *run, const struct cli_
                  atomic_load(&job->stop_reason));
         return;
     }
+    /* Delivered: the shim has the line's files before Jellyfin hears it
+     * ended (one file served as it grew; several once the CLI exited). */
+    if (ran == 0 && job->delivery != NULL) {
+        int offered = 0;
+        if (job->delivery_file)
+            delivery_end(job->delivery);
+        else if ((offered = delivery_offer_files(job->delivery, job->spool, err, sizeof(err))) < 0)
+            ran = -1;
+        if (ran == 0) {
+            int waited = job_delivery_wait(run, 0);
+            if (waited == PIPELINE_STOPPED) {
+                free(output);
+                return;
+            }
+            if (waited != PIPELINE_OK) {
+                snprintf(err, sizeof(err), "%s", run->publish_error);
+                ran = -1;
+            }
+        }
+        log_info("cli_delivered", "job=%s files=%d single=%d ok=%d", job->id, offered,
+                 job->delivery_file, ran == 0);
+    }
     if (ran != 0) {
+        free(output);
         job_report(job, WORKER_EVENT_JOB_FAILED, 1);
         log_error("job_failed", "job=%s epoch=%lld error=%s", job->id, (long long)job->epoch,
                   log_quote(err));
@@ -772,6 +795,14 @@ static void *job_main(void *arg)
     if (job_spec_is_cli(&job->spec) && job->config->worker_ffmpeg[0] == '\0') {
         /* Routing keeps CLI jobs from a worker without a CLI: not reached. */
         snprintf(err, sizeof(err), "this worker has no ffmpeg CLI (worker.ffmpeg is empty)");
+        queue_fail_until(run.queue, job->id, job->owner, job->epoch, err, job_deadline(job), NULL);
+        goto done;
+    }
+    if (job->spec.output_kind == JOB_OUTPUT_CLI && job->delivery_file &&
+        job->first_index > job->spec.start_number) {
+        /* As a progressive output: the shim holds the first run's bytes. */
+        snprintf(err, sizeof(err), "output %s cannot be written again by another run",
+                 job->spec.output);
         queue_fail_until(run.queue, job->id, job->owner, job->epoch, err, job_deadline(job), NULL);
         goto done;
     }
@@ -902,6 +933,10 @@ static int job_delivery_start(struct job *job)
     const struct ffpool_config *config = job->config;
     /* The spec's paths point into the spool (delivery_spool_prepare). */
     char init_path[JOB_SPEC_PATH_MAX + 64] = "";
+    int pattern = 0;
+    job->delivery_file = job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE ||
+                         (job->spec.output_kind == JOB_OUTPUT_CLI &&
+                          job_spec_cli_outputs(&job->spec, NULL, &pattern) == 1 && !pattern);
     if (job->spec.segment_type == JOB_SEGMENT_FMP4 && job->first_index == job->spec.start_number)
         job_spec_init_path(&job->spec, init_path, sizeof(init_path));
     struct delivery_config delivery = {
@@ -913,7 +948,7 @@ static int job_delivery_start(struct job *job)
         .job_id = job->id,
         .epoch = job->epoch,
         .init_path = init_path,
-        .file_path = job->spec.output_kind == JOB_OUTPUT_PROGRESSIVE ? job->spec.output : "",
+        .file_path = job->delivery_file ? job->spec.output : "",
         .start_number = job->spec.start_number,
         .first_index = job->first_index,
         .queue_config = &job->queue_config,

@@ -73,6 +73,7 @@ struct job {
     char spool[JOB_SPEC_PATH_MAX];
     struct delivery *delivery;
     char delivery_address[QUEUE_ADDRESS_MAX];
+    int delivery_file;         /* the output is one file, served as it grows (delivery.h) */
     atomic_int delivered;      /* segments the shim acknowledged */
     atomic_int delivered_last; /* 1 once the stream's last one is acknowledged */
 
