@@ -18,9 +18,10 @@
 # those of the same line run in the shared-folder mode (the reference), each
 # index checkpointed by exactly one owner; the job ends done with one
 # takeover; no spool folder is left by the survivor. Then an fMP4 line
-# (init segment and all), and the same line run by the worker's ffmpeg CLI,
-# delivered the same way must give exactly the files the shared-folder
-# mode gives.
+# (init segment and all), the same line run by the worker's ffmpeg CLI, an
+# mp3 and an m4a delivered the same way must give exactly the files the
+# shared-folder mode gives; and run-once lines (trickplay, extraction of
+# one and of two subtitles) the local CLI's files.
 # Prints delivery_takeover_gap_s=X (kill to the next segment checkpointed).
 # Usage: tests/e2e_delivery.sh   (FFPOOL_TEST_KEEP=1 keeps the folder)
 # shellcheck source=tests/e2e_lease_lib.sh
@@ -137,4 +138,44 @@ deliver_same mp3 "$(e2e_corpus 034)" 1
 check "mp3: the muxer's rewrite at the end was delivered in place" \
   grep -Eq 'event=output_delivered .*rewrites=[1-9]' "$dir/mp3-ns.log"
 deliver_same m4a "$(e2e_corpus 133)" 1
+
+# ---- run-once lines: their files come through the shim too ----------------
+# local_same NAME ARGS...: the line on the local ffmpeg CLI (outputs under
+# NAME-local) and through a delivering shim in its namespace (NAME-ns,
+# copied to NAME-delivered), "{out}" standing for the folder: the same exit
+# status, the same files byte for byte, and nothing in the folder as the
+# workers see it.
+local_same() {
+  local name=$1 a rc_local=0 rc_ns=0
+  shift
+  mkdir -p "$dir/$name-local" "$dir/$name-ns" "$dir/$name-delivered"
+  local local_line=() ns_line=()
+  for a in "$@"; do
+    local_line+=("${a//\{out\}/$dir/$name-local}")
+    ns_line+=("${a//\{out\}/$dir/$name-ns}")
+  done
+  ffmpeg "${local_line[@]}" </dev/null >/dev/null 2>&1 || rc_local=$?
+  : >"$dir/$name-ns.log"
+  FFPOOL_SHIM_LOG_FILE=$dir/$name-ns.log lease_delivered "$dir/$name-ns" "$dir/$name-delivered" \
+    "$build/jellyfin/ffmpeg" "${ns_line[@]}" </dev/null >/dev/null 2>&1 || rc_ns=$?
+  check "$name: the same exit status ($rc_local, $rc_ns)" [ "$rc_local" = "$rc_ns" ]
+  check "$name: it ran on a worker's CLI" grep -q 'reason="cli: run once' "$dir/$name-ns.log"
+  check "$name: the files delivered ($(find "$dir/$name-delivered" -type f | wc -l)) are the local CLI's, byte for byte" \
+    bash -c "[ -n \"\$(ls -A '$dir/$name-local')\" ] && diff -r '$dir/$name-local' '$dir/$name-delivered'"
+  check "$name: nothing in the folder as the workers see it" [ -z "$(ls -A "$dir/$name-ns")" ]
+}
+printf '1\n00:00:01,000 --> 00:00:03,000\nFirst line\n\n2\n00:00:05,000 --> 00:00:08,500\nSecond line\n' \
+  >"$dir/subs.srt"
+ffmpeg -nostdin -v error -i "$lease_clip" -i "$dir/subs.srt" -i "$dir/subs.srt" -map 0 -map 1 \
+  -map 2 -c copy -c:s ass "$dir/subbed.mkv"
+# Trickplay as Jellyfin 10.9+ makes it: tile sheets by an image2 pattern,
+# delivered by name once the line has run.
+local_same trickplay -loglevel error -an -sn -skip_frame nokey -i "$lease_clip" -threads 1 \
+  -vf "fps=1/2,scale=w=160:h=90,tile=4x3" -c:v mjpeg -qscale:v 3 -f image2 -start_number 0 \
+  "{out}/%08d.jpg"
+# One extracted subtitle: one file, served as it grows.
+local_same extract -i "$dir/subbed.mkv" -copyts -map 0:2 -an -vn -c:s copy "{out}/subs.ass"
+# Jellyfin 10.11 extracts every text track in one run: two files.
+local_same extract2 -i "$dir/subbed.mkv" -copyts -map 0:2 -an -vn -c:s copy "{out}/a.ass" \
+  -map 0:3 -an -vn -c:s srt "{out}/b.srt"
 lease_finish
