@@ -329,7 +329,7 @@ static void fetch_output(struct shim_fetch *fetch)
         int ended = delivery->state == FFPOOL__DELIVERY_STATE__END;
         int ready = delivery->state == FFPOOL__DELIVERY_STATE__READY &&
                     (delivery->rewrite || delivery->offset == have);
-        if (fd < 0 && (ready || ended) &&
+        if (fd < 0 && (ready || (ended && delivery->size >= 0)) &&
             (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
             log_warn("fetch_write_failed", "job=%s output=%s error=%s", fetch->job_id,
                      log_quote(path), log_quote(strerror(errno)));
@@ -344,6 +344,8 @@ static void fetch_output(struct shim_fetch *fetch)
                 atomic_store(&fetch->written, fetch->spec->start_number);
             }
         }
+        if (ended && fd < 0)
+            log_info("output_delivered", "job=%s bytes=none", fetch->job_id);
         if (fd >= 0 && ended) {
             if (delivery->size != have && ftruncate(fd, delivery->size) != 0)
                 log_warn("fetch_write_failed", "job=%s output=%s error=%s", fetch->job_id,

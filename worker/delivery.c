@@ -321,7 +321,20 @@ static void serve_file(struct delivery_thread *thread, const Ffpool__FetchReques
         pthread_mutex_unlock(&delivery->lock);
         struct stat st;
         int exists = stat(file->path, &st) == 0;
-        if ((!exists && errno != ENOENT) || (!exists && ended))
+        if (!exists && errno != ENOENT)
+            break;
+        if (!exists && ended && file->served == 0) {
+            /* The run wrote no file (a line that failed before its
+             * output): END with no size, and the shim writes none. */
+            message->state = FFPOOL__DELIVERY_STATE__END;
+            message->size = -1;
+            pthread_mutex_lock(&delivery->lock);
+            delivery->pending = 0;
+            pthread_cond_broadcast(&delivery->changed);
+            pthread_mutex_unlock(&delivery->lock);
+            return;
+        }
+        if (!exists && ended)
             break;
         if (exists && st.st_size > fetch->offset) {
             if (read_chunk(thread, file->path, fetch->offset) != 0 ||
