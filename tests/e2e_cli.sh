@@ -208,9 +208,10 @@ check "extraction ran on a worker's CLI" ran_on_pool 2
 # runs on Jellyfin's own ffmpeg (shim.fallback_ffmpeg), and the log says
 # why: under a paths.map that does not cover it (Kubernetes maps only the
 # transcode folder; images and subtitles go to Jellyfin's data and cache
-# folders), and with shim.delivery shim (the workers see none of them).
+# folders). With shim.delivery shim its files are delivered instead
+# (tests/e2e_delivery.sh).
 mkdir -p "$dir/unseen"
-for how in FFPOOL_PATHS_MAP=/nowhere=/elsewhere FFPOOL_SHIM_DELIVERY=shim; do
+for how in FFPOOL_PATHS_MAP=/nowhere=/elsewhere; do
   rm -f "$dir/unseen/subs.ass"
   rc=0
   : >"$dir/unseen.log"
@@ -221,7 +222,7 @@ for how in FFPOOL_PATHS_MAP=/nowhere=/elsewhere FFPOOL_SHIM_DELIVERY=shim; do
   check "$how: the log says why ($(grep -o 'it writes [^"]*' "$dir/unseen.log" | head -n 1))" \
     grep -q 'the workers see' "$dir/unseen.log"
 done
-check "neither ran on a worker's CLI" ran_on_pool 2
+check "it did not run on a worker's CLI" ran_on_pool 2
 
 # A loudness scan: its answer is on stderr.
 run_both loudness -hide_banner -i "$dir/clip.mkv" -vn -af ebur128=framelog=verbose -f null -
