@@ -211,17 +211,14 @@ check "extraction ran on a worker's CLI" ran_on_pool 2
 # folders). With shim.delivery shim its files are delivered instead
 # (tests/e2e_delivery.sh).
 mkdir -p "$dir/unseen"
-for how in FFPOOL_PATHS_MAP=/nowhere=/elsewhere; do
-  rm -f "$dir/unseen/subs.ass"
-  rc=0
-  : >"$dir/unseen.log"
-  env "$how" FFPOOL_SHIM_LOG_FILE="$dir/unseen.log" "$build/jellyfin/ffmpeg" -i "$dir/subbed.mkv" \
-    -copyts -map 0:2 -an -vn -c:s copy "$dir/unseen/subs.ass" </dev/null 2>/dev/null || rc=$?
-  check "$how: the extraction ran on the local ffmpeg (rc=$rc) and wrote the CLI's file" \
-    bash -c "[ $rc = 0 ] && cmp -s '$dir/unseen/subs.ass' '$dir/extract/local/subs.ass'"
-  check "$how: the log says why ($(grep -o 'it writes [^"]*' "$dir/unseen.log" | head -n 1))" \
-    grep -q 'the workers see' "$dir/unseen.log"
-done
+rc=0
+FFPOOL_SHIM_DELIVERY=shared FFPOOL_PATHS_MAP=/nowhere=/elsewhere FFPOOL_SHIM_LOG_FILE="$dir/unseen.log" \
+  "$build/jellyfin/ffmpeg" -i "$dir/subbed.mkv" -copyts -map 0:2 -an -vn -c:s copy \
+  "$dir/unseen/subs.ass" </dev/null 2>/dev/null || rc=$?
+check "unmapped: the extraction ran on the local ffmpeg (rc=$rc) and wrote the CLI's file" \
+  bash -c "[ $rc = 0 ] && cmp -s '$dir/unseen/subs.ass' '$dir/extract/local/subs.ass'"
+check "unmapped: the log says why ($(grep -o 'it writes [^"]*' "$dir/unseen.log" | head -n 1))" \
+  grep -q 'the workers see' "$dir/unseen.log"
 check "it did not run on a worker's CLI" ran_on_pool 2
 
 # A loudness scan: its answer is on stderr.
