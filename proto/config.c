@@ -131,10 +131,11 @@ static const struct config_key config_keys[] = {
                "local ffprobe that serves ffprobe invocations"),
     KEY_INT("shim.progress_interval_ms", shim_progress_interval_ms, "500",
             "how often the shim polls job status and prints a progress line"),
-    KEY_STRING("shim.delivery", shim_delivery, "shared",
-               "how a stream's segments (or a progressive output) reach Jellyfin's transcode "
-               "folder: shared (workers write into it: a volume both see) or shim (workers serve "
-               "them, the shim writes them; run-once lines then stay on the local ffmpeg)"),
+    KEY_STRING("shim.delivery", shim_delivery, "shim",
+               "how a job's files (segments, a progressive output, a run-once line's images or "
+               "subtitles) reach Jellyfin's folders: shim (workers serve them, the shim writes "
+               "them; workers see only the media) or shared (workers write into Jellyfin's "
+               "folders: a volume both see, paths.map where their paths differ)"),
     KEY_STRING("shim.no_pool_policy", shim_no_pool_policy, "fallback",
                "when no worker is registered or the scheduler is unreachable and no capabilities "
                "are cached, and when no live worker has the hardware a line or device check "

@@ -221,13 +221,13 @@ lease_need_namespace() {
 }
 
 # lease_delivered FOLDER COPY COMMAND...: COMMAND as a shim that delivers
-# (shim.delivery shim), in a mount namespace of its own with a private
+# (shim.delivery shim, the binary's default: the setting is unset), in a mount namespace of its own with a private
 # tmpfs over FOLDER (Jellyfin's folder), so that nothing a worker writes to
 # that path can reach it; when COMMAND exits, what it wrote there is copied
 # to COPY. Returns COMMAND's status.
 lease_delivered() {
   # shellcheck disable=SC2016 # expanded by the inner shell
-  env FFPOOL_SHIM_DELIVERY=shim unshare -m bash -c 'folder=$1 copy=$2; shift 2
+  env -u FFPOOL_SHIM_DELIVERY unshare -m bash -c 'folder=$1 copy=$2; shift 2
 mount -t tmpfs -o mode=0755 tmpfs "$folder" || exit 97
 rc=0; "$@" || rc=$?
 cp -a "$folder"/. "$copy"/; exit $rc' namespace "$@"

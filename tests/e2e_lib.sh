@@ -15,6 +15,12 @@
 # failed or keep=1 (then it prints "kept DIR").
 set -euo pipefail
 
+# On one machine the workers see every folder: the tests run their shims in
+# the shared-folder mode (shim.delivery shared) unless they ask for another.
+# The delivery tests run theirs with the binary's default, shim
+# (tests/e2e_lease_lib.sh lease_delivered).
+export FFPOOL_SHIM_DELIVERY=${FFPOOL_SHIM_DELIVERY:-shared}
+
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$here/$build ;; esac

@@ -671,32 +671,25 @@ static void job_cli_once(struct job *job, struct job_run *run, const struct cli_
     int exit_status = 0;
     int ran = cli_run_once(&job->spec, job->config->worker_ffmpeg, cb, QUEUE_RESULT_MAX, &output,
                            &exit_status, err, sizeof(err));
-    if (ran == 1) {
-        log_info("job_stopped", "job=%s epoch=%lld reason=%d", job->id, (long long)job->epoch,
-                 atomic_load(&job->stop_reason));
-        return;
-    }
     /* Delivered: the shim has the line's files before Jellyfin hears it
      * ended (one file served as it grew; several once the CLI exited). */
     if (ran == 0 && job->delivery != NULL) {
-        int offered = 0;
+        int offered = 0, waited = PIPELINE_ERROR;
         if (job->delivery_file)
             delivery_end(job->delivery);
-        else if ((offered = delivery_offer_files(job->delivery, job->spool, err, sizeof(err))) < 0)
-            ran = -1;
-        if (ran == 0) {
-            int waited = job_delivery_wait(run, 0);
-            if (waited == PIPELINE_STOPPED) {
-                free(output);
-                return;
-            }
-            if (waited != PIPELINE_OK) {
-                snprintf(err, sizeof(err), "%s", run->publish_error);
-                ran = -1;
-            }
-        }
+        else
+            offered = delivery_offer_files(job->delivery, job->spool, err, sizeof(err));
+        if (offered >= 0 && (waited = job_delivery_wait(run, 0)) != PIPELINE_OK)
+            snprintf(err, sizeof(err), "%s", run->publish_error);
         log_info("cli_delivered", "job=%s files=%d single=%d ok=%d", job->id, offered,
-                 job->delivery_file, ran == 0);
+                 job->delivery_file, waited == PIPELINE_OK);
+        ran = waited == PIPELINE_OK ? 0 : waited == PIPELINE_STOPPED ? 1 : -1;
+    }
+    if (ran == 1) {
+        free(output);
+        log_info("job_stopped", "job=%s epoch=%lld reason=%d", job->id, (long long)job->epoch,
+                 atomic_load(&job->stop_reason));
+        return;
     }
     if (ran != 0) {
         free(output);
