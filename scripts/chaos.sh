@@ -105,6 +105,8 @@ bin=$dir/bin
 pool=$dir/pool
 if [ "$delivery" = 1 ]; then
   export FFPOOL_SHIM_DELIVERY=shim FFPOOL_WORKER_SPOOL_DIR=$dir/spool
+else
+  export FFPOOL_SHIM_DELIVERY=shared # one machine: the workers see the folder
 fi
 RANDOM=$seed
 failures=0
