@@ -6,6 +6,7 @@
  * truncated path would write segments somewhere nobody asked for. */
 #include "job_spec.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,14 +132,54 @@ int job_spec_cli_outputs(const struct job_spec *spec, char *is_output, int *patt
             last_input = i + 1;
     for (int i = 0; i < spec->n_cli_args; i++) {
         const char *arg = strncmp(args[i], "file:", 5) == 0 ? args[i] + 5 : args[i];
-        int output = i > last_input && strncmp(arg, spec->output, dir_len) == 0 &&
-                     arg[dir_len] == '/' && strchr(arg + dir_len + 1, '/') == NULL;
+        int output = i > last_input && arg[0] == '/';
+        if (output && (strncmp(arg, spec->output, dir_len) != 0 || arg[dir_len] != '/' ||
+                       strchr(arg + dir_len + 1, '/') != NULL))
+            return -1; /* a path elsewhere: an output in another folder, or not an output */
         if (is_output != NULL)
             is_output[i] = (char)output;
         count += output;
         *pattern |= output && strchr(arg + dir_len, '%') != NULL;
     }
     return count;
+}
+
+/* 1 if name is what the image2 pattern (one %d, %0Nd or %Nd) makes. */
+static int pattern_makes(const char *pattern, const char *name)
+{
+    const char *percent = strchr(pattern, '%');
+    size_t prefix = (size_t)(percent - pattern), spec = 1;
+    while (isdigit((unsigned char)percent[spec]))
+        spec++;
+    if (percent[spec] != 'd' || strchr(percent + spec + 1, '%') != NULL)
+        return 0;
+    const char *suffix = percent + spec + 1;
+    size_t name_len = strlen(name), suffix_len = strlen(suffix);
+    if (strncmp(name, pattern, prefix) != 0 || name_len <= prefix + suffix_len ||
+        strcmp(name + name_len - suffix_len, suffix) != 0)
+        return 0;
+    for (const char *c = name + prefix; c < name + name_len - suffix_len; c++)
+        if (!isdigit((unsigned char)*c))
+            return 0;
+    return 1;
+}
+
+int job_spec_cli_output_named(const struct job_spec *spec, const char *name)
+{
+    char is_output[JOB_SPEC_CLI_ARGC_MAX];
+    int pattern;
+    if (name == NULL || name[0] == '\0' || job_spec_cli_outputs(spec, is_output, &pattern) <= 0)
+        return 0;
+    const char *args[JOB_SPEC_CLI_ARGC_MAX + 1];
+    job_spec_cli_argv(spec, args);
+    for (int i = 0; i < spec->n_cli_args; i++) {
+        if (!is_output[i])
+            continue;
+        const char *base = strrchr(args[i], '/') + 1;
+        if (strcmp(base, name) == 0 || (strchr(base, '%') != NULL && pattern_makes(base, name)))
+            return 1;
+    }
+    return 0;
 }
 
 int job_spec_uses_hardware(const struct job_spec *spec)
@@ -298,6 +339,16 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         }
         line = *end == '\n' ? end + 1 : end;
     }
+    int pattern;
+    if (spec->deliver && spec->output_kind == JOB_OUTPUT_DEVICE_CHECK) {
+        snprintf(err, errlen, "a device check writes nothing to deliver");
+        return -1;
+    }
+    if (spec->deliver && spec->output_kind == JOB_OUTPUT_CLI &&
+        job_spec_cli_outputs(spec, NULL, &pattern) < 0) {
+        snprintf(err, errlen, "a delivered line names a path outside its output's folder");
+        return -1;
+    }
     if (job_spec_is_cli(spec))
         return cli_validate(spec, err, errlen);
     if (spec->output_kind == JOB_OUTPUT_DEVICE_CHECK) {
@@ -384,10 +435,6 @@ int job_spec_validate(const struct job_spec *spec, char *err, size_t errlen)
         (spec->canvas_width == 0) != (spec->canvas_height == 0)) {
         snprintf(err, errlen, "canvas size %dx%d is not a size", spec->canvas_width,
                  spec->canvas_height);
-        return -1;
-    }
-    if (spec->deliver && spec->output_kind == JOB_OUTPUT_DEVICE_CHECK) {
-        snprintf(err, errlen, "a device check writes nothing to deliver");
         return -1;
     }
     if (spec->output_kind == JOB_OUTPUT_HLS) {

@@ -223,13 +223,20 @@ int job_spec_cli_append(struct job_spec *spec, const char *arg);
 void job_spec_cli_argv(const struct job_spec *spec, const char **argv);
 
 /* A run-once CLI line's output files: the arguments after its last input
- * that name a file directly in the folder of spec->output (its last
- * output). Marks them in is_output (JOB_SPEC_CLI_ARGC_MAX entries; may be
- * NULL), sets *pattern when one is an image2 pattern (%), and returns how
- * many. The worker writes them into its spool and the shim, with
- * shim.delivery shim, fetches them: one plain file served as it grows, or
- * several once the line has run. */
+ * that are absolute paths, all of them files directly in the folder of
+ * spec->output (its last output). Marks them in is_output
+ * (JOB_SPEC_CLI_ARGC_MAX entries; may be NULL), sets *pattern when one is
+ * an image2 pattern (%), and returns how many; -1 if such an argument is
+ * elsewhere (an output in another folder, or a path that is no output),
+ * and the line is then not delivered. The worker writes them into its
+ * spool and the shim, with shim.delivery shim, fetches them: one plain
+ * file served as it grows, or several once the line has run. */
 int job_spec_cli_outputs(const struct job_spec *spec, char *is_output, int *pattern);
+
+/* 1 if name is one of those files: an output's own name, or one that an
+ * output's image2 pattern makes (img%03d.jpg: img001.jpg). The shim writes
+ * no other name a worker sends. */
+int job_spec_cli_output_named(const struct job_spec *spec, const char *name);
 
 /* Fills spec with every field at its "not given" value. */
 void job_spec_init(struct job_spec *spec);

@@ -176,7 +176,9 @@ static int confine_one(const char *what, const char *path, int must_exist, const
 /* A CLI job: the CLI may read or write any path its line names, so every
  * argument that is an absolute path (or a file: one) must lie under the
  * media roots or the transcode root, and with media roots set a URL is
- * refused. Paths inside filter graphs are not read here. */
+ * refused. A delivered line's output files are not (the worker writes them
+ * into its spool, the shim where Jellyfin asked). Paths inside filter
+ * graphs are not read here. */
 static int confine_cli(const struct job_spec *spec, const char *media_roots,
                        const char *transcode_root, char *err, size_t errlen)
 {
@@ -186,8 +188,15 @@ static int confine_cli(const struct job_spec *spec, const char *media_roots,
     snprintf(roots, sizeof(roots), "%s,%s", roots_empty(media_roots) ? "" : media_roots,
              roots_empty(transcode_root) ? "" : transcode_root);
     const char *args[JOB_SPEC_CLI_ARGC_MAX + 1];
+    char spooled[JOB_SPEC_CLI_ARGC_MAX] = {0};
+    int pattern;
     job_spec_cli_argv(spec, args);
+    if (spec->deliver && spec->output_kind == JOB_OUTPUT_CLI &&
+        job_spec_cli_outputs(spec, spooled, &pattern) < 0)
+        memset(spooled, 0, sizeof(spooled)); /* refused by job_spec_validate */
     for (int i = 0; i < spec->n_cli_args; i++) {
+        if (spooled[i])
+            continue;
         const char *arg = strncmp(args[i], "file:", 5) == 0 ? args[i] + 5 : args[i];
         if (!roots_empty(media_roots) && strstr(arg, "://") != NULL) {
             snprintf(err, errlen,

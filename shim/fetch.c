@@ -29,6 +29,10 @@
 #define FETCH_TIMEOUT_MS 1000
 /* Pause after a failed request (no owner yet, owner gone, lease moving). */
 #define FETCH_RETRY_MS 50
+/* A write into Jellyfin's folder that fails this many times in a row, this
+ * far apart (a full disk, a folder gone), ends the job. */
+#define FETCH_WRITE_TRIES 20
+#define FETCH_WRITE_RETRY_MS 250
 
 struct shim_fetch {
     const struct ffpool_config *config;
@@ -41,6 +45,8 @@ struct shim_fetch {
     char address[256];
     atomic_int written;
     atomic_int stop;
+    atomic_int failed; /* gave up writing into Jellyfin's folder: failure says why */
+    char failure[600];
 };
 
 static int write_at(int fd, const uint8_t *data, size_t len, int64_t offset)
@@ -151,6 +157,24 @@ static void output_folder_path(const struct job_spec *spec, const char *name, ch
     snprintf(out, len, "%.*s/%s", dir, spec->output, name);
 }
 
+/* A write into Jellyfin's folder failed (why: the path and the error):
+ * waits a moment and returns 0 to try again, or -1 once it has failed
+ * FETCH_WRITE_TRIES times in a row; the fetch then gives up and the
+ * session ends the job, saying why (shim_fetch_failed). */
+static int write_failed(struct shim_fetch *fetch, int *failures, const char *why)
+{
+    log_warn("fetch_write_failed", "job=%s error=%s tries=%d", fetch->job_id, log_quote(why),
+             *failures + 1);
+    if (++*failures < FETCH_WRITE_TRIES) {
+        poll(NULL, 0, FETCH_WRITE_RETRY_MS);
+        return 0;
+    }
+    snprintf(fetch->failure, sizeof(fetch->failure), "cannot write into Jellyfin's folder: %s",
+             why);
+    atomic_store(&fetch->failed, 1);
+    return -1;
+}
+
 /* Sends one Fetch; returns the reply or NULL. */
 static Ffpool__Reply *fetch_call(struct wire_client *client, const char *job_id, int64_t epoch,
                                  int index, int64_t offset, char *err, size_t errlen)
@@ -224,7 +248,9 @@ static void fetch_refused(struct shim_fetch *fetch, Ffpool__Reply *reply, const 
     poll(NULL, 0, FETCH_RETRY_MS);
 }
 
-/* An HLS stream: segment by segment, the fMP4 init segment first. */
+/* An HLS stream: segment by segment, the fMP4 init segment first; or a
+ * run-once line's files, one by one, each under the name it was served
+ * with (one of the line's outputs). */
 static void fetch_segments(struct shim_fetch *fetch)
 {
     const struct job_spec *spec = fetch->spec;
@@ -233,6 +259,7 @@ static void fetch_segments(struct shim_fetch *fetch)
     int files = spec->output_kind == JOB_OUTPUT_CLI; /* a run-once line's files, by name */
     int have_init = files || spec->segment_type != JOB_SEGMENT_FMP4;
     struct fetch_file file = {.index = files ? 0 : spec->start_number, .fd = -1};
+    int failures = 0;
 
     while (!atomic_load(&fetch->stop)) {
         int64_t epoch;
@@ -268,10 +295,13 @@ static void fetch_segments(struct shim_fetch *fetch)
         }
         if (delivery->state == FFPOOL__DELIVERY_STATE__READY) {
             int done;
-            if (files && !file_name_safe(delivery->name)) {
-                /* Refused, and passed over (asking for the next one). */
+            if (files && (!file_name_safe(delivery->name) ||
+                          !job_spec_cli_output_named(spec, delivery->name))) {
+                /* Not a file the line names: refused, and passed over
+                 * (asking for the next one). */
                 log_warn("fetch_refused", "job=%s file=%d name=%s", fetch->job_id, index,
                          log_quote(delivery->name != NULL ? delivery->name : ""));
+                file_abandon(&file);
                 file.index++;
                 done = 0;
             } else {
@@ -283,9 +313,12 @@ static void fetch_segments(struct shim_fetch *fetch)
                     job_spec_segment_path(spec, index, file.path, sizeof(file.path));
                 done = file_take(fetch, &file, delivery, err, sizeof(err));
             }
-            if (done < 0)
-                log_warn("fetch_write_failed", "job=%s segment=%d error=%s", fetch->job_id, index,
-                         log_quote(err));
+            if (done < 0 && write_failed(fetch, &failures, err) != 0) {
+                ffpool__reply__free_unpacked(reply, NULL);
+                break;
+            }
+            if (done == 1)
+                failures = 0;
             if (done == 1 && index < 0) {
                 have_init = 1;
             } else if (done == 1) {
@@ -309,7 +342,7 @@ static void fetch_output(struct shim_fetch *fetch)
     const char *path = fetch->spec->output;
     struct wire_client *client = NULL;
     char dialled[256] = "", address[256], err[512], said[512] = "";
-    int fd = -1, rewrites = 0;
+    int fd = -1, rewrites = 0, failures = 0;
     int64_t have = 0;
 
     while (!atomic_load(&fetch->stop)) {
@@ -329,14 +362,13 @@ static void fetch_output(struct shim_fetch *fetch)
         int ended = delivery->state == FFPOOL__DELIVERY_STATE__END;
         int ready = delivery->state == FFPOOL__DELIVERY_STATE__READY &&
                     (delivery->rewrite || delivery->offset == have);
+        int error = 0; /* a write failed: the same reply is asked for again */
         if (fd < 0 && (ready || (ended && delivery->size >= 0)) &&
             (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-            log_warn("fetch_write_failed", "job=%s output=%s error=%s", fetch->job_id,
-                     log_quote(path), log_quote(strerror(errno)));
+            error = errno;
         if (fd >= 0 && ready) {
             if (write_at(fd, delivery->data.data, delivery->data.len, delivery->offset) != 0) {
-                log_warn("fetch_write_failed", "job=%s output=%s error=%s", fetch->job_id,
-                         log_quote(path), log_quote(strerror(errno)));
+                error = errno;
             } else if (delivery->rewrite) {
                 rewrites++;
             } else {
@@ -344,17 +376,21 @@ static void fetch_output(struct shim_fetch *fetch)
                 atomic_store(&fetch->written, fetch->spec->start_number);
             }
         }
-        if (ended && fd < 0)
-            log_info("output_delivered", "job=%s bytes=none", fetch->job_id);
-        if (fd >= 0 && ended) {
-            if (delivery->size != have && ftruncate(fd, delivery->size) != 0)
-                log_warn("fetch_write_failed", "job=%s output=%s error=%s", fetch->job_id,
-                         log_quote(path), log_quote(strerror(errno)));
+        if (fd >= 0 && ended && delivery->size != have && ftruncate(fd, delivery->size) != 0)
+            error = errno;
+        if (!error && ended)
             log_info("output_delivered", "job=%s bytes=%lld rewrites=%d", fetch->job_id,
-                     (long long)delivery->size, rewrites);
+                     fd >= 0 ? (long long)delivery->size : -1LL, rewrites);
+        if (!error && ended && fd >= 0)
             atomic_store(&fetch->written, fetch->spec->start_number);
-        }
         ffpool__reply__free_unpacked(reply, NULL);
+        if (error) {
+            snprintf(err, sizeof(err), "%s: %s", path, strerror(error));
+            if (write_failed(fetch, &failures, err) != 0)
+                break;
+            continue;
+        }
+        failures = 0;
         if (ended)
             break;
     }
@@ -407,6 +443,11 @@ void shim_fetch_follow(struct shim_fetch *fetch, int64_t epoch, const char *addr
 int shim_fetch_written(struct shim_fetch *fetch)
 {
     return atomic_load(&fetch->written);
+}
+
+const char *shim_fetch_failed(struct shim_fetch *fetch)
+{
+    return atomic_load(&fetch->failed) ? fetch->failure : NULL;
 }
 
 void shim_fetch_stop(struct shim_fetch *fetch)

@@ -25,6 +25,10 @@ void shim_fetch_follow(struct shim_fetch *fetch, int64_t epoch, const char *addr
 /* The highest segment index in Jellyfin's folder, start_number - 1 if none. */
 int shim_fetch_written(struct shim_fetch *fetch);
 
+/* Why the thread gave up (a write into Jellyfin's folder kept failing: a
+ * full disk, a folder gone), or NULL while it has not. */
+const char *shim_fetch_failed(struct shim_fetch *fetch);
+
 /* Stops the thread (waits for its call in progress) and frees it. */
 void shim_fetch_stop(struct shim_fetch *fetch);
 

@@ -380,9 +380,13 @@ static int shim_cli_output_seen(const struct ffpool_config *config, const struct
         return 1; /* a stream (delivered or published), or no file (-f null -) */
     int pattern;
     if (strcmp(config->shim_delivery, "shim") == 0) {
-        if (job_spec_cli_outputs(spec, NULL, &pattern) > 0)
+        int outputs = job_spec_cli_outputs(spec, NULL, &pattern);
+        if (outputs > 0)
             return 1; /* its files are delivered */
-        snprintf(why, whylen, "its output %s is not one of its arguments (nothing to deliver)",
+        snprintf(why, whylen,
+                 outputs < 0 ? "it names a path outside its output's folder %s (its files are "
+                               "delivered from that one folder)"
+                             : "its output %s is not one of its arguments (nothing to deliver)",
                  spec->output);
         return 0;
     }

@@ -660,6 +660,13 @@ static int shim_wait(struct shim_session *session, int device_check)
             } else if (job->state == FFPOOL__JOB_STATE__CANCELLED) {
                 fprintf(stderr, "\nError: the job was cancelled\n");
                 exit_status = 1;
+            } else if (session->fetch != NULL && shim_fetch_failed(session->fetch) != NULL) {
+                /* What the workers make cannot reach Jellyfin's folder. */
+                fprintf(stderr, "\nError: %s\n", shim_fetch_failed(session->fetch));
+                log_warn("fetch_gave_up", "job=%s error=%s", session->job_id,
+                         log_quote(shim_fetch_failed(session->fetch)));
+                shim_cancel_job(session);
+                exit_status = 1;
             } else if (device_check) {
                 /* Its stderr is the check's answer: nothing else on it. A
                  * run-once line's files come through the fetch thread. */

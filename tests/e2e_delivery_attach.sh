@@ -20,7 +20,8 @@
 # (every segment once, every frame, each segment's times those of an
 # uninterrupted run), and each index was checkpointed once. Then a shim
 # that goes away with no other to attach: the job is cancelled, its spool
-# folder removed, and the worker serves the next job.
+# folder removed; a shim whose folder is full (ENOSPC) exits 1 saying so
+# and its job is cancelled; and the worker serves the next job.
 # Usage: tests/e2e_delivery_attach.sh   (FFPOOL_TEST_KEEP=1 keeps the folder)
 # shellcheck source=tests/e2e_lease_lib.sh
 . "$(dirname "$0")/e2e_lease_lib.sh"
@@ -115,6 +116,25 @@ check "with no shim left, the job was cancelled ($state, $(elapsed "$gone_at" "$
 spool_empty() { [ -z "$(find "$dir/spool" -mindepth 1 -maxdepth 1)" ]; }
 wait_until 10 spool_empty || true
 check "the worker removed the job's spool folder" spool_empty
+
+# ---- a folder that cannot take the segments --------------------------------
+# Jellyfin's folder full (a 16 kB tmpfs): the shim tries each write 20
+# times, 250 ms apart, then ends the job: it exits 1 saying why and cancels
+# it, and the worker removes its spool folder. (Another folder: another
+# job, not the cancelled one's key.)
+full_args=("${lease_args[@]//"$dir/transcodes"/"$dir/fullfolder"}")
+mkdir -p "$dir/fullfolder" "$dir/full"
+rc3=0
+full_at=$(now)
+lease_tmpfs_size=16k lease_delivered "$dir/fullfolder" "$dir/full" "$build/jellyfin/ffmpeg" \
+  "${full_args[@]}" </dev/null 2>"$dir/full.log" || rc3=$?
+check "a shim whose folder is full exits 1 (rc=$rc3, $(elapsed "$full_at" "$(now)") s)" [ "$rc3" = 1 ]
+check "it says why ($(grep -o "cannot write into Jellyfin's folder: [^:]*: [^\"]*" "$dir/full.log" | head -n 1))" \
+  grep -q "Error: cannot write into Jellyfin's folder: .*No space left on device" "$dir/full.log"
+lease_job_id=$(e2e_job_id "$dir/full.log")
+check "its job ($lease_job_id) was cancelled" [ "$(lease_job_field state)" = cancelled ]
+wait_until 10 spool_empty || true
+check "the worker removed that job's spool folder too" spool_empty
 rm -rf "$dir/transcodes" "$dir/reference"
 lease_runner=()
 lease_shim_start "$lease_clip" "$dir/reference"

@@ -224,11 +224,13 @@ lease_need_namespace() {
 # (shim.delivery shim, the binary's default: the setting is unset), in a mount namespace of its own with a private
 # tmpfs over FOLDER (Jellyfin's folder), so that nothing a worker writes to
 # that path can reach it; when COMMAND exits, what it wrote there is copied
-# to COPY. Returns COMMAND's status.
+# to COPY. Returns COMMAND's status. lease_tmpfs_size (e.g. 16k) makes that
+# tmpfs that small.
 lease_delivered() {
   # shellcheck disable=SC2016 # expanded by the inner shell
-  env -u FFPOOL_SHIM_DELIVERY unshare -m bash -c 'folder=$1 copy=$2; shift 2
-mount -t tmpfs -o mode=0755 tmpfs "$folder" || exit 97
+  env -u FFPOOL_SHIM_DELIVERY lease_tmpfs_opts="mode=0755${lease_tmpfs_size:+,size=$lease_tmpfs_size}" \
+    unshare -m bash -c 'folder=$1 copy=$2; shift 2
+mount -t tmpfs -o "$lease_tmpfs_opts" tmpfs "$folder" || exit 97
 rc=0; "$@" || rc=$?
 cp -a "$folder"/. "$copy"/; exit $rc' namespace "$@"
 }

@@ -1,6 +1,7 @@
 /* test_job_spec.c -- the job spec's protobuf round trip, segment paths and
  * validation: what the scheduler refuses before a worker ever sees it. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,4 +217,63 @@ Test(job_spec, hardware_fields_round_trip)
     cr_assert_eq(back.output_kind, JOB_OUTPUT_DEVICE_CHECK);
     cr_assert_eq(back.autoscale, 1);
     cr_assert_eq(back.extra_hw_frames, JOB_SPEC_UNSET);
+}
+
+/* A run-once line as the shim submits it: its arguments, its last one the
+ * output. */
+static void cli_spec(struct job_spec *s, const char *const *args)
+{
+    job_spec_init(s);
+    s->output_kind = JOB_OUTPUT_CLI;
+    for (int i = 0; args[i] != NULL; i++) {
+        cr_assert_eq(job_spec_cli_append(s, args[i]), 0);
+        if (i > 0 && strcmp(args[i - 1], "-i") == 0)
+            snprintf(s->input, sizeof(s->input), "%s", args[i] + 5);
+        snprintf(s->output, sizeof(s->output), "%s", args[i]);
+    }
+}
+
+Test(job_spec, a_run_once_lines_outputs_are_its_files_in_one_folder)
+{
+    struct job_spec s;
+    char marks[JOB_SPEC_CLI_ARGC_MAX];
+    int pattern;
+    /* Trickplay (10.9+): one image2 pattern. */
+    const char *trickplay[] = {
+        "-i",     "file:/media/a.mkv",     "-an", "-sn", "-vf", "fps=1/10", "-c:v", "mjpeg", "-f",
+        "image2", "/data/tp/320/%08d.jpg", NULL};
+    cli_spec(&s, trickplay);
+    cr_assert_eq(job_spec_cli_outputs(&s, marks, &pattern), 1);
+    cr_assert(pattern && marks[10] && !marks[1]);
+    cr_assert(job_spec_cli_output_named(&s, "00000001.jpg"));
+    cr_assert(job_spec_cli_output_named(&s, "123456789.jpg"), "%%08d prints more digits too");
+    cr_assert(!job_spec_cli_output_named(&s, "00000001.png"));
+    cr_assert(!job_spec_cli_output_named(&s, ".jpg"));
+    cr_assert(!job_spec_cli_output_named(&s, "../00000001.jpg"));
+    cr_assert(!job_spec_cli_output_named(&s, "index.m3u8"));
+    /* Extraction of two tracks into one folder (10.11). */
+    const char *two[] = {"-i",   "file:/media/a.mkv", "-map", "0:2", "-c:s",
+                         "copy", "/c/s/2.ass",        "-map", "0:3", "-c:s",
+                         "copy", "/c/s/3.srt",        NULL};
+    cli_spec(&s, two);
+    cr_assert_eq(job_spec_cli_outputs(&s, NULL, &pattern), 2);
+    cr_assert(!pattern);
+    cr_assert(job_spec_cli_output_named(&s, "2.ass") && job_spec_cli_output_named(&s, "3.srt"));
+    cr_assert(!job_spec_cli_output_named(&s, "4.srt"), "a name the line does not write");
+    /* Two tracks into two folders (10.10's subtitle cache): not delivered,
+     * and a delivered spec naming them is refused. */
+    const char *apart[] = {"-i",   "file:/media/a.mkv", "-map", "0:2", "-c:s",
+                           "copy", "/c/a/2.ass",        "-map", "0:3", "-c:s",
+                           "copy", "/c/b/3.srt",        NULL};
+    cli_spec(&s, apart);
+    cr_assert_eq(job_spec_cli_outputs(&s, NULL, &pattern), -1);
+    cr_assert(!job_spec_cli_output_named(&s, "3.srt"));
+    char err[256] = "";
+    s.deliver = 1;
+    cr_assert_eq(job_spec_validate(&s, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "outside its output's folder") != NULL, "%s", err);
+    /* A file written to stdout or nowhere: no files. */
+    const char *scan[] = {"-i", "file:/media/a.mkv", "-af", "ebur128", "-f", "null", "-", NULL};
+    cli_spec(&s, scan);
+    cr_assert_eq(job_spec_cli_outputs(&s, NULL, &pattern), 0);
 }

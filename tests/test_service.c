@@ -208,6 +208,36 @@ Test(confine, empty_roots_turn_confinement_off)
     cr_assert_eq(submit_check(&spec, 0, message), FFPOOL__ERROR_CODE__OK, "%s", message);
 }
 
+/* A trickplay line writing into Jellyfin's data folder, outside the roots:
+ * refused when the worker would write there, accepted when delivered (the
+ * worker writes into its spool, the shim where Jellyfin asked); its input
+ * is confined either way. */
+Test(confine, a_delivered_lines_outputs_are_not_the_workers_paths)
+{
+    struct job_spec spec;
+    char input[600], images[600], message[1200] = "";
+    path_of(input, sizeof(input), "media/movie.mkv");
+    path_of(images, sizeof(images), "outside/trickplay/%08d.jpg");
+    const char *args[] = {"-i", input, "-an", "-f", "image2", images, NULL};
+    job_spec_init(&spec);
+    spec.output_kind = JOB_OUTPUT_CLI;
+    for (int i = 0; args[i] != NULL; i++)
+        cr_assert_eq(job_spec_cli_append(&spec, args[i]), 0);
+    snprintf(spec.input, sizeof(spec.input), "%s", input);
+    snprintf(spec.output, sizeof(spec.output), "%s", images);
+    assert_refused(&spec, "outside");
+    spec.deliver = 1;
+    cr_assert_eq(submit_check(&spec, 1, message), FFPOOL__ERROR_CODE__OK, "%s", message);
+    path_of(input, sizeof(input), "outside/secret.mkv");
+    job_spec_init(&spec);
+    spec.output_kind = JOB_OUTPUT_CLI;
+    spec.deliver = 1;
+    for (int i = 0; args[i] != NULL; i++)
+        cr_assert_eq(job_spec_cli_append(&spec, args[i]), 0);
+    snprintf(spec.output, sizeof(spec.output), "%s", images);
+    assert_refused(&spec, "secret.mkv");
+}
+
 Test(confine, resolve_appends_missing_components_to_the_real_parent)
 {
     char path[512], out[4096], err[512];

@@ -40,7 +40,7 @@
 struct delivery_file {
     char path[JOB_SPEC_PATH_MAX + 64];
     int64_t served;    /* bytes served at least once, from 0 */
-    int committed;     /* the shim's first byte recorded */
+    int committed;     /* segment start_number recorded before the first byte */
     uint32_t *crc;     /* per DELIVERY_BLOCK: the CRC of the bytes served */
     size_t blocks;     /* entries in crc */
     int64_t *rewrites; /* block offsets that differ at the end */
@@ -277,6 +277,24 @@ static int file_find_rewrites(struct delivery_file *file)
  * bytes after it as the file grows; once the run has ended and the shim
  * holds them all, the rewritten blocks one by one (fetch->index: how many
  * it has written), then END. */
+/* Before the shim's first byte of the file: from then on no later run may
+ * start the file again (a reader may be tailing it), so the run commits
+ * the job's first segment. Returns 0, or -1 if the commit was refused (the
+ * run is fenced: it stops serving). */
+static int file_commit(struct delivery_thread *thread)
+{
+    struct delivery *delivery = thread->delivery;
+    struct delivery_item held = {.index = delivery->config.start_number};
+    if (delivery->callbacks.commit(delivery->callbacks.opaque, thread->queue, &held) == 0) {
+        delivery->file.committed = 1;
+        return 0;
+    }
+    pthread_mutex_lock(&delivery->lock);
+    delivery->stopped = 1;
+    pthread_mutex_unlock(&delivery->lock);
+    return -1;
+}
+
 static void serve_file(struct delivery_thread *thread, const Ffpool__FetchRequest *fetch,
                        Ffpool__Reply *reply)
 {
@@ -297,20 +315,6 @@ static void serve_file(struct delivery_thread *thread, const Ffpool__FetchReques
         reply_error(thread, reply, FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE,
                     "job %s: this run did not serve those bytes (another run's)", delivery->job_id);
         return;
-    }
-    if (fetch->offset > 0 && !file->committed) {
-        /* The shim holds bytes: no later run may start the file again. */
-        struct delivery_item held = {.index = delivery->config.start_number};
-        if (delivery->callbacks.commit(delivery->callbacks.opaque, thread->queue, &held) != 0) {
-            pthread_mutex_lock(&delivery->lock);
-            delivery->stopped = 1;
-            pthread_mutex_unlock(&delivery->lock);
-            reply->delivery = NULL;
-            reply_error(thread, reply, FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE,
-                        "job %s: this run has stopped", delivery->job_id);
-            return;
-        }
-        file->committed = 1;
     }
     int wait_ms = fetch->wait_ms < DELIVERY_WAIT_MAX_MS ? fetch->wait_ms : DELIVERY_WAIT_MAX_MS;
     long long deadline = program_monotonic_ms() + (wait_ms > 0 ? wait_ms : 0);
@@ -337,6 +341,12 @@ static void serve_file(struct delivery_thread *thread, const Ffpool__FetchReques
         if (!exists && ended)
             break;
         if (exists && st.st_size > fetch->offset) {
+            if (!file->committed && file_commit(thread) != 0) {
+                reply->delivery = NULL;
+                reply_error(thread, reply, FFPOOL__ERROR_CODE__ERROR_UNAVAILABLE,
+                            "job %s: this run has stopped", delivery->job_id);
+                return;
+            }
             if (read_chunk(thread, file->path, fetch->offset) != 0 ||
                 file_note_served(file, fetch->offset, thread->data, message->data.len) != 0)
                 break;
@@ -645,7 +655,12 @@ static int spool_cli_outputs(struct job_spec *spec, const char *spool, char *err
 {
     char is_output[JOB_SPEC_CLI_ARGC_MAX];
     int pattern;
-    if (job_spec_cli_outputs(spec, is_output, &pattern) == 0)
+    int outputs = job_spec_cli_outputs(spec, is_output, &pattern);
+    if (outputs < 0) {
+        snprintf(err, errlen, "a delivered line names a path outside its output's folder");
+        return -1;
+    }
+    if (outputs == 0)
         return 0;
     const char *args[JOB_SPEC_CLI_ARGC_MAX + 1];
     job_spec_cli_argv(spec, args);

@@ -68,11 +68,12 @@ struct delivery_config {
      * (MPEG-TS, or a resumed run, whose init differs from the first run's
      * that Jellyfin already has). */
     const char *init_path;
-    /* A progressive output (its copy in the spool), or "" for a stream.
-     * Served as it grows; at the end, the blocks its muxer rewrote after
-     * they were served are served again (Delivery.rewrite). The shim's
-     * first acknowledged byte is committed as segment start_number: a run
-     * after it must not write the file again from its start. */
+    /* A progressive output, or a run-once line's one plain file (its copy
+     * in the spool), or "" for a stream. Served as it grows; at the end,
+     * the blocks its muxer rewrote after they were served are served again
+     * (Delivery.rewrite). Segment start_number is committed before the
+     * shim's first byte is served: a run after it must not write the file
+     * again from its start. */
     const char *file_path;
     int start_number;
     /* The run's first segment: those before it were acknowledged to an

@@ -729,8 +729,8 @@ static void job_complete(struct job_run *run, double seconds)
 }
 
 /* 1 if a progressive output already holds bytes (an earlier run wrote
- * them, and a reader may be tailing them). Delivered, the shim's first
- * byte was committed as the first segment (delivery.h). */
+ * them, and a reader may be tailing them). Delivered, the first segment
+ * was committed before the shim's first byte was served (delivery.h). */
 static int job_output_written(const struct job *job)
 {
     if (job->delivery != NULL)
