@@ -386,6 +386,8 @@ static void fetch_output(struct shim_fetch *fetch)
         ffpool__reply__free_unpacked(reply, NULL);
         if (error) {
             snprintf(err, sizeof(err), "%s: %s", path, strerror(error));
+            if (ended)
+                failures = FETCH_WRITE_TRIES; /* the run has ended: no asking again */
             if (write_failed(fetch, &failures, err) != 0)
                 break;
             continue;
@@ -450,12 +452,16 @@ const char *shim_fetch_failed(struct shim_fetch *fetch)
     return atomic_load(&fetch->failed) ? fetch->failure : NULL;
 }
 
-void shim_fetch_stop(struct shim_fetch *fetch)
+int shim_fetch_stop(struct shim_fetch *fetch, char *why, size_t whylen)
 {
     if (fetch == NULL)
-        return;
+        return 0;
     atomic_store(&fetch->stop, 1);
     pthread_join(fetch->thread, NULL);
+    int failed = atomic_load(&fetch->failed);
+    if (failed && why != NULL)
+        snprintf(why, whylen, "%s", fetch->failure);
     pthread_mutex_destroy(&fetch->lock);
     free(fetch);
+    return failed;
 }

@@ -7,6 +7,7 @@
 #ifndef FFPOOL_SHIM_FETCH_H
 #define FFPOOL_SHIM_FETCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -29,7 +30,8 @@ int shim_fetch_written(struct shim_fetch *fetch);
  * full disk, a folder gone), or NULL while it has not. */
 const char *shim_fetch_failed(struct shim_fetch *fetch);
 
-/* Stops the thread (waits for its call in progress) and frees it. */
-void shim_fetch_stop(struct shim_fetch *fetch);
+/* Stops the thread (waits for its call in progress) and frees it. Returns
+ * 1 if it had given up (shim_fetch_failed, copied into why), else 0. */
+int shim_fetch_stop(struct shim_fetch *fetch, char *why, size_t whylen);
 
 #endif

@@ -628,7 +628,7 @@ static int shim_wait(struct shim_session *session, int device_check)
                 queued_since = 0;
                 first_ready = 0;
                 if (session->fetch != NULL) {
-                    shim_fetch_stop(session->fetch);
+                    shim_fetch_stop(session->fetch, NULL, 0);
                     session->fetch =
                         shim_fetch_start(config, session->jellyfin_spec, session->job_id);
                 }
@@ -796,8 +796,13 @@ int shim_run_job(const struct ffpool_config *config, const struct job_spec *spec
     status = shim_wait(session, device_check);
 cleanup:
     /* A done job's segments are all in place (its owner completed it only
-     * once this shim had asked past the last one). */
-    shim_fetch_stop(session->fetch);
+     * once this shim had asked past the last one), but a progressive
+     * output's last step, its final size, comes with the end: a failure
+     * to write it fails the line. */
+    if (shim_fetch_stop(session->fetch, err, sizeof(err)) && status == 0) {
+        fprintf(stderr, "\nError: %s\n", err);
+        status = 1;
+    }
     session->fetch = NULL;
     /* The key thread may still stop the process at any moment: what it
      * reads (lock, job_id, config) stays valid to the end. */
