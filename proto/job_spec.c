@@ -144,44 +144,6 @@ int job_spec_cli_outputs(const struct job_spec *spec, char *is_output, int *patt
     return count;
 }
 
-/* 1 if name is what the image2 pattern (one %d, %0Nd or %Nd) makes. */
-static int pattern_makes(const char *pattern, const char *name)
-{
-    const char *percent = strchr(pattern, '%');
-    size_t prefix = (size_t)(percent - pattern), spec = 1;
-    while (isdigit((unsigned char)percent[spec]))
-        spec++;
-    if (percent[spec] != 'd' || strchr(percent + spec + 1, '%') != NULL)
-        return 0;
-    const char *suffix = percent + spec + 1;
-    size_t name_len = strlen(name), suffix_len = strlen(suffix);
-    if (strncmp(name, pattern, prefix) != 0 || name_len <= prefix + suffix_len ||
-        strcmp(name + name_len - suffix_len, suffix) != 0)
-        return 0;
-    for (const char *c = name + prefix; c < name + name_len - suffix_len; c++)
-        if (!isdigit((unsigned char)*c))
-            return 0;
-    return 1;
-}
-
-int job_spec_cli_output_named(const struct job_spec *spec, const char *name)
-{
-    char is_output[JOB_SPEC_CLI_ARGC_MAX];
-    int pattern;
-    if (name == NULL || name[0] == '\0' || job_spec_cli_outputs(spec, is_output, &pattern) <= 0)
-        return 0;
-    const char *args[JOB_SPEC_CLI_ARGC_MAX + 1];
-    job_spec_cli_argv(spec, args);
-    for (int i = 0; i < spec->n_cli_args; i++) {
-        if (!is_output[i])
-            continue;
-        const char *base = strrchr(args[i], '/') + 1;
-        if (strcmp(base, name) == 0 || (strchr(base, '%') != NULL && pattern_makes(base, name)))
-            return 1;
-    }
-    return 0;
-}
-
 int job_spec_uses_hardware(const struct job_spec *spec)
 {
     return spec->n_hw_devices > 0 || spec->filter_hw_device[0] != '\0' ||
@@ -226,6 +188,41 @@ static int pattern_find_conversion(const char *pattern, size_t *offset, size_t *
         i = j;
     }
     return found ? 0 : -1;
+}
+
+/* 1 if name is what the image2 pattern (one %d, %0Nd or %Nd) makes. */
+static int pattern_makes(const char *pattern, const char *name)
+{
+    size_t offset, length;
+    if (pattern_find_conversion(pattern, &offset, &length) != 0 || strstr(pattern, "%%") != NULL)
+        return 0;
+    const char *suffix = pattern + offset + length;
+    size_t name_len = strlen(name), suffix_len = strlen(suffix);
+    if (strncmp(name, pattern, offset) != 0 || name_len <= offset + suffix_len ||
+        strcmp(name + name_len - suffix_len, suffix) != 0)
+        return 0;
+    for (const char *c = name + offset; c < name + name_len - suffix_len; c++)
+        if (!isdigit((unsigned char)*c))
+            return 0;
+    return 1;
+}
+
+int job_spec_cli_output_named(const struct job_spec *spec, const char *name)
+{
+    char is_output[JOB_SPEC_CLI_ARGC_MAX];
+    int pattern;
+    if (name == NULL || name[0] == '\0' || job_spec_cli_outputs(spec, is_output, &pattern) <= 0)
+        return 0;
+    const char *args[JOB_SPEC_CLI_ARGC_MAX + 1];
+    job_spec_cli_argv(spec, args);
+    for (int i = 0; i < spec->n_cli_args; i++) {
+        if (!is_output[i])
+            continue;
+        const char *base = strrchr(args[i], '/') + 1;
+        if (strcmp(base, name) == 0 || (strchr(base, '%') != NULL && pattern_makes(base, name)))
+            return 1;
+    }
+    return 0;
 }
 
 int job_spec_pattern_valid(const char *pattern)
