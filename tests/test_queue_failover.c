@@ -70,12 +70,27 @@ static void pair_start(struct pair *p)
         cr_assert_lt(now_ms(), deadline, "the replica never caught up");
     }
     /* The replica reports its link up before its first acknowledgement puts
-     * it online on the master's side; until then WAIT does not count it.
-     * WAIT with nothing written blocks until the master counts it. */
-    redisReply *reply = port_command(p->master_port, "WAIT 1 10000");
-    cr_assert_eq(reply->type, REDIS_REPLY_INTEGER);
-    cr_assert_eq(reply->integer, 1, "the master never counted the replica as online");
-    freeReplyObject(reply);
+     * it online on the master's side, and a WAIT on a connection that wrote
+     * nothing asks for no offset: a write acknowledged by the replica, on
+     * one connection, proves the acknowledgements flow before any test
+     * counts on them. */
+    struct timeval tv = {.tv_sec = 5, .tv_usec = 0};
+    redisContext *redis = redisConnectWithTimeout("127.0.0.1", p->master_port, tv);
+    cr_assert(redis != NULL && !redis->err, "cannot connect to the master");
+    for (int64_t deadline = now_ms() + 10000;; sleep_ms(20)) {
+        redisReply *set = redisCommand(redis, "SET test:pair_started 1");
+        redisReply *reply = set != NULL ? redisCommand(redis, "WAIT 1 1000") : NULL;
+        int acknowledged =
+            reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+        if (set != NULL)
+            freeReplyObject(set);
+        if (reply != NULL)
+            freeReplyObject(reply);
+        if (acknowledged)
+            break;
+        cr_assert_lt(now_ms(), deadline, "the replica never acknowledged a write");
+    }
+    redisFree(redis);
 }
 
 /* Makes sure the replica has everything the master has acknowledged. */
